@@ -1,0 +1,6 @@
+//! Framework adapters: translation only; every decision is the Gate's.
+
+#[cfg(feature = "axum")]
+pub(crate) mod axum;
+#[cfg(feature = "tower")]
+pub(crate) mod tower;

@@ -1,0 +1,265 @@
+//! The [`Gate`]: authenticators, then the route's policy; the one object a service holds.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use chrono::Utc;
+use http::{Method, Response};
+
+use crate::audit::AuditRecord;
+use crate::authenticator::{Authenticator, Outcome};
+use crate::error::ConfigError;
+use crate::policy::{Authenticated, Decision, Policy, PolicyContext};
+use crate::principal::Principal;
+use crate::reject::{Challenge, ProblemJson, Rejection, RejectionResponder};
+use crate::request::RequestView;
+use crate::route::{Methods, Route, normalize_path};
+
+/// Authenticates and authorizes requests. Cheap to clone (one `Arc`).
+///
+/// For each request: normalise the path, resolve the client IP, refuse a request that carries
+/// credentials of two schemes (400), ask the authenticators that recognise a credential in order
+/// (the first that authenticates or rejects decides), then run the policy of the first route rule
+/// that matches. A denied anonymous request gets 401 with every scheme's challenge; a denied
+/// principal gets 403.
+#[derive(Clone)]
+pub struct Gate {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    authenticators: Vec<Arc<dyn Authenticator>>,
+    challenges: Vec<Challenge>,
+    routes: Vec<Route>,
+    default_route: Route,
+    responder: Box<dyn RejectionResponder>,
+}
+
+impl Gate {
+    /// Starts building a Gate.
+    pub fn builder() -> GateBuilder {
+        GateBuilder::default()
+    }
+
+    /// Checks a request: `Ok(Some(principal))` when authenticated and allowed, `Ok(None)` when an
+    /// anonymous request is allowed, or the rejection to send. Emits one audit event.
+    pub async fn check(&self, request: &RequestView<'_>) -> Result<Option<Principal>, Rejection> {
+        let method = request.method().as_str();
+        let path = match normalize_path(request.path()) {
+            Ok(path) => path,
+            Err(why) => {
+                let rejection = Rejection::invalid_request(why.to_string());
+                self.audit(method, request.path(), None, "-")
+                    .rejected(None, &rejection, None);
+                return Err(rejection);
+            }
+        };
+        let client_ip = request.peer().map(|peer| peer.ip().to_canonical());
+        let request = request.with_client_ip(client_ip);
+        let route = self.route_for(request.method(), &path);
+        let audit = self.audit(method, &path, client_ip, route.name());
+
+        let principal = match self.authenticate(&request).await {
+            Ok(principal) => principal,
+            Err(rejection) => {
+                audit.rejected(None, &rejection, None);
+                return Err(rejection);
+            }
+        };
+
+        let context = PolicyContext::new(principal.as_ref(), &request, &path, Utc::now());
+        match route.policy.evaluate(&context) {
+            Decision::Allow => {
+                audit.allowed(principal.as_ref());
+                Ok(principal)
+            }
+            Decision::Deny(denial) => {
+                let reason = format!("{}: {}", denial.rule, denial.reason);
+                let rejection = match &principal {
+                    None => Rejection::missing_credentials(reason),
+                    Some(_) if !denial.missing_scopes.is_empty() => {
+                        Rejection::insufficient_scope(denial.missing_scopes.clone(), reason)
+                    }
+                    Some(_) => Rejection::forbidden(reason),
+                };
+                audit.rejected(principal.as_ref(), &rejection, Some(&denial.rule));
+                Err(rejection)
+            }
+        }
+    }
+
+    /// The response for a rejection: status, challenges, `Retry-After`, body.
+    pub fn respond(&self, rejection: &Rejection) -> Response<String> {
+        let challenges = rejection.challenges(&self.inner.challenges);
+        self.inner.responder.respond(rejection, &challenges)
+    }
+
+    /// The base challenge of every enabled scheme, one per scheme name, in order.
+    pub fn challenges(&self) -> &[Challenge] {
+        &self.inner.challenges
+    }
+
+    async fn authenticate(
+        &self,
+        request: &RequestView<'_>,
+    ) -> Result<Option<Principal>, Rejection> {
+        let recognising: Vec<&Arc<dyn Authenticator>> = self
+            .inner
+            .authenticators
+            .iter()
+            .filter(|a| a.recognizes(request))
+            .collect();
+        if let Some(first) = recognising.first() {
+            let family = first.scheme().credential_family();
+            if recognising
+                .iter()
+                .any(|a| a.scheme().credential_family() != family)
+            {
+                return Err(Rejection::invalid_request(
+                    "credentials for more than one scheme",
+                ));
+            }
+        }
+        for authenticator in recognising {
+            match authenticator.authenticate(request).await {
+                Outcome::Abstain => continue,
+                Outcome::Authenticated(mut principal) => {
+                    principal.set_client_ip(request.client_ip());
+                    return Ok(Some(principal));
+                }
+                Outcome::Rejected(rejection) => return Err(rejection),
+            }
+        }
+        Ok(None)
+    }
+
+    fn route_for(&self, method: &Method, path: &str) -> &Route {
+        self.inner
+            .routes
+            .iter()
+            .find(|route| route.matches(method, path))
+            .unwrap_or(&self.inner.default_route)
+    }
+
+    fn audit<'a>(
+        &self,
+        method: &'a str,
+        path: &'a str,
+        client_ip: Option<IpAddr>,
+        route: &'a str,
+    ) -> AuditRecord<'a> {
+        AuditRecord {
+            method,
+            path,
+            client_ip,
+            route,
+        }
+    }
+}
+
+impl fmt::Debug for Gate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Gate")
+            .field("authenticators", &self.inner.authenticators)
+            .field("routes", &self.inner.routes)
+            .field("default_route", &self.inner.default_route)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`Gate`]. Errors in route patterns are collected and reported by [`build`](Self::build).
+#[must_use]
+pub struct GateBuilder {
+    authenticators: Vec<Arc<dyn Authenticator>>,
+    routes: Vec<Route>,
+    default_policy: Arc<dyn Policy>,
+    responder: Box<dyn RejectionResponder>,
+    errors: Vec<ConfigError>,
+}
+
+impl Default for GateBuilder {
+    fn default() -> Self {
+        Self {
+            authenticators: Vec::new(),
+            routes: Vec::new(),
+            default_policy: Arc::new(Authenticated),
+            responder: Box::new(ProblemJson),
+            errors: Vec::new(),
+        }
+    }
+}
+
+impl GateBuilder {
+    /// Adds an authenticator. They are asked in the order added.
+    pub fn authenticator(mut self, authenticator: impl Authenticator) -> Self {
+        self.authenticators.push(Arc::new(authenticator));
+        self
+    }
+
+    /// Adds a shared authenticator (for one also used elsewhere, e.g. to manage users).
+    pub fn shared_authenticator(mut self, authenticator: Arc<dyn Authenticator>) -> Self {
+        self.authenticators.push(authenticator);
+        self
+    }
+
+    /// Adds a rule for every method on paths matching `pattern`. Rules are tried in the order
+    /// added; the first match decides.
+    pub fn route(self, pattern: &str, policy: impl Policy) -> Self {
+        self.route_for(Methods::Any, pattern, policy)
+    }
+
+    /// Adds a rule for some methods on paths matching `pattern`.
+    pub fn route_for(mut self, methods: Methods, pattern: &str, policy: impl Policy) -> Self {
+        match Route::new(methods, pattern, policy) {
+            Ok(route) => self.routes.push(route),
+            Err(err) => self.errors.push(err),
+        }
+        self
+    }
+
+    /// The policy for requests no rule matches. Defaults to [`Authenticated`]: a path you forgot
+    /// to list is closed, not open.
+    pub fn default_policy(mut self, policy: impl Policy) -> Self {
+        self.default_policy = Arc::new(policy);
+        self
+    }
+
+    /// Replaces how rejections become responses. Defaults to [`ProblemJson`].
+    pub fn responder(mut self, responder: impl RejectionResponder) -> Self {
+        self.responder = Box::new(responder);
+        self
+    }
+
+    /// Builds the Gate, or reports the first configuration error.
+    pub fn build(self) -> Result<Gate, ConfigError> {
+        if let Some(err) = self.errors.into_iter().next() {
+            return Err(err);
+        }
+        let mut challenges: Vec<Challenge> = Vec::new();
+        for authenticator in &self.authenticators {
+            let challenge = authenticator.challenge();
+            if !challenges
+                .iter()
+                .any(|c| c.scheme().eq_ignore_ascii_case(challenge.scheme()))
+            {
+                challenges.push(challenge);
+            }
+        }
+        let default_route = Route {
+            methods: Methods::Any,
+            pattern: crate::route::PathPattern::parse("/**")?,
+            policy: self.default_policy,
+            name: "default".to_owned(),
+        };
+        Ok(Gate {
+            inner: Arc::new(Inner {
+                authenticators: self.authenticators,
+                challenges,
+                routes: self.routes,
+                default_route,
+                responder: self.responder,
+            }),
+        })
+    }
+}

@@ -1,0 +1,93 @@
+//! # portcullis
+//!
+//! Authentication and authorization for REST APIs, embedded in your service: HTTP Basic with
+//! argon2id, and (as they land) API keys and OAuth2/OIDC bearer tokens, all behind one
+//! [`Authenticator`] trait, with route rules and policies deciding who may do what.
+//!
+//! ## How a request is decided
+//!
+//! 1. A [`RequestView`] borrows the method, path, headers and peer address.
+//! 2. The [`Gate`] normalises the path, resolves the client IP, and refuses a request carrying
+//!    credentials of two schemes (400).
+//! 3. Authenticators that recognise a credential are asked in order. Each [abstains, authenticates
+//!    or rejects](Outcome); a rejected credential never falls through to a weaker scheme.
+//! 4. The first [route rule](Route) matching method and path names a [`Policy`]; a denied anonymous
+//!    request gets 401 with every scheme's challenge, a denied principal 403.
+//! 5. A [`Rejection`] becomes a response in one place ([`reject`]): status, `WWW-Authenticate`,
+//!    `Retry-After`, and an RFC 9457 problem body with no internal detail.
+//! 6. Every decision is an audit event on target `portcullis::audit` ([`audit`]).
+//!
+//! ## Quick start
+//!
+//! ```
+//! use std::sync::Arc;
+//! use portcullis::{BasicAuthenticator, Gate, Groups, MemoryUserStore, Public, RequestView};
+//! use portcullis::basic::{encode_basic, HashingConfig};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let basic = Arc::new(
+//!     BasicAuthenticator::builder(Arc::new(MemoryUserStore::new()))
+//!         .realm("example")
+//! #       .hashing(HashingConfig { memory_kib: 64, iterations: 1, ..Default::default() })
+//!         .build()?,
+//! );
+//! basic.add_user("alice", &"s3cret".into(), ["admin"]).await?;
+//!
+//! let gate = Gate::builder()
+//!     .shared_authenticator(basic)
+//!     .route("/health", Public)
+//!     .route("/admin/**", Groups::any_of(["admin"]))
+//!     .build()?; // every other path needs an authenticated caller
+//!
+//! // With the `tower` feature: `Router::new()....layer(GateLayer::new(gate))`.
+//! let request = http::Request::get("/admin/users")
+//!     .header("authorization", encode_basic("alice", "s3cret"))
+//!     .body(())?;
+//! let (parts, ()) = request.into_parts();
+//! let principal = gate.check(&RequestView::from_parts(&parts)).await?.expect("authenticated");
+//! assert_eq!(principal.subject(), "alice");
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! ## Features
+//!
+//! | Name | Description | Default |
+//! |------|-------------|---------|
+//! | `tower` | [`GateLayer`], a tower `Layer` for axum, hyper and tonic | yes |
+//! | `axum` | `Principal` as an axum extractor; peer address from `ConnectInfo` | yes |
+
+#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+
+pub mod audit;
+mod authenticator;
+pub mod basic;
+mod error;
+mod gate;
+pub mod lockout;
+pub mod policy;
+mod principal;
+pub mod reject;
+mod request;
+mod route;
+mod secret;
+pub mod store;
+
+mod adapters;
+
+#[cfg(feature = "axum")]
+pub use adapters::axum::MissingPrincipal;
+#[cfg(feature = "tower")]
+pub use adapters::tower::{GateLayer, GateService};
+pub use authenticator::{Authenticator, BoxFuture, Outcome};
+pub use basic::BasicAuthenticator;
+pub use error::{ConfigError, StoreError, StoreErrorKind};
+pub use gate::{Gate, GateBuilder};
+pub use policy::{Authenticated, Decision, Groups, Policy, PolicyContext, Public};
+pub use principal::{Principal, Scheme, SubjectKind, UnknownScheme};
+pub use reject::{Challenge, ProblemJson, Rejection, RejectionKind, RejectionResponder};
+pub use request::{PeerAddr, RequestView};
+pub use route::{InvalidPath, Methods, PathPattern, Route, normalize_path};
+pub use secret::{PasswordHash, SecretString, constant_time_eq};
+pub use store::{MemoryUserStore, UserRecord, UserStore};

@@ -1,0 +1,351 @@
+//! Brute-force lockout: failure counters per user name and per client IP, with exponential
+//! back-off. A locked-out request is refused with 429 before any password hashing.
+//!
+//! The counters live behind [`FailureStore`], so several instances can share them (a Redis
+//! backend); [`MemoryFailureStore`] keeps them in a bounded in-process table.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::authenticator::BoxFuture;
+use crate::error::{StoreError, StoreErrorKind};
+
+/// The failures recorded for one key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FailureRecord {
+    /// Failures since the counter was last cleared or expired.
+    pub count: u32,
+    /// How long ago the last failure was.
+    pub since_last: Duration,
+}
+
+/// Where failure counters live. Implementations must increment atomically and forget a key
+/// `window` after its last failure.
+pub trait FailureStore: fmt::Debug + Send + Sync + 'static {
+    /// The failures recorded for `key`, if any.
+    fn failures<'a>(
+        &'a self,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<Option<FailureRecord>, StoreError>>;
+
+    /// Records one failure for `key`; returns the new count.
+    fn record_failure<'a>(
+        &'a self,
+        key: &'a str,
+        window: Duration,
+    ) -> BoxFuture<'a, Result<u32, StoreError>>;
+
+    /// Forgets the failures of `key`.
+    fn clear<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), StoreError>>;
+}
+
+/// Lockout rules and the store that counts. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Lockout {
+    store: Arc<dyn FailureStore>,
+    user_threshold: u32,
+    ip_threshold: u32,
+    base_delay: Duration,
+    max_delay: Duration,
+    window: Duration,
+}
+
+impl Default for Lockout {
+    fn default() -> Self {
+        Self::new(MemoryFailureStore::default())
+    }
+}
+
+impl Lockout {
+    /// Lockout with the default rules, counting in `store`.
+    pub fn new(store: impl FailureStore) -> Self {
+        Self {
+            store: Arc::new(store),
+            user_threshold: 5,
+            ip_threshold: 20,
+            base_delay: Duration::from_secs(1),
+            max_delay: Duration::from_secs(15 * 60),
+            window: Duration::from_secs(60 * 60),
+        }
+    }
+
+    /// Failures for one user name before it is locked. Defaults to 5.
+    pub fn user_threshold(mut self, failures: u32) -> Self {
+        self.user_threshold = failures.max(1);
+        self
+    }
+
+    /// Failures from one client IP before it is locked. Defaults to 20 (an office behind one NAT
+    /// shares an address).
+    pub fn ip_threshold(mut self, failures: u32) -> Self {
+        self.ip_threshold = failures.max(1);
+        self
+    }
+
+    /// The first lock's length; each further failure doubles it. Defaults to 1 s.
+    pub fn base_delay(mut self, delay: Duration) -> Self {
+        self.base_delay = delay;
+        self
+    }
+
+    /// The longest lock. Defaults to 15 minutes.
+    pub fn max_delay(mut self, delay: Duration) -> Self {
+        self.max_delay = delay;
+        self
+    }
+
+    /// How long after its last failure a counter is forgotten. Defaults to 1 hour (at least the
+    /// longest lock).
+    pub fn window(mut self, window: Duration) -> Self {
+        self.window = window;
+        self
+    }
+
+    /// How long the caller must wait, if the user or the IP is locked out.
+    pub async fn retry_after(
+        &self,
+        user: &str,
+        ip: Option<IpAddr>,
+    ) -> Result<Option<Duration>, StoreError> {
+        let mut wait = self.wait_for(&user_key(user), self.user_threshold).await?;
+        if let Some(ip) = ip {
+            wait = wait.max(self.wait_for(&ip_key(ip), self.ip_threshold).await?);
+        }
+        Ok(wait)
+    }
+
+    /// Records a failed attempt for the user and the IP.
+    pub async fn record_failure(&self, user: &str, ip: Option<IpAddr>) -> Result<(), StoreError> {
+        let window = self.window.max(self.max_delay);
+        self.store.record_failure(&user_key(user), window).await?;
+        if let Some(ip) = ip {
+            self.store.record_failure(&ip_key(ip), window).await?;
+        }
+        Ok(())
+    }
+
+    /// Clears the user's counter after a successful login. The IP's counter is kept: one valid
+    /// account must not reset an attacker's count against others.
+    pub async fn record_success(&self, user: &str) -> Result<(), StoreError> {
+        self.store.clear(&user_key(user)).await
+    }
+
+    async fn wait_for(&self, key: &str, threshold: u32) -> Result<Option<Duration>, StoreError> {
+        let Some(record) = self.store.failures(key).await? else {
+            return Ok(None);
+        };
+        if record.count < threshold {
+            return Ok(None);
+        }
+        let doublings = (record.count - threshold).min(30);
+        let lock = self
+            .base_delay
+            .saturating_mul(1u32 << doublings)
+            .min(self.max_delay);
+        Ok(lock.checked_sub(record.since_last).filter(|d| !d.is_zero()))
+    }
+}
+
+fn user_key(user: &str) -> String {
+    format!("user:{user}")
+}
+
+fn ip_key(ip: IpAddr) -> String {
+    format!("ip:{ip}")
+}
+
+/// Failure counters in a bounded in-process table.
+///
+/// When the table is full, expired counters are purged, then counters below any lock threshold;
+/// if it is still full (an attacker holding that many keys locked), new failures cannot be counted
+/// and the store answers `CapacityExceeded`, which requests see as 503: fail closed.
+#[derive(Debug)]
+pub struct MemoryFailureStore {
+    table: Mutex<Table>,
+    capacity: usize,
+}
+
+#[derive(Debug, Default)]
+struct Table {
+    entries: HashMap<String, Entry>,
+    last_purge: Option<Instant>,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Entry {
+    count: u32,
+    last: Instant,
+    window: Duration,
+}
+
+impl Default for MemoryFailureStore {
+    fn default() -> Self {
+        Self::with_capacity(100_000)
+    }
+}
+
+impl MemoryFailureStore {
+    /// A table holding at most `capacity` keys.
+    pub fn with_capacity(capacity: usize) -> Self {
+        Self {
+            table: Mutex::new(Table::default()),
+            capacity: capacity.max(1),
+        }
+    }
+
+    /// How many keys are held now.
+    pub fn len(&self) -> usize {
+        self.lock().entries.len()
+    }
+
+    /// Whether no key is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Table> {
+        // The table holds plain counters: a panic elsewhere cannot leave one half-written.
+        self.table.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Table {
+    fn make_room(&mut self, capacity: usize, now: Instant) -> bool {
+        if self.entries.len() < capacity {
+            return true;
+        }
+        // Purging scans the table: at most once a second, so a flood cannot make every request
+        // pay for a full scan.
+        if self
+            .last_purge
+            .is_some_and(|t| now.duration_since(t) < Duration::from_secs(1))
+        {
+            return false;
+        }
+        self.last_purge = Some(now);
+        self.entries
+            .retain(|_, e| now.duration_since(e.last) < e.window);
+        if self.entries.len() >= capacity {
+            // Keep the counters that lock someone; the lowest thresholds are 1, so a count of 1
+            // may matter too, but a full table of them is the flood this bound exists for.
+            self.entries.retain(|_, e| e.count > 1);
+        }
+        self.entries.len() < capacity
+    }
+}
+
+impl FailureStore for MemoryFailureStore {
+    fn failures<'a>(
+        &'a self,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<Option<FailureRecord>, StoreError>> {
+        let now = Instant::now();
+        let record = self.lock().entries.get(key).and_then(|e| {
+            let since_last = now.duration_since(e.last);
+            (since_last < e.window).then_some(FailureRecord {
+                count: e.count,
+                since_last,
+            })
+        });
+        Box::pin(async move { Ok(record) })
+    }
+
+    fn record_failure<'a>(
+        &'a self,
+        key: &'a str,
+        window: Duration,
+    ) -> BoxFuture<'a, Result<u32, StoreError>> {
+        let now = Instant::now();
+        let mut table = self.lock();
+        let result = if let Some(e) = table.entries.get_mut(key) {
+            if now.duration_since(e.last) >= e.window {
+                e.count = 0;
+            }
+            e.count = e.count.saturating_add(1);
+            e.last = now;
+            e.window = window;
+            Ok(e.count)
+        } else if table.make_room(self.capacity, now) {
+            let entry = Entry {
+                count: 1,
+                last: now,
+                window,
+            };
+            table.entries.insert(key.to_owned(), entry);
+            Ok(1)
+        } else {
+            Err(StoreError::new(
+                StoreErrorKind::CapacityExceeded,
+                "lockout table is full",
+            ))
+        };
+        drop(table);
+        Box::pin(async move { result })
+    }
+
+    fn clear<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+        self.lock().entries.remove(key);
+        Box::pin(async move { Ok(()) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn locks_after_threshold_and_backs_off() {
+        let lockout = Lockout::default()
+            .user_threshold(3)
+            .base_delay(Duration::from_secs(10));
+        for _ in 0..2 {
+            lockout.record_failure("alice", None).await.unwrap();
+        }
+        assert_eq!(lockout.retry_after("alice", None).await.unwrap(), None);
+        lockout.record_failure("alice", None).await.unwrap();
+        let first = lockout.retry_after("alice", None).await.unwrap().unwrap();
+        assert!(first > Duration::from_secs(9) && first <= Duration::from_secs(10));
+        lockout.record_failure("alice", None).await.unwrap();
+        let second = lockout.retry_after("alice", None).await.unwrap().unwrap();
+        assert!(second > Duration::from_secs(19), "doubles: {second:?}");
+        lockout.record_success("alice").await.unwrap();
+        assert_eq!(lockout.retry_after("alice", None).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn ip_counter_survives_a_success() {
+        let ip: IpAddr = "192.0.2.7".parse().unwrap();
+        let lockout = Lockout::default().ip_threshold(2);
+        lockout.record_failure("a", Some(ip)).await.unwrap();
+        lockout.record_failure("b", Some(ip)).await.unwrap();
+        lockout.record_success("b").await.unwrap();
+        assert!(lockout.retry_after("c", Some(ip)).await.unwrap().is_some());
+    }
+
+    #[tokio::test]
+    async fn table_is_bounded_and_fails_closed() {
+        let store = MemoryFailureStore::with_capacity(4);
+        let window = Duration::from_secs(60);
+        for i in 0..4 {
+            let key = format!("k{i}");
+            store.record_failure(&key, window).await.unwrap();
+            store.record_failure(&key, window).await.unwrap();
+        }
+        let err = store.record_failure("new", window).await.unwrap_err();
+        assert_eq!(err.kind(), StoreErrorKind::CapacityExceeded);
+        assert_eq!(store.len(), 4);
+    }
+
+    #[tokio::test]
+    async fn single_failures_are_evicted_for_room() {
+        let store = MemoryFailureStore::with_capacity(4);
+        let window = Duration::from_secs(60);
+        for i in 0..10 {
+            let _ = store.record_failure(&format!("k{i}"), window).await;
+        }
+        assert!(store.len() <= 4);
+    }
+}
