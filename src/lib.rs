@@ -84,7 +84,10 @@ pub use authenticator::{Authenticator, BoxFuture, Outcome};
 pub use basic::BasicAuthenticator;
 pub use error::{ConfigError, StoreError, StoreErrorKind};
 pub use gate::{Gate, GateBuilder};
-pub use policy::{Authenticated, Decision, Groups, Policy, PolicyContext, Public};
+pub use policy::{
+    All, Anonymous, Any, Authenticated, Decision, ExpiryCap, Groups, KindIs, Not, Policy,
+    PolicyContext, PolicyExt, Public, ReportOnly, Schemes, Scopes,
+};
 pub use principal::{Principal, Scheme, SubjectKind, UnknownScheme};
 pub use reject::{Challenge, ProblemJson, Rejection, RejectionKind, RejectionResponder};
 pub use request::{PeerAddr, RequestView};

@@ -1,6 +1,7 @@
 //! The simplest built-in policies.
 
 use super::{Decision, Policy, PolicyContext};
+use crate::principal::{Scheme, SubjectKind};
 
 /// Allows every request, anonymous or not.
 #[derive(Clone, Copy, Debug, Default)]
@@ -66,6 +67,137 @@ impl Policy for Groups {
         } else {
             let how = if self.all { "all of" } else { "any of" };
             Decision::deny("groups", format!("not in {how} {:?}", self.groups))
+        }
+    }
+}
+
+/// Allows only anonymous callers (a login or sign-up endpoint that a logged-in client should not use).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Anonymous;
+
+impl Policy for Anonymous {
+    fn evaluate(&self, context: &PolicyContext<'_>) -> Decision {
+        match context.principal() {
+            None => Decision::Allow,
+            Some(_) => Decision::deny("anonymous", "caller is authenticated"),
+        }
+    }
+}
+
+/// Allows a caller whose credential grants all (or any) of a set of scopes. A denial names the
+/// missing scopes, which a bearer client sees as `insufficient_scope` (RFC 6750 §3.1).
+#[derive(Clone, Debug)]
+pub struct Scopes {
+    scopes: Vec<String>,
+    all: bool,
+}
+
+impl Scopes {
+    /// Allows a credential granting every one of `scopes`.
+    pub fn all_of(scopes: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        Self {
+            scopes: scopes.into_iter().map(Into::into).collect(),
+            all: true,
+        }
+    }
+
+    /// Allows a credential granting at least one of `scopes`.
+    pub fn any_of(scopes: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        Self {
+            scopes: scopes.into_iter().map(Into::into).collect(),
+            all: false,
+        }
+    }
+}
+
+impl Policy for Scopes {
+    fn evaluate(&self, context: &PolicyContext<'_>) -> Decision {
+        let Some(principal) = context.principal() else {
+            return Decision::deny("scopes", "anonymous request");
+        };
+        let missing: Vec<String> = self
+            .scopes
+            .iter()
+            .filter(|s| !principal.has_scope(s))
+            .cloned()
+            .collect();
+        let allowed = if self.all {
+            missing.is_empty()
+        } else {
+            missing.len() < self.scopes.len()
+        };
+        if allowed {
+            return Decision::Allow;
+        }
+        let how = if self.all { "all of" } else { "any of" };
+        let mut decision = Decision::deny("scopes", format!("lacks {how} {:?}", self.scopes));
+        if let Decision::Deny(denial) = &mut decision {
+            denial.missing_scopes = if self.all {
+                missing
+            } else {
+                self.scopes.clone()
+            };
+        }
+        decision
+    }
+}
+
+/// Allows only principals of one kind (users, or applications calling machine-to-machine).
+#[derive(Clone, Copy, Debug)]
+pub struct KindIs(pub SubjectKind);
+
+impl Policy for KindIs {
+    fn evaluate(&self, context: &PolicyContext<'_>) -> Decision {
+        match context.principal() {
+            Some(p) if p.kind() == self.0 => Decision::Allow,
+            Some(p) => Decision::deny(
+                "subject_kind",
+                format!("{:?} is not {:?}", p.kind(), self.0),
+            ),
+            None => Decision::deny("subject_kind", "anonymous request"),
+        }
+    }
+}
+
+/// Allows or denies by the scheme that authenticated the caller ("block Basic"). Anonymous
+/// requests pass: combine with [`Authenticated`] to require a caller.
+#[derive(Clone, Debug)]
+pub struct Schemes {
+    schemes: Vec<Scheme>,
+    allow: bool,
+}
+
+impl Schemes {
+    /// Allows only principals authenticated by one of `schemes`.
+    pub fn allow(schemes: impl IntoIterator<Item = Scheme>) -> Self {
+        Self {
+            schemes: schemes.into_iter().collect(),
+            allow: true,
+        }
+    }
+
+    /// Denies principals authenticated by any of `schemes`.
+    pub fn deny(schemes: impl IntoIterator<Item = Scheme>) -> Self {
+        Self {
+            schemes: schemes.into_iter().collect(),
+            allow: false,
+        }
+    }
+}
+
+impl Policy for Schemes {
+    fn evaluate(&self, context: &PolicyContext<'_>) -> Decision {
+        let Some(principal) = context.principal() else {
+            return Decision::Allow;
+        };
+        let listed = self.schemes.contains(&principal.scheme());
+        if listed == self.allow {
+            Decision::Allow
+        } else {
+            Decision::deny(
+                "schemes",
+                format!("scheme {} is not allowed here", principal.scheme()),
+            )
         }
     }
 }

@@ -14,8 +14,12 @@ use crate::principal::Principal;
 use crate::request::RequestView;
 
 mod builtin;
+mod combinators;
+mod expiry;
 
-pub use builtin::{Authenticated, Groups, Public};
+pub use builtin::{Anonymous, Authenticated, Groups, KindIs, Public, Schemes, Scopes};
+pub use combinators::{All, Any, Not, PolicyExt, ReportOnly};
+pub use expiry::ExpiryCap;
 
 /// Decides whether a caller may make a request.
 pub trait Policy: fmt::Debug + Send + Sync + 'static {

@@ -1,0 +1,273 @@
+//! Policies through the Gate: combinator truth tables, report-only, scopes, schemes, kinds and
+//! expiry caps.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use http::StatusCode;
+use portcullis::{
+    All, Anonymous, Any, Authenticated, Authenticator, BoxFuture, Challenge, Decision, ExpiryCap,
+    Gate, Groups, KindIs, Not, Outcome, Policy, PolicyContext, PolicyExt, Principal, Public,
+    Rejection, RejectionKind, RequestView, Scheme, Schemes, Scopes, SubjectKind,
+};
+
+/// Authenticates whoever the `x-user` header names, with the scheme, kind, groups, scopes and
+/// credential times other headers give: a stand-in for a real scheme, so policies can be tested
+/// on every kind of principal.
+#[derive(Debug)]
+struct HeaderAuthenticator;
+
+impl Authenticator for HeaderAuthenticator {
+    fn scheme(&self) -> Scheme {
+        Scheme::ApiKey
+    }
+    fn challenge(&self) -> Challenge {
+        Challenge::new("Test")
+    }
+    fn recognizes(&self, request: &RequestView<'_>) -> bool {
+        request.headers().contains_key("x-user")
+    }
+    fn authenticate<'a>(&'a self, request: &'a RequestView<'a>) -> BoxFuture<'a, Outcome> {
+        let h = |name: &str| {
+            request
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let list = |name: &str| -> Vec<String> {
+            h(name)
+                .map(|v| v.split(',').map(str::to_owned).collect())
+                .unwrap_or_default()
+        };
+        let scheme = h("x-scheme")
+            .map(|s| s.parse().expect("scheme"))
+            .unwrap_or(Scheme::ApiKey);
+        let kind = match h("x-kind").as_deref() {
+            Some("application") => SubjectKind::Application,
+            _ => SubjectKind::User,
+        };
+        let mut principal = Principal::new(h("x-user").unwrap_or_default(), kind, scheme)
+            .with_groups(list("x-groups"))
+            .with_scopes(list("x-scopes"));
+        let time = |name: &str| h(name).map(|v| v.parse::<DateTime<Utc>>().expect("time"));
+        if let Some(at) = time("x-issued") {
+            principal = principal.with_issued_at(at);
+        }
+        if let Some(at) = time("x-expires") {
+            principal = principal.with_expires_at(at);
+        }
+        Box::pin(async move { Outcome::Authenticated(principal) })
+    }
+}
+
+/// A policy with a fixed answer, for truth tables.
+#[derive(Debug)]
+struct Fixed(bool);
+
+impl Policy for Fixed {
+    fn evaluate(&self, _: &PolicyContext<'_>) -> Decision {
+        if self.0 {
+            Decision::Allow
+        } else {
+            Decision::deny("fixed", "fixed denial")
+        }
+    }
+}
+
+fn gate(policy: impl Policy) -> Gate {
+    Gate::builder()
+        .authenticator(HeaderAuthenticator)
+        .route("/x", policy)
+        .build()
+        .expect("gate")
+}
+
+async fn check(gate: &Gate, headers: &[(&str, &str)]) -> Result<Option<Principal>, Rejection> {
+    let mut request = http::Request::get("/x");
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let (parts, ()) = request.body(()).expect("request").into_parts();
+    gate.check(&RequestView::from_parts(&parts)).await
+}
+
+async fn allowed(policy: impl Policy, headers: &[(&str, &str)]) -> bool {
+    check(&gate(policy), headers).await.is_ok()
+}
+
+const ALICE: &[(&str, &str)] = &[("x-user", "alice")];
+
+#[tokio::test]
+async fn all_any_not_truth_tables() {
+    for a in [false, true] {
+        for b in [false, true] {
+            assert_eq!(
+                allowed(All::new().with(Fixed(a)).with(Fixed(b)), ALICE).await,
+                a && b
+            );
+            assert_eq!(
+                allowed(Any::new().with(Fixed(a)).with(Fixed(b)), ALICE).await,
+                a || b
+            );
+            assert_eq!(allowed(Fixed(a).and(Fixed(b)), ALICE).await, a && b);
+            assert_eq!(allowed(Fixed(a).or(Fixed(b)), ALICE).await, a || b);
+        }
+        assert_eq!(allowed(Not::new(Fixed(a)), ALICE).await, !a);
+    }
+    assert!(allowed(All::new(), ALICE).await, "empty All allows");
+    assert!(!allowed(Any::new(), ALICE).await, "empty Any denies");
+}
+
+#[tokio::test]
+async fn first_denial_decides_and_names_its_rule() {
+    let policy = All::new()
+        .with(Fixed(true))
+        .with(Groups::any_of(["ops"]))
+        .with(Fixed(false));
+    let rejection = check(&gate(policy), ALICE).await.unwrap_err();
+    assert_eq!(rejection.status(), StatusCode::FORBIDDEN);
+    assert!(
+        rejection.reason().starts_with("groups:"),
+        "{}",
+        rejection.reason()
+    );
+}
+
+#[tokio::test]
+async fn anonymous_denial_is_401_principal_denial_is_403() {
+    let g = gate(Authenticated);
+    let anonymous = check(&g, &[]).await.unwrap_err();
+    assert_eq!(anonymous.kind(), RejectionKind::MissingCredentials);
+    let g = gate(Fixed(false));
+    assert_eq!(
+        check(&g, ALICE).await.unwrap_err().status(),
+        StatusCode::FORBIDDEN
+    );
+    assert!(allowed(Public, &[]).await);
+    assert!(allowed(Anonymous, &[]).await);
+    assert!(!allowed(Anonymous, ALICE).await);
+}
+
+#[tokio::test]
+async fn groups_any_and_all() {
+    let headers = &[("x-user", "a"), ("x-groups", "dev,ops")];
+    assert!(allowed(Groups::any_of(["ops", "admin"]), headers).await);
+    assert!(!allowed(Groups::all_of(["ops", "admin"]), headers).await);
+    assert!(allowed(Groups::all_of(["ops", "dev"]), headers).await);
+    assert!(!allowed(Groups::any_of(["ops"]), &[]).await);
+}
+
+#[tokio::test]
+async fn missing_scopes_give_insufficient_scope() {
+    let headers = &[("x-user", "a"), ("x-scopes", "read")];
+    assert!(allowed(Scopes::all_of(["read"]), headers).await);
+    assert!(allowed(Scopes::any_of(["read", "write"]), headers).await);
+    let g = gate(Scopes::all_of(["read", "write"]));
+    let rejection = check(&g, headers).await.unwrap_err();
+    assert_eq!(rejection.kind(), RejectionKind::InsufficientScope);
+    assert_eq!(rejection.scopes(), ["write"]);
+    let response = g.respond(&rejection);
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn scheme_and_kind_rules() {
+    let basic = &[("x-user", "a"), ("x-scheme", "basic")];
+    let jwt = &[("x-user", "a"), ("x-scheme", "jwt")];
+    assert!(!allowed(Schemes::deny([Scheme::Basic]), basic).await);
+    assert!(allowed(Schemes::deny([Scheme::Basic]), jwt).await);
+    assert!(allowed(Schemes::allow([Scheme::Jwt]), jwt).await);
+    assert!(!allowed(Schemes::allow([Scheme::Jwt]), basic).await);
+    let app = &[("x-user", "svc"), ("x-kind", "application")];
+    assert!(allowed(KindIs(SubjectKind::Application), app).await);
+    assert!(!allowed(KindIs(SubjectKind::User), app).await);
+    assert!(!allowed(KindIs(SubjectKind::User), &[]).await);
+}
+
+#[tokio::test]
+async fn tightening_an_expiry_cap_rejects_existing_long_lived_credentials() {
+    let now = Utc::now();
+    let issued = (now - chrono::Duration::days(1)).to_rfc3339();
+    let expires = (now + chrono::Duration::days(89)).to_rfc3339();
+    let key = [
+        ("x-user", "a"),
+        ("x-issued", issued.as_str()),
+        ("x-expires", expires.as_str()),
+    ];
+    let jwt = [
+        ("x-user", "a"),
+        ("x-scheme", "jwt"),
+        ("x-issued", issued.as_str()),
+        ("x-expires", expires.as_str()),
+    ];
+    let day = Duration::from_secs(86_400);
+    let loose = ExpiryCap::new().default_max_lifetime(90 * day);
+    assert!(allowed(loose.clone(), &key).await);
+    assert!(allowed(loose, &jwt).await);
+    let tight = ExpiryCap::new().default_max_lifetime(30 * day);
+    assert!(
+        !allowed(tight.clone(), &key).await,
+        "90-day key over a 30-day cap"
+    );
+    assert!(
+        !allowed(tight, &jwt).await,
+        "90-day token over a 30-day cap"
+    );
+    let per_scheme = ExpiryCap::new().max_lifetime(Scheme::ApiKey, 30 * day);
+    assert!(
+        allowed(per_scheme.clone(), &jwt).await,
+        "cap only for API keys"
+    );
+    assert!(!allowed(per_scheme, &key).await);
+}
+
+#[tokio::test]
+async fn non_expiring_credentials_need_explicit_consent() {
+    let cap = ExpiryCap::new().default_max_lifetime(Duration::from_secs(3600));
+    assert!(!allowed(cap.clone(), ALICE).await);
+    assert!(allowed(cap.allow_non_expiring(true), ALICE).await);
+    // Basic has no lifetime and no cap unless one is named for it.
+    let basic = &[("x-user", "a"), ("x-scheme", "basic")];
+    let cap = ExpiryCap::new().default_max_lifetime(Duration::from_secs(3600));
+    assert!(allowed(cap, basic).await);
+}
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("lock").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn report_only_logs_the_denial_and_allows() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let policy = Groups::any_of(["admin"]).report_only();
+    let principal = check(&gate(policy), ALICE).await.expect("allowed");
+    assert_eq!(principal.expect("principal").subject(), "alice");
+    let log = String::from_utf8(captured.0.lock().expect("lock").clone()).expect("utf8");
+    let line = log
+        .lines()
+        .find(|l| l.contains("report_only=true"))
+        .unwrap_or_else(|| panic!("no report-only event in {log}"));
+    assert!(line.contains("portcullis::audit"), "{line}");
+    assert!(line.contains("rule=groups"), "{line}");
+    assert!(
+        line.contains("subject=\"alice\"") || line.contains("subject=alice"),
+        "{line}"
+    );
+}
