@@ -3,10 +3,25 @@
 use std::fmt;
 
 /// A setup mistake, reported when the Gate or an authenticator is built, never at request time.
-#[derive(Debug, thiserror::Error)]
-#[error("{message}")]
+///
+/// Errors from a configuration file name the file, line, column and key at fault:
+/// `portcullis.toml:12:8: routes[1].policy: unknown policy \`admins\``.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
     message: String,
+    key: Option<String>,
+    location: Option<Location>,
+}
+
+/// Where in a configuration file an error is: 1-based line and column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Location {
+    /// The file, when the configuration came from one.
+    pub file: Option<std::path::PathBuf>,
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column (in characters).
+    pub column: usize,
 }
 
 impl ConfigError {
@@ -14,9 +29,55 @@ impl ConfigError {
     pub fn new(message: impl Into<String>) -> Self {
         Self {
             message: message.into(),
+            key: None,
+            location: None,
         }
     }
+
+    /// Names the key at fault (`routes[1].policy`).
+    pub fn with_key(mut self, key: impl Into<String>) -> Self {
+        self.key = Some(key.into());
+        self
+    }
+
+    /// Sets where in the file the error is.
+    pub fn with_location(mut self, location: Location) -> Self {
+        self.location = Some(location);
+        self
+    }
+
+    /// The message, without file, line or key.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The key at fault, when known.
+    pub fn key(&self) -> Option<&str> {
+        self.key.as_deref()
+    }
+
+    /// Where the error is, when it came from a file or string.
+    pub fn location(&self) -> Option<&Location> {
+        self.location.as_ref()
+    }
 }
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(location) = &self.location {
+            if let Some(file) = &location.file {
+                write!(f, "{}:", file.display())?;
+            }
+            write!(f, "{}:{}: ", location.line, location.column)?;
+        }
+        if let Some(key) = &self.key {
+            write!(f, "{key}: ")?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
 
 /// What kind of store failure happened.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

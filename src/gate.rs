@@ -8,6 +8,7 @@ use chrono::Utc;
 use http::{Method, Response};
 
 use crate::audit::AuditRecord;
+use crate::client_ip::TrustedProxies;
 use crate::authenticator::{Authenticator, Outcome};
 use crate::error::ConfigError;
 use crate::policy::{Authenticated, Decision, Policy, PolicyContext};
@@ -34,6 +35,7 @@ struct Inner {
     routes: Vec<Route>,
     default_route: Route,
     responder: Box<dyn RejectionResponder>,
+    trusted_proxies: TrustedProxies,
 }
 
 impl Gate {
@@ -45,22 +47,62 @@ impl Gate {
     /// Checks a request: `Ok(Some(principal))` when authenticated and allowed, `Ok(None)` when an
     /// anonymous request is allowed, or the rejection to send. Emits one audit event.
     pub async fn check(&self, request: &RequestView<'_>) -> Result<Option<Principal>, Rejection> {
+        self.run(request, &mut Trace::Off).await
+    }
+
+    /// Checks a request like [`check`](Self::check) (audit event included) and returns the trace
+    /// of what each stage, authenticator and rule decided. For debugging, tests and
+    /// `portcullis config explain`.
+    pub async fn explain(&self, request: &RequestView<'_>) -> Explanation {
+        let mut trace = Trace::On(Vec::new());
+        let result = self.run(request, &mut trace).await;
+        let Trace::On(steps) = trace else {
+            unreachable!("the trace was created on")
+        };
+        Explanation { steps, result }
+    }
+
+    async fn run(
+        &self,
+        request: &RequestView<'_>,
+        trace: &mut Trace,
+    ) -> Result<Option<Principal>, Rejection> {
         let method = request.method().as_str();
         let path = match normalize_path(request.path()) {
             Ok(path) => path,
             Err(why) => {
                 let rejection = Rejection::invalid_request(why.to_string());
+                trace.step("path", || format!("{:?} refused: {why}", request.path()));
                 self.audit(method, request.path(), None, "-")
                     .rejected(None, &rejection, None);
                 return Err(rejection);
             }
         };
-        let client_ip = request.peer().map(|peer| peer.ip().to_canonical());
+        trace.step("path", || format!("{:?} normalised to {path:?}", request.path()));
+        let peer_ip = request.peer().map(|peer| peer.ip());
+        let client_ip = match self.inner.trusted_proxies.resolve(peer_ip, request.headers()) {
+            Ok(ip) => ip,
+            Err(err) => {
+                let rejection = Rejection::invalid_request(format!("client IP: {err}"));
+                trace.step("client_ip", || format!("refused: {err}"));
+                self.audit(method, &path, peer_ip, "-")
+                    .rejected(None, &rejection, None);
+                return Err(rejection);
+            }
+        };
+        trace.step(
+            "client_ip",
+            || format!(
+                "peer {} resolved to {}",
+                display_ip(peer_ip),
+                display_ip(client_ip)
+            ),
+        );
         let request = request.with_client_ip(client_ip);
         let route = self.route_for(request.method(), &path);
         let audit = self.audit(method, &path, client_ip, route.name());
 
-        let principal = match self.authenticate(&request).await {
+        let principal = match self.authenticate(&request, trace).await {
             Ok(principal) => principal,
             Err(rejection) => {
                 audit.rejected(None, &rejection, None);
@@ -68,14 +110,17 @@ impl Gate {
             }
         };
 
+        trace.step("route", || format!("matched rule {}", route.name()));
         let context = PolicyContext::new(principal.as_ref(), &request, &path, Utc::now());
         match route.policy.evaluate(&context) {
             Decision::Allow => {
+                trace.step("policy", || "allow".to_owned());
                 audit.allowed(principal.as_ref());
                 Ok(principal)
             }
             Decision::Deny(denial) => {
                 let reason = format!("{}: {}", denial.rule, denial.reason);
+                trace.step("policy", || format!("deny by {reason}"));
                 let rejection = match &principal {
                     None => Rejection::missing_credentials(reason),
                     Some(_) if !denial.missing_scopes.is_empty() => {
@@ -103,6 +148,7 @@ impl Gate {
     async fn authenticate(
         &self,
         request: &RequestView<'_>,
+        trace: &mut Trace,
     ) -> Result<Option<Principal>, Rejection> {
         let recognising: Vec<&Arc<dyn Authenticator>> = self
             .inner
@@ -116,21 +162,35 @@ impl Gate {
                 .iter()
                 .any(|a| a.scheme().credential_family() != family)
             {
+                let schemes: Vec<&str> = recognising.iter().map(|a| a.scheme().as_str()).collect();
+                trace.step("authenticate", || format!("refused: credentials for {schemes:?}"));
                 return Err(Rejection::invalid_request(
                     "credentials for more than one scheme",
                 ));
             }
         }
         for authenticator in recognising {
+            let scheme = authenticator.scheme();
             match authenticator.authenticate(request).await {
-                Outcome::Abstain => continue,
+                Outcome::Abstain => trace.step("authenticate", || format!("{scheme}: abstained")),
                 Outcome::Authenticated(mut principal) => {
+                    trace.step(
+                        "authenticate",
+                        || format!("{scheme}: authenticated {:?}", principal.subject()),
+                    );
                     principal.set_client_ip(request.client_ip());
                     return Ok(Some(principal));
                 }
-                Outcome::Rejected(rejection) => return Err(rejection),
+                Outcome::Rejected(rejection) => {
+                    trace.step(
+                        "authenticate",
+                        || format!("{scheme}: rejected ({})", rejection.reason()),
+                    );
+                    return Err(rejection);
+                }
             }
         }
+        trace.step("authenticate", || "no credentials: anonymous".to_owned());
         Ok(None)
     }
 
@@ -164,6 +224,7 @@ impl fmt::Debug for Gate {
             .field("authenticators", &self.inner.authenticators)
             .field("routes", &self.inner.routes)
             .field("default_route", &self.inner.default_route)
+            .field("trusted_proxies", &self.inner.trusted_proxies)
             .finish_non_exhaustive()
     }
 }
@@ -175,6 +236,7 @@ pub struct GateBuilder {
     routes: Vec<Route>,
     default_policy: Arc<dyn Policy>,
     responder: Box<dyn RejectionResponder>,
+    trusted_proxies: TrustedProxies,
     errors: Vec<ConfigError>,
 }
 
@@ -185,6 +247,7 @@ impl Default for GateBuilder {
             routes: Vec::new(),
             default_policy: Arc::new(Authenticated),
             responder: Box::new(ProblemJson),
+            trusted_proxies: TrustedProxies::none(),
             errors: Vec::new(),
         }
     }
@@ -215,6 +278,19 @@ impl GateBuilder {
             Ok(route) => self.routes.push(route),
             Err(err) => self.errors.push(err),
         }
+        self
+    }
+
+    /// Adds a rule built elsewhere (from configuration).
+    pub fn rule(mut self, route: Route) -> Self {
+        self.routes.push(route);
+        self
+    }
+
+    /// The proxies whose forwarding headers are believed. Defaults to none: the client IP is the
+    /// connection's peer.
+    pub fn trusted_proxies(mut self, proxies: TrustedProxies) -> Self {
+        self.trusted_proxies = proxies;
         self
     }
 
@@ -259,7 +335,64 @@ impl GateBuilder {
                 routes: self.routes,
                 default_route,
                 responder: self.responder,
+                trusted_proxies: self.trusted_proxies,
             }),
         })
     }
+}
+
+/// What [`Gate::explain`] found: each step, then the result [`Gate::check`] would give.
+#[derive(Debug)]
+pub struct Explanation {
+    /// `(stage, what happened)`, in order: `path`, `client_ip`, `authenticate` (one per
+    /// authenticator asked), `route`, `policy`.
+    pub steps: Vec<(&'static str, String)>,
+    /// The decision.
+    pub result: Result<Option<Principal>, Rejection>,
+}
+
+impl fmt::Display for Explanation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (stage, detail) in &self.steps {
+            writeln!(f, "{stage}: {detail}")?;
+        }
+        match &self.result {
+            Ok(Some(principal)) => write!(
+                f,
+                "allow: {} {:?} via {}",
+                match principal.kind() {
+                    crate::SubjectKind::User => "user",
+                    crate::SubjectKind::Application => "application",
+                },
+                principal.subject(),
+                principal.scheme()
+            ),
+            Ok(None) => write!(f, "allow: anonymous"),
+            Err(rejection) => write!(
+                f,
+                "deny: {} {} ({})",
+                rejection.status().as_u16(),
+                rejection.status().canonical_reason().unwrap_or(""),
+                rejection.reason()
+            ),
+        }
+    }
+}
+
+enum Trace {
+    Off,
+    On(Vec<(&'static str, String)>),
+}
+
+impl Trace {
+    /// Records a step; `detail` is only formatted when tracing, so `check` pays nothing.
+    fn step(&mut self, stage: &'static str, detail: impl FnOnce() -> String) {
+        if let Trace::On(steps) = self {
+            steps.push((stage, detail()));
+        }
+    }
+}
+
+fn display_ip(ip: Option<IpAddr>) -> String {
+    ip.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string())
 }

@@ -60,11 +60,16 @@
 
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
+pub mod api_key;
 pub mod audit;
 mod authenticator;
 pub mod basic;
+mod client_ip;
+pub mod config;
 mod error;
 mod gate;
+mod handle;
+mod ipset;
 pub mod lockout;
 pub mod policy;
 mod principal;
@@ -80,12 +85,17 @@ mod adapters;
 pub use adapters::axum::MissingPrincipal;
 #[cfg(feature = "tower")]
 pub use adapters::tower::{GateLayer, GateService};
+pub use api_key::{ApiKeyAuthenticator, ApiKeyError, ApiKeys, IssuedKey, NewApiKey};
 pub use authenticator::{Authenticator, BoxFuture, Outcome};
 pub use basic::BasicAuthenticator;
-pub use error::{ConfigError, StoreError, StoreErrorKind};
-pub use gate::{Gate, GateBuilder};
+pub use client_ip::{ClientIpError, TrustedProxies};
+pub use error::{ConfigError, Location, StoreError, StoreErrorKind};
+pub use config::{Config, parse_duration};
+pub use gate::{Explanation, Gate, GateBuilder};
+pub use handle::GateHandle;
+pub use ipset::IpSet;
 pub use policy::{
-    All, Anonymous, Any, Authenticated, Decision, ExpiryCap, Groups, KindIs, Not, Policy,
+    All, Anonymous, Any, Authenticated, Decision, ExpiryCap, Groups, IpRanges, KindIs, Not, Policy,
     PolicyContext, PolicyExt, Public, ReportOnly, Schemes, Scopes,
 };
 pub use principal::{Principal, Scheme, SubjectKind, UnknownScheme};
@@ -93,4 +103,5 @@ pub use reject::{Challenge, ProblemJson, Rejection, RejectionKind, RejectionResp
 pub use request::{PeerAddr, RequestView};
 pub use route::{InvalidPath, Methods, PathPattern, Route, normalize_path};
 pub use secret::{PasswordHash, SecretString, constant_time_eq};
+pub use store::{ApiKeyRecord, ApiKeyStore, MemoryApiKeyStore};
 pub use store::{MemoryUserStore, UserRecord, UserStore};

@@ -271,3 +271,86 @@ async fn report_only_logs_the_denial_and_allows() {
         "{line}"
     );
 }
+
+async fn check_from(
+    gate: &Gate,
+    peer: &str,
+    headers: &[(&str, &str)],
+) -> Result<Option<Principal>, Rejection> {
+    let mut request = http::Request::get("/x");
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let (parts, ()) = request.body(()).expect("request").into_parts();
+    let peer: std::net::SocketAddr = peer.parse().expect("peer");
+    gate.check(&RequestView::from_parts(&parts).with_peer(Some(peer)))
+        .await
+}
+
+fn ip_gate(proxies: &[&str]) -> Gate {
+    let ranges = portcullis::IpRanges::new()
+        .allow(portcullis::IpSet::parse(["192.0.2.0/24", "2001:db8::/32"]).expect("allow"))
+        .deny(portcullis::IpSet::parse(["192.0.2.66"]).expect("deny"));
+    Gate::builder()
+        .authenticator(HeaderAuthenticator)
+        .trusted_proxies(portcullis::TrustedProxies::new(
+            portcullis::IpSet::parse(proxies.iter().copied()).expect("proxies"),
+        ))
+        .route("/x", ranges)
+        .build()
+        .expect("gate")
+}
+
+#[tokio::test]
+async fn ip_ranges_use_the_resolved_client_ip() {
+    let gate = ip_gate(&["10.0.0.0/8"]);
+    // Direct clients: the peer decides; forged headers from an untrusted peer are ignored.
+    assert!(check_from(&gate, "192.0.2.10:1", ALICE).await.is_ok());
+    assert!(check_from(&gate, "[::ffff:192.0.2.10]:1", ALICE).await.is_ok(), "mapped v4");
+    assert!(check_from(&gate, "[2001:db8::5]:1", ALICE).await.is_ok());
+    let forged = [("x-user", "a"), ("x-forwarded-for", "192.0.2.10")];
+    assert_eq!(
+        check_from(&gate, "198.51.100.1:1", &forged).await.unwrap_err().status(),
+        StatusCode::FORBIDDEN
+    );
+    // Deny wins over allow.
+    assert!(check_from(&gate, "192.0.2.66:1", ALICE).await.is_err());
+    // Behind a trusted proxy, the forwarded address decides.
+    let via_proxy = [("x-user", "a"), ("x-forwarded-for", "203.0.113.1, 192.0.2.10")];
+    let principal = check_from(&gate, "10.0.0.1:1", &via_proxy).await.expect("allowed");
+    assert_eq!(
+        principal.expect("principal").client_ip(),
+        Some("192.0.2.10".parse().expect("ip"))
+    );
+    let outside = [("x-user", "a"), ("x-forwarded-for", "192.0.2.10, 198.51.100.7")];
+    assert!(check_from(&gate, "10.0.0.1:1", &outside).await.is_err(), "never the leftmost");
+    let garbage = [("x-user", "a"), ("x-forwarded-for", "192.0.2.10, not-an-ip")];
+    let rejection = check_from(&gate, "10.0.0.1:1", &garbage).await.unwrap_err();
+    assert_eq!(rejection.status(), StatusCode::BAD_REQUEST);
+    // Anonymous callers from allowed addresses pass an IP-only policy; unknown client IPs do not.
+    assert!(check_from(&gate, "192.0.2.10:1", &[]).await.is_ok());
+    assert!(check(&gate, ALICE).await.is_err(), "no peer: fail closed");
+}
+
+#[tokio::test]
+async fn explain_traces_every_stage() {
+    let gate = ip_gate(&["10.0.0.0/8"]);
+    let (parts, ()) = http::Request::get("/a/../x")
+        .header("x-user", "alice")
+        .header("x-forwarded-for", "192.0.2.66")
+        .body(())
+        .expect("request")
+        .into_parts();
+    let peer = "10.0.0.1:1".parse().expect("peer");
+    let explanation = gate
+        .explain(&RequestView::from_parts(&parts).with_peer(Some(peer)))
+        .await;
+    let stages: Vec<&str> = explanation.steps.iter().map(|(stage, _)| *stage).collect();
+    assert_eq!(stages, ["path", "client_ip", "authenticate", "route", "policy"]);
+    let text = explanation.to_string();
+    assert!(text.contains("normalised to \"/x\""), "{text}");
+    assert!(text.contains("resolved to 192.0.2.66"), "{text}");
+    assert!(text.contains("authenticated \"alice\""), "{text}");
+    assert!(text.contains("deny by ip_ranges"), "{text}");
+    assert!(text.lines().last().expect("last").starts_with("deny: 403"), "{text}");
+}

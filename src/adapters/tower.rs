@@ -8,10 +8,10 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::authenticator::BoxFuture;
-use crate::gate::Gate;
+use crate::handle::GateHandle;
 use crate::request::{PeerAddr, RequestView};
 
-/// Wraps a service so every request passes the [`Gate`] first. An authenticated request reaches
+/// Wraps a service so every request passes the [`Gate`](crate::Gate) first. An authenticated request reaches
 /// the service with its [`Principal`](crate::Principal) in the request extensions; a refused one
 /// gets the Gate's rejection response and never reaches it.
 ///
@@ -19,13 +19,13 @@ use crate::request::{PeerAddr, RequestView};
 /// feature from `ConnectInfo<SocketAddr>` (serve with `into_make_service_with_connect_info`).
 #[derive(Clone, Debug)]
 pub struct GateLayer {
-    gate: Gate,
+    gate: GateHandle,
 }
 
 impl GateLayer {
-    /// A layer running `gate`.
-    pub fn new(gate: Gate) -> Self {
-        Self { gate }
+    /// A layer running `gate`: a [`Gate`](crate::Gate), or a [`GateHandle`] to reload configuration live.
+    pub fn new(gate: impl Into<GateHandle>) -> Self {
+        Self { gate: gate.into() }
     }
 }
 
@@ -43,7 +43,7 @@ impl<S> Layer<S> for GateLayer {
 /// The service [`GateLayer`] makes.
 #[derive(Clone, Debug)]
 pub struct GateService<S> {
-    gate: Gate,
+    gate: GateHandle,
     inner: S,
 }
 
@@ -66,7 +66,8 @@ where
         // The service that was polled ready is the one to call; leave a fresh clone behind.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
-        let gate = self.gate.clone();
+        // One snapshot for the whole request: a reload cannot change the Gate halfway.
+        let gate = self.gate.gate();
         Box::pin(async move {
             let (mut parts, body) = request.into_parts();
             let peer = peer_addr(&parts.extensions);

@@ -16,10 +16,12 @@ use crate::request::RequestView;
 mod builtin;
 mod combinators;
 mod expiry;
+mod ip;
 
 pub use builtin::{Anonymous, Authenticated, Groups, KindIs, Public, Schemes, Scopes};
 pub use combinators::{All, Any, Not, PolicyExt, ReportOnly};
 pub use expiry::ExpiryCap;
+pub use ip::IpRanges;
 
 /// Decides whether a caller may make a request.
 pub trait Policy: fmt::Debug + Send + Sync + 'static {

@@ -12,8 +12,10 @@ use crate::error::StoreError;
 use crate::principal::SubjectKind;
 use crate::secret::PasswordHash;
 
+mod api_keys;
 mod memory;
 
+pub use api_keys::{ApiKeyRecord, ApiKeyStore, KeyDigest, MemoryApiKeyStore};
 pub use memory::MemoryUserStore;
 
 /// A user (or application) that can log in with a password.

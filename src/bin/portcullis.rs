@@ -1,0 +1,131 @@
+//! `portcullis`: the admin command. Validates and explains configuration files and hashes
+//! passwords. Errors are one line on stderr with a non-zero exit.
+
+use std::io::BufRead;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use portcullis::basic::{HashingConfig, HashingPool};
+use portcullis::{Config, RequestView, SecretString};
+
+#[derive(Parser)]
+#[command(name = "portcullis", version, about = "Administer portcullis credentials and configuration")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Reads a password from stdin (one line) and prints its argon2id PHC hash.
+    HashPassword,
+    /// Configuration files.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Validates a configuration file: exit 0, or the error with line, column and key and exit 1.
+    Check {
+        /// The TOML file.
+        file: PathBuf,
+    },
+    /// Builds the Gate from a file and prints what it decides for one request. The last line
+    /// starts with `allow` or `deny`; the exit status is 0 for allow, 1 for deny.
+    Explain {
+        /// The TOML file.
+        file: PathBuf,
+        /// The request method.
+        #[arg(long, default_value = "GET")]
+        method: String,
+        /// The request path (with query, if any).
+        #[arg(long)]
+        path: String,
+        /// The TCP peer address.
+        #[arg(long)]
+        peer: Option<IpAddr>,
+        /// A request header, `Name: value`; repeatable.
+        #[arg(long = "header", value_name = "NAME: VALUE")]
+        headers: Vec<String>,
+    },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli.command).await {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn run(command: Command) -> Result<ExitCode, String> {
+    match command {
+        Command::HashPassword => {
+            let mut line = String::new();
+            std::io::stdin()
+                .lock()
+                .read_line(&mut line)
+                .map_err(|e| format!("cannot read the password from stdin: {e}"))?;
+            let password = line.trim_end_matches(['\r', '\n']);
+            if password.is_empty() {
+                return Err("empty password on stdin".to_owned());
+            }
+            let pool = HashingPool::new(HashingConfig::default()).map_err(|e| e.to_string())?;
+            let hash = pool
+                .hash(&SecretString::new(password))
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("{}", hash.expose_phc());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Config(ConfigCommand::Check { file }) => match Config::from_file(&file) {
+            Ok(_) => {
+                println!("{}: ok", file.display());
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(err) => {
+                eprintln!("{err}");
+                Ok(ExitCode::FAILURE)
+            }
+        },
+        Command::Config(ConfigCommand::Explain {
+            file,
+            method,
+            path,
+            peer,
+            headers,
+        }) => {
+            let gate = Config::from_file(&file)
+                .map_err(|e| e.to_string())?
+                .build()
+                .await
+                .map_err(|e| e.to_string())?;
+            let mut request = http::Request::builder().method(method.as_str()).uri(path.as_str());
+            for header in &headers {
+                let (name, value) = header
+                    .split_once(':')
+                    .ok_or_else(|| format!("--header `{header}` is not `Name: value`"))?;
+                request = request.header(name.trim(), value.trim());
+            }
+            let request = request
+                .body(())
+                .map_err(|e| format!("invalid request: {e}"))?;
+            let (parts, ()) = request.into_parts();
+            let view = RequestView::from_parts(&parts).with_peer(peer.map(|ip| SocketAddr::new(ip, 0)));
+            let explanation = gate.explain(&view).await;
+            println!("{explanation}");
+            Ok(if explanation.result.is_ok() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+    }
+}

@@ -1,0 +1,605 @@
+//! TOML configuration: everything the builders can do, in one file.
+//!
+//! [`Config::from_str`] and [`Config::from_file`] parse and validate without any I/O, reporting
+//! the first mistake with file, line, column and key; [`Config::build`] then makes the Gate
+//! (opening stores). `docs/configuration.md` documents every key; `examples/portcullis.toml`
+//! exercises them all.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::Method;
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::basic::{BasicAuthenticator, HashingConfig};
+use crate::client_ip::TrustedProxies;
+use crate::error::{ConfigError, Location};
+use crate::gate::{Gate, GateBuilder};
+use crate::ipset::IpSet;
+use crate::lockout::Lockout;
+use crate::policy::{
+    All, Any, Anonymous, Authenticated, ExpiryCap, Groups, IpRanges, KindIs, Not, Policy, Public,
+    ReportOnly, Schemes, Scopes,
+};
+use crate::principal::{Scheme, SubjectKind};
+use crate::route::{Methods, Route};
+use crate::secret::PasswordHash;
+use crate::store::{MemoryUserStore, UserRecord, UserStore};
+
+/// A parsed and validated configuration, ready to [`build`](Config::build) a Gate.
+#[derive(Debug)]
+pub struct Config {
+    basic: Option<RawBasic>,
+    routes: Vec<Route>,
+    default_policy: Arc<dyn Policy>,
+    trusted_proxies: TrustedProxies,
+}
+
+impl Config {
+    /// Parses and validates a configuration held in a string.
+    #[allow(clippy::should_implement_trait)] // fallible with a rich error; FromStr adds nothing
+    pub fn from_str(text: &str) -> Result<Self, ConfigError> {
+        Self::parse(text, None)
+    }
+
+    /// Reads, parses and validates a configuration file.
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigError::new(format!("cannot read {}: {e}", path.display()))
+        })?;
+        Self::parse(&text, Some(path.to_owned()))
+    }
+
+    fn parse(text: &str, file: Option<PathBuf>) -> Result<Self, ConfigError> {
+        let at = |span: Option<std::ops::Range<usize>>| Spans {
+            text,
+            file: file.clone(),
+        }
+        .locate(span);
+        let deserializer = toml::Deserializer::parse(text)
+            .map_err(|e| ConfigError::new(e.message().trim().to_owned()).with_location(at(e.span())))?;
+        let raw: RawConfig = serde_path_to_error::deserialize(deserializer).map_err(|e| {
+            let key = e.path().to_string();
+            let inner = e.into_inner();
+            let error = ConfigError::new(inner.message().trim().to_owned())
+                .with_location(at(inner.span()));
+            if key == "." { error } else { error.with_key(key) }
+        })?;
+        let spans = Spans { text, file };
+        Validator { raw: &raw, spans: &spans, built: BTreeMap::new() }.finish()
+    }
+
+    /// Builds the Gate: makes the stores and authenticators the file names.
+    pub async fn build(&self) -> Result<Gate, ConfigError> {
+        let mut builder: GateBuilder = Gate::builder().trusted_proxies(self.trusted_proxies.clone());
+        if let Some(basic) = &self.basic {
+            builder = builder.authenticator(basic.build().await?);
+        }
+        for route in &self.routes {
+            builder = builder.rule(route.clone());
+        }
+        builder
+            .default_policy(Arc::clone(&self.default_policy))
+            .build()
+    }
+}
+
+impl Gate {
+    /// Parses, validates and builds a Gate from a TOML string.
+    pub async fn from_config_str(text: &str) -> Result<Gate, ConfigError> {
+        Config::from_str(text)?.build().await
+    }
+
+    /// Reads, validates and builds a Gate from a TOML file; errors name file, line and key.
+    pub async fn from_config_file(path: impl AsRef<Path>) -> Result<Gate, ConfigError> {
+        Config::from_file(path)?.build().await
+    }
+}
+
+/// Parses a duration such as `500ms`, `30s`, `15m`, `1h30m`, `90d` or `2w`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let bad = || format!("`{text}` is not a duration (use e.g. 30s, 15m, 1h30m, 90d)");
+    let mut total = Duration::ZERO;
+    let mut rest = text.trim();
+    if rest.is_empty() {
+        return Err(bad());
+    }
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        let unit_len = rest[digits..]
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len() - digits);
+        let (number, unit) = (&rest[..digits], &rest[digits..digits + unit_len]);
+        let number: u64 = number.parse().map_err(|_| bad())?;
+        let seconds_per = match unit {
+            "ms" => {
+                total = total.saturating_add(Duration::from_millis(number));
+                rest = &rest[digits + unit_len..];
+                continue;
+            }
+            "s" => 1,
+            "m" => 60,
+            "h" => 3600,
+            "d" => 86_400,
+            "w" => 604_800,
+            _ => return Err(bad()),
+        };
+        let seconds = number.checked_mul(seconds_per).ok_or_else(bad)?;
+        total = total.saturating_add(Duration::from_secs(seconds));
+        rest = &rest[digits + unit_len..];
+    }
+    Ok(total)
+}
+
+struct Spans<'a> {
+    text: &'a str,
+    file: Option<PathBuf>,
+}
+
+impl Spans<'_> {
+    fn locate(&self, span: Option<std::ops::Range<usize>>) -> Location {
+        let offset = span.map_or(0, |s| s.start).min(self.text.len());
+        let before = &self.text[..offset];
+        let line = before.matches('\n').count() + 1;
+        let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        Location {
+            file: self.file.clone(),
+            line,
+            column,
+        }
+    }
+
+    fn error<T>(&self, value: &Spanned<T>, key: impl Into<String>, message: impl Into<String>) -> ConfigError {
+        ConfigError::new(message)
+            .with_key(key)
+            .with_location(self.locate(Some(value.span())))
+    }
+}
+
+struct Validator<'a> {
+    raw: &'a RawConfig,
+    spans: &'a Spans<'a>,
+    built: BTreeMap<String, Arc<dyn Policy>>,
+}
+
+impl Validator<'_> {
+    fn finish(mut self) -> Result<Config, ConfigError> {
+        for name in self.raw.policies.keys() {
+            self.policy_named(name, &mut BTreeSet::new())?;
+        }
+        let mut routes = Vec::new();
+        for (i, route) in self.raw.routes.iter().enumerate() {
+            let key = format!("routes[{i}]");
+            let policy = self.reference(&route.policy, &format!("{key}.policy"), &mut BTreeSet::new())?;
+            let methods = if route.methods.is_empty() {
+                Methods::Any
+            } else {
+                let mut list = Vec::new();
+                for (j, m) in route.methods.iter().enumerate() {
+                    let method = Method::from_bytes(m.get_ref().to_ascii_uppercase().as_bytes())
+                        .map_err(|_| {
+                            self.spans.error(m, format!("{key}.methods[{j}]"), format!("`{}` is not an HTTP method", m.get_ref()))
+                        })?;
+                    list.push(method);
+                }
+                Methods::Only(list)
+            };
+            let route = Route::new(methods, route.path.get_ref(), policy)
+                .map_err(|e| self.spans.error(&route.path, format!("{key}.path"), e.message().to_owned()))?;
+            routes.push(route);
+        }
+        let default_policy = match &self.raw.gate.default_policy {
+            Some(name) => self.reference(name, "gate.default_policy", &mut BTreeSet::new())?,
+            None => Arc::new(Authenticated),
+        };
+        let proxies = &self.raw.gate.trusted_proxies;
+        let set = self.ip_set(proxies, "gate.trusted_proxies")?;
+        let mut trusted_proxies = TrustedProxies::new(set);
+        if let Some(n) = self.raw.gate.max_forwarded_entries {
+            trusted_proxies = trusted_proxies.max_forwarded_entries(n);
+        }
+        if let Some(basic) = &self.raw.basic {
+            basic.validate(self.spans)?;
+        }
+        Ok(Config {
+            basic: self.raw.basic.clone(),
+            routes,
+            default_policy,
+            trusted_proxies,
+        })
+    }
+
+    fn ip_set(&self, entries: &[Spanned<String>], key: &str) -> Result<IpSet, ConfigError> {
+        for (i, entry) in entries.iter().enumerate() {
+            IpSet::parse([entry.get_ref()])
+                .map_err(|e| self.spans.error(entry, format!("{key}[{i}]"), e.message().to_owned()))?;
+        }
+        IpSet::parse(entries.iter().map(|e| e.get_ref()))
+            .map_err(|e| ConfigError::new(e.message().to_owned()).with_key(key))
+    }
+
+    /// A policy by name: a built-in (`public`, `authenticated`, `anonymous`) or one defined in
+    /// `[policies]`.
+    fn reference(
+        &mut self,
+        name: &Spanned<String>,
+        key: &str,
+        visiting: &mut BTreeSet<String>,
+    ) -> Result<Arc<dyn Policy>, ConfigError> {
+        match name.get_ref().as_str() {
+            "public" => return Ok(Arc::new(Public)),
+            "authenticated" => return Ok(Arc::new(Authenticated)),
+            "anonymous" => return Ok(Arc::new(Anonymous)),
+            _ => {}
+        }
+        if !self.raw.policies.contains_key(name.get_ref()) {
+            let defined: Vec<&str> = self.raw.policies.keys().map(String::as_str).collect();
+            return Err(self.spans.error(
+                name,
+                key,
+                format!(
+                    "unknown policy `{}` (built-in: public, authenticated, anonymous; defined: {})",
+                    name.get_ref(),
+                    if defined.is_empty() { "none".to_owned() } else { defined.join(", ") }
+                ),
+            ));
+        }
+        if visiting.contains(name.get_ref()) {
+            return Err(self.spans.error(name, key, format!("policy `{}` refers to itself", name.get_ref())));
+        }
+        self.policy_named(name.get_ref(), visiting)
+    }
+
+    fn policy_named(
+        &mut self,
+        name: &str,
+        visiting: &mut BTreeSet<String>,
+    ) -> Result<Arc<dyn Policy>, ConfigError> {
+        if let Some(policy) = self.built.get(name) {
+            return Ok(Arc::clone(policy));
+        }
+        let raw = self.raw;
+        let Some(section) = raw.policies.get(name) else {
+            return Err(ConfigError::new(format!("unknown policy `{name}`")));
+        };
+        visiting.insert(name.to_owned());
+        let key = format!("policies.{name}");
+        let policy = self.build_policy(section, &key, visiting)?;
+        visiting.remove(name);
+        self.built.insert(name.to_owned(), Arc::clone(&policy));
+        Ok(policy)
+    }
+
+    fn build_policy(
+        &mut self,
+        section: &RawPolicy,
+        key: &str,
+        visiting: &mut BTreeSet<String>,
+    ) -> Result<Arc<dyn Policy>, ConfigError> {
+        let mut all = All::new();
+        let mut rules = 0usize;
+        let mut add = |all: All, p: Box<dyn Policy>| {
+            rules += 1;
+            let policies: Vec<Box<dyn Policy>> = vec![Box::new(all), p];
+            All::from(policies)
+        };
+        if section.authenticated == Some(true) {
+            all = add(all, Box::new(Authenticated));
+        }
+        if section.anonymous == Some(true) {
+            all = add(all, Box::new(Anonymous));
+        }
+        let schemes = |list: &Vec<Spanned<String>>, field: &str| -> Result<Vec<Scheme>, ConfigError> {
+            list.iter()
+                .enumerate()
+                .map(|(i, s)| {
+                    s.get_ref()
+                        .parse::<Scheme>()
+                        .map_err(|e| self.spans.error(s, format!("{key}.{field}[{i}]"), e.to_string()))
+                })
+                .collect()
+        };
+        if let Some(list) = &section.schemes_allow {
+            all = add(all, Box::new(Schemes::allow(schemes(list, "schemes_allow")?)));
+        }
+        if let Some(list) = &section.schemes_deny {
+            all = add(all, Box::new(Schemes::deny(schemes(list, "schemes_deny")?)));
+        }
+        if let Some(kind) = section.kind {
+            all = add(all, Box::new(KindIs(kind)));
+        }
+        if section.ip_allow.is_some() || section.ip_deny.is_some() {
+            let empty = Vec::new();
+            let allow = section.ip_allow.as_ref();
+            let allow_set = self.ip_set(allow.unwrap_or(&empty), &format!("{key}.ip_allow"))?;
+            let deny_set = self.ip_set(section.ip_deny.as_ref().unwrap_or(&empty), &format!("{key}.ip_deny"))?;
+            let mut ranges = IpRanges::new().deny(deny_set);
+            if allow.is_some() {
+                ranges = ranges.allow(allow_set);
+            }
+            all = add(all, Box::new(ranges));
+        }
+        if let Some(groups) = &section.groups_any {
+            all = add(all, Box::new(Groups::any_of(groups.clone())));
+        }
+        if let Some(groups) = &section.groups_all {
+            all = add(all, Box::new(Groups::all_of(groups.clone())));
+        }
+        if let Some(scopes) = &section.scopes_any {
+            all = add(all, Box::new(Scopes::any_of(scopes.clone())));
+        }
+        if let Some(scopes) = &section.scopes_all {
+            all = add(all, Box::new(Scopes::all_of(scopes.clone())));
+        }
+        if section.max_lifetime.is_some() || section.allow_non_expiring.is_some() {
+            let mut cap = ExpiryCap::new().allow_non_expiring(section.allow_non_expiring.unwrap_or(false));
+            for (scheme, lifetime) in section.max_lifetime.iter().flatten() {
+                let field = format!("{key}.max_lifetime.{scheme}");
+                let duration = parse_duration(lifetime.get_ref())
+                    .map_err(|e| self.spans.error(lifetime, field.clone(), e))?;
+                cap = match scheme.as_str() {
+                    "default" => cap.default_max_lifetime(duration),
+                    name => {
+                        let scheme = name
+                            .parse::<Scheme>()
+                            .map_err(|e| self.spans.error(lifetime, field, e.to_string()))?;
+                        cap.max_lifetime(scheme, duration)
+                    }
+                };
+            }
+            all = add(all, Box::new(cap));
+        }
+        for (field, names) in [("all", &section.all), ("any", &section.any)] {
+            let Some(names) = names else { continue };
+            let mut policies: Vec<Box<dyn Policy>> = Vec::new();
+            for (i, name) in names.iter().enumerate() {
+                policies.push(Box::new(self.reference(name, &format!("{key}.{field}[{i}]"), visiting)?));
+            }
+            let combined: Box<dyn Policy> = if field == "all" {
+                Box::new(All::from(policies))
+            } else {
+                Box::new(Any::from(policies))
+            };
+            all = add(all, combined);
+        }
+        if let Some(name) = &section.not {
+            let inner = self.reference(name, &format!("{key}.not"), visiting)?;
+            all = add(all, Box::new(Not::new(inner)));
+        }
+        if rules == 0 {
+            return Err(ConfigError::new("a policy must state at least one rule").with_key(key));
+        }
+        if section.report_only {
+            return Ok(Arc::new(ReportOnly::new(all)));
+        }
+        Ok(Arc::new(all))
+    }
+}
+
+// ---- the file's shape -------------------------------------------------------------------------
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    gate: RawGate,
+    basic: Option<RawBasic>,
+    #[serde(default)]
+    policies: BTreeMap<String, RawPolicy>,
+    #[serde(default)]
+    routes: Vec<RawRoute>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGate {
+    default_policy: Option<Spanned<String>>,
+    #[serde(default)]
+    trusted_proxies: Vec<Spanned<String>>,
+    max_forwarded_entries: Option<usize>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBasic {
+    realm: Option<String>,
+    #[serde(default)]
+    users: Vec<RawUser>,
+    hashing: Option<RawHashing>,
+    cache: Option<RawCache>,
+    lockout: Option<RawLockout>,
+    #[serde(default)]
+    dangerous_disable_lockout: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawUser {
+    name: String,
+    password_hash: Spanned<String>,
+    #[serde(default)]
+    groups: Vec<String>,
+    #[serde(default)]
+    kind: SubjectKind,
+    #[serde(default)]
+    disabled: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHashing {
+    memory_kib: Option<u32>,
+    iterations: Option<u32>,
+    parallelism: Option<u32>,
+    max_concurrent: Option<usize>,
+    max_wait: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCache {
+    ttl: Spanned<String>,
+    capacity: Option<usize>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLockout {
+    user_threshold: Option<u32>,
+    ip_threshold: Option<u32>,
+    base_delay: Option<Spanned<String>>,
+    max_delay: Option<Spanned<String>>,
+    window: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPolicy {
+    authenticated: Option<bool>,
+    anonymous: Option<bool>,
+    groups_any: Option<Vec<String>>,
+    groups_all: Option<Vec<String>>,
+    scopes_any: Option<Vec<String>>,
+    scopes_all: Option<Vec<String>>,
+    kind: Option<SubjectKind>,
+    schemes_allow: Option<Vec<Spanned<String>>>,
+    schemes_deny: Option<Vec<Spanned<String>>>,
+    ip_allow: Option<Vec<Spanned<String>>>,
+    ip_deny: Option<Vec<Spanned<String>>>,
+    max_lifetime: Option<BTreeMap<String, Spanned<String>>>,
+    allow_non_expiring: Option<bool>,
+    all: Option<Vec<Spanned<String>>>,
+    any: Option<Vec<Spanned<String>>>,
+    not: Option<Spanned<String>>,
+    #[serde(default)]
+    report_only: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRoute {
+    path: Spanned<String>,
+    #[serde(default)]
+    methods: Vec<Spanned<String>>,
+    policy: Spanned<String>,
+}
+
+impl RawBasic {
+    fn durations(&self) -> Vec<(&Spanned<String>, String)> {
+        let mut list = Vec::new();
+        if let Some(h) = &self.hashing {
+            list.extend(h.max_wait.as_ref().map(|d| (d, "basic.hashing.max_wait".to_owned())));
+        }
+        if let Some(c) = &self.cache {
+            list.push((&c.ttl, "basic.cache.ttl".to_owned()));
+        }
+        if let Some(l) = &self.lockout {
+            for (d, name) in [(&l.base_delay, "base_delay"), (&l.max_delay, "max_delay"), (&l.window, "window")] {
+                list.extend(d.as_ref().map(|d| (d, format!("basic.lockout.{name}"))));
+            }
+        }
+        list
+    }
+
+    fn validate(&self, spans: &Spans<'_>) -> Result<(), ConfigError> {
+        for (value, key) in self.durations() {
+            parse_duration(value.get_ref()).map_err(|e| spans.error(value, key, e))?;
+        }
+        for (i, user) in self.users.iter().enumerate() {
+            let phc = user.password_hash.get_ref();
+            if argon2::password_hash::PasswordHash::new(phc).is_err() {
+                return Err(spans.error(
+                    &user.password_hash,
+                    format!("basic.users[{i}].password_hash"),
+                    "not a PHC string (make one with `portcullis hash-password`)",
+                ));
+            }
+        }
+        self.hashing_config()?;
+        Ok(())
+    }
+
+    fn hashing_config(&self) -> Result<HashingConfig, ConfigError> {
+        let mut config = HashingConfig::default();
+        if let Some(h) = &self.hashing {
+            config.memory_kib = h.memory_kib.unwrap_or(config.memory_kib);
+            config.iterations = h.iterations.unwrap_or(config.iterations);
+            config.parallelism = h.parallelism.unwrap_or(config.parallelism);
+            config.max_concurrent = h.max_concurrent.unwrap_or(config.max_concurrent);
+            if let Some(wait) = &h.max_wait {
+                config.max_wait = duration(wait)?;
+            }
+        }
+        argon2::Params::new(config.memory_kib, config.iterations, config.parallelism, None)
+            .map_err(|e| ConfigError::new(format!("argon2 parameters: {e}")).with_key("basic.hashing"))?;
+        Ok(config)
+    }
+
+    async fn build(&self) -> Result<BasicAuthenticator, ConfigError> {
+        let store = MemoryUserStore::new();
+        for user in &self.users {
+            let mut record = UserRecord::new(&user.name, PasswordHash::new(user.password_hash.get_ref()))
+                .with_groups(user.groups.clone())
+                .with_kind(user.kind);
+            record.disabled = user.disabled;
+            store
+                .create_user(record)
+                .await
+                .map_err(|e| ConfigError::new(e.to_string()).with_key("basic.users"))?;
+        }
+        let mut builder = BasicAuthenticator::builder(Arc::new(store)).hashing(self.hashing_config()?);
+        if let Some(realm) = &self.realm {
+            builder = builder.realm(realm.clone());
+        }
+        if let Some(cache) = &self.cache {
+            builder = builder.verified_cache(duration(&cache.ttl)?, cache.capacity.unwrap_or(10_000));
+        }
+        if self.dangerous_disable_lockout {
+            builder = builder.dangerous_disable_lockout();
+        } else if let Some(l) = &self.lockout {
+            let mut lockout = Lockout::default();
+            if let Some(n) = l.user_threshold {
+                lockout = lockout.user_threshold(n);
+            }
+            if let Some(n) = l.ip_threshold {
+                lockout = lockout.ip_threshold(n);
+            }
+            if let Some(d) = &l.base_delay {
+                lockout = lockout.base_delay(duration(d)?);
+            }
+            if let Some(d) = &l.max_delay {
+                lockout = lockout.max_delay(duration(d)?);
+            }
+            if let Some(d) = &l.window {
+                lockout = lockout.window(duration(d)?);
+            }
+            builder = builder.lockout(lockout);
+        }
+        builder.build()
+    }
+}
+
+/// A duration already checked by validation.
+fn duration(value: &Spanned<String>) -> Result<Duration, ConfigError> {
+    parse_duration(value.get_ref()).map_err(ConfigError::new)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("90d"), Ok(Duration::from_secs(90 * 86_400)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        for bad in ["", "10", "s", "10y", "1.5h", "-3s", "99999999999999999999d"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,69 @@
+//! [`GateHandle`]: a Gate whose configuration can be replaced while requests are in flight.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+
+use crate::config::Config;
+use crate::error::ConfigError;
+use crate::gate::Gate;
+
+/// A shared, swappable [`Gate`]. Each request takes one snapshot ([`GateHandle::gate`]) and uses
+/// it from start to end, so a reload is atomic: no request sees half of an old configuration and
+/// half of a new one. Cheap to clone; clones share the same slot.
+#[derive(Clone, Debug)]
+pub struct GateHandle {
+    current: Arc<ArcSwap<Gate>>,
+    source: Option<Arc<PathBuf>>,
+}
+
+impl GateHandle {
+    /// A handle serving `gate`.
+    pub fn new(gate: Gate) -> Self {
+        Self {
+            current: Arc::new(ArcSwap::from_pointee(gate)),
+            source: None,
+        }
+    }
+
+    /// A handle built from a configuration file, which [`reload`](Self::reload) reads again.
+    pub async fn from_config_file(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
+        let path = path.as_ref().to_owned();
+        let gate = Config::from_file(&path)?.build().await?;
+        Ok(Self {
+            source: Some(Arc::new(path)),
+            ..Self::new(gate)
+        })
+    }
+
+    /// The Gate serving now.
+    pub fn gate(&self) -> Arc<Gate> {
+        self.current.load_full()
+    }
+
+    /// Replaces the Gate; requests already running finish on the old one.
+    pub fn replace(&self, gate: Gate) {
+        self.current.store(Arc::new(gate));
+    }
+
+    /// Reads the configuration file again and swaps it in. On any error the old configuration
+    /// keeps serving and the error says why.
+    pub async fn reload(&self) -> Result<(), ConfigError> {
+        let Some(path) = &self.source else {
+            return Err(ConfigError::new(
+                "this GateHandle was not made from a configuration file",
+            ));
+        };
+        let gate = Config::from_file(path.as_path())?.build().await?;
+        self.replace(gate);
+        tracing::info!(file = %path.display(), "configuration reloaded");
+        Ok(())
+    }
+}
+
+impl From<Gate> for GateHandle {
+    fn from(gate: Gate) -> Self {
+        Self::new(gate)
+    }
+}

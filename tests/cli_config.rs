@@ -1,0 +1,86 @@
+//! `portcullis config check|explain` and `portcullis hash-password`, run as a user would.
+#![cfg(feature = "cli")]
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+fn portcullis(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .args(args)
+        .output()
+        .expect("portcullis runs")
+}
+
+fn example() -> String {
+    concat!(env!("CARGO_MANIFEST_DIR"), "/examples/portcullis.toml").to_owned()
+}
+
+fn last_line(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[test]
+fn check_accepts_the_example() {
+    let out = portcullis(&["config", "check", &example()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn check_reports_line_column_and_key() {
+    let dir = std::env::temp_dir().join(format!("portcullis-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let file = dir.join("bad.toml");
+    std::fs::write(&file, "[gate]\ntrusted_proxies = [\"300.0.0.1\"]\n").expect("write");
+    let out = portcullis(&["config", "check", file.to_str().expect("utf8 path")]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.starts_with(&format!("{}:2:", file.display())), "{stderr}");
+    assert!(stderr.contains("gate.trusted_proxies[0]"), "{stderr}");
+}
+
+#[test]
+fn explain_prints_the_trace_and_the_decision() {
+    let out = portcullis(&["config", "explain", &example(), "--path", "/health"]);
+    assert!(out.status.success());
+    assert!(last_line(&out).starts_with("allow"), "{}", last_line(&out));
+
+    let out = portcullis(&["config", "explain", &example(), "--method", "DELETE", "--path", "/admin/users"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("route: matched rule * /admin/**"), "{stdout}");
+    assert!(last_line(&out).starts_with("deny: 401"), "{stdout}");
+
+    // A trusted proxy forwards for a client outside the office range: denied by the ip rule.
+    let out = portcullis(&[
+        "config", "explain", &example(), "--path", "/admin/x", "--peer", "10.1.1.1",
+        "--header", "X-Forwarded-For: 198.51.100.9",
+        "--header", "Authorization: Basic YWxpY2U6Y29ycmVjdCBob3JzZSBiYXR0ZXJ5IHN0YXBsZQ==",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("resolved to 198.51.100.9"), "{stdout}");
+    assert!(last_line(&out).starts_with("deny: 403"), "{stdout}");
+}
+
+#[test]
+fn hash_password_prints_a_phc_string() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .arg("hash-password")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("runs");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"correct horse\n")
+        .expect("write");
+    let out = child.wait_with_output().expect("exits");
+    assert!(out.status.success());
+    let phc = String::from_utf8_lossy(&out.stdout);
+    assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc}");
+}
