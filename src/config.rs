@@ -14,6 +14,7 @@ use http::Method;
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::api_key::{ApiKeyAuthenticator, ApiKeys};
 use crate::basic::{BasicAuthenticator, HashingConfig};
 use crate::client_ip::TrustedProxies;
 use crate::error::{ConfigError, Location};
@@ -21,18 +22,21 @@ use crate::gate::{Gate, GateBuilder};
 use crate::ipset::IpSet;
 use crate::lockout::Lockout;
 use crate::policy::{
-    All, Any, Anonymous, Authenticated, ExpiryCap, Groups, IpRanges, KindIs, Not, Policy, Public,
+    All, Anonymous, Any, Authenticated, ExpiryCap, Groups, IpRanges, KindIs, Not, Policy, Public,
     ReportOnly, Schemes, Scopes,
 };
 use crate::principal::{Scheme, SubjectKind};
 use crate::route::{Methods, Route};
-use crate::secret::PasswordHash;
-use crate::store::{MemoryUserStore, UserRecord, UserStore};
+use crate::secret::{PasswordHash, SecretString};
+use crate::store::{ApiKeyStore, UserRecord, UserStore};
 
 /// A parsed and validated configuration, ready to [`build`](Config::build) a Gate.
 #[derive(Debug)]
 pub struct Config {
+    base_dir: Option<PathBuf>,
+    store: Option<RawStore>,
     basic: Option<RawBasic>,
+    api_keys: Option<RawApiKeys>,
     routes: Vec<Route>,
     default_policy: Arc<dyn Policy>,
     trusted_proxies: TrustedProxies,
@@ -48,44 +52,97 @@ impl Config {
     /// Reads, parses and validates a configuration file.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            ConfigError::new(format!("cannot read {}: {e}", path.display()))
-        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError::new(format!("cannot read {}: {e}", path.display())))?;
         Self::parse(&text, Some(path.to_owned()))
     }
 
     fn parse(text: &str, file: Option<PathBuf>) -> Result<Self, ConfigError> {
-        let at = |span: Option<std::ops::Range<usize>>| Spans {
-            text,
-            file: file.clone(),
-        }
-        .locate(span);
-        let deserializer = toml::Deserializer::parse(text)
-            .map_err(|e| ConfigError::new(e.message().trim().to_owned()).with_location(at(e.span())))?;
+        let at = |span: Option<std::ops::Range<usize>>| {
+            Spans {
+                text,
+                file: file.clone(),
+            }
+            .locate(span)
+        };
+        let deserializer = toml::Deserializer::parse(text).map_err(|e| {
+            ConfigError::new(e.message().trim().to_owned()).with_location(at(e.span()))
+        })?;
         let raw: RawConfig = serde_path_to_error::deserialize(deserializer).map_err(|e| {
             let key = e.path().to_string();
             let inner = e.into_inner();
-            let error = ConfigError::new(inner.message().trim().to_owned())
-                .with_location(at(inner.span()));
-            if key == "." { error } else { error.with_key(key) }
+            let error =
+                ConfigError::new(inner.message().trim().to_owned()).with_location(at(inner.span()));
+            if key == "." {
+                error
+            } else {
+                error.with_key(key)
+            }
         })?;
+        let base_dir = file
+            .as_ref()
+            .and_then(|f| f.parent())
+            .map(Path::to_path_buf);
         let spans = Spans { text, file };
-        Validator { raw: &raw, spans: &spans, built: BTreeMap::new() }.finish()
+        let mut config = Validator {
+            raw: &raw,
+            spans: &spans,
+            built: BTreeMap::new(),
+        }
+        .finish()?;
+        config.base_dir = base_dir;
+        Ok(config)
     }
 
-    /// Builds the Gate: makes the stores and authenticators the file names.
+    /// Builds the Gate: opens the store and makes the authenticators the file names.
     pub async fn build(&self) -> Result<Gate, ConfigError> {
-        let mut builder: GateBuilder = Gate::builder().trusted_proxies(self.trusted_proxies.clone());
-        if let Some(basic) = &self.basic {
-            builder = builder.authenticator(basic.build().await?);
+        Ok(self.build_services().await?.gate)
+    }
+
+    /// Builds the Gate and hands back what a service needs besides it: the API key manager (to
+    /// issue, rotate and revoke keys with the configured pepper and caps) and the Basic
+    /// authenticator (to add users with the configured hashing cost).
+    pub async fn build_services(&self) -> Result<Services, ConfigError> {
+        let stores = open_stores(self.store.as_ref()).await?;
+        let mut builder: GateBuilder =
+            Gate::builder().trusted_proxies(self.trusted_proxies.clone());
+        let mut basic = None;
+        if let Some(section) = &self.basic {
+            let authenticator = Arc::new(section.build(Arc::clone(&stores.users)).await?);
+            builder = builder.shared_authenticator(authenticator.clone());
+            basic = Some(authenticator);
+        }
+        let mut api_keys = None;
+        if let Some(section) = &self.api_keys {
+            let (manager, authenticator) =
+                section.build(Arc::clone(&stores.api_keys), self.base_dir.as_deref())?;
+            builder = builder.authenticator(authenticator);
+            api_keys = Some(manager);
         }
         for route in &self.routes {
             builder = builder.rule(route.clone());
         }
-        builder
+        let gate = builder
             .default_policy(Arc::clone(&self.default_policy))
-            .build()
+            .build()?;
+        Ok(Services {
+            gate,
+            basic,
+            api_keys,
+        })
     }
+}
+
+/// What [`Config::build_services`] makes.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Services {
+    /// The Gate.
+    pub gate: Gate,
+    /// The Basic authenticator, when `[basic]` is configured.
+    pub basic: Option<Arc<BasicAuthenticator>>,
+    /// The API key manager, when `[api_keys]` is configured.
+    pub api_keys: Option<ApiKeys>,
 }
 
 impl Gate {
@@ -109,7 +166,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         return Err(bad());
     }
     while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
         let unit_len = rest[digits..]
             .find(|c: char| c.is_ascii_digit())
             .unwrap_or(rest.len() - digits);
@@ -153,7 +212,12 @@ impl Spans<'_> {
         }
     }
 
-    fn error<T>(&self, value: &Spanned<T>, key: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    fn error<T>(
+        &self,
+        value: &Spanned<T>,
+        key: impl Into<String>,
+        message: impl Into<String>,
+    ) -> ConfigError {
         ConfigError::new(message)
             .with_key(key)
             .with_location(self.locate(Some(value.span())))
@@ -174,7 +238,11 @@ impl Validator<'_> {
         let mut routes = Vec::new();
         for (i, route) in self.raw.routes.iter().enumerate() {
             let key = format!("routes[{i}]");
-            let policy = self.reference(&route.policy, &format!("{key}.policy"), &mut BTreeSet::new())?;
+            let policy = self.reference(
+                &route.policy,
+                &format!("{key}.policy"),
+                &mut BTreeSet::new(),
+            )?;
             let methods = if route.methods.is_empty() {
                 Methods::Any
             } else {
@@ -182,14 +250,20 @@ impl Validator<'_> {
                 for (j, m) in route.methods.iter().enumerate() {
                     let method = Method::from_bytes(m.get_ref().to_ascii_uppercase().as_bytes())
                         .map_err(|_| {
-                            self.spans.error(m, format!("{key}.methods[{j}]"), format!("`{}` is not an HTTP method", m.get_ref()))
+                            self.spans.error(
+                                m,
+                                format!("{key}.methods[{j}]"),
+                                format!("`{}` is not an HTTP method", m.get_ref()),
+                            )
                         })?;
                     list.push(method);
                 }
                 Methods::Only(list)
             };
-            let route = Route::new(methods, route.path.get_ref(), policy)
-                .map_err(|e| self.spans.error(&route.path, format!("{key}.path"), e.message().to_owned()))?;
+            let route = Route::new(methods, route.path.get_ref(), policy).map_err(|e| {
+                self.spans
+                    .error(&route.path, format!("{key}.path"), e.message().to_owned())
+            })?;
             routes.push(route);
         }
         let default_policy = match &self.raw.gate.default_policy {
@@ -202,10 +276,31 @@ impl Validator<'_> {
         if let Some(n) = self.raw.gate.max_forwarded_entries {
             trusted_proxies = trusted_proxies.max_forwarded_entries(n);
         }
+        let store_is_memory = self
+            .raw
+            .store
+            .as_ref()
+            .is_none_or(|s| s.url.get_ref() == "memory");
+        if let Some(store) = &self.raw.store {
+            store.validate(self.spans)?;
+        }
         if let Some(basic) = &self.raw.basic {
             basic.validate(self.spans)?;
+            if let (false, Some(user)) = (store_is_memory, basic.users.first()) {
+                return Err(self.spans.error(
+                    &user.password_hash,
+                    "basic.users",
+                    "inline users need `store.url = \"memory\"`; add users to a database with `portcullis user add`",
+                ));
+            }
+        }
+        if let Some(api_keys) = &self.raw.api_keys {
+            api_keys.validate(self.spans)?;
         }
         Ok(Config {
+            base_dir: None,
+            store: self.raw.store.clone(),
+            api_keys: self.raw.api_keys.clone(),
             basic: self.raw.basic.clone(),
             routes,
             default_policy,
@@ -215,8 +310,10 @@ impl Validator<'_> {
 
     fn ip_set(&self, entries: &[Spanned<String>], key: &str) -> Result<IpSet, ConfigError> {
         for (i, entry) in entries.iter().enumerate() {
-            IpSet::parse([entry.get_ref()])
-                .map_err(|e| self.spans.error(entry, format!("{key}[{i}]"), e.message().to_owned()))?;
+            IpSet::parse([entry.get_ref()]).map_err(|e| {
+                self.spans
+                    .error(entry, format!("{key}[{i}]"), e.message().to_owned())
+            })?;
         }
         IpSet::parse(entries.iter().map(|e| e.get_ref()))
             .map_err(|e| ConfigError::new(e.message().to_owned()).with_key(key))
@@ -244,12 +341,20 @@ impl Validator<'_> {
                 format!(
                     "unknown policy `{}` (built-in: public, authenticated, anonymous; defined: {})",
                     name.get_ref(),
-                    if defined.is_empty() { "none".to_owned() } else { defined.join(", ") }
+                    if defined.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        defined.join(", ")
+                    }
                 ),
             ));
         }
         if visiting.contains(name.get_ref()) {
-            return Err(self.spans.error(name, key, format!("policy `{}` refers to itself", name.get_ref())));
+            return Err(self.spans.error(
+                name,
+                key,
+                format!("policy `{}` refers to itself", name.get_ref()),
+            ));
         }
         self.policy_named(name.get_ref(), visiting)
     }
@@ -293,18 +398,23 @@ impl Validator<'_> {
         if section.anonymous == Some(true) {
             all = add(all, Box::new(Anonymous));
         }
-        let schemes = |list: &Vec<Spanned<String>>, field: &str| -> Result<Vec<Scheme>, ConfigError> {
-            list.iter()
-                .enumerate()
-                .map(|(i, s)| {
-                    s.get_ref()
-                        .parse::<Scheme>()
-                        .map_err(|e| self.spans.error(s, format!("{key}.{field}[{i}]"), e.to_string()))
-                })
-                .collect()
-        };
+        let schemes =
+            |list: &Vec<Spanned<String>>, field: &str| -> Result<Vec<Scheme>, ConfigError> {
+                list.iter()
+                    .enumerate()
+                    .map(|(i, s)| {
+                        s.get_ref().parse::<Scheme>().map_err(|e| {
+                            self.spans
+                                .error(s, format!("{key}.{field}[{i}]"), e.to_string())
+                        })
+                    })
+                    .collect()
+            };
         if let Some(list) = &section.schemes_allow {
-            all = add(all, Box::new(Schemes::allow(schemes(list, "schemes_allow")?)));
+            all = add(
+                all,
+                Box::new(Schemes::allow(schemes(list, "schemes_allow")?)),
+            );
         }
         if let Some(list) = &section.schemes_deny {
             all = add(all, Box::new(Schemes::deny(schemes(list, "schemes_deny")?)));
@@ -316,7 +426,10 @@ impl Validator<'_> {
             let empty = Vec::new();
             let allow = section.ip_allow.as_ref();
             let allow_set = self.ip_set(allow.unwrap_or(&empty), &format!("{key}.ip_allow"))?;
-            let deny_set = self.ip_set(section.ip_deny.as_ref().unwrap_or(&empty), &format!("{key}.ip_deny"))?;
+            let deny_set = self.ip_set(
+                section.ip_deny.as_ref().unwrap_or(&empty),
+                &format!("{key}.ip_deny"),
+            )?;
             let mut ranges = IpRanges::new().deny(deny_set);
             if allow.is_some() {
                 ranges = ranges.allow(allow_set);
@@ -336,7 +449,8 @@ impl Validator<'_> {
             all = add(all, Box::new(Scopes::all_of(scopes.clone())));
         }
         if section.max_lifetime.is_some() || section.allow_non_expiring.is_some() {
-            let mut cap = ExpiryCap::new().allow_non_expiring(section.allow_non_expiring.unwrap_or(false));
+            let mut cap =
+                ExpiryCap::new().allow_non_expiring(section.allow_non_expiring.unwrap_or(false));
             for (scheme, lifetime) in section.max_lifetime.iter().flatten() {
                 let field = format!("{key}.max_lifetime.{scheme}");
                 let duration = parse_duration(lifetime.get_ref())
@@ -357,7 +471,11 @@ impl Validator<'_> {
             let Some(names) = names else { continue };
             let mut policies: Vec<Box<dyn Policy>> = Vec::new();
             for (i, name) in names.iter().enumerate() {
-                policies.push(Box::new(self.reference(name, &format!("{key}.{field}[{i}]"), visiting)?));
+                policies.push(Box::new(self.reference(
+                    name,
+                    &format!("{key}.{field}[{i}]"),
+                    visiting,
+                )?));
             }
             let combined: Box<dyn Policy> = if field == "all" {
                 Box::new(All::from(policies))
@@ -387,7 +505,9 @@ impl Validator<'_> {
 struct RawConfig {
     #[serde(default)]
     gate: RawGate,
+    store: Option<RawStore>,
     basic: Option<RawBasic>,
+    api_keys: Option<RawApiKeys>,
     #[serde(default)]
     policies: BTreeMap<String, RawPolicy>,
     #[serde(default)]
@@ -492,13 +612,21 @@ impl RawBasic {
     fn durations(&self) -> Vec<(&Spanned<String>, String)> {
         let mut list = Vec::new();
         if let Some(h) = &self.hashing {
-            list.extend(h.max_wait.as_ref().map(|d| (d, "basic.hashing.max_wait".to_owned())));
+            list.extend(
+                h.max_wait
+                    .as_ref()
+                    .map(|d| (d, "basic.hashing.max_wait".to_owned())),
+            );
         }
         if let Some(c) = &self.cache {
             list.push((&c.ttl, "basic.cache.ttl".to_owned()));
         }
         if let Some(l) = &self.lockout {
-            for (d, name) in [(&l.base_delay, "base_delay"), (&l.max_delay, "max_delay"), (&l.window, "window")] {
+            for (d, name) in [
+                (&l.base_delay, "base_delay"),
+                (&l.max_delay, "max_delay"),
+                (&l.window, "window"),
+            ] {
                 list.extend(d.as_ref().map(|d| (d, format!("basic.lockout.{name}"))));
             }
         }
@@ -534,29 +662,37 @@ impl RawBasic {
                 config.max_wait = duration(wait)?;
             }
         }
-        argon2::Params::new(config.memory_kib, config.iterations, config.parallelism, None)
-            .map_err(|e| ConfigError::new(format!("argon2 parameters: {e}")).with_key("basic.hashing"))?;
+        argon2::Params::new(
+            config.memory_kib,
+            config.iterations,
+            config.parallelism,
+            None,
+        )
+        .map_err(|e| {
+            ConfigError::new(format!("argon2 parameters: {e}")).with_key("basic.hashing")
+        })?;
         Ok(config)
     }
 
-    async fn build(&self) -> Result<BasicAuthenticator, ConfigError> {
-        let store = MemoryUserStore::new();
+    async fn build(&self, store: Arc<dyn UserStore>) -> Result<BasicAuthenticator, ConfigError> {
         for user in &self.users {
-            let mut record = UserRecord::new(&user.name, PasswordHash::new(user.password_hash.get_ref()))
-                .with_groups(user.groups.clone())
-                .with_kind(user.kind);
+            let mut record =
+                UserRecord::new(&user.name, PasswordHash::new(user.password_hash.get_ref()))
+                    .with_groups(user.groups.clone())
+                    .with_kind(user.kind);
             record.disabled = user.disabled;
             store
                 .create_user(record)
                 .await
                 .map_err(|e| ConfigError::new(e.to_string()).with_key("basic.users"))?;
         }
-        let mut builder = BasicAuthenticator::builder(Arc::new(store)).hashing(self.hashing_config()?);
+        let mut builder = BasicAuthenticator::builder(store).hashing(self.hashing_config()?);
         if let Some(realm) = &self.realm {
             builder = builder.realm(realm.clone());
         }
         if let Some(cache) = &self.cache {
-            builder = builder.verified_cache(duration(&cache.ttl)?, cache.capacity.unwrap_or(10_000));
+            builder =
+                builder.verified_cache(duration(&cache.ttl)?, cache.capacity.unwrap_or(10_000));
         }
         if self.dangerous_disable_lockout {
             builder = builder.dangerous_disable_lockout();
@@ -580,6 +716,152 @@ impl RawBasic {
             builder = builder.lockout(lockout);
         }
         builder.build()
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStore {
+    url: Spanned<String>,
+}
+
+impl RawStore {
+    fn validate(&self, spans: &Spans<'_>) -> Result<(), ConfigError> {
+        check_store_url(self.url.get_ref())
+            .map_err(|e| spans.error(&self.url, "store.url", e.to_string()))
+    }
+}
+
+struct OpenStores {
+    users: Arc<dyn UserStore>,
+    api_keys: Arc<dyn ApiKeyStore>,
+}
+
+async fn open_stores(store: Option<&RawStore>) -> Result<OpenStores, ConfigError> {
+    let url = store.map_or("memory", |s| s.url.get_ref().as_str());
+    if url != "memory" {
+        return Err(ConfigError::new(format!("unsupported store `{url}`")).with_key("store.url"));
+    }
+    Ok(OpenStores {
+        users: Arc::new(crate::store::MemoryUserStore::new()),
+        api_keys: Arc::new(crate::store::MemoryApiKeyStore::new()),
+    })
+}
+
+fn check_store_url(url: &str) -> Result<(), String> {
+    match url {
+        "memory" => Ok(()),
+        other => Err(format!("unsupported store `{other}`")),
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawApiKeys {
+    pepper_env: Option<String>,
+    pepper_file: Option<PathBuf>,
+    prefix: Option<Spanned<String>>,
+    header: Option<String>,
+    bearer: Option<bool>,
+    realm: Option<String>,
+    max_lifetime: Option<Spanned<String>>,
+    #[serde(default)]
+    allow_non_expiring: bool,
+    cache_ttl: Option<Spanned<String>>,
+    cache_capacity: Option<usize>,
+    last_used_flush_interval: Option<Spanned<String>>,
+    dangerous_query_param: Option<String>,
+}
+
+/// The environment variable read for the API key pepper when the file names none.
+pub const DEFAULT_PEPPER_ENV: &str = "PORTCULLIS_API_KEY_PEPPER";
+
+impl RawApiKeys {
+    fn validate(&self, spans: &Spans<'_>) -> Result<(), ConfigError> {
+        for (value, key) in [
+            (&self.max_lifetime, "api_keys.max_lifetime"),
+            (&self.cache_ttl, "api_keys.cache_ttl"),
+            (
+                &self.last_used_flush_interval,
+                "api_keys.last_used_flush_interval",
+            ),
+        ] {
+            if let Some(value) = value {
+                parse_duration(value.get_ref()).map_err(|e| spans.error(value, key, e))?;
+            }
+        }
+        if let Some(prefix) = &self.prefix {
+            crate::api_key::KeyFormat::new(prefix.get_ref())
+                .map_err(|e| spans.error(prefix, "api_keys.prefix", e.message().to_owned()))?;
+        }
+        if self.pepper_env.is_some() && self.pepper_file.is_some() {
+            return Err(
+                ConfigError::new("give pepper_env or pepper_file, not both").with_key("api_keys")
+            );
+        }
+        Ok(())
+    }
+
+    /// The pepper, from a file or an environment variable: never from the config file itself,
+    /// which tends to end up in version control.
+    fn pepper(&self, base_dir: Option<&Path>) -> Result<SecretString, ConfigError> {
+        if let Some(path) = &self.pepper_file {
+            // Relative to the configuration file, like every path in it.
+            let path = &base_dir.map_or_else(|| path.clone(), |dir| dir.join(path));
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                ConfigError::new(format!(
+                    "cannot read the pepper file {}: {e}",
+                    path.display()
+                ))
+                .with_key("api_keys.pepper_file")
+            })?;
+            return Ok(SecretString::new(text.trim_end_matches(['\r', '\n'])));
+        }
+        let var = self.pepper_env.as_deref().unwrap_or(DEFAULT_PEPPER_ENV);
+        std::env::var(var).map(SecretString::new).map_err(|_| {
+            ConfigError::new(format!("environment variable {var} is not set"))
+                .with_key("api_keys.pepper_env")
+        })
+    }
+
+    fn build(
+        &self,
+        store: Arc<dyn ApiKeyStore>,
+        base_dir: Option<&Path>,
+    ) -> Result<(ApiKeys, ApiKeyAuthenticator), ConfigError> {
+        let mut builder = ApiKeys::builder(store, self.pepper(base_dir)?)
+            .allow_non_expiring(self.allow_non_expiring);
+        if let Some(prefix) = &self.prefix {
+            builder = builder.prefix(prefix.get_ref().clone());
+        }
+        if let Some(cap) = &self.max_lifetime {
+            builder = builder.max_lifetime(duration(cap)?);
+        }
+        if let Some(ttl) = &self.cache_ttl {
+            builder = builder.cache_ttl(duration(ttl)?);
+        }
+        if let Some(n) = self.cache_capacity {
+            builder = builder.cache_capacity(n);
+        }
+        if let Some(interval) = &self.last_used_flush_interval {
+            builder = builder.last_used_flush_interval(duration(interval)?);
+        }
+        let manager = builder.build()?;
+        let mut authenticator = manager.authenticator_builder();
+        if let Some(header) = &self.header {
+            authenticator = authenticator.header(header.clone());
+        }
+        if let Some(bearer) = self.bearer {
+            authenticator = authenticator.bearer(bearer);
+        }
+        if let Some(realm) = &self.realm {
+            authenticator = authenticator.realm(realm.clone());
+        }
+        if let Some(param) = &self.dangerous_query_param {
+            authenticator = authenticator.dangerous_allow_query_param(param.clone());
+        }
+        let authenticator = authenticator.build()?;
+        Ok((manager, authenticator))
     }
 }
 

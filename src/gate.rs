@@ -8,8 +8,8 @@ use chrono::Utc;
 use http::{Method, Response};
 
 use crate::audit::AuditRecord;
-use crate::client_ip::TrustedProxies;
 use crate::authenticator::{Authenticator, Outcome};
+use crate::client_ip::TrustedProxies;
 use crate::error::ConfigError;
 use crate::policy::{Authenticated, Decision, Policy, PolicyContext};
 use crate::principal::Principal;
@@ -78,9 +78,15 @@ impl Gate {
                 return Err(rejection);
             }
         };
-        trace.step("path", || format!("{:?} normalised to {path:?}", request.path()));
+        trace.step("path", || {
+            format!("{:?} normalised to {path:?}", request.path())
+        });
         let peer_ip = request.peer().map(|peer| peer.ip());
-        let client_ip = match self.inner.trusted_proxies.resolve(peer_ip, request.headers()) {
+        let client_ip = match self
+            .inner
+            .trusted_proxies
+            .resolve(peer_ip, request.headers())
+        {
             Ok(ip) => ip,
             Err(err) => {
                 let rejection = Rejection::invalid_request(format!("client IP: {err}"));
@@ -90,14 +96,13 @@ impl Gate {
                 return Err(rejection);
             }
         };
-        trace.step(
-            "client_ip",
-            || format!(
+        trace.step("client_ip", || {
+            format!(
                 "peer {} resolved to {}",
                 display_ip(peer_ip),
                 display_ip(client_ip)
-            ),
-        );
+            )
+        });
         let request = request.with_client_ip(client_ip);
         let route = self.route_for(request.method(), &path);
         let audit = self.audit(method, &path, client_ip, route.name());
@@ -163,7 +168,9 @@ impl Gate {
                 .any(|a| a.scheme().credential_family() != family)
             {
                 let schemes: Vec<&str> = recognising.iter().map(|a| a.scheme().as_str()).collect();
-                trace.step("authenticate", || format!("refused: credentials for {schemes:?}"));
+                trace.step("authenticate", || {
+                    format!("refused: credentials for {schemes:?}")
+                });
                 return Err(Rejection::invalid_request(
                     "credentials for more than one scheme",
                 ));
@@ -174,18 +181,16 @@ impl Gate {
             match authenticator.authenticate(request).await {
                 Outcome::Abstain => trace.step("authenticate", || format!("{scheme}: abstained")),
                 Outcome::Authenticated(mut principal) => {
-                    trace.step(
-                        "authenticate",
-                        || format!("{scheme}: authenticated {:?}", principal.subject()),
-                    );
+                    trace.step("authenticate", || {
+                        format!("{scheme}: authenticated {:?}", principal.subject())
+                    });
                     principal.set_client_ip(request.client_ip());
                     return Ok(Some(principal));
                 }
                 Outcome::Rejected(rejection) => {
-                    trace.step(
-                        "authenticate",
-                        || format!("{scheme}: rejected ({})", rejection.reason()),
-                    );
+                    trace.step("authenticate", || {
+                        format!("{scheme}: rejected ({})", rejection.reason())
+                    });
                     return Err(rejection);
                 }
             }

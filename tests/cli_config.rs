@@ -26,7 +26,11 @@ fn last_line(output: &Output) -> String {
 #[test]
 fn check_accepts_the_example() {
     let out = portcullis(&["config", "check", &example()]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
@@ -38,7 +42,10 @@ fn check_reports_line_column_and_key() {
     let out = portcullis(&["config", "check", file.to_str().expect("utf8 path")]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.starts_with(&format!("{}:2:", file.display())), "{stderr}");
+    assert!(
+        stderr.starts_with(&format!("{}:2:", file.display())),
+        "{stderr}"
+    );
     assert!(stderr.contains("gate.trusted_proxies[0]"), "{stderr}");
 }
 
@@ -48,17 +55,36 @@ fn explain_prints_the_trace_and_the_decision() {
     assert!(out.status.success());
     assert!(last_line(&out).starts_with("allow"), "{}", last_line(&out));
 
-    let out = portcullis(&["config", "explain", &example(), "--method", "DELETE", "--path", "/admin/users"]);
+    let out = portcullis(&[
+        "config",
+        "explain",
+        &example(),
+        "--method",
+        "DELETE",
+        "--path",
+        "/admin/users",
+    ]);
     assert_eq!(out.status.code(), Some(1));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("route: matched rule * /admin/**"), "{stdout}");
+    assert!(
+        stdout.contains("route: matched rule * /admin/**"),
+        "{stdout}"
+    );
     assert!(last_line(&out).starts_with("deny: 401"), "{stdout}");
 
     // A trusted proxy forwards for a client outside the office range: denied by the ip rule.
     let out = portcullis(&[
-        "config", "explain", &example(), "--path", "/admin/x", "--peer", "10.1.1.1",
-        "--header", "X-Forwarded-For: 198.51.100.9",
-        "--header", "Authorization: Basic YWxpY2U6Y29ycmVjdCBob3JzZSBiYXR0ZXJ5IHN0YXBsZQ==",
+        "config",
+        "explain",
+        &example(),
+        "--path",
+        "/admin/x",
+        "--peer",
+        "10.1.1.1",
+        "--header",
+        "X-Forwarded-For: 198.51.100.9",
+        "--header",
+        "Authorization: Basic YWxpY2U6Y29ycmVjdCBob3JzZSBiYXR0ZXJ5IHN0YXBsZQ==",
     ]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("resolved to 198.51.100.9"), "{stdout}");

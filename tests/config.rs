@@ -13,7 +13,9 @@ fn error(text: &str) -> ConfigError {
 
 fn assert_error(text: &str, line: usize, key: &str, message: &str) {
     let err = error(text);
-    let location = err.location().unwrap_or_else(|| panic!("no location in {err}"));
+    let location = err
+        .location()
+        .unwrap_or_else(|| panic!("no location in {err}"));
     assert_eq!(location.line, line, "{err}");
     assert_eq!(err.key(), Some(key), "{err}");
     assert!(err.message().contains(message), "{err}");
@@ -100,9 +102,24 @@ fn syntax_errors_have_line_and_column() {
 
 #[test]
 fn other_semantic_mistakes_are_refused() {
-    assert_error("[[routes]]\npath = \"admin\"\npolicy = \"public\"\n", 2, "routes[0].path", "must start with");
-    assert_error("[[routes]]\npath = \"/a\"\nmethods = [\"GE T\"]\npolicy = \"public\"\n", 3, "routes[0].methods[0]", "not an HTTP method");
-    assert_error("[policies.a]\nall = [\"b\"]\n[policies.b]\nall = [\"a\"]\n", 4, "policies.b.all[0]", "refers to itself");
+    assert_error(
+        "[[routes]]\npath = \"admin\"\npolicy = \"public\"\n",
+        2,
+        "routes[0].path",
+        "must start with",
+    );
+    assert_error(
+        "[[routes]]\npath = \"/a\"\nmethods = [\"GE T\"]\npolicy = \"public\"\n",
+        3,
+        "routes[0].methods[0]",
+        "not an HTTP method",
+    );
+    assert_error(
+        "[policies.a]\nall = [\"b\"]\n[policies.b]\nall = [\"a\"]\n",
+        4,
+        "policies.b.all[0]",
+        "refers to itself",
+    );
     let err = error("[policies.empty]\n");
     assert_eq!(err.key(), Some("policies.empty"), "{err}");
     assert_error(
@@ -122,13 +139,20 @@ fn file_errors_name_the_file() {
     let path = dir.join("bad.toml");
     std::fs::write(&path, "[[routes]]\npath = \"/x\"\npolicy = \"nope\"\n").expect("write");
     let err = Config::from_file(&path).expect_err("refused");
-    assert!(err.to_string().starts_with(&format!("{}:3:", path.display())), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with(&format!("{}:3:", path.display())),
+        "{err}"
+    );
     let missing = Config::from_file(dir.join("missing.toml")).expect_err("refused");
     assert!(missing.to_string().contains("missing.toml"), "{missing}");
 }
 
 async fn anonymous_status(gate: &Gate) -> (StatusCode, Option<String>) {
-    let (parts, ()) = http::Request::get("/x").body(()).expect("request").into_parts();
+    let (parts, ()) = http::Request::get("/x")
+        .body(())
+        .expect("request")
+        .into_parts();
     match gate.check(&RequestView::from_parts(&parts)).await {
         Ok(_) => (StatusCode::OK, None),
         Err(rejection) => {
@@ -175,9 +199,17 @@ async fn hot_reload_under_load_is_atomic() {
             }
         }));
     }
-    let total = |seen: &[AtomicUsize; 2]| seen.iter().map(|n| n.load(Ordering::Relaxed)).sum::<usize>();
+    let total = |seen: &[AtomicUsize; 2]| {
+        seen.iter()
+            .map(|n| n.load(Ordering::Relaxed))
+            .sum::<usize>()
+    };
     for i in 0..1000 {
-        handle.replace(if i % 2 == 0 { gate_b.clone() } else { gate_a.clone() });
+        handle.replace(if i % 2 == 0 {
+            gate_b.clone()
+        } else {
+            gate_a.clone()
+        });
         // Let some requests run on this configuration before the next swap.
         let before = total(&seen);
         while total(&seen) < before + 2 {
@@ -202,8 +234,85 @@ async fn failed_reload_keeps_the_old_configuration() {
     std::fs::write(&path, "[[routes]]\npath = \"/x\"\npolicy = \"missing\"\n").expect("write");
     let err = handle.reload().await.expect_err("bad reload refused");
     assert!(err.to_string().contains("routes[0].policy"), "{err}");
-    assert_eq!(anonymous_status(&handle.gate()).await.0, StatusCode::OK, "old config kept");
-    std::fs::write(&path, "[[routes]]\npath = \"/x\"\npolicy = \"authenticated\"\n").expect("write");
+    assert_eq!(
+        anonymous_status(&handle.gate()).await.0,
+        StatusCode::OK,
+        "old config kept"
+    );
+    std::fs::write(
+        &path,
+        "[[routes]]\npath = \"/x\"\npolicy = \"authenticated\"\n",
+    )
+    .expect("write");
     handle.reload().await.expect("good reload");
-    assert_eq!(anonymous_status(&handle.gate()).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        anonymous_status(&handle.gate()).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn api_keys_section_builds_a_manager_and_authenticator() {
+    let pepper = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/example-pepper.txt");
+    let text = format!(
+        "[api_keys]\npepper_file = \"{pepper}\"\nheader = \"X-Key\"\nmax_lifetime = \"30d\"\n\n[[routes]]\npath = \"/x\"\npolicy = \"authenticated\"\n"
+    );
+    let services = Config::from_str(&text)
+        .expect("valid")
+        .build_services()
+        .await
+        .expect("builds");
+    let keys = services.api_keys.expect("api key manager");
+    let issued = keys
+        .create(
+            portcullis::NewApiKey::new("svc").with_expires_in(std::time::Duration::from_secs(3600)),
+        )
+        .await
+        .expect("created");
+    let too_long = portcullis::NewApiKey::new("svc")
+        .with_expires_in(std::time::Duration::from_secs(31 * 86_400));
+    assert!(
+        keys.create(too_long).await.is_err(),
+        "cap from the file applies"
+    );
+    let (parts, ()) = http::Request::get("/x")
+        .header("x-key", issued.key().expose_secret())
+        .body(())
+        .expect("request")
+        .into_parts();
+    let principal = services
+        .gate
+        .check(&RequestView::from_parts(&parts))
+        .await
+        .expect("allowed")
+        .expect("principal");
+    assert_eq!(principal.subject(), "svc");
+    assert_eq!(principal.credential_id(), Some(issued.id()));
+}
+
+#[tokio::test]
+async fn api_keys_mistakes_are_located() {
+    assert_error(
+        "[api_keys]\nprefix = \"Bad-Prefix\"\n",
+        2,
+        "api_keys.prefix",
+        "",
+    );
+    assert_error(
+        "[api_keys]\nmax_lifetime = \"forever\"\n",
+        2,
+        "api_keys.max_lifetime",
+        "not a duration",
+    );
+    assert_error("[store]\nurl = \"mysql://db\"\n", 2, "store.url", "mysql");
+    let err = Config::from_str("[api_keys]\npepper_env = \"PORTCULLIS_TEST_UNSET_PEPPER\"\n")
+        .expect("valid")
+        .build()
+        .await
+        .expect_err("no pepper");
+    assert_eq!(err.key(), Some("api_keys.pepper_env"), "{err}");
+    assert!(
+        err.message().contains("PORTCULLIS_TEST_UNSET_PEPPER"),
+        "{err}"
+    );
 }

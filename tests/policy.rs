@@ -306,25 +306,47 @@ async fn ip_ranges_use_the_resolved_client_ip() {
     let gate = ip_gate(&["10.0.0.0/8"]);
     // Direct clients: the peer decides; forged headers from an untrusted peer are ignored.
     assert!(check_from(&gate, "192.0.2.10:1", ALICE).await.is_ok());
-    assert!(check_from(&gate, "[::ffff:192.0.2.10]:1", ALICE).await.is_ok(), "mapped v4");
+    assert!(
+        check_from(&gate, "[::ffff:192.0.2.10]:1", ALICE)
+            .await
+            .is_ok(),
+        "mapped v4"
+    );
     assert!(check_from(&gate, "[2001:db8::5]:1", ALICE).await.is_ok());
     let forged = [("x-user", "a"), ("x-forwarded-for", "192.0.2.10")];
     assert_eq!(
-        check_from(&gate, "198.51.100.1:1", &forged).await.unwrap_err().status(),
+        check_from(&gate, "198.51.100.1:1", &forged)
+            .await
+            .unwrap_err()
+            .status(),
         StatusCode::FORBIDDEN
     );
     // Deny wins over allow.
     assert!(check_from(&gate, "192.0.2.66:1", ALICE).await.is_err());
     // Behind a trusted proxy, the forwarded address decides.
-    let via_proxy = [("x-user", "a"), ("x-forwarded-for", "203.0.113.1, 192.0.2.10")];
-    let principal = check_from(&gate, "10.0.0.1:1", &via_proxy).await.expect("allowed");
+    let via_proxy = [
+        ("x-user", "a"),
+        ("x-forwarded-for", "203.0.113.1, 192.0.2.10"),
+    ];
+    let principal = check_from(&gate, "10.0.0.1:1", &via_proxy)
+        .await
+        .expect("allowed");
     assert_eq!(
         principal.expect("principal").client_ip(),
         Some("192.0.2.10".parse().expect("ip"))
     );
-    let outside = [("x-user", "a"), ("x-forwarded-for", "192.0.2.10, 198.51.100.7")];
-    assert!(check_from(&gate, "10.0.0.1:1", &outside).await.is_err(), "never the leftmost");
-    let garbage = [("x-user", "a"), ("x-forwarded-for", "192.0.2.10, not-an-ip")];
+    let outside = [
+        ("x-user", "a"),
+        ("x-forwarded-for", "192.0.2.10, 198.51.100.7"),
+    ];
+    assert!(
+        check_from(&gate, "10.0.0.1:1", &outside).await.is_err(),
+        "never the leftmost"
+    );
+    let garbage = [
+        ("x-user", "a"),
+        ("x-forwarded-for", "192.0.2.10, not-an-ip"),
+    ];
     let rejection = check_from(&gate, "10.0.0.1:1", &garbage).await.unwrap_err();
     assert_eq!(rejection.status(), StatusCode::BAD_REQUEST);
     // Anonymous callers from allowed addresses pass an IP-only policy; unknown client IPs do not.
@@ -346,11 +368,17 @@ async fn explain_traces_every_stage() {
         .explain(&RequestView::from_parts(&parts).with_peer(Some(peer)))
         .await;
     let stages: Vec<&str> = explanation.steps.iter().map(|(stage, _)| *stage).collect();
-    assert_eq!(stages, ["path", "client_ip", "authenticate", "route", "policy"]);
+    assert_eq!(
+        stages,
+        ["path", "client_ip", "authenticate", "route", "policy"]
+    );
     let text = explanation.to_string();
     assert!(text.contains("normalised to \"/x\""), "{text}");
     assert!(text.contains("resolved to 192.0.2.66"), "{text}");
     assert!(text.contains("authenticated \"alice\""), "{text}");
     assert!(text.contains("deny by ip_ranges"), "{text}");
-    assert!(text.lines().last().expect("last").starts_with("deny: 403"), "{text}");
+    assert!(
+        text.lines().last().expect("last").starts_with("deny: 403"),
+        "{text}"
+    );
 }

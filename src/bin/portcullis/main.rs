@@ -11,7 +11,11 @@ use portcullis::basic::{HashingConfig, HashingPool};
 use portcullis::{Config, RequestView, SecretString};
 
 #[derive(Parser)]
-#[command(name = "portcullis", version, about = "Administer portcullis credentials and configuration")]
+#[command(
+    name = "portcullis",
+    version,
+    about = "Administer portcullis credentials and configuration"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -107,7 +111,9 @@ async fn run(command: Command) -> Result<ExitCode, String> {
                 .build()
                 .await
                 .map_err(|e| e.to_string())?;
-            let mut request = http::Request::builder().method(method.as_str()).uri(path.as_str());
+            let mut request = http::Request::builder()
+                .method(method.as_str())
+                .uri(path.as_str());
             for header in &headers {
                 let (name, value) = header
                     .split_once(':')
@@ -118,7 +124,8 @@ async fn run(command: Command) -> Result<ExitCode, String> {
                 .body(())
                 .map_err(|e| format!("invalid request: {e}"))?;
             let (parts, ()) = request.into_parts();
-            let view = RequestView::from_parts(&parts).with_peer(peer.map(|ip| SocketAddr::new(ip, 0)));
+            let view =
+                RequestView::from_parts(&parts).with_peer(peer.map(|ip| SocketAddr::new(ip, 0)));
             let explanation = gate.explain(&view).await;
             println!("{explanation}");
             Ok(if explanation.result.is_ok() {
