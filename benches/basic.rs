@@ -10,6 +10,8 @@
 //! the floor of decoding the header and computing the HMAC-SHA256 the cache is keyed by; with and
 //! without the default (in-memory) lockout, which a real service keeps on.
 //!
+//! Group `basic_parts`: pieces of the warm path on their own, to see where its time goes.
+//!
 //! Run with `cargo bench --bench basic -- --warm-up-time 1 --measurement-time 5`.
 
 use std::hint::black_box;
@@ -156,11 +158,50 @@ fn bench_warm(c: &mut Criterion) {
     group.finish();
 }
 
+/// Pieces of the warm path on their own, to see where its time goes.
+fn bench_parts(c: &mut Criterion) {
+    let runtime = runtime();
+    let (_, basic) = gate(
+        &runtime,
+        BasicAuthenticatorBuilder::dangerous_disable_lockout,
+    );
+    let request = parts(USER, PASSWORD);
+    let header = &request.headers[AUTHORIZATION];
+    let key = [7u8; 32];
+    let keyed = <Hmac<Sha256>>::new_from_slice(&key).expect("HMAC takes any key length");
+    let fingerprint = |mut mac: Hmac<Sha256>| {
+        mac.update(&(USER.len() as u64).to_be_bytes());
+        mac.update(USER.as_bytes());
+        mac.update(PASSWORD.as_bytes());
+        mac.finalize()
+    };
+
+    let mut group = c.benchmark_group("basic_parts");
+    group.bench_function("parse_basic", |b| {
+        b.iter(|| black_box(parse_basic(black_box(header), &Default::default())));
+    });
+    group.bench_function("HMAC-SHA256, keyed per call", |b| {
+        b.iter(|| {
+            let mac = <Hmac<Sha256>>::new_from_slice(black_box(&key)).expect("any key length");
+            black_box(fingerprint(mac))
+        });
+    });
+    group.bench_function("HMAC-SHA256, pre-keyed state cloned", |b| {
+        b.iter(|| black_box(fingerprint(black_box(&keyed).clone())));
+    });
+    group.bench_function("MemoryUserStore::find_user", |b| {
+        b.to_async(&runtime)
+            .iter(|| async { black_box(basic.store().find_user(black_box(USER)).await) });
+    });
+    group.finish();
+}
+
 // What `criterion_group!` and `criterion_main!` expand to, written out because the macro's
 // generated `pub fn` cannot carry docs and the crate warns on missing docs.
 fn main() {
     let mut criterion = Criterion::default().configure_from_args();
     bench_cold(&mut criterion);
     bench_warm(&mut criterion);
+    bench_parts(&mut criterion);
     criterion.final_summary();
 }

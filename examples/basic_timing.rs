@@ -1,0 +1,169 @@
+//! A timing check for HTTP Basic: can a caller tell "unknown user" from "wrong password" by how
+//! long the Gate takes to refuse?
+//!
+//! Both are refused with the same 401, so the only signal left is time. portcullis verifies an
+//! unknown user's password against a dummy argon2id hash of the same cost, so the two should take
+//! as long as each other. This program measures it, dudect-style: the two classes of request are
+//! interleaved in random order (so drift in machine load hits both alike), each is timed with
+//! `Instant`, the slowest 5 % of each class are dropped (preemption, not the code), and Welch's t
+//! statistic compares the means. `|t| < 4.5` is dudect's threshold for "no detectable difference".
+//!
+//! This is a check to run by hand, not a test: it takes tens of seconds and a busy machine can
+//! move it. Run it in release mode:
+//!
+//! ```sh
+//! cargo run --release --example basic_timing -- 200   # samples per class, default 200
+//! ```
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use portcullis::basic::encode_basic;
+use portcullis::{BasicAuthenticator, Gate, MemoryUserStore, RequestView};
+use rand::seq::SliceRandom as _;
+
+/// dudect's threshold: below it, the two classes are indistinguishable at this sample size.
+const THRESHOLD: f64 = 4.5;
+/// The share of the slowest samples of each class dropped before comparing.
+const TRIM: f64 = 0.05;
+/// Untimed requests of each class first, so one-time costs (thread spawn, first allocation of
+/// argon2's memory) do not land in either class.
+const WARM_UP: usize = 5;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Class {
+    UnknownUser,
+    WrongPassword,
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let samples: usize = match std::env::args().nth(1) {
+        Some(arg) => arg
+            .parse()
+            .map_err(|_| format!("samples per class must be a number, got `{arg}`"))?,
+        None => 200,
+    };
+    if samples < 10 {
+        return Err("use at least 10 samples per class".into());
+    }
+
+    // Default argon2id cost (m = 19456 KiB, t = 2, p = 1). Lockout is off only because this
+    // program fails hundreds of times on purpose; a service keeps it on.
+    let basic = Arc::new(
+        BasicAuthenticator::builder(Arc::new(MemoryUserStore::new()))
+            .dangerous_disable_lockout()
+            .build()?,
+    );
+    basic
+        .add_user("alice", &"the right password".into(), ["staff"])
+        .await?;
+    let gate = Gate::builder().shared_authenticator(basic).build()?;
+
+    // Same password, and user names of the same length, so the requests differ only in whether
+    // the user exists.
+    let request = |user: &str| {
+        http::Request::get("/me")
+            .header("authorization", encode_basic(user, "a wrong password"))
+            .body(())
+            .map(|request| request.into_parts().0)
+    };
+    let unknown = request("zelda")?;
+    let wrong = request("alice")?;
+
+    let mut schedule: Vec<Class> = [Class::UnknownUser, Class::WrongPassword]
+        .into_iter()
+        .flat_map(|class| std::iter::repeat_n(class, samples))
+        .collect();
+    schedule.shuffle(&mut rand::rng());
+
+    println!(
+        "timing {samples} \"unknown user\" and {samples} \"wrong password\" requests, interleaved"
+    );
+    for _ in 0..WARM_UP {
+        for parts in [&unknown, &wrong] {
+            let refused = gate.check(&RequestView::from_parts(parts)).await;
+            if refused.is_ok() {
+                return Err("a wrong credential was accepted".into());
+            }
+        }
+    }
+    let mut unknown_times = Vec::with_capacity(samples);
+    let mut wrong_times = Vec::with_capacity(samples);
+    for class in schedule {
+        let (parts, times) = match class {
+            Class::UnknownUser => (&unknown, &mut unknown_times),
+            Class::WrongPassword => (&wrong, &mut wrong_times),
+        };
+        let view = RequestView::from_parts(parts);
+        let start = Instant::now();
+        let outcome = gate.check(&view).await;
+        let elapsed = start.elapsed();
+        match outcome {
+            Err(rejection) if rejection.status() == http::StatusCode::UNAUTHORIZED => {}
+            Err(rejection) => {
+                return Err(format!("expected 401, got {} ({class:?})", rejection.status()).into());
+            }
+            Ok(_) => return Err("a wrong credential was accepted".into()),
+        }
+        times.push(elapsed);
+    }
+
+    let unknown = Stats::of_trimmed(unknown_times);
+    let wrong = Stats::of_trimmed(wrong_times);
+    println!(
+        "{:<16} {:>12} {:>12} {:>6}",
+        "class", "mean", "std dev", "n"
+    );
+    for (name, stats) in [("unknown user", &unknown), ("wrong password", &wrong)] {
+        println!(
+            "{name:<16} {:>9.3} ms {:>9.3} ms {:>6}",
+            stats.mean * 1e3,
+            stats.std_dev * 1e3,
+            stats.n
+        );
+    }
+    let t = welch_t(&unknown, &wrong);
+    println!("Welch |t| = {:.3}", t.abs());
+    if t.abs() < THRESHOLD {
+        println!(
+            "verdict: no detectable difference (|t| < {THRESHOLD}) at this sample size: the two refusals take as long as each other"
+        );
+    } else {
+        println!(
+            "verdict: DETECTABLE difference (|t| >= {THRESHOLD}): the two refusals take different times; rerun on an idle machine, and investigate if it persists"
+        );
+    }
+    Ok(())
+}
+
+/// Mean, sample standard deviation (in seconds) and count.
+struct Stats {
+    mean: f64,
+    std_dev: f64,
+    n: usize,
+}
+
+impl Stats {
+    /// Statistics of `times` after dropping the slowest [`TRIM`] share.
+    fn of_trimmed(mut times: Vec<Duration>) -> Self {
+        times.sort_unstable();
+        let keep = times.len() - (times.len() as f64 * TRIM).floor() as usize;
+        times.truncate(keep);
+        let n = times.len();
+        let secs = times.iter().map(Duration::as_secs_f64);
+        let mean = secs.clone().sum::<f64>() / n as f64;
+        let variance = secs.map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
+        Self {
+            mean,
+            std_dev: variance.sqrt(),
+            n,
+        }
+    }
+}
+
+/// Welch's t statistic for the difference of two means with unequal variances.
+fn welch_t(a: &Stats, b: &Stats) -> f64 {
+    let standard_error = (a.std_dev.powi(2) / a.n as f64 + b.std_dev.powi(2) / b.n as f64).sqrt();
+    (a.mean - b.mean) / standard_error
+}
