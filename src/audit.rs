@@ -1,6 +1,7 @@
 //! The audit trail: one `tracing` event per decision, target `portcullis::audit`.
 //!
-//! Fields: `outcome` (`allow`, `deny`, `reject`), `status`, `scheme`, `subject`, `credential_id`,
+//! Fields: `outcome` (`allow`, `deny`, `reject`), `status`, `scheme`, `subject` (or
+//! `attempted_subject`: who a refused credential claimed to be), `credential_id`,
 //! `client_ip`, `method`, `path` (normalised), `route`, `rule`, `reason`, `report_only`. Never a
 //! secret, a token or a password: only what a [`Principal`] or a [`Rejection`] already holds.
 
@@ -53,6 +54,7 @@ impl AuditRecord<'_> {
             status = rejection.status().as_u16(),
             scheme,
             subject = principal.map(Principal::subject),
+            attempted_subject = rejection.attempted_subject(),
             credential_id = principal.and_then(Principal::credential_id),
             client_ip = self.client_ip.map(tracing::field::display),
             method = self.method,

@@ -4,7 +4,6 @@ use std::fmt;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use chrono::Utc;
 use http::{Method, Response};
 
 use crate::audit::AuditRecord;
@@ -116,7 +115,7 @@ impl Gate {
         };
 
         trace.step("route", || format!("matched rule {}", route.name()));
-        let context = PolicyContext::new(principal.as_ref(), &request, &path, Utc::now());
+        let context = PolicyContext::new(principal.as_ref(), &request, &path);
         match route.policy.evaluate(&context) {
             Decision::Allow => {
                 trace.step("policy", || "allow".to_owned());

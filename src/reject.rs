@@ -41,6 +41,7 @@ pub struct Rejection {
     reason: Cow<'static, str>,
     retry_after: Option<Duration>,
     scopes: Vec<String>,
+    attempted_subject: Option<Box<str>>,
 }
 
 impl Rejection {
@@ -51,6 +52,7 @@ impl Rejection {
             reason: reason.into(),
             retry_after: None,
             scopes: Vec::new(),
+            attempted_subject: None,
         }
     }
 
@@ -109,6 +111,18 @@ impl Rejection {
     pub fn with_retry_after(mut self, after: Duration) -> Self {
         self.retry_after = Some(after);
         self
+    }
+
+    /// Records who the refused credential claimed to be (a user name, a key id), for the audit
+    /// trail: it is what brute-force monitoring watches. Never a secret.
+    pub fn with_attempted_subject(mut self, subject: impl Into<String>) -> Self {
+        self.attempted_subject = Some(subject.into().into_boxed_str());
+        self
+    }
+
+    /// Who the refused credential claimed to be, when known.
+    pub fn attempted_subject(&self) -> Option<&str> {
+        self.attempted_subject.as_deref()
     }
 
     /// What went wrong.

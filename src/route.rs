@@ -1,6 +1,7 @@
 //! Route rules: `(methods, path pattern) → policy`, first match wins, matched on the normalised
 //! path so that `/admin/../x`, `//admin` and `%2e%2e` cannot step around a rule.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
@@ -92,13 +93,16 @@ impl fmt::Display for InvalidPath {
 ///
 /// Fails on a path that does not start with `/`, or that decodes to invalid UTF-8 or a control
 /// character: such a path is a 400, not a guess.
-pub fn normalize_path(path: &str) -> Result<String, InvalidPath> {
+pub fn normalize_path(path: &str) -> Result<Cow<'_, str>, InvalidPath> {
     if path == "*" {
         // `OPTIONS *` (RFC 9110 §9.3.7) addresses the server, not a resource.
-        return Ok("/".to_owned());
+        return Ok(Cow::Borrowed("/"));
     }
     if !path.starts_with('/') {
         return Err(InvalidPath("path does not start with `/`"));
+    }
+    if is_normal(path) {
+        return Ok(Cow::Borrowed(path));
     }
     let mut out: Vec<String> = Vec::new();
     for raw in path.split('/') {
@@ -119,7 +123,18 @@ pub fn normalize_path(path: &str) -> Result<String, InvalidPath> {
     if normalised.is_empty() {
         normalised.push('/');
     }
-    Ok(normalised)
+    Ok(Cow::Owned(normalised))
+}
+
+/// Whether a path is already in normal form (most are), so normalising need not allocate.
+fn is_normal(path: &str) -> bool {
+    if path == "/" {
+        return true;
+    }
+    !path.bytes().any(|b| b == b'%' || b.is_ascii_control())
+        && path[1..]
+            .split('/')
+            .all(|segment| !matches!(segment, "" | "." | ".."))
 }
 
 fn decode_segment(raw: &str) -> Result<String, InvalidPath> {

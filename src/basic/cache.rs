@@ -19,7 +19,8 @@ type Fingerprint = [u8; 32];
 
 #[derive(Debug)]
 pub(crate) struct VerifiedCache {
-    key: [u8; 32],
+    /// HMAC keyed once; cloning the keyed state is cheaper than re-keying per request.
+    mac: Hmac<Sha256>,
     ttl: Duration,
     capacity: usize,
     entries: Mutex<HashMap<Fingerprint, Entry>>,
@@ -35,8 +36,11 @@ impl VerifiedCache {
     pub(crate) fn new(ttl: Duration, capacity: usize) -> Self {
         let mut key = [0u8; 32];
         rand::rng().fill_bytes(&mut key);
+        // HMAC accepts keys of any length, so this cannot fail.
+        let mac = <Hmac<Sha256> as Mac>::new_from_slice(&key)
+            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
         Self {
-            key,
+            mac,
             ttl,
             capacity: capacity.max(1),
             entries: Mutex::new(HashMap::new()),
@@ -44,9 +48,7 @@ impl VerifiedCache {
     }
 
     pub(crate) fn fingerprint(&self, user: &str, password: &SecretString) -> Fingerprint {
-        // The key is 32 bytes, which HMAC accepts whatever its length.
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.key)
-            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+        let mut mac = self.mac.clone();
         // Length-prefix the user so ("ab", "c") and ("a", "bc") differ.
         mac.update(&(user.len() as u64).to_be_bytes());
         mac.update(user.as_bytes());

@@ -180,6 +180,11 @@ impl HashingPool {
         Phc::new(stored.expose_phc()).map_or(true, |parsed| self.inner.is_weaker(&parsed))
     }
 
+    /// How long a caller may wait for a slot before giving up.
+    pub fn max_wait(&self) -> Duration {
+        self.inner.max_wait
+    }
+
     /// The pool's counters.
     pub fn metrics(&self) -> PoolMetrics {
         let inner = &self.inner;

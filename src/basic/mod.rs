@@ -14,11 +14,13 @@ use http::header::AUTHORIZATION;
 mod cache;
 mod hashing;
 mod header;
+mod turns;
 
 pub use hashing::{HashError, HashingConfig, HashingPool, PoolMetrics, Verification};
 pub use header::{BasicCredentials, BasicLimits, encode_basic, parse_basic};
 
 use self::cache::VerifiedCache;
+use self::turns::Turns;
 use crate::authenticator::{Authenticator, BoxFuture, Outcome};
 use crate::error::{ConfigError, StoreError};
 use crate::lockout::Lockout;
@@ -36,6 +38,7 @@ pub struct BasicAuthenticator {
     pool: HashingPool,
     lockout: Option<Lockout>,
     cache: Option<VerifiedCache>,
+    turns: Turns,
     limits: BasicLimits,
 }
 
@@ -103,42 +106,61 @@ impl BasicAuthenticator {
         request: &RequestView<'_>,
     ) -> Result<Outcome, Rejection> {
         let user = credentials.user.as_str();
-        let ip = request.client_ip();
-        if let Some(lockout) = &self.lockout {
-            if let Some(wait) = lockout.retry_after(user, ip).await.map_err(unavailable)? {
-                return Err(Rejection::locked_out(wait));
-            }
+        let refuse = |rejection: Rejection| Err(rejection.with_attempted_subject(user));
+        if let Some(wait) = self.locked_out(user, request).await? {
+            return refuse(Rejection::locked_out(wait));
         }
         let record = self.store.find_user(user).await.map_err(unavailable)?;
-
         let fingerprint = self
             .cache
             .as_ref()
             .map(|cache| cache.fingerprint(user, &credentials.password));
-        if let (Some(cache), Some(fp), Some(record)) = (&self.cache, &fingerprint, &record) {
-            if !record.disabled && cache.contains(fp, &record.password_hash) {
-                return Ok(Outcome::Authenticated(principal_of(record)));
-            }
+        if let Some(outcome) = self
+            .from_cache(user, record.as_ref(), fingerprint.as_ref())
+            .await?
+        {
+            return Ok(outcome);
+        }
+
+        // One check at a time per user name: otherwise guesses queued for the hashing pool would
+        // all pass the lockout check before the first failure is counted. Legitimate parallel
+        // requests wait their turn, and with the cache on, find the first one's result there.
+        let Some(_turn) = self.turns.take(user, self.pool.max_wait()).await else {
+            return refuse(
+                Rejection::unavailable("too many concurrent attempts for one user")
+                    .with_retry_after(Duration::from_secs(1)),
+            );
+        };
+        if let Some(wait) = self.locked_out(user, request).await? {
+            return refuse(Rejection::locked_out(wait));
+        }
+        if let Some(outcome) = self
+            .from_cache(user, record.as_ref(), fingerprint.as_ref())
+            .await?
+        {
+            return Ok(outcome);
         }
 
         let stored = record.as_ref().map(|r| &r.password_hash);
         let verification = match self.pool.verify(&credentials.password, stored).await {
             Ok(verification) => verification,
             Err(HashError::Busy) => {
-                return Err(Rejection::unavailable("password hashing pool is busy")
-                    .with_retry_after(Duration::from_secs(1)));
+                return refuse(
+                    Rejection::unavailable("password hashing pool is busy")
+                        .with_retry_after(Duration::from_secs(1)),
+                );
             }
             Err(HashError::InvalidHash) => {
                 tracing::error!(
                     user,
                     "stored password hash is malformed; the user cannot log in"
                 );
-                return Err(Rejection::invalid_credentials(
+                return refuse(Rejection::invalid_credentials(
                     Scheme::Basic,
                     "stored password hash is malformed",
                 ));
             }
-            Err(err) => return Err(Rejection::unavailable(err.to_string())),
+            Err(err) => return refuse(Rejection::unavailable(err.to_string())),
         };
 
         let record = match record {
@@ -146,7 +168,7 @@ impl BasicAuthenticator {
             record => {
                 if let Some(lockout) = &self.lockout {
                     lockout
-                        .record_failure(user, ip)
+                        .record_failure(user, request.client_ip())
                         .await
                         .map_err(unavailable)?;
                 }
@@ -155,7 +177,7 @@ impl BasicAuthenticator {
                     Some(r) if r.disabled => "user is disabled",
                     Some(_) => "wrong password",
                 };
-                return Err(Rejection::invalid_credentials(Scheme::Basic, reason));
+                return refuse(Rejection::invalid_credentials(Scheme::Basic, reason));
             }
         };
 
@@ -170,6 +192,39 @@ impl BasicAuthenticator {
             cache.insert(fp, current);
         }
         Ok(Outcome::Authenticated(principal_of(&record)))
+    }
+
+    async fn locked_out(
+        &self,
+        user: &str,
+        request: &RequestView<'_>,
+    ) -> Result<Option<Duration>, Rejection> {
+        match &self.lockout {
+            Some(lockout) => lockout
+                .retry_after(user, request.client_ip())
+                .await
+                .map_err(unavailable),
+            None => Ok(None),
+        }
+    }
+
+    /// A login the verified cache vouches for; it clears the user's failures like any success.
+    async fn from_cache(
+        &self,
+        user: &str,
+        record: Option<&UserRecord>,
+        fingerprint: Option<&[u8; 32]>,
+    ) -> Result<Option<Outcome>, Rejection> {
+        let (Some(cache), Some(fp), Some(record)) = (&self.cache, fingerprint, record) else {
+            return Ok(None);
+        };
+        if record.disabled || !cache.contains(fp, &record.password_hash) {
+            return Ok(None);
+        }
+        if let Some(lockout) = &self.lockout {
+            lockout.record_success(user).await.map_err(unavailable)?;
+        }
+        Ok(Some(Outcome::Authenticated(principal_of(record))))
     }
 
     /// Stores an upgraded hash unless the password changed meanwhile; returns the hash now stored.
@@ -308,6 +363,7 @@ impl BasicAuthenticatorBuilder {
             cache: self
                 .cache
                 .map(|(ttl, capacity)| VerifiedCache::new(ttl, capacity)),
+            turns: Turns::default(),
             limits: self.limits,
         })
     }

@@ -5,6 +5,7 @@
 //! authentication has run: no code path reaches a policy with an unchecked caller.
 
 use std::borrow::Cow;
+use std::cell::OnceCell;
 use std::fmt;
 use std::net::IpAddr;
 
@@ -35,7 +36,8 @@ pub struct PolicyContext<'a> {
     principal: Option<&'a Principal>,
     request: &'a RequestView<'a>,
     path: &'a str,
-    now: DateTime<Utc>,
+    /// Read from the clock only if a policy asks: most never do.
+    now: OnceCell<DateTime<Utc>>,
 }
 
 impl<'a> PolicyContext<'a> {
@@ -43,13 +45,12 @@ impl<'a> PolicyContext<'a> {
         principal: Option<&'a Principal>,
         request: &'a RequestView<'a>,
         path: &'a str,
-        now: DateTime<Utc>,
     ) -> Self {
         Self {
             principal,
             request,
             path,
-            now,
+            now: OnceCell::new(),
         }
     }
 
@@ -75,7 +76,7 @@ impl<'a> PolicyContext<'a> {
 
     /// The time of the decision.
     pub fn now(&self) -> DateTime<Utc> {
-        self.now
+        *self.now.get_or_init(Utc::now)
     }
 }
 

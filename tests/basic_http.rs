@@ -1,0 +1,714 @@
+//! HTTP Basic through a real HTTP server: an axum app behind `GateLayer` on 127.0.0.1, called
+//! with reqwest.
+//!
+//! Seen from the client: challenges, malformed credentials, groups, lockout, the bounded hashing
+//! pool, hash upgrades and the verified cache. The audit trail is checked against the Gate
+//! directly, since the server's task does not run under the test's tracing subscriber.
+
+mod common;
+
+use std::io;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use portcullis::basic::{HashingConfig, HashingPool, encode_basic};
+use portcullis::lockout::Lockout;
+use portcullis::{PeerAddr, RequestView, UserRecord, UserStore};
+use reqwest::StatusCode;
+use reqwest::header::{AUTHORIZATION, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
+use serde_json::{Value, json};
+use tokio::task::JoinSet;
+
+use common::{BASIC_CHALLENGE, TestApp, challenges, expect_problem, internal_reason};
+
+const ALICE_PASSWORD: &str = "correct horse battery staple";
+const BOB_PASSWORD: &str = "tr0ub4dor&3";
+
+/// A server with the default (cheap) authenticator, alice in `admin` and bob in `staff`.
+async fn app_with_users() -> TestApp {
+    let app = TestApp::start(|b| b).await;
+    app.add_user("alice", ALICE_PASSWORD, ["admin", "staff"])
+        .await;
+    app.add_user("bob", BOB_PASSWORD, ["staff"]).await;
+    app
+}
+
+fn alice() -> String {
+    encode_basic("alice", ALICE_PASSWORD)
+}
+
+fn basic_of_bytes(raw: &[u8]) -> String {
+    format!("Basic {}", BASE64.encode(raw))
+}
+
+/// Asserts a 401 carrying exactly the Basic challenge; returns the body text.
+async fn expect_basic_401(response: reqwest::Response) -> String {
+    let (headers, body) = expect_problem(response, StatusCode::UNAUTHORIZED).await;
+    assert_eq!(challenges(&headers), [BASIC_CHALLENGE]);
+    body
+}
+
+// 1
+#[tokio::test]
+async fn no_credentials_get_401_with_one_basic_challenge() {
+    let app = app_with_users().await;
+    let response = app.get("/me", None).await;
+    let body = expect_basic_401(response).await;
+    let reason = internal_reason(&app.gate, "/me", None).await;
+    assert!(!reason.is_empty());
+    assert!(!body.contains(&reason), "body leaks {reason:?}: {body}");
+    let body: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(body["title"], "Unauthorized");
+}
+
+// 2
+#[tokio::test]
+async fn public_route_needs_no_credentials() {
+    let app = app_with_users().await;
+    let response = app.get("/public", None).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.headers().get(WWW_AUTHENTICATE).is_none());
+    assert_eq!(response.text().await.unwrap(), "public");
+}
+
+// 3
+#[tokio::test]
+async fn right_password_reaches_the_handler_with_the_principal() {
+    let app = app_with_users().await;
+    let response = app.get("/me", Some(&alice())).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        body,
+        json!({"subject": "alice", "scheme": "basic", "groups": ["admin", "staff"]})
+    );
+}
+
+// 4
+#[tokio::test]
+async fn wrong_password_and_unknown_user_look_the_same() {
+    let app = app_with_users().await;
+    let wrong = app
+        .get("/me", Some(&encode_basic("alice", "not her password")))
+        .await;
+    let wrong = expect_basic_401(wrong).await;
+    let unknown = app
+        .get("/me", Some(&encode_basic("mallory", ALICE_PASSWORD)))
+        .await;
+    let unknown = expect_basic_401(unknown).await;
+    assert_eq!(wrong, unknown, "a client cannot tell which was wrong");
+    let body: Value = serde_json::from_str(&wrong).unwrap();
+    assert_eq!(body["detail"], "The credentials are not valid.");
+}
+
+// 5
+#[tokio::test]
+async fn malformed_credentials_get_400() {
+    let app = app_with_users().await;
+    let long_password = format!("alice:{}", "x".repeat(2000));
+    let cases: Vec<(&str, HeaderValue)> = vec![
+        ("scheme only", HeaderValue::from_static("Basic")),
+        (
+            "not base64",
+            HeaderValue::from_static("Basic !!!not-base64!!!"),
+        ),
+        (
+            "no colon",
+            basic_of_bytes(b"alicewithoutcolon").parse().unwrap(),
+        ),
+        (
+            "invalid UTF-8",
+            basic_of_bytes(b"al\xffice:pw").parse().unwrap(),
+        ),
+        (
+            "control character in user",
+            basic_of_bytes(b"ali\x01ce:pw").parse().unwrap(),
+        ),
+        (
+            "control character in password",
+            basic_of_bytes(b"alice:p\x7fw").parse().unwrap(),
+        ),
+        (
+            "non-ASCII header bytes",
+            HeaderValue::from_bytes(b"Basic \xc3\xa9t\xc3\xa9").unwrap(),
+        ),
+        (
+            "oversized header",
+            format!("Basic {}", "A".repeat(5000)).parse().unwrap(),
+        ),
+        (
+            "oversized password",
+            basic_of_bytes(long_password.as_bytes()).parse().unwrap(),
+        ),
+    ];
+    for (case, value) in cases {
+        let response = app
+            .client
+            .get(format!("{}/me", app.base))
+            .header(AUTHORIZATION, value)
+            .send()
+            .await
+            .unwrap();
+        let (headers, _) = expect_problem(response, StatusCode::BAD_REQUEST).await;
+        assert!(
+            challenges(&headers).is_empty(),
+            "{case}: no challenge on 400"
+        );
+    }
+
+    // Two Authorization headers, even both valid, are ambiguous: never "pick one".
+    let response = app
+        .client
+        .get(format!("{}/me", app.base))
+        .header(AUTHORIZATION, alice())
+        .header(AUTHORIZATION, encode_basic("bob", BOB_PASSWORD))
+        .send()
+        .await
+        .unwrap();
+    expect_problem(response, StatusCode::BAD_REQUEST).await;
+
+    // None of these was a failed guess: alice is not locked out.
+    assert_eq!(
+        app.get("/me", Some(&alice())).await.status(),
+        StatusCode::OK
+    );
+}
+
+// 6
+#[tokio::test]
+async fn scheme_name_is_case_insensitive() {
+    let app = app_with_users().await;
+    let token = BASE64.encode(format!("alice:{ALICE_PASSWORD}"));
+    for scheme in ["bAsIc", "basic", "BASIC"] {
+        let response = app.get("/me", Some(&format!("{scheme} {token}"))).await;
+        assert_eq!(response.status(), StatusCode::OK, "{scheme}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["subject"], "alice");
+    }
+}
+
+// 7
+#[tokio::test]
+async fn admin_routes_need_the_admin_group() {
+    let app = app_with_users().await;
+    let bob = encode_basic("bob", BOB_PASSWORD);
+
+    let response = app.get("/admin/x", Some(&bob)).await;
+    let (headers, body) = expect_problem(response, StatusCode::FORBIDDEN).await;
+    assert!(challenges(&headers).is_empty(), "403 carries no challenge");
+    let body: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(body["title"], "Forbidden");
+
+    let response = app.get("/admin/x", Some(&alice())).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.text().await.unwrap(), "admin");
+
+    expect_basic_401(app.get("/admin/x", None).await).await;
+    expect_basic_401(app.get("/admin", None).await).await;
+}
+
+// 8
+#[tokio::test]
+async fn locked_out_user_gets_429_without_hashing() {
+    let app = TestApp::start(|b| {
+        b.lockout(
+            Lockout::default()
+                .user_threshold(3)
+                .base_delay(Duration::from_secs(30)),
+        )
+    })
+    .await;
+    app.add_user("alice", ALICE_PASSWORD, ["admin"]).await;
+
+    for _ in 0..3 {
+        let response = app.get("/me", Some(&encode_basic("alice", "guess"))).await;
+        expect_basic_401(response).await;
+    }
+
+    let before = app.hashes_completed();
+    let response = app.get("/me", Some(&alice())).await;
+    let after = app.hashes_completed();
+    let (headers, _) = expect_problem(response, StatusCode::TOO_MANY_REQUESTS).await;
+    let retry_after: u64 = headers
+        .get(RETRY_AFTER)
+        .expect("Retry-After on 429")
+        .to_str()
+        .unwrap()
+        .parse()
+        .expect("Retry-After is whole seconds");
+    assert!((1..=30).contains(&retry_after), "Retry-After {retry_after}");
+    assert!(challenges(&headers).is_empty(), "429 carries no challenge");
+    assert_eq!(before, after, "a locked-out request never reaches argon2");
+}
+
+// 9
+#[tokio::test]
+async fn failures_across_users_lock_the_client_ip() {
+    let app = TestApp::start(|b| {
+        b.lockout(
+            Lockout::default()
+                .ip_threshold(4)
+                .base_delay(Duration::from_secs(30)),
+        )
+    })
+    .await;
+    app.add_user("alice", ALICE_PASSWORD, ["admin"]).await;
+
+    for user in ["u1", "u2", "u3", "u4"] {
+        let response = app.get("/me", Some(&encode_basic(user, "guess"))).await;
+        expect_basic_401(response).await;
+    }
+
+    // A fifth user, never tried before, with the right password: the IP is locked.
+    let before = app.hashes_completed();
+    let response = app.get("/me", Some(&alice())).await;
+    let (headers, _) = expect_problem(response, StatusCode::TOO_MANY_REQUESTS).await;
+    assert!(headers.contains_key(RETRY_AFTER));
+    assert_eq!(app.hashes_completed(), before);
+}
+
+// 10
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn saturated_hashing_pool_gives_503() {
+    let app = TestApp::start(|b| {
+        b.hashing(HashingConfig {
+            memory_kib: 19_456,
+            iterations: 2,
+            max_concurrent: 1,
+            max_wait: Duration::from_millis(5),
+            ..HashingConfig::default()
+        })
+    })
+    .await;
+    app.add_user("alice", ALICE_PASSWORD, ["admin"]).await;
+    // Twenty users sharing alice's (full-cost) hash: checks for one user wait their turn, so the
+    // pool is saturated by many users at once, as in a real flood.
+    let hash = app
+        .store
+        .find_user("alice")
+        .await
+        .unwrap()
+        .unwrap()
+        .password_hash;
+    for i in 0..20 {
+        let user = UserRecord::new(format!("user{i}"), hash.clone());
+        app.store.create_user(user).await.unwrap();
+    }
+    let busy_before = app.basic.hashing_pool().metrics().busy;
+
+    let mut requests = JoinSet::new();
+    for i in 0..20 {
+        let request = app.client.get(format!("{}/me", app.base)).header(
+            AUTHORIZATION,
+            encode_basic(&format!("user{i}"), ALICE_PASSWORD),
+        );
+        requests.spawn(async move { request.send().await.expect("request sent") });
+    }
+    let (mut ok, mut unavailable) = (0, 0);
+    while let Some(response) = requests.join_next().await {
+        let response = response.unwrap();
+        match response.status() {
+            StatusCode::OK => ok += 1,
+            StatusCode::SERVICE_UNAVAILABLE => {
+                unavailable += 1;
+                let (headers, _) = expect_problem(response, StatusCode::SERVICE_UNAVAILABLE).await;
+                assert_eq!(headers[RETRY_AFTER], "1");
+                assert!(challenges(&headers).is_empty(), "an outage is not a 401");
+            }
+            other => panic!("unexpected status {other}"),
+        }
+    }
+    assert!(ok >= 1, "someone got through ({ok} ok, {unavailable} busy)");
+    assert!(
+        unavailable >= 1,
+        "someone was refused ({ok} ok, {unavailable} busy)"
+    );
+    let metrics = app.basic.hashing_pool().metrics();
+    assert!(metrics.busy >= 1);
+    assert_eq!(metrics.busy - busy_before, unavailable);
+}
+
+// 11
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_most_max_concurrent_verifications_run_at_once() {
+    let app = TestApp::start(|b| {
+        b.hashing(HashingConfig {
+            memory_kib: 1024,
+            iterations: 1,
+            max_concurrent: 2,
+            max_wait: Duration::from_secs(60),
+            ..HashingConfig::default()
+        })
+        .dangerous_disable_lockout()
+    })
+    .await;
+    app.add_user("alice", ALICE_PASSWORD, ["admin"]).await;
+    let before = app.hashes_completed();
+
+    let mut requests = JoinSet::new();
+    for i in 0..200 {
+        let right = i % 2 == 0;
+        let password = if right { ALICE_PASSWORD } else { "guess" };
+        let request = app
+            .client
+            .get(format!("{}/me", app.base))
+            .header(AUTHORIZATION, encode_basic("alice", password));
+        requests
+            .spawn(async move { (right, request.send().await.expect("request sent").status()) });
+    }
+    while let Some(result) = requests.join_next().await {
+        let (right, status) = result.unwrap();
+        let expected = if right {
+            StatusCode::OK
+        } else {
+            StatusCode::UNAUTHORIZED
+        };
+        assert_eq!(status, expected);
+    }
+
+    let metrics = app.basic.hashing_pool().metrics();
+    assert!(
+        (1..=2).contains(&metrics.peak_in_flight),
+        "peak {}",
+        metrics.peak_in_flight
+    );
+    assert_eq!(metrics.completed - before, 200);
+    assert_eq!(metrics.in_flight, 0);
+    assert_eq!(metrics.busy, 0);
+}
+
+// 12
+#[tokio::test]
+async fn weak_hash_is_upgraded_on_successful_login_only() {
+    let app = TestApp::start(|b| {
+        b.hashing(HashingConfig {
+            memory_kib: 256,
+            iterations: 2,
+            ..HashingConfig::default()
+        })
+    })
+    .await;
+    let weak_pool = HashingPool::new(common::cheap_hashing()).unwrap();
+    let weak = weak_pool.hash(&ALICE_PASSWORD.into()).await.unwrap();
+    assert!(weak.expose_phc().contains("m=64,t=1"));
+    app.store
+        .create_user(UserRecord::new("alice", weak.clone()).with_groups(["admin"]))
+        .await
+        .unwrap();
+    let store = &app.store;
+    let stored = || async move {
+        store
+            .find_user("alice")
+            .await
+            .unwrap()
+            .expect("alice exists")
+            .password_hash
+    };
+
+    expect_basic_401(app.get("/me", Some(&encode_basic("alice", "guess"))).await).await;
+    assert!(
+        stored().await.ct_eq(&weak),
+        "a wrong password changes nothing"
+    );
+
+    assert_eq!(
+        app.get("/me", Some(&alice())).await.status(),
+        StatusCode::OK
+    );
+    let upgraded = stored().await;
+    assert!(!upgraded.ct_eq(&weak));
+    assert!(
+        upgraded.expose_phc().contains("m=256,t=2"),
+        "{}",
+        upgraded.expose_phc()
+    );
+
+    assert_eq!(
+        app.get("/me", Some(&alice())).await.status(),
+        StatusCode::OK
+    );
+    assert!(stored().await.ct_eq(&upgraded), "no second upgrade");
+
+    expect_basic_401(app.get("/me", Some(&encode_basic("alice", "guess"))).await).await;
+    assert!(stored().await.ct_eq(&upgraded));
+}
+
+// 13
+#[tokio::test]
+async fn verified_cache_skips_argon2_until_the_record_changes() {
+    let app = TestApp::start(|b| b.verified_cache(Duration::from_secs(60), 1000)).await;
+    app.add_user("alice", ALICE_PASSWORD, ["admin"]).await;
+
+    let start = app.hashes_completed();
+    assert_eq!(
+        app.get("/me", Some(&alice())).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(app.hashes_completed(), start + 1, "first login verifies");
+    assert_eq!(
+        app.get("/me", Some(&alice())).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(app.hashes_completed(), start + 1, "second login is cached");
+
+    // A new password: the old one stops working at once, cached or not.
+    let new_password = "a brand new passphrase";
+    let new_hash = app
+        .basic
+        .hashing_pool()
+        .hash(&new_password.into())
+        .await
+        .unwrap();
+    app.store
+        .set_password_hash("alice", new_hash)
+        .await
+        .unwrap();
+    expect_basic_401(app.get("/me", Some(&alice())).await).await;
+    let new = encode_basic("alice", new_password);
+    assert_eq!(app.get("/me", Some(&new)).await.status(), StatusCode::OK);
+    let cached = app.hashes_completed();
+    assert_eq!(app.get("/me", Some(&new)).await.status(), StatusCode::OK);
+    assert_eq!(app.hashes_completed(), cached, "the new password is cached");
+
+    // Disabled: refused even with the right, cached password.
+    app.store.set_disabled("alice", true).await.unwrap();
+    expect_basic_401(app.get("/me", Some(&new)).await).await;
+}
+
+// 14
+#[tokio::test]
+async fn audit_events_carry_the_decision_but_never_the_password() {
+    let captured = Arc::new(Mutex::new(Vec::new()));
+    let writer = Arc::clone(&captured);
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || Capture(Arc::clone(&writer)))
+        .with_ansi(false)
+        .with_max_level(tracing::Level::TRACE)
+        .finish();
+    // Thread-local, and this test's runtime is single-threaded: the Gate runs under it.
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let store = Arc::new(portcullis::MemoryUserStore::new());
+    let basic = Arc::new(common::basic_builder(store).build().unwrap());
+    basic
+        .add_user("alice", &ALICE_PASSWORD.into(), ["admin"])
+        .await
+        .unwrap();
+    basic
+        .add_user("bob", &BOB_PASSWORD.into(), ["staff"])
+        .await
+        .unwrap();
+    let gate = common::gate_with(basic);
+    let wrong_password = "alice's wrong guess 42";
+
+    let check = |path: &'static str, authorization: String| {
+        let gate = gate.clone();
+        async move {
+            let mut request = http::Request::get(path)
+                .header(http::header::AUTHORIZATION, authorization)
+                .body(())
+                .unwrap();
+            request
+                .extensions_mut()
+                .insert(PeerAddr("192.0.2.10:5555".parse().unwrap()));
+            let (parts, ()) = request.into_parts();
+            gate.check(&RequestView::from_parts(&parts)).await
+        }
+    };
+    let allowed = check("/me", alice()).await.unwrap().unwrap();
+    assert_eq!(allowed.subject(), "alice");
+    let denied = check("/admin/x", encode_basic("bob", BOB_PASSWORD))
+        .await
+        .unwrap_err();
+    assert_eq!(denied.status(), StatusCode::FORBIDDEN);
+    let rejected = check("/me", encode_basic("alice", wrong_password))
+        .await
+        .unwrap_err();
+    assert_eq!(rejected.status(), StatusCode::UNAUTHORIZED);
+
+    let output = String::from_utf8(captured.lock().unwrap().clone()).unwrap();
+    let audit: Vec<&str> = output
+        .lines()
+        .filter(|line| line.contains("portcullis::audit"))
+        .collect();
+    assert_eq!(audit.len(), 3, "one event per decision:\n{output}");
+    let has = |line: &str, fields: &[&str]| fields.iter().all(|f| line.contains(f));
+    assert!(
+        has(
+            audit[0],
+            &[
+                r#"outcome="allow""#,
+                r#"subject="alice""#,
+                r#"scheme="basic""#,
+                "client_ip=192.0.2.10",
+            ]
+        ),
+        "{}",
+        audit[0]
+    );
+    assert!(
+        has(
+            audit[1],
+            &[
+                r#"outcome="deny""#,
+                r#"subject="bob""#,
+                "status=403",
+                "reason=",
+                "rule=",
+            ]
+        ),
+        "{}",
+        audit[1]
+    );
+    assert!(
+        has(
+            audit[2],
+            &[
+                r#"outcome="reject""#,
+                "status=401",
+                r#"reason="wrong password""#,
+            ]
+        ),
+        "{}",
+        audit[2]
+    );
+
+    for secret in [ALICE_PASSWORD, BOB_PASSWORD, wrong_password] {
+        assert!(
+            !output.contains(secret),
+            "{secret:?} in the logs:\n{output}"
+        );
+    }
+    for header in [
+        alice(),
+        encode_basic("bob", BOB_PASSWORD),
+        encode_basic("alice", wrong_password),
+    ] {
+        let token = header.trim_start_matches("Basic ");
+        assert!(
+            !output.contains(token),
+            "a credential in the logs:\n{output}"
+        );
+    }
+}
+
+/// An `io::Write` into a shared buffer, for capturing a subscriber's output.
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl io::Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+// Regressions for two lockout gaps found by these tests (both fixed).
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+
+async fn concurrent_guesses_are_bounded_by_the_lockout() {
+    let app = TestApp::start(|b| {
+        b.hashing(HashingConfig {
+            memory_kib: 1024,
+            iterations: 1,
+            max_concurrent: 1,
+            max_wait: Duration::from_secs(60),
+            ..HashingConfig::default()
+        })
+        .lockout(
+            Lockout::default()
+                .user_threshold(3)
+                .base_delay(Duration::from_secs(30)),
+        )
+    })
+    .await;
+    app.add_user("alice", ALICE_PASSWORD, ["admin"]).await;
+
+    let mut requests = JoinSet::new();
+    for i in 0..50 {
+        let request = app
+            .client
+            .get(format!("{}/me", app.base))
+            .header(AUTHORIZATION, encode_basic("alice", &format!("guess {i}")));
+        requests.spawn(async move { request.send().await.expect("request sent").status() });
+    }
+    let mut verified = 0;
+    while let Some(status) = requests.join_next().await {
+        match status.unwrap() {
+            StatusCode::UNAUTHORIZED => verified += 1,
+            StatusCode::TOO_MANY_REQUESTS => {}
+            other => panic!("unexpected status {other}"),
+        }
+    }
+    // Today all 50 guesses are checked against the hash.
+    assert!(
+        verified <= 3,
+        "{verified} guesses checked with a threshold of 3"
+    );
+}
+
+#[tokio::test]
+
+async fn cached_login_clears_the_failure_counter() {
+    let app = TestApp::start(|b| {
+        b.verified_cache(Duration::from_secs(60), 100).lockout(
+            Lockout::default()
+                .user_threshold(3)
+                .base_delay(Duration::from_secs(30)),
+        )
+    })
+    .await;
+    app.add_user("alice", ALICE_PASSWORD, ["admin"]).await;
+    let guess = encode_basic("alice", "guess");
+
+    assert_eq!(
+        app.get("/me", Some(&alice())).await.status(),
+        StatusCode::OK
+    );
+    expect_basic_401(app.get("/me", Some(&guess)).await).await;
+    expect_basic_401(app.get("/me", Some(&guess)).await).await;
+    // A success (from the cache) clears the counter, as an uncached one does...
+    assert_eq!(
+        app.get("/me", Some(&alice())).await.status(),
+        StatusCode::OK
+    );
+    expect_basic_401(app.get("/me", Some(&guess)).await).await;
+    // ...so one more mistake does not lock alice out. Today this is 429.
+    assert_eq!(
+        app.get("/me", Some(&alice())).await.status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_logins_of_one_user_take_turns_and_share_the_cache() {
+    let app = TestApp::start(|b| b.verified_cache(Duration::from_secs(60), 100)).await;
+    app.add_user("alice", ALICE_PASSWORD, ["admin"]).await;
+    let before = app.basic.hashing_pool().metrics().completed;
+    let mut requests = JoinSet::new();
+    for _ in 0..10 {
+        let request = app
+            .client
+            .get(format!("{}/me", app.base))
+            .header(AUTHORIZATION, alice());
+        requests.spawn(async move { request.send().await.expect("request sent").status() });
+    }
+    while let Some(status) = requests.join_next().await {
+        assert_eq!(
+            status.unwrap(),
+            StatusCode::OK,
+            "no 429 for a user's own parallel calls"
+        );
+    }
+    let hashed = app.basic.hashing_pool().metrics().completed - before;
+    assert_eq!(
+        hashed, 1,
+        "the first check fills the cache for the ones waiting their turn"
+    );
+}
