@@ -4,6 +4,8 @@
 //! route and a request whose path needs normalising, next to the floor of calling the
 //! authenticator directly. Group `tower`: a request through `GateLayer` next to the bare inner
 //! service. Group `gate_parts`: pieces of the check on their own, to see where its time goes.
+//! Group `policy`: a typical rule set (IP ranges + groups + scopes + expiry cap) through the Gate,
+//! next to the same Gate with a `Public` route, so the difference is the rule set's cost.
 //!
 //! No `tracing` subscriber is installed, so audit events cost only their disabled callsite check.
 //!
@@ -12,12 +14,13 @@
 use std::convert::Infallible;
 use std::hint::black_box;
 use std::sync::Arc;
+use std::time::Duration;
 
 use criterion::{BatchSize, Criterion};
 use http::request::Parts;
 use portcullis::{
-    Authenticator, BoxFuture, Challenge, Gate, GateLayer, Groups, Outcome, Principal, Public,
-    RequestView, Scheme, SubjectKind, normalize_path,
+    All, Authenticator, BoxFuture, Challenge, ExpiryCap, Gate, GateLayer, Groups, IpRanges, IpSet,
+    Outcome, Principal, Public, RequestView, Scheme, Scopes, SubjectKind, normalize_path,
 };
 use tower::{Layer as _, ServiceExt as _};
 
@@ -69,6 +72,79 @@ fn parts(path: &str, authenticated: bool) -> Parts {
         .expect("the bench's request is valid")
         .into_parts();
     parts
+}
+
+/// Accepts `x-test: 1` as a principal with groups, scopes and a 30-day credential, so every rule
+/// of the typical set has something to look at.
+#[derive(Debug)]
+struct AcceptWithClaims;
+
+impl Authenticator for AcceptWithClaims {
+    fn scheme(&self) -> Scheme {
+        Scheme::ApiKey
+    }
+
+    fn challenge(&self) -> Challenge {
+        Challenge::new("ApiKey")
+    }
+
+    fn recognizes(&self, request: &RequestView<'_>) -> bool {
+        request.headers().contains_key("x-test")
+    }
+
+    fn authenticate<'a>(&'a self, _request: &'a RequestView<'a>) -> BoxFuture<'a, Outcome> {
+        let now = chrono::Utc::now();
+        Box::pin(async move {
+            Outcome::Authenticated(
+                Principal::new("bench", SubjectKind::User, Scheme::ApiKey)
+                    .with_groups(["staff", "reports"])
+                    .with_scopes(["read", "write"])
+                    .with_issued_at(now - chrono::Duration::days(1))
+                    .with_expires_at(now + chrono::Duration::days(29)),
+            )
+        })
+    }
+}
+
+fn bench_policy(c: &mut Criterion) {
+    let rt = runtime();
+    let typical = All::new()
+        .with(IpRanges::new().allow(
+            IpSet::parse(["10.0.0.0/8", "192.0.2.0/24", "2001:db8::/32"]).expect("valid ranges"),
+        ))
+        .with(Groups::any_of(["staff", "admin"]))
+        .with(Scopes::all_of(["read"]))
+        .with(ExpiryCap::new().default_max_lifetime(Duration::from_secs(90 * 86_400)));
+    let with_rules = Gate::builder()
+        .authenticator(AcceptWithClaims)
+        .route("/x", typical)
+        .build()
+        .expect("valid");
+    let without = Gate::builder()
+        .authenticator(AcceptWithClaims)
+        .route("/x", Public)
+        .build()
+        .expect("valid");
+    let request = parts("/x", true);
+    let peer = Some("10.1.2.3:4000".parse().expect("peer"));
+    let view = RequestView::from_parts(&request).with_peer(peer);
+    for gate in [&with_rules, &without] {
+        let result = rt.block_on(gate.check(&view));
+        assert!(
+            matches!(result, Ok(Some(_))),
+            "the bench request must be allowed"
+        );
+    }
+    let mut group = c.benchmark_group("policy");
+    group.bench_function("floor/gate with Public", |b| {
+        b.to_async(&rt)
+            .iter(|| async { black_box(without.check(&view).await) })
+    });
+    group.bench_function("gate with ip+groups+scopes+expiry", |b| {
+        b.to_async(&rt)
+            .iter(|| async { black_box(with_rules.check(&view).await) })
+    });
+    group.finish();
 }
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -179,5 +255,6 @@ fn main() {
     bench_gate(&mut criterion);
     bench_tower(&mut criterion);
     bench_parts(&mut criterion);
+    bench_policy(&mut criterion);
     criterion.final_summary();
 }
