@@ -28,7 +28,7 @@ use crate::policy::{
 use crate::principal::{Scheme, SubjectKind};
 use crate::route::{Methods, Route};
 use crate::secret::{PasswordHash, SecretString};
-use crate::store::{ApiKeyStore, UserRecord, UserStore};
+use crate::store::{ApiKeyStore, Stores, UserRecord, UserStore, check_store_url, open_store};
 
 /// A parsed and validated configuration, ready to [`build`](Config::build) a Gate.
 #[derive(Debug)]
@@ -129,6 +129,8 @@ impl Config {
             gate,
             basic,
             api_keys,
+            users: stores.users,
+            api_key_store: stores.api_keys,
         })
     }
 }
@@ -143,6 +145,10 @@ pub struct Services {
     pub basic: Option<Arc<BasicAuthenticator>>,
     /// The API key manager, when `[api_keys]` is configured.
     pub api_keys: Option<ApiKeys>,
+    /// The user store named by `[store]`.
+    pub users: Arc<dyn UserStore>,
+    /// The API key store named by `[store]`.
+    pub api_key_store: Arc<dyn ApiKeyStore>,
 }
 
 impl Gate {
@@ -732,27 +738,11 @@ impl RawStore {
     }
 }
 
-struct OpenStores {
-    users: Arc<dyn UserStore>,
-    api_keys: Arc<dyn ApiKeyStore>,
-}
-
-async fn open_stores(store: Option<&RawStore>) -> Result<OpenStores, ConfigError> {
+async fn open_stores(store: Option<&RawStore>) -> Result<Stores, ConfigError> {
     let url = store.map_or("memory", |s| s.url.get_ref().as_str());
-    if url != "memory" {
-        return Err(ConfigError::new(format!("unsupported store `{url}`")).with_key("store.url"));
-    }
-    Ok(OpenStores {
-        users: Arc::new(crate::store::MemoryUserStore::new()),
-        api_keys: Arc::new(crate::store::MemoryApiKeyStore::new()),
-    })
-}
-
-fn check_store_url(url: &str) -> Result<(), String> {
-    match url {
-        "memory" => Ok(()),
-        other => Err(format!("unsupported store `{other}`")),
-    }
+    open_store(url)
+        .await
+        .map_err(|e| ConfigError::new(e.to_string()).with_key("store.url"))
 }
 
 #[derive(Debug, Clone, Deserialize)]

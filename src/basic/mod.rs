@@ -116,7 +116,7 @@ impl BasicAuthenticator {
             .as_ref()
             .map(|cache| cache.fingerprint(user, &credentials.password));
         if let Some(outcome) = self
-            .from_cache(user, record.as_ref(), fingerprint.as_ref())
+            .cached_login(user, record.as_ref(), fingerprint.as_ref())
             .await?
         {
             return Ok(outcome);
@@ -135,7 +135,7 @@ impl BasicAuthenticator {
             return refuse(Rejection::locked_out(wait));
         }
         if let Some(outcome) = self
-            .from_cache(user, record.as_ref(), fingerprint.as_ref())
+            .cached_login(user, record.as_ref(), fingerprint.as_ref())
             .await?
         {
             return Ok(outcome);
@@ -209,7 +209,7 @@ impl BasicAuthenticator {
     }
 
     /// A login the verified cache vouches for; it clears the user's failures like any success.
-    async fn from_cache(
+    async fn cached_login(
         &self,
         user: &str,
         record: Option<&UserRecord>,

@@ -4,19 +4,30 @@
 //! [`StoreError`] of kind `Unavailable`, which requests see as 503, never as a 401.
 
 use std::fmt;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
 use crate::authenticator::BoxFuture;
-use crate::error::StoreError;
+use crate::error::{StoreError, StoreErrorKind};
 use crate::principal::SubjectKind;
 use crate::secret::PasswordHash;
 
 mod api_keys;
 mod memory;
+#[cfg(feature = "postgres")]
+mod postgres;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod sql;
+#[cfg(feature = "sqlite")]
+mod sqlite;
 
 pub use api_keys::{ApiKeyRecord, ApiKeyStore, KeyDigest, MemoryApiKeyStore};
 pub use memory::MemoryUserStore;
+#[cfg(feature = "postgres")]
+pub use postgres::PostgresStore;
+#[cfg(feature = "sqlite")]
+pub use sqlite::SqliteStore;
 
 /// A user (or application) that can log in with a password.
 #[derive(Clone, Debug)]
@@ -101,4 +112,166 @@ pub trait UserStore: fmt::Debug + Send + Sync + 'static {
 
     /// Every user, by name.
     fn list_users(&self) -> BoxFuture<'_, Result<Vec<UserRecord>, StoreError>>;
+}
+
+/// A user store and an API key store, as [`open_store`] returns them.
+///
+/// For the SQL backends both are views of one store (one connection pool, one database).
+#[derive(Clone, Debug)]
+pub struct Stores {
+    /// Users and their password hashes.
+    pub users: Arc<dyn UserStore>,
+    /// API keys.
+    pub api_keys: Arc<dyn ApiKeyStore>,
+}
+
+impl Stores {
+    /// Empty in-memory stores: [`MemoryUserStore`] and [`MemoryApiKeyStore`].
+    pub fn memory() -> Self {
+        Self {
+            users: Arc::new(MemoryUserStore::new()),
+            api_keys: Arc::new(MemoryApiKeyStore::new()),
+        }
+    }
+
+    /// Both views of one store that keeps users and keys, such as a SQL store.
+    pub fn shared<S: UserStore + ApiKeyStore>(store: Arc<S>) -> Self {
+        Self {
+            users: store.clone(),
+            api_keys: store,
+        }
+    }
+}
+
+/// Opens the stores a URL names, creating and migrating the database if needed:
+///
+/// | URL | Store | Feature |
+/// |-----|-------|---------|
+/// | `memory` | [`MemoryUserStore`] and [`MemoryApiKeyStore`]; nothing survives the process | |
+/// | `sqlite://PATH`, `sqlite:PATH` | `SqliteStore` on the file `PATH`, created if missing | `sqlite` |
+/// | `sqlite::memory:` | `SqliteStore` on a private in-memory database | `sqlite` |
+/// | `postgres://…`, `postgresql://…` | `PostgresStore` | `postgres` |
+///
+/// # Errors
+///
+/// `Invalid` for an unknown scheme or one whose feature is not compiled in (see
+/// [`check_store_url`]), and the errors of `SqliteStore::open` and `PostgresStore::connect`:
+/// `Unavailable` when the database cannot be reached. Messages never quote the URL, which may
+/// hold a password.
+pub async fn open_store(url: &str) -> Result<Stores, StoreError> {
+    match backend(url)? {
+        Backend::Memory => Ok(Stores::memory()),
+        #[cfg(feature = "sqlite")]
+        Backend::Sqlite => Ok(Stores::shared(Arc::new(SqliteStore::open(url).await?))),
+        #[cfg(feature = "postgres")]
+        Backend::Postgres => Ok(Stores::shared(Arc::new(PostgresStore::connect(url).await?))),
+    }
+}
+
+/// Checks that [`open_store`] knows `url`'s scheme and that its feature is compiled in, without
+/// connecting to anything.
+///
+/// # Errors
+///
+/// `Invalid`, with a message naming the scheme (never the whole URL, which may hold a password).
+pub fn check_store_url(url: &str) -> Result<(), StoreError> {
+    backend(url).map(|_| ())
+}
+
+enum Backend {
+    Memory,
+    #[cfg(feature = "sqlite")]
+    Sqlite,
+    #[cfg(feature = "postgres")]
+    Postgres,
+}
+
+fn backend(url: &str) -> Result<Backend, StoreError> {
+    if url == "memory" {
+        return Ok(Backend::Memory);
+    }
+    let Some((scheme, _)) = url.split_once(':') else {
+        return Err(StoreError::new(
+            StoreErrorKind::Invalid,
+            "not a store URL: expected `memory`, `sqlite://PATH`, `sqlite::memory:` or \
+             `postgres://...`",
+        ));
+    };
+    #[cfg(not(all(feature = "sqlite", feature = "postgres")))]
+    let missing = |feature: &str| {
+        StoreError::new(
+            StoreErrorKind::Invalid,
+            format!(
+                "store URL scheme `{scheme}` needs portcullis built with the `{feature}` feature"
+            ),
+        )
+    };
+    match scheme.to_ascii_lowercase().as_str() {
+        #[cfg(feature = "sqlite")]
+        "sqlite" => Ok(Backend::Sqlite),
+        #[cfg(not(feature = "sqlite"))]
+        "sqlite" => Err(missing("sqlite")),
+        #[cfg(feature = "postgres")]
+        "postgres" | "postgresql" => Ok(Backend::Postgres),
+        #[cfg(not(feature = "postgres"))]
+        "postgres" | "postgresql" => Err(missing("postgres")),
+        _ => Err(StoreError::new(
+            StoreErrorKind::Invalid,
+            format!(
+                "unknown store URL scheme `{scheme}`: expected `memory`, `sqlite://PATH`, \
+                 `sqlite::memory:` or `postgres://...`"
+            ),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod url_tests {
+    use super::*;
+
+    #[test]
+    fn unknown_schemes_are_invalid_and_never_quote_the_url() {
+        for url in [
+            "mysql://u:hunter2@db/x",
+            "redis://h",
+            "/var/lib/auth.db",
+            "",
+        ] {
+            let err = check_store_url(url).unwrap_err();
+            assert_eq!(err.kind(), StoreErrorKind::Invalid, "{url}");
+            assert!(!err.to_string().contains("hunter2"), "{err}");
+        }
+        assert!(check_store_url("memory").is_ok());
+    }
+
+    #[test]
+    fn schemes_follow_the_compiled_features() {
+        for (url, feature, compiled) in [
+            ("sqlite://auth.db", "sqlite", cfg!(feature = "sqlite")),
+            ("sqlite::memory:", "sqlite", cfg!(feature = "sqlite")),
+            (
+                "postgres://u:hunter2@h/db",
+                "postgres",
+                cfg!(feature = "postgres"),
+            ),
+            ("postgresql://h/db", "postgres", cfg!(feature = "postgres")),
+        ] {
+            match check_store_url(url) {
+                Ok(()) => assert!(compiled, "{url}"),
+                Err(err) => {
+                    assert!(!compiled, "{url}: {err}");
+                    assert_eq!(err.kind(), StoreErrorKind::Invalid);
+                    assert!(err.to_string().contains(feature), "{err}");
+                    assert!(!err.to_string().contains("hunter2"), "{err}");
+                }
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn memory_opens_empty_stores() {
+        let stores = open_store("memory").await.unwrap();
+        assert!(stores.users.list_users().await.unwrap().is_empty());
+        assert!(stores.api_keys.list(None).await.unwrap().is_empty());
+    }
 }

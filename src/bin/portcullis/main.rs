@@ -1,5 +1,8 @@
-//! `portcullis`: the admin command. Validates and explains configuration files and hashes
-//! passwords. Errors are one line on stderr with a non-zero exit.
+//! `portcullis`: the admin command. Manages users and API keys in a store, validates and explains
+//! configuration files, and hashes passwords. Errors are one line on stderr with a non-zero exit,
+//! and nothing is half-written.
+
+mod admin;
 
 use std::io::BufRead;
 use std::net::{IpAddr, SocketAddr};
@@ -17,6 +20,8 @@ use portcullis::{Config, RequestView, SecretString};
     about = "Administer portcullis credentials and configuration"
 )]
 struct Cli {
+    #[command(flatten)]
+    store: admin::StoreArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -25,6 +30,12 @@ struct Cli {
 enum Command {
     /// Reads a password from stdin (one line) and prints its argon2id PHC hash.
     HashPassword,
+    /// Users who log in with HTTP Basic.
+    #[command(subcommand)]
+    User(admin::UserCommand),
+    /// API keys: create, list, revoke, rotate, delete.
+    #[command(subcommand)]
+    Key(admin::KeyCommand),
     /// Configuration files.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -38,7 +49,7 @@ enum ConfigCommand {
         file: PathBuf,
     },
     /// Builds the Gate from a file and prints what it decides for one request. The last line
-    /// starts with `allow` or `deny`; the exit status is 0 for allow, 1 for deny.
+    /// starts with `allow` or `deny`; the exit status is 0 for allow, 1 for deny (2 for errors).
     Explain {
         /// The TOML file.
         file: PathBuf,
@@ -60,7 +71,7 @@ enum ConfigCommand {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run(cli.command).await {
+    match run(cli.store, cli.command).await {
         Ok(code) => code,
         Err(message) => {
             eprintln!("error: {message}");
@@ -69,8 +80,10 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn run(command: Command) -> Result<ExitCode, String> {
+async fn run(store: admin::StoreArgs, command: Command) -> Result<ExitCode, String> {
     match command {
+        Command::User(command) => admin::user(store, command).await.map(|()| ExitCode::SUCCESS),
+        Command::Key(command) => admin::key(store, command).await.map(|()| ExitCode::SUCCESS),
         Command::HashPassword => {
             let mut line = String::new();
             std::io::stdin()

@@ -1,0 +1,800 @@
+//! One lifecycle suite for users and API keys, run against every store: in memory, SQLite (in
+//! memory and on a temporary file) and PostgreSQL (a scratch schema per test).
+//!
+//! PostgreSQL is found at `PORTCULLIS_TEST_PG`, or `postgres://postgres@127.0.0.1:5432/test`
+//! (then the same as `root`). When none answers, the PostgreSQL tests print `SKIPPED: …` and pass,
+//! unless `PORTCULLIS_REQUIRE_SERVICES=1` (set by CI), when they fail.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use chrono::{DateTime, TimeDelta, Utc};
+use portcullis::store::{ApiKeyRecord, KeyDigest, Stores, UserRecord, open_store};
+use portcullis::{PasswordHash, StoreErrorKind, SubjectKind};
+
+// ---------------------------------------------------------------------------------------------
+// The suite
+
+async fn users_lifecycle(stores: Stores) {
+    let users = &*stores.users;
+    let t = now();
+    let h1 = PasswordHash::new("$argon2id$v=19$m=64,t=1,p=1$c2FsdHNhbHQ$aGFzaDE");
+    let h2 = PasswordHash::new("$argon2id$v=19$m=64,t=1,p=1$c2FsdHNhbHQ$aGFzaDI");
+    let h3 = PasswordHash::new("$argon2id$v=19$m=64,t=1,p=1$c2FsdHNhbHQ$aGFzaDM");
+
+    assert!(users.find_user("alice").await.unwrap().is_none());
+    assert!(users.list_users().await.unwrap().is_empty());
+
+    // Create and find, every field intact.
+    let mut alice = UserRecord::new("alice", h1.clone()).with_groups(["admin", "ops \"x\""]);
+    alice.created_at = t;
+    alice.updated_at = t;
+    users.create_user(alice).await.unwrap();
+    let found = users.find_user("alice").await.unwrap().expect("alice");
+    assert_eq!(found.name, "alice");
+    assert!(found.password_hash.ct_eq(&h1));
+    assert_eq!(found.kind, SubjectKind::User);
+    assert_eq!(found.groups, ["admin", "ops \"x\""]);
+    assert!(!found.disabled);
+    assert_eq!((found.created_at, found.updated_at), (t, t));
+
+    // A taken name conflicts and changes nothing.
+    let err = users
+        .create_user(UserRecord::new("alice", h2.clone()))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), StoreErrorKind::Conflict, "{err}");
+    let found = users.find_user("alice").await.unwrap().unwrap();
+    assert!(found.password_hash.ct_eq(&h1));
+    assert_eq!(found.groups.len(), 2);
+
+    // Listing is by name.
+    users
+        .create_user(UserRecord::new("bob", h1.clone()))
+        .await
+        .unwrap();
+    users
+        .create_user(UserRecord::new("app", h1.clone()).with_kind(SubjectKind::Application))
+        .await
+        .unwrap();
+    let listed = users.list_users().await.unwrap();
+    let names: Vec<&str> = listed.iter().map(|u| u.name.as_str()).collect();
+    assert_eq!(names, ["alice", "app", "bob"]);
+    assert_eq!(listed[1].kind, SubjectKind::Application);
+
+    // set_password_hash.
+    users.set_password_hash("alice", h2.clone()).await.unwrap();
+    let found = users.find_user("alice").await.unwrap().unwrap();
+    assert!(found.password_hash.ct_eq(&h2));
+    assert!(found.updated_at >= t);
+    assert_eq!(found.created_at, t);
+    let err = users
+        .set_password_hash("nobody", h2.clone())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), StoreErrorKind::NotFound, "{err}");
+
+    // replace_password_hash: a stale expectation replaces nothing; a current one does.
+    assert!(
+        !users
+            .replace_password_hash("alice", &h1, h3.clone())
+            .await
+            .unwrap()
+    );
+    assert!(
+        users
+            .find_user("alice")
+            .await
+            .unwrap()
+            .unwrap()
+            .password_hash
+            .ct_eq(&h2)
+    );
+    assert!(
+        users
+            .replace_password_hash("alice", &h2, h3.clone())
+            .await
+            .unwrap()
+    );
+    assert!(
+        users
+            .find_user("alice")
+            .await
+            .unwrap()
+            .unwrap()
+            .password_hash
+            .ct_eq(&h3)
+    );
+    let err = users
+        .replace_password_hash("nobody", &h2, h3.clone())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), StoreErrorKind::NotFound, "{err}");
+
+    // set_disabled, both ways.
+    users.set_disabled("bob", true).await.unwrap();
+    assert!(users.find_user("bob").await.unwrap().unwrap().disabled);
+    assert!(!users.find_user("alice").await.unwrap().unwrap().disabled);
+    users.set_disabled("bob", false).await.unwrap();
+    assert!(!users.find_user("bob").await.unwrap().unwrap().disabled);
+    let err = users.set_disabled("nobody", true).await.unwrap_err();
+    assert_eq!(err.kind(), StoreErrorKind::NotFound, "{err}");
+}
+
+async fn api_keys_lifecycle(stores: Stores) {
+    let keys = &*stores.api_keys;
+    let t = now();
+    assert!(keys.find("k1").await.unwrap().is_none());
+    assert!(keys.list(None).await.unwrap().is_empty());
+
+    // Insert and find, every field intact.
+    let mut k1 = key("k1", "alice", t - TimeDelta::seconds(10));
+    k1.owner_kind = SubjectKind::Application;
+    k1.groups = vec!["deployers".into()];
+    k1.created_by = Some("operator".into());
+    k1.expires_at = Some(t + TimeDelta::hours(1));
+    k1.last_used_at = Some(t - TimeDelta::seconds(5));
+    keys.insert(k1.clone()).await.unwrap();
+    assert_same(&keys.find("k1").await.unwrap().expect("k1"), &k1);
+    let mut k2 = key("k2", "bob", t);
+    k2.replaces = Some("k0".into());
+    keys.insert(k2.clone()).await.unwrap();
+    assert_same(&keys.find("k2").await.unwrap().unwrap(), &k2);
+    keys.insert(key("k3", "alice", t)).await.unwrap();
+    assert!(keys.find("nope").await.unwrap().is_none());
+
+    // A taken id conflicts and changes nothing.
+    let err = keys.insert(key("k1", "mallory", t)).await.unwrap_err();
+    assert_eq!(err.kind(), StoreErrorKind::Conflict, "{err}");
+    assert_same(&keys.find("k1").await.unwrap().unwrap(), &k1);
+
+    // Listing: per owner, oldest first; everyone's; nobody's.
+    assert_eq!(ids(keys.list(Some("alice")).await.unwrap()), ["k1", "k3"]);
+    assert_eq!(ids(keys.list(None).await.unwrap()), ["k1", "k2", "k3"]);
+    assert!(keys.list(Some("carol")).await.unwrap().is_empty());
+
+    // Revoke: the first time stays.
+    let revoked = keys.revoke("k3", t).await.unwrap();
+    assert_eq!(revoked.revoked_at, Some(t));
+    assert_eq!(revoked.id, "k3");
+    let again = keys.revoke("k3", t + TimeDelta::seconds(5)).await.unwrap();
+    assert_eq!(again.revoked_at, Some(t));
+    assert_eq!(keys.find("k3").await.unwrap().unwrap().revoked_at, Some(t));
+    let err = keys.revoke("nope", t).await.unwrap_err();
+    assert_eq!(err.kind(), StoreErrorKind::NotFound, "{err}");
+
+    // set_expires_at: set, clear, missing.
+    let later = t + TimeDelta::hours(2);
+    keys.set_expires_at("k2", Some(later)).await.unwrap();
+    assert_eq!(
+        keys.find("k2").await.unwrap().unwrap().expires_at,
+        Some(later)
+    );
+    keys.set_expires_at("k2", None).await.unwrap();
+    assert_eq!(keys.find("k2").await.unwrap().unwrap().expires_at, None);
+    let err = keys.set_expires_at("nope", Some(later)).await.unwrap_err();
+    assert_eq!(err.kind(), StoreErrorKind::NotFound, "{err}");
+
+    // Rotate: the overlap ends before the old expiry, so it wins; the new key is there.
+    let by = t + TimeDelta::minutes(5);
+    let mut k4 = key("k4", "alice", t);
+    k4.replaces = Some("k1".into());
+    let old = keys.rotate("k1", by, k4.clone()).await.unwrap();
+    assert_eq!(old.id, "k1");
+    assert_eq!(old.expires_at, Some(by));
+    assert_eq!(old.replaced_by.as_deref(), Some("k4"));
+    assert_same(&keys.find("k1").await.unwrap().unwrap(), &old);
+    assert_same(&keys.find("k4").await.unwrap().unwrap(), &k4);
+
+    // Rotating again conflicts and writes nothing.
+    let err = keys
+        .rotate("k1", by, key("k5", "alice", t))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), StoreErrorKind::Conflict, "{err}");
+    assert!(keys.find("k5").await.unwrap().is_none());
+    assert_eq!(
+        keys.find("k1")
+            .await
+            .unwrap()
+            .unwrap()
+            .replaced_by
+            .as_deref(),
+        Some("k4")
+    );
+
+    // The old expiry wins when it is earlier; a key with no expiry gets the overlap's end.
+    let soon = t + TimeDelta::seconds(1);
+    keys.set_expires_at("k2", Some(soon)).await.unwrap();
+    let old = keys
+        .rotate("k2", t + TimeDelta::hours(1), key("k6", "bob", t))
+        .await
+        .unwrap();
+    assert_eq!(old.expires_at, Some(soon));
+    let old = keys.rotate("k6", by, key("k7", "bob", t)).await.unwrap();
+    assert_eq!(old.expires_at, Some(by));
+
+    // A revoked key cannot be rotated; a missing one is NotFound; a taken new id conflicts.
+    // None of them writes anything.
+    let err = keys
+        .rotate("k3", by, key("k8", "alice", t))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), StoreErrorKind::Conflict, "{err}");
+    let err = keys
+        .rotate("nope", by, key("k9", "alice", t))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), StoreErrorKind::NotFound, "{err}");
+    let err = keys
+        .rotate("k4", by, key("k2", "alice", t))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), StoreErrorKind::Conflict, "{err}");
+    for absent in ["k8", "k9"] {
+        assert!(keys.find(absent).await.unwrap().is_none(), "{absent}");
+    }
+    let k4_now = keys.find("k4").await.unwrap().unwrap();
+    assert_same(&k4_now, &k4);
+    assert_eq!(keys.find("k2").await.unwrap().unwrap().owner, "bob");
+
+    // touch_last_used: one batch, the latest time per key, gone keys skipped, never backwards.
+    let earlier = t - TimeDelta::seconds(30);
+    keys.touch_last_used(&[
+        ("k4".into(), t),
+        ("gone".into(), t),
+        ("k4".into(), earlier),
+        ("k7".into(), earlier),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(
+        keys.find("k4").await.unwrap().unwrap().last_used_at,
+        Some(t)
+    );
+    assert_eq!(
+        keys.find("k7").await.unwrap().unwrap().last_used_at,
+        Some(earlier)
+    );
+    keys.touch_last_used(&[("k4".into(), earlier)])
+        .await
+        .unwrap();
+    assert_eq!(
+        keys.find("k4").await.unwrap().unwrap().last_used_at,
+        Some(t)
+    );
+    let t1 = t + TimeDelta::seconds(1);
+    keys.touch_last_used(&[("k4".into(), t1)]).await.unwrap();
+    assert_eq!(
+        keys.find("k4").await.unwrap().unwrap().last_used_at,
+        Some(t1)
+    );
+    keys.touch_last_used(&[]).await.unwrap();
+    // k1 had a last use before; an older touch leaves it.
+    keys.touch_last_used(&[("k1".into(), t - TimeDelta::seconds(60))])
+        .await
+        .unwrap();
+    assert_eq!(
+        keys.find("k1").await.unwrap().unwrap().last_used_at,
+        k1.last_used_at
+    );
+
+    // Delete.
+    keys.delete("k2").await.unwrap();
+    assert!(keys.find("k2").await.unwrap().is_none());
+    let err = keys.delete("k2").await.unwrap_err();
+    assert_eq!(err.kind(), StoreErrorKind::NotFound, "{err}");
+    assert_eq!(
+        ids(keys.list(None).await.unwrap()),
+        ["k1", "k3", "k4", "k6", "k7"]
+    );
+}
+
+/// 32 tasks create and revoke keys at once; then 16 tasks race to rotate one key.
+async fn concurrent_writes(stores: Stores) {
+    const TASKS: usize = 32;
+    const PER_TASK: usize = 6;
+    let keys = stores.api_keys.clone();
+    let t = now();
+    let start = Arc::new(tokio::sync::Barrier::new(TASKS));
+    let mut tasks = Vec::new();
+    for task in 0..TASKS {
+        let keys = keys.clone();
+        let start = start.clone();
+        tasks.push(tokio::spawn(async move {
+            start.wait().await;
+            for i in 0..PER_TASK {
+                let id = format!("c{task:02}-{i}");
+                keys.insert(key(&id, &format!("owner{}", task % 4), t))
+                    .await
+                    .unwrap();
+                // Revoke every other key as soon as it exists, while other tasks insert.
+                if i % 2 == 1 {
+                    let revoked = keys.revoke(&id, t).await.unwrap();
+                    assert_eq!(revoked.revoked_at, Some(t));
+                }
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let all = keys.list(None).await.unwrap();
+    assert_eq!(all.len(), TASKS * PER_TASK);
+    for task in 0..TASKS {
+        for i in 0..PER_TASK {
+            let id = format!("c{task:02}-{i}");
+            let record = all
+                .iter()
+                .find(|r| r.id == id)
+                .unwrap_or_else(|| panic!("{id} lost"));
+            assert_eq!(record.revoked_at.is_some(), i % 2 == 1, "{id}");
+            assert!(record.digest.ct_eq(&digest_for(&id)), "{id}");
+        }
+    }
+    assert_eq!(
+        keys.list(Some("owner0")).await.unwrap().len(),
+        TASKS / 4 * PER_TASK
+    );
+
+    // Rotation races: exactly one winner, and the losers leave no new key behind.
+    keys.insert(key("hot", "alice", t)).await.unwrap();
+    let by = t + TimeDelta::minutes(1);
+    let mut tasks = Vec::new();
+    for i in 0..16 {
+        let keys = keys.clone();
+        tasks.push(tokio::spawn(async move {
+            keys.rotate("hot", by, key(&format!("hot-{i}"), "alice", t))
+                .await
+        }));
+    }
+    let mut winners = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(old) => {
+                winners += 1;
+                assert_eq!(old.expires_at, Some(by));
+            }
+            Err(err) => assert_eq!(err.kind(), StoreErrorKind::Conflict, "{err}"),
+        }
+    }
+    assert_eq!(winners, 1);
+    let new: Vec<String> = ids(keys.list(Some("alice")).await.unwrap())
+        .into_iter()
+        .filter(|id| id.starts_with("hot-"))
+        .collect();
+    assert_eq!(new.len(), 1, "{new:?}");
+    let hot = keys.find("hot").await.unwrap().unwrap();
+    assert_eq!(hot.replaced_by.as_deref(), Some(new[0].as_str()));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Memory
+
+#[tokio::test]
+async fn memory_users_lifecycle() {
+    users_lifecycle(open_store("memory").await.unwrap()).await;
+}
+
+#[tokio::test]
+async fn memory_api_keys_lifecycle() {
+    api_keys_lifecycle(open_store("memory").await.unwrap()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
+async fn memory_concurrent_writes() {
+    concurrent_writes(open_store("memory").await.unwrap()).await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// SQLite
+
+#[cfg(feature = "sqlite")]
+mod sqlite {
+    use super::*;
+    use portcullis::store::{ApiKeyStore, SqliteStore, UserStore};
+    use std::path::Path;
+
+    #[tokio::test]
+    async fn sqlite_in_memory_lifecycle() {
+        users_lifecycle(open_store("sqlite::memory:").await.unwrap()).await;
+        api_keys_lifecycle(open_store("sqlite::memory:").await.unwrap()).await;
+    }
+
+    #[tokio::test]
+    async fn sqlite_file_users_lifecycle() {
+        let db = TempDb::new("users");
+        users_lifecycle(open_store(&db.url()).await.unwrap()).await;
+    }
+
+    #[tokio::test]
+    async fn sqlite_file_api_keys_lifecycle() {
+        let db = TempDb::new("keys");
+        api_keys_lifecycle(open_store(&db.url()).await.unwrap()).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 8)]
+    async fn sqlite_file_concurrent_writes() {
+        let db = TempDb::new("concurrent");
+        concurrent_writes(open_store(&db.url()).await.unwrap()).await;
+    }
+
+    /// Everything survives closing and reopening, and reopening does not migrate again.
+    #[tokio::test]
+    async fn sqlite_file_reopens_with_its_data() {
+        let db = TempDb::new("reopen");
+        let t = now();
+        {
+            let store = SqliteStore::open(db.path.to_str().unwrap()).await.unwrap();
+            store
+                .create_user(UserRecord::new("alice", PasswordHash::new("$argon2id$x")))
+                .await
+                .unwrap();
+            store.insert(key("k1", "alice", t)).await.unwrap();
+            store.close().await;
+        }
+        for url in [db.url(), db.path.display().to_string()] {
+            let store = SqliteStore::open(&url).await.unwrap();
+            assert!(store.find_user("alice").await.unwrap().is_some());
+            assert_same(
+                &store.find("k1").await.unwrap().unwrap(),
+                &key("k1", "alice", t),
+            );
+            store.close().await;
+        }
+    }
+
+    /// The file (and its write-ahead log) holds neither an API key, nor its secret, nor a
+    /// password: only their hashes.
+    #[tokio::test]
+    async fn sqlite_file_never_contains_a_key_or_a_password() {
+        use portcullis::basic::HashingConfig;
+        use portcullis::{ApiKeys, BasicAuthenticator, NewApiKey};
+        use std::time::Duration;
+
+        let db = TempDb::new("secrets");
+        let stores = open_store(&db.url()).await.unwrap();
+        let keys = ApiKeys::builder(
+            stores.api_keys.clone(),
+            "a pepper of at least thirty-two bytes, for tests".into(),
+        )
+        .build()
+        .unwrap();
+        let issued = keys
+            .create(
+                NewApiKey::new("alice")
+                    .with_name("ci")
+                    .with_expires_in(Duration::from_secs(86_400)),
+            )
+            .await
+            .unwrap();
+        let full_key = issued.key().expose_secret().to_owned();
+        let parsed = keys.format().parse(&full_key).unwrap();
+        let secret = parsed.secret().expose_secret().to_owned();
+        assert!(secret.len() >= 40, "a 256-bit secret in base62");
+        let rotated = keys
+            .rotate(issued.id(), Duration::from_secs(60))
+            .await
+            .unwrap();
+        let rotated_key = rotated.key().expose_secret().to_owned();
+
+        let password = "correct horse battery staple 8d1f";
+        let basic = BasicAuthenticator::builder(stores.users.clone())
+            .hashing(HashingConfig {
+                memory_kib: 64,
+                iterations: 1,
+                ..Default::default()
+            })
+            .build()
+            .unwrap();
+        basic
+            .add_user("alice", &password.into(), ["admin"])
+            .await
+            .unwrap();
+
+        let check = |when: &str| {
+            let bytes = db.bytes();
+            // The records are really in these bytes (so the search below means something).
+            assert!(find(&bytes, issued.id().as_bytes()), "{when}: id missing");
+            assert!(find(&bytes, rotated.id().as_bytes()), "{when}: id missing");
+            assert!(find(&bytes, b"$argon2id$"), "{when}: password hash missing");
+            for (what, needle) in [
+                ("the key", full_key.as_str()),
+                ("the secret", secret.as_str()),
+                ("the secret's first half", &secret[..secret.len() / 2]),
+                ("the rotated key", rotated_key.as_str()),
+                ("the password", password),
+            ] {
+                assert!(
+                    !find(&bytes, needle.as_bytes()),
+                    "{when}: {what} is in the file"
+                );
+            }
+        };
+        check("open");
+        drop((keys, basic));
+        // Closing checkpoints the write-ahead log into the main file.
+        drop(stores);
+        let store = SqliteStore::open(&db.url()).await.unwrap();
+        store.close().await;
+        check("closed");
+    }
+
+    /// A temporary database file, removed (with its `-wal` and `-shm` files) on drop.
+    pub(super) struct TempDb {
+        pub(super) path: PathBuf,
+    }
+
+    impl TempDb {
+        pub(super) fn new(tag: &str) -> Self {
+            Self {
+                path: unique_path(tag),
+            }
+        }
+
+        pub(super) fn url(&self) -> String {
+            format!("sqlite://{}", self.path.display())
+        }
+
+        /// The bytes of the database file and its write-ahead log, if any.
+        fn bytes(&self) -> Vec<u8> {
+            let mut bytes = std::fs::read(&self.path).unwrap();
+            if let Ok(wal) = std::fs::read(sidecar(&self.path, "-wal")) {
+                bytes.extend(wal);
+            }
+            bytes
+        }
+    }
+
+    impl Drop for TempDb {
+        fn drop(&mut self) {
+            for suffix in ["", "-wal", "-shm", "-journal"] {
+                let _ = std::fs::remove_file(sidecar(&self.path, suffix));
+            }
+        }
+    }
+
+    fn sidecar(path: &Path, suffix: &str) -> PathBuf {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        PathBuf::from(name)
+    }
+
+    fn find(haystack: &[u8], needle: &[u8]) -> bool {
+        haystack.windows(needle.len()).any(|w| w == needle)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// PostgreSQL
+
+#[cfg(feature = "postgres")]
+mod postgres {
+    use super::*;
+    use portcullis::store::{ApiKeyStore, PostgresStore};
+    use sqlx::{Connection, PgConnection};
+    use std::future::Future;
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn postgres_users_lifecycle() {
+        with_postgres(users_lifecycle).await;
+    }
+
+    #[tokio::test]
+    async fn postgres_api_keys_lifecycle() {
+        with_postgres(api_keys_lifecycle).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 8)]
+    async fn postgres_concurrent_writes() {
+        with_postgres(concurrent_writes).await;
+    }
+
+    /// Two stores on one database see each other's writes at once, and connecting again
+    /// does not migrate again.
+    #[tokio::test]
+    async fn postgres_two_instances_share_one_database() {
+        with_postgres_url(|url| async move {
+            let a = PostgresStore::connect(&url).await.unwrap();
+            let b = PostgresStore::connect(&url).await.unwrap();
+            let t = now();
+            a.insert(key("k1", "alice", t)).await.unwrap();
+            assert_same(
+                &b.find("k1").await.unwrap().unwrap(),
+                &key("k1", "alice", t),
+            );
+            b.revoke("k1", t).await.unwrap();
+            assert_eq!(a.find("k1").await.unwrap().unwrap().revoked_at, Some(t));
+            a.close().await;
+            b.close().await;
+        })
+        .await;
+    }
+
+    /// Runs `test` on fresh stores in a scratch schema, which is dropped afterwards even if the
+    /// test panics.
+    async fn with_postgres<F, Fut>(test: F)
+    where
+        F: FnOnce(Stores) -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        with_postgres_url(|url| async move {
+            let store = Arc::new(PostgresStore::connect(&url).await.unwrap());
+            test(Stores::shared(store.clone())).await;
+            store.close().await;
+        })
+        .await;
+    }
+
+    async fn with_postgres_url<F, Fut>(test: F)
+    where
+        F: FnOnce(String) -> Fut,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let Some(server) = server().await else {
+            return;
+        };
+        let schema = format!(
+            "pc_test_{}",
+            unique_path("pg")
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .replace(['-', '.'], "_")
+        );
+        let mut admin = PgConnection::connect(&server).await.unwrap();
+        sqlx::query(&format!("CREATE SCHEMA {schema}"))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+        let separator = if server.contains('?') { '&' } else { '?' };
+        let url = format!("{server}{separator}options[search_path]={schema}");
+        // A spawned task, so a failing assertion comes back as an error and the schema is
+        // still dropped.
+        let outcome = tokio::spawn(test(url)).await;
+        sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+        admin.close().await.unwrap();
+        if let Err(err) = outcome {
+            std::panic::resume_unwind(err.into_panic());
+        }
+    }
+
+    /// The URL of a PostgreSQL server that answers, or `None` after printing why the test is
+    /// skipped. Panics instead when `PORTCULLIS_REQUIRE_SERVICES=1`.
+    async fn server() -> Option<String> {
+        let candidates = match std::env::var("PORTCULLIS_TEST_PG") {
+            Ok(url) => vec![url],
+            Err(_) => vec![
+                "postgres://postgres@127.0.0.1:5432/test".to_owned(),
+                "postgres://root@127.0.0.1:5432/test".to_owned(),
+            ],
+        };
+        let mut failures = Vec::new();
+        for url in &candidates {
+            match tokio::time::timeout(Duration::from_secs(5), PgConnection::connect(url)).await {
+                Ok(Ok(conn)) => {
+                    let _ = conn.close().await;
+                    return Some(url.clone());
+                }
+                Ok(Err(err)) => failures.push(err.to_string()),
+                Err(_) => failures.push("timed out".to_owned()),
+            }
+        }
+        let message = format!(
+            "no PostgreSQL at {} ({})",
+            candidates[0],
+            failures.join("; ")
+        );
+        if std::env::var("PORTCULLIS_REQUIRE_SERVICES").as_deref() == Ok("1") {
+            panic!("{message}, and PORTCULLIS_REQUIRE_SERVICES=1");
+        }
+        println!("SKIPPED: {message}");
+        None
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// open_store errors
+
+#[tokio::test]
+async fn open_store_reports_bad_urls_and_unreachable_databases() {
+    let err = open_store("mysql://root:hunter2@localhost/auth")
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), StoreErrorKind::Invalid);
+    assert!(!err.to_string().contains("hunter2"), "{err}");
+
+    if cfg!(feature = "sqlite") {
+        let dir = unique_path("no-such-dir");
+        let err = open_store(&format!("sqlite://{}/auth.db", dir.display()))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), StoreErrorKind::Unavailable, "{err}");
+    }
+    if cfg!(feature = "postgres") {
+        // Nothing listens on port 1.
+        let err = open_store("postgres://root:hunter2@127.0.0.1:1/test")
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), StoreErrorKind::Unavailable, "{err}");
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+        assert!(!format!("{err:?}").contains("hunter2"), "{err:?}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+
+/// Now, to the microsecond: what every store keeps.
+fn now() -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(Utc::now().timestamp_micros()).unwrap()
+}
+
+fn key(id: &str, owner: &str, created_at: DateTime<Utc>) -> ApiKeyRecord {
+    ApiKeyRecord {
+        id: id.to_owned(),
+        owner: owner.to_owned(),
+        owner_kind: SubjectKind::User,
+        name: format!("{id}'s key"),
+        scopes: vec!["read".into(), "write:all".into()],
+        groups: Vec::new(),
+        created_at,
+        created_by: None,
+        expires_at: None,
+        revoked_at: None,
+        last_used_at: None,
+        replaces: None,
+        replaced_by: None,
+        digest: digest_for(id),
+    }
+}
+
+/// A digest that differs per id, so a record read back can be matched to the one written.
+fn digest_for(id: &str) -> KeyDigest {
+    let mut bytes = [0u8; 32];
+    for (i, (b, c)) in bytes.iter_mut().zip(id.bytes().cycle()).enumerate() {
+        *b = c.wrapping_mul(31).wrapping_add(i as u8);
+    }
+    KeyDigest::from_bytes(bytes)
+}
+
+fn assert_same(found: &ApiKeyRecord, expected: &ApiKeyRecord) {
+    let id = &expected.id;
+    assert_eq!(found.id, expected.id);
+    assert_eq!(found.owner, expected.owner, "{id}");
+    assert_eq!(found.owner_kind, expected.owner_kind, "{id}");
+    assert_eq!(found.name, expected.name, "{id}");
+    assert_eq!(found.scopes, expected.scopes, "{id}");
+    assert_eq!(found.groups, expected.groups, "{id}");
+    assert_eq!(found.created_at, expected.created_at, "{id}");
+    assert_eq!(found.created_by, expected.created_by, "{id}");
+    assert_eq!(found.expires_at, expected.expires_at, "{id}");
+    assert_eq!(found.revoked_at, expected.revoked_at, "{id}");
+    assert_eq!(found.last_used_at, expected.last_used_at, "{id}");
+    assert_eq!(found.replaces, expected.replaces, "{id}");
+    assert_eq!(found.replaced_by, expected.replaced_by, "{id}");
+    assert!(found.digest.ct_eq(&expected.digest), "{id}: digest differs");
+}
+
+fn ids(records: Vec<ApiKeyRecord>) -> Vec<String> {
+    records.into_iter().map(|r| r.id).collect()
+}
+
+/// A path in the temporary directory no other test (or test run) uses.
+fn unique_path(tag: &str) -> PathBuf {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    std::env::temp_dir().join(format!(
+        "portcullis-{tag}-{}-{nanos}-{}.db",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ))
+}
