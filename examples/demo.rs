@@ -1,20 +1,48 @@
 //! A small protected API: `cargo run --example demo`.
 //!
 //! Serves on `PORTCULLIS_DEMO_ADDR` (default `127.0.0.1:8080`) with a public route, a route for
-//! any authenticated caller and an admin route, and prints `curl` commands to call it. The users'
-//! passwords are generated at start and printed once.
+//! any authenticated caller and an admin route. Users and API keys live in a SQLite file under
+//! `PORTCULLIS_DEMO_DIR` (default `target/portcullis-demo`), created with its configuration file
+//! on the first run. Each start sets fresh passwords and a fresh API key, and prints `curl`
+//! commands that use them. Edit the configuration and send `SIGHUP` to reload it live.
 
 use std::error::Error;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::path::Path;
 use std::time::Duration;
 
 use axum::routing::get;
 use axum::{Json, Router};
-use portcullis::{BasicAuthenticator, Gate, GateLayer, Groups, MemoryUserStore, Principal, Public};
+use portcullis::{Config, GateHandle, GateLayer, NewApiKey, Principal, SecretString};
 use rand::Rng;
 use rand::distr::Alphanumeric;
 use serde_json::{Value, json};
+
+/// The configuration written on the first run; `{DIR}` is replaced by the demo's directory.
+const CONFIG: &str = r#"# The demo's configuration: edit it and send SIGHUP to the demo to reload.
+[store]
+url = "sqlite://{DIR}/demo.db"
+
+[basic]
+realm = "portcullis-demo"
+[basic.cache]
+ttl = "60s"
+
+[api_keys]
+pepper_file = "pepper.txt"
+max_lifetime = "90d"
+
+[policies.admins]
+groups_any = ["admin"]
+
+[[routes]]
+path = "/health"
+policy = "public"
+
+[[routes]]
+path = "/admin/**"
+policy = "admins"
+"#;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn Error>> {
@@ -27,44 +55,76 @@ async fn main() -> Result<(), Box<dyn Error>> {
     let addr: SocketAddr = std::env::var("PORTCULLIS_DEMO_ADDR")
         .unwrap_or_else(|_| "127.0.0.1:8080".to_owned())
         .parse()?;
+    let dir = std::env::var("PORTCULLIS_DEMO_DIR")
+        .unwrap_or_else(|_| "target/portcullis-demo".to_owned());
+    let config_file = first_run_files(Path::new(&dir))?;
 
-    let basic = Arc::new(
-        BasicAuthenticator::builder(Arc::new(MemoryUserStore::new()))
-            .realm("portcullis-demo")
-            .verified_cache(Duration::from_secs(60), 10_000)
-            .build()?,
-    );
+    let services = Config::from_file(&config_file)?.build_services().await?;
+    let basic = services
+        .basic
+        .ok_or("the demo config has a [basic] section")?;
+    let keys = services
+        .api_keys
+        .ok_or("the demo config has an [api_keys] section")?;
+
+    // Fresh credentials at every start: the store keeps only hashes, so old ones can't be shown.
     let demo_password = random_password();
     let admin_password = random_password();
-    basic
-        .add_user("demo", &demo_password.as_str().into(), ["users"])
+    for (user, password, groups) in [
+        ("demo", &demo_password, vec!["users"]),
+        ("admin", &admin_password, vec!["users", "admin"]),
+    ] {
+        let secret = SecretString::new(password.as_str());
+        if basic.store().find_user(user).await?.is_none() {
+            basic.add_user(user, &secret, groups).await?;
+        } else {
+            let hash = basic.hashing_pool().hash(&secret).await?;
+            basic.store().set_password_hash(user, hash).await?;
+        }
+    }
+    for old in keys.list(Some("demo")).await? {
+        if old.revoked_at.is_none() {
+            keys.revoke(&old.id).await?;
+        }
+    }
+    let issued = keys
+        .create(
+            NewApiKey::new("demo")
+                .with_name("demo key")
+                .with_scopes(["read"])
+                .with_expires_in(Duration::from_secs(30 * 86_400)),
+        )
         .await?;
-    basic
-        .add_user("admin", &admin_password.as_str().into(), ["users", "admin"])
-        .await?;
+    let api_key = issued.key().expose_secret();
 
-    let gate = Gate::builder()
-        .shared_authenticator(basic)
-        .route("/health", Public)
-        .route("/admin/**", Groups::any_of(["admin"]))
-        .build()?; // every other route needs an authenticated caller
+    let handle = GateHandle::new(services.gate).with_config_file(&config_file);
+    reload_on_sighup(handle.clone());
 
     let app = Router::new()
         .route("/health", get(|| async { "ok" }))
         .route("/me", get(me))
         .route("/admin/stats", get(admin_stats))
-        .layer(GateLayer::new(gate));
+        .layer(GateLayer::new(handle));
 
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let base = format!("http://{}", listener.local_addr()?);
-    println!("portcullis demo listening on {base}");
+    println!("portcullis demo listening on {base} (data in {dir})");
     println!("Try these (each line ends with the status it gets):");
     println!("curl -i {base}/health   # 200 OK: public");
     println!("curl -i -u demo:{demo_password} {base}/me   # 200 OK: your principal as JSON");
+    println!("curl -i -H 'X-API-Key: {api_key}' {base}/me   # 200 OK: the same user, by API key");
+    println!(
+        "curl -i -H 'Authorization: Bearer {api_key}' {base}/me   # 200 OK: the key as a bearer token"
+    );
     println!("curl -i -u admin:{admin_password} {base}/admin/stats   # 200 OK: admin only");
     println!("curl -i -u demo:{demo_password} {base}/admin/stats   # 403 Forbidden: not an admin");
     println!("curl -i -u demo:wrong-password {base}/me   # 401 Unauthorized: bad password");
+    println!("curl -i -H 'X-API-Key: pc_notakey' {base}/me   # 401 Unauthorized: bad key");
     println!("curl -i {base}/me   # 401 Unauthorized: no credentials");
+    println!(
+        "Edit {config_file} and run `kill -HUP {}` to reload it.",
+        std::process::id()
+    );
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
@@ -81,10 +141,45 @@ async fn admin_stats(principal: Principal) -> Json<Value> {
     Json(json!({ "admin": principal.subject(), "users": 2 }))
 }
 
+/// Creates the directory, a random pepper and the configuration file if they are missing.
+fn first_run_files(dir: &Path) -> Result<String, Box<dyn Error>> {
+    std::fs::create_dir_all(dir)?;
+    let dir = dir.canonicalize()?;
+    let pepper = dir.join("pepper.txt");
+    if !pepper.exists() {
+        std::fs::write(&pepper, random_password() + &random_password())?;
+    }
+    let config = dir.join("portcullis-demo.toml");
+    if !config.exists() {
+        std::fs::write(&config, CONFIG.replace("{DIR}", &dir.display().to_string()))?;
+    }
+    Ok(config.display().to_string())
+}
+
+#[cfg(unix)]
+fn reload_on_sighup(handle: GateHandle) {
+    tokio::spawn(async move {
+        let Ok(mut hangups) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        else {
+            return;
+        };
+        while hangups.recv().await.is_some() {
+            match handle.reload().await {
+                Ok(()) => println!("configuration reloaded"),
+                Err(err) => println!("reload failed, keeping the old configuration: {err}"),
+            }
+        }
+    });
+}
+
+#[cfg(not(unix))]
+fn reload_on_sighup(_: GateHandle) {}
+
 fn random_password() -> String {
     rand::rng()
         .sample_iter(Alphanumeric)
-        .take(20)
+        .take(24)
         .map(char::from)
         .collect()
 }

@@ -37,6 +37,13 @@ impl GateHandle {
         })
     }
 
+    /// Names the configuration file [`reload`](Self::reload) reads (for a handle whose first
+    /// Gate was built from it by hand, e.g. with [`Config::build_services`]).
+    pub fn with_config_file(mut self, path: impl AsRef<Path>) -> Self {
+        self.source = Some(Arc::new(path.as_ref().to_owned()));
+        self
+    }
+
     /// The Gate serving now.
     pub fn gate(&self) -> Arc<Gate> {
         self.current.load_full()

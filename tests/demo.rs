@@ -1,78 +1,165 @@
 //! Runs `examples/demo.rs` and every `curl` line it prints, checking each gets the status the
-//! demo says it will (the number after `#`).
+//! demo says it will (the number after `#`); then reloads its configuration with SIGHUP, and
+//! starts it a second time on the same database.
 
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::io::{BufRead, BufReader, Lines};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, Stdio};
 
-struct KillOnDrop(Child);
+struct Demo {
+    child: Child,
+    lines: Lines<BufReader<ChildStdout>>,
+}
 
-impl Drop for KillOnDrop {
+impl Drop for Demo {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
-fn demo_binary() -> PathBuf {
-    // `cargo test` builds examples next to the test binaries: target/<profile>/examples/.
-    let exe = std::env::current_exe().expect("test binary path");
-    let profile_dir = exe.parent().and_then(|deps| deps.parent()).expect("target dir");
-    profile_dir.join("examples").join("demo")
+impl Demo {
+    fn start(dir: &Path) -> Self {
+        // `cargo test` builds examples next to the test binaries: target/<profile>/examples/.
+        let exe = std::env::current_exe().expect("test binary path");
+        let binary: PathBuf = exe
+            .parent()
+            .and_then(|deps| deps.parent())
+            .expect("target dir")
+            .join("examples")
+            .join("demo");
+        assert!(
+            binary.exists(),
+            "build the demo first: {}",
+            binary.display()
+        );
+        let mut child = Command::new(binary)
+            .env("PORTCULLIS_DEMO_ADDR", "127.0.0.1:0")
+            .env("PORTCULLIS_DEMO_DIR", dir)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("demo starts");
+        let lines = BufReader::new(child.stdout.take().expect("piped stdout")).lines();
+        Self { child, lines }
+    }
+
+    /// Reads lines until one contains `marker`; returns them all.
+    fn read_until(&mut self, marker: &str) -> Vec<String> {
+        let mut seen = Vec::new();
+        for line in self.lines.by_ref() {
+            let line = line.expect("demo output");
+            let done = line.contains(marker);
+            seen.push(line);
+            if done {
+                return seen;
+            }
+        }
+        panic!("demo exited before printing {marker:?}: {seen:?}");
+    }
+}
+
+fn status(curl_args: &str) -> u16 {
+    let output = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "curl -s -o /dev/null -w '%{{http_code}}' {curl_args}"
+        ))
+        .output()
+        .expect("curl runs");
+    String::from_utf8_lossy(&output.stdout)
+        .parse()
+        .expect("status")
+}
+
+/// Runs each printed `curl -i …   # NNN …` line and checks its status.
+fn check_curl_lines(lines: &[String]) -> Vec<u16> {
+    let curls: Vec<&String> = lines.iter().filter(|l| l.starts_with("curl ")).collect();
+    assert!(curls.len() >= 8, "demo printed {lines:?}");
+    curls
+        .iter()
+        .map(|line| {
+            let (command, comment) = line.split_once('#').expect("status comment");
+            let expected: u16 = comment
+                .split_whitespace()
+                .next()
+                .and_then(|s| s.parse().ok())
+                .expect("status number after #");
+            let got = status(command.trim().trim_start_matches("curl -i "));
+            assert_eq!(got, expected, "{line}");
+            got
+        })
+        .collect()
 }
 
 #[test]
-fn demo_curl_lines_get_the_statuses_they_promise() {
+fn demo_curl_lines_get_the_statuses_they_promise_and_sighup_reloads() {
     if Command::new("curl").arg("--version").output().is_err() {
         println!("SKIPPED: curl is not installed");
         return;
     }
-    let binary = demo_binary();
-    assert!(binary.exists(), "build the demo first: {}", binary.display());
-    let mut child = Command::new(binary)
-        .env("PORTCULLIS_DEMO_ADDR", "127.0.0.1:0")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("demo starts");
-    let stdout = child.stdout.take().expect("piped stdout");
-    let _guard = KillOnDrop(child);
+    let dir = std::env::temp_dir().join(format!("portcullis-demo-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
 
-    let mut lines = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    for line in BufReader::new(stdout).lines() {
-        let line = line.expect("demo output");
-        let done = line.starts_with("curl -i ") && line.contains("no credentials");
-        if line.starts_with("curl ") {
-            lines.push(line);
-        }
-        if done || Instant::now() > deadline {
-            break;
-        }
+    let mut demo = Demo::start(&dir);
+    let lines = demo.read_until("kill -HUP");
+    let statuses = check_curl_lines(&lines);
+    for code in [200, 401, 403] {
+        assert!(statuses.contains(&code), "{statuses:?}");
     }
-    assert!(lines.len() >= 5, "demo printed {lines:?}");
+    assert!(
+        dir.join("demo.db").exists(),
+        "users and keys live in a SQLite file"
+    );
 
-    let mut statuses = Vec::new();
-    for line in &lines {
-        let (command, comment) = line.split_once('#').expect("status comment");
-        let expected: u16 = comment
-            .split_whitespace()
-            .next()
-            .and_then(|s| s.parse().ok())
-            .expect("status number after #");
-        let args = command.trim().trim_start_matches("curl -i ");
-        let output = Command::new("sh")
-            .arg("-c")
-            .arg(format!("curl -s -o /dev/null -w '%{{http_code}}' {args}"))
-            .output()
-            .expect("curl runs");
-        let got: u16 = String::from_utf8_lossy(&output.stdout)
-            .parse()
-            .expect("status");
-        assert_eq!(got, expected, "{line}");
-        statuses.push(got);
-    }
-    assert!(statuses.contains(&200) && statuses.contains(&401) && statuses.contains(&403));
+    // Close /health by editing the configuration, then SIGHUP.
+    let config = dir.join("portcullis-demo.toml");
+    let text = std::fs::read_to_string(&config).expect("config");
+    let closed = text.replace(
+        "path = \"/health\"\npolicy = \"public\"",
+        "path = \"/health\"\npolicy = \"admins\"",
+    );
+    assert_ne!(text, closed);
+    std::fs::write(&config, closed).expect("write config");
+    let base = lines[0]
+        .split_whitespace()
+        .nth(4)
+        .expect("base url")
+        .to_owned();
+    let pid = demo.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .expect("kill")
+            .success()
+    );
+    demo.read_until("configuration reloaded");
+    assert_eq!(status(&format!("{base}/health")), 401);
+
+    // A broken edit is refused and the running configuration stays.
+    std::fs::write(&config, "[[routes]]\npath = \"/x\"\npolicy = \"nope\"\n")
+        .expect("write config");
+    assert!(
+        Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .expect("kill")
+            .success()
+    );
+    let refused = demo.read_until("reload failed");
+    assert!(
+        refused.last().expect("line").contains("routes[0].policy"),
+        "{refused:?}"
+    );
+    assert_eq!(status(&format!("{base}/health")), 401);
+    drop(demo);
+
+    // A second start on the same database: fresh credentials, and they work.
+    std::fs::write(&config, text).expect("restore config");
+    let mut again = Demo::start(&dir);
+    let lines = again.read_until("kill -HUP");
+    check_curl_lines(&lines);
+    let _ = std::fs::remove_dir_all(&dir);
 }
