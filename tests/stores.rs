@@ -613,6 +613,59 @@ mod postgres {
         .await;
     }
 
+    /// Two Gates (two instances) share one database: a key revoked through one is refused by the
+    /// other once its positive cache entry expires, so the cache TTL bounds revocation. Measured.
+    #[tokio::test]
+    async fn revocation_reaches_another_gate_within_the_cache_ttl() {
+        with_postgres_url(|url| async move {
+            use portcullis::{ApiKeys, Gate, NewApiKey, RequestView, SecretString};
+            let ttl = Duration::from_millis(500);
+            let pepper = SecretString::new("two-gates-pepper-0123456789abcdefghijklmno");
+            let instance = |store: Arc<PostgresStore>| {
+                let keys = ApiKeys::builder(store, pepper.clone())
+                    .cache_ttl(ttl)
+                    .build()
+                    .unwrap();
+                let gate = Gate::builder()
+                    .authenticator(keys.authenticator())
+                    .build()
+                    .unwrap();
+                (keys, gate)
+            };
+            let (keys_a, gate_a) = instance(Arc::new(PostgresStore::connect(&url).await.unwrap()));
+            let (_keys_b, gate_b) = instance(Arc::new(PostgresStore::connect(&url).await.unwrap()));
+            let issued = keys_a
+                .create(NewApiKey::new("svc").with_expires_in(Duration::from_secs(3600)))
+                .await
+                .unwrap();
+            let key = issued.key().expose_secret().to_owned();
+            let check = |gate: &Gate| {
+                let gate = gate.clone();
+                let key = key.clone();
+                async move {
+                    let (parts, ()) = http::Request::get("/x")
+                        .header("x-api-key", key)
+                        .body(())
+                        .unwrap()
+                        .into_parts();
+                    gate.check(&RequestView::from_parts(&parts)).await.is_ok()
+                }
+            };
+            assert!(check(&gate_a).await && check(&gate_b).await, "both accept, B now caches it");
+            let revoked_at = std::time::Instant::now();
+            keys_a.revoke(issued.id()).await.unwrap();
+            assert!(!check(&gate_a).await, "the revoking instance refuses at once");
+            while check(&gate_b).await {
+                assert!(revoked_at.elapsed() < ttl * 3, "still accepted after {:?}", revoked_at.elapsed());
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            let bound = revoked_at.elapsed();
+            println!("revocation reached the other instance after {bound:?} (cache TTL {ttl:?})");
+            assert!(bound <= ttl + Duration::from_millis(100), "{bound:?}");
+        })
+        .await;
+    }
+
     /// Runs `test` on fresh stores in a scratch schema, which is dropped afterwards even if the
     /// test panics.
     async fn with_postgres<F, Fut>(test: F)
