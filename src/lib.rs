@@ -89,8 +89,8 @@ pub use api_key::{ApiKeyAuthenticator, ApiKeyError, ApiKeys, IssuedKey, NewApiKe
 pub use authenticator::{Authenticator, BoxFuture, Outcome};
 pub use basic::BasicAuthenticator;
 pub use client_ip::{ClientIpError, TrustedProxies};
-pub use error::{ConfigError, Location, StoreError, StoreErrorKind};
 pub use config::{Config, parse_duration};
+pub use error::{ConfigError, Location, StoreError, StoreErrorKind};
 pub use gate::{Explanation, Gate, GateBuilder};
 pub use handle::GateHandle;
 pub use ipset::IpSet;

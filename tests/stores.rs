@@ -651,12 +651,22 @@ mod postgres {
                     gate.check(&RequestView::from_parts(&parts)).await.is_ok()
                 }
             };
-            assert!(check(&gate_a).await && check(&gate_b).await, "both accept, B now caches it");
+            assert!(
+                check(&gate_a).await && check(&gate_b).await,
+                "both accept, B now caches it"
+            );
             let revoked_at = std::time::Instant::now();
             keys_a.revoke(issued.id()).await.unwrap();
-            assert!(!check(&gate_a).await, "the revoking instance refuses at once");
+            assert!(
+                !check(&gate_a).await,
+                "the revoking instance refuses at once"
+            );
             while check(&gate_b).await {
-                assert!(revoked_at.elapsed() < ttl * 3, "still accepted after {:?}", revoked_at.elapsed());
+                assert!(
+                    revoked_at.elapsed() < ttl * 3,
+                    "still accepted after {:?}",
+                    revoked_at.elapsed()
+                );
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
             let bound = revoked_at.elapsed();

@@ -159,9 +159,12 @@ impl Admin {
 
     fn pool(&mut self) -> Result<HashingPool, String> {
         if self.pool.is_none() {
-            self.pool = Some(HashingPool::new(HashingConfig::default()).map_err(|e| e.to_string())?);
+            self.pool =
+                Some(HashingPool::new(HashingConfig::default()).map_err(|e| e.to_string())?);
         }
-        self.pool.clone().ok_or_else(|| "no hashing pool".to_owned())
+        self.pool
+            .clone()
+            .ok_or_else(|| "no hashing pool".to_owned())
     }
 
     fn keys(&mut self) -> Result<ApiKeys, String> {
@@ -207,22 +210,42 @@ pub(crate) async fn user(args: StoreArgs, command: UserCommand) -> Result<(), St
             application,
         } => {
             let password = read_password()?;
-            let hash = admin.pool()?.hash(&password).await.map_err(|e| e.to_string())?;
+            let hash = admin
+                .pool()?
+                .hash(&password)
+                .await
+                .map_err(|e| e.to_string())?;
             let kind = if application {
                 SubjectKind::Application
             } else {
                 SubjectKind::User
             };
-            let user = UserRecord::new(&name, hash).with_groups(groups).with_kind(kind);
-            admin.users.create_user(user).await.map_err(|e| e.to_string())?;
+            let user = UserRecord::new(&name, hash)
+                .with_groups(groups)
+                .with_kind(kind);
+            admin
+                .users
+                .create_user(user)
+                .await
+                .map_err(|e| e.to_string())?;
             eprintln!("user {name} added");
         }
         UserCommand::Passwd { name } => {
-            if admin.users.find_user(&name).await.map_err(|e| e.to_string())?.is_none() {
+            if admin
+                .users
+                .find_user(&name)
+                .await
+                .map_err(|e| e.to_string())?
+                .is_none()
+            {
                 return Err(format!("no user named `{name}`"));
             }
             let password = read_password()?;
-            let hash = admin.pool()?.hash(&password).await.map_err(|e| e.to_string())?;
+            let hash = admin
+                .pool()?
+                .hash(&password)
+                .await
+                .map_err(|e| e.to_string())?;
             admin
                 .users
                 .set_password_hash(&name, hash)
@@ -236,7 +259,10 @@ pub(crate) async fn user(args: StoreArgs, command: UserCommand) -> Result<(), St
                 .set_disabled(&name, !enable)
                 .await
                 .map_err(|e| e.to_string())?;
-            eprintln!("user {name} {}", if enable { "enabled" } else { "disabled" });
+            eprintln!(
+                "user {name} {}",
+                if enable { "enabled" } else { "disabled" }
+            );
         }
         UserCommand::List { json } => {
             let users = admin.users.list_users().await.map_err(|e| e.to_string())?;
@@ -255,7 +281,13 @@ pub(crate) async fn user(args: StoreArgs, command: UserCommand) -> Result<(), St
             } else {
                 for u in users {
                     let state = if u.disabled { "disabled" } else { "enabled" };
-                    println!("{}\t{:?}\t{}\t{}", u.name, u.kind, u.groups.join(","), state);
+                    println!(
+                        "{}\t{:?}\t{}\t{}",
+                        u.name,
+                        u.kind,
+                        u.groups.join(","),
+                        state
+                    );
                 }
             }
         }
@@ -278,9 +310,15 @@ pub(crate) async fn key(args: StoreArgs, command: KeyCommand) -> Result<(), Stri
             let mut new = if application {
                 NewApiKey::application(&owner)
             } else {
-                let user = admin.users.find_user(&owner).await.map_err(|e| e.to_string())?;
+                let user = admin
+                    .users
+                    .find_user(&owner)
+                    .await
+                    .map_err(|e| e.to_string())?;
                 if user.is_none() {
-                    return Err(format!("unknown owner `{owner}` (add the user first, or pass --application)"));
+                    return Err(format!(
+                        "unknown owner `{owner}` (add the user first, or pass --application)"
+                    ));
                 }
                 NewApiKey::new(&owner)
             };
@@ -297,9 +335,15 @@ pub(crate) async fn key(args: StoreArgs, command: KeyCommand) -> Result<(), Stri
             println!("{}", issued.key().expose_secret());
         }
         KeyCommand::List { owner, json } => {
-            let list = keys.list(owner.as_deref()).await.map_err(|e| e.to_string())?;
+            let list = keys
+                .list(owner.as_deref())
+                .await
+                .map_err(|e| e.to_string())?;
             if json {
-                println!("{}", serde_json::to_string(&list).map_err(|e| e.to_string())?);
+                println!(
+                    "{}",
+                    serde_json::to_string(&list).map_err(|e| e.to_string())?
+                );
             } else {
                 for record in list {
                     println!(
@@ -307,8 +351,14 @@ pub(crate) async fn key(args: StoreArgs, command: KeyCommand) -> Result<(), Stri
                         record.id,
                         record.owner,
                         record.name,
-                        record.expires_at.map_or("never".to_owned(), |t| t.to_rfc3339()),
-                        if record.revoked_at.is_some() { "revoked" } else { "active" }
+                        record
+                            .expires_at
+                            .map_or("never".to_owned(), |t| t.to_rfc3339()),
+                        if record.revoked_at.is_some() {
+                            "revoked"
+                        } else {
+                            "active"
+                        }
                     );
                 }
             }
@@ -338,7 +388,9 @@ fn describe(record: &portcullis::ApiKeyRecord) {
         record.id,
         record.owner,
         record.owner_kind,
-        record.expires_at.map_or("never".to_owned(), |t| t.to_rfc3339())
+        record
+            .expires_at
+            .map_or("never".to_owned(), |t| t.to_rfc3339())
     );
 }
 

@@ -82,7 +82,9 @@ async fn main() -> ExitCode {
 
 async fn run(store: admin::StoreArgs, command: Command) -> Result<ExitCode, String> {
     match command {
-        Command::User(command) => admin::user(store, command).await.map(|()| ExitCode::SUCCESS),
+        Command::User(command) => admin::user(store, command)
+            .await
+            .map(|()| ExitCode::SUCCESS),
         Command::Key(command) => admin::key(store, command).await.map(|()| ExitCode::SUCCESS),
         Command::HashPassword => {
             let mut line = String::new();
