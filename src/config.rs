@@ -20,6 +20,7 @@ use crate::client_ip::TrustedProxies;
 use crate::error::{ConfigError, Location};
 use crate::gate::{Gate, GateBuilder};
 use crate::ipset::IpSet;
+use crate::jwt::{IntrospectionSettings, JwtSettings};
 use crate::lockout::Lockout;
 use crate::policy::{
     All, Anonymous, Any, Authenticated, ExpiryCap, Groups, IpRanges, KindIs, Not, Policy, Public,
@@ -37,6 +38,8 @@ pub struct Config {
     store: Option<RawStore>,
     basic: Option<RawBasic>,
     api_keys: Option<RawApiKeys>,
+    jwt: Option<JwtSettings>,
+    introspection: Option<IntrospectionSettings>,
     routes: Vec<Route>,
     default_policy: Arc<dyn Policy>,
     trusted_proxies: TrustedProxies,
@@ -118,6 +121,25 @@ impl Config {
                 section.build(Arc::clone(&stores.api_keys), self.base_dir.as_deref())?;
             builder = builder.authenticator(authenticator);
             api_keys = Some(manager);
+        }
+        let base = self.base_dir.as_deref();
+        if let Some(settings) = &self.jwt {
+            let mut settings = settings.clone();
+            for issuer in &mut settings.issuers {
+                for path in [
+                    &mut issuer.jwks_file,
+                    &mut issuer.pem_file,
+                    &mut issuer.secret_file,
+                ] {
+                    rebase(path.as_mut(), base);
+                }
+            }
+            builder = builder.authenticator(settings.build()?);
+        }
+        if let Some(settings) = &self.introspection {
+            let mut settings = settings.clone();
+            rebase(Some(&mut settings.client_secret_file), base);
+            builder = builder.authenticator(settings.build()?);
         }
         for route in &self.routes {
             builder = builder.rule(route.clone());
@@ -307,6 +329,8 @@ impl Validator<'_> {
             base_dir: None,
             store: self.raw.store.clone(),
             api_keys: self.raw.api_keys.clone(),
+            jwt: self.raw.jwt.clone(),
+            introspection: self.raw.introspection.clone(),
             basic: self.raw.basic.clone(),
             routes,
             default_policy,
@@ -514,6 +538,8 @@ struct RawConfig {
     store: Option<RawStore>,
     basic: Option<RawBasic>,
     api_keys: Option<RawApiKeys>,
+    jwt: Option<JwtSettings>,
+    introspection: Option<IntrospectionSettings>,
     #[serde(default)]
     policies: BTreeMap<String, RawPolicy>,
     #[serde(default)]
@@ -797,7 +823,9 @@ impl RawApiKeys {
     fn pepper(&self, base_dir: Option<&Path>) -> Result<SecretString, ConfigError> {
         if let Some(path) = &self.pepper_file {
             // Relative to the configuration file, like every path in it.
-            let path = &base_dir.map_or_else(|| path.clone(), |dir| dir.join(path));
+            let mut path = path.clone();
+            rebase(Some(&mut path), base_dir);
+            let path = &path;
             let text = std::fs::read_to_string(path).map_err(|e| {
                 ConfigError::new(format!(
                     "cannot read the pepper file {}: {e}",
@@ -852,6 +880,15 @@ impl RawApiKeys {
         }
         let authenticator = authenticator.build()?;
         Ok((manager, authenticator))
+    }
+}
+
+/// Makes a relative path relative to the configuration file's directory, like every path in it.
+fn rebase(path: Option<&mut PathBuf>, base: Option<&Path>) {
+    if let (Some(path), Some(base)) = (path, base)
+        && path.is_relative()
+    {
+        *path = base.join(&*path);
     }
 }
 

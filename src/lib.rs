@@ -57,6 +57,8 @@
 //! |------|-------------|---------|
 //! | `tower` | [`GateLayer`], a tower `Layer` for axum, hyper and tonic | yes |
 //! | `axum` | `Principal` as an axum extractor; peer address from `ConnectInfo` | yes |
+//! | `actix` | [`actix::GateMiddleware`] for actix-web 4; `Principal` as an actix extractor | no |
+//! | `jwks` | `jwt::ReqwestClient`: fetches JWKS, discovery documents and introspection answers | no |
 
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
@@ -70,6 +72,7 @@ mod error;
 mod gate;
 mod handle;
 mod ipset;
+pub mod jwt;
 pub mod lockout;
 pub mod policy;
 mod principal;
@@ -81,8 +84,12 @@ pub mod store;
 
 mod adapters;
 
+#[cfg(feature = "actix")]
+pub use adapters::actix;
 #[cfg(feature = "axum")]
 pub use adapters::axum::MissingPrincipal;
+#[cfg(feature = "tower")]
+pub use adapters::tower::GateBody;
 #[cfg(feature = "tower")]
 pub use adapters::tower::{GateLayer, GateService};
 pub use api_key::{ApiKeyAuthenticator, ApiKeyError, ApiKeys, IssuedKey, NewApiKey};
@@ -94,6 +101,9 @@ pub use error::{ConfigError, Location, StoreError, StoreErrorKind};
 pub use gate::{Explanation, Gate, GateBuilder};
 pub use handle::GateHandle;
 pub use ipset::IpSet;
+pub use jwt::{
+    IntrospectionAuthenticator, IntrospectionSettings, JwtAuthenticator, JwtIssuer, JwtSettings,
+};
 pub use policy::{
     All, Anonymous, Any, Authenticated, Decision, ExpiryCap, Groups, IpRanges, KindIs, Not, Policy,
     PolicyContext, PolicyExt, Public, ReportOnly, Schemes, Scopes,

@@ -316,3 +316,44 @@ async fn api_keys_mistakes_are_located() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn jwt_section_builds_a_jwt_authenticator_with_files_relative_to_the_config() {
+    use portcullis::jwt::{JwtIssuer, SigningKey};
+    let dir = std::env::temp_dir().join(format!("portcullis-jwt-config-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let secret = b"config-test-hs256-secret-0123456789abcdef";
+    std::fs::write(dir.join("hs256.key"), secret).expect("write secret");
+    let path = dir.join("gate.toml");
+    std::fs::write(
+        &path,
+        "[jwt]\naudiences = [\"orders\"]\n\n[[jwt.issuers]]\nissuer = \"billing\"\nsecret_file = \"hs256.key\"\nalgorithm = \"HS256\"\n\n[[routes]]\npath = \"/x\"\npolicy = \"authenticated\"\n",
+    )
+    .expect("write config");
+    let gate = Gate::from_config_file(&path).await.expect("builds");
+    let issuer = JwtIssuer::builder("billing", SigningKey::hs256(secret).expect("key"))
+        .audience("orders")
+        .build()
+        .expect("issuer");
+    let principal = portcullis::Principal::new(
+        "alice",
+        portcullis::SubjectKind::User,
+        portcullis::Scheme::Jwt,
+    );
+    let token = issuer
+        .issue(&principal, std::time::Duration::from_secs(60))
+        .expect("token");
+    let (parts, ()) = http::Request::get("/x")
+        .header("authorization", format!("Bearer {}", token.expose_secret()))
+        .body(())
+        .expect("request")
+        .into_parts();
+    let who = gate
+        .check(&RequestView::from_parts(&parts))
+        .await
+        .expect("allowed")
+        .expect("principal");
+    assert_eq!(who.subject(), "alice");
+    assert_eq!(who.scheme(), portcullis::Scheme::Jwt);
+    let _ = std::fs::remove_dir_all(&dir);
+}

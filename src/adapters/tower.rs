@@ -1,14 +1,20 @@
 //! The tower [`Layer`]: runs the Gate before the inner service, for axum, hyper and tonic.
 
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use http::{Extensions, Request, Response};
+use bytes::Bytes;
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderName, HeaderValue};
+use http::{Extensions, HeaderMap, Request, Response, StatusCode};
+use http_body::{Frame, SizeHint};
+use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::authenticator::BoxFuture;
 use crate::handle::GateHandle;
+use crate::reject::{Rejection, RejectionKind};
 use crate::request::{PeerAddr, RequestView};
 
 /// Wraps a service so every request passes the [`Gate`](crate::Gate) first. An authenticated request reaches
@@ -17,6 +23,19 @@ use crate::request::{PeerAddr, RequestView};
 ///
 /// The peer address is taken from a [`PeerAddr`] or `SocketAddr` extension, and with the `axum`
 /// feature from `ConnectInfo<SocketAddr>` (serve with `into_make_service_with_connect_info`).
+/// hyper and tonic servers do not put a `SocketAddr` there: insert a [`PeerAddr`] per
+/// connection (hyper) or from tonic's `TcpConnectInfo` (`examples/hyper.rs`, `examples/tonic.rs`).
+///
+/// **gRPC.** A request whose `content-type` is `application/grpc…` is refused the way gRPC clients
+/// understand: HTTP 200 with no body and the outcome in `grpc-status` and `grpc-message`
+/// (a "trailers-only" response), `UNAUTHENTICATED` for 401, `PERMISSION_DENIED` for 403,
+/// `RESOURCE_EXHAUSTED` for 429, `UNAVAILABLE` for 503 and `INVALID_ARGUMENT` for 400. The
+/// `WWW-Authenticate` and `Retry-After` headers the Gate's responder set are kept, so they reach
+/// the client as metadata.
+///
+/// Responses carry a [`GateBody`]: the inner service's body, or the rejection's. It works with any
+/// inner body whose data is [`Bytes`] (`axum::body::Body`, `http_body_util::Full<Bytes>`,
+/// `tonic::body::Body`, hyper's `Incoming`).
 #[derive(Clone, Debug)]
 pub struct GateLayer {
     gate: GateHandle,
@@ -52,9 +71,9 @@ where
     S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
     S::Future: Send + 'static,
     ReqBody: Send + 'static,
-    ResBody: From<String> + 'static,
+    ResBody: 'static,
 {
-    type Response = Response<ResBody>;
+    type Response = Response<GateBody<ResBody>>;
     type Error = S::Error;
     type Future = BoxFuture<'static, Result<Self::Response, Self::Error>>;
 
@@ -77,10 +96,97 @@ where
                     parts.extensions.insert(principal);
                 }
                 Ok(None) => {}
-                Err(rejection) => return Ok(gate.respond(&rejection).map(ResBody::from)),
+                Err(rejection) => {
+                    let response = gate.respond(&rejection);
+                    return Ok(match grpc_content_type(&parts.headers) {
+                        Some(content_type) => grpc_rejection(response, &rejection, content_type),
+                        None => response.map(|text| GateBody::rejection(Bytes::from(text))),
+                    });
+                }
             }
-            inner.call(Request::from_parts(parts, body)).await
+            let response = inner.call(Request::from_parts(parts, body)).await?;
+            Ok(response.map(GateBody::inner))
         })
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The body of a [`GateService`] response: the inner service's body when the request was let
+    /// through, the rejection's when it was refused.
+    pub struct GateBody<B> {
+        #[pin]
+        kind: Kind<B>,
+    }
+}
+
+pin_project_lite::pin_project! {
+    #[project = KindProjection]
+    enum Kind<B> {
+        Inner { #[pin] body: B },
+        Rejection { body: Option<Bytes> },
+    }
+}
+
+impl<B> GateBody<B> {
+    /// The inner service's body.
+    pub(crate) fn inner(body: B) -> Self {
+        Self {
+            kind: Kind::Inner { body },
+        }
+    }
+
+    /// A rejection's body (empty for gRPC).
+    pub(crate) fn rejection(body: Bytes) -> Self {
+        let body = (!body.is_empty()).then_some(body);
+        Self {
+            kind: Kind::Rejection { body },
+        }
+    }
+}
+
+impl<B> http_body::Body for GateBody<B>
+where
+    B: http_body::Body<Data = Bytes>,
+{
+    type Data = Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        match self.project().kind.project() {
+            KindProjection::Inner { body } => body.poll_frame(cx),
+            KindProjection::Rejection { body } => Poll::Ready(body.take().map(Frame::data).map(Ok)),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.kind {
+            Kind::Inner { body } => body.is_end_stream(),
+            Kind::Rejection { body } => body.is_none(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.kind {
+            Kind::Inner { body } => body.size_hint(),
+            Kind::Rejection { body } => {
+                SizeHint::with_exact(body.as_ref().map_or(0, |b| b.len() as u64))
+            }
+        }
+    }
+}
+
+impl<B> std::fmt::Debug for GateBody<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.kind {
+            Kind::Inner { .. } => f.write_str("GateBody::Inner"),
+            Kind::Rejection { body } => f
+                .debug_struct("GateBody::Rejection")
+                .field("len", &body.as_ref().map_or(0, Bytes::len))
+                .finish(),
+        }
     }
 }
 
@@ -93,4 +199,86 @@ fn peer_addr(extensions: &Extensions) -> Option<SocketAddr> {
         return Some(info.0);
     }
     extensions.get::<SocketAddr>().copied()
+}
+
+// gRPC: adapter translation of the Gate's HTTP answer, not a second responder. A gRPC client
+// ignores the HTTP status and body of an error; it reads `grpc-status` (gRPC over HTTP/2,
+// "Responses": a Trailers-Only response puts it in the headers). See
+// https://github.com/grpc/grpc/blob/master/doc/PROTOCOL-HTTP2.md and .../doc/statuscodes.md.
+
+/// The request's content type when it is gRPC (`application/grpc`, `application/grpc+proto`,
+/// `application/grpc-web…`): the response answers in the same one.
+fn grpc_content_type(headers: &HeaderMap) -> Option<HeaderValue> {
+    headers
+        .get(CONTENT_TYPE)
+        .filter(|value| value.as_bytes().starts_with(b"application/grpc"))
+        .cloned()
+}
+
+/// The gRPC status code for a rejection.
+fn grpc_code(kind: RejectionKind) -> u16 {
+    match kind {
+        RejectionKind::InvalidRequest => 3, // INVALID_ARGUMENT
+        RejectionKind::MissingCredentials | RejectionKind::InvalidCredentials => 16, // UNAUTHENTICATED
+        RejectionKind::Forbidden | RejectionKind::InsufficientScope => 7, // PERMISSION_DENIED
+        RejectionKind::LockedOut => 8,                                    // RESOURCE_EXHAUSTED
+        RejectionKind::Unavailable => 14,                                 // UNAVAILABLE
+    }
+}
+
+/// `grpc-message` is percent-encoded: every byte outside 0x20..=0x7E, and `%` itself.
+const GRPC_MESSAGE: &AsciiSet = &CONTROLS.add(b'%');
+
+/// The Gate's response, turned into a Trailers-Only gRPC response: status 200, no body, the
+/// Gate's headers (challenges, `Retry-After`) kept, `grpc-status` and `grpc-message` added.
+fn grpc_rejection<B>(
+    response: Response<String>,
+    rejection: &Rejection,
+    content_type: HeaderValue,
+) -> Response<GateBody<B>> {
+    let (mut parts, _problem_body) = response.into_parts();
+    parts.status = StatusCode::OK;
+    let headers = &mut parts.headers;
+    headers.remove(CONTENT_LENGTH);
+    headers.insert(CONTENT_TYPE, content_type);
+    headers.insert(
+        HeaderName::from_static("grpc-status"),
+        HeaderValue::from(grpc_code(rejection.kind())),
+    );
+    let message = utf8_percent_encode(rejection.public_detail(), GRPC_MESSAGE).to_string();
+    if let Ok(message) = HeaderValue::from_str(&message) {
+        headers.insert(HeaderName::from_static("grpc-message"), message);
+    }
+    Response::from_parts(parts, GateBody::rejection(Bytes::new()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_rejection_kind_has_the_grpc_code_of_its_status() {
+        let cases = [
+            (Rejection::invalid_request("x"), 400, 3),
+            (Rejection::missing_credentials("x"), 401, 16),
+            (Rejection::forbidden("x"), 403, 7),
+            (Rejection::insufficient_scope(["a"], "x"), 403, 7),
+            (
+                Rejection::locked_out(std::time::Duration::from_secs(1)),
+                429,
+                8,
+            ),
+            (Rejection::unavailable("x"), 503, 14),
+        ];
+        for (rejection, status, code) in cases {
+            assert_eq!(rejection.status().as_u16(), status);
+            assert_eq!(grpc_code(rejection.kind()), code, "{rejection:?}");
+        }
+    }
+
+    #[test]
+    fn grpc_message_is_percent_encoded() {
+        let encoded = utf8_percent_encode("50% done\nnext: é", GRPC_MESSAGE).to_string();
+        assert_eq!(encoded, "50%25 done%0Anext: %C3%A9");
+    }
 }

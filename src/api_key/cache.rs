@@ -59,10 +59,14 @@ impl KeyCache {
         let now = Instant::now();
         // A poisoned lock means a panic mid-insert; at worst an entry is missing, which is a miss.
         let state = self.state.read().unwrap_or_else(|e| e.into_inner());
-        if let Some(record) = state.found.get(id, now, self.ttl) {
+        // Both tables are read whatever the first says, so a cached unknown id costs what a
+        // cached known one does: timing must not tell a caller which ids exist.
+        let found = state.found.get(id, now, self.ttl);
+        let unknown = state.unknown.get(id, now, self.ttl);
+        if let Some(record) = found {
             return Cached::Found(Arc::clone(record));
         }
-        if state.unknown.get(id, now, self.ttl).is_some() {
+        if unknown.is_some() {
             return Cached::Unknown;
         }
         Cached::Miss(state.epoch)
@@ -148,10 +152,10 @@ impl<V> Fifo<V> {
             if keep {
                 break;
             }
-            if let Some((front, _)) = self.order.pop_front() {
-                if live.is_some() {
-                    self.map.remove(&front);
-                }
+            if let Some((front, _)) = self.order.pop_front()
+                && live.is_some()
+            {
+                self.map.remove(&front);
             }
         }
         // Stale elements behind a fresh front can pile up (ids evicted by revocations); compact

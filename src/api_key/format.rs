@@ -125,10 +125,14 @@ impl KeyFormat {
             .strip_prefix(self.prefix.as_str())
             .and_then(|rest| rest.strip_prefix('_'))
             .ok_or(KeyFormatError::WrongPrefix)?;
-        // Checked on bytes: a multi-byte character changes the length, and slicing below is then
-        // on ASCII only.
+        // Checked on bytes. The length alone does not make the slicing below safe (two-byte
+        // characters can add up to the right length), so anything but ASCII is refused first:
+        // found by fuzzing (`fuzz/fuzz_targets/api_key_format.rs`), a panic before.
         if rest.len() != ID_LEN + 1 + SECRET_LEN + CHECKSUM_LEN {
             return Err(KeyFormatError::WrongLength);
+        }
+        if !rest.is_ascii() {
+            return Err(KeyFormatError::BadAlphabet);
         }
         let bytes = rest.as_bytes();
         if bytes[ID_LEN] != b'_' {
@@ -284,6 +288,27 @@ mod tests {
         }
         assert_eq!(encode_base62_fixed(61, 2), "0z");
         assert_eq!(encode_base62_fixed(62, 2), "10");
+    }
+
+    /// Fuzzing found this: multi-byte characters that add up to a key's length made `parse`
+    /// slice inside a character and panic.
+    #[test]
+    fn non_ascii_of_the_right_length_is_refused_not_a_panic() {
+        let format = KeyFormat::new("acme2").unwrap();
+        let key = "acme2_Fi5VvfXvDbx|_c4Yy\u{629}iCFi5VvfXvDbp7_c4Yy2ViC9qiMyfrVWdCYy\u{629}JTYK/";
+        assert_eq!(key.len(), format.key_len());
+        assert_eq!(format.parse(key).err(), Some(KeyFormatError::BadAlphabet));
+        let good = format.generate();
+        let good = good.key().expose_secret();
+        // Two ASCII characters, the last of the secret and the first of the checksum, become
+        // one two-byte character: same length, and the secret's end falls inside it.
+        let at = format.prefix().len() + 1 + ID_LEN + 1 + SECRET_LEN - 1;
+        let shifted = format!("{}\u{e9}{}", &good[..at], &good[at + 2..]);
+        assert_eq!(shifted.len(), good.len());
+        assert_eq!(
+            format.parse(&shifted).err(),
+            Some(KeyFormatError::BadAlphabet)
+        );
     }
 
     #[test]

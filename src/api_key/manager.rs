@@ -367,13 +367,13 @@ impl Inner {
                 "the expiry must be in the future".into(),
             ));
         }
-        if let Some(cap) = self.max_lifetime {
-            if expires_in > cap {
-                return Err(ApiKeyError::LifetimeExceedsCap {
-                    requested: expires_in,
-                    cap,
-                });
-            }
+        if let Some(cap) = self.max_lifetime
+            && expires_in > cap
+        {
+            return Err(ApiKeyError::LifetimeExceedsCap {
+                requested: expires_in,
+                cap,
+            });
         }
         delta(expires_in)
             .and_then(|d| now.checked_add_signed(d))
@@ -436,11 +436,11 @@ impl Inner {
                 usage.pending.insert(id.to_owned(), at);
             }
         }
-        if usage.flusher.as_ref().is_none_or(JoinHandle::is_finished) {
-            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-                let weak = Arc::downgrade(self);
-                usage.flusher = Some(runtime.spawn(flush_periodically(weak, self.flush_interval)));
-            }
+        if usage.flusher.as_ref().is_none_or(JoinHandle::is_finished)
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            let weak = Arc::downgrade(self);
+            usage.flusher = Some(runtime.spawn(flush_periodically(weak, self.flush_interval)));
         }
     }
 

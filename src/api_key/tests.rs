@@ -272,6 +272,27 @@ async fn the_query_string_is_read_only_when_dangerously_allowed() {
     assert!(matches!(run(&auth, "/r?x=1", &[]).await, Outcome::Abstain));
 }
 
+/// A percent-encoded query parameter can carry any UTF-8: two-byte characters adding up to a
+/// key's length used to make the key parser slice inside a character and panic (found by
+/// fuzzing `KeyFormat::parse`). Refused as malformed now, without a lookup.
+#[tokio::test]
+async fn a_non_ascii_key_of_the_right_length_is_malformed_not_a_panic() {
+    let (keys, store) = setup(|b| b);
+    let issued = issue(&keys).await;
+    let auth = keys
+        .authenticator_builder()
+        .dangerous_allow_query_param("api_key")
+        .build()
+        .unwrap();
+    let key = issued.key().expose_secret();
+    // The secret's last character and the checksum's first become one two-byte `é` (%C3%A9):
+    // the same length in bytes, and the end of the secret falls inside the `é`.
+    let at = key.len() - CHECKSUM_LEN - 1;
+    let uri = format!("/r?api_key={}%C3%A9{}", &key[..at], &key[at + 2..]);
+    assert_invalid(run(&auth, &uri, &[]).await, "malformed");
+    assert_eq!(store.finds.load(Ordering::SeqCst), 0);
+}
+
 #[tokio::test]
 async fn a_malformed_key_is_refused_without_a_lookup() {
     let (keys, store) = setup(|b| b);

@@ -78,4 +78,40 @@ mod tests {
         drop((again, other));
         assert_eq!(turns.len(), 0);
     }
+
+    /// An attacker sending a new user name with every request: whether each turn is taken and
+    /// released, times out behind another, or is abandoned mid-wait (the request dropped), no
+    /// entry outlives its requests.
+    #[tokio::test]
+    async fn a_flood_of_names_leaves_no_entry_behind() {
+        let turns = Arc::new(Turns::default());
+        let held = turns.take("held", Duration::from_secs(1)).await.unwrap();
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..10_000u32 {
+            let turns = Arc::clone(&turns);
+            tasks.spawn(async move {
+                match i % 3 {
+                    // A distinct name: taken and released at once.
+                    0 => drop(
+                        turns
+                            .take(&format!("user{i}"), Duration::from_secs(1))
+                            .await,
+                    ),
+                    // Behind the held name: times out.
+                    1 => assert!(turns.take("held", Duration::from_millis(5)).await.is_none()),
+                    // Behind the held name, and the request goes away while it waits.
+                    _ => {
+                        let wait = turns.take("held", Duration::from_secs(60));
+                        let _ = tokio::time::timeout(Duration::from_millis(5), wait).await;
+                    }
+                }
+            });
+        }
+        while let Some(result) = tasks.join_next().await {
+            result.unwrap();
+        }
+        assert_eq!(turns.len(), 1, "only the name still held");
+        drop(held);
+        assert_eq!(turns.len(), 0);
+    }
 }

@@ -3,6 +3,7 @@
 //! and nothing is half-written.
 
 mod admin;
+mod token;
 
 use std::io::BufRead;
 use std::net::{IpAddr, SocketAddr};
@@ -39,6 +40,8 @@ enum Command {
     /// Configuration files.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Bearer tokens: verify a JWT as the Gate would.
+    Token(token::TokenArgs),
 }
 
 #[derive(Subcommand)]
@@ -86,6 +89,7 @@ async fn run(store: admin::StoreArgs, command: Command) -> Result<ExitCode, Stri
             .await
             .map(|()| ExitCode::SUCCESS),
         Command::Key(command) => admin::key(store, command).await.map(|()| ExitCode::SUCCESS),
+        Command::Token(args) => token::run(args).await,
         Command::HashPassword => {
             let mut line = String::new();
             std::io::stdin()

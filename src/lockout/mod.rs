@@ -13,6 +13,11 @@ use std::time::{Duration, Instant};
 use crate::authenticator::BoxFuture;
 use crate::error::{StoreError, StoreErrorKind};
 
+#[cfg(feature = "redis")]
+mod redis;
+#[cfg(feature = "redis")]
+pub use self::redis::{RedisFailureStore, RedisFailureStoreBuilder};
+
 /// The failures recorded for one key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FailureRecord {

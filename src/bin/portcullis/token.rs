@@ -1,0 +1,168 @@
+//! `portcullis token verify`: checks a bearer token as the Gate would, and prints the principal
+//! (exit 0) or why the token was refused (exit 1). Problems with the command itself, or keys that
+//! cannot be loaded, exit 2.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{ArgGroup, Args, Subcommand};
+use portcullis::jwt::{
+    Algorithm, ClaimMapping, ClaimPath, JwtAuthenticator, KeySet, KeySource, VerifyingKey,
+};
+
+/// `portcullis token …`
+#[derive(Args)]
+pub(crate) struct TokenArgs {
+    #[command(subcommand)]
+    command: TokenCommand,
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Verifies a JWT: prints the principal as JSON and exits 0, or prints why the token is
+    /// refused and exits 1.
+    Verify(VerifyArgs),
+}
+
+#[derive(Args)]
+#[command(group(
+    ArgGroup::new("keys")
+        .required(true)
+        .args(["jwks", "discovery", "secret_file", "pem_file"])
+))]
+struct VerifyArgs {
+    /// The issuer's keys: a JWKS file, or a JWKS URL (https, or http to a loopback address).
+    #[arg(long, value_name = "FILE|URL")]
+    jwks: Option<String>,
+    /// Find the keys by OpenID Connect discovery from this issuer URL, which is also the expected
+    /// issuer unless --issuer says otherwise.
+    #[arg(long, value_name = "ISSUER_URL")]
+    discovery: Option<String>,
+    /// A file holding an HMAC secret (one trailing newline is ignored); see --algorithm.
+    #[arg(long, value_name = "FILE")]
+    secret_file: Option<PathBuf>,
+    /// A PEM public key file; needs --algorithm.
+    #[arg(long, value_name = "FILE")]
+    pem_file: Option<PathBuf>,
+    /// The algorithm of --secret-file (default HS256) or --pem-file.
+    #[arg(long, value_name = "ALG")]
+    algorithm: Option<Algorithm>,
+    /// The expected issuer (`iss`).
+    #[arg(long, value_name = "ISS")]
+    issuer: Option<String>,
+    /// An accepted audience (`aud`); repeat for several.
+    #[arg(long = "audience", value_name = "AUD", required = true)]
+    audiences: Vec<String>,
+    /// The required header `typ`, e.g. at+jwt.
+    #[arg(long, value_name = "TYP")]
+    typ: Option<String>,
+    /// A claim path the groups come from (default `groups`); repeat for several.
+    #[arg(long = "groups-claim", value_name = "PATH")]
+    groups_claims: Vec<String>,
+    /// The token, or `-` to read it from stdin (keeps it out of the shell history).
+    #[arg(value_name = "TOKEN")]
+    token: String,
+}
+
+/// Runs `portcullis token …`.
+pub(crate) async fn run(args: TokenArgs) -> Result<ExitCode, String> {
+    match args.command {
+        TokenCommand::Verify(args) => verify(args).await,
+    }
+}
+
+async fn verify(args: VerifyArgs) -> Result<ExitCode, String> {
+    let token = if args.token == "-" {
+        let mut text = String::new();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .map_err(|e| format!("cannot read the token from stdin: {e}"))?;
+        text.trim().to_owned()
+    } else {
+        args.token.trim().to_owned()
+    };
+    if token.is_empty() {
+        return Err("the token is empty".to_owned());
+    }
+    let issuer = args
+        .issuer
+        .clone()
+        .or_else(|| args.discovery.clone())
+        .ok_or("--issuer is required (except with --discovery)")?;
+    let source = key_source(&args)?;
+    let remote = !matches!(source, KeySource::Static(_));
+    let mut builder = JwtAuthenticator::builder()
+        .issuer(issuer, source)
+        .audiences(args.audiences.iter().cloned());
+    if let Some(typ) = &args.typ {
+        builder = builder.require_typ(typ.clone());
+    }
+    if !args.groups_claims.is_empty() {
+        builder = builder.claims(
+            ClaimMapping::new()
+                .groups_claims(args.groups_claims.iter().map(|p| ClaimPath::new(p.clone()))),
+        );
+    }
+    let jwt = builder.build().map_err(|e| e.to_string())?;
+    if remote {
+        jwt.refresh_keys()
+            .await
+            .map_err(|e| format!("cannot load the keys: {e}"))?;
+    }
+    match jwt.verify(&token).await {
+        Ok(principal) => {
+            let mut json = serde_json::to_value(&principal).map_err(|e| e.to_string())?;
+            if let (Some(object), Some(claims)) = (json.as_object_mut(), principal.claims()) {
+                object.insert(
+                    "claims".to_owned(),
+                    serde_json::Value::Object(claims.clone()),
+                );
+            }
+            let text = serde_json::to_string_pretty(&json).map_err(|e| e.to_string())?;
+            println!("{text}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(err) => {
+            eprintln!("rejected ({:?}): {err}", err.kind());
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+fn key_source(args: &VerifyArgs) -> Result<KeySource, String> {
+    if let Some(jwks) = &args.jwks {
+        if jwks.starts_with("https://") || jwks.starts_with("http://") {
+            return Ok(KeySource::jwks_url(jwks.clone()));
+        }
+        let text = read(Path::new(jwks))?;
+        return KeySet::from_jwks(&text)
+            .map(KeySource::Static)
+            .map_err(|e| format!("{jwks}: {e}"));
+    }
+    if args.discovery.is_some() {
+        return Ok(KeySource::discovery());
+    }
+    if let Some(path) = &args.secret_file {
+        let text = read(path)?;
+        let secret = text
+            .strip_suffix("\r\n")
+            .or_else(|| text.strip_suffix('\n'))
+            .unwrap_or(&text);
+        let algorithm = args.algorithm.unwrap_or(Algorithm::HS256);
+        let key = VerifyingKey::hmac(algorithm, secret.as_bytes())
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        return Ok(KeySource::Static(KeySet::new().with(key)));
+    }
+    if let Some(path) = &args.pem_file {
+        let algorithm = args.algorithm.ok_or("--pem-file needs --algorithm")?;
+        let key = VerifyingKey::from_pem(algorithm, &read(path)?)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        return Ok(KeySource::Static(KeySet::new().with(key)));
+    }
+    Err("give one of --jwks, --discovery, --secret-file, --pem-file".to_owned())
+}
+
+fn read(path: &Path) -> Result<String, String> {
+    std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+}

@@ -1,0 +1,609 @@
+//! [`JwtAuthenticator`]: verifies JWT bearer tokens against the configured issuers' keys.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::algorithm::Algorithm;
+use super::bearer::{BearerLocator, is_jws_shaped};
+use super::claims::ClaimMapping;
+use super::compact;
+use super::error::{FetchError, TokenError, TokenErrorKind};
+use super::http::HttpClient;
+use super::jwks::{JwksCacheConfig, KeySource, RemoteKeys, resolve};
+use super::keys::KeySet;
+use super::validation::{Rules, normalize_typ};
+use crate::authenticator::{Authenticator, BoxFuture, Outcome};
+use crate::error::ConfigError;
+use crate::principal::{Principal, Scheme};
+use crate::reject::Challenge;
+use crate::request::RequestView;
+
+/// The largest token accepted unless configured otherwise: 8 KiB.
+pub const DEFAULT_MAX_TOKEN_SIZE: usize = 8 * 1024;
+/// The longest `kid` accepted unless configured otherwise.
+pub const DEFAULT_MAX_KID_LEN: usize = 256;
+/// The clock skew allowed on `exp`, `nbf` and `iat` unless configured otherwise.
+pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(30);
+/// The longest token lifetime (`exp - iat`) accepted unless configured otherwise.
+pub const DEFAULT_MAX_LIFETIME: Duration = Duration::from_secs(24 * 3600);
+/// The claims required unless configured otherwise.
+pub const DEFAULT_REQUIRED_CLAIMS: [&str; 3] = ["exp", "iss", "aud"];
+
+/// Authenticates requests carrying a JWT in `Authorization: Bearer` (RFC 6750, RFC 9068).
+///
+/// It recognises only bearer tokens with the compact JWS shape (they contain a `.`), so API keys
+/// and opaque tokens in the same header go to their own authenticators. For a token it
+/// recognises:
+///
+/// 1. the shape: at most `max_token_size` bytes, three base64url parts, a header and claims that
+///    are JSON objects with no duplicate member, no JWE, no `crit`, no nested JWT;
+/// 2. the header: `alg` among the allowed algorithms, `typ` as required, `kid` within its length
+///    cap; `jwk`, `jku`, `x5u` and `x5c` are ignored;
+/// 3. the issuer: `iss` (a string) must be a configured issuer, which names the key source;
+/// 4. the key: the issuer's key with the token's `kid`, which must be for the token's `alg`;
+/// 5. the signature, with that key, parsed once when loaded;
+/// 6. the claims: required claims present, `exp`/`nbf`/`iat` with leeway, the lifetime cap, `aud`;
+/// 7. the principal: see [`ClaimMapping`].
+///
+/// Any failure is a 401 with `error="invalid_token"`; keys that were never loaded are a 503; a
+/// token in two places is a 400.
+#[derive(Clone)]
+pub struct JwtAuthenticator {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    realm: String,
+    issuers: Vec<IssuerEntry>,
+    algorithms: Vec<Algorithm>,
+    rules: Rules,
+    claims: ClaimMapping,
+    max_token_size: usize,
+    max_kid_len: usize,
+    locator: BearerLocator,
+}
+
+struct IssuerEntry {
+    issuer: String,
+    keys: Keys,
+}
+
+enum Keys {
+    Static(KeySet),
+    Remote(Arc<RemoteKeys>),
+}
+
+impl JwtAuthenticator {
+    /// Starts building an authenticator.
+    pub fn builder() -> JwtAuthenticatorBuilder {
+        JwtAuthenticatorBuilder::default()
+    }
+
+    /// Verifies a token and maps it to a principal, as for a request (without the Gate's
+    /// policies). For tools and tests; the Gate calls [`Authenticator::authenticate`].
+    pub async fn verify(&self, token: &str) -> Result<Principal, TokenError> {
+        let inner = &self.inner;
+        let token = compact::parse(token, inner.max_token_size, inner.max_kid_len)?;
+        if !inner.algorithms.contains(&token.alg) {
+            return Err(TokenError::new(
+                TokenErrorKind::UnsupportedAlgorithm,
+                format!("{} is not an allowed algorithm", token.alg),
+            ));
+        }
+        inner.rules.check_typ(token.typ.as_deref())?;
+        let issuer = self.issuer_of(&token.claims)?;
+        let kid = token.kid.as_deref();
+        let key = match &issuer.keys {
+            Keys::Static(set) => resolve(set.find(kid, token.alg), kid, token.alg)?,
+            Keys::Remote(remote) => remote.find(kid, token.alg).await?,
+        };
+        if !key.verify(token.signing_input.as_bytes(), &token.signature) {
+            return Err(TokenError::new(
+                TokenErrorKind::InvalidSignature,
+                "the signature does not verify",
+            ));
+        }
+        let times = inner.rules.check_claims(&token.claims)?;
+        inner.claims.principal(token.claims, Scheme::Jwt, times)
+    }
+
+    /// Fetches every remote key set now: call it at start-up to fail fast, or to load keys before
+    /// the first request. Returns the first failure; the others are logged.
+    pub async fn refresh_keys(&self) -> Result<(), FetchError> {
+        let mut first = None;
+        for issuer in &self.inner.issuers {
+            if let Keys::Remote(remote) = &issuer.keys
+                && let Err(err) = remote.refresh().await
+            {
+                first.get_or_insert(err);
+            }
+        }
+        first.map_or(Ok(()), Err)
+    }
+
+    /// How many key-set fetches were attempted, over all issuers (for metrics and tests).
+    pub fn key_fetches(&self) -> u64 {
+        self.inner
+            .issuers
+            .iter()
+            .map(|issuer| match &issuer.keys {
+                Keys::Remote(remote) => remote.fetches(),
+                Keys::Static(_) => 0,
+            })
+            .sum()
+    }
+
+    /// The accepted issuers.
+    pub fn issuers(&self) -> impl Iterator<Item = &str> {
+        self.inner.issuers.iter().map(|i| i.issuer.as_str())
+    }
+
+    fn issuer_of(
+        &self,
+        claims: &serde_json::Map<String, Value>,
+    ) -> Result<&IssuerEntry, TokenError> {
+        let issuers = &self.inner.issuers;
+        match claims.get("iss") {
+            Some(Value::String(iss)) => {
+                issuers.iter().find(|i| i.issuer == *iss).ok_or_else(|| {
+                    TokenError::new(
+                        TokenErrorKind::InvalidIssuer,
+                        format!(
+                            "issuer {:?} is not accepted",
+                            iss.chars().take(128).collect::<String>()
+                        ),
+                    )
+                })
+            }
+            // RFC 7519 §4.1.1: a StringOrURI, never an array; an array could name several.
+            Some(_) => Err(TokenError::malformed("`iss` is not a string")),
+            None if self.inner.rules.requires("iss") || issuers.len() != 1 => Err(TokenError::new(
+                TokenErrorKind::MissingClaim,
+                "the token has no `iss`",
+            )),
+            None => Ok(&issuers[0]),
+        }
+    }
+
+    fn accepts(token: &str) -> bool {
+        is_jws_shaped(token)
+    }
+}
+
+impl Authenticator for JwtAuthenticator {
+    fn scheme(&self) -> Scheme {
+        Scheme::Jwt
+    }
+
+    fn challenge(&self) -> Challenge {
+        Challenge::new("Bearer").param("realm", self.inner.realm.clone())
+    }
+
+    fn recognizes(&self, request: &RequestView<'_>) -> bool {
+        self.inner.locator.recognizes(request, Self::accepts)
+    }
+
+    fn authenticate<'a>(&'a self, request: &'a RequestView<'a>) -> BoxFuture<'a, Outcome> {
+        Box::pin(async move {
+            let token = match self.inner.locator.find(request, Self::accepts) {
+                Ok(Some(token)) => token,
+                Ok(None) => return Outcome::Abstain,
+                Err(rejection) => return Outcome::Rejected(rejection),
+            };
+            match self.verify(&token).await {
+                Ok(principal) => Outcome::Authenticated(principal),
+                Err(err) => Outcome::Rejected(err.into_rejection(Scheme::Jwt)),
+            }
+        })
+    }
+}
+
+impl fmt::Debug for JwtAuthenticator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let inner = &self.inner;
+        f.debug_struct("JwtAuthenticator")
+            .field("realm", &inner.realm)
+            .field(
+                "issuers",
+                &inner.issuers.iter().map(|i| &i.issuer).collect::<Vec<_>>(),
+            )
+            .field("algorithms", &inner.algorithms)
+            .field("audiences", &inner.rules.audiences)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`JwtAuthenticator`]. Every setting is checked by [`build`](Self::build).
+#[must_use]
+pub struct JwtAuthenticatorBuilder {
+    realm: String,
+    issuers: Vec<(String, KeySource)>,
+    audiences: Vec<String>,
+    skip_audience: bool,
+    algorithms: Option<Vec<Algorithm>>,
+    leeway: Duration,
+    required_claims: Vec<String>,
+    typ: Option<String>,
+    max_token_size: usize,
+    max_kid_len: usize,
+    max_lifetime: Option<Duration>,
+    claims: ClaimMapping,
+    http_client: Option<Arc<dyn HttpClient>>,
+    jwks: JwksCacheConfig,
+    allow_query: bool,
+}
+
+impl Default for JwtAuthenticatorBuilder {
+    fn default() -> Self {
+        Self {
+            realm: "api".to_owned(),
+            issuers: Vec::new(),
+            audiences: Vec::new(),
+            skip_audience: false,
+            algorithms: None,
+            leeway: DEFAULT_LEEWAY,
+            required_claims: DEFAULT_REQUIRED_CLAIMS.map(str::to_owned).to_vec(),
+            typ: None,
+            max_token_size: DEFAULT_MAX_TOKEN_SIZE,
+            max_kid_len: DEFAULT_MAX_KID_LEN,
+            max_lifetime: Some(DEFAULT_MAX_LIFETIME),
+            claims: ClaimMapping::default(),
+            http_client: None,
+            jwks: JwksCacheConfig::default(),
+            allow_query: false,
+        }
+    }
+}
+
+impl JwtAuthenticatorBuilder {
+    /// Trusts `issuer` (compared exactly with `iss`) with keys from `source`. Call it once per
+    /// issuer; several make a multi-tenant authenticator, each issuer with its own keys.
+    pub fn issuer(mut self, issuer: impl Into<String>, source: KeySource) -> Self {
+        self.issuers.push((issuer.into(), source));
+        self
+    }
+
+    /// Accepts tokens whose `aud` names `audience`. At least one is required.
+    pub fn audience(mut self, audience: impl Into<String>) -> Self {
+        self.audiences.push(audience.into());
+        self
+    }
+
+    /// Accepts tokens whose `aud` names any of `audiences`.
+    pub fn audiences<I, S>(mut self, audiences: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.audiences.extend(audiences.into_iter().map(Into::into));
+        self
+    }
+
+    /// Accepts tokens for any audience. Dangerous: a token the issuer minted for another service
+    /// is then accepted here (RFC 8725 §3.9). Defaults to off.
+    pub fn dangerous_skip_audience_check(mut self) -> Self {
+        self.skip_audience = true;
+        self
+    }
+
+    /// The algorithms accepted. Defaults to every public-key algorithm (RS*, PS*, ES256, ES384,
+    /// EdDSA) plus the algorithms of configured HMAC secrets. HS* may only be listed when some
+    /// issuer has a static secret.
+    pub fn algorithms(mut self, algorithms: impl IntoIterator<Item = Algorithm>) -> Self {
+        self.algorithms = Some(algorithms.into_iter().collect());
+        self
+    }
+
+    /// The clock skew allowed on `exp`, `nbf` and `iat`. Defaults to 30 seconds.
+    pub fn leeway(mut self, leeway: Duration) -> Self {
+        self.leeway = leeway;
+        self
+    }
+
+    /// The claims a token must carry, from `exp`, `iss`, `aud`, `sub`, `iat`, `nbf`, `jti`.
+    /// Defaults to `exp`, `iss`, `aud`. Dropping `exp` accepts tokens that never expire (set
+    /// [`max_lifetime`](Self::max_lifetime) to `None` too); dropping `iss` needs a single issuer.
+    pub fn required_claims<I, S>(mut self, claims: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.required_claims = claims.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Requires the header's `typ`, e.g. `at+jwt` for RFC 9068 access tokens (compared
+    /// case-insensitively, `application/` optional). Defaults to none: any `typ`, or none.
+    /// Requiring it stops an ID token or another JWT of the issuer being used as an access token.
+    pub fn require_typ(mut self, typ: impl Into<String>) -> Self {
+        self.typ = Some(typ.into());
+        self
+    }
+
+    /// The largest token accepted, in bytes. Defaults to 8 KiB.
+    pub fn max_token_size(mut self, bytes: usize) -> Self {
+        self.max_token_size = bytes;
+        self
+    }
+
+    /// The longest `kid` accepted, in bytes. Defaults to 256.
+    pub fn max_kid_len(mut self, bytes: usize) -> Self {
+        self.max_kid_len = bytes;
+        self
+    }
+
+    /// The longest lifetime (`exp` minus `iat`, or minus now without `iat`) accepted; `None`
+    /// accepts any. Defaults to 24 hours.
+    pub fn max_lifetime(mut self, lifetime: Option<Duration>) -> Self {
+        self.max_lifetime = lifetime;
+        self
+    }
+
+    /// How claims become the principal. Defaults to [`ClaimMapping::default`].
+    pub fn claims(mut self, mapping: ClaimMapping) -> Self {
+        self.claims = mapping;
+        self
+    }
+
+    /// The HTTP client for JWKS URLs and discovery. Defaults to
+    /// `ReqwestClient` with the `jwks` feature; without it, remote key
+    /// sources need one.
+    pub fn http_client(mut self, client: Arc<dyn HttpClient>) -> Self {
+        self.http_client = Some(client);
+        self
+    }
+
+    /// How remote key sets are fetched and cached. Defaults to [`JwksCacheConfig::default`].
+    pub fn jwks_cache(mut self, config: JwksCacheConfig) -> Self {
+        self.jwks = config;
+        self
+    }
+
+    /// The realm in the `Bearer` challenge. Defaults to `api`.
+    pub fn realm(mut self, realm: impl Into<String>) -> Self {
+        self.realm = realm.into();
+        self
+    }
+
+    /// Also reads a token from the `access_token` query parameter (RFC 6750 §2.3). Dangerous: URLs
+    /// end up in logs, browser history and `Referer` headers. Defaults to off; a token there and
+    /// in the header is a 400 either way.
+    pub fn dangerous_allow_query_token(mut self) -> Self {
+        self.allow_query = true;
+        self
+    }
+
+    /// Checks every setting and builds the authenticator.
+    pub fn build(self) -> Result<JwtAuthenticator, ConfigError> {
+        crypto_backend_check()?;
+        let key = |field: &str| format!("jwt.{field}");
+        if self.issuers.is_empty() {
+            return Err(
+                ConfigError::new("at least one issuer is required").with_key(key("issuers"))
+            );
+        }
+        for (i, (issuer, _)) in self.issuers.iter().enumerate() {
+            if issuer.is_empty() {
+                return Err(ConfigError::new("the issuer is empty")
+                    .with_key(key(&format!("issuers[{i}].issuer"))));
+            }
+            if self.issuers[..i].iter().any(|(other, _)| other == issuer) {
+                return Err(
+                    ConfigError::new(format!("issuer `{issuer}` is listed twice"))
+                        .with_key(key(&format!("issuers[{i}].issuer"))),
+                );
+            }
+        }
+        if self.audiences.is_empty() && !self.skip_audience {
+            return Err(ConfigError::new(
+                "at least one audience is required (tokens minted for other services must not \
+                 be accepted here)",
+            )
+            .with_key(key("audiences")));
+        }
+        if self.audiences.iter().any(String::is_empty) {
+            return Err(ConfigError::new("an audience is empty").with_key(key("audiences")));
+        }
+        let required = Rules::required_claims(&self.required_claims, &key("required_claims"))?;
+        if !required.contains(&"iss") && self.issuers.len() > 1 {
+            return Err(ConfigError::new(
+                "`iss` must be required when several issuers are configured",
+            )
+            .with_key(key("required_claims")));
+        }
+        if self.max_token_size == 0 || self.max_kid_len == 0 {
+            return Err(
+                ConfigError::new("size limits must be positive").with_key(key("max_token_size"))
+            );
+        }
+        let typ = match self.typ {
+            Some(typ) if typ.trim().is_empty() => {
+                return Err(ConfigError::new("the required `typ` is empty").with_key(key("typ")));
+            }
+            Some(typ) => Some(normalize_typ(typ.trim())),
+            None => None,
+        };
+        if self.realm.chars().any(char::is_control) {
+            return Err(
+                ConfigError::new("the realm contains a control character").with_key(key("realm"))
+            );
+        }
+        self.claims.validate(&key("groups_claims"))?;
+        let jwks = &self.jwks;
+        if jwks.fetch_timeout.is_zero()
+            || jwks.max_response_size == 0
+            || jwks.refresh_interval.is_zero()
+        {
+            return Err(ConfigError::new(
+                "the JWKS refresh interval, fetch timeout and response size must be positive",
+            )
+            .with_key(key("jwks")));
+        }
+
+        let static_algorithms: Vec<(usize, Algorithm)> = self
+            .issuers
+            .iter()
+            .enumerate()
+            .filter_map(|(i, (_, source))| match source {
+                KeySource::Static(set) => Some(set.iter().map(move |k| (i, k.algorithm()))),
+                _ => None,
+            })
+            .flatten()
+            .collect();
+        let algorithms = match self.algorithms {
+            Some(list) => {
+                if list.is_empty() {
+                    return Err(
+                        ConfigError::new("no algorithm is allowed").with_key(key("algorithms"))
+                    );
+                }
+                for alg in list.iter().filter(|a| a.is_hmac()) {
+                    if !static_algorithms.iter().any(|(_, a)| a == alg) {
+                        return Err(ConfigError::new(format!(
+                            "{alg} is allowed but no issuer has a static {alg} secret; HMAC keys \
+                             are never taken from a JWKS URL"
+                        ))
+                        .with_key(key("algorithms")));
+                    }
+                }
+                for (i, alg) in &static_algorithms {
+                    if !list.contains(alg) {
+                        return Err(ConfigError::new(format!(
+                            "a static key is for {alg}, which is not in the allowed algorithms"
+                        ))
+                        .with_key(key(&format!("issuers[{i}]"))));
+                    }
+                }
+                list
+            }
+            None => {
+                let mut list = Algorithm::ASYMMETRIC.to_vec();
+                for (_, alg) in &static_algorithms {
+                    if !list.contains(alg) {
+                        list.push(*alg);
+                    }
+                }
+                list
+            }
+        };
+
+        let mut client = self.http_client;
+        let mut issuers = Vec::with_capacity(self.issuers.len());
+        for (i, (issuer, source)) in self.issuers.into_iter().enumerate() {
+            let at = |field: &str| key(&format!("issuers[{i}].{field}"));
+            let keys = match &source {
+                KeySource::Static(set) => {
+                    if set.is_empty() {
+                        return Err(
+                            ConfigError::new("the static key set is empty").with_key(at("keys"))
+                        );
+                    }
+                    Keys::Static(set.clone())
+                }
+                KeySource::JwksUrl(url) => {
+                    super::http::check_url(url)
+                        .map_err(|e| ConfigError::new(e.to_string()).with_key(at("jwks_url")))?;
+                    let client = shared_client(&mut client)?;
+                    Keys::Remote(Arc::new(RemoteKeys::new(
+                        &issuer,
+                        Some(url),
+                        client,
+                        self.jwks,
+                    )))
+                }
+                KeySource::Discovery => {
+                    super::http::check_url(&issuer).map_err(|e| {
+                        ConfigError::new(format!("discovery needs an https issuer URL: {e}"))
+                            .with_key(at("issuer"))
+                    })?;
+                    let client = shared_client(&mut client)?;
+                    Keys::Remote(Arc::new(RemoteKeys::new(&issuer, None, client, self.jwks)))
+                }
+            };
+            issuers.push(IssuerEntry { issuer, keys });
+        }
+        Ok(JwtAuthenticator {
+            inner: Arc::new(Inner {
+                realm: self.realm,
+                issuers,
+                algorithms,
+                rules: Rules {
+                    audiences: if self.skip_audience {
+                        Vec::new()
+                    } else {
+                        self.audiences
+                    },
+                    leeway: self.leeway,
+                    required,
+                    typ,
+                    max_lifetime: self.max_lifetime,
+                },
+                claims: self.claims,
+                max_token_size: self.max_token_size,
+                max_kid_len: self.max_kid_len,
+                locator: BearerLocator {
+                    scheme: Scheme::Jwt,
+                    allow_query: self.allow_query,
+                },
+            }),
+        })
+    }
+}
+
+impl fmt::Debug for JwtAuthenticatorBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JwtAuthenticatorBuilder")
+            .field("realm", &self.realm)
+            .field("issuers", &self.issuers)
+            .field("audiences", &self.audiences)
+            .field("algorithms", &self.algorithms)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The client given, or the default one, made once and shared by every remote source.
+fn shared_client(
+    client: &mut Option<Arc<dyn HttpClient>>,
+) -> Result<Arc<dyn HttpClient>, ConfigError> {
+    match client {
+        Some(client) => Ok(Arc::clone(client)),
+        None => {
+            let made = default_client()?;
+            *client = Some(Arc::clone(&made));
+            Ok(made)
+        }
+    }
+}
+
+/// `jsonwebtoken` picks its crypto backend from its cargo features; with both (or neither)
+/// enabled and no provider installed, its first `encode` or `decode` panics. That is a build
+/// mistake, so it is reported here, at start-up.
+pub(crate) fn crypto_backend_check() -> Result<(), ConfigError> {
+    if jsonwebtoken::crypto::CryptoProvider::try_get_default().is_none() {
+        return Err(ConfigError::new(
+            "jsonwebtoken has no single crypto backend: exactly one of its `aws_lc_rs` and \
+             `rust_crypto` features must be enabled in the dependency graph (portcullis uses \
+             `aws_lc_rs`; find what enables `rust_crypto` with `cargo tree -e features -i \
+             jsonwebtoken`), or install one with `CryptoProvider::install_default`",
+        ));
+    }
+    Ok(())
+}
+
+/// The default HTTP client, or why there is none.
+pub(crate) fn default_client() -> Result<Arc<dyn HttpClient>, ConfigError> {
+    #[cfg(feature = "jwks")]
+    {
+        Ok(Arc::new(super::http::ReqwestClient::new()?))
+    }
+    #[cfg(not(feature = "jwks"))]
+    {
+        Err(ConfigError::new(
+            "a JWKS URL, discovery or introspection needs an HTTP client: enable the `jwks` \
+             feature or pass one with `http_client`",
+        ))
+    }
+}

@@ -1,0 +1,294 @@
+//! The JWS compact serialization (RFC 7515 §7.1), parsed strictly: exactly three parts, base64url
+//! without padding and with canonical trailing bits, a header and claims that are JSON objects
+//! with unique member names. Nothing here trusts the token: it only takes it apart.
+
+use std::borrow::Cow;
+
+use base64::Engine;
+use base64::alphabet;
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+use serde_json::{Map, Value};
+
+use super::algorithm::Algorithm;
+use super::error::{TokenError, TokenErrorKind};
+use super::json;
+
+/// base64url as RFC 7515 §2 defines it: the URL-safe alphabet, no padding, no whitespace, and
+/// the unused bits of the last character zero, so one byte string has exactly one encoding.
+pub(crate) const BASE64URL: GeneralPurpose = GeneralPurpose::new(
+    &alphabet::URL_SAFE,
+    GeneralPurposeConfig::new()
+        .with_encode_padding(false)
+        .with_decode_padding_mode(DecodePaddingMode::RequireNone)
+        .with_decode_allow_trailing_bits(false),
+);
+
+/// The largest signature accepted: RSA-8192.
+const MAX_SIGNATURE_LEN: usize = 1024;
+
+/// A token taken apart, not yet verified.
+pub(crate) struct Compact<'t> {
+    /// `<header>.<payload>`: the bytes the signature covers.
+    pub(crate) signing_input: &'t str,
+    pub(crate) alg: Algorithm,
+    pub(crate) kid: Option<String>,
+    pub(crate) typ: Option<String>,
+    pub(crate) claims: Map<String, Value>,
+    pub(crate) signature: Vec<u8>,
+}
+
+/// The header members that matter. `jwk`, `jku`, `x5u`, `x5c` and `x5t` are never read: keys
+/// come from configuration only (RFC 8725 §3.10).
+#[derive(Deserialize)]
+struct RawHeader<'a> {
+    #[serde(borrow)]
+    alg: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    kid: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    typ: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    cty: Option<Cow<'a, str>>,
+    crit: Option<IgnoredAny>,
+    enc: Option<IgnoredAny>,
+    zip: Option<IgnoredAny>,
+    b64: Option<IgnoredAny>,
+}
+
+/// Takes a compact JWS apart, refusing anything that is not one.
+pub(crate) fn parse(
+    token: &str,
+    max_token_size: usize,
+    max_kid_len: usize,
+) -> Result<Compact<'_>, TokenError> {
+    if token.len() > max_token_size {
+        return Err(TokenError::new(
+            TokenErrorKind::TooLarge,
+            format!("token of {} bytes exceeds {max_token_size}", token.len()),
+        ));
+    }
+    let mut parts = token.splitn(6, '.');
+    let (Some(header), Some(payload), Some(signature)) = (parts.next(), parts.next(), parts.next())
+    else {
+        return Err(TokenError::malformed(
+            "not a compact JWS (fewer than three parts)",
+        ));
+    };
+    match parts.count() {
+        0 => {}
+        2 => {
+            return Err(TokenError::new(
+                TokenErrorKind::UnsupportedHeader,
+                "an encrypted token (JWE) is not accepted",
+            ));
+        }
+        _ => {
+            return Err(TokenError::malformed(
+                "not a compact JWS (more than three parts)",
+            ));
+        }
+    }
+    if signature.is_empty() {
+        return Err(TokenError::malformed("the signature is empty"));
+    }
+    let header_bytes = decode(header, "header")?;
+    let raw: RawHeader<'_> = serde_json::from_slice(&header_bytes)
+        .map_err(|e| TokenError::malformed(format!("header: {e}")))?;
+    if raw.enc.is_some() {
+        return Err(TokenError::new(
+            TokenErrorKind::UnsupportedHeader,
+            "an encrypted token (JWE) is not accepted",
+        ));
+    }
+    // RFC 7515 §4.1.11: a recipient must refuse a `crit` extension it does not understand, and
+    // portcullis understands none (so `b64: false`, RFC 7797, is refused too).
+    if raw.crit.is_some() || raw.b64.is_some() {
+        return Err(TokenError::new(
+            TokenErrorKind::UnsupportedHeader,
+            "the header has critical extensions (`crit` or `b64`)",
+        ));
+    }
+    if raw.zip.is_some() {
+        return Err(TokenError::new(
+            TokenErrorKind::UnsupportedHeader,
+            "compressed payloads (`zip`) are not accepted",
+        ));
+    }
+    if raw
+        .cty
+        .as_deref()
+        .is_some_and(|cty| cty.eq_ignore_ascii_case("jwt"))
+    {
+        return Err(TokenError::new(
+            TokenErrorKind::UnsupportedHeader,
+            "a nested JWT (`cty: JWT`) is not accepted",
+        ));
+    }
+    let alg = match raw.alg.as_deref() {
+        None => return Err(TokenError::malformed("the header has no `alg`")),
+        Some(name) => name
+            .parse::<Algorithm>()
+            .map_err(|e| TokenError::new(TokenErrorKind::UnsupportedAlgorithm, e.to_string()))?,
+    };
+    let kid = match raw.kid {
+        None => None,
+        Some(kid) => {
+            if kid.len() > max_kid_len {
+                return Err(TokenError::malformed(format!(
+                    "`kid` of {} bytes exceeds {max_kid_len}",
+                    kid.len()
+                )));
+            }
+            if kid.is_empty() || kid.chars().any(char::is_control) {
+                return Err(TokenError::malformed(
+                    "`kid` is empty or has a control character",
+                ));
+            }
+            Some(kid.into_owned())
+        }
+    };
+    let payload_bytes = decode(payload, "payload")?;
+    let claims = json::parse_object(&payload_bytes)
+        .map_err(|e| TokenError::malformed(format!("claims: {e}")))?;
+    if signature.len() > MAX_SIGNATURE_LEN * 4 / 3 + 4 {
+        return Err(TokenError::malformed("the signature is too long"));
+    }
+    let signature = decode(signature, "signature")?;
+    Ok(Compact {
+        signing_input: &token[..header.len() + 1 + payload.len()],
+        alg,
+        kid,
+        typ: raw.typ.map(Cow::into_owned),
+        claims,
+        signature,
+    })
+}
+
+fn decode(part: &str, what: &'static str) -> Result<Vec<u8>, TokenError> {
+    BASE64URL
+        .decode(part)
+        .map_err(|_| TokenError::malformed(format!("the {what} is not unpadded base64url")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn b64(s: &str) -> String {
+        BASE64URL.encode(s)
+    }
+
+    fn token(header: &str, claims: &str) -> String {
+        format!("{}.{}.{}", b64(header), b64(claims), b64("sig"))
+    }
+
+    fn kind(token: &str) -> TokenErrorKind {
+        match parse(token, 8192, 64) {
+            Ok(_) => panic!("accepted {token}"),
+            Err(e) => e.kind(),
+        }
+    }
+
+    #[test]
+    fn a_well_formed_token_comes_apart() {
+        let t = token(
+            r#"{"alg":"ES256","kid":"k1","typ":"at+jwt"}"#,
+            r#"{"sub":"a"}"#,
+        );
+        let c = parse(&t, 8192, 64).unwrap();
+        assert_eq!(c.alg, Algorithm::ES256);
+        assert_eq!(c.kid.as_deref(), Some("k1"));
+        assert_eq!(c.typ.as_deref(), Some("at+jwt"));
+        assert_eq!(c.claims["sub"], "a");
+        assert_eq!(c.signature, b"sig");
+        assert_eq!(
+            t.strip_prefix(c.signing_input).unwrap().len(),
+            1 + b64("sig").len()
+        );
+    }
+
+    #[test]
+    fn base64_tricks_are_refused() {
+        let t = token(r#"{"alg":"ES256"}"#, r#"{"sub":"a"}"#);
+        let (h, rest) = t.split_once('.').unwrap();
+        // Padding, the standard alphabet, whitespace.
+        assert_eq!(kind(&format!("{h}=.{rest}")), TokenErrorKind::Malformed);
+        let std_alphabet = h.replace('-', "+").replace('_', "/");
+        if std_alphabet != h {
+            assert_eq!(
+                kind(&format!("{std_alphabet}.{rest}")),
+                TokenErrorKind::Malformed
+            );
+        }
+        assert_eq!(kind(&format!("{h} .{rest}")), TokenErrorKind::Malformed);
+        // "sig" is 3 bytes = 4 chars; a 2-byte signature "si" ends in a char with unused bits.
+        let two = BASE64URL.encode("si");
+        let mut bytes = two.into_bytes();
+        let last = bytes.len() - 1;
+        bytes[last] = if bytes[last] == b'k' { b'l' } else { b'k' };
+        let tweaked = String::from_utf8(bytes).unwrap();
+        let (hp, _) = t.rsplit_once('.').unwrap();
+        assert_eq!(kind(&format!("{hp}.{tweaked}")), TokenErrorKind::Malformed);
+    }
+
+    #[test]
+    fn structure_is_checked() {
+        assert_eq!(kind("a.b"), TokenErrorKind::Malformed);
+        assert_eq!(kind("a.b.c.d"), TokenErrorKind::Malformed);
+        assert_eq!(kind("a.b.c.d.e"), TokenErrorKind::UnsupportedHeader);
+        let t = token(r#"{"alg":"ES256"}"#, r#"{"sub":"a"}"#);
+        let (hp, _) = t.rsplit_once('.').unwrap();
+        assert_eq!(kind(&format!("{hp}.")), TokenErrorKind::Malformed);
+        assert_eq!(kind(&"a".repeat(9000)), TokenErrorKind::TooLarge);
+    }
+
+    #[test]
+    fn header_checks() {
+        let claims = r#"{"sub":"a"}"#;
+        for (header, expected) in [
+            (r#"{"alg":"none"}"#, TokenErrorKind::UnsupportedAlgorithm),
+            (r#"{"alg":"ES256","alg":"none"}"#, TokenErrorKind::Malformed),
+            (
+                r#"{"alg":"ES256","crit":["exp"]}"#,
+                TokenErrorKind::UnsupportedHeader,
+            ),
+            (
+                r#"{"alg":"ES256","b64":false}"#,
+                TokenErrorKind::UnsupportedHeader,
+            ),
+            (
+                r#"{"alg":"ES256","zip":"DEF"}"#,
+                TokenErrorKind::UnsupportedHeader,
+            ),
+            (
+                r#"{"alg":"ES256","cty":"JWT"}"#,
+                TokenErrorKind::UnsupportedHeader,
+            ),
+            (
+                r#"{"alg":"ES256","enc":"A256GCM"}"#,
+                TokenErrorKind::UnsupportedHeader,
+            ),
+            (r#"{"alg":"ES256","kid":7}"#, TokenErrorKind::Malformed),
+            (r#"{"alg":"ES256","kid":"a\nb"}"#, TokenErrorKind::Malformed),
+            (r#"{"alg":["ES256"]}"#, TokenErrorKind::Malformed),
+            (r#"{"kid":"k"}"#, TokenErrorKind::Malformed),
+        ] {
+            assert_eq!(kind(&token(header, claims)), expected, "{header}");
+        }
+        let long_kid = format!(r#"{{"alg":"ES256","kid":"{}"}}"#, "k".repeat(65));
+        assert_eq!(kind(&token(&long_kid, claims)), TokenErrorKind::Malformed);
+    }
+
+    #[test]
+    fn claims_must_be_one_object_without_duplicates() {
+        let h = r#"{"alg":"ES256"}"#;
+        assert_eq!(
+            kind(&token(h, r#"{"sub":"a","sub":"b"}"#)),
+            TokenErrorKind::Malformed
+        );
+        assert_eq!(kind(&token(h, r#""a.b.c""#)), TokenErrorKind::Malformed);
+        assert_eq!(kind(&token(h, "not json")), TokenErrorKind::Malformed);
+    }
+}

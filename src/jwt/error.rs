@@ -1,0 +1,250 @@
+//! Errors of the bearer-token module: why a token was refused ([`TokenError`]), why a key was
+//! not loaded ([`KeyError`]), why an HTTP fetch failed ([`FetchError`]) and why a token could not
+//! be issued ([`IssueError`]).
+
+use std::borrow::Cow;
+use std::fmt;
+use std::time::Duration;
+
+use crate::principal::Scheme;
+use crate::reject::Rejection;
+
+/// Why a bearer token was refused; reach the kind through [`TokenError::kind`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TokenErrorKind {
+    /// Not a well-formed compact JWS: wrong number of parts, bad base64url, bad or duplicated
+    /// JSON, a claim of the wrong type.
+    Malformed,
+    /// Longer than the configured maximum.
+    TooLarge,
+    /// `alg` is `none`, unknown, or not allowed.
+    UnsupportedAlgorithm,
+    /// The header asks for something not supported: encryption (JWE), `crit` extensions,
+    /// compression, a nested JWT.
+    UnsupportedHeader,
+    /// No key of the issuer matches the token's `kid` and `alg`.
+    UnknownKey,
+    /// The signature does not verify.
+    InvalidSignature,
+    /// `exp` is in the past (beyond the leeway).
+    Expired,
+    /// `nbf` is in the future (beyond the leeway).
+    NotYetValid,
+    /// `iat` is in the future (beyond the leeway).
+    IssuedInFuture,
+    /// `exp` is further from `iat` than the configured maximum lifetime.
+    LifetimeTooLong,
+    /// A required claim is absent.
+    MissingClaim,
+    /// `iss` is not a configured issuer.
+    InvalidIssuer,
+    /// `aud` names none of the accepted audiences.
+    InvalidAudience,
+    /// `typ` is not the required type.
+    InvalidType,
+    /// The introspection endpoint says the token is not active.
+    Inactive,
+    /// The keys or the introspection endpoint cannot be reached, and there is no last good
+    /// answer: an outage, not a bad token (503).
+    Unavailable,
+}
+
+/// A refused token. The message is for logs: it names the check that failed and never contains
+/// the token.
+#[derive(Clone, Debug)]
+pub struct TokenError {
+    kind: TokenErrorKind,
+    reason: Cow<'static, str>,
+    retry_after: Option<Duration>,
+}
+
+impl TokenError {
+    pub(crate) fn new(kind: TokenErrorKind, reason: impl Into<Cow<'static, str>>) -> Self {
+        Self {
+            kind,
+            reason: reason.into(),
+            retry_after: None,
+        }
+    }
+
+    pub(crate) fn malformed(reason: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(TokenErrorKind::Malformed, reason)
+    }
+
+    pub(crate) fn unavailable(reason: impl Into<Cow<'static, str>>, retry: Duration) -> Self {
+        let mut error = Self::new(TokenErrorKind::Unavailable, reason);
+        error.retry_after = Some(retry);
+        error
+    }
+
+    /// What was wrong.
+    pub fn kind(&self) -> TokenErrorKind {
+        self.kind
+    }
+
+    /// The reason, for logs.
+    pub fn reason(&self) -> &str {
+        &self.reason
+    }
+
+    /// The rejection to send: 503 with `Retry-After` for [`TokenErrorKind::Unavailable`], else
+    /// 401 with `error="invalid_token"` in the Bearer challenge (RFC 6750 §3.1).
+    pub fn into_rejection(self, scheme: Scheme) -> Rejection {
+        match self.kind {
+            TokenErrorKind::Unavailable => {
+                let rejection = Rejection::unavailable(self.reason);
+                match self.retry_after {
+                    Some(after) => rejection.with_retry_after(after),
+                    None => rejection,
+                }
+            }
+            _ => Rejection::invalid_credentials(scheme, self.reason),
+        }
+    }
+}
+
+impl fmt::Display for TokenError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.reason)
+    }
+}
+
+impl std::error::Error for TokenError {}
+
+/// Why a key could not be used; reach the kind through [`KeyError::kind`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum KeyErrorKind {
+    /// The PEM, DER, JWK or JWKS does not parse.
+    Malformed,
+    /// A key type, curve or algorithm portcullis does not verify with.
+    Unsupported,
+    /// A key too weak to trust: RSA under 2048 bits, an HMAC secret shorter than its hash.
+    TooWeak,
+    /// The key does not fit the algorithm it is declared for.
+    AlgorithmMismatch,
+    /// A key that may not come from this source: a shared secret (`oct`) from a remote JWKS.
+    NotAllowed,
+}
+
+/// A key that could not be loaded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyError {
+    kind: KeyErrorKind,
+    message: String,
+}
+
+impl KeyError {
+    pub(crate) fn new(kind: KeyErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    /// What was wrong.
+    pub fn kind(&self) -> KeyErrorKind {
+        self.kind
+    }
+}
+
+impl fmt::Display for KeyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for KeyError {}
+
+/// What went wrong with an HTTP fetch; reach it through [`FetchError::kind`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FetchErrorKind {
+    /// No complete answer within the timeout.
+    Timeout,
+    /// The response body is larger than the limit.
+    TooLarge,
+    /// The server answered with a status other than 200.
+    Status(u16),
+    /// The connection failed (DNS, TCP, TLS).
+    Connect,
+    /// The answer is not what was asked for: bad JSON, a discovery document for another issuer,
+    /// no usable key.
+    InvalidResponse,
+    /// The URL is not acceptable (not `https`, and not `http` on a loopback address).
+    InvalidUrl,
+}
+
+/// A failed fetch of a JWKS, discovery document or introspection answer. The message is for
+/// operators; it never holds a token or a client secret.
+#[derive(Debug)]
+pub struct FetchError {
+    kind: FetchErrorKind,
+    message: String,
+    source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+impl FetchError {
+    /// A fetch error of `kind`.
+    pub fn new(kind: FetchErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// Attaches the underlying error.
+    pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        self.source = Some(Box::new(source));
+        self
+    }
+
+    /// What went wrong.
+    pub fn kind(&self) -> FetchErrorKind {
+        self.kind
+    }
+}
+
+impl fmt::Display for FetchError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)?;
+        if let Some(source) = &self.source {
+            write!(f, ": {source}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for FetchError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
+/// Why [`JwtIssuer::issue`](super::JwtIssuer::issue) refused.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum IssueError {
+    /// The requested lifetime is longer than the issuer's cap.
+    #[error(
+        "the requested token lifetime of {}s exceeds the maximum of {}s",
+        .requested.as_secs(),
+        .cap.as_secs()
+    )]
+    LifetimeExceedsCap {
+        /// The lifetime asked for.
+        requested: Duration,
+        /// The configured maximum.
+        cap: Duration,
+    },
+    /// The lifetime is zero.
+    #[error("the token lifetime must be positive")]
+    ZeroLifetime,
+    /// Signing failed (a key the backend refuses).
+    #[error("signing failed: {0}")]
+    Signing(String),
+}

@@ -1,0 +1,630 @@
+//! [`IntrospectionAuthenticator`]: opaque bearer tokens checked by the issuer's token
+//! introspection endpoint (RFC 7662), with a bounded cache.
+//!
+//! The cache is keyed by SHA-256 of the token, so it never holds a token. An entry lives for the
+//! configured TTL or until the token's `exp`, whichever is sooner: a cached answer never outlives
+//! the token. The TTL is also how long a token revoked at the issuer keeps working here.
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use bytes::Bytes;
+use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
+use http::{Method, Request, StatusCode};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use super::bearer::{BearerLocator, is_jws_shaped};
+use super::claims::ClaimMapping;
+use super::error::{TokenError, TokenErrorKind};
+use super::http::{FetchLimits, HttpClient, check_url, send};
+use super::json;
+use super::validation::{Rules, now_secs, numeric_date};
+use crate::api_key::KeyFormat;
+use crate::authenticator::{Authenticator, BoxFuture, Outcome};
+use crate::error::ConfigError;
+use crate::principal::{Principal, Scheme};
+use crate::reject::Challenge;
+use crate::request::RequestView;
+use crate::secret::SecretString;
+
+/// How portcullis authenticates itself to the introspection endpoint (RFC 7662 §2.1).
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum ClientAuth {
+    /// HTTP Basic with the client id and secret (`client_secret_basic`, RFC 6749 §2.3.1).
+    Basic {
+        /// The client id.
+        client_id: String,
+        /// The client secret.
+        client_secret: SecretString,
+    },
+    /// The client id and secret as form parameters (`client_secret_post`).
+    Post {
+        /// The client id.
+        client_id: String,
+        /// The client secret.
+        client_secret: SecretString,
+    },
+    /// A bearer token of the service's own.
+    Bearer(SecretString),
+}
+
+impl ClientAuth {
+    /// `client_secret_basic`.
+    pub fn basic(client_id: impl Into<String>, client_secret: SecretString) -> Self {
+        ClientAuth::Basic {
+            client_id: client_id.into(),
+            client_secret,
+        }
+    }
+
+    /// `client_secret_post`.
+    pub fn post(client_id: impl Into<String>, client_secret: SecretString) -> Self {
+        ClientAuth::Post {
+            client_id: client_id.into(),
+            client_secret,
+        }
+    }
+}
+
+/// Authenticates requests carrying an opaque bearer token by asking the issuer's introspection
+/// endpoint (RFC 7662).
+///
+/// It recognises bearer tokens that are neither JWT-shaped (no `.`) nor API-key-shaped (not
+/// `<prefix>_…` of the configured [`KeyFormat`]), so it shares the `Authorization` header with a
+/// [`JwtAuthenticator`](super::JwtAuthenticator) and API keys. `active: false` is a 401; an
+/// endpoint that cannot be reached, refuses our client credentials or answers nonsense is a 503.
+#[derive(Clone)]
+pub struct IntrospectionAuthenticator {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    endpoint: String,
+    auth: ClientAuth,
+    realm: String,
+    issuer: Option<String>,
+    rules: Rules,
+    claims: ClaimMapping,
+    client: Arc<dyn HttpClient>,
+    limits: FetchLimits,
+    cache: Cache,
+    api_keys: Option<KeyFormat>,
+    jwt_shaped: bool,
+    max_token_size: usize,
+    locator: BearerLocator,
+}
+
+impl IntrospectionAuthenticator {
+    /// Starts building an authenticator for `endpoint`, authenticating with `auth`.
+    pub fn builder(
+        endpoint: impl Into<String>,
+        auth: ClientAuth,
+    ) -> IntrospectionAuthenticatorBuilder {
+        IntrospectionAuthenticatorBuilder::new(endpoint.into(), auth)
+    }
+
+    /// Introspects a token (or answers from the cache) and maps it to a principal.
+    pub async fn introspect(&self, token: &str) -> Result<Principal, TokenError> {
+        let inner = &self.inner;
+        if token.len() > inner.max_token_size {
+            return Err(TokenError::new(
+                TokenErrorKind::TooLarge,
+                format!(
+                    "token of {} bytes exceeds {}",
+                    token.len(),
+                    inner.max_token_size
+                ),
+            ));
+        }
+        if !is_b64token(token) {
+            return Err(TokenError::malformed(
+                "the token has characters a bearer token cannot have",
+            ));
+        }
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        if let Some(principal) = inner.cache.get(&digest) {
+            return Ok(principal);
+        }
+        let (principal, exp) = self.ask(token).await?;
+        let mut until = Instant::now() + inner.cache.ttl;
+        if let Some(exp) = exp {
+            let left = (exp - now_secs()).max(0.0);
+            until = until.min(Instant::now() + Duration::from_secs_f64(left.min(1e9)));
+        }
+        inner.cache.insert(digest, principal.clone(), until);
+        Ok(principal)
+    }
+
+    async fn ask(&self, token: &str) -> Result<(Principal, Option<f64>), TokenError> {
+        let inner = &self.inner;
+        let unavailable = |why: String| {
+            tracing::error!(target: "portcullis::jwt", endpoint = %inner.endpoint, "introspection: {why}");
+            TokenError::unavailable(format!("introspection: {why}"), Duration::from_secs(5))
+        };
+        let request = self
+            .request(token)
+            .map_err(|e| unavailable(format!("cannot build the request: {e}")))?;
+        let response = send(inner.client.as_ref(), request, inner.limits)
+            .await
+            .map_err(|e| unavailable(e.to_string()))?;
+        if response.status() != StatusCode::OK {
+            return Err(unavailable(format!(
+                "the endpoint answered {}",
+                response.status()
+            )));
+        }
+        let answer = json::parse_object(response.body())
+            .map_err(|e| unavailable(format!("the answer is not a JSON object: {e}")))?;
+        match answer.get("active") {
+            Some(Value::Bool(true)) => {}
+            Some(Value::Bool(false)) => {
+                return Err(TokenError::new(
+                    TokenErrorKind::Inactive,
+                    "the introspection endpoint says the token is not active",
+                ));
+            }
+            _ => return Err(unavailable("the answer has no boolean `active`".to_owned())),
+        }
+        if let Some(expected) = &inner.issuer {
+            match answer.get("iss") {
+                Some(Value::String(iss)) if iss == expected => {}
+                _ => {
+                    return Err(TokenError::new(
+                        TokenErrorKind::InvalidIssuer,
+                        "the introspected token is not from the expected issuer",
+                    ));
+                }
+            }
+        }
+        let times = inner.rules.check_claims(&answer)?;
+        let exp = numeric_date(&answer, "exp")?;
+        let principal = inner
+            .claims
+            .principal(answer, Scheme::Introspection, times)?;
+        Ok((principal, exp))
+    }
+
+    fn request(&self, token: &str) -> Result<Request<Bytes>, http::Error> {
+        let inner = &self.inner;
+        let mut body = format!("token={}&token_type_hint=access_token", form(token));
+        let mut request = Request::builder()
+            .method(Method::POST)
+            .uri(inner.endpoint.as_str())
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(ACCEPT, "application/json");
+        match &inner.auth {
+            ClientAuth::Basic {
+                client_id,
+                client_secret,
+            } => {
+                // RFC 6749 §2.3.1: both are form-encoded before they are joined and encoded.
+                let pair = format!(
+                    "{}:{}",
+                    form(client_id),
+                    form(client_secret.expose_secret())
+                );
+                let value = format!(
+                    "Basic {}",
+                    base64::engine::general_purpose::STANDARD.encode(pair)
+                );
+                request = request.header(AUTHORIZATION, value);
+            }
+            ClientAuth::Post {
+                client_id,
+                client_secret,
+            } => {
+                body.push_str(&format!(
+                    "&client_id={}&client_secret={}",
+                    form(client_id),
+                    form(client_secret.expose_secret())
+                ));
+            }
+            ClientAuth::Bearer(own) => {
+                request = request.header(AUTHORIZATION, format!("Bearer {}", own.expose_secret()));
+            }
+        }
+        request.body(Bytes::from(body))
+    }
+
+    fn accepts(&self, token: &str) -> bool {
+        (self.inner.jwt_shaped || !is_jws_shaped(token))
+            && !self
+                .inner
+                .api_keys
+                .as_ref()
+                .is_some_and(|format| format.looks_like_key(token))
+    }
+}
+
+impl Authenticator for IntrospectionAuthenticator {
+    fn scheme(&self) -> Scheme {
+        Scheme::Introspection
+    }
+
+    fn challenge(&self) -> Challenge {
+        Challenge::new("Bearer").param("realm", self.inner.realm.clone())
+    }
+
+    fn recognizes(&self, request: &RequestView<'_>) -> bool {
+        self.inner.locator.recognizes(request, |t| self.accepts(t))
+    }
+
+    fn authenticate<'a>(&'a self, request: &'a RequestView<'a>) -> BoxFuture<'a, Outcome> {
+        Box::pin(async move {
+            let token = match self.inner.locator.find(request, |t| self.accepts(t)) {
+                Ok(Some(token)) => token,
+                Ok(None) => return Outcome::Abstain,
+                Err(rejection) => return Outcome::Rejected(rejection),
+            };
+            match self.introspect(&token).await {
+                Ok(principal) => Outcome::Authenticated(principal),
+                Err(err) => Outcome::Rejected(err.into_rejection(Scheme::Introspection)),
+            }
+        })
+    }
+}
+
+impl fmt::Debug for IntrospectionAuthenticator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IntrospectionAuthenticator")
+            .field("endpoint", &self.inner.endpoint)
+            .field("auth", &self.inner.auth)
+            .field("realm", &self.inner.realm)
+            .field("issuer", &self.inner.issuer)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds an [`IntrospectionAuthenticator`].
+#[must_use]
+#[derive(Debug)]
+pub struct IntrospectionAuthenticatorBuilder {
+    endpoint: String,
+    auth: ClientAuth,
+    realm: String,
+    issuer: Option<String>,
+    audiences: Vec<String>,
+    leeway: Duration,
+    cache_ttl: Duration,
+    cache_capacity: usize,
+    timeout: Duration,
+    max_response_size: usize,
+    claims: ClaimMapping,
+    http_client: Option<Arc<dyn HttpClient>>,
+    api_keys: Option<KeyFormat>,
+    jwt_shaped: bool,
+    max_token_size: usize,
+    allow_query: bool,
+}
+
+impl IntrospectionAuthenticatorBuilder {
+    fn new(endpoint: String, auth: ClientAuth) -> Self {
+        Self {
+            endpoint,
+            auth,
+            realm: "api".to_owned(),
+            issuer: None,
+            audiences: Vec::new(),
+            leeway: super::DEFAULT_LEEWAY,
+            cache_ttl: Duration::from_secs(60),
+            cache_capacity: 10_000,
+            timeout: Duration::from_secs(5),
+            max_response_size: 64 * 1024,
+            claims: ClaimMapping::default(),
+            http_client: None,
+            api_keys: Some(KeyFormat::default()),
+            jwt_shaped: false,
+            max_token_size: super::DEFAULT_MAX_TOKEN_SIZE,
+            allow_query: false,
+        }
+    }
+
+    /// The realm in the `Bearer` challenge. Defaults to `api`.
+    pub fn realm(mut self, realm: impl Into<String>) -> Self {
+        self.realm = realm.into();
+        self
+    }
+
+    /// Requires the answer's `iss` to be `issuer`. Defaults to no check.
+    pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.issuer = Some(issuer.into());
+        self
+    }
+
+    /// Requires the answer's `aud` to name one of `audiences`. Defaults to none: no check (the
+    /// endpoint answered for a token sent to this service).
+    pub fn audiences<I, S>(mut self, audiences: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.audiences = audiences.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// The clock skew allowed on `exp`, `nbf` and `iat`. Defaults to 30 seconds.
+    pub fn leeway(mut self, leeway: Duration) -> Self {
+        self.leeway = leeway;
+        self
+    }
+
+    /// How long an answer is reused (never past the token's `exp`), and how many are kept. A
+    /// revoked token keeps working for up to `ttl`; `Duration::ZERO` asks every time. Defaults to
+    /// 60 seconds and 10,000 entries.
+    pub fn cache(mut self, ttl: Duration, capacity: usize) -> Self {
+        self.cache_ttl = ttl;
+        self.cache_capacity = capacity;
+        self
+    }
+
+    /// The time one introspection call may take. Defaults to 5 seconds.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The largest answer read, in bytes. Defaults to 64 KiB.
+    pub fn max_response_size(mut self, bytes: usize) -> Self {
+        self.max_response_size = bytes;
+        self
+    }
+
+    /// How the answer becomes the principal (the answer's members are read as claims).
+    /// Defaults to [`ClaimMapping::default`].
+    pub fn claims(mut self, mapping: ClaimMapping) -> Self {
+        self.claims = mapping;
+        self
+    }
+
+    /// The HTTP client. Defaults to `ReqwestClient` with the `jwks`
+    /// feature; required without it.
+    pub fn http_client(mut self, client: Arc<dyn HttpClient>) -> Self {
+        self.http_client = Some(client);
+        self
+    }
+
+    /// The API-key format whose keys are left to the API-key authenticator. Defaults to
+    /// [`KeyFormat::default`] (prefix `pc`); `None` introspects every non-JWT bearer token.
+    pub fn api_key_format(mut self, format: Option<KeyFormat>) -> Self {
+        self.api_keys = format;
+        self
+    }
+
+    /// Also introspects JWT-shaped tokens (for a service with no [`JwtAuthenticator`] that wants
+    /// the issuer's word on every token, revocation included). Defaults to off.
+    ///
+    /// [`JwtAuthenticator`]: super::JwtAuthenticator
+    pub fn introspect_jwt_shaped(mut self, enabled: bool) -> Self {
+        self.jwt_shaped = enabled;
+        self
+    }
+
+    /// The largest token accepted, in bytes. Defaults to 8 KiB.
+    pub fn max_token_size(mut self, bytes: usize) -> Self {
+        self.max_token_size = bytes;
+        self
+    }
+
+    /// Also reads a token from the `access_token` query parameter. Dangerous, as for
+    /// [`JwtAuthenticatorBuilder::dangerous_allow_query_token`](super::JwtAuthenticatorBuilder::dangerous_allow_query_token).
+    pub fn dangerous_allow_query_token(mut self) -> Self {
+        self.allow_query = true;
+        self
+    }
+
+    /// Checks every setting and builds the authenticator.
+    pub fn build(self) -> Result<IntrospectionAuthenticator, ConfigError> {
+        check_url(&self.endpoint)
+            .map_err(|e| ConfigError::new(e.to_string()).with_key("introspection.endpoint"))?;
+        let client_id_ok = match &self.auth {
+            ClientAuth::Basic {
+                client_id,
+                client_secret,
+            }
+            | ClientAuth::Post {
+                client_id,
+                client_secret,
+            } => !client_id.is_empty() && !client_secret.expose_secret().is_empty(),
+            ClientAuth::Bearer(token) => !token.expose_secret().is_empty(),
+        };
+        if !client_id_ok {
+            return Err(ConfigError::new("the client credentials are empty")
+                .with_key("introspection.client_id"));
+        }
+        if let ClientAuth::Bearer(token) = &self.auth
+            && http::HeaderValue::from_str(&format!("Bearer {}", token.expose_secret())).is_err()
+        {
+            return Err(
+                ConfigError::new("the client token cannot be sent in a header")
+                    .with_key("introspection.client_token"),
+            );
+        }
+        if self.realm.chars().any(char::is_control) {
+            return Err(ConfigError::new("the realm contains a control character")
+                .with_key("introspection.realm"));
+        }
+        if self.max_token_size == 0 || self.max_response_size == 0 {
+            return Err(ConfigError::new("size limits must be positive")
+                .with_key("introspection.max_token_size"));
+        }
+        self.claims.validate("introspection.groups_claims")?;
+        let client = match self.http_client {
+            Some(client) => client,
+            None => super::authenticator::default_client()?,
+        };
+        Ok(IntrospectionAuthenticator {
+            inner: Arc::new(Inner {
+                endpoint: self.endpoint,
+                auth: self.auth,
+                realm: self.realm,
+                issuer: self.issuer,
+                rules: Rules {
+                    audiences: self.audiences,
+                    leeway: self.leeway,
+                    required: Vec::new(),
+                    typ: None,
+                    max_lifetime: None,
+                },
+                claims: self.claims,
+                client,
+                limits: FetchLimits {
+                    timeout: self.timeout,
+                    max_body: self.max_response_size,
+                },
+                cache: Cache::new(self.cache_ttl, self.cache_capacity),
+                api_keys: self.api_keys,
+                jwt_shaped: self.jwt_shaped,
+                max_token_size: self.max_token_size,
+                locator: BearerLocator {
+                    scheme: Scheme::Introspection,
+                    allow_query: self.allow_query,
+                },
+            }),
+        })
+    }
+}
+
+/// `b64token` (RFC 6750 §2.1): the characters a bearer token may have.
+fn is_b64token(token: &str) -> bool {
+    let body = token.trim_end_matches('=');
+    !body.is_empty()
+        && body
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~+/".contains(&b))
+}
+
+/// `application/x-www-form-urlencoded`, keeping only the unreserved characters.
+const FORM: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+fn form(value: &str) -> String {
+    utf8_percent_encode(value, FORM).to_string()
+}
+
+/// Answers by token digest, each until its own deadline; the oldest leaves first when full.
+struct Cache {
+    ttl: Duration,
+    capacity: usize,
+    state: Mutex<CacheState>,
+}
+
+#[derive(Default)]
+struct CacheState {
+    map: HashMap<[u8; 32], Entry>,
+    /// Digests in insertion order with their sequence number; stale elements are skipped.
+    order: VecDeque<([u8; 32], u64)>,
+    next_seq: u64,
+}
+
+struct Entry {
+    principal: Principal,
+    until: Instant,
+    seq: u64,
+}
+
+impl Cache {
+    fn new(ttl: Duration, capacity: usize) -> Self {
+        Self {
+            ttl,
+            capacity,
+            state: Mutex::new(CacheState::default()),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, CacheState> {
+        // A poisoned lock means a panic mid-insert; at worst an entry is missing: a miss.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn get(&self, digest: &[u8; 32]) -> Option<Principal> {
+        if self.capacity == 0 || self.ttl.is_zero() {
+            return None;
+        }
+        let mut state = self.lock();
+        let entry = state.map.get(digest)?;
+        if entry.until > Instant::now() {
+            return Some(entry.principal.clone());
+        }
+        state.map.remove(digest);
+        None
+    }
+
+    fn insert(&self, digest: [u8; 32], principal: Principal, until: Instant) {
+        if self.capacity == 0 || until <= Instant::now() {
+            return;
+        }
+        let mut state = self.lock();
+        state.map.remove(&digest);
+        while state.map.len() >= self.capacity {
+            let Some((oldest, seq)) = state.order.pop_front() else {
+                break;
+            };
+            if state.map.get(&oldest).is_some_and(|e| e.seq == seq) {
+                state.map.remove(&oldest);
+            }
+        }
+        // Elements of removed or replaced entries pile up; drop them when they outnumber the
+        // live ones, so the queue stays O(capacity).
+        if state.order.len() > 2 * self.capacity + 16 {
+            let CacheState { map, order, .. } = &mut *state;
+            order.retain(|(digest, seq)| map.get(digest).is_some_and(|e| e.seq == *seq));
+        }
+        let seq = state.next_seq;
+        state.next_seq += 1;
+        state.order.push_back((digest, seq));
+        state.map.insert(
+            digest,
+            Entry {
+                principal,
+                until,
+                seq,
+            },
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::principal::SubjectKind;
+
+    fn principal() -> Principal {
+        Principal::new("s", SubjectKind::User, Scheme::Introspection)
+    }
+
+    #[test]
+    fn cache_is_bounded_and_entries_expire() {
+        let cache = Cache::new(Duration::from_secs(60), 3);
+        let later = Instant::now() + Duration::from_secs(60);
+        for i in 0..10u8 {
+            cache.insert([i; 32], principal(), later);
+        }
+        assert_eq!(cache.lock().map.len(), 3);
+        assert!(cache.get(&[0; 32]).is_none());
+        assert!(cache.get(&[9; 32]).is_some());
+        cache.insert(
+            [20; 32],
+            principal(),
+            Instant::now() + Duration::from_millis(1),
+        );
+        std::thread::sleep(Duration::from_millis(5));
+        assert!(cache.get(&[20; 32]).is_none());
+    }
+
+    #[test]
+    fn b64token_and_form_encoding() {
+        assert!(is_b64token("abc-._~+/=="));
+        assert!(!is_b64token("a b"));
+        assert!(!is_b64token("==="));
+        assert_eq!(form("a b&c=d/é"), "a%20b%26c%3Dd%2F%C3%A9");
+    }
+}

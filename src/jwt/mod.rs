@@ -1,0 +1,96 @@
+//! OAuth2 / OpenID Connect bearer tokens: JWT access tokens checked against the issuer's keys
+//! ([`JwtAuthenticator`]), opaque tokens checked by introspection ([`IntrospectionAuthenticator`]),
+//! and short-lived tokens issued by the service itself ([`JwtIssuer`]).
+//!
+//! ## How a JWT is checked
+//!
+//! The token is taken apart strictly first ([RFC 7515 §7.1]: three unpadded base64url parts, JSON
+//! objects without duplicate members, no JWE, no `crit`, at most 8 KiB). Its `iss` picks the
+//! issuer, and the issuer's [`KeySource`] the key: the one with the token's `kid`, which must be
+//! for the token's `alg`. The algorithm therefore comes from the key; the header's `jwk`, `jku`,
+//! `x5u` and `x5c` are never read; `none` is never an algorithm. After the signature come the
+//! claims: `exp`, `nbf` and `iat` with a 30 s leeway, a lifetime cap, the audience, the required
+//! claims, the `typ`. [`ClaimMapping`] then makes the [`Principal`](crate::Principal), which
+//! carries the verified claims.
+//!
+//! Remote keys (a JWKS URL or OIDC discovery) are cached; [`JwksCacheConfig`] describes refresh,
+//! the unknown-`kid` cooldown and stale-if-error. A key set that was never loaded answers 503,
+//! not 401.
+//!
+//! **Why verification does not call `jsonwebtoken::decode`**: `decode` parses the key again for
+//! every token, accepts `iss` as an array, and keeps the last of duplicate claims. Keys here are
+//! parsed once into aws-lc-rs (the backend `jsonwebtoken` is built with here) and checked with
+//! it directly; `jsonwebtoken` reads PEM keys and signs for [`JwtIssuer`].
+//!
+//! ## Errors (RFC 6750 §3)
+//!
+//! | Situation | Status | `WWW-Authenticate: Bearer` |
+//! |-----------|--------|----------------------------|
+//! | no token | 401 | `realm` only |
+//! | bad, expired or unknown token | 401 | `error="invalid_token"` |
+//! | token in two places, repeated header | 400 | `error="invalid_request"` |
+//! | a scope the route needs is missing | 403 | `error="insufficient_scope", scope="…"` |
+//! | keys never loaded, introspection down | 503 | none, `Retry-After` |
+//!
+//! Error descriptions are fixed strings; the token never appears in a response or a log.
+//!
+//! ## Example: an identity provider's tokens
+//!
+//! ```no_run
+//! use portcullis::jwt::{ClaimMapping, JwtAuthenticator, KeySource};
+//! use portcullis::{Gate, Scopes};
+//!
+//! # fn main() -> Result<(), portcullis::ConfigError> {
+//! let jwt = JwtAuthenticator::builder()
+//!     .issuer("https://sso.example.com/realms/main", KeySource::discovery())
+//!     .audience("orders-api")
+//!     .require_typ("at+jwt")
+//!     .claims(ClaimMapping::new().groups_claim("realm_access.roles"))
+//!     .build()?;
+//! let gate = Gate::builder()
+//!     .authenticator(jwt)
+//!     .route("/orders/**", Scopes::all_of(["orders:read"]))
+//!     .build()?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! [RFC 7515 §7.1]: https://www.rfc-editor.org/rfc/rfc7515#section-7.1
+
+mod algorithm;
+mod authenticator;
+mod bearer;
+mod claims;
+mod compact;
+mod error;
+mod http;
+mod introspection;
+mod issuer;
+mod json;
+mod jwks;
+mod keys;
+mod settings;
+mod validation;
+
+pub use algorithm::{Algorithm, UnknownAlgorithm};
+pub use authenticator::{
+    DEFAULT_LEEWAY, DEFAULT_MAX_KID_LEN, DEFAULT_MAX_LIFETIME, DEFAULT_MAX_TOKEN_SIZE,
+    DEFAULT_REQUIRED_CLAIMS, JwtAuthenticator, JwtAuthenticatorBuilder,
+};
+pub use claims::{ClaimMapping, ClaimPath};
+pub use error::{
+    FetchError, FetchErrorKind, IssueError, KeyError, KeyErrorKind, TokenError, TokenErrorKind,
+};
+#[cfg(feature = "jwks")]
+pub use http::ReqwestClient;
+pub use http::{FetchLimits, HttpClient};
+pub use introspection::{
+    ClientAuth, IntrospectionAuthenticator, IntrospectionAuthenticatorBuilder,
+};
+pub use issuer::{JwtIssuer, JwtIssuerBuilder, SigningKey};
+pub use jwks::{JwksCacheConfig, KeySource};
+pub use keys::{KeySet, MAX_JWKS_KEYS, MAX_RSA_BITS, MIN_RSA_BITS, VerifyingKey};
+pub use settings::{
+    ClientAuthMethod, IntrospectionSettings, IssuerSettings, JwksSettings, JwtSettings,
+};
+pub use validation::KNOWN_REQUIRED_CLAIMS;

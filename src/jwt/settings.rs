@@ -1,0 +1,487 @@
+//! Configuration-file shapes for the `[jwt]` and `[introspection]` sections: plain serde structs
+//! whose `build` makes the authenticator, reporting mistakes as [`ConfigError`]s that name the key.
+//!
+//! ```toml
+//! [jwt]
+//! audiences = ["orders-api"]
+//! typ = "at+jwt"
+//! groups_claims = ["realm_access.roles"]
+//!
+//! [[jwt.issuers]]
+//! issuer = "https://sso.example.com/realms/main"
+//! discovery = true
+//!
+//! [[jwt.issuers]]
+//! issuer = "billing"
+//! secret_file = "/run/secrets/billing-hs256"
+//! algorithm = "HS256"
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::algorithm::Algorithm;
+use super::authenticator::{JwtAuthenticator, JwtAuthenticatorBuilder};
+use super::claims::{ClaimMapping, ClaimPath};
+use super::http::HttpClient;
+use super::introspection::{ClientAuth, IntrospectionAuthenticator};
+use super::jwks::{JwksCacheConfig, KeySource};
+use super::keys::{KeySet, VerifyingKey};
+use crate::api_key::KeyFormat;
+use crate::config::parse_duration;
+use crate::error::ConfigError;
+use crate::secret::SecretString;
+
+/// The `[jwt]` section: a [`JwtAuthenticator`].
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JwtSettings {
+    /// The realm in the `Bearer` challenge. Defaults to `api`.
+    pub realm: Option<String>,
+    /// The trusted issuers, each with its key source. At least one.
+    #[serde(default)]
+    pub issuers: Vec<IssuerSettings>,
+    /// The accepted audiences (`aud`). At least one.
+    #[serde(default)]
+    pub audiences: Vec<String>,
+    /// The accepted algorithms. Defaults to every public-key algorithm plus those of the static
+    /// HMAC secrets.
+    pub algorithms: Option<Vec<Algorithm>>,
+    /// Clock skew allowed on `exp`, `nbf`, `iat`, e.g. `30s`. Defaults to `30s`.
+    pub leeway: Option<String>,
+    /// Claims every token must carry. Defaults to `["exp", "iss", "aud"]`.
+    pub required_claims: Option<Vec<String>>,
+    /// The required header `typ`, e.g. `at+jwt`. Defaults to none (any).
+    pub typ: Option<String>,
+    /// The largest token accepted, in bytes. Defaults to 8192.
+    pub max_token_size: Option<usize>,
+    /// The longest `kid` accepted, in bytes. Defaults to 256.
+    pub max_kid_len: Option<usize>,
+    /// The longest token lifetime accepted, e.g. `1h`, or `none` for no cap. Defaults to `24h`.
+    pub max_lifetime: Option<String>,
+    /// Claims (dotted paths) the principal's groups come from. Defaults to `["groups"]`.
+    pub groups_claims: Option<Vec<String>>,
+    /// Also read tokens from the `access_token` query parameter. Dangerous (tokens end up in
+    /// logs). Defaults to `false`.
+    #[serde(default)]
+    pub dangerous_allow_query_token: bool,
+    /// Accept any audience. Dangerous: tokens for other services are accepted. Defaults to
+    /// `false`.
+    #[serde(default)]
+    pub dangerous_skip_audience_check: bool,
+    /// How remote key sets are fetched and cached.
+    pub jwks: Option<JwksSettings>,
+}
+
+/// One `[[jwt.issuers]]` entry: the issuer and exactly one key source.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IssuerSettings {
+    /// The issuer, compared exactly with the token's `iss`.
+    pub issuer: String,
+    /// Find the keys through OpenID Connect discovery from the issuer URL. Defaults to `false`.
+    #[serde(default)]
+    pub discovery: bool,
+    /// A JWKS URL (`https`, or `http` to a loopback address).
+    pub jwks_url: Option<String>,
+    /// A JWKS file (read once, at build).
+    pub jwks_file: Option<PathBuf>,
+    /// A PEM public key file; needs `algorithm`.
+    pub pem_file: Option<PathBuf>,
+    /// A file holding an HMAC secret (raw bytes; one trailing newline is ignored). `algorithm`
+    /// defaults to `HS256`.
+    pub secret_file: Option<PathBuf>,
+    /// The algorithm of `pem_file` or `secret_file`.
+    pub algorithm: Option<Algorithm>,
+    /// The `kid` of the `pem_file` or `secret_file` key. Defaults to none (the key serves tokens
+    /// without a matching `kid`).
+    pub kid: Option<String>,
+}
+
+/// `[jwt.jwks]`: how remote key sets are fetched and cached (see [`JwksCacheConfig`]).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JwksSettings {
+    /// Age at which a key set is fetched again. Defaults to `5m`.
+    pub refresh_interval: Option<String>,
+    /// Least time between fetches caused by unknown `kid`s. Defaults to `30s`.
+    pub unknown_kid_cooldown: Option<String>,
+    /// Wait after a failed fetch. Defaults to `5s`.
+    pub retry_interval: Option<String>,
+    /// Timeout of one fetch. Defaults to `5s`.
+    pub fetch_timeout: Option<String>,
+    /// Largest document read, in bytes. Defaults to 262144.
+    pub max_response_size: Option<usize>,
+}
+
+impl JwtSettings {
+    /// Builds the authenticator with the default HTTP client (feature `jwks`) for remote keys.
+    pub fn build(&self) -> Result<JwtAuthenticator, ConfigError> {
+        self.builder()?.build()
+    }
+
+    /// The builder these settings describe, to add what a file cannot say (an HTTP client).
+    pub fn builder(&self) -> Result<JwtAuthenticatorBuilder, ConfigError> {
+        let mut builder = JwtAuthenticator::builder().audiences(self.audiences.iter().cloned());
+        if let Some(realm) = &self.realm {
+            builder = builder.realm(realm.clone());
+        }
+        for (i, issuer) in self.issuers.iter().enumerate() {
+            let source = issuer.source(&format!("jwt.issuers[{i}]"))?;
+            builder = builder.issuer(issuer.issuer.clone(), source);
+        }
+        if let Some(algorithms) = &self.algorithms {
+            builder = builder.algorithms(algorithms.iter().copied());
+        }
+        if let Some(leeway) = &self.leeway {
+            builder = builder.leeway(duration(leeway, "jwt.leeway")?);
+        }
+        if let Some(claims) = &self.required_claims {
+            builder = builder.required_claims(claims.iter().cloned());
+        }
+        if let Some(typ) = &self.typ {
+            builder = builder.require_typ(typ.clone());
+        }
+        if let Some(size) = self.max_token_size {
+            builder = builder.max_token_size(size);
+        }
+        if let Some(len) = self.max_kid_len {
+            builder = builder.max_kid_len(len);
+        }
+        if let Some(lifetime) = &self.max_lifetime {
+            builder = builder.max_lifetime(if lifetime.trim() == "none" {
+                None
+            } else {
+                Some(duration(lifetime, "jwt.max_lifetime")?)
+            });
+        }
+        if let Some(paths) = &self.groups_claims {
+            builder = builder.claims(mapping(paths));
+        }
+        if self.dangerous_allow_query_token {
+            builder = builder.dangerous_allow_query_token();
+        }
+        if self.dangerous_skip_audience_check {
+            builder = builder.dangerous_skip_audience_check();
+        }
+        if let Some(jwks) = &self.jwks {
+            builder = builder.jwks_cache(jwks.config()?);
+        }
+        Ok(builder)
+    }
+}
+
+impl IssuerSettings {
+    fn source(&self, key: &str) -> Result<KeySource, ConfigError> {
+        let given = [
+            self.discovery,
+            self.jwks_url.is_some(),
+            self.jwks_file.is_some(),
+            self.pem_file.is_some(),
+            self.secret_file.is_some(),
+        ]
+        .into_iter()
+        .filter(|given| *given)
+        .count();
+        if given != 1 {
+            return Err(ConfigError::new(
+                "give exactly one key source: discovery, jwks_url, jwks_file, pem_file or \
+                 secret_file",
+            )
+            .with_key(key));
+        }
+        let with_kid = |k: VerifyingKey| match &self.kid {
+            Some(kid) => k.with_kid(kid.clone()),
+            None => k,
+        };
+        if (self.algorithm.is_some() || self.kid.is_some())
+            && self.pem_file.is_none()
+            && self.secret_file.is_none()
+        {
+            return Err(ConfigError::new(
+                "`algorithm` and `kid` go with pem_file or secret_file (a JWKS names its own)",
+            )
+            .with_key(format!("{key}.algorithm")));
+        }
+        if self.discovery {
+            return Ok(KeySource::Discovery);
+        }
+        if let Some(url) = &self.jwks_url {
+            return Ok(KeySource::JwksUrl(url.clone()));
+        }
+        if let Some(path) = &self.jwks_file {
+            let field = format!("{key}.jwks_file");
+            let text = read(path, &field)?;
+            let set = KeySet::from_jwks(&String::from_utf8_lossy(&text)).map_err(|e| {
+                ConfigError::new(format!("{}: {e}", path.display())).with_key(field)
+            })?;
+            return Ok(KeySource::Static(set));
+        }
+        if let Some(path) = &self.pem_file {
+            let field = format!("{key}.pem_file");
+            let algorithm = self.algorithm.ok_or_else(|| {
+                ConfigError::new("a PEM key needs `algorithm`").with_key(format!("{key}.algorithm"))
+            })?;
+            let text = read(path, &field)?;
+            let key = VerifyingKey::from_pem(algorithm, &String::from_utf8_lossy(&text)).map_err(
+                |e| ConfigError::new(format!("{}: {e}", path.display())).with_key(field),
+            )?;
+            return Ok(KeySource::Static(KeySet::new().with(with_kid(key))));
+        }
+        let Some(path) = &self.secret_file else {
+            return Err(ConfigError::new("no key source").with_key(key));
+        };
+        let field = format!("{key}.secret_file");
+        let secret = read_secret(path).map_err(|e| e.with_key(field.clone()))?;
+        let algorithm = self.algorithm.unwrap_or(Algorithm::HS256);
+        let verifying = VerifyingKey::hmac(algorithm, secret.expose_secret().as_bytes())
+            .map_err(|e| ConfigError::new(format!("{}: {e}", path.display())).with_key(field))?;
+        Ok(KeySource::Static(KeySet::new().with(with_kid(verifying))))
+    }
+}
+
+impl JwksSettings {
+    fn config(&self) -> Result<JwksCacheConfig, ConfigError> {
+        let mut config = JwksCacheConfig::default();
+        let fields = [
+            (
+                &self.refresh_interval,
+                "refresh_interval",
+                &mut config.refresh_interval,
+            ),
+            (
+                &self.unknown_kid_cooldown,
+                "unknown_kid_cooldown",
+                &mut config.unknown_kid_cooldown,
+            ),
+            (
+                &self.retry_interval,
+                "retry_interval",
+                &mut config.retry_interval,
+            ),
+            (
+                &self.fetch_timeout,
+                "fetch_timeout",
+                &mut config.fetch_timeout,
+            ),
+        ];
+        for (value, name, target) in fields {
+            if let Some(value) = value {
+                *target = duration(value, &format!("jwt.jwks.{name}"))?;
+            }
+        }
+        if let Some(size) = self.max_response_size {
+            config.max_response_size = size;
+        }
+        if config.fetch_timeout.is_zero() || config.max_response_size == 0 {
+            return Err(
+                ConfigError::new("the fetch timeout and size must be positive")
+                    .with_key("jwt.jwks"),
+            );
+        }
+        Ok(config)
+    }
+}
+
+/// How the service authenticates to the introspection endpoint.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientAuthMethod {
+    /// HTTP Basic (`client_secret_basic`). The default.
+    #[default]
+    ClientSecretBasic,
+    /// Form parameters (`client_secret_post`).
+    ClientSecretPost,
+}
+
+/// The `[introspection]` section: an [`IntrospectionAuthenticator`].
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IntrospectionSettings {
+    /// The introspection endpoint (`https`, or `http` to a loopback address).
+    pub endpoint: String,
+    /// This service's client id at the authorization server.
+    pub client_id: String,
+    /// A file holding the client secret (one trailing newline is ignored).
+    pub client_secret_file: PathBuf,
+    /// How the client authenticates. Defaults to `client_secret_basic`.
+    #[serde(default)]
+    pub auth_method: ClientAuthMethod,
+    /// The realm in the `Bearer` challenge. Defaults to `api`.
+    pub realm: Option<String>,
+    /// Require the answer's `iss` to be this. Defaults to no check.
+    pub issuer: Option<String>,
+    /// Require the answer's `aud` to name one of these. Defaults to no check.
+    #[serde(default)]
+    pub audiences: Vec<String>,
+    /// Clock skew allowed on `exp`, `nbf`, `iat`. Defaults to `30s`.
+    pub leeway: Option<String>,
+    /// How long an answer is reused (never past the token's `exp`); also how long a revoked
+    /// token keeps working. Defaults to `60s`.
+    pub cache_ttl: Option<String>,
+    /// How many answers are cached. Defaults to 10000.
+    pub cache_capacity: Option<usize>,
+    /// Timeout of one call. Defaults to `5s`.
+    pub timeout: Option<String>,
+    /// Largest answer read, in bytes. Defaults to 65536.
+    pub max_response_size: Option<usize>,
+    /// Largest token accepted, in bytes. Defaults to 8192.
+    pub max_token_size: Option<usize>,
+    /// Claims (dotted paths) the principal's groups come from. Defaults to `["groups"]`.
+    pub groups_claims: Option<Vec<String>>,
+    /// The prefix of API keys, which are left to the API-key authenticator. Defaults to `pc`.
+    pub api_key_prefix: Option<String>,
+    /// Also introspect JWT-shaped tokens. Defaults to `false`.
+    #[serde(default)]
+    pub introspect_jwt_shaped: bool,
+    /// Also read tokens from the `access_token` query parameter. Dangerous. Defaults to `false`.
+    #[serde(default)]
+    pub dangerous_allow_query_token: bool,
+}
+
+impl IntrospectionSettings {
+    /// Builds the authenticator with the default HTTP client (feature `jwks`).
+    pub fn build(&self) -> Result<IntrospectionAuthenticator, ConfigError> {
+        self.build_with_client(None)
+    }
+
+    /// Builds the authenticator with `client`, or the default one when `None`.
+    pub fn build_with_client(
+        &self,
+        client: Option<Arc<dyn HttpClient>>,
+    ) -> Result<IntrospectionAuthenticator, ConfigError> {
+        let secret = read_secret(&self.client_secret_file)
+            .map_err(|e| e.with_key("introspection.client_secret_file"))?;
+        let auth = match self.auth_method {
+            ClientAuthMethod::ClientSecretBasic => {
+                ClientAuth::basic(self.client_id.clone(), secret)
+            }
+            ClientAuthMethod::ClientSecretPost => ClientAuth::post(self.client_id.clone(), secret),
+        };
+        let mut builder = IntrospectionAuthenticator::builder(self.endpoint.clone(), auth)
+            .audiences(self.audiences.iter().cloned())
+            .introspect_jwt_shaped(self.introspect_jwt_shaped);
+        if let Some(realm) = &self.realm {
+            builder = builder.realm(realm.clone());
+        }
+        if let Some(issuer) = &self.issuer {
+            builder = builder.issuer(issuer.clone());
+        }
+        if let Some(leeway) = &self.leeway {
+            builder = builder.leeway(duration(leeway, "introspection.leeway")?);
+        }
+        let ttl = match &self.cache_ttl {
+            Some(ttl) => duration(ttl, "introspection.cache_ttl")?,
+            None => Duration::from_secs(60),
+        };
+        builder = builder.cache(ttl, self.cache_capacity.unwrap_or(10_000));
+        if let Some(timeout) = &self.timeout {
+            builder = builder.timeout(duration(timeout, "introspection.timeout")?);
+        }
+        if let Some(size) = self.max_response_size {
+            builder = builder.max_response_size(size);
+        }
+        if let Some(size) = self.max_token_size {
+            builder = builder.max_token_size(size);
+        }
+        if let Some(paths) = &self.groups_claims {
+            builder = builder.claims(mapping(paths));
+        }
+        if let Some(prefix) = &self.api_key_prefix {
+            let format = KeyFormat::new(prefix).map_err(|e| {
+                ConfigError::new(e.message().to_owned()).with_key("introspection.api_key_prefix")
+            })?;
+            builder = builder.api_key_format(Some(format));
+        }
+        if self.dangerous_allow_query_token {
+            builder = builder.dangerous_allow_query_token();
+        }
+        if let Some(client) = client {
+            builder = builder.http_client(client);
+        }
+        builder.build()
+    }
+}
+
+fn mapping(paths: &[String]) -> ClaimMapping {
+    ClaimMapping::new().groups_claims(paths.iter().map(|p| ClaimPath::new(p.clone())))
+}
+
+fn duration(text: &str, key: &str) -> Result<Duration, ConfigError> {
+    parse_duration(text).map_err(|e| ConfigError::new(e).with_key(key))
+}
+
+fn read(path: &Path, key: &str) -> Result<Vec<u8>, ConfigError> {
+    std::fs::read(path)
+        .map_err(|e| ConfigError::new(format!("cannot read {}: {e}", path.display())).with_key(key))
+}
+
+/// A secret from a file, without one trailing newline (editors add one).
+pub(crate) fn read_secret(path: &Path) -> Result<SecretString, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError::new(format!("cannot read {}: {e}", path.display())))?;
+    let secret = text
+        .strip_suffix("\r\n")
+        .or_else(|| text.strip_suffix('\n'))
+        .unwrap_or(&text);
+    if secret.is_empty() {
+        return Err(ConfigError::new(format!("{} is empty", path.display())));
+    }
+    Ok(SecretString::new(secret))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_parse_and_refuse_unknown_keys() {
+        let settings: JwtSettings = toml::from_str(
+            r#"
+            audiences = ["api"]
+            algorithms = ["ES256", "RS256"]
+            leeway = "10s"
+            max_lifetime = "none"
+            groups_claims = ["realm_access.roles"]
+            [[issuers]]
+            issuer = "https://sso.example.com"
+            discovery = true
+            [jwks]
+            unknown_kid_cooldown = "1m"
+            "#,
+        )
+        .unwrap();
+        assert_eq!(settings.issuers.len(), 1);
+        assert!(settings.builder().is_ok());
+        let err = toml::from_str::<JwtSettings>("audience = [\"x\"]").unwrap_err();
+        assert!(err.to_string().contains("unknown field"), "{err}");
+    }
+
+    #[test]
+    fn one_key_source_per_issuer() {
+        let settings = JwtSettings {
+            audiences: vec!["api".into()],
+            issuers: vec![IssuerSettings {
+                issuer: "i".into(),
+                discovery: true,
+                jwks_url: Some("https://i/jwks".into()),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let err = settings.builder().unwrap_err();
+        assert_eq!(err.key(), Some("jwt.issuers[0]"));
+    }
+
+    #[test]
+    fn bad_durations_name_the_key() {
+        let settings = JwtSettings {
+            leeway: Some("soon".into()),
+            ..Default::default()
+        };
+        assert_eq!(settings.builder().unwrap_err().key(), Some("jwt.leeway"));
+    }
+}

@@ -1,0 +1,298 @@
+//! The claim checks after the signature: times (with leeway), audience, required claims, `typ`,
+//! lifetime. RFC 7519 §4.1, RFC 8725 §3, RFC 9068 §4.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+
+use super::claims::Times;
+use super::error::{TokenError, TokenErrorKind};
+use crate::error::ConfigError;
+
+/// The registered claims that can be required.
+pub const KNOWN_REQUIRED_CLAIMS: [&str; 7] = ["exp", "iss", "aud", "sub", "iat", "nbf", "jti"];
+
+/// The checks a verified token's claims must pass.
+#[derive(Clone, Debug)]
+pub(crate) struct Rules {
+    /// Empty only when audience checking was dangerously turned off.
+    pub(crate) audiences: Vec<String>,
+    pub(crate) leeway: Duration,
+    pub(crate) required: Vec<&'static str>,
+    /// Normalised: lowercase, without `application/`.
+    pub(crate) typ: Option<String>,
+    pub(crate) max_lifetime: Option<Duration>,
+}
+
+impl Rules {
+    pub(crate) fn required_claims<I, S>(
+        names: I,
+        key: &str,
+    ) -> Result<Vec<&'static str>, ConfigError>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let mut required = Vec::new();
+        for name in names {
+            let name = name.as_ref();
+            let known = KNOWN_REQUIRED_CLAIMS
+                .into_iter()
+                .find(|known| *known == name)
+                .ok_or_else(|| {
+                    ConfigError::new(format!(
+                        "unknown required claim `{name}` (known: {})",
+                        KNOWN_REQUIRED_CLAIMS.join(", ")
+                    ))
+                    .with_key(key)
+                })?;
+            if !required.contains(&known) {
+                required.push(known);
+            }
+        }
+        Ok(required)
+    }
+
+    pub(crate) fn requires(&self, claim: &str) -> bool {
+        self.required.contains(&claim)
+    }
+
+    /// RFC 8725 §3.11: explicit typing, compared as a media type (case-insensitive, the
+    /// `application/` prefix optional; RFC 7515 §4.1.9).
+    pub(crate) fn check_typ(&self, typ: Option<&str>) -> Result<(), TokenError> {
+        let Some(required) = &self.typ else {
+            return Ok(());
+        };
+        match typ {
+            Some(found) if normalize_typ(found) == *required => Ok(()),
+            Some(found) => Err(TokenError::new(
+                TokenErrorKind::InvalidType,
+                format!(
+                    "`typ` is {:?}, {required:?} is required",
+                    found.chars().take(64).collect::<String>()
+                ),
+            )),
+            None => Err(TokenError::new(
+                TokenErrorKind::InvalidType,
+                format!("no `typ`, {required:?} is required"),
+            )),
+        }
+    }
+
+    /// Checks presence, times and audience; returns the credential times.
+    pub(crate) fn check_claims(&self, claims: &Map<String, Value>) -> Result<Times, TokenError> {
+        for name in &self.required {
+            if claims.get(*name).is_none_or(Value::is_null) {
+                return Err(TokenError::new(
+                    TokenErrorKind::MissingClaim,
+                    format!("the required claim `{name}` is missing"),
+                ));
+            }
+        }
+        let now = now_secs();
+        let leeway = self.leeway.as_secs_f64();
+        let exp = numeric_date(claims, "exp")?;
+        let nbf = numeric_date(claims, "nbf")?;
+        let iat = numeric_date(claims, "iat")?;
+        if let Some(exp) = exp {
+            // RFC 7519 §4.1.4: the current time must be before `exp`.
+            if now >= exp + leeway {
+                return Err(TokenError::new(
+                    TokenErrorKind::Expired,
+                    "the token has expired",
+                ));
+            }
+        }
+        if nbf.is_some_and(|nbf| nbf > now + leeway) {
+            return Err(TokenError::new(
+                TokenErrorKind::NotYetValid,
+                "the token is not valid yet (`nbf`)",
+            ));
+        }
+        if iat.is_some_and(|iat| iat > now + leeway) {
+            return Err(TokenError::new(
+                TokenErrorKind::IssuedInFuture,
+                "the token was issued in the future (`iat`)",
+            ));
+        }
+        if let Some(max) = self.max_lifetime {
+            let Some(exp) = exp else {
+                return Err(TokenError::new(
+                    TokenErrorKind::MissingClaim,
+                    "no `exp`, and a maximum token lifetime is set",
+                ));
+            };
+            let lifetime = exp - iat.unwrap_or(now);
+            if lifetime > max.as_secs_f64() + leeway {
+                return Err(TokenError::new(
+                    TokenErrorKind::LifetimeTooLong,
+                    format!(
+                        "a lifetime of {lifetime:.0}s exceeds the maximum of {}s",
+                        max.as_secs()
+                    ),
+                ));
+            }
+        }
+        if !self.audiences.is_empty() {
+            self.check_audience(claims.get("aud"))?;
+        }
+        Ok(Times {
+            issued_at: iat.map(to_datetime).transpose()?,
+            expires_at: exp.map(to_datetime).transpose()?,
+        })
+    }
+
+    /// RFC 7519 §4.1.3: `aud` is a string or an array of strings, one of which must be ours.
+    fn check_audience(&self, aud: Option<&Value>) -> Result<(), TokenError> {
+        let ours = |s: &str| self.audiences.iter().any(|a| a == s);
+        let accepted = match aud {
+            None | Some(Value::Null) => {
+                return Err(TokenError::new(
+                    TokenErrorKind::InvalidAudience,
+                    "the token has no `aud`",
+                ));
+            }
+            Some(Value::String(s)) => ours(s),
+            Some(Value::Array(items)) => {
+                let mut any = false;
+                for item in items {
+                    match item {
+                        Value::String(s) => any |= ours(s),
+                        _ => return Err(TokenError::malformed("`aud` has a non-string member")),
+                    }
+                }
+                any
+            }
+            Some(_) => return Err(TokenError::malformed("`aud` is not a string or an array")),
+        };
+        if accepted {
+            Ok(())
+        } else {
+            Err(TokenError::new(
+                TokenErrorKind::InvalidAudience,
+                "`aud` names none of the accepted audiences",
+            ))
+        }
+    }
+}
+
+pub(crate) fn normalize_typ(typ: &str) -> String {
+    let lower = typ.to_ascii_lowercase();
+    match lower.strip_prefix("application/") {
+        Some(rest) => rest.to_owned(),
+        None => lower,
+    }
+}
+
+/// A NumericDate (RFC 7519 §2): a JSON number of seconds, fractions allowed. A string, a boolean
+/// or anything else is refused, never read as "absent".
+pub(crate) fn numeric_date(
+    claims: &Map<String, Value>,
+    name: &str,
+) -> Result<Option<f64>, TokenError> {
+    match claims.get(name) {
+        None => Ok(None),
+        Some(Value::Number(n)) => n
+            .as_f64()
+            .filter(|v| v.is_finite())
+            .map(Some)
+            .ok_or_else(|| TokenError::malformed(format!("`{name}` is not a usable number"))),
+        Some(_) => Err(TokenError::malformed(format!("`{name}` is not a number"))),
+    }
+}
+
+fn to_datetime(secs: f64) -> Result<DateTime<Utc>, TokenError> {
+    DateTime::from_timestamp(secs.floor() as i64, 0)
+        .filter(|_| secs.abs() < 1e15)
+        .ok_or_else(|| TokenError::malformed("a time claim is out of range"))
+}
+
+pub(crate) fn now_secs() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rules() -> Rules {
+        Rules {
+            audiences: vec!["api".to_owned()],
+            leeway: Duration::from_secs(30),
+            required: vec!["exp", "iss", "aud"],
+            typ: Some("at+jwt".to_owned()),
+            max_lifetime: Some(Duration::from_secs(3600)),
+        }
+    }
+
+    fn check(json: String) -> Result<Times, TokenErrorKind> {
+        let claims: Map<String, Value> = serde_json::from_str(&json).unwrap();
+        rules().check_claims(&claims).map_err(|e| e.kind())
+    }
+
+    #[test]
+    fn times_and_audience() {
+        let now = now_secs() as i64;
+        let ok = |extra: &str| format!(r#"{{"iss":"i","aud":"api","exp":{}{extra}}}"#, now + 60);
+        assert!(check(ok("")).is_ok());
+        assert!(check(ok(&format!(r#","iat":{now}"#))).is_ok());
+        assert_eq!(
+            check(format!(r#"{{"iss":"i","aud":"api","exp":{}}}"#, now - 31)),
+            Err(TokenErrorKind::Expired)
+        );
+        // Within the leeway.
+        assert!(check(format!(r#"{{"iss":"i","aud":"api","exp":{}}}"#, now - 20)).is_ok());
+        assert_eq!(
+            check(ok(&format!(r#","nbf":{}"#, now + 60))),
+            Err(TokenErrorKind::NotYetValid)
+        );
+        assert_eq!(
+            check(ok(&format!(r#","iat":{}"#, now + 60))),
+            Err(TokenErrorKind::IssuedInFuture)
+        );
+        assert_eq!(
+            check(format!(
+                r#"{{"iss":"i","aud":"api","iat":{now},"exp":{}}}"#,
+                now + 7200
+            )),
+            Err(TokenErrorKind::LifetimeTooLong)
+        );
+        assert_eq!(check(ok(r#","exp2":1"#)).map(|_| ()), Ok(()));
+        assert_eq!(
+            check(format!(r#"{{"iss":"i","aud":"api","exp":"{}"}}"#, now + 60)),
+            Err(TokenErrorKind::Malformed)
+        );
+        assert_eq!(
+            check(format!(
+                r#"{{"iss":"i","aud":["x","api"],"exp":{}.5}}"#,
+                now + 60
+            ))
+            .map(|_| ()),
+            Ok(())
+        );
+        assert_eq!(
+            check(format!(r#"{{"iss":"i","aud":["x"],"exp":{}}}"#, now + 60)),
+            Err(TokenErrorKind::InvalidAudience)
+        );
+        assert_eq!(
+            check(format!(r#"{{"iss":"i","aud":[1],"exp":{}}}"#, now + 60)),
+            Err(TokenErrorKind::Malformed)
+        );
+        assert_eq!(
+            check(format!(r#"{{"iss":"i","exp":{}}}"#, now + 60)),
+            Err(TokenErrorKind::MissingClaim)
+        );
+    }
+
+    #[test]
+    fn typ_compares_as_a_media_type() {
+        let r = rules();
+        assert!(r.check_typ(Some("at+jwt")).is_ok());
+        assert!(r.check_typ(Some("application/AT+JWT")).is_ok());
+        assert!(r.check_typ(Some("JWT")).is_err());
+        assert!(r.check_typ(None).is_err());
+    }
+}

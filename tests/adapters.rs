@@ -1,0 +1,543 @@
+//! Every adapter end to end on 127.0.0.1 with a real client, driven by one table of requests:
+//! axum, actix-web and hyper over HTTP/1.1 with reqwest, tonic over HTTP/2 with a tonic client.
+//!
+//! Each row must give the same status (for tonic, the gRPC code), the same `WWW-Authenticate`
+//! values (for tonic, in the status metadata) and the same principal everywhere. HTTP adapters
+//! must also answer a refusal with exactly the body and content type `Gate::respond` builds for
+//! the Gate's own decision on the same request; tonic with that decision's public detail as the
+//! gRPC message.
+
+#[path = "adapters/servers.rs"]
+mod servers;
+// The gateway example, served in-process: `serve` and `echo_upstream`; its `main` is unused here.
+#[allow(dead_code)]
+#[path = "../examples/gateway.rs"]
+mod gateway;
+// Generated code: public items that this crate only partly uses.
+#[allow(unreachable_pub, dead_code, missing_docs)]
+#[path = "../examples/proto/whoami.rs"]
+mod whoami;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt as _, Empty};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use portcullis::basic::{HashingConfig, encode_basic};
+use portcullis::jwt::{Algorithm, JwtIssuer, SigningKey};
+use portcullis::{
+    ApiKeys, BasicAuthenticator, Gate, Groups, MemoryApiKeyStore, MemoryUserStore, NewApiKey,
+    Principal, Public, RequestView, Scheme, SecretString, SubjectKind,
+};
+use tonic::Code;
+
+use whoami::WhoAmIRequest;
+use whoami::identity_client::IdentityClient;
+
+const REALM: &str = "adapters";
+const BASIC: &str = r#"Basic realm="adapters", charset="UTF-8""#;
+const API_KEY: &str = r#"ApiKey realm="adapters", header="X-API-Key""#;
+const BEARER: &str = r#"Bearer realm="adapters""#;
+const BEARER_INVALID: &str = r#"Bearer realm="adapters", error="invalid_token", error_description="The access token is invalid or expired""#;
+const EVERY_SCHEME: &[&str] = &[BASIC, API_KEY, BEARER];
+
+const ALICE_PASSWORD: &str = "correct horse battery staple";
+const BOB_PASSWORD: &str = "tr0ub4dor&3";
+const ISSUER: &str = "https://issuer.adapters.test";
+
+/// The one table every adapter answers.
+const TABLE: &[Row] = &[
+    Row {
+        name: "no credentials",
+        route: Route::Me,
+        credential: Credential::None,
+        status: 401,
+        grpc: Code::Unauthenticated,
+        challenges: EVERY_SCHEME,
+        principal: None,
+    },
+    Row {
+        name: "bad Basic",
+        route: Route::Me,
+        credential: Credential::Basic("alice", "not her password"),
+        status: 401,
+        grpc: Code::Unauthenticated,
+        challenges: EVERY_SCHEME,
+        principal: None,
+    },
+    Row {
+        name: "good Basic",
+        route: Route::Admin,
+        credential: Credential::Basic("alice", ALICE_PASSWORD),
+        status: 200,
+        grpc: Code::Ok,
+        challenges: &[],
+        principal: Some(("alice", "basic")),
+    },
+    Row {
+        name: "good API key",
+        route: Route::Me,
+        credential: Credential::GoodKey,
+        status: 200,
+        grpc: Code::Ok,
+        challenges: &[],
+        principal: Some(("reporting", "api_key")),
+    },
+    Row {
+        name: "revoked API key",
+        route: Route::Me,
+        credential: Credential::RevokedKey,
+        status: 401,
+        grpc: Code::Unauthenticated,
+        challenges: EVERY_SCHEME,
+        principal: None,
+    },
+    Row {
+        name: "good JWT",
+        route: Route::Me,
+        credential: Credential::GoodJwt,
+        status: 200,
+        grpc: Code::Ok,
+        challenges: &[],
+        principal: Some(("carol", "jwt")),
+    },
+    Row {
+        name: "bad JWT",
+        route: Route::Me,
+        credential: Credential::BadJwt,
+        status: 401,
+        grpc: Code::Unauthenticated,
+        challenges: &[BASIC, API_KEY, BEARER_INVALID],
+        principal: None,
+    },
+    Row {
+        name: "denied by policy",
+        route: Route::Admin,
+        credential: Credential::Basic("bob", BOB_PASSWORD),
+        status: 403,
+        grpc: Code::PermissionDenied,
+        challenges: &[],
+        principal: None,
+    },
+    Row {
+        name: "anonymous on a public route",
+        route: Route::Public,
+        credential: Credential::None,
+        status: 200,
+        grpc: Code::Ok,
+        challenges: &[],
+        principal: None,
+    },
+    Row {
+        name: "signed in on a public route",
+        route: Route::Public,
+        credential: Credential::GoodJwt,
+        status: 200,
+        grpc: Code::Ok,
+        challenges: &[],
+        principal: Some(("carol", "jwt")),
+    },
+];
+
+#[tokio::test]
+async fn axum_answers_the_table() {
+    let fixture = Fixture::new().await;
+    let base = servers::axum(fixture.gate.clone()).await;
+    check_http("axum", &base, &fixture).await;
+}
+
+#[tokio::test]
+async fn actix_answers_the_table() {
+    let fixture = Fixture::new().await;
+    let base = servers::actix(fixture.gate.clone()).await;
+    check_http("actix", &base, &fixture).await;
+}
+
+#[tokio::test]
+async fn hyper_answers_the_table() {
+    let fixture = Fixture::new().await;
+    let base = servers::hyper(fixture.gate.clone()).await;
+    check_http("hyper", &base, &fixture).await;
+}
+
+#[tokio::test]
+async fn tonic_answers_the_table() {
+    let fixture = Fixture::new().await;
+    let endpoint = servers::tonic(fixture.gate.clone()).await;
+    let mut client = IdentityClient::connect(endpoint)
+        .await
+        .expect("tonic client connects");
+    for row in TABLE {
+        let expected = fixture.reference(row).await;
+        let mut request = tonic::Request::new(WhoAmIRequest {});
+        for (name, value) in fixture.headers(row.credential) {
+            request
+                .metadata_mut()
+                .insert(name, value.parse().expect("ASCII credential"));
+        }
+        let result = match row.route {
+            Route::Me => client.who_am_i(request).await,
+            Route::Admin => client.admin(request).await,
+            Route::Public => client.hello(request).await,
+        };
+        let context = format!("tonic, {}", row.name);
+        match result {
+            Ok(response) => {
+                assert_eq!(Code::Ok, row.grpc, "{context}: allowed");
+                let caller = response.into_inner();
+                let principal = (!caller.subject.is_empty())
+                    .then_some((caller.subject.as_str(), caller.scheme.as_str()));
+                assert_eq!(principal, row.principal, "{context}: principal");
+            }
+            Err(status) => {
+                assert_eq!(status.code(), row.grpc, "{context}: code ({status:?})");
+                let challenges: Vec<&str> = status
+                    .metadata()
+                    .get_all("www-authenticate")
+                    .iter()
+                    .map(|v| v.to_str().expect("ASCII challenge"))
+                    .collect();
+                assert_eq!(challenges, row.challenges, "{context}: challenges");
+                let rejection = expected.expect_err("the Gate refuses this row too");
+                assert_eq!(status.message(), rejection.public_detail(), "{context}");
+            }
+        }
+    }
+}
+
+/// A refused gRPC call is "Trailers-Only": HTTP 200, `content-type: application/grpc`, the
+/// status in the headers, no body, and the challenges kept. Seen on the wire with a plain HTTP/2
+/// client, since a tonic client hides the framing.
+#[tokio::test]
+async fn a_refused_grpc_call_is_a_trailers_only_response() {
+    let fixture = Fixture::new().await;
+    let endpoint = servers::tonic(fixture.gate.clone()).await;
+    let client = Client::builder(TokioExecutor::new())
+        .http2_only(true)
+        .build_http::<Empty<Bytes>>();
+    let request = http::Request::post(format!("{endpoint}/whoami.Identity/WhoAmI"))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .body(Empty::new())
+        .expect("valid request");
+    let response = client.request(request).await.expect("HTTP/2 exchange");
+    assert_eq!(response.status(), http::StatusCode::OK);
+    let headers = response.headers().clone();
+    assert_eq!(headers["content-type"], "application/grpc");
+    assert_eq!(headers["grpc-status"], "16");
+    assert_eq!(headers["grpc-message"], "Authentication is required.");
+    assert!(headers.get("content-length").is_none());
+    let challenges: Vec<_> = headers.get_all("www-authenticate").iter().collect();
+    assert_eq!(challenges, EVERY_SCHEME);
+    let body = response.into_body().collect().await.expect("body");
+    assert!(body.trailers().is_none(), "no trailers frame after headers");
+    assert!(body.to_bytes().is_empty(), "no message");
+}
+
+/// The same Gate answers a plain HTTP request to a gRPC server with the problem body.
+#[tokio::test]
+async fn a_non_grpc_request_to_a_tonic_server_gets_the_problem_body() {
+    let fixture = Fixture::new().await;
+    let endpoint = servers::tonic(fixture.gate.clone()).await;
+    let client = Client::builder(TokioExecutor::new())
+        .http2_only(true)
+        .build_http::<Empty<Bytes>>();
+    let request = http::Request::get(format!("{endpoint}/whoami.Identity/WhoAmI"))
+        .body(Empty::new())
+        .expect("valid request");
+    let response = client.request(request).await.expect("HTTP/2 exchange");
+    assert_eq!(response.status(), http::StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
+    let expected = fixture
+        .gate
+        .respond(&portcullis::Rejection::missing_credentials("anonymous"));
+    let body = response.into_body().collect().await.expect("body");
+    assert_eq!(body.to_bytes(), expected.body().as_bytes());
+}
+
+/// The gateway example in front of an upstream that echoes what it receives: the upstream sees
+/// the principal's headers, never a forged one, never the credentials.
+#[tokio::test]
+async fn the_gateway_forwards_the_principal_and_nothing_forged() {
+    let upstream = gateway::echo_upstream().await.expect("echo upstream");
+    let config = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/gateway.toml");
+    let gate = portcullis::GateHandle::from_config_file(config)
+        .await
+        .expect("examples/gateway.toml is valid");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("local addr"));
+    let upstream = format!("http://{upstream}/api").parse().expect("URL");
+    tokio::spawn(gateway::serve(listener, gate, upstream));
+    let client = reqwest::Client::new();
+    let alice = encode_basic("alice", "correct horse battery staple");
+
+    let response = client
+        .get(format!("{base}/orders?page=2"))
+        .header("authorization", &alice)
+        .header("x-portcullis-subject", "root")
+        .header("X-Portcullis-Groups", "admin")
+        .header("x-portcullis-anything", "forged")
+        .header("x-forwarded-for", "203.0.113.9")
+        .send()
+        .await
+        .expect("request sent");
+    assert_eq!(response.status(), 200);
+    let seen: serde_json::Value = response.json().await.expect("echo JSON");
+    let seen = &seen["upstream_saw"];
+    assert_eq!(seen["uri"], "/api/orders?page=2");
+    let headers = seen["headers"].as_object().expect("headers");
+    let portcullis_headers: Vec<(&str, &str)> = headers
+        .iter()
+        .filter(|(name, _)| name.starts_with("x-portcullis-"))
+        .map(|(name, value)| (name.as_str(), value.as_str().expect("string")))
+        .collect();
+    assert_eq!(
+        portcullis_headers,
+        [
+            ("x-portcullis-groups", "admin,staff"),
+            ("x-portcullis-scheme", "basic"),
+            ("x-portcullis-subject", "alice"),
+        ]
+    );
+    assert!(headers.get("authorization").is_none(), "credentials hidden");
+    assert_eq!(headers["x-forwarded-for"], "203.0.113.9, 127.0.0.1");
+
+    // Anonymous on the public route: no principal headers at all, forged ones removed.
+    let response = client
+        .get(format!("{base}/health"))
+        .header("x-portcullis-subject", "root")
+        .send()
+        .await
+        .expect("request sent");
+    assert_eq!(response.status(), 200);
+    let seen: serde_json::Value = response.json().await.expect("echo JSON");
+    let headers = seen["upstream_saw"]["headers"]
+        .as_object()
+        .expect("headers");
+    assert!(
+        headers
+            .keys()
+            .all(|name| !name.starts_with("x-portcullis-")),
+        "{headers:?}"
+    );
+
+    // Refusals never reach the upstream.
+    let response = client
+        .get(format!("{base}/orders"))
+        .send()
+        .await
+        .expect("request sent");
+    assert_eq!(response.status(), 401);
+    let response = client
+        .get(format!("{base}/admin/users"))
+        .header("authorization", encode_basic("bob", "tr0ub4dor&3"))
+        .send()
+        .await
+        .expect("request sent");
+    assert_eq!(response.status(), 403);
+}
+
+/// Asks an HTTP server every row of the table with reqwest.
+async fn check_http(adapter: &str, base: &str, fixture: &Fixture) {
+    let client = reqwest::Client::new();
+    for row in TABLE {
+        let context = format!("{adapter}, {}", row.name);
+        let expected = fixture.reference(row).await;
+        let mut request = client.get(format!("{base}{}", row.route.http_path()));
+        for (name, value) in fixture.headers(row.credential) {
+            request = request.header(name, value);
+        }
+        let response = request.send().await.expect("request sent");
+        assert_eq!(response.status().as_u16(), row.status, "{context}: status");
+        let challenges: Vec<String> = response
+            .headers()
+            .get_all("www-authenticate")
+            .iter()
+            .map(|v| v.to_str().expect("ASCII challenge").to_owned())
+            .collect();
+        assert_eq!(challenges, row.challenges, "{context}: challenges");
+        let content_type = response.headers().get("content-type").cloned();
+        let body = response.text().await.expect("body");
+        match expected {
+            Ok(_) => {
+                let caller: serde_json::Value =
+                    serde_json::from_str(&body).expect("handler answers JSON");
+                let principal = caller["subject"]
+                    .as_str()
+                    .map(|subject| (subject, caller["scheme"].as_str().unwrap_or_default()));
+                assert_eq!(principal, row.principal, "{context}: principal");
+            }
+            Err(rejection) => {
+                let reference = fixture.gate.respond(&rejection);
+                assert_eq!(
+                    content_type.as_ref(),
+                    reference.headers().get("content-type"),
+                    "{context}: content type"
+                );
+                assert_eq!(&body, reference.body(), "{context}: body");
+            }
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Route {
+    /// Any authenticated caller (the Gate's default policy).
+    Me,
+    /// The `admin` group only.
+    Admin,
+    /// Anyone.
+    Public,
+}
+
+impl Route {
+    fn http_path(self) -> &'static str {
+        match self {
+            Route::Me => "/me",
+            Route::Admin => "/admin",
+            Route::Public => "/public",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Credential {
+    None,
+    Basic(&'static str, &'static str),
+    GoodKey,
+    RevokedKey,
+    GoodJwt,
+    /// Right issuer and claims, signed with another key.
+    BadJwt,
+}
+
+struct Row {
+    name: &'static str,
+    route: Route,
+    credential: Credential,
+    status: u16,
+    grpc: Code,
+    challenges: &'static [&'static str],
+    /// `(subject, scheme)` the handler sees, for allowed rows.
+    principal: Option<(&'static str, &'static str)>,
+}
+
+/// One Gate with Basic, API keys and JWTs, its credentials, and routes for both HTTP and gRPC.
+struct Fixture {
+    gate: Gate,
+    good_key: SecretString,
+    revoked_key: SecretString,
+    good_jwt: SecretString,
+    bad_jwt: SecretString,
+}
+
+impl Fixture {
+    async fn new() -> Fixture {
+        let basic = BasicAuthenticator::builder(Arc::new(MemoryUserStore::new()))
+            .realm(REALM)
+            .hashing(HashingConfig {
+                memory_kib: 64,
+                iterations: 1,
+                ..Default::default()
+            })
+            .build()
+            .expect("valid Basic settings");
+        basic
+            .add_user("alice", &ALICE_PASSWORD.into(), ["admin"])
+            .await
+            .expect("alice added");
+        basic
+            .add_user("bob", &BOB_PASSWORD.into(), ["staff"])
+            .await
+            .expect("bob added");
+
+        let keys = ApiKeys::builder(
+            Arc::new(MemoryApiKeyStore::new()),
+            "adapter tests' pepper, thirty-two bytes or more".into(),
+        )
+        .build()
+        .expect("valid API key settings");
+        let issue_key = || {
+            keys.create(
+                NewApiKey::application("reporting").with_expires_in(Duration::from_secs(3600)),
+            )
+        };
+        let good_key = issue_key().await.expect("key issued");
+        let revoked_key = issue_key().await.expect("key issued");
+        keys.revoke(revoked_key.id()).await.expect("key revoked");
+        let key_authenticator = keys
+            .authenticator_builder()
+            .realm(REALM)
+            .build()
+            .expect("valid API key authenticator");
+
+        let issuer = |key| {
+            JwtIssuer::builder(ISSUER, key)
+                .audience("adapters")
+                .build()
+                .expect("valid issuer")
+        };
+        let trusted = issuer(SigningKey::generate(Algorithm::ES256).expect("key generated"));
+        let impostor = issuer(SigningKey::generate(Algorithm::ES256).expect("key generated"));
+        let carol = Principal::new("carol", SubjectKind::User, Scheme::Jwt).with_groups(["staff"]);
+        let lifetime = Duration::from_secs(300);
+        let jwt = trusted
+            .authenticator_builder()
+            .realm(REALM)
+            .build()
+            .expect("valid JWT authenticator");
+
+        let gate = Gate::builder()
+            .authenticator(basic)
+            .authenticator(key_authenticator)
+            .authenticator(jwt)
+            .route("/public", Public)
+            .route("/whoami.Identity/Hello", Public)
+            .route("/admin", Groups::any_of(["admin"]))
+            .route("/whoami.Identity/Admin", Groups::any_of(["admin"]))
+            .build()
+            .expect("valid gate");
+        Fixture {
+            gate,
+            good_key: good_key.key().clone(),
+            revoked_key: revoked_key.key().clone(),
+            good_jwt: trusted.issue(&carol, lifetime).expect("token issued"),
+            bad_jwt: impostor.issue(&carol, lifetime).expect("token issued"),
+        }
+    }
+
+    /// The headers that carry `credential`.
+    fn headers(&self, credential: Credential) -> Vec<(&'static str, String)> {
+        let bearer = |token: &SecretString| format!("Bearer {}", token.expose_secret());
+        match credential {
+            Credential::None => vec![],
+            Credential::Basic(user, password) => {
+                vec![("authorization", encode_basic(user, password))]
+            }
+            Credential::GoodKey => vec![("x-api-key", self.good_key.expose_secret().to_owned())],
+            Credential::RevokedKey => {
+                vec![("x-api-key", self.revoked_key.expose_secret().to_owned())]
+            }
+            Credential::GoodJwt => vec![("authorization", bearer(&self.good_jwt))],
+            Credential::BadJwt => vec![("authorization", bearer(&self.bad_jwt))],
+        }
+    }
+
+    /// What the Gate itself decides for `row`'s HTTP request, without any adapter. (The decision
+    /// for the gRPC path is the same: the same rules name both.)
+    async fn reference(&self, row: &Row) -> Result<Option<Principal>, portcullis::Rejection> {
+        let mut request = http::Request::get(row.route.http_path());
+        for (name, value) in self.headers(row.credential) {
+            request = request.header(name, value);
+        }
+        let (parts, ()) = request.body(()).expect("valid request").into_parts();
+        self.gate.check(&RequestView::from_parts(&parts)).await
+    }
+}

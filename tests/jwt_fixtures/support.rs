@@ -1,0 +1,425 @@
+//! Shared by the `tests/jwt_*.rs` files (as a `#[path]` module): test keys and a raw JWS signer
+//! (so a test can write any header, duplicates and padding included), a JWKS and discovery
+//! server on 127.0.0.1 that counts fetches, an `HttpClient` over reqwest, and Gate helpers.
+// Each test file uses a different part of this module, and `pub` is how a `#[path]` module
+// shares items with the file that includes it.
+#![allow(dead_code, unreachable_pub)]
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use aws_lc_rs::encoding::AsDer;
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::rsa::{KeyPair as RsaKeyPair, KeySize};
+use aws_lc_rs::signature::{
+    self, ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair,
+};
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use bytes::Bytes;
+use portcullis::jwt::{FetchError, FetchErrorKind, FetchLimits, HttpClient};
+use portcullis::{BoxFuture, Gate, RequestView};
+use serde_json::{Value, json};
+
+pub fn b64(bytes: impl AsRef<[u8]>) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+pub fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs() as i64
+}
+
+/// Claims that pass every check for `iss` and audience `api`: alice, valid for 5 minutes.
+pub fn claims(iss: &str) -> Value {
+    json!({ "iss": iss, "aud": "api", "sub": "alice", "iat": now(), "exp": now() + 300 })
+}
+
+/// RSA-2048 key generation takes a moment; a test binary makes at most three.
+fn rsa_pair(slot: usize) -> &'static RsaKeyPair {
+    static PAIRS: [OnceLock<RsaKeyPair>; 3] = [OnceLock::new(), OnceLock::new(), OnceLock::new()];
+    PAIRS[slot].get_or_init(|| RsaKeyPair::generate(KeySize::Rsa2048).expect("RSA key generated"))
+}
+
+/// A private key for signing test tokens, with its `kid` and algorithm.
+pub struct TestKey {
+    pub kid: String,
+    pub alg: &'static str,
+    material: Material,
+}
+
+enum Material {
+    Rsa(&'static RsaKeyPair),
+    Ec(EcdsaKeyPair),
+    Ed(Ed25519KeyPair),
+    Hmac(Vec<u8>),
+}
+
+impl TestKey {
+    /// RS256 with RSA key number `slot` (0, 1 or 2).
+    pub fn rsa(slot: usize, kid: &str) -> Self {
+        Self {
+            kid: kid.to_owned(),
+            alg: "RS256",
+            material: Material::Rsa(rsa_pair(slot)),
+        }
+    }
+
+    pub fn es256(kid: &str) -> Self {
+        let pair = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).expect("P-256 key");
+        Self {
+            kid: kid.to_owned(),
+            alg: "ES256",
+            material: Material::Ec(pair),
+        }
+    }
+
+    pub fn ed25519(kid: &str) -> Self {
+        Self {
+            kid: kid.to_owned(),
+            alg: "EdDSA",
+            material: Material::Ed(Ed25519KeyPair::generate().expect("Ed25519 key")),
+        }
+    }
+
+    pub fn hs256(kid: &str, secret: &[u8]) -> Self {
+        Self {
+            kid: kid.to_owned(),
+            alg: "HS256",
+            material: Material::Hmac(secret.to_vec()),
+        }
+    }
+
+    /// The same key for another algorithm of its family (PS256 for an RSA key).
+    pub fn with_alg(mut self, alg: &'static str) -> Self {
+        self.alg = alg;
+        self
+    }
+
+    /// A token with header `{alg, kid, typ: at+jwt}` and these claims.
+    pub fn token(&self, claims: &Value) -> String {
+        let header = json!({ "alg": self.alg, "kid": self.kid, "typ": "at+jwt" });
+        self.sign_raw(&header.to_string(), &claims.to_string())
+    }
+
+    /// A token with exactly these header and claims texts.
+    pub fn sign_raw(&self, header: &str, claims: &str) -> String {
+        let input = format!("{}.{}", b64(header), b64(claims));
+        let signature = self.signature(input.as_bytes());
+        format!("{input}.{}", b64(signature))
+    }
+
+    pub fn signature(&self, message: &[u8]) -> Vec<u8> {
+        let rng = SystemRandom::new();
+        match &self.material {
+            Material::Rsa(pair) => {
+                let encoding: &'static dyn signature::RsaEncoding = match self.alg {
+                    "PS256" => &signature::RSA_PSS_SHA256,
+                    _ => &signature::RSA_PKCS1_SHA256,
+                };
+                let mut out = vec![0; pair.public_modulus_len()];
+                pair.sign(encoding, &rng, message, &mut out)
+                    .expect("RSA signs");
+                out
+            }
+            Material::Ec(pair) => pair
+                .sign(&rng, message)
+                .expect("ECDSA signs")
+                .as_ref()
+                .to_vec(),
+            Material::Ed(pair) => pair.sign(message).as_ref().to_vec(),
+            Material::Hmac(secret) => {
+                let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, secret);
+                aws_lc_rs::hmac::sign(&key, message).as_ref().to_vec()
+            }
+        }
+    }
+
+    /// The public JWK (for HMAC, the `oct` secret).
+    pub fn jwk(&self) -> Value {
+        let mut jwk = match &self.material {
+            Material::Rsa(pair) => {
+                let public = pair.public_key();
+                json!({
+                    "kty": "RSA",
+                    "n": b64(public.modulus().big_endian_without_leading_zero()),
+                    "e": b64(public.exponent().big_endian_without_leading_zero()),
+                })
+            }
+            Material::Ec(pair) => {
+                let point = pair.public_key().as_ref();
+                json!({ "kty": "EC", "crv": "P-256", "x": b64(&point[1..33]), "y": b64(&point[33..]) })
+            }
+            Material::Ed(pair) => {
+                json!({ "kty": "OKP", "crv": "Ed25519", "x": b64(pair.public_key().as_ref()) })
+            }
+            Material::Hmac(secret) => json!({ "kty": "oct", "k": b64(secret) }),
+        };
+        jwk["kid"] = json!(self.kid);
+        jwk["alg"] = json!(self.alg);
+        jwk["use"] = json!("sig");
+        jwk
+    }
+
+    /// The public key as SubjectPublicKeyInfo PEM (RSA only).
+    pub fn public_pem(&self) -> String {
+        let Material::Rsa(pair) = &self.material else {
+            panic!("public_pem is for RSA keys")
+        };
+        let der = pair.public_key().as_der().expect("SPKI DER");
+        let body = STANDARD.encode(der.as_ref());
+        let lines: Vec<&str> = body
+            .as_bytes()
+            .chunks(64)
+            .map(|c| std::str::from_utf8(c).expect("base64 is ASCII"))
+            .collect();
+        format!(
+            "-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n",
+            lines.join("\n")
+        )
+    }
+}
+
+pub fn jwks(keys: &[&TestKey]) -> String {
+    json!({ "keys": keys.iter().map(|k| k.jwk()).collect::<Vec<_>>() }).to_string()
+}
+
+/// What the test identity provider does with a JWKS request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Serve,
+    Fail,
+    Hang,
+}
+
+#[derive(Default)]
+struct ServerState {
+    jwks: Mutex<String>,
+    mode: Mutex<Option<Mode>>,
+    discovery_issuer: Mutex<Option<String>>,
+    jwks_hits: AtomicUsize,
+    discovery_hits: AtomicUsize,
+    other_hits: AtomicUsize,
+    base: OnceLock<String>,
+}
+
+/// An identity provider on 127.0.0.1: `GET /jwks`, `GET /.well-known/openid-configuration`
+/// (its `issuer` is the server's base URL unless overridden), and any other path answered 404
+/// and counted.
+#[derive(Clone)]
+pub struct IdpServer {
+    addr: SocketAddr,
+    state: Arc<ServerState>,
+}
+
+impl IdpServer {
+    pub async fn start(jwks: String) -> Self {
+        let state = Arc::new(ServerState::default());
+        *state.jwks.lock().unwrap() = jwks;
+        let app = Router::new()
+            .route("/jwks", get(serve_jwks))
+            .route("/.well-known/openid-configuration", get(serve_discovery))
+            .fallback(other)
+            .with_state(Arc::clone(&state));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind 127.0.0.1");
+        let addr = listener.local_addr().expect("local address");
+        state.base.set(format!("http://{addr}")).expect("set once");
+        tokio::spawn(async move {
+            axum::serve(listener, app).await.expect("server runs");
+        });
+        Self { addr, state }
+    }
+
+    /// The base URL, which is also the issuer its discovery document names.
+    pub fn issuer(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn jwks_url(&self) -> String {
+        format!("http://{}/jwks", self.addr)
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn set_jwks(&self, jwks: String) {
+        *self.state.jwks.lock().unwrap() = jwks;
+    }
+
+    pub fn set_mode(&self, mode: Mode) {
+        *self.state.mode.lock().unwrap() = Some(mode);
+    }
+
+    /// Makes the discovery document name another issuer.
+    pub fn set_discovery_issuer(&self, issuer: &str) {
+        *self.state.discovery_issuer.lock().unwrap() = Some(issuer.to_owned());
+    }
+
+    pub fn jwks_fetches(&self) -> usize {
+        self.state.jwks_hits.load(Ordering::SeqCst)
+    }
+
+    pub fn discovery_fetches(&self) -> usize {
+        self.state.discovery_hits.load(Ordering::SeqCst)
+    }
+
+    pub fn other_hits(&self) -> usize {
+        self.state.other_hits.load(Ordering::SeqCst)
+    }
+}
+
+async fn serve_jwks(State(state): State<Arc<ServerState>>) -> Response {
+    state.jwks_hits.fetch_add(1, Ordering::SeqCst);
+    let mode = state.mode.lock().unwrap().unwrap_or(Mode::Serve);
+    match mode {
+        Mode::Serve => {
+            let body = state.jwks.lock().unwrap().clone();
+            ([("content-type", "application/json")], body).into_response()
+        }
+        Mode::Fail => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+        Mode::Hang => {
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            StatusCode::GATEWAY_TIMEOUT.into_response()
+        }
+    }
+}
+
+async fn serve_discovery(State(state): State<Arc<ServerState>>) -> Response {
+    state.discovery_hits.fetch_add(1, Ordering::SeqCst);
+    let base = state.base.get().cloned().unwrap_or_default();
+    let issuer = state
+        .discovery_issuer
+        .lock()
+        .unwrap()
+        .clone()
+        .unwrap_or_else(|| base.clone());
+    axum::Json(json!({
+        "issuer": issuer,
+        "jwks_uri": format!("{base}/jwks"),
+        "token_endpoint": format!("{base}/token"),
+    }))
+    .into_response()
+}
+
+async fn other(State(state): State<Arc<ServerState>>, _uri: Uri) -> StatusCode {
+    state.other_hits.fetch_add(1, Ordering::SeqCst);
+    StatusCode::NOT_FOUND
+}
+
+/// An `HttpClient` over reqwest 0.12 (plain HTTP), so these tests run without the `jwks` feature.
+#[derive(Debug, Clone)]
+pub struct TestClient(reqwest::Client);
+
+impl HttpClient for TestClient {
+    fn send(
+        &self,
+        request: http::Request<Bytes>,
+        limits: FetchLimits,
+    ) -> BoxFuture<'_, Result<http::Response<Bytes>, FetchError>> {
+        Box::pin(async move {
+            let request = reqwest::Request::try_from(request)
+                .map_err(|e| FetchError::new(FetchErrorKind::InvalidUrl, e.to_string()))?;
+            let response = self
+                .0
+                .execute(request)
+                .await
+                .map_err(|e| FetchError::new(FetchErrorKind::Connect, e.to_string()))?;
+            let status = response.status();
+            let body = response
+                .bytes()
+                .await
+                .map_err(|e| FetchError::new(FetchErrorKind::Connect, e.to_string()))?;
+            if body.len() > limits.max_body {
+                return Err(FetchError::new(FetchErrorKind::TooLarge, "too large"));
+            }
+            let mut out = http::Response::new(body);
+            *out.status_mut() = http::StatusCode::from_u16(status.as_u16()).expect("status");
+            Ok(out)
+        })
+    }
+}
+
+pub fn client() -> Arc<dyn HttpClient> {
+    Arc::new(TestClient(reqwest::Client::new()))
+}
+
+/// What the Gate answered, as a client would see it.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    /// The `WWW-Authenticate` values, joined with ` | `.
+    pub challenge: String,
+    pub body: String,
+    pub retry_after: Option<String>,
+    pub principal: Option<portcullis::Principal>,
+}
+
+impl Answer {
+    pub fn bearer_error(&self) -> Option<String> {
+        let start = self.challenge.find("error=\"")? + "error=\"".len();
+        let end = self.challenge[start..].find('"')? + start;
+        Some(self.challenge[start..end].to_owned())
+    }
+}
+
+/// Runs a `GET uri` with `headers` through the Gate.
+pub async fn call(gate: &Gate, uri: &str, headers: &[(&str, &str)]) -> Answer {
+    let mut request = http::Request::get(uri);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let (parts, ()) = request.body(()).expect("valid request").into_parts();
+    match gate.check(&RequestView::from_parts(&parts)).await {
+        Ok(principal) => Answer {
+            status: 200,
+            challenge: String::new(),
+            body: String::new(),
+            retry_after: None,
+            principal,
+        },
+        Err(rejection) => {
+            let response = gate.respond(&rejection);
+            let challenge = header_values(response.headers());
+            Answer {
+                status: response.status().as_u16(),
+                challenge,
+                body: response.body().clone(),
+                retry_after: response
+                    .headers()
+                    .get("retry-after")
+                    .map(|v| v.to_str().unwrap_or("?").to_owned()),
+                principal: None,
+            }
+        }
+    }
+}
+
+pub async fn bearer(gate: &Gate, token: &str) -> Answer {
+    call(
+        gate,
+        "/orders",
+        &[("authorization", &format!("Bearer {token}"))],
+    )
+    .await
+}
+
+fn header_values(headers: &HeaderMap) -> String {
+    headers
+        .get_all("www-authenticate")
+        .iter()
+        .map(|v| v.to_str().unwrap_or("?").to_owned())
+        .collect::<Vec<_>>()
+        .join(" | ")
+}

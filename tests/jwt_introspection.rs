@@ -1,0 +1,367 @@
+//! Opaque bearer tokens checked by an RFC 7662 introspection endpoint on 127.0.0.1: client
+//! authentication, `active: false`, the cache (bounded, never past `exp`), outages, and sharing
+//! the `Authorization` header with JWTs and API keys.
+
+#[path = "jwt_fixtures/support.rs"]
+mod support;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use axum::{Form, Json, Router};
+use base64::Engine;
+use portcullis::jwt::{
+    ClientAuth, IntrospectionAuthenticator, IntrospectionSettings, JwtAuthenticator, KeySet,
+    KeySource, TokenErrorKind,
+};
+use portcullis::{ApiKeys, Gate, MemoryApiKeyStore, NewApiKey, Scheme, SecretString, SubjectKind};
+use serde_json::{Value, json};
+use support::{TestKey, bearer, call, claims, client, jwks, now};
+
+const CLIENT_ID: &str = "orders api";
+const CLIENT_SECRET: &str = "s3cr3t:&=+";
+
+#[derive(Default)]
+struct Endpoint {
+    answers: Mutex<HashMap<String, Value>>,
+    calls: AtomicUsize,
+    down: AtomicBool,
+    /// `basic` or `post`: how the client must authenticate.
+    method: Mutex<&'static str>,
+}
+
+async fn introspect(
+    State(endpoint): State<Arc<Endpoint>>,
+    headers: HeaderMap,
+    Form(form): Form<HashMap<String, String>>,
+) -> Result<Json<Value>, StatusCode> {
+    endpoint.calls.fetch_add(1, Ordering::SeqCst);
+    if endpoint.down.load(Ordering::SeqCst) {
+        return Err(StatusCode::BAD_GATEWAY);
+    }
+    let authenticated = match *endpoint.method.lock().unwrap() {
+        "post" => {
+            form.get("client_id").map(String::as_str) == Some(CLIENT_ID)
+                && form.get("client_secret").map(String::as_str) == Some(CLIENT_SECRET)
+        }
+        _ => {
+            // RFC 6749 §2.3.1: form-encoded, then joined, then base64.
+            let expected = format!("{}:{}", "orders%20api", "s3cr3t%3A%26%3D%2B");
+            let value = format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(expected)
+            );
+            headers.get("authorization").and_then(|v| v.to_str().ok()) == Some(value.as_str())
+        }
+    };
+    if !authenticated {
+        return Err(StatusCode::UNAUTHORIZED);
+    }
+    if form.get("token_type_hint").map(String::as_str) != Some("access_token") {
+        return Err(StatusCode::BAD_REQUEST);
+    }
+    let token = form.get("token").cloned().unwrap_or_default();
+    let answer = endpoint
+        .answers
+        .lock()
+        .unwrap()
+        .get(&token)
+        .cloned()
+        .unwrap_or_else(|| json!({"active": false}));
+    Ok(Json(answer))
+}
+
+async fn start(method: &'static str) -> (Arc<Endpoint>, String) {
+    let endpoint = Arc::new(Endpoint::default());
+    *endpoint.method.lock().unwrap() = method;
+    let app = Router::new()
+        .route("/introspect", post(introspect))
+        .with_state(Arc::clone(&endpoint));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/introspect", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (endpoint, url)
+}
+
+fn authenticator(url: &str, auth: ClientAuth) -> IntrospectionAuthenticator {
+    IntrospectionAuthenticator::builder(url, auth)
+        .http_client(client())
+        .build()
+        .unwrap()
+}
+
+fn basic() -> ClientAuth {
+    ClientAuth::basic(CLIENT_ID, SecretString::new(CLIENT_SECRET))
+}
+
+fn active(sub: &str, exp_in: i64) -> Value {
+    json!({
+        "active": true, "sub": sub, "client_id": "web", "scope": "orders:read orders:write",
+        "groups": ["staff"], "iss": "https://as.example", "aud": "api",
+        "iat": now(), "exp": now() + exp_in, "jti": "t-1",
+    })
+}
+
+#[tokio::test]
+async fn active_tokens_authenticate_and_are_cached() {
+    let (endpoint, url) = start("basic").await;
+    endpoint
+        .answers
+        .lock()
+        .unwrap()
+        .insert("opaque-alice".into(), active("alice", 300));
+    let gate = Gate::builder()
+        .authenticator(authenticator(&url, basic()))
+        .build()
+        .unwrap();
+    for _ in 0..3 {
+        let answer = bearer(&gate, "opaque-alice").await;
+        assert_eq!(answer.status, 200, "{answer:?}");
+        let p = answer.principal.unwrap();
+        assert_eq!(
+            (p.subject(), p.scheme(), p.kind()),
+            ("alice", Scheme::Introspection, SubjectKind::User)
+        );
+        assert_eq!(p.scopes(), ["orders:read", "orders:write"]);
+        assert_eq!(p.groups(), ["staff"]);
+        assert_eq!(p.credential_id(), Some("t-1"));
+    }
+    assert_eq!(endpoint.calls.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn inactive_and_unknown_tokens_are_refused() {
+    let (endpoint, url) = start("basic").await;
+    endpoint
+        .answers
+        .lock()
+        .unwrap()
+        .insert("revoked".into(), json!({"active": false, "sub": "x"}));
+    let mut expired = active("bob", 300);
+    expired["exp"] = json!(now() - 120);
+    endpoint
+        .answers
+        .lock()
+        .unwrap()
+        .insert("expired".into(), expired);
+    let jwt = authenticator(&url, basic());
+    let gate = Gate::builder().authenticator(jwt.clone()).build().unwrap();
+    for token in ["revoked", "never-issued"] {
+        let answer = bearer(&gate, token).await;
+        assert_eq!(answer.status, 401, "{answer:?}");
+        assert_eq!(answer.bearer_error().as_deref(), Some("invalid_token"));
+        assert!(!answer.body.contains(token) && !answer.challenge.contains(token));
+        assert_eq!(
+            jwt.introspect(token).await.unwrap_err().kind(),
+            TokenErrorKind::Inactive
+        );
+    }
+    assert_eq!(
+        jwt.introspect("expired").await.unwrap_err().kind(),
+        TokenErrorKind::Expired
+    );
+    // A token with characters no bearer token has never reaches the endpoint.
+    let calls = endpoint.calls.load(Ordering::SeqCst);
+    assert_eq!(
+        jwt.introspect("a\"b").await.unwrap_err().kind(),
+        TokenErrorKind::Malformed
+    );
+    assert_eq!(endpoint.calls.load(Ordering::SeqCst), calls);
+}
+
+#[tokio::test]
+async fn a_cached_answer_never_outlives_the_token() {
+    let (endpoint, url) = start("basic").await;
+    endpoint
+        .answers
+        .lock()
+        .unwrap()
+        .insert("short".into(), active("carol", 2));
+    let jwt = IntrospectionAuthenticator::builder(&url, basic())
+        .cache(Duration::from_secs(60), 100)
+        .leeway(Duration::ZERO)
+        .http_client(client())
+        .build()
+        .unwrap();
+    assert!(jwt.introspect("short").await.is_ok());
+    assert!(jwt.introspect("short").await.is_ok());
+    assert_eq!(endpoint.calls.load(Ordering::SeqCst), 1);
+    // The provider would still say active (it is lying); the cache must not be the one to say so.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let err = jwt.introspect("short").await.unwrap_err();
+    assert_eq!(err.kind(), TokenErrorKind::Expired);
+    assert_eq!(endpoint.calls.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn client_authentication_basic_and_post() {
+    let (endpoint, url) = start("post").await;
+    endpoint
+        .answers
+        .lock()
+        .unwrap()
+        .insert("t".into(), active("dave", 300));
+    let post = authenticator(
+        &url,
+        ClientAuth::post(CLIENT_ID, SecretString::new(CLIENT_SECRET)),
+    );
+    assert!(post.introspect("t").await.is_ok());
+    // Wrong credentials: the endpoint refuses us, which is our outage (503), not the caller's.
+    let wrong = authenticator(&url, ClientAuth::post(CLIENT_ID, SecretString::new("nope")));
+    let gate = Gate::builder().authenticator(wrong).build().unwrap();
+    assert_eq!(bearer(&gate, "t").await.status, 503);
+    *endpoint.method.lock().unwrap() = "basic";
+    assert!(authenticator(&url, basic()).introspect("t").await.is_ok());
+    // The secret never shows in Debug.
+    assert!(!format!("{:?}", authenticator(&url, basic())).contains("s3cr3t"));
+}
+
+#[tokio::test]
+async fn an_endpoint_outage_is_503() {
+    let (endpoint, url) = start("basic").await;
+    endpoint.down.store(true, Ordering::SeqCst);
+    let gate = Gate::builder()
+        .authenticator(authenticator(&url, basic()))
+        .build()
+        .unwrap();
+    let answer = bearer(&gate, "whatever").await;
+    assert_eq!(answer.status, 503, "{answer:?}");
+    assert!(answer.retry_after.is_some());
+    // Nothing listening at all.
+    let gone = authenticator("http://127.0.0.1:9/introspect", basic());
+    assert_eq!(
+        gone.introspect("x").await.unwrap_err().kind(),
+        TokenErrorKind::Unavailable
+    );
+}
+
+#[tokio::test]
+async fn issuer_and_audience_are_checked_when_configured() {
+    let (endpoint, url) = start("basic").await;
+    endpoint
+        .answers
+        .lock()
+        .unwrap()
+        .insert("t".into(), active("erin", 300));
+    let strict = |issuer: &str, audience: &str| {
+        IntrospectionAuthenticator::builder(&url, basic())
+            .issuer(issuer)
+            .audiences([audience])
+            .http_client(client())
+            .build()
+            .unwrap()
+    };
+    assert!(
+        strict("https://as.example", "api")
+            .introspect("t")
+            .await
+            .is_ok()
+    );
+    let err = strict("https://other.example", "api")
+        .introspect("t")
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), TokenErrorKind::InvalidIssuer);
+    let err = strict("https://as.example", "billing")
+        .introspect("t")
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), TokenErrorKind::InvalidAudience);
+}
+
+#[tokio::test]
+async fn jwts_opaque_tokens_and_api_keys_share_the_header() {
+    let (endpoint, url) = start("basic").await;
+    endpoint
+        .answers
+        .lock()
+        .unwrap()
+        .insert("opaque-frank".into(), active("frank", 300));
+    let key = TestKey::es256("k");
+    let jwt = JwtAuthenticator::builder()
+        .issuer(
+            "https://as.example",
+            KeySource::Static(KeySet::from_jwks(&jwks(&[&key])).unwrap()),
+        )
+        .audience("api")
+        .build()
+        .unwrap();
+    let keys = ApiKeys::builder(
+        Arc::new(MemoryApiKeyStore::new()),
+        "integration-test pepper, at least thirty-two bytes".into(),
+    )
+    .build()
+    .unwrap();
+    let issued = keys
+        .create(NewApiKey::new("grace").with_expires_in(Duration::from_secs(3600)))
+        .await
+        .unwrap();
+    let gate = Gate::builder()
+        .authenticator(jwt)
+        .authenticator(authenticator(&url, basic()))
+        .authenticator(keys.authenticator())
+        .build()
+        .unwrap();
+    let p = bearer(&gate, &key.token(&claims("https://as.example")))
+        .await
+        .principal
+        .unwrap();
+    assert_eq!((p.subject(), p.scheme()), ("alice", Scheme::Jwt));
+    let p = bearer(&gate, "opaque-frank").await.principal.unwrap();
+    assert_eq!((p.subject(), p.scheme()), ("frank", Scheme::Introspection));
+    let p = bearer(&gate, issued.key().expose_secret())
+        .await
+        .principal
+        .unwrap();
+    assert_eq!((p.subject(), p.scheme()), ("grace", Scheme::ApiKey));
+    // An API key is never sent to the introspection endpoint.
+    assert_eq!(endpoint.calls.load(Ordering::SeqCst), 1);
+    // One token in the header and one in the query: 400 invalid_request.
+    let answer = call(
+        &gate,
+        "/orders?access_token=opaque-frank",
+        &[("authorization", "Bearer opaque-frank")],
+    )
+    .await;
+    assert_eq!(answer.status, 400, "{answer:?}");
+    assert_eq!(answer.bearer_error().as_deref(), Some("invalid_request"));
+}
+
+#[tokio::test]
+async fn settings_build_an_introspection_authenticator() {
+    let (endpoint, url) = start("post").await;
+    endpoint
+        .answers
+        .lock()
+        .unwrap()
+        .insert("t".into(), active("heidi", 300));
+    let dir = std::env::temp_dir().join(format!("portcullis-introspection-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("secret"), format!("{CLIENT_SECRET}\n")).unwrap();
+    let settings: IntrospectionSettings = toml::from_str(&format!(
+        r#"
+        endpoint = "{url}"
+        client_id = "{CLIENT_ID}"
+        client_secret_file = "{}"
+        auth_method = "client_secret_post"
+        cache_ttl = "10s"
+        groups_claims = ["groups"]
+        "#,
+        dir.join("secret").display()
+    ))
+    .unwrap();
+    let jwt = settings.build_with_client(Some(client())).unwrap();
+    assert_eq!(jwt.introspect("t").await.unwrap().subject(), "heidi");
+    let mut bad = settings.clone();
+    bad.endpoint = "http://as.example/introspect".into();
+    assert_eq!(
+        bad.build_with_client(Some(client())).unwrap_err().key(),
+        Some("introspection.endpoint")
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
