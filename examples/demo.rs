@@ -3,8 +3,8 @@
 //! Serves on `PORTCULLIS_DEMO_ADDR` (default `127.0.0.1:8080`) with a public route, a route for
 //! any authenticated caller and an admin route. Users and API keys live in a SQLite file under
 //! `PORTCULLIS_DEMO_DIR` (default `target/portcullis-demo`), created with its configuration file
-//! on the first run. Each start sets fresh passwords and a fresh API key, and prints `curl`
-//! commands that use them. Edit the configuration and send `SIGHUP` to reload it live.
+//! on the first run. Each start sets fresh passwords, a fresh API key and a short-lived JWT, and
+//! prints `curl` commands that use them. Edit the configuration and send `SIGHUP` to reload it live.
 
 use std::error::Error;
 use std::net::SocketAddr;
@@ -13,7 +13,10 @@ use std::time::Duration;
 
 use axum::routing::get;
 use axum::{Json, Router};
-use portcullis::{Config, GateHandle, GateLayer, NewApiKey, Principal, SecretString};
+use portcullis::jwt::{JwtIssuer, SigningKey};
+use portcullis::{
+    Config, GateHandle, GateLayer, NewApiKey, Principal, Scheme, SecretString, SubjectKind,
+};
 use rand::Rng;
 use rand::distr::Alphanumeric;
 use serde_json::{Value, json};
@@ -31,6 +34,14 @@ ttl = "60s"
 [api_keys]
 pepper_file = "pepper.txt"
 max_lifetime = "90d"
+
+[jwt]
+audiences = ["portcullis-demo"]
+
+[[jwt.issuers]]
+issuer = "portcullis-demo"
+secret_file = "jwt-hs256.key"
+algorithm = "HS256"
 
 [policies.admins]
 groups_any = ["admin"]
@@ -97,6 +108,27 @@ async fn main() -> Result<(), Box<dyn Error>> {
         .await?;
     let api_key = issued.key().expose_secret();
 
+    // Short-lived bearer tokens, as a service would hand out after a Basic or API-key login.
+    let jwt_secret = std::fs::read(Path::new(&dir).join("jwt-hs256.key"))?;
+    let issuer = JwtIssuer::builder("portcullis-demo", SigningKey::hs256(&jwt_secret)?)
+        .audience("portcullis-demo")
+        .build()?;
+    let demo_user = Principal::new("demo", SubjectKind::User, Scheme::Jwt).with_groups(["users"]);
+    let token = issuer.issue(&demo_user, Duration::from_secs(3600))?;
+    let token = token.expose_secret();
+    // The same token with the first signature character changed.
+    let signature_at = token.rfind('.').map_or(0, |dot| dot + 1);
+    let flipped = if token[signature_at..].starts_with('A') {
+        "B"
+    } else {
+        "A"
+    };
+    let tampered = format!(
+        "{}{flipped}{}",
+        &token[..signature_at],
+        &token[signature_at + 1..]
+    );
+
     let handle = GateHandle::new(services.gate).with_config_file(&config_file);
     reload_on_sighup(handle.clone());
 
@@ -116,10 +148,14 @@ async fn main() -> Result<(), Box<dyn Error>> {
     println!(
         "curl -i -H 'Authorization: Bearer {api_key}' {base}/me   # 200 OK: the key as a bearer token"
     );
+    println!("curl -i -H 'Authorization: Bearer {token}' {base}/me   # 200 OK: a JWT, valid 1h");
     println!("curl -i -u admin:{admin_password} {base}/admin/stats   # 200 OK: admin only");
     println!("curl -i -u demo:{demo_password} {base}/admin/stats   # 403 Forbidden: not an admin");
     println!("curl -i -u demo:wrong-password {base}/me   # 401 Unauthorized: bad password");
     println!("curl -i -H 'X-API-Key: pc_notakey' {base}/me   # 401 Unauthorized: bad key");
+    println!(
+        "curl -i -H 'Authorization: Bearer {tampered}' {base}/me   # 401 Unauthorized: tampered JWT"
+    );
     println!("curl -i {base}/me   # 401 Unauthorized: no credentials");
     println!(
         "Edit {config_file} and run `kill -HUP {}` to reload it.",
@@ -145,9 +181,11 @@ async fn admin_stats(principal: Principal) -> Json<Value> {
 fn first_run_files(dir: &Path) -> Result<String, Box<dyn Error>> {
     std::fs::create_dir_all(dir)?;
     let dir = dir.canonicalize()?;
-    let pepper = dir.join("pepper.txt");
-    if !pepper.exists() {
-        std::fs::write(&pepper, random_password() + &random_password())?;
+    for secret in ["pepper.txt", "jwt-hs256.key"] {
+        let path = dir.join(secret);
+        if !path.exists() {
+            std::fs::write(&path, random_password() + &random_password())?;
+        }
     }
     let config = dir.join("portcullis-demo.toml");
     if !config.exists() {

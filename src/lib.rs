@@ -1,8 +1,11 @@
 //! # portcullis
 //!
 //! Authentication and authorization for REST APIs, embedded in your service: HTTP Basic with
-//! argon2id, and (as they land) API keys and OAuth2/OIDC bearer tokens, all behind one
-//! [`Authenticator`] trait, with route rules and policies deciding who may do what.
+//! argon2id ([`basic`]), API keys hashed at rest, revocable, rotated and capped in lifetime
+//! ([`api_key`]), and OAuth2/OIDC bearer tokens checked against the issuer's keys or by
+//! introspection ([`jwt`]), all behind one [`Authenticator`] trait; route rules and
+//! [policies](policy) decide who may do what. Users and keys live in memory, SQLite or PostgreSQL
+//! ([`store`]); everything can also be written in one TOML file ([`config`]).
 //!
 //! ## How a request is decided
 //!
@@ -58,7 +61,11 @@
 //! | `tower` | [`GateLayer`], a tower `Layer` for axum, hyper and tonic | yes |
 //! | `axum` | `Principal` as an axum extractor; peer address from `ConnectInfo` | yes |
 //! | `actix` | [`actix::GateMiddleware`] for actix-web 4; `Principal` as an actix extractor | no |
+//! | `sqlite` | [`store::SqliteStore`]: users and API keys in a SQLite file | yes |
+//! | `postgres` | [`store::PostgresStore`]: users and API keys in PostgreSQL | no |
 //! | `jwks` | `jwt::ReqwestClient`: fetches JWKS, discovery documents and introspection answers | no |
+//! | `redis` | `lockout::RedisFailureStore`: lockout counters shared by many instances | no |
+//! | `cli` | the `portcullis` admin command (users, keys, tokens, config check/explain) | no |
 
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
