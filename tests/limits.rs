@@ -248,17 +248,22 @@ async fn oversized_api_keys_are_refused_without_a_lookup() {
         .unwrap();
     let good = issued.key().expose_secret().to_owned();
     let before = store.finds.load(Ordering::SeqCst);
-    let started = Instant::now();
+    let mut requests = Vec::new();
     for bad in [
         format!("{good}x"),
         format!("{good}{}", "A".repeat(1 << 20)),
         format!("pc_{}", "A".repeat(1 << 20)),
     ] {
-        assert_eq!(status_of(&gate, "/", api_key_header(&bad), None).await, 401);
-        let bearer = authorization(&format!("Bearer {bad}"));
-        assert_eq!(status_of(&gate, "/", bearer, None).await, 401);
+        requests.push(api_key_header(&bad));
+        requests.push(authorization(&format!("Bearer {bad}")));
     }
-    assert!(started.elapsed() < Duration::from_millis(500));
+    let started = Instant::now();
+    for headers in requests {
+        assert_eq!(status_of(&gate, "/", headers, None).await, 401);
+    }
+    let elapsed = started.elapsed();
+    println!("6 oversized keys (up to 1 MiB) refused in {elapsed:?}");
+    assert!(elapsed < Duration::from_millis(500), "{elapsed:?}");
     assert_eq!(
         store.finds.load(Ordering::SeqCst),
         before,
@@ -362,6 +367,10 @@ async fn rotating_user_names_cannot_grow_the_lockout_table_or_evict_a_lock() {
     }
     // A guess is refused as a bad credential, or, once the table is full of fresh counters,
     // with 503 (fail closed: a failure that cannot be counted is not checked for free).
+    println!(
+        "2,000 rotated names: statuses {statuses:?}, table {} of {CAPACITY}",
+        table.len()
+    );
     assert!(
         statuses.keys().all(|s| *s == 401 || *s == 503),
         "{statuses:?}"
@@ -409,11 +418,9 @@ async fn stuffed_forwarding_headers_are_refused_quickly() {
     ] {
         assert_eq!(status_of(&gate, "/", headers, Some(proxy)).await, 400);
     }
-    assert!(
-        started.elapsed() < Duration::from_millis(500),
-        "{:?}",
-        started.elapsed()
-    );
+    let elapsed = started.elapsed();
+    println!("5 stuffed forwarding headers (up to 10,000 entries) refused in {elapsed:?}");
+    assert!(elapsed < Duration::from_millis(500), "{elapsed:?}");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -527,6 +534,7 @@ async fn ten_thousand_authorization_headers_are_refused_quickly() {
     let headers = flood("authorization", &basic_value);
     assert_eq!(status_of(&keys_only, "/", headers, None).await, 401);
     let elapsed = started.elapsed();
+    println!("7 floods of 10,000 credential headers refused in {elapsed:?}");
     assert!(elapsed < Duration::from_secs(1), "{elapsed:?}");
     assert_eq!(basic.hashing_pool().metrics().completed, before);
     assert_eq!(store.finds.load(Ordering::SeqCst), 0);
@@ -544,11 +552,16 @@ async fn over_http_a_header_flood_is_refused_by_the_server_before_the_gate() {
     }
     let started = Instant::now();
     let response = request.send().await.expect("an answer");
+    let elapsed = started.elapsed();
+    println!(
+        "10,000 Authorization headers over HTTP: {} in {elapsed:?}",
+        response.status()
+    );
     assert_eq!(
         response.status(),
         reqwest::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
     );
-    assert!(started.elapsed() < Duration::from_secs(2));
+    assert!(elapsed < Duration::from_secs(2));
     assert_eq!(app.hashes_completed(), 0);
 }
 

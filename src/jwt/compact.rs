@@ -36,7 +36,25 @@ pub(crate) struct Compact<'t> {
     pub(crate) kid: Option<String>,
     pub(crate) typ: Option<String>,
     pub(crate) claims: Map<String, Value>,
-    pub(crate) signature: Vec<u8>,
+    pub(crate) signature: Signature,
+}
+
+/// Room for the largest signature part the length check lets through (its base64url decodes to
+/// at most `(MAX_SIGNATURE_LEN * 4 / 3 + 4) * 3 / 4` bytes), so decoding never allocates.
+const SIGNATURE_BUF_LEN: usize = MAX_SIGNATURE_LEN + 8;
+
+/// A decoded signature, kept inline instead of in its own allocation.
+pub(crate) struct Signature {
+    bytes: [u8; SIGNATURE_BUF_LEN],
+    len: usize,
+}
+
+impl std::ops::Deref for Signature {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
 }
 
 /// The header members that matter. `jwk`, `jku`, `x5u`, `x5c` and `x5t` are never read: keys
@@ -93,9 +111,11 @@ pub(crate) fn parse(
     if signature.is_empty() {
         return Err(TokenError::malformed("the signature is empty"));
     }
-    let header_bytes = decode(header, "header")?;
-    let raw: RawHeader<'_> = serde_json::from_slice(&header_bytes)
-        .map_err(|e| TokenError::malformed(format!("header: {e}")))?;
+    // One buffer for the header, then the payload: sized for the larger of the two.
+    let mut buf = Vec::with_capacity(header.len().max(payload.len()) / 4 * 3 + 3);
+    decode_into(header, "header", &mut buf)?;
+    let raw: RawHeader<'_> =
+        serde_json::from_slice(&buf).map_err(|e| TokenError::malformed(format!("header: {e}")))?;
     if raw.enc.is_some() {
         return Err(TokenError::new(
             TokenErrorKind::UnsupportedHeader,
@@ -149,27 +169,40 @@ pub(crate) fn parse(
             Some(kid.into_owned())
         }
     };
-    let payload_bytes = decode(payload, "payload")?;
-    let claims = json::parse_object(&payload_bytes)
-        .map_err(|e| TokenError::malformed(format!("claims: {e}")))?;
+    let typ = raw.typ.map(Cow::into_owned);
+    buf.clear();
+    decode_into(payload, "payload", &mut buf)?;
+    let claims =
+        json::parse_object(&buf).map_err(|e| TokenError::malformed(format!("claims: {e}")))?;
     if signature.len() > MAX_SIGNATURE_LEN * 4 / 3 + 4 {
         return Err(TokenError::malformed("the signature is too long"));
     }
-    let signature = decode(signature, "signature")?;
+    let mut decoded = Signature {
+        bytes: [0; SIGNATURE_BUF_LEN],
+        len: 0,
+    };
+    decoded.len = BASE64URL
+        .decode_slice(signature, &mut decoded.bytes)
+        .map_err(|_| not_base64url("signature"))?;
     Ok(Compact {
         signing_input: &token[..header.len() + 1 + payload.len()],
         alg,
         kid,
-        typ: raw.typ.map(Cow::into_owned),
+        typ,
         claims,
-        signature,
+        signature: decoded,
     })
 }
 
-fn decode(part: &str, what: &'static str) -> Result<Vec<u8>, TokenError> {
+/// Decodes `part` into `buf` (appending), reusing its allocation.
+fn decode_into(part: &str, what: &'static str, buf: &mut Vec<u8>) -> Result<(), TokenError> {
     BASE64URL
-        .decode(part)
-        .map_err(|_| TokenError::malformed(format!("the {what} is not unpadded base64url")))
+        .decode_vec(part, buf)
+        .map_err(|_| not_base64url(what))
+}
+
+fn not_base64url(what: &'static str) -> TokenError {
+    TokenError::malformed(format!("the {what} is not unpadded base64url"))
 }
 
 #[cfg(test)]
@@ -202,7 +235,7 @@ mod tests {
         assert_eq!(c.kid.as_deref(), Some("k1"));
         assert_eq!(c.typ.as_deref(), Some("at+jwt"));
         assert_eq!(c.claims["sub"], "a");
-        assert_eq!(c.signature, b"sig");
+        assert_eq!(&*c.signature, b"sig");
         assert_eq!(
             t.strip_prefix(c.signing_input).unwrap().len(),
             1 + b64("sig").len()
@@ -231,6 +264,20 @@ mod tests {
         let tweaked = String::from_utf8(bytes).unwrap();
         let (hp, _) = t.rsplit_once('.').unwrap();
         assert_eq!(kind(&format!("{hp}.{tweaked}")), TokenErrorKind::Malformed);
+    }
+
+    #[test]
+    fn the_longest_signature_decodes() {
+        let t = token(r#"{"alg":"RS256"}"#, r#"{"sub":"a"}"#);
+        let (hp, _) = t.rsplit_once('.').unwrap();
+        let sig = vec![7u8; MAX_SIGNATURE_LEN];
+        let t = format!("{hp}.{}", BASE64URL.encode(&sig));
+        let c = parse(&t, 8192, 64).unwrap();
+        assert_eq!(&*c.signature, &sig[..]);
+        let longer = vec![7u8; MAX_SIGNATURE_LEN + 2];
+        assert!(parse(&format!("{hp}.{}", BASE64URL.encode(&longer)), 8192, 64).is_ok());
+        let too_long = "A".repeat(MAX_SIGNATURE_LEN * 4 / 3 + 5);
+        assert_eq!(kind(&format!("{hp}.{too_long}")), TokenErrorKind::Malformed);
     }
 
     #[test]

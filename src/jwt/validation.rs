@@ -65,7 +65,7 @@ impl Rules {
             return Ok(());
         };
         match typ {
-            Some(found) if normalize_typ(found) == *required => Ok(()),
+            Some(found) if typ_matches(found, required) => Ok(()),
             Some(found) => Err(TokenError::new(
                 TokenErrorKind::InvalidType,
                 format!(
@@ -187,6 +187,22 @@ pub(crate) fn normalize_typ(typ: &str) -> String {
 
 /// A NumericDate (RFC 7519 §2): a JSON number of seconds, fractions allowed. A string, a boolean
 /// or anything else is refused, never read as "absent".
+/// Whether `normalize_typ(found) == required`, without allocating: `found` lowercased (ASCII
+/// only, as `normalize_typ` does) and stripped of an `application/` prefix, compared byte for
+/// byte with `required`.
+fn typ_matches(found: &str, required: &str) -> bool {
+    const PREFIX: &str = "application/";
+    let rest = match found.get(..PREFIX.len()) {
+        Some(head) if head.eq_ignore_ascii_case(PREFIX) => &found[PREFIX.len()..],
+        _ => found,
+    };
+    rest.len() == required.len()
+        && rest
+            .bytes()
+            .zip(required.bytes())
+            .all(|(a, b)| a.to_ascii_lowercase() == b)
+}
+
 pub(crate) fn numeric_date(
     claims: &Map<String, Value>,
     name: &str,
@@ -294,5 +310,26 @@ mod tests {
         assert!(r.check_typ(Some("application/AT+JWT")).is_ok());
         assert!(r.check_typ(Some("JWT")).is_err());
         assert!(r.check_typ(None).is_err());
+        for found in [
+            "at+jwt",
+            "AT+JWT",
+            "application/at+jwt",
+            "APPLICATION/At+Jwt",
+            "application/",
+            "application/application/at+jwt",
+            "applicatioN/jwt",
+            "jwt",
+            "",
+            "é/at+jwt",
+            "applicationé",
+        ] {
+            for required in ["at+jwt", "jwt", "AT+JWT", "", "application/at+jwt"] {
+                assert_eq!(
+                    typ_matches(found, required),
+                    normalize_typ(found) == required,
+                    "{found:?} vs {required:?}"
+                );
+            }
+        }
     }
 }
