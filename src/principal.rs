@@ -3,7 +3,7 @@
 use std::fmt;
 use std::net::IpAddr;
 use std::str::FromStr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -101,7 +101,31 @@ pub struct Principal {
     #[serde(skip_serializing_if = "Option::is_none")]
     client_ip: Option<IpAddr>,
     #[serde(skip)]
-    claims: Option<Arc<serde_json::Map<String, serde_json::Value>>>,
+    claims: Option<Arc<Claims>>,
+}
+
+type ClaimMap = serde_json::Map<String, serde_json::Value>;
+
+/// A token's claims: the JSON document, parsed into a map the first time a handler asks. Most
+/// requests never do, and the authenticator already read what it maps.
+struct Claims {
+    json: Vec<u8>,
+    map: OnceLock<ClaimMap>,
+}
+
+impl Claims {
+    fn map(&self) -> &ClaimMap {
+        // The document passed the same strict parse before the principal was made; an empty map
+        // is only a fallback that cannot be reached.
+        self.map
+            .get_or_init(|| crate::jwt::json::parse_object(&self.json).unwrap_or_default())
+    }
+}
+
+impl fmt::Debug for Claims {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.map().fmt(f)
+    }
 }
 
 impl Principal {
@@ -161,7 +185,19 @@ impl Principal {
 
     /// Attaches the verified claims of a token.
     pub fn with_claims(mut self, claims: serde_json::Map<String, serde_json::Value>) -> Self {
-        self.claims = Some(Arc::new(claims));
+        self.claims = Some(Arc::new(Claims {
+            json: Vec::new(),
+            map: OnceLock::from(claims),
+        }));
+        self
+    }
+
+    /// Attaches a claims document that already passed [`crate::jwt`]'s strict parse.
+    pub(crate) fn with_claims_json(mut self, json: Vec<u8>) -> Self {
+        self.claims = Some(Arc::new(Claims {
+            json,
+            map: OnceLock::new(),
+        }));
         self
     }
 
@@ -226,7 +262,7 @@ impl Principal {
 
     /// The verified claims, for principals authenticated by a token.
     pub fn claims(&self) -> Option<&serde_json::Map<String, serde_json::Value>> {
-        self.claims.as_deref()
+        self.claims.as_deref().map(Claims::map)
     }
 }
 

@@ -4,11 +4,9 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::Value;
-
 use super::algorithm::Algorithm;
 use super::bearer::{BearerLocator, is_jws_shaped};
-use super::claims::ClaimMapping;
+use super::claims::{ClaimMapping, Claims};
 use super::compact;
 use super::error::{FetchError, TokenError, TokenErrorKind};
 use super::http::HttpClient;
@@ -94,20 +92,25 @@ impl JwtAuthenticator {
             ));
         }
         inner.rules.check_typ(token.typ.as_deref())?;
-        let issuer = self.issuer_of(&token.claims)?;
+        let claims = Claims::parse(&token.payload, &inner.claims)
+            .map_err(|e| TokenError::malformed(format!("claims: {e}")))?;
+        let issuer = self.issuer_of(&claims)?;
         let kid = token.kid.as_deref();
         let key = match &issuer.keys {
             Keys::Static(set) => resolve(set.find(kid, token.alg), kid, token.alg)?,
             Keys::Remote(remote) => remote.find(kid, token.alg).await?,
         };
-        if !key.verify(token.signing_input.as_bytes(), &token.signature) {
+        let mut signature = [0; compact::SIGNATURE_BUF_LEN];
+        let signature = token.signature(&mut signature)?;
+        if !key.verify(token.signing_input.as_bytes(), signature) {
             return Err(TokenError::new(
                 TokenErrorKind::InvalidSignature,
                 "the signature does not verify",
             ));
         }
-        let times = inner.rules.check_claims(&token.claims)?;
-        inner.claims.principal(token.claims, Scheme::Jwt, times)
+        let times = inner.rules.check_claims(&claims)?;
+        let principal = inner.claims.principal(&claims, Scheme::Jwt, times)?;
+        Ok(principal.with_claims_json(token.payload))
     }
 
     /// Fetches every remote key set now: call it at start-up to fail fast, or to load keys before
@@ -141,25 +144,18 @@ impl JwtAuthenticator {
         self.inner.issuers.iter().map(|i| i.issuer.as_str())
     }
 
-    fn issuer_of(
-        &self,
-        claims: &serde_json::Map<String, Value>,
-    ) -> Result<&IssuerEntry, TokenError> {
+    fn issuer_of(&self, claims: &Claims<'_>) -> Result<&IssuerEntry, TokenError> {
         let issuers = &self.inner.issuers;
-        match claims.get("iss") {
-            Some(Value::String(iss)) => {
-                issuers.iter().find(|i| i.issuer == *iss).ok_or_else(|| {
-                    TokenError::new(
-                        TokenErrorKind::InvalidIssuer,
-                        format!(
-                            "issuer {:?} is not accepted",
-                            iss.chars().take(128).collect::<String>()
-                        ),
-                    )
-                })
-            }
-            // RFC 7519 §4.1.1: a StringOrURI, never an array; an array could name several.
-            Some(_) => Err(TokenError::malformed("`iss` is not a string")),
+        match &claims.iss {
+            Some(iss) => issuers.iter().find(|i| i.issuer == *iss).ok_or_else(|| {
+                TokenError::new(
+                    TokenErrorKind::InvalidIssuer,
+                    format!(
+                        "issuer {:?} is not accepted",
+                        iss.chars().take(128).collect::<String>()
+                    ),
+                )
+            }),
             None if self.inner.rules.requires("iss") || issuers.len() != 1 => Err(TokenError::new(
                 TokenErrorKind::MissingClaim,
                 "the token has no `iss`",

@@ -5,10 +5,15 @@
 //! A claim of another type refuses the token rather than being ignored or coerced, so `"sub":
 //! ["admin"]` or `"scope": {"admin": true}` never means something by accident.
 
+use std::borrow::Cow;
+use std::fmt;
+
 use chrono::{DateTime, Utc};
+use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
 use super::error::{TokenError, TokenErrorKind};
+use super::json::{Skip, Str, Strict, UniqueNames};
 use crate::error::ConfigError;
 use crate::principal::{Principal, Scheme, SubjectKind};
 
@@ -46,6 +51,11 @@ impl ClaimPath {
             .with_key(key));
         }
         Ok(())
+    }
+
+    /// Whether the top-level claim `name` is where this path is looked up.
+    fn starts_at(&self, name: &str) -> bool {
+        self.path == name || self.path.split('.').next() == Some(name)
     }
 
     fn lookup<'a>(&self, claims: &'a Map<String, Value>) -> Option<&'a Value> {
@@ -128,20 +138,19 @@ impl ClaimMapping {
         self.groups.iter().try_for_each(|path| path.validate(key))
     }
 
-    /// Builds the principal from verified claims, which it then carries.
+    /// Builds the principal from verified claims. The caller attaches the claims document.
     pub(crate) fn principal(
         &self,
-        claims: Map<String, Value>,
+        claims: &Claims<'_>,
         scheme: Scheme,
         times: Times,
     ) -> Result<Principal, TokenError> {
-        let sub = string_claim(&claims, "sub")?;
-        let client_id = string_claim(&claims, "client_id")?;
+        let sub = claims.sub.as_deref();
+        let client_id = claims.client_id.as_deref();
         let username = match scheme {
-            Scheme::Introspection => string_claim(&claims, "username")?,
+            Scheme::Introspection => claims.username.as_deref(),
             _ => None,
         };
-        let grant = string_claim(&claims, "gty")?;
         let (subject, from_client_id) = match (sub, username, client_id) {
             (Some(sub), _, _) => (sub, false),
             (None, Some(name), _) => (name, false),
@@ -158,41 +167,42 @@ impl ClaimMapping {
                 "the subject is empty or has a control character",
             ));
         }
-        let application =
-            from_client_id || client_id == Some(subject) || grant == Some("client-credentials");
+        let application = from_client_id
+            || client_id == Some(subject)
+            || claims.gty.as_deref() == Some("client-credentials");
         let kind = if application {
             SubjectKind::Application
         } else {
             SubjectKind::User
         };
 
-        let mut scopes: Vec<&str> = Vec::new();
-        if let Some(scope) = string_claim(&claims, "scope")? {
-            scopes.extend(scope.split(' ').filter(|s| !s.is_empty()));
+        let mut scopes = Names::default();
+        if let Some(scope) = &claims.scope {
+            scope.split(' ').for_each(|s| scopes.add(s));
         }
-        if let Some(scp) = claims.get("scp") {
-            add_names(&mut scopes, scp, "scp", true)?;
+        match &claims.scp {
+            None => {}
+            Some(Listed::One(scp)) => scp.split(' ').for_each(|s| scopes.add(s)),
+            Some(Listed::Many(items)) => add_items(&mut scopes, items, "scp")?,
         }
 
-        let mut groups: Vec<&str> = Vec::new();
+        let mut groups = Names::default();
         for path in &self.groups {
-            if let Some(value) = path.lookup(&claims) {
-                add_names(&mut groups, value, path.as_str(), false)?;
+            if let Some(value) = path.lookup(&claims.group_roots) {
+                add_value(&mut groups, value, path.as_str())?;
             }
         }
-        if scopes.len() > MAX_LIST_LEN || groups.len() > MAX_LIST_LEN {
+        if scopes.0.len() > MAX_LIST_LEN || groups.0.len() > MAX_LIST_LEN {
             return Err(TokenError::malformed(format!(
                 "more than {MAX_LIST_LEN} scopes or groups"
             )));
         }
-        dedup(&mut scopes);
-        dedup(&mut groups);
 
         let mut principal = Principal::new(subject, kind, scheme)
-            .with_scopes(scopes)
-            .with_groups(groups);
-        if let Some(jti) = string_claim(&claims, "jti")? {
-            principal = principal.with_credential_id(jti);
+            .with_scopes(scopes.0)
+            .with_groups(groups.0);
+        if let Some(jti) = &claims.jti {
+            principal = principal.with_credential_id(jti.as_ref());
         }
         if let Some(at) = times.issued_at {
             principal = principal.with_issued_at(at);
@@ -200,7 +210,164 @@ impl ClaimMapping {
         if let Some(at) = times.expires_at {
             principal = principal.with_expires_at(at);
         }
-        Ok(principal.with_claims(claims))
+        Ok(principal)
+    }
+}
+
+/// The claims portcullis reads, as typed values borrowed from the claims document. Every other
+/// member is checked (valid JSON, no repeated member names at any depth) and skipped, so a large
+/// token costs no allocation for the claims nobody maps; [`Principal::claims`] parses the whole
+/// document when a handler asks for it.
+///
+/// A mapped claim of the wrong type (`"sub": ["admin"]`, `"exp": "1700000000"`, `"aud": 7`)
+/// fails the parse. `null` counts as absent.
+#[derive(Default)]
+pub(crate) struct Claims<'a> {
+    pub(crate) iss: Option<Cow<'a, str>>,
+    pub(crate) sub: Option<Cow<'a, str>>,
+    pub(crate) aud: Option<Listed<'a>>,
+    pub(crate) exp: Option<f64>,
+    pub(crate) nbf: Option<f64>,
+    pub(crate) iat: Option<f64>,
+    pub(crate) jti: Option<Cow<'a, str>>,
+    pub(crate) client_id: Option<Cow<'a, str>>,
+    pub(crate) username: Option<Cow<'a, str>>,
+    pub(crate) gty: Option<Cow<'a, str>>,
+    pub(crate) scope: Option<Cow<'a, str>>,
+    pub(crate) scp: Option<Listed<'a>>,
+    /// Introspection's answer (RFC 7662 §2.2).
+    pub(crate) active: Option<bool>,
+    /// The top-level members a groups claim path starts at, parsed whole.
+    pub(crate) group_roots: Map<String, Value>,
+}
+
+/// A claim that is a string or an array of strings (`aud`, `scp`).
+pub(crate) enum Listed<'a> {
+    One(Cow<'a, str>),
+    Many(Vec<Cow<'a, str>>),
+}
+
+impl<'a> Claims<'a> {
+    /// Parses a claims document (a token's payload, an introspection answer): one JSON object.
+    pub(crate) fn parse(
+        json: &'a [u8],
+        mapping: &ClaimMapping,
+    ) -> Result<Claims<'a>, serde_json::Error> {
+        let mut deserializer = serde_json::Deserializer::from_slice(json);
+        let claims = deserializer.deserialize_map(ClaimsVisitor { mapping })?;
+        deserializer.end()?;
+        Ok(claims)
+    }
+
+    /// Whether a registered claim is present (and not `null`).
+    pub(crate) fn has(&self, name: &str) -> bool {
+        match name {
+            "iss" => self.iss.is_some(),
+            "sub" => self.sub.is_some(),
+            "aud" => self.aud.is_some(),
+            "exp" => self.exp.is_some(),
+            "nbf" => self.nbf.is_some(),
+            "iat" => self.iat.is_some(),
+            "jti" => self.jti.is_some(),
+            _ => false,
+        }
+    }
+}
+
+struct ClaimsVisitor<'m> {
+    mapping: &'m ClaimMapping,
+}
+
+impl<'de> Visitor<'de> for ClaimsVisitor<'_> {
+    type Value = Claims<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Claims<'de>, A::Error> {
+        fn string<'de, A: MapAccess<'de>>(
+            access: &mut A,
+            name: &str,
+        ) -> Result<Option<Cow<'de, str>>, A::Error> {
+            typed::<A, Option<Str<'de>>>(access, name).map(|s| s.map(|Str(s)| s))
+        }
+
+        fn typed<'de, A: MapAccess<'de>, T: Deserialize<'de>>(
+            access: &mut A,
+            name: &str,
+        ) -> Result<T, A::Error> {
+            access
+                .next_value()
+                .map_err(|e| de::Error::custom(format_args!("`{name}`: {e}")))
+        }
+
+        let mut claims = Claims::default();
+        let mut names = UniqueNames::default();
+        while let Some(Str(name)) = access.next_key()? {
+            match name.as_ref() {
+                "iss" => claims.iss = string(&mut access, "iss")?,
+                "sub" => claims.sub = string(&mut access, "sub")?,
+                "aud" => claims.aud = typed(&mut access, "aud")?,
+                "exp" => claims.exp = typed(&mut access, "exp")?,
+                "nbf" => claims.nbf = typed(&mut access, "nbf")?,
+                "iat" => claims.iat = typed(&mut access, "iat")?,
+                "jti" => claims.jti = string(&mut access, "jti")?,
+                "client_id" => claims.client_id = string(&mut access, "client_id")?,
+                "username" => claims.username = string(&mut access, "username")?,
+                "gty" => claims.gty = string(&mut access, "gty")?,
+                "scope" => claims.scope = string(&mut access, "scope")?,
+                "scp" => claims.scp = typed(&mut access, "scp")?,
+                "active" => claims.active = typed(&mut access, "active")?,
+                other if self.mapping.groups.iter().any(|path| path.starts_at(other)) => {
+                    let Strict(value) = access.next_value()?;
+                    claims.group_roots.insert(other.to_owned(), value);
+                }
+                _ => {
+                    access.next_value::<Skip>()?;
+                }
+            }
+            names.push(name);
+        }
+        names.check()?;
+        Ok(claims)
+    }
+}
+
+impl<'de> Deserialize<'de> for Listed<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ListedVisitor;
+
+        impl<'de> Visitor<'de> for ListedVisitor {
+            type Value = Listed<'de>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string or an array of strings")
+            }
+
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Listed<'de>, E> {
+                Ok(Listed::One(Cow::Borrowed(v)))
+            }
+
+            fn visit_str<E>(self, v: &str) -> Result<Listed<'de>, E> {
+                Ok(Listed::One(Cow::Owned(v.to_owned())))
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Listed<'de>, A::Error> {
+                let mut items = Vec::new();
+                while let Some(Str(item)) = seq.next_element()? {
+                    if items.len() == MAX_LIST_LEN {
+                        return Err(de::Error::custom(format_args!(
+                            "more than {MAX_LIST_LEN} members"
+                        )));
+                    }
+                    items.push(item);
+                }
+                Ok(Listed::Many(items))
+            }
+        }
+
+        deserializer.deserialize_any(ListedVisitor)
     }
 }
 
@@ -211,68 +378,60 @@ pub(crate) struct Times {
     pub(crate) expires_at: Option<DateTime<Utc>>,
 }
 
-/// A claim that must be a string when present.
-pub(crate) fn string_claim<'a>(
-    claims: &'a Map<String, Value>,
-    name: &str,
-) -> Result<Option<&'a str>, TokenError> {
-    match claims.get(name) {
-        None => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s)),
-        Some(_) => Err(TokenError::malformed(format!("`{name}` is not a string"))),
+/// Names in first-seen order without repeats or empty names. Lists are capped at
+/// `MAX_LIST_LEN`, so the linear search beats hashing for the handful of names a token carries.
+#[derive(Default)]
+struct Names(Vec<String>);
+
+impl Names {
+    fn add(&mut self, name: &str) {
+        if !name.is_empty() && self.0.len() <= MAX_LIST_LEN && !self.0.iter().any(|n| n == name) {
+            self.0.push(name.to_owned());
+        }
     }
 }
 
-/// Adds the names in `value`: an array of strings, or one string (split on spaces when
-/// `space_delimited`).
-fn add_names<'a>(
-    out: &mut Vec<&'a str>,
-    value: &'a Value,
-    claim: &str,
-    space_delimited: bool,
-) -> Result<(), TokenError> {
-    let wrong =
-        || TokenError::malformed(format!("`{claim}` is not a string or an array of strings"));
-    match value {
-        Value::String(s) if space_delimited => out.extend(s.split(' ').filter(|s| !s.is_empty())),
-        Value::String(s) if !s.is_empty() => out.push(s),
-        Value::String(_) => {}
-        Value::Array(items) => {
-            for item in items {
-                match item {
-                    Value::String(s) if !s.is_empty() => out.push(s),
-                    _ => return Err(wrong()),
-                }
-            }
+/// Adds an array's members: each must be a non-empty string.
+fn add_items(out: &mut Names, items: &[Cow<'_, str>], claim: &str) -> Result<(), TokenError> {
+    for item in items {
+        if item.is_empty() {
+            return Err(wrong_names(claim));
         }
-        _ => return Err(wrong()),
+        out.add(item);
     }
     Ok(())
 }
 
-/// Removes repeats, keeping the first of each. Quadratic, which beats hashing for the handful of
-/// names a token carries; lists are capped at `MAX_LIST_LEN` before this runs.
-fn dedup(names: &mut Vec<&str>) {
-    let mut kept = 0;
-    for i in 0..names.len() {
-        if !names[..kept].contains(&names[i]) {
-            names[kept] = names[i];
-            kept += 1;
+/// Adds the names in a groups claim: an array of non-empty strings, or one string.
+fn add_value(out: &mut Names, value: &Value, claim: &str) -> Result<(), TokenError> {
+    match value {
+        Value::String(s) => out.add(s),
+        Value::Array(items) => {
+            for item in items {
+                match item {
+                    Value::String(s) if !s.is_empty() => out.add(s),
+                    _ => return Err(wrong_names(claim)),
+                }
+            }
         }
+        _ => return Err(wrong_names(claim)),
     }
-    names.truncate(kept);
+    Ok(())
+}
+
+fn wrong_names(claim: &str) -> TokenError {
+    TokenError::malformed(format!("`{claim}` is not a string or an array of strings"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn claims(json: &str) -> Map<String, Value> {
-        serde_json::from_str(json).unwrap()
-    }
-
     fn map(mapping: &ClaimMapping, json: &str) -> Result<Principal, TokenError> {
-        mapping.principal(claims(json), Scheme::Jwt, Times::default())
+        let claims = Claims::parse(json.as_bytes(), mapping)
+            .map_err(|e| TokenError::malformed(e.to_string()))?;
+        let principal = mapping.principal(&claims, Scheme::Jwt, Times::default())?;
+        Ok(principal.with_claims_json(json.as_bytes().to_vec()))
     }
 
     #[test]
@@ -339,6 +498,29 @@ mod tests {
         assert_eq!(p.claims().unwrap()["client_id"], "web");
         let p = map(&m, r#"{"sub":"x@clients","gty":"client-credentials"}"#).unwrap();
         assert_eq!(p.kind(), SubjectKind::Application);
+    }
+
+    #[test]
+    fn claims_are_one_object_without_repeated_names() {
+        let m = ClaimMapping::new().groups_claim("realm_access.roles");
+        for bad in [
+            r#"{"sub":"a","sub":"b"}"#,
+            r#"{"sub":"a","s\u0075b":"b"}"#,
+            r#"{"sub":"a","x":1,"x":2}"#,
+            r#"{"sub":"a","x":{"y":1,"y":2}}"#,
+            r#"{"sub":"a","realm_access":{"roles":["r"],"roles":[]}}"#,
+            r#"{"sub":"a","aud":"x","aud":"y"}"#,
+            r#""a.b.c""#,
+            "not json",
+            r#"{"sub":"a"} {}"#,
+        ] {
+            assert!(Claims::parse(bad.as_bytes(), &m).is_err(), "{bad}");
+        }
+        let good = r#"{"sub":"a","x":{"y":[1,{"z":null}]},"realm_access":{"roles":["r"]}}"#;
+        let p = map(&m, good).unwrap();
+        assert_eq!(p.groups(), ["r"]);
+        // The whole document stays available to handlers.
+        assert_eq!(p.claims().unwrap()["x"]["y"][1]["z"], Value::Null);
     }
 
     #[test]

@@ -15,15 +15,14 @@ use bytes::Bytes;
 use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
 use http::{Method, Request, StatusCode};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
-use serde_json::Value;
+use serde_json::error::Category;
 use sha2::{Digest, Sha256};
 
 use super::bearer::{BearerLocator, is_jws_shaped};
-use super::claims::ClaimMapping;
+use super::claims::{ClaimMapping, Claims};
 use super::error::{TokenError, TokenErrorKind};
 use super::http::{FetchLimits, HttpClient, check_url, send};
-use super::json;
-use super::validation::{Rules, now_secs, numeric_date};
+use super::validation::{Rules, now_secs};
 use crate::api_key::KeyFormat;
 use crate::authenticator::{Authenticator, BoxFuture, Outcome};
 use crate::error::ConfigError;
@@ -159,34 +158,40 @@ impl IntrospectionAuthenticator {
                 response.status()
             )));
         }
-        let answer = json::parse_object(response.body())
-            .map_err(|e| unavailable(format!("the answer is not a JSON object: {e}")))?;
-        match answer.get("active") {
-            Some(Value::Bool(true)) => {}
-            Some(Value::Bool(false)) => {
+        let body = response.body();
+        let answer = match Claims::parse(body, &inner.claims) {
+            Ok(answer) => answer,
+            // A claim of the wrong type in a well-formed answer is about the token; anything else
+            // is the endpoint failing us.
+            Err(e) if e.classify() == Category::Data => {
+                return Err(TokenError::malformed(format!("introspection: {e}")));
+            }
+            Err(e) => return Err(unavailable(format!("the answer is not a JSON object: {e}"))),
+        };
+        match answer.active {
+            Some(true) => {}
+            Some(false) => {
                 return Err(TokenError::new(
                     TokenErrorKind::Inactive,
                     "the introspection endpoint says the token is not active",
                 ));
             }
-            _ => return Err(unavailable("the answer has no boolean `active`".to_owned())),
+            None => return Err(unavailable("the answer has no boolean `active`".to_owned())),
         }
-        if let Some(expected) = &inner.issuer {
-            match answer.get("iss") {
-                Some(Value::String(iss)) if iss == expected => {}
-                _ => {
-                    return Err(TokenError::new(
-                        TokenErrorKind::InvalidIssuer,
-                        "the introspected token is not from the expected issuer",
-                    ));
-                }
-            }
+        if let Some(expected) = &inner.issuer
+            && answer.iss.as_deref() != Some(expected.as_str())
+        {
+            return Err(TokenError::new(
+                TokenErrorKind::InvalidIssuer,
+                "the introspected token is not from the expected issuer",
+            ));
         }
         let times = inner.rules.check_claims(&answer)?;
-        let exp = numeric_date(&answer, "exp")?;
+        let exp = answer.exp;
         let principal = inner
             .claims
-            .principal(answer, Scheme::Introspection, times)?;
+            .principal(&answer, Scheme::Introspection, times)?
+            .with_claims_json(body.to_vec());
         Ok((principal, exp))
     }
 

@@ -3,8 +3,10 @@
 //! RFC 7515 §5.2 and RFC 7519 §4 let a parser either reject duplicate member names or keep the
 //! last one; "keep the last one" is how `{"sub":"alice","sub":"admin"}` means different things to
 //! different parsers. Every JSON document from a token, a JWKS, a discovery document or an
-//! introspection answer goes through [`parse_object`].
+//! introspection answer goes through [`parse_object`], or, for a token's claims, through
+//! [`Str`] and [`Skip`], which check the same without building a [`Value`] per member.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
@@ -21,7 +23,7 @@ pub(crate) fn parse_object(bytes: &[u8]) -> Result<Map<String, Value>, serde_jso
 }
 
 /// A JSON value whose objects have unique member names.
-struct Strict(Value);
+pub(crate) struct Strict(pub(crate) Value);
 
 impl<'de> Deserialize<'de> for Strict {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -104,6 +106,128 @@ impl<'de> Visitor<'de> for StrictVisitor {
     }
 }
 
+/// A JSON string, borrowed from the input unless it had escapes.
+pub(crate) struct Str<'a>(pub(crate) Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for Str<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct StrVisitor;
+
+        impl<'de> Visitor<'de> for StrVisitor {
+            type Value = Str<'de>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Str<'de>, E> {
+                Ok(Str(Cow::Borrowed(v)))
+            }
+
+            fn visit_str<E>(self, v: &str) -> Result<Str<'de>, E> {
+                Ok(Str(Cow::Owned(v.to_owned())))
+            }
+
+            fn visit_string<E>(self, v: String) -> Result<Str<'de>, E> {
+                Ok(Str(Cow::Owned(v)))
+            }
+        }
+
+        deserializer.deserialize_str(StrVisitor)
+    }
+}
+
+/// Any JSON value, checked for repeated member names like [`Strict`] and then dropped: no
+/// allocation beyond a list of one object's member names at a time.
+pub(crate) struct Skip;
+
+impl<'de> Deserialize<'de> for Skip {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(SkipVisitor)
+    }
+}
+
+struct SkipVisitor;
+
+impl<'de> Visitor<'de> for SkipVisitor {
+    type Value = Skip;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+
+    fn visit_unit<E>(self) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+
+    fn visit_none<E>(self) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<Skip, D::Error> {
+        Skip::deserialize(deserializer)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Skip, A::Error> {
+        while seq.next_element::<Skip>()?.is_some() {}
+        Ok(Skip)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Skip, A::Error> {
+        let mut names = UniqueNames::default();
+        while let Some(Str(name)) = access.next_key()? {
+            names.push(name);
+            access.next_value::<Skip>()?;
+        }
+        names.check()?;
+        Ok(Skip)
+    }
+}
+
+/// The member names of one object, checked for repeats once all are read: sorting keeps the
+/// check O(n log n) however many members an attacker packs into a token.
+#[derive(Default)]
+pub(crate) struct UniqueNames<'a> {
+    names: Vec<Cow<'a, str>>,
+}
+
+impl<'a> UniqueNames<'a> {
+    pub(crate) fn push(&mut self, name: Cow<'a, str>) {
+        self.names.push(name);
+    }
+
+    pub(crate) fn check<E: de::Error>(mut self) -> Result<(), E> {
+        self.names.sort_unstable();
+        match self.names.windows(2).find(|pair| pair[0] == pair[1]) {
+            None => Ok(()),
+            Some(pair) => Err(E::custom(format_args!(
+                "duplicate member name {:?}",
+                pair[0].chars().take(64).collect::<String>()
+            ))),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -125,5 +249,31 @@ mod tests {
         assert!(parse_object(b"\"x\"").is_err());
         assert!(parse_object(br#"{"a":1} {"a":2}"#).is_err());
         assert!(parse_object(b"").is_err());
+    }
+
+    #[test]
+    fn skip_refuses_what_parse_object_refuses() {
+        let skip = |json: &str| serde_json::from_str::<Skip>(json).is_ok();
+        for json in [
+            r#"{"a":1,"a":1}"#,
+            r#"{"a":{"b":1,"b":2}}"#,
+            r#"{"a":[{"b":1,"b":2}]}"#,
+            r#"{"sub":"x","s\u0075b":"y"}"#,
+            r#"{"a":1} {"a":2}"#,
+            r#"{"a":"#,
+        ] {
+            assert!(!skip(json), "{json}");
+            assert!(parse_object(json.as_bytes()).is_err(), "{json}");
+        }
+        assert!(skip(r#"{"a":{"b":[1,2.5,"c",null,true,{"b":1}]},"b":{}}"#));
+    }
+
+    #[test]
+    fn strings_are_borrowed_unless_escaped() {
+        let Str(plain) = serde_json::from_str::<Str<'_>>(r#""alice""#).unwrap();
+        assert!(matches!(plain, Cow::Borrowed("alice")));
+        let Str(escaped) = serde_json::from_str::<Str<'_>>(r#""al\u0069ce""#).unwrap();
+        assert_eq!(escaped, "alice");
+        assert!(serde_json::from_str::<Str<'_>>("1").is_err());
     }
 }

@@ -66,7 +66,7 @@ mod error;
 mod http;
 mod introspection;
 mod issuer;
-mod json;
+pub(crate) mod json;
 mod jwks;
 mod keys;
 mod settings;

@@ -3,12 +3,10 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use chrono::{DateTime, Utc};
-use serde_json::{Map, Value};
-
-use super::claims::Times;
+use super::claims::{Claims, Listed, Times};
 use super::error::{TokenError, TokenErrorKind};
 use crate::error::ConfigError;
+use chrono::{DateTime, Utc};
 
 /// The registered claims that can be required.
 pub const KNOWN_REQUIRED_CLAIMS: [&str; 7] = ["exp", "iss", "aud", "sub", "iat", "nbf", "jti"];
@@ -81,9 +79,9 @@ impl Rules {
     }
 
     /// Checks presence, times and audience; returns the credential times.
-    pub(crate) fn check_claims(&self, claims: &Map<String, Value>) -> Result<Times, TokenError> {
+    pub(crate) fn check_claims(&self, claims: &Claims<'_>) -> Result<Times, TokenError> {
         for name in &self.required {
-            if claims.get(*name).is_none_or(Value::is_null) {
+            if !claims.has(name) {
                 return Err(TokenError::new(
                     TokenErrorKind::MissingClaim,
                     format!("the required claim `{name}` is missing"),
@@ -92,9 +90,7 @@ impl Rules {
         }
         let now = now_secs();
         let leeway = self.leeway.as_secs_f64();
-        let exp = numeric_date(claims, "exp")?;
-        let nbf = numeric_date(claims, "nbf")?;
-        let iat = numeric_date(claims, "iat")?;
+        let (exp, nbf, iat) = (claims.exp, claims.nbf, claims.iat);
         if let Some(exp) = exp {
             // RFC 7519 §4.1.4: the current time must be before `exp`.
             if now >= exp + leeway {
@@ -135,7 +131,7 @@ impl Rules {
             }
         }
         if !self.audiences.is_empty() {
-            self.check_audience(claims.get("aud"))?;
+            self.check_audience(claims.aud.as_ref())?;
         }
         Ok(Times {
             issued_at: iat.map(to_datetime).transpose()?,
@@ -144,27 +140,17 @@ impl Rules {
     }
 
     /// RFC 7519 §4.1.3: `aud` is a string or an array of strings, one of which must be ours.
-    fn check_audience(&self, aud: Option<&Value>) -> Result<(), TokenError> {
+    fn check_audience(&self, aud: Option<&Listed<'_>>) -> Result<(), TokenError> {
         let ours = |s: &str| self.audiences.iter().any(|a| a == s);
         let accepted = match aud {
-            None | Some(Value::Null) => {
+            None => {
                 return Err(TokenError::new(
                     TokenErrorKind::InvalidAudience,
                     "the token has no `aud`",
                 ));
             }
-            Some(Value::String(s)) => ours(s),
-            Some(Value::Array(items)) => {
-                let mut any = false;
-                for item in items {
-                    match item {
-                        Value::String(s) => any |= ours(s),
-                        _ => return Err(TokenError::malformed("`aud` has a non-string member")),
-                    }
-                }
-                any
-            }
-            Some(_) => return Err(TokenError::malformed("`aud` is not a string or an array")),
+            Some(Listed::One(s)) => ours(s),
+            Some(Listed::Many(items)) => items.iter().any(|s| ours(s)),
         };
         if accepted {
             Ok(())
@@ -185,8 +171,6 @@ pub(crate) fn normalize_typ(typ: &str) -> String {
     }
 }
 
-/// A NumericDate (RFC 7519 §2): a JSON number of seconds, fractions allowed. A string, a boolean
-/// or anything else is refused, never read as "absent".
 /// Whether `normalize_typ(found) == required`, without allocating: `found` lowercased (ASCII
 /// only, as `normalize_typ` does) and stripped of an `application/` prefix, compared byte for
 /// byte with `required`.
@@ -201,21 +185,6 @@ fn typ_matches(found: &str, required: &str) -> bool {
             .bytes()
             .zip(required.bytes())
             .all(|(a, b)| a.to_ascii_lowercase() == b)
-}
-
-pub(crate) fn numeric_date(
-    claims: &Map<String, Value>,
-    name: &str,
-) -> Result<Option<f64>, TokenError> {
-    match claims.get(name) {
-        None => Ok(None),
-        Some(Value::Number(n)) => n
-            .as_f64()
-            .filter(|v| v.is_finite())
-            .map(Some)
-            .ok_or_else(|| TokenError::malformed(format!("`{name}` is not a usable number"))),
-        Some(_) => Err(TokenError::malformed(format!("`{name}` is not a number"))),
-    }
 }
 
 fn to_datetime(secs: f64) -> Result<DateTime<Utc>, TokenError> {
@@ -233,6 +202,7 @@ pub(crate) fn now_secs() -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::jwt::claims::ClaimMapping;
 
     fn rules() -> Rules {
         Rules {
@@ -245,7 +215,8 @@ mod tests {
     }
 
     fn check(json: String) -> Result<Times, TokenErrorKind> {
-        let claims: Map<String, Value> = serde_json::from_str(&json).unwrap();
+        let claims = Claims::parse(json.as_bytes(), &ClaimMapping::default())
+            .map_err(|_| TokenErrorKind::Malformed)?;
         rules().check_claims(&claims).map_err(|e| e.kind())
     }
 
