@@ -135,6 +135,33 @@ async fn active_tokens_authenticate_and_are_cached() {
 }
 
 #[tokio::test]
+async fn a_wrongly_typed_claim_refuses_the_token_and_a_broken_answer_is_an_outage() {
+    let (endpoint, url) = start("basic").await;
+    let mut typed = active("alice", 300);
+    typed["sub"] = json!(["admin"]);
+    let mut no_active = active("alice", 300);
+    no_active["active"] = json!("true");
+    for (token, answer) in [("sub-array", typed), ("active-string", no_active)] {
+        endpoint.answers.lock().unwrap().insert(token.into(), answer);
+    }
+    let introspection = authenticator(&url, basic());
+    let gate = Gate::builder()
+        .authenticator(introspection.clone())
+        .build()
+        .unwrap();
+    let answer = bearer(&gate, "sub-array").await;
+    assert_eq!(answer.status, 401, "{answer:?}");
+    assert_eq!(answer.bearer_error().as_deref(), Some("invalid_token"));
+    assert_eq!(
+        introspection.introspect("sub-array").await.unwrap_err().kind(),
+        TokenErrorKind::Malformed
+    );
+    // `active` must be a boolean: anything else is the endpoint failing, not the caller.
+    let answer = bearer(&gate, "active-string").await;
+    assert_eq!(answer.status, 503, "{answer:?}");
+}
+
+#[tokio::test]
 async fn inactive_and_unknown_tokens_are_refused() {
     let (endpoint, url) = start("basic").await;
     endpoint

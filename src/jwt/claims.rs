@@ -235,8 +235,9 @@ pub(crate) struct Claims<'a> {
     pub(crate) gty: Option<Cow<'a, str>>,
     pub(crate) scope: Option<Cow<'a, str>>,
     pub(crate) scp: Option<Listed<'a>>,
-    /// Introspection's answer (RFC 7662 §2.2).
-    pub(crate) active: Option<bool>,
+    /// Introspection's answer (RFC 7662 §2.2); `Some(None)` when it is not a boolean, which is
+    /// the endpoint's fault rather than the token's.
+    pub(crate) active: Option<Option<bool>>,
     /// The top-level members a groups claim path starts at, parsed whole.
     pub(crate) group_roots: Map<String, Value>,
 }
@@ -318,7 +319,10 @@ impl<'de> Visitor<'de> for ClaimsVisitor<'_> {
                 "gty" => claims.gty = string(&mut access, "gty")?,
                 "scope" => claims.scope = string(&mut access, "scope")?,
                 "scp" => claims.scp = typed(&mut access, "scp")?,
-                "active" => claims.active = typed(&mut access, "active")?,
+                "active" => {
+                    let Strict(value) = access.next_value()?;
+                    claims.active = Some(value.as_bool());
+                }
                 other if self.mapping.groups.iter().any(|path| path.starts_at(other)) => {
                     let Strict(value) = access.next_value()?;
                     claims.group_roots.insert(other.to_owned(), value);

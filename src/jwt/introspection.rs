@@ -169,14 +169,14 @@ impl IntrospectionAuthenticator {
             Err(e) => return Err(unavailable(format!("the answer is not a JSON object: {e}"))),
         };
         match answer.active {
-            Some(true) => {}
-            Some(false) => {
+            Some(Some(true)) => {}
+            Some(Some(false)) => {
                 return Err(TokenError::new(
                     TokenErrorKind::Inactive,
                     "the introspection endpoint says the token is not active",
                 ));
             }
-            None => return Err(unavailable("the answer has no boolean `active`".to_owned())),
+            _ => return Err(unavailable("the answer has no boolean `active`".to_owned())),
         }
         if let Some(expected) = &inner.issuer
             && answer.iss.as_deref() != Some(expected.as_str())
