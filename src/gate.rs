@@ -20,6 +20,9 @@ use crate::route::{Methods, Route, normalize_path};
 /// request-line buffer is 8 KiB), and far beyond any route a service declares.
 const DEFAULT_MAX_PATH_BYTES: usize = 8 * 1024;
 
+/// The most authenticators one Gate takes: which ones recognise a request is kept in a `u64`.
+const MAX_AUTHENTICATORS: usize = 64;
+
 /// Authenticates and authorizes requests. Cheap to clone (one `Arc`).
 ///
 /// For each request: normalise the path, resolve the client IP, refuse a request that carries
@@ -172,19 +175,26 @@ impl Gate {
         request: &RequestView<'_>,
         trace: &mut Trace,
     ) -> Result<Option<Principal>, Rejection> {
-        let recognising: Vec<&Arc<dyn Authenticator>> = self
-            .inner
-            .authenticators
-            .iter()
-            .filter(|a| a.recognizes(request))
-            .collect();
-        if let Some(first) = recognising.first() {
-            let family = first.scheme().credential_family();
-            if recognising
+        // Which authenticators recognise the request, one bit each (`build` caps their number),
+        // so the common case allocates nothing.
+        let authenticators = &self.inner.authenticators;
+        let mut recognising = 0u64;
+        for (i, authenticator) in authenticators.iter().enumerate() {
+            if authenticator.recognizes(request) {
+                recognising |= 1 << i;
+            }
+        }
+        let recognising = || {
+            authenticators
                 .iter()
-                .any(|a| a.scheme().credential_family() != family)
-            {
-                let schemes: Vec<&str> = recognising.iter().map(|a| a.scheme().as_str()).collect();
+                .enumerate()
+                .filter(move |(i, _)| recognising & (1 << i) != 0)
+                .map(|(_, authenticator)| authenticator)
+        };
+        if let Some(first) = recognising().next() {
+            let family = first.scheme().credential_family();
+            if recognising().any(|a| a.scheme().credential_family() != family) {
+                let schemes: Vec<&str> = recognising().map(|a| a.scheme().as_str()).collect();
                 trace.step("authenticate", || {
                     format!("refused: credentials for {schemes:?}")
                 });
@@ -193,7 +203,7 @@ impl Gate {
                 ));
             }
         }
-        for authenticator in recognising {
+        for authenticator in recognising() {
             let scheme = authenticator.scheme();
             match authenticator.authenticate(request).await {
                 Outcome::Abstain => trace.step("authenticate", || format!("{scheme}: abstained")),
@@ -342,6 +352,12 @@ impl GateBuilder {
     pub fn build(self) -> Result<Gate, ConfigError> {
         if let Some(err) = self.errors.into_iter().next() {
             return Err(err);
+        }
+        if self.authenticators.len() > MAX_AUTHENTICATORS {
+            return Err(ConfigError::new(format!(
+                "{} authenticators; a Gate takes at most {MAX_AUTHENTICATORS}",
+                self.authenticators.len()
+            )));
         }
         let mut challenges: Vec<Challenge> = Vec::new();
         for authenticator in &self.authenticators {

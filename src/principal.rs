@@ -193,12 +193,30 @@ impl Principal {
     }
 
     /// Attaches a claims document that already passed [`crate::jwt`]'s strict parse.
-    pub(crate) fn with_claims_json(mut self, json: Vec<u8>) -> Self {
+    pub(crate) fn set_claims_json(&mut self, json: Vec<u8>) {
         self.claims = Some(Arc::new(Claims {
             json,
             map: OnceLock::new(),
         }));
-        self
+    }
+
+    /// Sets the groups and scopes in place (see [`set_credential`](Self::set_credential)).
+    pub(crate) fn set_names(&mut self, groups: Vec<String>, scopes: Vec<String>) {
+        self.groups = groups;
+        self.scopes = scopes;
+    }
+
+    /// Sets the credential's id and times in place: for authenticators on the hot path, where
+    /// each `with_*` call would move the whole principal.
+    pub(crate) fn set_credential(
+        &mut self,
+        id: Option<&str>,
+        issued_at: Option<DateTime<Utc>>,
+        expires_at: Option<DateTime<Utc>>,
+    ) {
+        self.credential_id = id.map(str::to_owned);
+        self.issued_at = issued_at;
+        self.expires_at = expires_at;
     }
 
     pub(crate) fn set_client_ip(&mut self, ip: Option<IpAddr>) {

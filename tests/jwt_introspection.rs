@@ -142,7 +142,11 @@ async fn a_wrongly_typed_claim_refuses_the_token_and_a_broken_answer_is_an_outag
     let mut no_active = active("alice", 300);
     no_active["active"] = json!("true");
     for (token, answer) in [("sub-array", typed), ("active-string", no_active)] {
-        endpoint.answers.lock().unwrap().insert(token.into(), answer);
+        endpoint
+            .answers
+            .lock()
+            .unwrap()
+            .insert(token.into(), answer);
     }
     let introspection = authenticator(&url, basic());
     let gate = Gate::builder()
@@ -153,7 +157,11 @@ async fn a_wrongly_typed_claim_refuses_the_token_and_a_broken_answer_is_an_outag
     assert_eq!(answer.status, 401, "{answer:?}");
     assert_eq!(answer.bearer_error().as_deref(), Some("invalid_token"));
     assert_eq!(
-        introspection.introspect("sub-array").await.unwrap_err().kind(),
+        introspection
+            .introspect("sub-array")
+            .await
+            .unwrap_err()
+            .kind(),
         TokenErrorKind::Malformed
     );
     // `active` must be a boolean: anything else is the endpoint failing, not the caller.

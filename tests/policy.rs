@@ -382,3 +382,20 @@ async fn explain_traces_every_stage() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn a_gate_takes_at_most_64_authenticators() {
+    let mut builder = Gate::builder();
+    for _ in 0..64 {
+        builder = builder.authenticator(HeaderAuthenticator);
+    }
+    let gate = builder.build().expect("64 authenticators are accepted");
+    let principal = check(&gate, &[("x-user", "alice")]).await.unwrap();
+    assert_eq!(principal.unwrap().subject(), "alice");
+    let mut builder = Gate::builder();
+    for _ in 0..65 {
+        builder = builder.authenticator(HeaderAuthenticator);
+    }
+    let err = builder.build().unwrap_err();
+    assert!(err.to_string().contains("at most 64"), "{err}");
+}

@@ -109,8 +109,9 @@ impl JwtAuthenticator {
             ));
         }
         let times = inner.rules.check_claims(&claims)?;
-        let principal = inner.claims.principal(&claims, Scheme::Jwt, times)?;
-        Ok(principal.with_claims_json(token.payload))
+        let mut principal = inner.claims.principal(&claims, Scheme::Jwt, times)?;
+        principal.set_claims_json(token.payload);
+        Ok(principal)
     }
 
     /// Fetches every remote key set now: call it at start-up to fail fast, or to load keys before

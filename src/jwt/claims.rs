@@ -53,9 +53,12 @@ impl ClaimPath {
         Ok(())
     }
 
-    /// Whether the top-level claim `name` is where this path is looked up.
-    fn starts_at(&self, name: &str) -> bool {
-        self.path == name || self.path.split('.').next() == Some(name)
+    /// Whether this path leads into the top-level claim `name` (`realm_access.roles` into
+    /// `realm_access`).
+    fn descends_from(&self, name: &str) -> bool {
+        self.path
+            .split_once('.')
+            .is_some_and(|(first, _)| first == name)
     }
 
     fn lookup<'a>(&self, claims: &'a Map<String, Value>) -> Option<&'a Value> {
@@ -188,8 +191,18 @@ impl ClaimMapping {
 
         let mut groups = Names::default();
         for path in &self.groups {
-            if let Some(value) = path.lookup(&claims.group_roots) {
-                add_value(&mut groups, value, path.as_str())?;
+            let whole = claims
+                .group_lists
+                .iter()
+                .find(|(name, _)| name == path.as_str());
+            match whole {
+                Some((_, Listed::One(name))) => groups.add(name),
+                Some((_, Listed::Many(items))) => add_items(&mut groups, items, path.as_str())?,
+                None => {
+                    if let Some(value) = path.lookup(&claims.group_roots) {
+                        add_value(&mut groups, value, path.as_str())?;
+                    }
+                }
             }
         }
         if scopes.0.len() > MAX_LIST_LEN || groups.0.len() > MAX_LIST_LEN {
@@ -198,18 +211,9 @@ impl ClaimMapping {
             )));
         }
 
-        let mut principal = Principal::new(subject, kind, scheme)
-            .with_scopes(scopes.0)
-            .with_groups(groups.0);
-        if let Some(jti) = &claims.jti {
-            principal = principal.with_credential_id(jti.as_ref());
-        }
-        if let Some(at) = times.issued_at {
-            principal = principal.with_issued_at(at);
-        }
-        if let Some(at) = times.expires_at {
-            principal = principal.with_expires_at(at);
-        }
+        let mut principal = Principal::new(subject, kind, scheme);
+        principal.set_names(groups.0, scopes.0);
+        principal.set_credential(claims.jti.as_deref(), times.issued_at, times.expires_at);
         Ok(principal)
     }
 }
@@ -238,7 +242,9 @@ pub(crate) struct Claims<'a> {
     /// Introspection's answer (RFC 7662 §2.2); `Some(None)` when it is not a boolean, which is
     /// the endpoint's fault rather than the token's.
     pub(crate) active: Option<Option<bool>>,
-    /// The top-level members a groups claim path starts at, parsed whole.
+    /// Groups claims named by a whole path (`groups`, `cognito:groups`), typed.
+    pub(crate) group_lists: Vec<(Cow<'a, str>, Listed<'a>)>,
+    /// The top-level members a dotted groups path leads into, parsed whole.
     pub(crate) group_roots: Map<String, Value>,
 }
 
@@ -304,36 +310,57 @@ impl<'de> Visitor<'de> for ClaimsVisitor<'_> {
         }
 
         let mut claims = Claims::default();
-        let mut names = UniqueNames::default();
+        // Registered claims are told apart by a bit each; only other member names are listed.
+        let mut seen = 0u16;
+        let mut others = UniqueNames::default();
         while let Some(Str(name)) = access.next_key()? {
+            // Reads a registered claim into its field, refusing a second one of the same name.
+            macro_rules! once {
+                ($field:ident, $bit:expr, $read:expr) => {{
+                    if seen & (1 << $bit) != 0 {
+                        return Err(de::Error::custom(format_args!(
+                            "duplicate member name {:?}",
+                            stringify!($field)
+                        )));
+                    }
+                    seen |= 1 << $bit;
+                    claims.$field = $read;
+                }};
+            }
             match name.as_ref() {
-                "iss" => claims.iss = string(&mut access, "iss")?,
-                "sub" => claims.sub = string(&mut access, "sub")?,
-                "aud" => claims.aud = typed(&mut access, "aud")?,
-                "exp" => claims.exp = typed(&mut access, "exp")?,
-                "nbf" => claims.nbf = typed(&mut access, "nbf")?,
-                "iat" => claims.iat = typed(&mut access, "iat")?,
-                "jti" => claims.jti = string(&mut access, "jti")?,
-                "client_id" => claims.client_id = string(&mut access, "client_id")?,
-                "username" => claims.username = string(&mut access, "username")?,
-                "gty" => claims.gty = string(&mut access, "gty")?,
-                "scope" => claims.scope = string(&mut access, "scope")?,
-                "scp" => claims.scp = typed(&mut access, "scp")?,
-                "active" => {
+                "iss" => once!(iss, 0, string(&mut access, "iss")?),
+                "sub" => once!(sub, 1, string(&mut access, "sub")?),
+                "aud" => once!(aud, 2, typed(&mut access, "aud")?),
+                "exp" => once!(exp, 3, typed(&mut access, "exp")?),
+                "nbf" => once!(nbf, 4, typed(&mut access, "nbf")?),
+                "iat" => once!(iat, 5, typed(&mut access, "iat")?),
+                "jti" => once!(jti, 6, string(&mut access, "jti")?),
+                "client_id" => once!(client_id, 7, string(&mut access, "client_id")?),
+                "username" => once!(username, 8, string(&mut access, "username")?),
+                "gty" => once!(gty, 9, string(&mut access, "gty")?),
+                "scope" => once!(scope, 10, string(&mut access, "scope")?),
+                "scp" => once!(scp, 11, typed(&mut access, "scp")?),
+                "active" => once!(active, 12, {
                     let Strict(value) = access.next_value()?;
-                    claims.active = Some(value.as_bool());
-                }
-                other if self.mapping.groups.iter().any(|path| path.starts_at(other)) => {
-                    let Strict(value) = access.next_value()?;
-                    claims.group_roots.insert(other.to_owned(), value);
-                }
-                _ => {
-                    access.next_value::<Skip>()?;
+                    Some(value.as_bool())
+                }),
+                other => {
+                    let paths = &self.mapping.groups;
+                    if paths.iter().any(|path| path.descends_from(other)) {
+                        let Strict(value) = access.next_value()?;
+                        claims.group_roots.insert(other.to_owned(), value);
+                    } else if paths.iter().any(|path| path.as_str() == other) {
+                        // The common case (`groups`, `roles`, `cognito:groups`): typed, borrowed.
+                        let list = typed(&mut access, other)?;
+                        claims.group_lists.push((name.clone(), list));
+                    } else {
+                        access.next_value::<Skip>()?;
+                    }
+                    others.push(name);
                 }
             }
-            names.push(name);
         }
-        names.check()?;
+        others.check()?;
         Ok(claims)
     }
 }
@@ -434,8 +461,9 @@ mod tests {
     fn map(mapping: &ClaimMapping, json: &str) -> Result<Principal, TokenError> {
         let claims = Claims::parse(json.as_bytes(), mapping)
             .map_err(|e| TokenError::malformed(e.to_string()))?;
-        let principal = mapping.principal(&claims, Scheme::Jwt, Times::default())?;
-        Ok(principal.with_claims_json(json.as_bytes().to_vec()))
+        let mut principal = mapping.principal(&claims, Scheme::Jwt, Times::default())?;
+        principal.set_claims_json(json.as_bytes().to_vec());
+        Ok(principal)
     }
 
     #[test]
@@ -509,6 +537,9 @@ mod tests {
         let m = ClaimMapping::new().groups_claim("realm_access.roles");
         for bad in [
             r#"{"sub":"a","sub":"b"}"#,
+            r#"{"sub":null,"sub":"admin"}"#,
+            r#"{"sub":"a","groups":["x"],"groups":["admin"]}"#,
+            r#"{"sub":"a","realm_access.roles":["x"],"realm_access.roles":[]}"#,
             r#"{"sub":"a","s\u0075b":"b"}"#,
             r#"{"sub":"a","x":1,"x":2}"#,
             r#"{"sub":"a","x":{"y":1,"y":2}}"#,
@@ -523,6 +554,9 @@ mod tests {
         let good = r#"{"sub":"a","x":{"y":[1,{"z":null}]},"realm_access":{"roles":["r"]}}"#;
         let p = map(&m, good).unwrap();
         assert_eq!(p.groups(), ["r"]);
+        // A top-level claim named like the whole dotted path wins over the nested one.
+        let whole = r#"{"sub":"a","realm_access":{"roles":["r"]},"realm_access.roles":"w"}"#;
+        assert_eq!(map(&m, whole).unwrap().groups(), ["w"]);
         // The whole document stays available to handlers.
         assert_eq!(p.claims().unwrap()["x"]["y"][1]["z"], Value::Null);
     }

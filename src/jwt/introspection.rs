@@ -188,10 +188,10 @@ impl IntrospectionAuthenticator {
         }
         let times = inner.rules.check_claims(&answer)?;
         let exp = answer.exp;
-        let principal = inner
+        let mut principal = inner
             .claims
-            .principal(&answer, Scheme::Introspection, times)?
-            .with_claims_json(body.to_vec());
+            .principal(&answer, Scheme::Introspection, times)?;
+        principal.set_claims_json(body.to_vec());
         Ok((principal, exp))
     }
 
