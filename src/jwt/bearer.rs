@@ -72,7 +72,13 @@ fn header_tokens<'r>(request: &RequestView<'r>) -> impl Iterator<Item = &'r str>
         .get_all(AUTHORIZATION)
         .iter()
         .filter_map(|value| {
-            let (scheme, token) = split_authorization(value.to_str().ok()?);
+            // ASCII only, as `HeaderValue::to_str` requires, but checked a word at a time: a
+            // bearer token is read here twice per request and an RSA-signed one is 600+ bytes.
+            let value = value.as_bytes();
+            let value = std::str::from_utf8(value)
+                .ok()
+                .filter(|_| value.is_ascii())?;
+            let (scheme, token) = split_authorization(value);
             let token = token?.trim();
             (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
         })
