@@ -141,7 +141,11 @@ async fn a_wrongly_typed_claim_refuses_the_token_and_a_broken_answer_is_an_outag
     typed["sub"] = json!(["admin"]);
     let mut no_active = active("alice", 300);
     no_active["active"] = json!("true");
-    for (token, answer) in [("sub-array", typed), ("active-string", no_active)] {
+    for (token, answer) in [
+        ("sub-array", typed),
+        ("active-string", no_active),
+        ("array", json!([{"active": true, "sub": "alice"}])),
+    ] {
         endpoint
             .answers
             .lock()
@@ -164,9 +168,12 @@ async fn a_wrongly_typed_claim_refuses_the_token_and_a_broken_answer_is_an_outag
             .kind(),
         TokenErrorKind::Malformed
     );
-    // `active` must be a boolean: anything else is the endpoint failing, not the caller.
-    let answer = bearer(&gate, "active-string").await;
-    assert_eq!(answer.status, 503, "{answer:?}");
+    // `active` must be a boolean and the answer an object: anything else is the endpoint
+    // failing, not the caller.
+    for token in ["active-string", "array"] {
+        let answer = bearer(&gate, token).await;
+        assert_eq!(answer.status, 503, "{token}: {answer:?}");
+    }
 }
 
 #[tokio::test]

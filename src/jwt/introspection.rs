@@ -22,6 +22,7 @@ use super::bearer::{BearerLocator, is_jws_shaped};
 use super::claims::{ClaimMapping, Claims};
 use super::error::{TokenError, TokenErrorKind};
 use super::http::{FetchLimits, HttpClient, check_url, send};
+use super::json;
 use super::validation::{Rules, now_secs};
 use crate::api_key::KeyFormat;
 use crate::authenticator::{Authenticator, BoxFuture, Outcome};
@@ -161,9 +162,9 @@ impl IntrospectionAuthenticator {
         let body = response.body();
         let answer = match Claims::parse(body, &inner.claims) {
             Ok(answer) => answer,
-            // A claim of the wrong type in a well-formed answer is about the token; anything else
-            // is the endpoint failing us.
-            Err(e) if e.classify() == Category::Data => {
+            // A claim of the wrong type in a JSON object is about the token; anything else (not
+            // JSON, not an object, a repeated name) is the endpoint failing us.
+            Err(e) if e.classify() == Category::Data && json::parse_object(body).is_ok() => {
                 return Err(TokenError::malformed(format!("introspection: {e}")));
             }
             Err(e) => return Err(unavailable(format!("the answer is not a JSON object: {e}"))),
