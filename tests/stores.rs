@@ -622,8 +622,10 @@ mod postgres {
             let ttl = Duration::from_millis(500);
             let pepper = SecretString::new("two-gates-pepper-0123456789abcdefghijklmno");
             let instance = |store: Arc<PostgresStore>| {
+                // Without the change watch, so the TTL alone bounds it.
                 let keys = ApiKeys::builder(store, pepper.clone())
                     .cache_ttl(ttl)
+                    .watch_store_changes(false)
                     .build()
                     .unwrap();
                 let gate = Gate::builder()
@@ -672,6 +674,108 @@ mod postgres {
             let bound = revoked_at.elapsed();
             println!("revocation reached the other instance after {bound:?} (cache TTL {ttl:?})");
             assert!(bound <= ttl + Duration::from_millis(100), "{bound:?}");
+        })
+        .await;
+    }
+
+    /// With the change watch (`LISTEN`/`NOTIFY`), a key revoked through one instance, or by plain
+    /// SQL, is refused by another at once although its cache TTL is a minute; and after the
+    /// listening connection is killed, the watch listens again and keeps working. Measured.
+    #[tokio::test]
+    async fn revocation_reaches_another_gate_at_once_through_notify() {
+        with_postgres_url(|url| async move {
+            use portcullis::{ApiKeys, Gate, NewApiKey, RequestView, SecretString};
+            let ttl = Duration::from_secs(60);
+            let pepper = SecretString::new("notify-gates-pepper-0123456789abcdefghijklmn");
+            let instance = |store: Arc<PostgresStore>| {
+                let keys = ApiKeys::builder(store, pepper.clone())
+                    .cache_ttl(ttl)
+                    .build()
+                    .unwrap();
+                let gate = Gate::builder()
+                    .authenticator(keys.authenticator())
+                    .build()
+                    .unwrap();
+                (keys, gate)
+            };
+            let (keys_a, _gate_a) = instance(Arc::new(PostgresStore::connect(&url).await.unwrap()));
+            let (_keys_b, gate_b) = instance(Arc::new(PostgresStore::connect(&url).await.unwrap()));
+            let accepts = |key: String| {
+                let gate = gate_b.clone();
+                async move {
+                    let (parts, ()) = http::Request::get("/x")
+                        .header("x-api-key", key)
+                        .body(())
+                        .unwrap()
+                        .into_parts();
+                    gate.check(&RequestView::from_parts(&parts)).await.is_ok()
+                }
+            };
+            // Waits until instance B refuses `key`; the time it took.
+            let refused_within = |key: String, limit: Duration| async move {
+                let start = std::time::Instant::now();
+                while accepts(key.clone()).await {
+                    assert!(
+                        start.elapsed() < limit,
+                        "instance B still accepts a revoked key after {:?}",
+                        start.elapsed()
+                    );
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                }
+                start.elapsed()
+            };
+            let create = || async {
+                let issued = keys_a
+                    .create(NewApiKey::new("svc").with_expires_in(Duration::from_secs(3600)))
+                    .await
+                    .unwrap();
+                let key = issued.key().expose_secret().to_owned();
+                assert!(accepts(key.clone()).await, "B accepts it, and caches it");
+                (issued.id().to_owned(), key)
+            };
+            let (first_id, first) = create().await;
+            // B's watch starts on its first lookup; give LISTEN a moment before the first change.
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let started = std::time::Instant::now();
+            keys_a.revoke(&first_id).await.unwrap();
+            let through_a = started.elapsed() + refused_within(first, Duration::from_secs(5)).await;
+
+            // A change by hand (an operator's SQL, another tool) is reported the same way.
+            let (second_id, second) = create().await;
+            let mut sql = sqlx::PgConnection::connect(&url).await.unwrap();
+            let started = std::time::Instant::now();
+            sqlx::query("UPDATE api_keys SET revoked_at = now() WHERE id = $1")
+                .bind(&second_id)
+                .execute(&mut sql)
+                .await
+                .unwrap();
+            let by_hand = started.elapsed() + refused_within(second, Duration::from_secs(5)).await;
+
+            // Kill every connection listening on the channel: B listens again (after 1 s) and
+            // starts over with an empty cache, so the next revocation is seen at once again.
+            let (third_id, third) = create().await;
+            let killed: Vec<(bool,)> = sqlx::query_as(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                 WHERE datname = current_database() AND query ILIKE 'LISTEN%portcullis_api_keys%'",
+            )
+            .fetch_all(&mut sql)
+            .await
+            .unwrap();
+            assert!(!killed.is_empty(), "B's listening connection was found");
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            assert!(
+                accepts(third.clone()).await,
+                "cached again after the restart"
+            );
+            let started = std::time::Instant::now();
+            keys_a.revoke(&third_id).await.unwrap();
+            let after_restart =
+                started.elapsed() + refused_within(third, Duration::from_secs(5)).await;
+            println!(
+                "revocation reached the other instance through NOTIFY after {through_a:?} \
+                 (by hand: {by_hand:?}; after the listener was killed: {after_restart:?}; \
+                 cache TTL {ttl:?})"
+            );
         })
         .await;
     }

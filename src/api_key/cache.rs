@@ -3,7 +3,8 @@
 //!
 //! The TTL is the bound on how stale this instance's view of a key can be: a key revoked through
 //! *another* instance keeps working here for at most one TTL. Changes made through this instance's
-//! [`ApiKeys`](super::ApiKeys) evict at once. A cached record still goes through the full check on
+//! [`ApiKeys`](super::ApiKeys) evict at once, and so do changes a store reports from elsewhere
+//! (PostgreSQL's `LISTEN`/`NOTIFY`; see `ApiKeyStore::watch_changes`). A cached record still goes through the full check on
 //! every request (keyed hash, revocation, expiry against the clock), so caching never extends a
 //! key's life past its `expires_at`.
 //!
@@ -96,6 +97,14 @@ impl KeyCache {
         state.epoch = state.epoch.wrapping_add(1);
     }
 
+    /// Forgets everything, found or unknown.
+    pub(crate) fn clear(&self) {
+        let mut state = self.state.write().unwrap_or_else(|e| e.into_inner());
+        state.found.clear();
+        state.unknown.clear();
+        state.epoch = state.epoch.wrapping_add(1);
+    }
+
     #[cfg(test)]
     pub(crate) fn len(&self) -> (usize, usize) {
         let state = self.state.read().unwrap_or_else(|e| e.into_inner());
@@ -180,6 +189,11 @@ impl<V> Fifo<V> {
 
     fn remove(&mut self, id: &str) {
         self.map.remove(id);
+    }
+
+    fn clear(&mut self) {
+        self.map.clear();
+        self.order.clear();
     }
 }
 

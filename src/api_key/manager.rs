@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
@@ -17,7 +18,7 @@ use crate::error::{ConfigError, StoreError, StoreErrorKind};
 use crate::principal::Scheme;
 use crate::reject::Rejection;
 use crate::secret::SecretString;
-use crate::store::{ApiKeyRecord, ApiKeyStore};
+use crate::store::{ApiKeyRecord, ApiKeyStore, KeyChange};
 
 /// How many times `create` draws a new id when the store says the one drawn is taken. With 71-bit
 /// random ids a second draw should never be needed; more than a few means the store is broken.
@@ -28,7 +29,9 @@ const ID_ATTEMPTS: u32 = 3;
 ///
 /// The manager and its authenticators share a lookup cache, so a revocation, rotation or deletion
 /// made through this instance takes effect on this instance at once. Other instances see it when
-/// their cached copy expires: at most [`cache_ttl`](ApiKeysBuilder::cache_ttl) later.
+/// their cached copy expires, at most [`cache_ttl`](ApiKeysBuilder::cache_ttl) later, or at once
+/// when the store reports changes ([`watch_store_changes`](ApiKeysBuilder::watch_store_changes):
+/// PostgreSQL does).
 ///
 /// Uses of a key are recorded in memory and written to the store's `last_used_at` in batches
 /// ([`last_used_flush_interval`](ApiKeysBuilder::last_used_flush_interval)), never once per
@@ -48,6 +51,10 @@ pub(super) struct Inner {
     cache_ttl: Duration,
     usage: Mutex<Usage>,
     flush_interval: Duration,
+    /// Whether to start the store's change watch; cleared once the store says it has none.
+    watch_store: AtomicBool,
+    /// The store's change watch, once started (see [`Inner::watch_store_changes`]).
+    watcher: Mutex<Option<JoinHandle<()>>>,
 }
 
 #[derive(Default)]
@@ -74,6 +81,7 @@ impl ApiKeys {
             cache_capacity: 10_000,
             negative_cache_capacity: 10_000,
             flush_interval: Duration::from_secs(60),
+            watch_store: true,
         }
     }
 
@@ -410,12 +418,14 @@ impl Inner {
         Ok(record)
     }
 
-    async fn lookup(&self, id: &str) -> Result<Option<Arc<ApiKeyRecord>>, StoreError> {
+    async fn lookup(self: &Arc<Self>, id: &str) -> Result<Option<Arc<ApiKeyRecord>>, StoreError> {
         let epoch = match self.cache.get(id) {
             Cached::Found(record) => return Ok(Some(record)),
             Cached::Unknown => return Ok(None),
             Cached::Miss(epoch) => epoch,
         };
+        // The first lookup always misses, so the watch starts before anything is cached.
+        self.watch_store_changes();
         let found = self.store.find(id).await?.map(Arc::new);
         self.cache.insert(id, found.clone(), epoch);
         Ok(found)
@@ -441,6 +451,37 @@ impl Inner {
         {
             let weak = Arc::downgrade(self);
             usage.flusher = Some(runtime.spawn(flush_periodically(weak, self.flush_interval)));
+        }
+    }
+
+    /// Starts the store's change watch, if it has one and watching is on, inside the current
+    /// tokio runtime (and again if the runtime it ran on has gone). Changes evict from the cache.
+    fn watch_store_changes(self: &Arc<Self>) {
+        if !self.watch_store.load(Ordering::Relaxed) {
+            return;
+        }
+        let mut watcher = self.watcher.lock().unwrap_or_else(|e| e.into_inner());
+        if watcher.as_ref().is_some_and(|w| !w.is_finished()) {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let weak = Arc::downgrade(self);
+        let sink = Box::new(move |change: KeyChange<'_>| {
+            let Some(inner) = weak.upgrade() else { return };
+            match change {
+                KeyChange::Key(id) => inner.cache.invalidate(id),
+                _ => inner.cache.clear(),
+            }
+        });
+        *watcher = self
+            .store
+            .watch_changes(sink)
+            .map(|task| runtime.spawn(task));
+        if watcher.is_none() {
+            // The store cannot watch: do not ask on every miss.
+            self.watch_store.store(false, Ordering::Relaxed);
         }
     }
 
@@ -478,6 +519,10 @@ async fn flush_periodically(inner: Weak<Inner>, period: Duration) {
 
 impl Drop for Inner {
     fn drop(&mut self) {
+        let watcher = self.watcher.get_mut().unwrap_or_else(|e| e.into_inner());
+        if let Some(watcher) = watcher.take() {
+            watcher.abort();
+        }
         let usage = self.usage.get_mut().unwrap_or_else(|e| e.into_inner());
         if let Some(flusher) = usage.flusher.take() {
             flusher.abort();
@@ -542,6 +587,7 @@ pub struct ApiKeysBuilder {
     cache_capacity: usize,
     negative_cache_capacity: usize,
     flush_interval: Duration,
+    watch_store: bool,
 }
 
 impl ApiKeysBuilder {
@@ -597,6 +643,16 @@ impl ApiKeysBuilder {
         self
     }
 
+    /// Whether to follow changes made to keys through other instances, for stores that can report
+    /// them ([`ApiKeyStore::watch_changes`]: PostgreSQL, through `LISTEN`/`NOTIFY`). A revocation
+    /// anywhere then evicts this instance's cached copy at once, and the
+    /// [`cache_ttl`](Self::cache_ttl) only bounds the time while the store cannot report. The
+    /// watch runs as a tokio task started on the first lookup. Defaults to `true`.
+    pub fn watch_store_changes(mut self, watch: bool) -> Self {
+        self.watch_store = watch;
+        self
+    }
+
     /// Builds the manager: checks the pepper and prefix.
     pub fn build(self) -> Result<ApiKeys, ConfigError> {
         let format = match &self.prefix {
@@ -637,6 +693,8 @@ impl ApiKeysBuilder {
                 cache_ttl: self.cache_ttl,
                 usage: Mutex::new(Usage::default()),
                 flush_interval: self.flush_interval,
+                watch_store: AtomicBool::new(self.watch_store),
+                watcher: Mutex::new(None),
             }),
         })
     }

@@ -156,7 +156,32 @@ pub trait ApiKeyStore: fmt::Debug + Send + Sync + 'static {
         &'a self,
         uses: &'a [(String, DateTime<Utc>)],
     ) -> BoxFuture<'a, Result<(), StoreError>>;
+
+    /// For a store that several instances share and that can tell when a key changes through any
+    /// of them (PostgreSQL, with `LISTEN`/`NOTIFY`): a task that reports each change to `sink`,
+    /// run by [`ApiKeys`](crate::ApiKeys) so other instances' revocations reach its cache at once.
+    /// It runs until dropped, and reports [`KeyChange::Unknown`] whenever it may have missed
+    /// changes. `None` (the default) if the store cannot tell: other instances' changes then reach
+    /// a cache within its TTL.
+    fn watch_changes(&self, sink: ChangeSink) -> Option<BoxFuture<'static, ()>> {
+        let _ = sink;
+        None
+    }
 }
+
+/// What a store's [`watch_changes`](ApiKeyStore::watch_changes) task reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum KeyChange<'a> {
+    /// The key with this id was revoked, rotated, re-dated or deleted.
+    Key(&'a str),
+    /// Changes may have been missed (the watch has just started, or reconnected): forget
+    /// everything cached.
+    Unknown,
+}
+
+/// Receives [`KeyChange`]s.
+pub type ChangeSink = Box<dyn Fn(KeyChange<'_>) + Send + Sync>;
 
 /// API keys in a `RwLock<HashMap>`. Nothing survives the process: for tests, demos, and services
 /// that provision keys at start-up.

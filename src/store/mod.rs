@@ -22,7 +22,9 @@ mod sql;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
-pub use api_keys::{ApiKeyRecord, ApiKeyStore, KeyDigest, MemoryApiKeyStore};
+pub use api_keys::{
+    ApiKeyRecord, ApiKeyStore, ChangeSink, KeyChange, KeyDigest, MemoryApiKeyStore,
+};
 pub use memory::MemoryUserStore;
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresStore;

@@ -5,11 +5,11 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRow};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgListener, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Connection, Executor, Postgres, Row};
 
 use super::sql::{self, Migration};
-use super::{ApiKeyRecord, ApiKeyStore, KeyDigest, UserRecord, UserStore};
+use super::{ApiKeyRecord, ApiKeyStore, ChangeSink, KeyChange, KeyDigest, UserRecord, UserStore};
 use crate::authenticator::BoxFuture;
 use crate::error::{StoreError, StoreErrorKind};
 use crate::secret::PasswordHash;
@@ -22,8 +22,13 @@ use crate::secret::PasswordHash;
 /// one committed statement or transaction, so it is durable when its future completes, as far as
 /// the server's `synchronous_commit` makes it so (on by default).
 ///
-/// Instances sharing the database see each other's writes at once; what they may still serve
-/// from their own caches is bounded by the API key cache TTL ([`crate::api_key`]).
+/// Instances sharing the database see each other's writes at once. A trigger on `api_keys`
+/// notifies (`LISTEN`/`NOTIFY`, channel `portcullis_api_keys`) whenever a key is revoked, rotated,
+/// re-dated or deleted, by any instance, the CLI or plain SQL, and each [`ApiKeys`] on this store
+/// listens and drops its cached copy at once ([`watch_changes`](ApiKeyStore::watch_changes)).
+/// The API key cache TTL stays the bound while that connection is down.
+///
+/// [`ApiKeys`]: crate::ApiKeys
 ///
 /// One value is both a [`UserStore`] and an [`ApiKeyStore`]. Cloning it is cheap and shares the
 /// pool; [`open_store`](super::open_store) hands out both views at once.
@@ -373,6 +378,14 @@ impl ApiKeyStore for PostgresStore {
         })
     }
 
+    fn watch_changes(&self, sink: ChangeSink) -> Option<BoxFuture<'static, ()>> {
+        Some(Box::pin(watch(
+            self.pool.clone(),
+            self.target.clone(),
+            sink,
+        )))
+    }
+
     fn touch_last_used<'a>(
         &'a self,
         uses: &'a [(String, DateTime<Utc>)],
@@ -397,6 +410,63 @@ impl ApiKeyStore for PostgresStore {
             Ok(())
         })
     }
+}
+
+/// Reports every key change the trigger notifies, listening again (with back-off) whenever the
+/// connection is lost. Each time it starts listening it reports [`KeyChange::Unknown`]: whatever
+/// changed while nobody listened is not known, so caches start over.
+async fn watch(pool: PgPool, target: String, sink: ChangeSink) {
+    let mut retry = WATCH_RETRY.0;
+    loop {
+        match listen(&pool).await {
+            Ok(mut listener) => {
+                retry = WATCH_RETRY.0;
+                sink(KeyChange::Unknown);
+                // `try_recv` answers `None` when the connection drops; listening again is left
+                // to the outer loop, so `Unknown` is reported only once LISTEN is back.
+                loop {
+                    match listener.try_recv().await {
+                        Ok(Some(note)) => sink(KeyChange::Key(note.payload())),
+                        Ok(None) => {
+                            tracing::warn!(
+                                database = %target,
+                                "lost the connection that listens for API key changes; \
+                                 other instances' changes reach this one within the cache TTL \
+                                 until it is back"
+                            );
+                            break;
+                        }
+                        Err(e) => {
+                            tracing::warn!(database = %target, error = %e, "listening for API key changes failed");
+                            break;
+                        }
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::warn!(database = %target, error = %e, "cannot listen for API key changes");
+            }
+        }
+        tokio::time::sleep(retry).await;
+        retry = (retry * 2).min(WATCH_RETRY.1);
+    }
+}
+
+async fn listen(pool: &PgPool) -> Result<PgListener, StoreError> {
+    let err = |e| sql::db_error(BACKEND, "listen for API key changes", e);
+    let connect = async {
+        let mut listener = PgListener::connect_with(pool).await.map_err(err)?;
+        listener.listen(KEY_CHANNEL).await.map_err(err)?;
+        Ok(listener)
+    };
+    tokio::time::timeout(ACQUIRE_TIMEOUT, connect)
+        .await
+        .unwrap_or_else(|_| {
+            Err(StoreError::new(
+                StoreErrorKind::Unavailable,
+                format!("{BACKEND}: listen for API key changes: timed out"),
+            ))
+        })
 }
 
 /// Applies the migrations the database lacks, all in one transaction.
@@ -456,11 +526,24 @@ const MAX_CONNECTIONS: u32 = 10;
 /// The advisory lock key held while migrating: the bytes of `"pcullis1"`.
 const MIGRATION_LOCK: i64 = i64::from_be_bytes(*b"pcullis1");
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    description: "users and API keys",
-    sql: include_str!("../../migrations/postgres/0001_init.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        description: "users and API keys",
+        sql: include_str!("../../migrations/postgres/0001_init.sql"),
+    },
+    Migration {
+        version: 2,
+        description: "notify API key changes",
+        sql: include_str!("../../migrations/postgres/0002_notify_key_changes.sql"),
+    },
+];
+
+/// The channel the `api_keys` trigger notifies, with the key id as payload.
+const KEY_CHANNEL: &str = "portcullis_api_keys";
+
+/// The first and the longest wait before listening again after the connection is lost.
+const WATCH_RETRY: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(30));
 
 // JSONB columns are read as text and parsed here, so the `json` feature of sqlx is not needed.
 macro_rules! user_columns {
