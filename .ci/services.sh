@@ -19,6 +19,16 @@ for _ in $(seq 1 30); do
   port_open 5432 && port_open 6379 && break
   sleep 1
 done
-port_open 5432 && echo "PostgreSQL: up" || echo "PostgreSQL: not reachable"
+if port_open 5432; then
+  echo "PostgreSQL: up"
+  # The tests use database `test`; create it where a fresh server lacks it.
+  if command -v psql >/dev/null \
+    && ! psql -h 127.0.0.1 -U postgres -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'test'" 2>/dev/null | grep -q 1; then
+    psql -h 127.0.0.1 -U postgres -d postgres -qc "CREATE DATABASE test" 2>/dev/null \
+      && echo "PostgreSQL: created database test"
+  fi
+else
+  echo "PostgreSQL: not reachable"
+fi
 port_open 6379 && echo "Redis: up" || echo "Redis: not reachable"
 exit 0
