@@ -46,10 +46,16 @@ fn request(key: &str) -> Parts {
 }
 
 /// Creates `count` keys in `store`; returns the last one.
-fn fill(rt: &tokio::runtime::Runtime, store: Arc<dyn ApiKeyStore>, count: usize) -> String {
+/// Creates `count` keys; the last one's full text, and every id (to delete afterwards).
+fn fill(
+    rt: &tokio::runtime::Runtime,
+    store: Arc<dyn ApiKeyStore>,
+    count: usize,
+) -> (String, Vec<String>) {
     let keys = manager(store, Duration::ZERO);
     rt.block_on(async {
         let mut last = String::new();
+        let mut ids = Vec::with_capacity(count);
         for i in 0..count {
             let issued = keys
                 .create(
@@ -59,8 +65,9 @@ fn fill(rt: &tokio::runtime::Runtime, store: Arc<dyn ApiKeyStore>, count: usize)
                 .await
                 .expect("created");
             last = issued.key().expose_secret().to_owned();
+            ids.push(issued.id().to_owned());
         }
-        last
+        (last, ids)
     })
 }
 
@@ -119,7 +126,7 @@ fn main() {
     let rt = runtime();
 
     let memory: Arc<dyn ApiKeyStore> = Arc::new(MemoryApiKeyStore::new());
-    let key = fill(&rt, Arc::clone(&memory), 1_000_000);
+    let (key, _) = fill(&rt, Arc::clone(&memory), 1_000_000);
     bench_store(&mut criterion, &rt, "api_key_memory", memory, &key, true);
 
     let path = std::env::temp_dir().join(format!("portcullis-bench-{}.db", std::process::id()));
@@ -127,7 +134,7 @@ fn main() {
         .block_on(open_store(&format!("sqlite://{}", path.display())))
         .expect("sqlite opens")
         .api_keys;
-    let key = fill(&rt, Arc::clone(&sqlite), 10_000);
+    let (key, _) = fill(&rt, Arc::clone(&sqlite), 10_000);
     bench_store(&mut criterion, &rt, "api_key_sqlite", sqlite, &key, false);
     let _ = std::fs::remove_file(&path);
 
@@ -135,15 +142,21 @@ fn main() {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
     match rt.block_on(open_store(&pg_url)) {
         Ok(stores) => {
-            let key = fill(&rt, Arc::clone(&stores.api_keys), 10_000);
+            let (key, ids) = fill(&rt, Arc::clone(&stores.api_keys), 10_000);
             bench_store(
                 &mut criterion,
                 &rt,
                 "api_key_postgres",
-                stores.api_keys,
+                Arc::clone(&stores.api_keys),
                 &key,
                 false,
             );
+            // The database outlives the run: leave it as it was.
+            rt.block_on(async {
+                for id in &ids {
+                    let _ = stores.api_keys.delete(id).await;
+                }
+            });
         }
         Err(err) => println!("SKIPPED api_key_postgres: {err}"),
     }
