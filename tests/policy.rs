@@ -121,6 +121,40 @@ async fn all_any_not_truth_tables() {
 }
 
 #[tokio::test]
+async fn not_denies_with_a_short_reason_whatever_it_wraps() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    // 10,000 separate ranges (every other /24), whose Debug would fill the rejection and the
+    // audit line.
+    let ranges: Vec<String> = (0..10_000u32)
+        .map(|i| format!("10.{}.{}.0/24", i / 128, i % 128 * 2))
+        .collect();
+    let blocked = portcullis::IpRanges::new()
+        .allow(portcullis::IpSet::parse(ranges.iter().map(String::as_str)).expect("ranges"));
+    let gate = gate(Not::new(blocked));
+    let rejection = check_from(&gate, "10.1.2.3:1", ALICE).await.unwrap_err();
+    assert_eq!(rejection.status(), StatusCode::FORBIDDEN);
+    assert_eq!(rejection.reason(), "not: the negated policy allowed");
+    let response = gate.respond(&rejection);
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert!(!response.headers().contains_key("www-authenticate"));
+    let log = String::from_utf8(captured.0.lock().expect("lock").clone()).expect("utf8");
+    let line = log
+        .lines()
+        .find(|l| l.contains("rule=\"not\""))
+        .unwrap_or_else(|| panic!("no audit event for the denial in {log}"));
+    assert!(!line.contains("10.0.0.0"), "{line}");
+    assert!(line.len() < 1_000, "{} bytes: {line:.200}", line.len());
+    // Outside the wrapped ranges, Not allows.
+    assert!(check_from(&gate, "192.0.2.1:1", ALICE).await.is_ok());
+}
+
+#[tokio::test]
 async fn first_denial_decides_and_names_its_rule() {
     let policy = All::new()
         .with(Fixed(true))
