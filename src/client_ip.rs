@@ -31,28 +31,35 @@ const SHOWN_CHARS: usize = 48;
 /// trusted proxy saw. It never returns an entry to the left of that one, since those are whatever
 /// the client chose to send.
 ///
-/// The header read is `Forwarded` (RFC 7239) when the request has one, else `X-Forwarded-For`.
-/// **When both are present, `Forwarded` wins, so a proxy that writes only `X-Forwarded-For` must
-/// remove any `Forwarded` header the client sent** (and a proxy writing `Forwarded` should remove
-/// `X-Forwarded-For`), or a client behind it can choose its own address. Most proxies can be told
-/// to set or clear a header (nginx `proxy_set_header Forwarded "";`).
+/// Only one header is read: the one your proxies append, chosen with
+/// [`forwarded_header`](Self::forwarded_header) (`X-Forwarded-For` unless you say otherwise). The
+/// other is ignored, since a proxy passes through untouched whatever the client sent in a header
+/// it does not write itself: reading it would let the client choose its own address.
 ///
 /// ```
 /// use std::net::IpAddr;
 /// use http::HeaderMap;
-/// use portcullis::{IpSet, TrustedProxies};
+/// use portcullis::{ForwardedHeader, IpSet, TrustedProxies};
 ///
 /// let proxies = TrustedProxies::new(IpSet::parse(["10.0.0.0/8"])?);
 /// let mut headers = HeaderMap::new();
 /// // The client claimed 192.0.2.1; our proxy 10.0.0.2 appended what it saw.
 /// headers.insert("x-forwarded-for", "192.0.2.1, 198.51.100.7, 10.0.0.2".parse()?);
+/// // Our proxies do not write `Forwarded`: this one is the client's, and is not read.
+/// headers.insert("forwarded", "for=192.0.2.1".parse()?);
 /// let peer: IpAddr = "10.0.0.1".parse()?;
 /// assert_eq!(proxies.resolve(Some(peer), &headers)?, Some("198.51.100.7".parse()?));
+///
+/// // Behind proxies that append RFC 7239 `Forwarded` instead:
+/// let proxies = proxies.forwarded_header(ForwardedHeader::Forwarded);
+/// headers.insert("forwarded", r#"for=192.0.2.1, for="[2001:db8::7]:4711""#.parse()?);
+/// assert_eq!(proxies.resolve(Some(peer), &headers)?, Some("2001:db8::7".parse()?));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone, Debug)]
 pub struct TrustedProxies {
     proxies: IpSet,
+    header: ForwardedHeader,
     max_forwarded_entries: usize,
 }
 
@@ -76,8 +83,19 @@ impl TrustedProxies {
     pub fn new(proxies: IpSet) -> Self {
         Self {
             proxies,
+            header: ForwardedHeader::default(),
             max_forwarded_entries: DEFAULT_MAX_FORWARDED_ENTRIES,
         }
+    }
+
+    /// The header trusted proxies append the client's address to; only this one is read. Choose
+    /// the one your outermost proxy writes: a header it does not write reaches the Gate as the
+    /// client sent it. Defaults to [`ForwardedHeader::XForwardedFor`] (nginx, HAProxy, Kong and
+    /// most load balancers).
+    #[must_use]
+    pub fn forwarded_header(mut self, header: ForwardedHeader) -> Self {
+        self.header = header;
+        self
     }
 
     /// Refuses a forwarding header with more than `max` entries, counted over all its lines,
@@ -94,10 +112,11 @@ impl TrustedProxies {
     ///
     /// - No peer address: `Ok(None)`; headers are not read, as nothing vouches for them.
     /// - A peer outside the trusted set: the peer.
-    /// - A trusted peer with neither `Forwarded` nor `X-Forwarded-For`: the peer.
-    /// - Otherwise the header (`Forwarded` if present; see the type docs), all its lines in order,
-    ///   walked right to left: trusted hops are skipped, the first untrusted hop is the client.
-    ///   When every hop is trusted, the leftmost is the client.
+    /// - A trusted peer without the [chosen header](Self::forwarded_header): the peer. The other
+    ///   forwarding header is never read.
+    /// - Otherwise the chosen header, all its lines in order, walked right to left: trusted hops
+    ///   are skipped, the first untrusted hop is the client. When every hop is trusted, the
+    ///   leftmost is the client.
     ///
     /// # Errors
     ///
@@ -118,13 +137,10 @@ impl TrustedProxies {
         if !self.proxies.contains(peer) {
             return Ok(Some(peer));
         }
-        let kind = if headers.contains_key(FORWARDED) {
-            Kind::Forwarded
-        } else if headers.contains_key(&X_FORWARDED_FOR) {
-            Kind::XForwardedFor
-        } else {
+        let kind = self.header;
+        if !headers.contains_key(kind.header_name()) {
             return Ok(Some(peer));
-        };
+        }
 
         let entries = self.entries(kind, headers)?;
         let mut client = peer;
@@ -147,7 +163,7 @@ impl TrustedProxies {
     /// anything is parsed.
     fn entries<'h>(
         &self,
-        kind: Kind,
+        kind: ForwardedHeader,
         headers: &'h HeaderMap,
     ) -> Result<Vec<&'h str>, ClientIpError> {
         let mut entries = Vec::new();
@@ -157,7 +173,7 @@ impl TrustedProxies {
                 .map_err(|_| kind.unparseable("a value is not visible ASCII".to_owned()))?;
             // Lines are split one by one, which is joining them with commas except that a quote
             // left open by one line (the client's) cannot swallow the next (a proxy's).
-            for entry in Elements::new(line, kind == Kind::Forwarded) {
+            for entry in Elements::new(line, kind == ForwardedHeader::Forwarded) {
                 if entries.len() == self.max_forwarded_entries {
                     return Err(ClientIpError::TooManyEntries {
                         header: kind.name(),
@@ -195,24 +211,31 @@ pub enum ClientIpError {
     },
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Kind {
-    Forwarded,
+/// The forwarding header [`TrustedProxies`] reads: the one your proxies write.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum ForwardedHeader {
+    /// `X-Forwarded-For: client, proxy1, proxy2`, what nginx (`$proxy_add_x_forwarded_for`),
+    /// HAProxy (`option forwardfor`), Kong and most load balancers append. The default.
+    #[default]
     XForwardedFor,
+    /// `Forwarded: for=client, for=proxy1` (RFC 7239), for proxies configured to append it.
+    /// Quoted IPv6 nodes and ports are understood; `for=unknown` and obfuscated nodes are not
+    /// addresses.
+    Forwarded,
 }
 
-impl Kind {
+impl ForwardedHeader {
     fn name(self) -> &'static str {
         match self {
-            Kind::Forwarded => "Forwarded",
-            Kind::XForwardedFor => "X-Forwarded-For",
+            ForwardedHeader::Forwarded => "Forwarded",
+            ForwardedHeader::XForwardedFor => "X-Forwarded-For",
         }
     }
 
     fn header_name(self) -> HeaderName {
         match self {
-            Kind::Forwarded => FORWARDED,
-            Kind::XForwardedFor => X_FORWARDED_FOR,
+            ForwardedHeader::Forwarded => FORWARDED,
+            ForwardedHeader::XForwardedFor => X_FORWARDED_FOR,
         }
     }
 
@@ -225,8 +248,8 @@ impl Kind {
 
     fn parse_entry(self, entry: &str) -> Result<IpAddr, String> {
         let node = match self {
-            Kind::Forwarded => forwarded_for(entry)?,
-            Kind::XForwardedFor => Cow::Borrowed(entry.trim_matches(is_ows)),
+            ForwardedHeader::Forwarded => forwarded_for(entry)?,
+            ForwardedHeader::XForwardedFor => Cow::Borrowed(entry.trim_matches(is_ows)),
         };
         if node.is_empty() {
             return Err("empty entry".to_owned());
@@ -439,8 +462,20 @@ mod tests {
 
     const PROXY: &str = "10.0.0.1";
 
+    /// Trusts 10.0.0.0/8 and fd00::/8, reading `header`.
+    fn reading(header: ForwardedHeader) -> TrustedProxies {
+        proxies().forwarded_header(header)
+    }
+
+    /// Resolves behind [`PROXY`], reading the one forwarding header the fixture holds (fixtures
+    /// with both headers call [`reading`] themselves).
     fn resolve(headers: &HeaderMap) -> Result<Option<IpAddr>, ClientIpError> {
-        proxies().resolve(Some(ip(PROXY)), headers)
+        let header = if headers.contains_key(FORWARDED) {
+            ForwardedHeader::Forwarded
+        } else {
+            ForwardedHeader::XForwardedFor
+        };
+        reading(header).resolve(Some(ip(PROXY)), headers)
     }
 
     fn client(headers: &HeaderMap) -> IpAddr {
@@ -457,15 +492,118 @@ mod tests {
     #[test]
     fn untrusted_peer_is_the_client_whatever_it_forwards() {
         let peer = ip("203.0.113.9");
-        for forged in [
-            xff("10.0.0.5"),
-            xff("198.51.100.1, 10.0.0.5"),
-            fwd("for=10.0.0.5"),
-            xff("garbage"),
-            xff(&"1.1.1.1,".repeat(100)),
-        ] {
-            assert_eq!(proxies().resolve(Some(peer), &forged), Ok(Some(peer)));
+        for header in [ForwardedHeader::XForwardedFor, ForwardedHeader::Forwarded] {
+            for forged in [
+                xff("10.0.0.5"),
+                xff("198.51.100.1, 10.0.0.5"),
+                fwd("for=10.0.0.5"),
+                fwd("for=unknown"),
+                xff("garbage"),
+                xff(&"1.1.1.1,".repeat(100)),
+                fwd(&"for=1.1.1.1,".repeat(100)),
+            ] {
+                assert_eq!(reading(header).resolve(Some(peer), &forged), Ok(Some(peer)));
+            }
         }
+    }
+
+    #[test]
+    fn x_forwarded_for_is_read_by_default() {
+        assert_eq!(ForwardedHeader::default(), ForwardedHeader::XForwardedFor);
+        let h = xff("198.51.100.1");
+        assert_eq!(
+            proxies().resolve(Some(ip(PROXY)), &h),
+            Ok(Some(ip("198.51.100.1")))
+        );
+    }
+
+    /// A proxy that appends only X-Forwarded-For passes a client's `Forwarded` through untouched
+    /// (and the other way round): the header not chosen is the client's word and never read.
+    #[test]
+    fn only_the_chosen_header_is_read() {
+        let xff_proxy = reading(ForwardedHeader::XForwardedFor);
+        let fwd_proxy = reading(ForwardedHeader::Forwarded);
+        let peer = Some(ip(PROXY));
+        // Reading X-Forwarded-For: a forged Forwarded, before or after it, changes nothing.
+        for h in [
+            headers(&[
+                ("forwarded", "for=192.0.2.1"),
+                ("x-forwarded-for", "198.51.100.1"),
+            ]),
+            headers(&[
+                ("x-forwarded-for", "198.51.100.1"),
+                ("forwarded", "for=192.0.2.1"),
+            ]),
+            headers(&[
+                ("x-forwarded-for", "198.51.100.1, 10.0.0.2"),
+                ("forwarded", "for=unknown"),
+            ]),
+            headers(&[
+                ("x-forwarded-for", "198.51.100.1"),
+                ("forwarded", &"for=192.0.2.1,".repeat(100)),
+            ]),
+        ] {
+            assert_eq!(
+                xff_proxy.resolve(peer, &h),
+                Ok(Some(ip("198.51.100.1"))),
+                "{h:?}"
+            );
+        }
+        // A lone forged Forwarded is no forwarding header at all: the client is the peer.
+        assert_eq!(xff_proxy.resolve(peer, &fwd("for=192.0.2.1")), Ok(peer));
+        assert_eq!(xff_proxy.resolve(peer, &fwd("for=unknown")), Ok(peer));
+
+        // Reading Forwarded: a forged X-Forwarded-For changes nothing.
+        for h in [
+            headers(&[
+                ("x-forwarded-for", "192.0.2.1"),
+                ("forwarded", "for=198.51.100.1"),
+            ]),
+            headers(&[
+                ("forwarded", "for=198.51.100.1;proto=https"),
+                ("x-forwarded-for", "192.0.2.1"),
+            ]),
+            headers(&[
+                ("forwarded", "for=198.51.100.1"),
+                ("x-forwarded-for", "garbage"),
+            ]),
+            headers(&[
+                ("forwarded", "for=198.51.100.1"),
+                ("x-forwarded-for", &"192.0.2.1,".repeat(100)),
+            ]),
+        ] {
+            assert_eq!(
+                fwd_proxy.resolve(peer, &h),
+                Ok(Some(ip("198.51.100.1"))),
+                "{h:?}"
+            );
+        }
+        assert_eq!(fwd_proxy.resolve(peer, &xff("192.0.2.1")), Ok(peer));
+        assert_eq!(fwd_proxy.resolve(peer, &xff("garbage")), Ok(peer));
+
+        // A bad chosen header is an error, never a fall back to the other one.
+        let h = headers(&[
+            ("x-forwarded-for", "203.0.113.1"),
+            ("forwarded", "for=unknown"),
+        ]);
+        assert!(matches!(
+            fwd_proxy.resolve(peer, &h),
+            Err(ClientIpError::Unparseable {
+                header: "Forwarded",
+                ..
+            })
+        ));
+        let h = headers(&[
+            ("x-forwarded-for", "203.0.113.1, garbage"),
+            ("forwarded", "for=198.51.100.1"),
+        ]);
+        assert!(matches!(
+            xff_proxy.resolve(peer, &h),
+            Err(ClientIpError::Unparseable {
+                header: "X-Forwarded-For",
+                ..
+            })
+        ));
     }
 
     #[test]
@@ -704,21 +842,6 @@ mod tests {
     }
 
     #[test]
-    fn forwarded_is_preferred_over_x_forwarded_for() {
-        let h = headers(&[
-            ("x-forwarded-for", "203.0.113.1"),
-            ("forwarded", "for=198.51.100.1"),
-        ]);
-        assert_eq!(client(&h), ip("198.51.100.1"));
-        // A bad Forwarded is an error, never a fall back to the other header.
-        let h = headers(&[
-            ("x-forwarded-for", "203.0.113.1"),
-            ("forwarded", "for=unknown"),
-        ]);
-        unparseable(&h);
-    }
-
-    #[test]
     fn x_forwarded_for_ports_and_brackets_are_stripped() {
         let cases = [
             ("198.51.100.1:4711", "198.51.100.1"),
@@ -929,6 +1052,14 @@ mod tests {
         headers(&lines)
     }
 
+    fn chosen(forwarded: bool) -> ForwardedHeader {
+        if forwarded {
+            ForwardedHeader::Forwarded
+        } else {
+            ForwardedHeader::XForwardedFor
+        }
+    }
+
     /// What the contract says, hop by hop.
     fn model(hops: &[Hop]) -> Result<IpAddr, ()> {
         for hop in hops.iter().rev() {
@@ -957,7 +1088,7 @@ mod tests {
         ) {
             let h = render_headers(&hops, &styles, &breaks, forwarded);
             let peer = if mapped_peer { ip("::ffff:10.0.0.1") } else { ip("10.0.0.1") };
-            let got = proxies().resolve(Some(peer), &h);
+            let got = reading(chosen(forwarded)).resolve(Some(peer), &h);
             match model(&hops) {
                 Ok(want) => prop_assert_eq!(got.clone(), Ok(Some(want)), "{:?}", h),
                 Err(()) => prop_assert!(
@@ -987,6 +1118,7 @@ mod tests {
             trusted_hops in 0usize..3,
             separate_line in any::<bool>(),
             forwarded in any::<bool>(),
+            other_header in prop::option::of("[ -~]{0,60}"),
         ) {
             // Whatever the client sends, each of our proxies appends the address it saw.
             let style = Style { port: false, mapped: false, quoted: false, spaces: true };
@@ -997,12 +1129,18 @@ mod tests {
             }
             let appended = appended.join(",");
             let name = if forwarded { "forwarded" } else { "x-forwarded-for" };
-            let h = if separate_line {
+            let mut h = if separate_line {
                 headers(&[(name, prefix.as_str()), (name, appended.as_str())])
             } else {
                 headers(&[(name, format!("{prefix},{appended}").as_str())])
             };
-            let got = proxies().resolve(Some(ip(PROXY)), &h);
+            // Our proxies do not touch the header they do not write: the client fills it freely.
+            if let Some(forged) = &other_header {
+                let other = if forwarded { X_FORWARDED_FOR } else { FORWARDED };
+                h.append(other, HeaderValue::from_str(forged).unwrap());
+            }
+            let trust = reading(chosen(forwarded));
+            let got = trust.resolve(Some(ip(PROXY)), &h);
             let want = client.to_canonical();
             match got {
                 Ok(Some(ip)) => prop_assert_eq!(ip, want, "{:?}", h),
@@ -1015,7 +1153,7 @@ mod tests {
             }
             // Under the cap, X-Forwarded-For always finds the client.
             if !forwarded && prefix.matches(',').count() + 3 + trusted_hops <= 20 {
-                prop_assert_eq!(proxies().resolve(Some(ip(PROXY)), &h), Ok(Some(want)));
+                prop_assert_eq!(trust.resolve(Some(ip(PROXY)), &h), Ok(Some(want)));
             }
         }
 
@@ -1027,7 +1165,7 @@ mod tests {
             let name = if forwarded { "forwarded" } else { "x-forwarded-for" };
             let pairs: Vec<(&str, &str)> = lines.iter().map(|l| (name, l.as_str())).collect();
             let h = headers(&pairs);
-            if let Ok(Some(got)) = proxies().resolve(Some(ip(PROXY)), &h) {
+            if let Ok(Some(got)) = reading(chosen(forwarded)).resolve(Some(ip(PROXY)), &h) {
                 // Whatever came out is an address some hop wrote (IPv6 has many spellings, and
                 // quoted-pairs and mapped forms change IPv4 ones, so only plain IPv4 is checked).
                 let text = lines.join(",");

@@ -16,7 +16,7 @@ use toml::Spanned;
 
 use crate::api_key::{ApiKeyAuthenticator, ApiKeys};
 use crate::basic::{BasicAuthenticator, HashingConfig};
-use crate::client_ip::TrustedProxies;
+use crate::client_ip::{ForwardedHeader, TrustedProxies};
 use crate::error::{ConfigError, Location};
 use crate::gate::{Gate, GateBuilder};
 use crate::ipset::IpSet;
@@ -73,6 +73,10 @@ impl Config {
         })?;
         let raw: RawConfig = serde_path_to_error::deserialize(deserializer).map_err(|e| {
             let key = e.path().to_string();
+            // A wrongly typed `Spanned` value is reported inside toml's private wrapper field.
+            let key = key
+                .strip_suffix(".$__serde_spanned_private_value")
+                .map_or(key.clone(), str::to_owned);
             let inner = e.into_inner();
             let error =
                 ConfigError::new(inner.message().trim().to_owned()).with_location(at(inner.span()));
@@ -303,6 +307,22 @@ impl Validator<'_> {
         let mut trusted_proxies = TrustedProxies::new(set);
         if let Some(n) = self.raw.gate.max_forwarded_entries {
             trusted_proxies = trusted_proxies.max_forwarded_entries(n);
+        }
+        if let Some(name) = &self.raw.gate.forwarded_header {
+            let header = match name.get_ref().as_str() {
+                "x-forwarded-for" => ForwardedHeader::XForwardedFor,
+                "forwarded" => ForwardedHeader::Forwarded,
+                other => {
+                    return Err(self.spans.error(
+                        name,
+                        "gate.forwarded_header",
+                        format!(
+                            "unknown forwarding header `{other}` (use \"x-forwarded-for\" or \"forwarded\")"
+                        ),
+                    ));
+                }
+            };
+            trusted_proxies = trusted_proxies.forwarded_header(header);
         }
         let store_is_memory = self
             .raw
@@ -552,6 +572,7 @@ struct RawGate {
     default_policy: Option<Spanned<String>>,
     #[serde(default)]
     trusted_proxies: Vec<Spanned<String>>,
+    forwarded_header: Option<Spanned<String>>,
     max_forwarded_entries: Option<usize>,
 }
 

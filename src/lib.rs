@@ -102,7 +102,7 @@ pub use adapters::tower::{GateLayer, GateService};
 pub use api_key::{ApiKeyAuthenticator, ApiKeyError, ApiKeys, IssuedKey, NewApiKey};
 pub use authenticator::{Authenticator, BoxFuture, Outcome};
 pub use basic::BasicAuthenticator;
-pub use client_ip::{ClientIpError, TrustedProxies};
+pub use client_ip::{ClientIpError, ForwardedHeader, TrustedProxies};
 pub use config::{Config, parse_duration};
 pub use error::{ConfigError, Location, StoreError, StoreErrorKind};
 pub use gate::{Explanation, Gate, GateBuilder};

@@ -279,6 +279,36 @@ mod tests {
             .collect()
     }
 
+    /// `segments` written another way: doubled slashes and `.` before each segment, characters
+    /// percent-encoded as `mask` says, a detour through `..` at the end, maybe a trailing slash.
+    fn written(segments: &[String], mask: u32, detour: &str, trailing: bool) -> String {
+        let mut written = String::new();
+        for s in segments {
+            written.push_str("//./");
+            written.push_str(&encode_variant(s, mask));
+        }
+        written.push_str(&format!("/{detour}/%2e%2E"));
+        if trailing {
+            written.push('/');
+        }
+        written
+    }
+
+    /// The segments of a pattern for `segments`: those `wild` selects become `*`.
+    fn with_wildcards(segments: &[String], wild: u32) -> Vec<String> {
+        segments
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                if wild & (1 << (i % 32)) != 0 {
+                    "*".to_owned()
+                } else {
+                    s.clone()
+                }
+            })
+            .collect()
+    }
+
     proptest! {
         // A pattern never misses its own path written another way: percent-encoded characters,
         // doubled slashes, `.` segments, a detour through `..`, a trailing slash.
@@ -292,15 +322,59 @@ mod tests {
             prop_assume!(segments.iter().all(|s| s != "." && s != ".."));
             let path = format!("/{}", segments.join("/"));
             let pattern = PathPattern::parse(&path).unwrap();
-            let mut written = String::new();
-            for s in &segments {
-                written.push_str("//./");
-                written.push_str(&encode_variant(s, mask));
-            }
-            written.push_str(&format!("/{detour}/%2e%2E"));
-            if trailing { written.push('/'); }
+            let written = written(&segments, mask, detour.as_str(), trailing);
             let normalised = normalize_path(&written).unwrap();
             prop_assert!(pattern.matches(&normalised), "{} vs {}", path, written);
+        }
+
+        // The same for `/prefix/**` (with any path under the prefix, or the prefix itself) and
+        // for patterns with `*` segments.
+        #[test]
+        fn prefix_and_wildcard_patterns_match_their_paths_however_written(
+            segments in prop::collection::vec("[a-z0-9_.-]{1,8}", 1..6),
+            prefix_len in any::<prop::sample::Index>(),
+            wild in any::<u32>(),
+            mask in any::<u32>(),
+            detour in "[a-z]{1,6}",
+            trailing in any::<bool>(),
+        ) {
+            prop_assume!(segments.iter().all(|s| s != "." && s != ".."));
+            let written = written(&segments, mask, detour.as_str(), trailing);
+            let normalised = normalize_path(&written).unwrap();
+
+            let prefix = &segments[..prefix_len.index(segments.len() + 1)];
+            for source in [
+                format!("/{}/**", prefix.join("/")),
+                format!("/{}/**", with_wildcards(prefix, wild).join("/")),
+            ] {
+                let pattern = PathPattern::parse(&source).unwrap();
+                prop_assert!(pattern.matches(&normalised), "{} vs {}", source, written);
+            }
+            let source = format!("/{}", with_wildcards(&segments, wild).join("/"));
+            let pattern = PathPattern::parse(&source).unwrap();
+            prop_assert!(pattern.matches(&normalised), "{} vs {}", source, written);
+        }
+
+        // And the other way: a path that climbs out of a prefix with `..`, however the dots are
+        // written, is not under it.
+        #[test]
+        fn dot_segments_never_reach_under_a_prefix_from_outside(
+            prefix in prop::collection::vec("[a-z]{1,8}", 1..4),
+            outside in "[a-z]{1,8}",
+            dots in prop::sample::select(vec!["..", "%2e%2e", "%2E.", ".%2e", "%2e%2E"]),
+            mask in any::<u32>(),
+        ) {
+            prop_assume!(outside != prefix[prefix.len() - 1]);
+            let pattern = PathPattern::parse(&format!("/{}/**", prefix.join("/"))).unwrap();
+            // `/a/b` + `/../c` is `/a/c`: a sibling of the last prefix segment.
+            let mut written = String::new();
+            for s in &prefix {
+                written.push('/');
+                written.push_str(&encode_variant(s, mask));
+            }
+            written.push_str(&format!("/{dots}/{outside}/x"));
+            let normalised = normalize_path(&written).unwrap();
+            prop_assert!(!pattern.matches(&normalised), "{} matched {}", written, normalised);
         }
     }
 }

@@ -3,6 +3,10 @@
 
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use portcullis::jwt::{JwtIssuer, SigningKey};
+use portcullis::{Principal, Scheme, SubjectKind};
 
 fn portcullis(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_portcullis"))
@@ -72,8 +76,41 @@ fn explain_prints_the_trace_and_the_decision() {
     );
     assert!(last_line(&out).starts_with("deny: 401"), "{stdout}");
 
-    // A trusted proxy forwards for a client outside the office range: denied by the ip rule.
-    let out = portcullis(&[
+    // Basic is blocked on /admin before any other rule of the admins policy is reached.
+    let basic = "Authorization: Basic YWxpY2U6Y29ycmVjdCBob3JzZSBiYXR0ZXJ5IHN0YXBsZQ==";
+    let out = admin_via_proxy("198.51.100.9", basic);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        last_line(&out).starts_with("deny: 403 Forbidden (schemes:"),
+        "{stdout}"
+    );
+
+    // An admin's token passes the scheme and group rules; the client IP then decides.
+    let bearer = format!("Authorization: Bearer {}", admin_token());
+    let out = admin_via_proxy("198.51.100.9", &bearer);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("resolved to 198.51.100.9"), "{stdout}");
+    assert!(stdout.contains("authenticated \"root\""), "{stdout}");
+    let last = last_line(&out);
+    assert!(last.starts_with("deny: 403"), "{stdout}");
+    assert!(
+        last.contains("ip_ranges: 198.51.100.9 is not in the allow list"),
+        "{stdout}"
+    );
+    let out = admin_via_proxy("192.0.2.10", &bearer);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(
+        last_line(&out).starts_with("allow: user \"root\" via jwt"),
+        "{stdout}"
+    );
+}
+
+/// `GET /admin/x` through the trusted proxy 10.1.1.1, forwarding for `client`.
+fn admin_via_proxy(client: &str, credential: &str) -> Output {
+    portcullis(&[
         "config",
         "explain",
         &example(),
@@ -82,13 +119,26 @@ fn explain_prints_the_trace_and_the_decision() {
         "--peer",
         "10.1.1.1",
         "--header",
-        "X-Forwarded-For: 198.51.100.9",
+        &format!("X-Forwarded-For: {client}"),
         "--header",
-        "Authorization: Basic YWxpY2U6Y29ycmVjdCBob3JzZSBiYXR0ZXJ5IHN0YXBsZQ==",
-    ]);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("resolved to 198.51.100.9"), "{stdout}");
-    assert!(last_line(&out).starts_with("deny: 403"), "{stdout}");
+        credential,
+    ])
+}
+
+/// A token from the example's `billing` issuer for "root", in group admin.
+fn admin_token() -> String {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/example-hs256.key");
+    let secret = std::fs::read_to_string(path).expect("example key");
+    let key = SigningKey::hs256(secret.trim_end().as_bytes()).expect("HS256 key");
+    let issuer = JwtIssuer::builder("billing", key)
+        .audience("orders-api")
+        .build()
+        .expect("issuer");
+    let root = Principal::new("root", SubjectKind::User, Scheme::Jwt).with_groups(["admin"]);
+    let token = issuer
+        .issue(&root, Duration::from_secs(300))
+        .expect("token");
+    token.expose_secret().to_owned()
 }
 
 #[test]

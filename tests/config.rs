@@ -93,6 +93,91 @@ fn unknown_keys_and_wrong_types_name_the_key() {
 }
 
 #[test]
+fn unknown_forwarded_header_names_line_and_key() {
+    assert_error(
+        "[gate]\ntrusted_proxies = [\"10.0.0.0/8\"]\nforwarded_header = \"x-real-ip\"\n",
+        3,
+        "gate.forwarded_header",
+        "unknown forwarding header `x-real-ip` (use \"x-forwarded-for\" or \"forwarded\")",
+    );
+    // Names are exact: the header's spelling on the wire is not a config value.
+    assert_error(
+        "[gate]\nforwarded_header = \"X-Forwarded-For\"\n",
+        2,
+        "gate.forwarded_header",
+        "unknown forwarding header",
+    );
+    let err = error("[gate]\nforwarded_header = [\"forwarded\"]\n");
+    assert_eq!(err.key(), Some("gate.forwarded_header"), "{err}");
+    assert_eq!(err.location().map(|l| l.line), Some(2), "{err}");
+}
+
+/// Behind a trusted proxy, a request carrying both headers: the one chosen names the client
+/// (allowed only from the office range), the other is the client's forgery.
+async fn via_proxy(
+    gate: &Gate,
+    xff: &str,
+    forwarded: &str,
+) -> (String, StatusCode, Option<String>) {
+    let (parts, ()) = http::Request::get("/x")
+        .header("x-forwarded-for", xff)
+        .header("forwarded", forwarded)
+        .body(())
+        .expect("request")
+        .into_parts();
+    let peer = "10.0.0.1:443".parse().expect("peer");
+    let request = RequestView::from_parts(&parts).with_peer(Some(peer));
+    let trace = gate.explain(&request).await.to_string();
+    let (status, challenge) = match gate.check(&request).await {
+        Ok(_) => (StatusCode::OK, None),
+        Err(rejection) => {
+            let response = gate.respond(&rejection);
+            let challenge = response
+                .headers()
+                .get("www-authenticate")
+                .map(|v| v.to_str().expect("ascii").to_owned());
+            (response.status(), challenge)
+        }
+    };
+    (trace, status, challenge)
+}
+
+#[tokio::test]
+async fn forwarded_header_chooses_the_only_header_read() {
+    let config = |choice: &str| {
+        format!(
+            "[gate]\ntrusted_proxies = [\"10.0.0.0/8\"]\n{choice}default_policy = \"office\"\n\n[policies.office]\nip_allow = [\"192.0.2.0/24\"]\n"
+        )
+    };
+    let build = |text: String| async move {
+        Config::from_str(&text)
+            .expect("valid")
+            .build()
+            .await
+            .expect("builds")
+    };
+    for choice in ["", "forwarded_header = \"x-forwarded-for\"\n"] {
+        let gate = build(config(choice)).await;
+        // The client forges an office address in Forwarded; the proxy appended what it saw.
+        let (trace, status, challenge) = via_proxy(&gate, "198.51.100.7", "for=192.0.2.10").await;
+        assert!(trace.contains("resolved to 198.51.100.7"), "{trace}");
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{trace}");
+        assert_eq!(challenge, None, "no authenticator, no challenge");
+        let (trace, status, _) = via_proxy(&gate, "192.0.2.10", "for=198.51.100.7").await;
+        assert!(trace.contains("resolved to 192.0.2.10"), "{trace}");
+        assert_eq!(status, StatusCode::OK, "{trace}");
+    }
+    let gate = build(config("forwarded_header = \"forwarded\"\n")).await;
+    let (trace, status, challenge) = via_proxy(&gate, "192.0.2.10", "for=198.51.100.7").await;
+    assert!(trace.contains("resolved to 198.51.100.7"), "{trace}");
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{trace}");
+    assert_eq!(challenge, None, "no authenticator, no challenge");
+    let (trace, status, _) = via_proxy(&gate, "198.51.100.7", "for=\"192.0.2.10:4711\"").await;
+    assert!(trace.contains("resolved to 192.0.2.10"), "{trace}");
+    assert_eq!(status, StatusCode::OK, "{trace}");
+}
+
+#[test]
 fn syntax_errors_have_line_and_column() {
     let err = error("[gate]\ndefault_policy = \"public\n");
     let location = err.location().expect("location");

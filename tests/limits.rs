@@ -27,8 +27,8 @@ use portcullis::api_key::KeyFormat;
 use portcullis::basic::{BasicLimits, encode_basic};
 use portcullis::lockout::{FailureRecord, FailureStore, Lockout, MemoryFailureStore};
 use portcullis::{
-    ApiKeyRecord, ApiKeyStore, ApiKeys, BasicAuthenticator, BoxFuture, Gate, IpSet,
-    MemoryApiKeyStore, MemoryUserStore, NewApiKey, RequestView, StoreError, TrustedProxies,
+    ApiKeyRecord, ApiKeyStore, ApiKeys, BasicAuthenticator, BoxFuture, ForwardedHeader, Gate,
+    IpSet, MemoryApiKeyStore, MemoryUserStore, NewApiKey, RequestView, StoreError, TrustedProxies,
     normalize_path,
 };
 
@@ -387,11 +387,17 @@ async fn rotating_user_names_cannot_grow_the_lockout_table_or_evict_a_lock() {
 
 #[tokio::test]
 async fn stuffed_forwarding_headers_are_refused_quickly() {
-    let gate = Gate::builder()
-        .trusted_proxies(TrustedProxies::new(IpSet::parse(["10.0.0.0/8"]).unwrap()))
-        .default_policy(portcullis::Public)
-        .build()
-        .unwrap();
+    let gate_reading = |header: ForwardedHeader| {
+        Gate::builder()
+            .trusted_proxies(
+                TrustedProxies::new(IpSet::parse(["10.0.0.0/8"]).unwrap()).forwarded_header(header),
+            )
+            .default_policy(portcullis::Public)
+            .build()
+            .unwrap()
+    };
+    let xff_gate = gate_reading(ForwardedHeader::XForwardedFor);
+    let fwd_gate = gate_reading(ForwardedHeader::Forwarded);
     let proxy: SocketAddr = "10.0.0.1:443".parse().unwrap();
     let with = |name: &str, values: &[String]| {
         let mut headers = HeaderMap::new();
@@ -405,22 +411,47 @@ async fn stuffed_forwarding_headers_are_refused_quickly() {
 
     // Twenty hops (the default cap) are read.
     let twenty = with("x-forwarded-for", &[list(20, "198.51.100.7")]);
-    assert_eq!(status_of(&gate, "/", twenty, Some(proxy)).await, 200);
+    assert_eq!(status_of(&xff_gate, "/", twenty, Some(proxy)).await, 200);
+    let twenty = with("forwarded", &[list(20, "for=198.51.100.7")]);
+    assert_eq!(status_of(&fwd_gate, "/", twenty, Some(proxy)).await, 200);
 
     let started = Instant::now();
-    for headers in [
-        with("x-forwarded-for", &[list(21, "198.51.100.7")]),
-        with("x-forwarded-for", &[list(10_000, "198.51.100.7")]),
-        with("forwarded", &[list(10_000, "for=198.51.100.7")]),
+    for (gate, headers) in [
+        (
+            &xff_gate,
+            with("x-forwarded-for", &[list(21, "198.51.100.7")]),
+        ),
+        (
+            &xff_gate,
+            with("x-forwarded-for", &[list(10_000, "198.51.100.7")]),
+        ),
+        (
+            &fwd_gate,
+            with("forwarded", &[list(10_000, "for=198.51.100.7")]),
+        ),
         // Spread over many lines: the cap counts every line.
-        with("x-forwarded-for", &vec!["198.51.100.7".to_owned(); 10_000]),
-        with("forwarded", &vec!["for=198.51.100.7".to_owned(); 10_000]),
+        (
+            &xff_gate,
+            with("x-forwarded-for", &vec!["198.51.100.7".to_owned(); 10_000]),
+        ),
+        (
+            &fwd_gate,
+            with("forwarded", &vec!["for=198.51.100.7".to_owned(); 10_000]),
+        ),
     ] {
-        assert_eq!(status_of(&gate, "/", headers, Some(proxy)).await, 400);
+        assert_eq!(status_of(gate, "/", headers, Some(proxy)).await, 400);
     }
     let elapsed = started.elapsed();
     println!("5 stuffed forwarding headers (up to 10,000 entries) refused in {elapsed:?}");
     assert!(elapsed < Duration::from_millis(500), "{elapsed:?}");
+
+    // The header not chosen is never read, however stuffed.
+    let mut headers = with("forwarded", &[list(10_000, "for=198.51.100.7")]);
+    headers.append("x-forwarded-for", HeaderValue::from_static("198.51.100.7"));
+    assert_eq!(status_of(&xff_gate, "/", headers, Some(proxy)).await, 200);
+    let mut headers = with("x-forwarded-for", &[list(10_000, "198.51.100.7")]);
+    headers.append("forwarded", HeaderValue::from_static("for=198.51.100.7"));
+    assert_eq!(status_of(&fwd_gate, "/", headers, Some(proxy)).await, 200);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -6,10 +6,12 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use http::StatusCode;
+use portcullis::jwt::SigningKey;
 use portcullis::{
-    All, Anonymous, Any, Authenticated, Authenticator, BoxFuture, Challenge, Decision, ExpiryCap,
-    Gate, Groups, KindIs, Not, Outcome, Policy, PolicyContext, PolicyExt, Principal, Public,
-    Rejection, RejectionKind, RequestView, Scheme, Schemes, Scopes, SubjectKind,
+    All, Anonymous, Any, ApiKeys, Authenticated, Authenticator, BoxFuture, Challenge, Config,
+    Decision, ExpiryCap, Gate, GateHandle, Groups, JwtIssuer, KindIs, MemoryApiKeyStore, NewApiKey,
+    Not, Outcome, Policy, PolicyContext, PolicyExt, Principal, Public, Rejection, RejectionKind,
+    RequestView, Scheme, Schemes, Scopes, SubjectKind,
 };
 
 /// Authenticates whoever the `x-user` header names, with the scheme, kind, groups, scopes and
@@ -121,6 +123,40 @@ async fn all_any_not_truth_tables() {
 }
 
 #[tokio::test]
+async fn not_denies_with_a_short_reason_whatever_it_wraps() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    // 10,000 separate ranges (every other /24), whose Debug would fill the rejection and the
+    // audit line.
+    let ranges: Vec<String> = (0..10_000u32)
+        .map(|i| format!("10.{}.{}.0/24", i / 128, i % 128 * 2))
+        .collect();
+    let blocked = portcullis::IpRanges::new()
+        .allow(portcullis::IpSet::parse(ranges.iter().map(String::as_str)).expect("ranges"));
+    let gate = gate(Not::new(blocked));
+    let rejection = check_from(&gate, "10.1.2.3:1", ALICE).await.unwrap_err();
+    assert_eq!(rejection.status(), StatusCode::FORBIDDEN);
+    assert_eq!(rejection.reason(), "not: the negated policy allowed");
+    let response = gate.respond(&rejection);
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert!(!response.headers().contains_key("www-authenticate"));
+    let log = String::from_utf8(captured.0.lock().expect("lock").clone()).expect("utf8");
+    let line = log
+        .lines()
+        .find(|l| l.contains("rule=\"not\""))
+        .unwrap_or_else(|| panic!("no audit event for the denial in {log}"));
+    assert!(!line.contains("10.0.0.0"), "{line}");
+    assert!(line.len() < 1_000, "{} bytes: {line:.200}", line.len());
+    // Outside the wrapped ranges, Not allows.
+    assert!(check_from(&gate, "192.0.2.1:1", ALICE).await.is_ok());
+}
+
+#[tokio::test]
 async fn first_denial_decides_and_names_its_rule() {
     let policy = All::new()
         .with(Fixed(true))
@@ -223,6 +259,90 @@ async fn tightening_an_expiry_cap_rejects_existing_long_lived_credentials() {
     assert!(!allowed(per_scheme, &key).await);
 }
 
+/// The same cap with real credentials: an API key created while no cap applied (its manager has
+/// none) and an HS256 token, both accepted under a loose cap, are refused once the running Gate
+/// is swapped for one with a tight cap, without reissuing anything.
+#[tokio::test]
+async fn tightening_an_expiry_cap_rejects_a_real_api_key_and_jwt() {
+    const DAY: Duration = Duration::from_secs(86_400);
+    const HOUR: Duration = Duration::from_secs(3600);
+    let keys = ApiKeys::builder(
+        Arc::new(MemoryApiKeyStore::new()),
+        "policy test pepper, thirty-two bytes or more".into(),
+    )
+    .build()
+    .expect("key manager");
+    assert_eq!(keys.max_lifetime(), None, "created while no cap applies");
+    let issued = keys
+        .create(NewApiKey::application("billing").with_expires_in(90 * DAY))
+        .await
+        .expect("90-day key");
+    let issuer = JwtIssuer::builder(
+        "https://issuer.test",
+        SigningKey::hs256(b"policy test HMAC secret, 32 bytes+").expect("HS256 key"),
+    )
+    .audience("api")
+    .max_lifetime(2 * HOUR)
+    .build()
+    .expect("issuer");
+    let token = issuer
+        .issue(
+            &Principal::new("alice", SubjectKind::User, Scheme::Jwt),
+            2 * HOUR,
+        )
+        .expect("2-hour token");
+    let gate_with = |cap: ExpiryCap| {
+        Gate::builder()
+            .authenticator(keys.authenticator())
+            .authenticator(issuer.authenticator_builder().build().expect("JWT"))
+            .route("/x", cap)
+            .build()
+            .expect("gate")
+    };
+    let key_header = [("x-api-key", issued.key().expose_secret())];
+    let bearer = format!("Bearer {}", token.expose_secret());
+    let jwt_header = [("authorization", bearer.as_str())];
+
+    let loose = ExpiryCap::new()
+        .max_lifetime(Scheme::ApiKey, 365 * DAY)
+        .max_lifetime(Scheme::Jwt, DAY);
+    let handle = GateHandle::new(gate_with(loose));
+    let key_caller = check(&handle.gate(), &key_header)
+        .await
+        .expect("key allowed");
+    assert_eq!(key_caller.expect("principal").subject(), "billing");
+    let jwt_caller = check(&handle.gate(), &jwt_header)
+        .await
+        .expect("JWT allowed");
+    assert_eq!(jwt_caller.expect("principal").scheme(), Scheme::Jwt);
+
+    let tight = ExpiryCap::new()
+        .max_lifetime(Scheme::ApiKey, 30 * DAY)
+        .max_lifetime(Scheme::Jwt, HOUR);
+    handle.replace(gate_with(tight));
+    let gate = handle.gate();
+    for (headers, reason) in [
+        (
+            &key_header,
+            "expiry_cap: credential lifetime 7776000s exceeds the cap of 2592000s",
+        ),
+        (
+            &jwt_header,
+            "expiry_cap: credential lifetime 7200s exceeds the cap of 3600s",
+        ),
+    ] {
+        let rejection = check(&gate, headers).await.unwrap_err();
+        assert_eq!(rejection.kind(), RejectionKind::Forbidden);
+        assert_eq!(rejection.reason(), reason);
+        let response = gate.respond(&rejection);
+        assert_eq!(response.status(), StatusCode::FORBIDDEN);
+        assert!(
+            !response.headers().contains_key("www-authenticate"),
+            "a valid credential is not challenged again"
+        );
+    }
+}
+
 #[tokio::test]
 async fn non_expiring_credentials_need_explicit_consent() {
     let cap = ExpiryCap::new().default_max_lifetime(Duration::from_secs(3600));
@@ -270,6 +390,85 @@ async fn report_only_logs_the_denial_and_allows() {
         line.contains("subject=\"alice\"") || line.contains("subject=alice"),
         "{line}"
     );
+}
+
+/// `report_only = true` in the configuration file: the same audit event, and the request is
+/// allowed, while the same rule without it refuses.
+#[tokio::test]
+async fn report_only_from_the_config_file_logs_the_denial_and_allows() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let gate = Config::from_str(
+        r#"
+[policies.office_trial]
+ip_allow = ["192.0.2.0/24"]
+report_only = true
+
+[policies.office]
+ip_allow = ["192.0.2.0/24"]
+
+[[routes]]
+path = "/x"
+policy = "office_trial"
+
+[[routes]]
+path = "/y"
+policy = "office"
+"#,
+    )
+    .expect("valid config")
+    .build()
+    .await
+    .expect("gate");
+    let request = |path: &str| {
+        http::Request::get(path)
+            .body(())
+            .expect("request")
+            .into_parts()
+            .0
+    };
+    let peer = Some("198.51.100.7:1".parse().expect("peer"));
+
+    let parts = request("/x");
+    let view = RequestView::from_parts(&parts).with_peer(peer);
+    assert!(matches!(gate.check(&view).await, Ok(None)), "allowed");
+    let log = String::from_utf8(captured.0.lock().expect("lock").clone()).expect("utf8");
+    let line = log
+        .lines()
+        .find(|l| l.contains("report_only=true"))
+        .unwrap_or_else(|| panic!("no report-only event in {log}"));
+    assert!(line.contains("portcullis::audit"), "{line}");
+    assert!(line.contains("rule=ip_ranges"), "{line}");
+    assert!(
+        line.contains("reason=198.51.100.7 is not in the allow list"),
+        "{line}"
+    );
+    assert!(line.contains("client_ip=198.51.100.7"), "{line}");
+    assert!(line.contains("path=\"/x\""), "{line}");
+
+    // The same rule enforced: refused, and no report-only event for it.
+    captured.0.lock().expect("lock").clear();
+    let parts = request("/y");
+    let view = RequestView::from_parts(&parts).with_peer(peer);
+    let rejection = gate.check(&view).await.unwrap_err();
+    assert_eq!(
+        rejection.reason(),
+        "ip_ranges: 198.51.100.7 is not in the allow list"
+    );
+    let response = gate.respond(&rejection);
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert!(
+        !response.headers().contains_key("www-authenticate"),
+        "no scheme is configured, so none is offered"
+    );
+    let log = String::from_utf8(captured.0.lock().expect("lock").clone()).expect("utf8");
+    assert!(!log.contains("report_only=true"), "{log}");
+    assert!(log.contains("rule=\"ip_ranges\""), "{log}");
 }
 
 async fn check_from(

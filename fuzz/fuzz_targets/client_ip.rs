@@ -1,6 +1,7 @@
-//! `TrustedProxies::resolve` on arbitrary peers and `Forwarded` / `X-Forwarded-For` lines. An
-//! untrusted peer is always the answer; no peer is never an answer; nothing panics, and a header
-//! with more entries than the cap is refused.
+//! `TrustedProxies::resolve` on arbitrary peers and `Forwarded` / `X-Forwarded-For` lines, reading
+//! either header. An untrusted peer is always the answer; no peer is never an answer; the header
+//! not chosen never changes the answer; nothing panics, and a header with more entries than the
+//! cap is refused.
 #![no_main]
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -9,11 +10,12 @@ use std::sync::OnceLock;
 use arbitrary::Arbitrary;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use libfuzzer_sys::fuzz_target;
-use portcullis::{ClientIpError, IpSet, TrustedProxies};
+use portcullis::{ClientIpError, ForwardedHeader, IpSet, TrustedProxies};
 
 #[derive(Arbitrary, Debug)]
 struct Input {
     peer: Peer,
+    read_forwarded: bool,
     max_entries: u8,
     lines: Vec<(Header, Vec<u8>)>,
 }
@@ -72,9 +74,21 @@ fuzz_target!(|input: Input| {
         };
         headers.append(name, value);
     }
+    let (chosen, other) = if input.read_forwarded {
+        (ForwardedHeader::Forwarded, "x-forwarded-for")
+    } else {
+        (ForwardedHeader::XForwardedFor, "forwarded")
+    };
     let max = usize::from(input.max_entries % 32);
-    let proxies = proxies().clone().max_forwarded_entries(max);
+    let proxies = proxies()
+        .clone()
+        .forwarded_header(chosen)
+        .max_forwarded_entries(max);
     let result = proxies.resolve(peer, &headers);
+    // The header not chosen is the client's word: removing it changes nothing.
+    let mut without_other = headers.clone();
+    without_other.remove(other);
+    assert_eq!(proxies.resolve(peer, &without_other), result);
     match peer.map(|ip| ip.to_canonical()) {
         None => assert_eq!(result, Ok(None)),
         Some(peer) if !proxies_contain(peer) => assert_eq!(result, Ok(Some(peer))),
