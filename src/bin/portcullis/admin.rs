@@ -201,14 +201,12 @@ impl Admin {
             .ok_or_else(|| "no hashing pool".to_owned())
     }
 
-    /// The key manager: the config file's, or one over `--db` with `pepper`.
-    fn keys(&mut self, pepper: Option<SecretString>) -> Result<ApiKeys, String> {
+    /// The key manager: the config file's, or one over the store with `pepper`.
+    fn keys(&mut self, pepper: Result<SecretString, String>) -> Result<ApiKeys, String> {
         if let Some(keys) = &self.keys {
             return Ok(keys.clone());
         }
-        let pepper =
-            pepper.ok_or_else(|| format!("set {DEFAULT_PEPPER_ENV} or give --pepper-file"))?;
-        let mut builder = ApiKeys::builder(Arc::clone(&self.api_keys), pepper);
+        let mut builder = ApiKeys::builder(Arc::clone(&self.api_keys), pepper?);
         if let Some(cap) = self.args.max_lifetime {
             builder = builder.max_lifetime(cap);
         }
@@ -218,12 +216,8 @@ impl Admin {
     }
 }
 
-/// The pepper for `--db` mode, read before the store is opened so a missing one writes nothing.
-/// `None` with `--config`, whose file names its own.
-fn read_pepper(args: &StoreArgs) -> Result<Option<SecretString>, String> {
-    if args.config.is_some() {
-        return Ok(None);
-    }
+/// The pepper from `--pepper-file` or the environment.
+fn read_pepper(args: &StoreArgs) -> Result<SecretString, String> {
     let pepper = match &args.pepper_file {
         Some(path) => std::fs::read_to_string(path)
             .map(|text| text.trim_end_matches(['\r', '\n']).to_owned())
@@ -231,7 +225,7 @@ fn read_pepper(args: &StoreArgs) -> Result<Option<SecretString>, String> {
         None => std::env::var(DEFAULT_PEPPER_ENV)
             .map_err(|_| format!("set {DEFAULT_PEPPER_ENV} or give --pepper-file"))?,
     };
-    Ok(Some(SecretString::new(pepper)))
+    Ok(SecretString::new(pepper))
 }
 
 /// The file a `sqlite:` URL names, if it does not exist yet. `None` for other stores and for an
@@ -387,7 +381,14 @@ async fn user_in(
 }
 
 pub(crate) async fn key(args: StoreArgs, command: KeyCommand) -> Result<(), String> {
-    let pepper = read_pepper(&args)?;
+    // Read before the store is opened, so a missing pepper writes nothing. A configuration file
+    // with an `[api_keys]` section brings its own, so there a missing one matters only later.
+    let pepper = read_pepper(&args);
+    if args.config.is_none()
+        && let Err(err) = &pepper
+    {
+        return Err(err.clone());
+    }
     // A key for a user needs that user, so only an application's key can start a new database.
     let creates = match &command {
         KeyCommand::Create {
@@ -406,7 +407,7 @@ pub(crate) async fn key(args: StoreArgs, command: KeyCommand) -> Result<(), Stri
 async fn key_in(
     admin: &mut Admin,
     command: KeyCommand,
-    pepper: Option<SecretString>,
+    pepper: Result<SecretString, String>,
 ) -> Result<(), String> {
     let keys = admin.keys(pepper)?;
     match command {
