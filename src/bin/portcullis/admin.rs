@@ -179,10 +179,16 @@ impl Admin {
     }
 
     /// Removes the database file this command created (with SQLite's side files), so a failed
-    /// command leaves nothing behind.
-    fn discard_created(self) {
+    /// command leaves nothing behind. Only while it is still empty: another command may have
+    /// created the same file at the same moment, and written to it since.
+    async fn discard_created(self) {
         let Some(path) = self.created else { return };
-        // Close the connections first; removal is best effort, like any cleanup on error.
+        let users = self.users.list_users().await.map(|users| users.is_empty());
+        let keys = self.api_keys.list(None).await.map(|keys| keys.is_empty());
+        if !(matches!(users, Ok(true)) && matches!(keys, Ok(true))) {
+            return;
+        }
+        // Let go of the connections first; removal is best effort, like any cleanup on error.
         drop((self.users, self.api_keys, self.keys));
         for suffix in ["", "-wal", "-shm", "-journal"] {
             let mut name = path.clone().into_os_string();
@@ -278,7 +284,7 @@ pub(crate) async fn user(args: StoreArgs, command: UserCommand) -> Result<(), St
     let mut admin = Admin::open(args, creates).await?;
     let result = user_in(&mut admin, command, password).await;
     if result.is_err() {
-        admin.discard_created();
+        admin.discard_created().await;
     }
     result
 }
@@ -399,7 +405,7 @@ pub(crate) async fn key(args: StoreArgs, command: KeyCommand) -> Result<(), Stri
     let mut admin = Admin::open(args, creates).await?;
     let result = key_in(&mut admin, command, pepper).await;
     if result.is_err() {
-        admin.discard_created();
+        admin.discard_created().await;
     }
     result
 }
