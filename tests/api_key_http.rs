@@ -6,7 +6,7 @@
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Json;
@@ -16,7 +16,7 @@ use portcullis::api_key::{ApiKeysBuilder, CHECKSUM_LEN};
 use portcullis::basic::{HashingConfig, encode_basic};
 use portcullis::{
     ApiKeyError, ApiKeys, BasicAuthenticator, Gate, GateLayer, IssuedKey, MemoryApiKeyStore,
-    MemoryUserStore, NewApiKey, Principal,
+    MemoryUserStore, NewApiKey, Principal, RequestView,
 };
 use reqwest::StatusCode;
 use reqwest::header::WWW_AUTHENTICATE;
@@ -34,12 +34,17 @@ struct App {
 
 impl App {
     async fn start(configure: impl FnOnce(ApiKeysBuilder) -> ApiKeysBuilder) -> App {
-        let keys = configure(ApiKeys::builder(
-            Arc::new(MemoryApiKeyStore::new()),
-            PEPPER.into(),
-        ))
-        .build()
-        .expect("valid API key settings");
+        App::on(Arc::new(MemoryApiKeyStore::new()), configure).await
+    }
+
+    /// A server whose keys live in `store`, which another `App` may share (another instance).
+    async fn on(
+        store: Arc<MemoryApiKeyStore>,
+        configure: impl FnOnce(ApiKeysBuilder) -> ApiKeysBuilder,
+    ) -> App {
+        let keys = configure(ApiKeys::builder(store, PEPPER.into()))
+            .build()
+            .expect("valid API key settings");
         let basic = BasicAuthenticator::builder(Arc::new(MemoryUserStore::new()))
             .hashing(HashingConfig {
                 memory_kib: 64,
@@ -423,5 +428,131 @@ async fn concurrent_creates_and_revokes_lose_no_update() {
     }
     for issued in dead.iter().take(4) {
         assert_refused(app.with_header(expose(issued)).await).await;
+    }
+}
+
+/// A key made before the cap was lowered: created by an uncapped instance, presented to a capped
+/// one over the same store. The cap applies to every request, not only at creation.
+#[tokio::test]
+async fn a_stored_key_longer_than_the_cap_is_refused_at_request_time() {
+    let store = Arc::new(MemoryApiKeyStore::new());
+    let uncapped = App::on(Arc::clone(&store), |b| b).await;
+    let long = uncapped.issue(365 * DAY).await;
+    let within = uncapped.issue(90 * DAY).await;
+    assert_eq!(
+        uncapped.with_header(expose(&long)).await.status(),
+        StatusCode::OK
+    );
+
+    let capped = App::on(store, |b| b.max_lifetime(90 * DAY)).await;
+    assert_refused(capped.with_header(expose(&long)).await).await;
+    assert_refused(capped.with_bearer(expose(&long)).await).await;
+    assert_ok_as_alice(capped.with_header(expose(&within)).await, &within).await;
+
+    let audit = audit_of_check(&capped.keys, expose(&long));
+    assert!(
+        audit.contains(r#"reason="API key lifetime exceeds the maximum""#),
+        "{audit}"
+    );
+    assert_no_key_in(&audit, expose(&long));
+}
+
+/// A key made when non-expiring keys were allowed stops working once they are not.
+#[tokio::test]
+async fn a_stored_key_without_expiry_is_refused_once_they_are_not_allowed() {
+    let store = Arc::new(MemoryApiKeyStore::new());
+    let permissive = App::on(Arc::clone(&store), |b| b.allow_non_expiring(true)).await;
+    let forever = permissive
+        .keys
+        .create(NewApiKey::new("alice"))
+        .await
+        .expect("non-expiring key created");
+    assert_eq!(forever.record().expires_at, None);
+    assert_eq!(
+        permissive.with_header(expose(&forever)).await.status(),
+        StatusCode::OK
+    );
+
+    for strict in [
+        App::on(Arc::clone(&store), |b| b).await,
+        App::on(Arc::clone(&store), |b| b.max_lifetime(90 * DAY)).await,
+    ] {
+        assert_refused(strict.with_header(expose(&forever)).await).await;
+        let audit = audit_of_check(&strict.keys, expose(&forever));
+        assert!(
+            audit.contains(
+                r#"reason="API key never expires, and non-expiring keys are not allowed""#
+            ),
+            "{audit}"
+        );
+        assert_no_key_in(&audit, expose(&forever));
+    }
+}
+
+/// The audit output of one check of `key` by a Gate over `keys`, captured from `tracing`.
+fn audit_of_check(keys: &ApiKeys, key: &str) -> String {
+    let captured = Arc::new(Mutex::new(Vec::new()));
+    let writer = Arc::clone(&captured);
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || Capture(Arc::clone(&writer)))
+        .with_ansi(false)
+        .with_max_level(tracing::Level::TRACE)
+        .finish();
+    let gate = Gate::builder()
+        .authenticator(keys.authenticator())
+        .build()
+        .expect("valid gate");
+    let (parts, ()) = http::Request::get("/whoami")
+        .header("x-api-key", key)
+        .body(())
+        .expect("request")
+        .into_parts();
+    // A thread and runtime of its own, so the check (and nothing else) runs under the subscriber.
+    let refused = std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                let _guard = tracing::subscriber::set_default(subscriber);
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("runtime");
+                runtime.block_on(gate.check(&RequestView::from_parts(&parts)))
+            })
+            .join()
+            .expect("check ran")
+    });
+    assert_eq!(
+        refused.expect_err("refused").status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let output = String::from_utf8(captured.lock().unwrap().clone()).expect("utf8");
+    let audit: Vec<&str> = output
+        .lines()
+        .filter(|line| line.contains("portcullis::audit"))
+        .collect();
+    assert_eq!(audit.len(), 1, "one audit event:\n{output}");
+    output
+}
+
+/// Asserts neither the key nor its secret part is in `text`.
+fn assert_no_key_in(text: &str, key: &str) {
+    let secret = &key[key.rfind('_').expect("key has an id") + 1..];
+    assert!(
+        !text.contains(secret),
+        "the key's secret in the logs:\n{text}"
+    );
+}
+
+/// An `io::Write` into a shared buffer, for capturing a subscriber's output.
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }

@@ -11,13 +11,19 @@ use std::io;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use axum::Extension;
+use axum::routing::get;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use portcullis::basic::{HashingConfig, HashingPool, encode_basic};
 use portcullis::lockout::Lockout;
-use portcullis::{PeerAddr, RequestView, UserRecord, UserStore};
+use portcullis::reject::add_standard_headers;
+use portcullis::{
+    BasicAuthenticator, BoxFuture, Challenge, Gate, Groups, PasswordHash, PeerAddr, Principal,
+    Rejection, RequestView, StoreError, StoreErrorKind, UserRecord, UserStore,
+};
 use reqwest::StatusCode;
-use reqwest::header::{AUTHORIZATION, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
 use serde_json::{Value, json};
 use tokio::task::JoinSet;
 
@@ -333,28 +339,43 @@ async fn saturated_hashing_pool_gives_503() {
 // 11
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn at_most_max_concurrent_verifications_run_at_once() {
+    const PERMITS: usize = 3;
+    const REQUESTS: usize = 200;
     let app = TestApp::start(|b| {
         b.hashing(HashingConfig {
-            memory_kib: 1024,
+            memory_kib: 2048,
             iterations: 1,
-            max_concurrent: 2,
-            max_wait: Duration::from_secs(60),
+            max_concurrent: PERMITS,
+            max_wait: Duration::from_secs(120),
             ..HashingConfig::default()
         })
         .dangerous_disable_lockout()
     })
     .await;
     app.add_user("alice", ALICE_PASSWORD, ["admin"]).await;
+    // 200 distinct users sharing alice's hash: checks for one user take turns, so only distinct
+    // names can put more than one verification in flight and press on the pool's bound.
+    let hash = app
+        .store
+        .find_user("alice")
+        .await
+        .unwrap()
+        .unwrap()
+        .password_hash;
+    for i in 0..REQUESTS {
+        let user = UserRecord::new(format!("user{i}"), hash.clone());
+        app.store.create_user(user).await.unwrap();
+    }
     let before = app.hashes_completed();
 
     let mut requests = JoinSet::new();
-    for i in 0..200 {
+    for i in 0..REQUESTS {
         let right = i % 2 == 0;
         let password = if right { ALICE_PASSWORD } else { "guess" };
         let request = app
             .client
             .get(format!("{}/me", app.base))
-            .header(AUTHORIZATION, encode_basic("alice", password));
+            .header(AUTHORIZATION, encode_basic(&format!("user{i}"), password));
         requests
             .spawn(async move { (right, request.send().await.expect("request sent").status()) });
     }
@@ -369,12 +390,9 @@ async fn at_most_max_concurrent_verifications_run_at_once() {
     }
 
     let metrics = app.basic.hashing_pool().metrics();
-    assert!(
-        (1..=2).contains(&metrics.peak_in_flight),
-        "peak {}",
-        metrics.peak_in_flight
-    );
-    assert_eq!(metrics.completed - before, 200);
+    // Reached (the flood did press on the bound) and never exceeded.
+    assert_eq!(metrics.peak_in_flight, PERMITS, "peak in flight");
+    assert_eq!(metrics.completed - before, REQUESTS as u64);
     assert_eq!(metrics.in_flight, 0);
     assert_eq!(metrics.busy, 0);
 }
@@ -592,6 +610,171 @@ async fn audit_events_carry_the_decision_but_never_the_password() {
             "a credential in the logs:\n{output}"
         );
     }
+}
+
+// 15
+#[tokio::test]
+async fn a_store_outage_is_503_never_401_and_nothing_is_hashed() {
+    let basic = Arc::new(
+        BasicAuthenticator::builder(Arc::new(UnavailableUserStore))
+            .realm(common::REALM)
+            .hashing(common::cheap_hashing())
+            .build()
+            .unwrap(),
+    );
+    let base = common::serve(common::gate_with(Arc::clone(&basic))).await;
+    let client = common::client();
+    let before = basic.hashing_pool().metrics().completed;
+    for authorization in [alice(), encode_basic("mallory", "guess")] {
+        let response = client
+            .get(format!("{base}/me"))
+            .header(AUTHORIZATION, authorization)
+            .send()
+            .await
+            .unwrap();
+        let (headers, body) = expect_problem(response, StatusCode::SERVICE_UNAVAILABLE).await;
+        assert!(
+            challenges(&headers).is_empty(),
+            "an outage is not a 401: {headers:?}"
+        );
+        assert!(!body.contains("db host"), "{body}");
+    }
+    assert_eq!(
+        basic.hashing_pool().metrics().completed,
+        before,
+        "nothing hashed while the store is down"
+    );
+}
+
+/// A user store that cannot be reached.
+#[derive(Debug)]
+struct UnavailableUserStore;
+
+impl UnavailableUserStore {
+    fn down<T: Send + 'static>() -> BoxFuture<'static, Result<T, StoreError>> {
+        Box::pin(async {
+            Err(StoreError::new(
+                StoreErrorKind::Unavailable,
+                "db host 10.0.0.5 unreachable",
+            ))
+        })
+    }
+}
+
+impl UserStore for UnavailableUserStore {
+    fn find_user<'a>(
+        &'a self,
+        _: &'a str,
+    ) -> BoxFuture<'a, Result<Option<UserRecord>, StoreError>> {
+        Self::down()
+    }
+    fn create_user(&self, _: UserRecord) -> BoxFuture<'_, Result<(), StoreError>> {
+        Self::down()
+    }
+    fn set_password_hash<'a>(
+        &'a self,
+        _: &'a str,
+        _: PasswordHash,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Self::down()
+    }
+    fn replace_password_hash<'a>(
+        &'a self,
+        _: &'a str,
+        _: &'a PasswordHash,
+        _: PasswordHash,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        Self::down()
+    }
+    fn set_disabled<'a>(&'a self, _: &'a str, _: bool) -> BoxFuture<'a, Result<(), StoreError>> {
+        Self::down()
+    }
+    fn list_users(&self) -> BoxFuture<'_, Result<Vec<UserRecord>, StoreError>> {
+        Self::down()
+    }
+}
+
+// 16
+#[tokio::test]
+async fn a_replaced_responder_keeps_the_status_and_challenges() {
+    let store = Arc::new(portcullis::MemoryUserStore::new());
+    let basic = Arc::new(common::basic_builder(store).build().unwrap());
+    basic
+        .add_user("bob", &BOB_PASSWORD.into(), ["staff"])
+        .await
+        .unwrap();
+    let gate = Gate::builder()
+        .shared_authenticator(basic)
+        .route("/admin/**", Groups::any_of(["admin"]))
+        .responder(|rejection: &Rejection, challenges: &[Challenge]| {
+            let mut response =
+                http::Response::new(format!("custom refusal {}", rejection.status().as_u16()));
+            *response.status_mut() = rejection.status();
+            response
+                .headers_mut()
+                .insert(CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+            add_standard_headers(&mut response, rejection, challenges);
+            response
+        })
+        .build()
+        .unwrap();
+    let base = common::serve(gate).await;
+    let client = common::client();
+    let get = |path: &'static str, authorization: Option<String>| {
+        let mut request = client.get(format!("{base}{path}"));
+        if let Some(value) = authorization {
+            request = request.header(AUTHORIZATION, value);
+        }
+        async move { request.send().await.unwrap() }
+    };
+
+    for authorization in [None, Some(encode_basic("bob", "guess"))] {
+        let response = get("/me", authorization).await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(challenges(response.headers()), [BASIC_CHALLENGE]);
+        assert_eq!(response.headers()[CONTENT_TYPE], "text/plain");
+        assert_eq!(response.text().await.unwrap(), "custom refusal 401");
+    }
+    let response = get("/admin/x", Some(encode_basic("bob", BOB_PASSWORD))).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert!(challenges(response.headers()).is_empty());
+    assert_eq!(response.text().await.unwrap(), "custom refusal 403");
+    // Allowed requests never meet the responder.
+    let response = get("/me", Some(encode_basic("bob", BOB_PASSWORD))).await;
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
+// 17
+#[tokio::test]
+async fn handlers_can_take_the_principal_as_an_axum_extension() {
+    async fn subject(Extension(principal): Extension<Principal>) -> String {
+        format!("{} via {}", principal.subject(), principal.scheme())
+    }
+    let store = Arc::new(portcullis::MemoryUserStore::new());
+    let basic = Arc::new(common::basic_builder(store).build().unwrap());
+    basic
+        .add_user("alice", &ALICE_PASSWORD.into(), ["admin"])
+        .await
+        .unwrap();
+    let router = common::router().route("/extension", get(subject));
+    let base = common::serve_router(router, common::gate_with(basic)).await;
+    let client = common::client();
+
+    let response = client
+        .get(format!("{base}/extension"))
+        .header(AUTHORIZATION, alice())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.text().await.unwrap(), "alice via basic");
+    // Without credentials the Gate answers, and the handler never runs.
+    let response = client
+        .get(format!("{base}/extension"))
+        .send()
+        .await
+        .unwrap();
+    expect_basic_401(response).await;
 }
 
 /// An `io::Write` into a shared buffer, for capturing a subscriber's output.

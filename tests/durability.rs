@@ -1,6 +1,7 @@
-//! Writes are durable when the call returns: a child process writing API keys and users to a
-//! SQLite file is killed with SIGKILL mid-burst, and every write it reported is there, intact,
-//! after reopening.
+//! Writes are durable when the call returns: a child process creating API keys (through
+//! [`ApiKeys::create`], as a service would) and users in a SQLite file is killed with SIGKILL
+//! mid-burst, and every key it reported authenticates through a Gate after reopening; every user
+//! it reported is there, intact.
 //!
 //! The child is this test binary again, running [`child_writer`] with
 //! `PORTCULLIS_DURABILITY_WRITER` naming the file; without the variable that test does nothing.
@@ -11,11 +12,16 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
-use portcullis::store::{ApiKeyRecord, ApiKeyStore, KeyDigest, SqliteStore, UserRecord, UserStore};
-use portcullis::{PasswordHash, SubjectKind};
+use portcullis::store::{ApiKeyStore, SqliteStore, UserRecord, UserStore};
+use portcullis::{ApiKeys, Gate, NewApiKey, PasswordHash, RequestView, SecretString};
 
 const WRITER_ENV: &str = "PORTCULLIS_DURABILITY_WRITER";
+
+/// The pepper both processes use, so the parent can check the keys the child made.
+const PEPPER: &str = "durability-test-pepper-0123456789-abcdefghij";
 
 /// How many reported writes to wait for before killing the writer.
 const KILL_AFTER: usize = 40;
@@ -67,22 +73,23 @@ fn killed_writer_loses_nothing_it_reported() {
         .unwrap();
     runtime.block_on(async {
         let store = SqliteStore::open(db.path.to_str().unwrap()).await.unwrap();
+        let keys = manager(&store);
+        let gate = Gate::builder()
+            .authenticator(keys.authenticator())
+            .build()
+            .unwrap();
         for write in &reported {
             match write {
-                Reported::Key(n) => {
-                    let expected = key_record(*n);
-                    let found = store
-                        .find(&expected.id)
+                Reported::Key(n, key) => {
+                    let principal = authenticate(&gate, key)
                         .await
-                        .unwrap()
-                        .unwrap_or_else(|| panic!("reported key {} is lost", expected.id));
-                    assert_eq!(found.owner, expected.owner);
-                    assert_eq!(found.name, expected.name);
-                    assert_eq!(found.scopes, expected.scopes);
-                    assert_eq!(found.created_at, expected.created_at);
-                    assert_eq!(found.expires_at, expected.expires_at);
-                    assert!(found.digest.ct_eq(&expected.digest), "{}", expected.id);
-                    assert!(found.is_active_at(expected.created_at));
+                        .unwrap_or_else(|e| panic!("reported key {n} refused: {e}"))
+                        .expect("a principal");
+                    assert_eq!(principal.subject(), owner(*n));
+                    let id = principal.credential_id().expect("a key id");
+                    let record = store.find(id).await.unwrap().expect("listed");
+                    assert_eq!(record.name, key_name(*n));
+                    assert_eq!(record.scopes, ["read".to_owned(), format!("s{n}")]);
                 }
                 Reported::User(n) => {
                     let expected = user_record(*n);
@@ -102,10 +109,13 @@ fn killed_writer_loses_nothing_it_reported() {
             all.len()
                 >= reported
                     .iter()
-                    .filter(|w| matches!(w, Reported::Key(_)))
+                    .filter(|w| matches!(w, Reported::Key(..)))
                     .count()
         );
-        store.insert(key_record(1_000_000)).await.unwrap();
+        let after = keys.create(new_key(1_000_000)).await.unwrap();
+        let key = after.key().expose_secret().to_owned();
+        assert!(authenticate(&gate, &key).await.is_ok());
+        drop((gate, keys));
         store.close().await;
     });
     println!(
@@ -115,8 +125,8 @@ fn killed_writer_loses_nothing_it_reported() {
     );
 }
 
-/// The child: writes keys (and every fifth time a user) as fast as it can, printing each one
-/// only after the store call returned. Does nothing unless `PORTCULLIS_DURABILITY_WRITER` is set.
+/// The child: creates keys (and every fifth time a user) as fast as it can, printing each key in
+/// full only after the call returned. Does nothing unless `PORTCULLIS_DURABILITY_WRITER` is set.
 #[test]
 fn child_writer() {
     let Some(path) = std::env::var_os(WRITER_ENV) else {
@@ -131,10 +141,11 @@ fn child_writer() {
         let store = SqliteStore::open(Path::new(&path).to_str().unwrap())
             .await
             .unwrap();
+        let keys = manager(&store);
         let deadline = Instant::now() + Duration::from_secs(60);
         let tasks: Vec<_> = (0..WRITERS)
             .map(|writer| {
-                let store = store.clone();
+                let (store, keys) = (store.clone(), keys.clone());
                 tokio::spawn(async move {
                     // Writer w writes numbers w, w + WRITERS, … so no two collide.
                     let mut n = writer;
@@ -143,8 +154,8 @@ fn child_writer() {
                             store.create_user(user_record(n)).await.unwrap();
                             format!("user {n}")
                         } else {
-                            store.insert(key_record(n)).await.unwrap();
-                            format!("key {n}")
+                            let issued = keys.create(new_key(n)).await.unwrap();
+                            format!("key {n} {}", issued.key().expose_secret())
                         };
                         let mut out = std::io::stdout().lock();
                         writeln!(out, "{line}").unwrap();
@@ -163,40 +174,60 @@ fn child_writer() {
 /// A write the child reported.
 #[derive(Debug)]
 enum Reported {
-    Key(usize),
+    /// Key number `n`, in full.
+    Key(usize, String),
     User(usize),
 }
 
 impl Reported {
     fn parse(line: &str) -> Option<Self> {
-        let (kind, n) = line.split_once(' ')?;
-        let n = n.trim().parse().ok()?;
-        match kind {
-            "key" => Some(Self::Key(n)),
-            "user" => Some(Self::User(n)),
+        let mut words = line.split_whitespace();
+        let kind = words.next()?;
+        let n = words.next()?.parse().ok()?;
+        match (kind, words.next()) {
+            ("key", Some(key)) => Some(Self::Key(n, key.to_owned())),
+            ("user", None) => Some(Self::User(n)),
             _ => None,
         }
     }
 }
 
-fn key_record(n: usize) -> ApiKeyRecord {
-    let created_at = at(n);
-    ApiKeyRecord {
-        id: format!("dur{n:07}"),
-        owner: format!("owner{}", n % 7),
-        owner_kind: SubjectKind::User,
-        name: format!("key number {n}"),
-        scopes: vec!["read".into(), format!("s{n}")],
-        groups: Vec::new(),
-        created_at,
-        created_by: Some("durability test".into()),
-        expires_at: Some(created_at + chrono::TimeDelta::days(30)),
-        revoked_at: None,
-        last_used_at: None,
-        replaces: None,
-        replaced_by: None,
-        digest: KeyDigest::from_bytes(std::array::from_fn(|i| (n as u8) ^ (i as u8 * 7))),
-    }
+/// The key manager both processes use over `store`.
+fn manager(store: &SqliteStore) -> ApiKeys {
+    let store: Arc<dyn ApiKeyStore> = Arc::new(store.clone());
+    ApiKeys::builder(store, SecretString::new(PEPPER))
+        .build()
+        .unwrap()
+}
+
+/// What key number `n` is created with, so the parent knows what to find.
+fn new_key(n: usize) -> NewApiKey {
+    NewApiKey::new(owner(n))
+        .with_name(key_name(n))
+        .with_scopes(["read".to_owned(), format!("s{n}")])
+        .with_expires_in(Duration::from_secs(30 * 86_400))
+        .with_created_by("durability test")
+}
+
+fn owner(n: usize) -> String {
+    format!("owner{}", n % 7)
+}
+
+fn key_name(n: usize) -> String {
+    format!("key number {n}")
+}
+
+/// Presents `key` to `gate` in the API-key header.
+async fn authenticate(
+    gate: &Gate,
+    key: &str,
+) -> Result<Option<portcullis::Principal>, portcullis::Rejection> {
+    let (parts, ()) = http::Request::get("/x")
+        .header("x-api-key", key)
+        .body(())
+        .unwrap()
+        .into_parts();
+    gate.check(&RequestView::from_parts(&parts)).await
 }
 
 fn user_record(n: usize) -> UserRecord {

@@ -598,3 +598,83 @@ async fn a_gate_takes_at_most_64_authenticators() {
     let err = builder.build().unwrap_err();
     assert!(err.to_string().contains("at most 64"), "{err}");
 }
+
+/// A bearer-token stand-in with a fixed verdict that counts how often it is asked.
+#[derive(Debug)]
+struct Scripted {
+    scheme: Scheme,
+    accepts: bool,
+    calls: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Authenticator for Scripted {
+    fn scheme(&self) -> Scheme {
+        self.scheme
+    }
+    fn challenge(&self) -> Challenge {
+        Challenge::new("Bearer").param("realm", "api")
+    }
+    fn recognizes(&self, request: &RequestView<'_>) -> bool {
+        request.headers().contains_key(http::header::AUTHORIZATION)
+    }
+    fn authenticate<'a>(&'a self, _: &'a RequestView<'a>) -> BoxFuture<'a, Outcome> {
+        self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let outcome = if self.accepts {
+            Outcome::Authenticated(Principal::new("mallory", SubjectKind::User, self.scheme))
+        } else {
+            Outcome::Rejected(Rejection::invalid_credentials(
+                self.scheme,
+                "signature does not verify",
+            ))
+        };
+        Box::pin(async move { outcome })
+    }
+}
+
+#[tokio::test]
+async fn a_rejected_credential_never_falls_through_to_the_next_authenticator() {
+    let (first_calls, second_calls) = (Arc::default(), Arc::default());
+    // JWT and introspection read the same bearer token, so both recognise the request.
+    let gate = Gate::builder()
+        .authenticator(Scripted {
+            scheme: Scheme::Jwt,
+            accepts: false,
+            calls: Arc::clone(&first_calls),
+        })
+        .authenticator(Scripted {
+            scheme: Scheme::Introspection,
+            accepts: true,
+            calls: Arc::clone(&second_calls),
+        })
+        .route("/x", Authenticated)
+        .build()
+        .expect("gate");
+    let rejection = check(&gate, &[("authorization", "Bearer forged")])
+        .await
+        .expect_err("the first authenticator's rejection decides");
+    assert_eq!(rejection.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(rejection.kind(), RejectionKind::InvalidCredentials);
+    assert_eq!(rejection.reason(), "signature does not verify");
+    let response = gate.respond(&rejection);
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let challenges: Vec<_> = response
+        .headers()
+        .get_all(http::header::WWW_AUTHENTICATE)
+        .iter()
+        .map(|v| v.to_str().expect("ascii"))
+        .collect();
+    assert_eq!(
+        challenges,
+        [
+            r#"Bearer realm="api", error="invalid_token", error_description="The access token is invalid or expired""#
+        ]
+    );
+    let calls =
+        |c: &Arc<std::sync::atomic::AtomicUsize>| c.load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(calls(&first_calls), 1);
+    assert_eq!(
+        calls(&second_calls),
+        0,
+        "the second authenticator was never asked"
+    );
+}

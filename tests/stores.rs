@@ -291,28 +291,47 @@ async fn api_keys_lifecycle(stores: Stores) {
     );
 }
 
-/// 32 tasks create and revoke keys at once; then 16 tasks race to rotate one key.
+/// 32 tasks create and revoke keys at once, then revoke each other's keys (two tasks racing on
+/// every odd row) while uses of every key are recorded; then 16 tasks race to rotate one key.
 async fn concurrent_writes(stores: Stores) {
     const TASKS: usize = 32;
     const PER_TASK: usize = 6;
     let keys = stores.api_keys.clone();
     let t = now();
+    let (later, used_early, used_late) = (
+        t + TimeDelta::seconds(1),
+        t + TimeDelta::minutes(1),
+        t + TimeDelta::minutes(2),
+    );
+    let id = |task: usize, i: usize| format!("c{task:02}-{i}");
     let start = Arc::new(tokio::sync::Barrier::new(TASKS));
+    let inserted = Arc::new(tokio::sync::Barrier::new(TASKS));
     let mut tasks = Vec::new();
     for task in 0..TASKS {
         let keys = keys.clone();
-        let start = start.clone();
+        let (start, inserted) = (start.clone(), inserted.clone());
         tasks.push(tokio::spawn(async move {
             start.wait().await;
             for i in 0..PER_TASK {
-                let id = format!("c{task:02}-{i}");
-                keys.insert(key(&id, &format!("owner{}", task % 4), t))
+                keys.insert(key(&id(task, i), &format!("owner{}", task % 4), t))
                     .await
                     .unwrap();
-                // Revoke every other key as soon as it exists, while other tasks insert.
-                if i % 2 == 1 {
-                    let revoked = keys.revoke(&id, t).await.unwrap();
+                // One key revoked as soon as it exists, while other tasks insert.
+                if i == 1 {
+                    let revoked = keys.revoke(&id(task, i), t).await.unwrap();
                     assert_eq!(revoked.revoked_at, Some(t));
+                }
+            }
+            inserted.wait().await;
+            // Every key is used through its owner and the previous task at once, and every odd
+            // one is revoked by both: no write may undo another.
+            let next = (task + 1) % TASKS;
+            for i in 0..PER_TASK {
+                let uses = [(id(task, i), used_late), (id(next, i), used_early)];
+                keys.touch_last_used(&uses).await.unwrap();
+                if i % 2 == 1 {
+                    keys.revoke(&id(task, i), t).await.unwrap();
+                    keys.revoke(&id(next, i), later).await.unwrap();
                 }
             }
         }));
@@ -324,12 +343,27 @@ async fn concurrent_writes(stores: Stores) {
     assert_eq!(all.len(), TASKS * PER_TASK);
     for task in 0..TASKS {
         for i in 0..PER_TASK {
-            let id = format!("c{task:02}-{i}");
+            let id = id(task, i);
             let record = all
                 .iter()
                 .find(|r| r.id == id)
                 .unwrap_or_else(|| panic!("{id} lost"));
-            assert_eq!(record.revoked_at.is_some(), i % 2 == 1, "{id}");
+            match i {
+                // Revoked first at `t`: the later revocations keep that time.
+                1 => assert_eq!(record.revoked_at, Some(t), "{id}"),
+                // Whichever racer came first set the time.
+                _ if i % 2 == 1 => assert!(
+                    record.revoked_at == Some(t) || record.revoked_at == Some(later),
+                    "{id} revoked at {:?}",
+                    record.revoked_at
+                ),
+                _ => assert_eq!(record.revoked_at, None, "{id} is still active"),
+            }
+            assert_eq!(
+                record.last_used_at,
+                Some(used_late),
+                "{id}: the later use wins"
+            );
             assert!(record.digest.ct_eq(&digest_for(&id)), "{id}");
         }
     }

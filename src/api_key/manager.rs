@@ -24,6 +24,10 @@ use crate::store::{ApiKeyRecord, ApiKeyStore, KeyChange};
 /// random ids a second draw should never be needed; more than a few means the store is broken.
 const ID_ATTEMPTS: u32 = 3;
 
+/// How far a stored key's lifetime may pass the cap before a check refuses it: more than the
+/// rounding of stored times, far less than any cap.
+const STORED_TIME_GRACE: Duration = Duration::from_millis(1);
+
 /// Issues, lists, revokes, rotates and deletes API keys, and makes the
 /// [`ApiKeyAuthenticator`] that checks them. Cheap to clone (one `Arc`).
 ///
@@ -389,8 +393,9 @@ impl Inner {
             .ok_or_else(|| ApiKeyError::Invalid("the expiry is too far in the future".into()))
     }
 
-    /// Checks a parsed key: lookup (cache, then store), keyed hash, revocation, expiry. An unknown
-    /// id costs the same hash and comparison as a known one.
+    /// Checks a parsed key: lookup (cache, then store), keyed hash, revocation, expiry, and the
+    /// lifetime rules in force now. An unknown id costs the same hash and comparison as a known
+    /// one.
     pub(super) async fn check(
         self: &Arc<Self>,
         key: &ParsedKey,
@@ -414,8 +419,29 @@ impl Inner {
                 "API key expired"
             }));
         }
+        if let Some(reason) = self.beyond_lifetime_rules(&record) {
+            return Err(CheckFailure::Invalid(reason));
+        }
         self.record_use(&record.id, now);
         Ok(record)
+    }
+
+    /// Why a key breaks today's lifetime rules, if it does. Creation enforces them, but a key
+    /// made before the cap was lowered, or before non-expiring keys were forbidden, would
+    /// otherwise keep working for as long as it was first given.
+    fn beyond_lifetime_rules(&self, record: &ApiKeyRecord) -> Option<&'static str> {
+        match (record.expires_at, self.max_lifetime) {
+            (None, _) if !self.allow_non_expiring => {
+                Some("API key never expires, and non-expiring keys are not allowed")
+            }
+            (Some(at), Some(cap)) => {
+                let lifetime = (at - record.created_at).to_std().unwrap_or(Duration::ZERO);
+                // Stores keep times to the microsecond: a key made at exactly the cap stays valid.
+                (lifetime > cap + STORED_TIME_GRACE)
+                    .then_some("API key lifetime exceeds the maximum")
+            }
+            _ => None,
+        }
     }
 
     async fn lookup(self: &Arc<Self>, id: &str) -> Result<Option<Arc<ApiKeyRecord>>, StoreError> {
@@ -600,16 +626,18 @@ impl ApiKeysBuilder {
     }
 
     /// Whether a key may be created without an expiry. A key that never expires is one a leak
-    /// exposes forever: leave this off unless something else rotates keys. Cannot be combined with
+    /// exposes forever: leave this off unless something else rotates keys. While it is off, a
+    /// stored key without an expiry is refused when presented. Cannot be combined with
     /// [`max_lifetime`](Self::max_lifetime). Defaults to `false`.
     pub fn allow_non_expiring(mut self, allow: bool) -> Self {
         self.allow_non_expiring = allow;
         self
     }
 
-    /// The longest lifetime a new key may be given; longer requests fail with
-    /// [`ApiKeyError::LifetimeExceedsCap`]. Without a cap an expiry is still required, unless
-    /// [`allow_non_expiring`](Self::allow_non_expiring). Defaults to no cap.
+    /// The longest lifetime a key may have; longer requests fail with
+    /// [`ApiKeyError::LifetimeExceedsCap`], and a stored key with a longer lifetime (made before
+    /// the cap was set or lowered) is refused when presented. Without a cap an expiry is still
+    /// required, unless [`allow_non_expiring`](Self::allow_non_expiring). Defaults to no cap.
     pub fn max_lifetime(mut self, cap: Duration) -> Self {
         self.max_lifetime = Some(cap);
         self

@@ -68,7 +68,12 @@ pub(crate) fn router() -> Router {
 /// Serves the test router behind `gate` on an ephemeral port of 127.0.0.1, with the peer address
 /// available to the Gate, and returns the base URL (`http://127.0.0.1:PORT`).
 pub(crate) async fn serve(gate: Gate) -> String {
-    let app = router().layer(GateLayer::new(gate));
+    serve_router(router(), gate).await
+}
+
+/// Serves `router` behind `gate` as [`serve`] does, for tests that need routes of their own.
+pub(crate) async fn serve_router(router: Router, gate: Gate) -> String {
+    let app = router.layer(GateLayer::new(gate));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind 127.0.0.1:0");

@@ -128,10 +128,20 @@ struct Admin {
     pool: Option<HashingPool>,
     keys: Option<ApiKeys>,
     args: StoreArgs,
+    /// The SQLite file this command created, removed again if the command fails.
+    created: Option<PathBuf>,
+}
+
+/// Whether a command may create the database file: only one that adds data to it. Anything else
+/// run against a missing (say, mistyped) path fails instead of leaving a new, empty database.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Creates {
+    Yes,
+    No,
 }
 
 impl Admin {
-    async fn open(args: StoreArgs) -> Result<Self, String> {
+    async fn open(args: StoreArgs, creates: Creates) -> Result<Self, String> {
         if let Some(path) = &args.config {
             let config = Config::from_file(path).map_err(|e| e.to_string())?;
             let services = config.build_services().await.map_err(|e| e.to_string())?;
@@ -141,12 +151,22 @@ impl Admin {
                 pool: services.basic.map(|b| b.hashing_pool().clone()),
                 keys: services.api_keys,
                 args,
+                created: None,
             });
         }
         let url = args
             .db
             .clone()
             .ok_or("no store: give --db URL, --config FILE or set PORTCULLIS_DB")?;
+        let missing = missing_sqlite_file(&url);
+        if let Some(path) = &missing
+            && creates == Creates::No
+        {
+            return Err(format!(
+                "no database at `{}` (only `user add` and `key create --application` create one)",
+                path.display()
+            ));
+        }
         let stores = open_store(&url).await.map_err(|e| e.to_string())?;
         Ok(Self {
             users: stores.users,
@@ -154,7 +174,27 @@ impl Admin {
             pool: None,
             keys: None,
             args,
+            created: missing,
         })
+    }
+
+    /// Removes the database file this command created (with SQLite's side files), so a failed
+    /// command leaves nothing behind. Only while it is still empty: another command may have
+    /// created the same file at the same moment, and written to it since.
+    async fn discard_created(self) {
+        let Some(path) = self.created else { return };
+        let users = self.users.list_users().await.map(|users| users.is_empty());
+        let keys = self.api_keys.list(None).await.map(|keys| keys.is_empty());
+        if !(matches!(users, Ok(true)) && matches!(keys, Ok(true))) {
+            return;
+        }
+        // Let go of the connections first; removal is best effort, like any cleanup on error.
+        drop((self.users, self.api_keys, self.keys));
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            let mut name = path.clone().into_os_string();
+            name.push(suffix);
+            let _ = std::fs::remove_file(name);
+        }
     }
 
     fn pool(&mut self) -> Result<HashingPool, String> {
@@ -167,18 +207,12 @@ impl Admin {
             .ok_or_else(|| "no hashing pool".to_owned())
     }
 
-    fn keys(&mut self) -> Result<ApiKeys, String> {
+    /// The key manager: the config file's, or one over the store with `pepper`.
+    fn keys(&mut self, pepper: Result<SecretString, String>) -> Result<ApiKeys, String> {
         if let Some(keys) = &self.keys {
             return Ok(keys.clone());
         }
-        let pepper = match &self.args.pepper_file {
-            Some(path) => std::fs::read_to_string(path)
-                .map(|text| text.trim_end_matches(['\r', '\n']).to_owned())
-                .map_err(|e| format!("cannot read {}: {e}", path.display()))?,
-            None => std::env::var(DEFAULT_PEPPER_ENV)
-                .map_err(|_| format!("set {DEFAULT_PEPPER_ENV} or give --pepper-file"))?,
-        };
-        let mut builder = ApiKeys::builder(Arc::clone(&self.api_keys), SecretString::new(pepper));
+        let mut builder = ApiKeys::builder(Arc::clone(&self.api_keys), pepper?);
         if let Some(cap) = self.args.max_lifetime {
             builder = builder.max_lifetime(cap);
         }
@@ -186,6 +220,46 @@ impl Admin {
         self.keys = Some(keys.clone());
         Ok(keys)
     }
+}
+
+/// The pepper from `--pepper-file` or the environment.
+fn read_pepper(args: &StoreArgs) -> Result<SecretString, String> {
+    let pepper = match &args.pepper_file {
+        Some(path) => std::fs::read_to_string(path)
+            .map(|text| text.trim_end_matches(['\r', '\n']).to_owned())
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?,
+        None => std::env::var(DEFAULT_PEPPER_ENV)
+            .map_err(|_| format!("set {DEFAULT_PEPPER_ENV} or give --pepper-file"))?,
+    };
+    Ok(SecretString::new(pepper))
+}
+
+/// The file a `sqlite:` URL names, if it does not exist yet. `None` for other stores and for an
+/// in-memory SQLite database.
+#[cfg(feature = "sqlite")]
+fn missing_sqlite_file(url: &str) -> Option<PathBuf> {
+    use std::str::FromStr as _;
+
+    let is_sqlite = url
+        .get(.."sqlite:".len())
+        .is_some_and(|scheme| scheme.eq_ignore_ascii_case("sqlite:"));
+    if !is_sqlite
+        || url
+            .split('?')
+            .next()
+            .is_some_and(|u| u.ends_with(":memory:"))
+    {
+        return None;
+    }
+    // Parsed as the store parses it, so both agree on the path.
+    let options = sqlx::sqlite::SqliteConnectOptions::from_str(url).ok()?;
+    let path = options.get_filename();
+    (!path.exists()).then(|| path.to_owned())
+}
+
+#[cfg(not(feature = "sqlite"))]
+fn missing_sqlite_file(_url: &str) -> Option<PathBuf> {
+    None
 }
 
 fn read_password() -> Result<SecretString, String> {
@@ -202,14 +276,31 @@ fn read_password() -> Result<SecretString, String> {
 }
 
 pub(crate) async fn user(args: StoreArgs, command: UserCommand) -> Result<(), String> {
-    let mut admin = Admin::open(args).await?;
+    // Read before opening the store, so an empty password writes nothing.
+    let (password, creates) = match &command {
+        UserCommand::Add { .. } => (Some(read_password()?), Creates::Yes),
+        _ => (None, Creates::No),
+    };
+    let mut admin = Admin::open(args, creates).await?;
+    let result = user_in(&mut admin, command, password).await;
+    if result.is_err() {
+        admin.discard_created().await;
+    }
+    result
+}
+
+async fn user_in(
+    admin: &mut Admin,
+    command: UserCommand,
+    password: Option<SecretString>,
+) -> Result<(), String> {
     match command {
         UserCommand::Add {
             name,
             groups,
             application,
         } => {
-            let password = read_password()?;
+            let password = password.ok_or("no password read")?;
             let hash = admin
                 .pool()?
                 .hash(&password)
@@ -296,8 +387,35 @@ pub(crate) async fn user(args: StoreArgs, command: UserCommand) -> Result<(), St
 }
 
 pub(crate) async fn key(args: StoreArgs, command: KeyCommand) -> Result<(), String> {
-    let mut admin = Admin::open(args).await?;
-    let keys = admin.keys()?;
+    // Read before the store is opened, so a missing pepper writes nothing. A configuration file
+    // with an `[api_keys]` section brings its own, so there a missing one matters only later.
+    let pepper = read_pepper(&args);
+    if args.config.is_none()
+        && let Err(err) = &pepper
+    {
+        return Err(err.clone());
+    }
+    // A key for a user needs that user, so only an application's key can start a new database.
+    let creates = match &command {
+        KeyCommand::Create {
+            application: true, ..
+        } => Creates::Yes,
+        _ => Creates::No,
+    };
+    let mut admin = Admin::open(args, creates).await?;
+    let result = key_in(&mut admin, command, pepper).await;
+    if result.is_err() {
+        admin.discard_created().await;
+    }
+    result
+}
+
+async fn key_in(
+    admin: &mut Admin,
+    command: KeyCommand,
+    pepper: Result<SecretString, String>,
+) -> Result<(), String> {
+    let keys = admin.keys(pepper)?;
     match command {
         KeyCommand::Create {
             owner,
@@ -369,7 +487,15 @@ pub(crate) async fn key(args: StoreArgs, command: KeyCommand) -> Result<(), Stri
         }
         KeyCommand::Rotate { id, overlap } => {
             let issued = keys.rotate(&id, overlap).await.map_err(|e| e.to_string())?;
-            eprintln!("key {id} keeps working for {}s", overlap.as_secs());
+            // The old key's own expiry may come before the overlap ends: say when it really does.
+            match keys.get(&id).await.map(|old| old.expires_at) {
+                Ok(Some(end)) if end > chrono::Utc::now() => {
+                    eprintln!("key {id} keeps working until {}", end.to_rfc3339());
+                }
+                Ok(Some(_)) => eprintln!("key {id} no longer works"),
+                // Rotation always sets an end. A failed read must not hide the new key below.
+                Ok(None) | Err(_) => eprintln!("key {id} replaced (could not read its end)"),
+            }
             describe(issued.record());
             println!("{}", issued.key().expose_secret());
         }

@@ -73,7 +73,10 @@ enum ConfigCommand {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => return usage_error(&err),
+    };
     match run(cli.store, cli.command).await {
         Ok(code) => code,
         Err(message) => {
@@ -81,6 +84,29 @@ async fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// Help and version print as clap prints them; any other mistake on the command line is one line
+/// on stderr (what clap says before its usage notes) and exit status 2, like every other error.
+fn usage_error(err: &clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+
+    if matches!(
+        err.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        err.exit();
+    }
+    let rendered = err.render().to_string();
+    let first_paragraph: Vec<&str> = rendered
+        .lines()
+        .take_while(|line| !line.trim().is_empty())
+        .map(str::trim)
+        .collect();
+    eprintln!("{}", first_paragraph.join(" "));
+    ExitCode::from(2)
 }
 
 async fn run(store: admin::StoreArgs, command: Command) -> Result<ExitCode, String> {
