@@ -612,7 +612,7 @@ async fn gate_max_path_bytes_is_read_from_the_file() {
         .expect("builds");
     let get = |path: &str| http::Request::get(path).body(()).expect("request");
     let at_limit = answer(&gate, get(&format!("/{}", "a".repeat(15)))).await;
-    assert_eq!(at_limit.status, StatusCode::OK);
+    assert_eq!((at_limit.status, at_limit.subject), (StatusCode::OK, None));
     let over = answer(&gate, get(&format!("/{}", "a".repeat(16)))).await;
     assert_eq!(
         (over.status, over.challenge),
@@ -693,6 +693,16 @@ async fn lockout_memory_capacity_is_read_from_the_file() {
     let second = answer(&gate, basic_get("/x", "bob", "wrong")).await;
     assert_eq!(second.status, StatusCode::UNAUTHORIZED);
     assert_eq!(second.challenge.as_deref(), Some(BASIC_CHALLENGE));
+    // And the file's threshold and delay apply: alice is locked out for a minute.
+    let locked = answer(&gate, basic_get("/x", "alice", PASSWORD)).await;
+    assert_eq!(
+        (
+            locked.status,
+            locked.challenge,
+            locked.retry_after.as_deref()
+        ),
+        (StatusCode::TOO_MANY_REQUESTS, None, Some("60"))
+    );
 
     assert_error(
         &text("memory_capacity = 0"),
