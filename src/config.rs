@@ -252,8 +252,8 @@ impl Spans<'_> {
         }
     }
 
-    /// Gives an error that names a key but no place the place of that key in the file, so
-    /// checks made on plain values (the `[jwt]` settings, whole tables) are located too.
+    /// Places an error that names a key but no location at that key in the file, so checks
+    /// made on plain values (the `[jwt]` settings, whole tables) are located too.
     fn locate_error(&self, error: ConfigError) -> ConfigError {
         match (error.location(), error.key()) {
             (None, Some(key)) => {

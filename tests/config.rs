@@ -565,7 +565,7 @@ fn introspection_mistakes_are_located_before_any_file_is_read() {
         &section("client_secret_file = \"missing.secret\""),
         1,
         "introspection.client_id",
-        "required",
+        "required unless `auth_method = \"bearer\"`",
     );
     assert_error(
         &section("auth_method = \"bearer\""),

@@ -504,12 +504,16 @@ impl IntrospectionSettings {
         match self.auth_method {
             ClientAuthMethod::ClientSecretBasic | ClientAuthMethod::ClientSecretPost => {
                 if self.client_id.is_empty() {
-                    return Err(ConfigError::new("required with a client secret")
-                        .with_key("introspection.client_id"));
+                    return Err(
+                        ConfigError::new("required unless `auth_method = \"bearer\"`")
+                            .with_key("introspection.client_id"),
+                    );
                 }
                 if self.client_secret_file.as_os_str().is_empty() {
-                    return Err(ConfigError::new("required with a client id")
-                        .with_key("introspection.client_secret_file"));
+                    return Err(
+                        ConfigError::new("required unless `auth_method = \"bearer\"`")
+                            .with_key("introspection.client_secret_file"),
+                    );
                 }
                 if self.client_token_file.is_some() || self.client_token_env.is_some() {
                     return Err(ConfigError::new(
