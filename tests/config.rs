@@ -533,6 +533,12 @@ fn jwt_mistakes_are_located_before_any_file_is_read() {
         "jwt.issuers",
         "at least one issuer",
     );
+    assert_error(
+        &jwt("required_claims = [\"exp\", \"nonce\"]", secret),
+        3,
+        "jwt.required_claims",
+        "unknown required claim `nonce`",
+    );
     // A valid section still passes, and `none` is a lifetime.
     Config::from_str(&jwt("max_lifetime = \"none\"\nleeway = \"10s\"", secret)).expect("valid");
 }
@@ -603,6 +609,29 @@ fn introspection_mistakes_are_located_before_any_file_is_read() {
         "auth_method = \"bearer\"\nclient_token_env = \"TOKEN\"",
     ))
     .expect("valid");
+}
+
+/// Checks on a whole table are placed at the table's header.
+#[test]
+fn table_level_mistakes_are_located() {
+    assert_error(
+        "[gate]\ndefault_policy = \"public\"\n\n[policies.empty]\n",
+        4,
+        "policies.empty",
+        "at least one rule",
+    );
+    assert_error(
+        "[basic]\nrealm = \"r\"\n[basic.hashing]\nmemory_kib = 1\n",
+        3,
+        "basic.hashing",
+        "argon2",
+    );
+    assert_error(
+        "[store]\nurl = \"memory\"\n[api_keys]\npepper_env = \"P\"\npepper_file = \"p.txt\"\n",
+        3,
+        "api_keys",
+        "not both",
+    );
 }
 
 #[tokio::test]

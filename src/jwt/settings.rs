@@ -201,6 +201,15 @@ impl JwtSettings {
                 }
             }
         }
+        if let Some(claims) = &self.required_claims {
+            super::validation::Rules::required_claims(claims, "jwt.required_claims")?;
+        }
+        if self.typ.as_ref().is_some_and(|t| t.trim().is_empty()) {
+            return Err(ConfigError::new("the required `typ` is empty").with_key("jwt.typ"));
+        }
+        if let Some(paths) = &self.groups_claims {
+            mapping(paths).validate("jwt.groups_claims")?;
+        }
         self.builder_without_issuers().map(|_| ())
     }
 
@@ -553,6 +562,9 @@ impl IntrospectionSettings {
             if size == Some(0) {
                 return Err(ConfigError::new("must be positive").with_key(key));
             }
+        }
+        if let Some(paths) = &self.groups_claims {
+            mapping(paths).validate("introspection.groups_claims")?;
         }
         if let Some(prefix) = &self.api_key_prefix {
             if self.introspect_api_key_shaped {
