@@ -21,7 +21,7 @@ use crate::error::{ConfigError, Location};
 use crate::gate::{Gate, GateBuilder};
 use crate::ipset::IpSet;
 use crate::jwt::{IntrospectionSettings, JwtSettings};
-use crate::lockout::{Lockout, MemoryFailureStore};
+use crate::lockout::{FailureStore, Lockout, MemoryFailureStore};
 use crate::policy::{
     All, Anonymous, Any, Authenticated, ExpiryCap, Groups, IpRanges, KindIs, Not, Policy, Public,
     ReportOnly, Schemes, Scopes,
@@ -112,6 +112,13 @@ impl Config {
     /// issue, rotate and revoke keys with the configured pepper and caps) and the Basic
     /// authenticator (to add users with the configured hashing cost).
     pub async fn build_services(&self) -> Result<Services, ConfigError> {
+        self.build_keeping(&mut Kept::default()).await
+    }
+
+    /// Builds as [`build_services`](Self::build_services) does, reusing what `kept` holds from
+    /// the previous build and, on success, leaving there what the next one may reuse.
+    pub(crate) async fn build_keeping(&self, kept: &mut Kept) -> Result<Services, ConfigError> {
+        let mut next = Kept::default();
         let stores = open_stores(self.store.as_ref()).await?;
         let mut builder: GateBuilder =
             Gate::builder().trusted_proxies(self.trusted_proxies.clone());
@@ -120,7 +127,13 @@ impl Config {
         }
         let mut basic = None;
         if let Some(section) = &self.basic {
-            let authenticator = Arc::new(section.build(Arc::clone(&stores.users)).await?);
+            let counters = section.memory_counters(kept);
+            let authenticator = Arc::new(
+                section
+                    .build(Arc::clone(&stores.users), counters.clone())
+                    .await?,
+            );
+            next.lockout_counters = counters;
             builder = builder.shared_authenticator(authenticator.clone());
             basic = Some(authenticator);
         }
@@ -159,6 +172,7 @@ impl Config {
         let gate = builder
             .default_policy(Arc::clone(&self.default_policy))
             .build()?;
+        *kept = next;
         Ok(Services {
             gate,
             basic,
@@ -167,6 +181,17 @@ impl Config {
             api_key_store: stores.api_keys,
         })
     }
+}
+
+/// What a rebuilt configuration keeps from the previous one (see [`GateHandle::reload`]): the
+/// in-memory lockout counters, so that a reload does not give a password guesser a fresh
+/// allowance.
+///
+/// [`GateHandle::reload`]: crate::GateHandle::reload
+#[derive(Debug, Default)]
+pub(crate) struct Kept {
+    /// The memory counters of `[basic.lockout]`, with the capacity they were made with.
+    lockout_counters: Option<(usize, Arc<MemoryFailureStore>)>,
 }
 
 /// What [`Config::build_services`] makes.
@@ -314,6 +339,10 @@ impl Spans<'_> {
             .with_location(self.locate(Some(value.span())))
     }
 }
+
+/// The capacity of the memory lockout counters when `memory_capacity` is not given (that of
+/// `MemoryFailureStore::default`).
+const DEFAULT_LOCKOUT_CAPACITY: usize = 100_000;
 
 /// Policy names that always mean the built-in policy.
 const BUILT_IN_POLICIES: [&str; 3] = ["public", "authenticated", "anonymous"];
@@ -845,7 +874,39 @@ impl RawBasic {
         Ok(config)
     }
 
-    async fn build(&self, store: Arc<dyn UserStore>) -> Result<BasicAuthenticator, ConfigError> {
+    /// The in-memory lockout counters this section counts in: those of the previous build when
+    /// it counted in memory with the same capacity, else new ones. `None` when lockout is off
+    /// or counts in Redis.
+    fn memory_counters(&self, kept: &Kept) -> Option<(usize, Arc<MemoryFailureStore>)> {
+        if self.dangerous_disable_lockout {
+            return None;
+        }
+        let lockout = self.lockout.as_ref();
+        if lockout
+            .and_then(|l| l.store.as_ref())
+            .is_some_and(|url| url.get_ref().0 != "memory")
+        {
+            return None;
+        }
+        let capacity = lockout
+            .and_then(|l| l.memory_capacity.as_ref())
+            .map_or(DEFAULT_LOCKOUT_CAPACITY, |c| *c.get_ref());
+        match &kept.lockout_counters {
+            Some((kept_capacity, store)) if *kept_capacity == capacity => {
+                Some((capacity, Arc::clone(store)))
+            }
+            _ => Some((
+                capacity,
+                Arc::new(MemoryFailureStore::with_capacity(capacity)),
+            )),
+        }
+    }
+
+    async fn build(
+        &self,
+        store: Arc<dyn UserStore>,
+        counters: Option<(usize, Arc<MemoryFailureStore>)>,
+    ) -> Result<BasicAuthenticator, ConfigError> {
         for user in &self.users {
             let mut record =
                 UserRecord::new(&user.name, PasswordHash::new(user.password_hash.get_ref()))
@@ -868,10 +929,14 @@ impl RawBasic {
         if let Some(limits) = &self.limits {
             builder = builder.limits(limits.limits());
         }
+        let memory = counters.map(|(_, store)| Lockout::shared(store as Arc<dyn FailureStore>));
         if self.dangerous_disable_lockout {
             builder = builder.dangerous_disable_lockout();
         } else if let Some(l) = &self.lockout {
-            let mut lockout = l.counters()?;
+            let mut lockout = match memory {
+                Some(lockout) => lockout,
+                None => l.counters()?,
+            };
             if let Some(n) = l.user_threshold {
                 lockout = lockout.user_threshold(n);
             }
@@ -887,6 +952,8 @@ impl RawBasic {
             if let Some(d) = &l.window {
                 lockout = lockout.window(duration(d)?);
             }
+            builder = builder.lockout(lockout);
+        } else if let Some(lockout) = memory {
             builder = builder.lockout(lockout);
         }
         builder.build()
@@ -953,11 +1020,11 @@ impl RawLockout {
         let url = match &self.store {
             Some(url) if url.get_ref().0 != "memory" => &url.get_ref().0,
             _ => {
-                let store = match &self.memory_capacity {
-                    Some(capacity) => MemoryFailureStore::with_capacity(*capacity.get_ref()),
-                    None => MemoryFailureStore::default(),
-                };
-                return Ok(Lockout::new(store));
+                let capacity = self
+                    .memory_capacity
+                    .as_ref()
+                    .map_or(DEFAULT_LOCKOUT_CAPACITY, |c| *c.get_ref());
+                return Ok(Lockout::new(MemoryFailureStore::with_capacity(capacity)));
             }
         };
         self.redis_counters(url)

@@ -251,6 +251,74 @@ async fn failed_reload_keeps_the_old_configuration() {
     );
 }
 
+/// A reload builds a new Gate but keeps the in-memory lockout counters while they stay in
+/// memory with the same capacity: a reload must not hand a password guesser a fresh allowance.
+#[tokio::test]
+async fn reload_keeps_memory_lockout_counters() {
+    use portcullis::basic::{HashingConfig, HashingPool};
+    let pool = HashingPool::new(HashingConfig {
+        memory_kib: 64,
+        iterations: 1,
+        ..HashingConfig::default()
+    })
+    .expect("pool");
+    let hash = pool
+        .hash(&portcullis::SecretString::new(PASSWORD))
+        .await
+        .expect("hash");
+    let dir =
+        std::env::temp_dir().join(format!("portcullis-reload-lockout-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join("gate.toml");
+    let write = |realm: &str, capacity: usize| {
+        std::fs::write(
+            &path,
+            format!(
+                "[basic]\nrealm = \"{realm}\"\n[basic.hashing]\nmemory_kib = 64\niterations = 1\n[basic.lockout]\nuser_threshold = 2\nbase_delay = \"60s\"\nmemory_capacity = {capacity}\n\n[[basic.users]]\nname = \"alice\"\npassword_hash = \"{}\"\n",
+                hash.expose_phc()
+            ),
+        )
+        .expect("write");
+    };
+    write("A", 1000);
+    let handle = GateHandle::from_config_file(&path).await.expect("loads");
+    for _ in 0..2 {
+        let wrong = answer(&handle.gate(), basic_get("/x", "alice", "wrong")).await;
+        assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            wrong.challenge.as_deref(),
+            Some(r#"Basic realm="A", charset="UTF-8""#)
+        );
+    }
+
+    // A new configuration (realm B) is served, and alice is still locked out.
+    write("B", 1000);
+    handle.reload().await.expect("reload");
+    let locked = answer(&handle.gate(), basic_get("/x", "alice", PASSWORD)).await;
+    assert_eq!(
+        (locked.status, locked.challenge),
+        (StatusCode::TOO_MANY_REQUESTS, None)
+    );
+    let wait: u64 = locked
+        .retry_after
+        .expect("Retry-After")
+        .parse()
+        .expect("seconds");
+    assert!((1..=60).contains(&wait), "Retry-After {wait}");
+    let wrong = answer(&handle.gate(), basic_get("/x", "alice", "wrong")).await;
+    assert_eq!(wrong.status, StatusCode::TOO_MANY_REQUESTS);
+
+    // Other counters (another capacity) start empty: alice gets in.
+    write("B", 2000);
+    handle.reload().await.expect("reload");
+    let fresh = answer(&handle.gate(), basic_get("/x", "alice", PASSWORD)).await;
+    assert_eq!(
+        (fresh.status, fresh.subject.as_deref()),
+        (StatusCode::OK, Some("alice"))
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[tokio::test]
 async fn api_keys_section_builds_a_manager_and_authenticator() {
     let pepper = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/example-pepper.txt");
