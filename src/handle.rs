@@ -46,7 +46,8 @@ impl GateHandle {
     }
 
     /// Names the configuration file [`reload`](Self::reload) reads (for a handle whose first
-    /// Gate was built from it by hand, e.g. with [`Config::build_services`]).
+    /// Gate was built from it by hand, e.g. with [`Config::build_services`]). The first reload
+    /// cannot reach that Gate's memory lockout counters, so it starts new ones.
     pub fn with_config_file(mut self, path: impl AsRef<Path>) -> Self {
         self.source = Some(Arc::new(path.as_ref().to_owned()));
         self
