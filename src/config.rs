@@ -15,13 +15,13 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::api_key::{ApiKeyAuthenticator, ApiKeys};
-use crate::basic::{BasicAuthenticator, HashingConfig};
+use crate::basic::{BasicAuthenticator, BasicLimits, HashingConfig};
 use crate::client_ip::{ForwardedHeader, TrustedProxies};
 use crate::error::{ConfigError, Location};
 use crate::gate::{Gate, GateBuilder};
 use crate::ipset::IpSet;
 use crate::jwt::{IntrospectionSettings, JwtSettings};
-use crate::lockout::Lockout;
+use crate::lockout::{FailureStore, Lockout, MemoryFailureStore};
 use crate::policy::{
     All, Anonymous, Any, Authenticated, ExpiryCap, Groups, IpRanges, KindIs, Not, Policy, Public,
     ReportOnly, Schemes, Scopes,
@@ -43,6 +43,7 @@ pub struct Config {
     routes: Vec<Route>,
     default_policy: Arc<dyn Policy>,
     trusted_proxies: TrustedProxies,
+    max_path_bytes: Option<usize>,
 }
 
 impl Config {
@@ -72,11 +73,11 @@ impl Config {
             ConfigError::new(e.message().trim().to_owned()).with_location(at(e.span()))
         })?;
         let raw: RawConfig = serde_path_to_error::deserialize(deserializer).map_err(|e| {
-            let key = e.path().to_string();
-            // A wrongly typed `Spanned` value is reported inside toml's private wrapper field.
-            let key = key
-                .strip_suffix(".$__serde_spanned_private_value")
-                .map_or(key.clone(), str::to_owned);
+            // A `Spanned` value adds a private field to the path; the key is the value's.
+            let key = e
+                .path()
+                .to_string()
+                .replace(".$__serde_spanned_private_value", "");
             let inner = e.into_inner();
             let error =
                 ConfigError::new(inner.message().trim().to_owned()).with_location(at(inner.span()));
@@ -96,7 +97,8 @@ impl Config {
             spans: &spans,
             built: BTreeMap::new(),
         }
-        .finish()?;
+        .finish()
+        .map_err(|e| spans.locate_error(e))?;
         config.base_dir = base_dir;
         Ok(config)
     }
@@ -110,12 +112,28 @@ impl Config {
     /// issue, rotate and revoke keys with the configured pepper and caps) and the Basic
     /// authenticator (to add users with the configured hashing cost).
     pub async fn build_services(&self) -> Result<Services, ConfigError> {
+        self.build_keeping(&mut Kept::default()).await
+    }
+
+    /// Builds as [`build_services`](Self::build_services) does, reusing what `kept` holds from
+    /// the previous build and, on success, leaving there what the next one may reuse.
+    pub(crate) async fn build_keeping(&self, kept: &mut Kept) -> Result<Services, ConfigError> {
+        let mut next = Kept::default();
         let stores = open_stores(self.store.as_ref()).await?;
         let mut builder: GateBuilder =
             Gate::builder().trusted_proxies(self.trusted_proxies.clone());
+        if let Some(bytes) = self.max_path_bytes {
+            builder = builder.max_path_bytes(bytes);
+        }
         let mut basic = None;
         if let Some(section) = &self.basic {
-            let authenticator = Arc::new(section.build(Arc::clone(&stores.users)).await?);
+            let counters = section.memory_counters(kept);
+            let authenticator = Arc::new(
+                section
+                    .build(Arc::clone(&stores.users), counters.clone())
+                    .await?,
+            );
+            next.lockout_counters = counters;
             builder = builder.shared_authenticator(authenticator.clone());
             basic = Some(authenticator);
         }
@@ -142,7 +160,10 @@ impl Config {
         }
         if let Some(settings) = &self.introspection {
             let mut settings = settings.clone();
-            rebase(Some(&mut settings.client_secret_file), base);
+            if !settings.client_secret_file.as_os_str().is_empty() {
+                rebase(Some(&mut settings.client_secret_file), base);
+            }
+            rebase(settings.client_token_file.as_mut(), base);
             builder = builder.authenticator(settings.build()?);
         }
         for route in &self.routes {
@@ -151,6 +172,7 @@ impl Config {
         let gate = builder
             .default_policy(Arc::clone(&self.default_policy))
             .build()?;
+        *kept = next;
         Ok(Services {
             gate,
             basic,
@@ -159,6 +181,17 @@ impl Config {
             api_key_store: stores.api_keys,
         })
     }
+}
+
+/// What a rebuilt configuration keeps from the previous one (see [`GateHandle::reload`]): the
+/// in-memory lockout counters, so that a reload does not give a password guesser a fresh
+/// allowance.
+///
+/// [`GateHandle::reload`]: crate::GateHandle::reload
+#[derive(Debug, Default)]
+pub(crate) struct Kept {
+    /// The memory counters of `[basic.lockout]`, with the capacity they were made with.
+    lockout_counters: Option<(usize, Arc<MemoryFailureStore>)>,
 }
 
 /// What [`Config::build_services`] makes.
@@ -244,6 +277,57 @@ impl Spans<'_> {
         }
     }
 
+    /// Places an error that names a key but no location at that key in the file, so checks
+    /// made on plain values (the `[jwt]` settings, whole tables) are located too.
+    fn locate_error(&self, error: ConfigError) -> ConfigError {
+        match (error.location(), error.key()) {
+            (None, Some(key)) => {
+                let span = self.key_span(key);
+                error.with_location(self.locate(span))
+            }
+            _ => error,
+        }
+    }
+
+    /// Where `key` (`jwt.issuers[0].algorithm`) is written: its value, or for a table its name.
+    /// A key that is not written (a required one left out) falls back to the deepest table that
+    /// is, which is where it should be added.
+    fn key_span(&self, key: &str) -> Option<std::ops::Range<usize>> {
+        use toml::de::DeValue;
+        let document = toml::de::DeTable::parse(self.text).ok()?;
+        let mut table = Some(document.get_ref());
+        let mut span = None;
+        'segments: for segment in key.split('.') {
+            let mut parts = segment.split('[');
+            let name = parts.next().unwrap_or_default();
+            let Some((name, mut value)) = table.and_then(|t| t.get_key_value(name)) else {
+                break;
+            };
+            span = Some(match value.get_ref() {
+                DeValue::Table(_) => name.span(),
+                _ => value.span(),
+            });
+            for index in parts {
+                let item = index
+                    .trim_end_matches(']')
+                    .parse::<usize>()
+                    .ok()
+                    .and_then(|i| match value.get_ref() {
+                        DeValue::Array(items) => items.get(i),
+                        _ => None,
+                    });
+                let Some(item) = item else { break 'segments };
+                value = item;
+                span = Some(item.span());
+            }
+            table = match value.get_ref() {
+                DeValue::Table(t) => Some(t),
+                _ => None,
+            };
+        }
+        span
+    }
+
     fn error<T>(
         &self,
         value: &Spanned<T>,
@@ -256,6 +340,13 @@ impl Spans<'_> {
     }
 }
 
+/// The capacity of the memory lockout counters when `memory_capacity` is not given (that of
+/// `MemoryFailureStore::default`).
+const DEFAULT_LOCKOUT_CAPACITY: usize = 100_000;
+
+/// Policy names that always mean the built-in policy.
+const BUILT_IN_POLICIES: [&str; 3] = ["public", "authenticated", "anonymous"];
+
 struct Validator<'a> {
     raw: &'a RawConfig,
     spans: &'a Spans<'a>,
@@ -265,6 +356,16 @@ struct Validator<'a> {
 impl Validator<'_> {
     fn finish(mut self) -> Result<Config, ConfigError> {
         for name in self.raw.policies.keys() {
+            // A reference to a built-in name never reaches a policy defined under that name, so
+            // defining one would be silently ignored: `[policies.public]` with a rule would
+            // still let everyone in.
+            if BUILT_IN_POLICIES.contains(&name.as_str()) {
+                return Err(ConfigError::new(format!(
+                    "`{name}` is a built-in policy and cannot be redefined; give this policy \
+                     another name"
+                ))
+                .with_key(format!("policies.{name}")));
+            }
             self.policy_named(name, &mut BTreeSet::new())?;
         }
         let mut routes = Vec::new();
@@ -345,6 +446,23 @@ impl Validator<'_> {
         if let Some(api_keys) = &self.raw.api_keys {
             api_keys.validate(self.spans)?;
         }
+        // Located by key (`jwt.max_lifetime`) in `Config::parse`.
+        if let Some(jwt) = &self.raw.jwt {
+            jwt.validate()?;
+        }
+        if let Some(introspection) = &self.raw.introspection {
+            introspection.validate()?;
+        }
+        let max_path_bytes = match &self.raw.gate.max_path_bytes {
+            Some(bytes) if *bytes.get_ref() == 0 => {
+                return Err(self.spans.error(
+                    bytes,
+                    "gate.max_path_bytes",
+                    "must be positive (0 would refuse every request)",
+                ));
+            }
+            bytes => bytes.as_ref().map(|b| *b.get_ref()),
+        };
         Ok(Config {
             base_dir: None,
             store: self.raw.store.clone(),
@@ -355,6 +473,7 @@ impl Validator<'_> {
             routes,
             default_policy,
             trusted_proxies,
+            max_path_bytes,
         })
     }
 
@@ -574,6 +693,7 @@ struct RawGate {
     trusted_proxies: Vec<Spanned<String>>,
     forwarded_header: Option<Spanned<String>>,
     max_forwarded_entries: Option<usize>,
+    max_path_bytes: Option<Spanned<usize>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -585,6 +705,7 @@ struct RawBasic {
     hashing: Option<RawHashing>,
     cache: Option<RawCache>,
     lockout: Option<RawLockout>,
+    limits: Option<RawBasicLimits>,
     #[serde(default)]
     dangerous_disable_lockout: bool,
 }
@@ -627,6 +748,32 @@ struct RawLockout {
     base_delay: Option<Spanned<String>>,
     max_delay: Option<Spanned<String>>,
     window: Option<Spanned<String>>,
+    store: Option<Spanned<RedisUrl>>,
+    memory_capacity: Option<Spanned<usize>>,
+    redis_prefix: Option<Spanned<String>>,
+    redis_timeout: Option<Spanned<String>>,
+    redis_retry_after: Option<Spanned<String>>,
+    dangerous_fail_open: Option<Spanned<bool>>,
+}
+
+/// `memory` or a Redis URL, which may hold a password: `Debug` shows only the scheme.
+#[derive(Clone, Deserialize)]
+#[serde(transparent)]
+struct RedisUrl(String);
+
+impl std::fmt::Debug for RedisUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let scheme = self.0.split_once(':').map_or(self.0.as_str(), |(s, _)| s);
+        write!(f, "RedisUrl({scheme}:[redacted])")
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBasicLimits {
+    max_header_bytes: Option<Spanned<usize>>,
+    max_user_bytes: Option<Spanned<usize>>,
+    max_password_bytes: Option<Spanned<usize>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -679,6 +826,8 @@ impl RawBasic {
                 (&l.base_delay, "base_delay"),
                 (&l.max_delay, "max_delay"),
                 (&l.window, "window"),
+                (&l.redis_timeout, "redis_timeout"),
+                (&l.redis_retry_after, "redis_retry_after"),
             ] {
                 list.extend(d.as_ref().map(|d| (d, format!("basic.lockout.{name}"))));
             }
@@ -701,6 +850,21 @@ impl RawBasic {
             }
         }
         self.hashing_config()?;
+        if let Some(lockout) = &self.lockout {
+            lockout.validate(spans)?;
+        }
+        if let Some(limits) = &self.limits {
+            // A zero limit would refuse every credential.
+            for (value, name) in limits.fields() {
+                if let Some(value) = value.filter(|v| *v.get_ref() == 0) {
+                    return Err(spans.error(
+                        value,
+                        format!("basic.limits.{name}"),
+                        "must be positive",
+                    ));
+                }
+            }
+        }
         Ok(())
     }
 
@@ -727,7 +891,39 @@ impl RawBasic {
         Ok(config)
     }
 
-    async fn build(&self, store: Arc<dyn UserStore>) -> Result<BasicAuthenticator, ConfigError> {
+    /// The in-memory lockout counters this section counts in: those of the previous build when
+    /// it counted in memory with the same capacity, else new ones. `None` when lockout is off
+    /// or counts in Redis.
+    fn memory_counters(&self, kept: &Kept) -> Option<(usize, Arc<MemoryFailureStore>)> {
+        if self.dangerous_disable_lockout {
+            return None;
+        }
+        let lockout = self.lockout.as_ref();
+        if lockout
+            .and_then(|l| l.store.as_ref())
+            .is_some_and(|url| url.get_ref().0 != "memory")
+        {
+            return None;
+        }
+        let capacity = lockout
+            .and_then(|l| l.memory_capacity.as_ref())
+            .map_or(DEFAULT_LOCKOUT_CAPACITY, |c| *c.get_ref());
+        match &kept.lockout_counters {
+            Some((kept_capacity, store)) if *kept_capacity == capacity => {
+                Some((capacity, Arc::clone(store)))
+            }
+            _ => Some((
+                capacity,
+                Arc::new(MemoryFailureStore::with_capacity(capacity)),
+            )),
+        }
+    }
+
+    async fn build(
+        &self,
+        store: Arc<dyn UserStore>,
+        counters: Option<(usize, Arc<MemoryFailureStore>)>,
+    ) -> Result<BasicAuthenticator, ConfigError> {
         for user in &self.users {
             let mut record =
                 UserRecord::new(&user.name, PasswordHash::new(user.password_hash.get_ref()))
@@ -747,10 +943,17 @@ impl RawBasic {
             builder =
                 builder.verified_cache(duration(&cache.ttl)?, cache.capacity.unwrap_or(10_000));
         }
+        if let Some(limits) = &self.limits {
+            builder = builder.limits(limits.limits());
+        }
+        let memory = counters.map(|(_, store)| Lockout::shared(store as Arc<dyn FailureStore>));
         if self.dangerous_disable_lockout {
             builder = builder.dangerous_disable_lockout();
         } else if let Some(l) = &self.lockout {
-            let mut lockout = Lockout::default();
+            let mut lockout = match memory {
+                Some(lockout) => lockout,
+                None => l.counters()?,
+            };
             if let Some(n) = l.user_threshold {
                 lockout = lockout.user_threshold(n);
             }
@@ -767,8 +970,141 @@ impl RawBasic {
                 lockout = lockout.window(duration(d)?);
             }
             builder = builder.lockout(lockout);
+        } else if let Some(lockout) = memory {
+            builder = builder.lockout(lockout);
         }
         builder.build()
+    }
+}
+
+impl RawLockout {
+    fn validate(&self, spans: &Spans<'_>) -> Result<(), ConfigError> {
+        let redis = self
+            .store
+            .as_ref()
+            .filter(|url| url.get_ref().0 != "memory");
+        if let Some(url) = redis
+            && !url.get_ref().0.starts_with("redis")
+        {
+            return Err(spans.error(
+                url,
+                "basic.lockout.store",
+                "expected `memory` or a Redis URL (`redis://host:port`, `redis+unix:///path`)",
+            ));
+        }
+        if redis.is_some() {
+            if let Some(capacity) = &self.memory_capacity {
+                return Err(spans.error(
+                    capacity,
+                    "basic.lockout.memory_capacity",
+                    "only for `store = \"memory\"`; Redis holds the counters here",
+                ));
+            }
+        } else {
+            let redis_only = [
+                self.redis_prefix
+                    .as_ref()
+                    .map(|v| (v.span(), "redis_prefix")),
+                self.redis_timeout
+                    .as_ref()
+                    .map(|v| (v.span(), "redis_timeout")),
+                self.redis_retry_after
+                    .as_ref()
+                    .map(|v| (v.span(), "redis_retry_after")),
+                self.dangerous_fail_open
+                    .as_ref()
+                    .map(|v| (v.span(), "dangerous_fail_open")),
+            ];
+            if let Some((span, name)) = redis_only.into_iter().flatten().next() {
+                return Err(ConfigError::new("only for a Redis `store`")
+                    .with_key(format!("basic.lockout.{name}"))
+                    .with_location(spans.locate(Some(span))));
+            }
+            if let Some(capacity) = self.memory_capacity.as_ref().filter(|c| *c.get_ref() == 0) {
+                return Err(spans.error(
+                    capacity,
+                    "basic.lockout.memory_capacity",
+                    "must be positive",
+                ));
+            }
+        }
+        // Builds the store, which checks the URL and settings without connecting.
+        self.counters().map(|_| ())
+    }
+
+    /// A lockout with default rules counting in the configured store.
+    fn counters(&self) -> Result<Lockout, ConfigError> {
+        let url = match &self.store {
+            Some(url) if url.get_ref().0 != "memory" => &url.get_ref().0,
+            _ => {
+                let capacity = self
+                    .memory_capacity
+                    .as_ref()
+                    .map_or(DEFAULT_LOCKOUT_CAPACITY, |c| *c.get_ref());
+                return Ok(Lockout::new(MemoryFailureStore::with_capacity(capacity)));
+            }
+        };
+        self.redis_counters(url)
+    }
+
+    #[cfg(feature = "redis")]
+    fn redis_counters(&self, url: &str) -> Result<Lockout, ConfigError> {
+        let mut builder = crate::lockout::RedisFailureStore::builder(url);
+        if let Some(prefix) = &self.redis_prefix {
+            builder = builder.key_prefix(prefix.get_ref().clone());
+        }
+        if let Some(timeout) = &self.redis_timeout {
+            builder = builder.timeout(duration(timeout)?);
+        }
+        if let Some(wait) = &self.redis_retry_after {
+            builder = builder.retry_after(duration(wait)?);
+        }
+        if self
+            .dangerous_fail_open
+            .as_ref()
+            .is_some_and(|v| *v.get_ref())
+        {
+            builder = builder.dangerous_fail_open();
+        }
+        let store = builder.build().map_err(|e| {
+            // The builder names its keys `lockout.…`; here they live in `[basic.lockout]`.
+            let key = e.key().map(|k| format!("basic.{k}"));
+            let error = ConfigError::new(e.message().to_owned());
+            match key {
+                Some(key) => error.with_key(key),
+                None => error,
+            }
+        })?;
+        Ok(Lockout::new(store))
+    }
+
+    #[cfg(not(feature = "redis"))]
+    fn redis_counters(&self, _url: &str) -> Result<Lockout, ConfigError> {
+        Err(
+            ConfigError::new("a Redis lockout store needs the crate feature `redis`")
+                .with_key("basic.lockout.store"),
+        )
+    }
+}
+
+impl RawBasicLimits {
+    fn fields(&self) -> [(Option<&Spanned<usize>>, &'static str); 3] {
+        [
+            (self.max_header_bytes.as_ref(), "max_header_bytes"),
+            (self.max_user_bytes.as_ref(), "max_user_bytes"),
+            (self.max_password_bytes.as_ref(), "max_password_bytes"),
+        ]
+    }
+
+    /// These limits over the defaults.
+    fn limits(&self) -> BasicLimits {
+        let mut limits = BasicLimits::default();
+        let value =
+            |v: &Option<Spanned<usize>>, default| v.as_ref().map_or(default, |v| *v.get_ref());
+        limits.max_header_bytes = value(&self.max_header_bytes, limits.max_header_bytes);
+        limits.max_user_bytes = value(&self.max_user_bytes, limits.max_user_bytes);
+        limits.max_password_bytes = value(&self.max_password_bytes, limits.max_password_bytes);
+        limits
     }
 }
 
@@ -806,6 +1142,8 @@ struct RawApiKeys {
     allow_non_expiring: bool,
     cache_ttl: Option<Spanned<String>>,
     cache_capacity: Option<usize>,
+    negative_cache_capacity: Option<usize>,
+    watch_store_changes: Option<bool>,
     last_used_flush_interval: Option<Spanned<String>>,
     dangerous_query_param: Option<String>,
 }
@@ -881,6 +1219,12 @@ impl RawApiKeys {
         }
         if let Some(n) = self.cache_capacity {
             builder = builder.cache_capacity(n);
+        }
+        if let Some(n) = self.negative_cache_capacity {
+            builder = builder.negative_cache_capacity(n);
+        }
+        if let Some(watch) = self.watch_store_changes {
+            builder = builder.watch_store_changes(watch);
         }
         if let Some(interval) = &self.last_used_flush_interval {
             builder = builder.last_used_flush_interval(duration(interval)?);

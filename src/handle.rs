@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
-use crate::config::Config;
+use crate::config::{Config, Kept};
 use crate::error::ConfigError;
 use crate::gate::Gate;
 
@@ -16,6 +16,8 @@ use crate::gate::Gate;
 pub struct GateHandle {
     current: Arc<ArcSwap<Gate>>,
     source: Option<Arc<PathBuf>>,
+    /// What the next reload reuses; the lock also keeps two reloads from interleaving.
+    kept: Arc<tokio::sync::Mutex<Kept>>,
 }
 
 impl GateHandle {
@@ -24,21 +26,28 @@ impl GateHandle {
         Self {
             current: Arc::new(ArcSwap::from_pointee(gate)),
             source: None,
+            kept: Arc::default(),
         }
     }
 
     /// A handle built from a configuration file, which [`reload`](Self::reload) reads again.
     pub async fn from_config_file(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
         let path = path.as_ref().to_owned();
-        let gate = Config::from_file(&path)?.build().await?;
+        let mut kept = Kept::default();
+        let gate = Config::from_file(&path)?
+            .build_keeping(&mut kept)
+            .await?
+            .gate;
         Ok(Self {
             source: Some(Arc::new(path)),
+            kept: Arc::new(tokio::sync::Mutex::new(kept)),
             ..Self::new(gate)
         })
     }
 
     /// Names the configuration file [`reload`](Self::reload) reads (for a handle whose first
-    /// Gate was built from it by hand, e.g. with [`Config::build_services`]).
+    /// Gate was built from it by hand, e.g. with [`Config::build_services`]). The first reload
+    /// cannot reach that Gate's memory lockout counters, so it starts new ones.
     pub fn with_config_file(mut self, path: impl AsRef<Path>) -> Self {
         self.source = Some(Arc::new(path.as_ref().to_owned()));
         self
@@ -56,13 +65,21 @@ impl GateHandle {
 
     /// Reads the configuration file again and swaps it in. On any error the old configuration
     /// keeps serving and the error says why.
+    ///
+    /// The new Gate is built afresh (stores opened again, caches cold), except for the
+    /// in-memory lockout counters, which it keeps while they stay in memory with the same
+    /// `memory_capacity`: a reload must not give a password guesser a fresh allowance.
     pub async fn reload(&self) -> Result<(), ConfigError> {
         let Some(path) = &self.source else {
             return Err(ConfigError::new(
                 "this GateHandle was not made from a configuration file",
             ));
         };
-        let gate = Config::from_file(path.as_path())?.build().await?;
+        let mut kept = self.kept.lock().await;
+        let gate = Config::from_file(path.as_path())?
+            .build_keeping(&mut kept)
+            .await?
+            .gate;
         self.replace(gate);
         tracing::info!(file = %path.display(), "configuration reloaded");
         Ok(())

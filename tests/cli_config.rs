@@ -160,3 +160,24 @@ fn hash_password_prints_a_phc_string() {
     let phc = String::from_utf8_lossy(&out.stdout);
     assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc}");
 }
+
+#[test]
+fn check_reports_jwt_mistakes_with_line_and_key() {
+    let dir = std::env::temp_dir().join(format!("portcullis-cli-jwt-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let file = dir.join("jwt.toml");
+    std::fs::write(
+        &file,
+        "[jwt]\naudiences = [\"orders\"]\nmax_lifetime = \"ninety days\"\n\n[[jwt.issuers]]\nissuer = \"billing\"\nsecret_file = \"billing.key\"\n",
+    )
+    .expect("write");
+    let out = portcullis(&["config", "check", file.to_str().expect("utf8 path")]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.starts_with(&format!("{}:3:16: jwt.max_lifetime:", file.display())),
+        "{stderr}"
+    );
+    assert!(stderr.contains("not a duration"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

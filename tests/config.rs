@@ -336,6 +336,74 @@ async fn failed_reload_keeps_the_old_configuration() {
     );
 }
 
+/// A reload builds a new Gate but keeps the in-memory lockout counters while they stay in
+/// memory with the same capacity: a reload must not hand a password guesser a fresh allowance.
+#[tokio::test]
+async fn reload_keeps_memory_lockout_counters() {
+    use portcullis::basic::{HashingConfig, HashingPool};
+    let pool = HashingPool::new(HashingConfig {
+        memory_kib: 64,
+        iterations: 1,
+        ..HashingConfig::default()
+    })
+    .expect("pool");
+    let hash = pool
+        .hash(&portcullis::SecretString::new(PASSWORD))
+        .await
+        .expect("hash");
+    let dir =
+        std::env::temp_dir().join(format!("portcullis-reload-lockout-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join("gate.toml");
+    let write = |realm: &str, capacity: usize| {
+        std::fs::write(
+            &path,
+            format!(
+                "[basic]\nrealm = \"{realm}\"\n[basic.hashing]\nmemory_kib = 64\niterations = 1\n[basic.lockout]\nuser_threshold = 2\nbase_delay = \"60s\"\nmemory_capacity = {capacity}\n\n[[basic.users]]\nname = \"alice\"\npassword_hash = \"{}\"\n",
+                hash.expose_phc()
+            ),
+        )
+        .expect("write");
+    };
+    write("A", 1000);
+    let handle = GateHandle::from_config_file(&path).await.expect("loads");
+    for _ in 0..2 {
+        let wrong = answer(&handle.gate(), basic_get("/x", "alice", "wrong")).await;
+        assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            wrong.challenge.as_deref(),
+            Some(r#"Basic realm="A", charset="UTF-8""#)
+        );
+    }
+
+    // A new configuration (realm B) is served, and alice is still locked out.
+    write("B", 1000);
+    handle.reload().await.expect("reload");
+    let locked = answer(&handle.gate(), basic_get("/x", "alice", PASSWORD)).await;
+    assert_eq!(
+        (locked.status, locked.challenge),
+        (StatusCode::TOO_MANY_REQUESTS, None)
+    );
+    let wait: u64 = locked
+        .retry_after
+        .expect("Retry-After")
+        .parse()
+        .expect("seconds");
+    assert!((1..=60).contains(&wait), "Retry-After {wait}");
+    let wrong = answer(&handle.gate(), basic_get("/x", "alice", "wrong")).await;
+    assert_eq!(wrong.status, StatusCode::TOO_MANY_REQUESTS);
+
+    // Other counters (another capacity) start empty: alice gets in.
+    write("B", 2000);
+    handle.reload().await.expect("reload");
+    let fresh = answer(&handle.gate(), basic_get("/x", "alice", PASSWORD)).await;
+    assert_eq!(
+        (fresh.status, fresh.subject.as_deref()),
+        (StatusCode::OK, Some("alice"))
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[tokio::test]
 async fn api_keys_section_builds_a_manager_and_authenticator() {
     let pepper = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/example-pepper.txt");
@@ -441,4 +509,740 @@ async fn jwt_section_builds_a_jwt_authenticator_with_files_relative_to_the_confi
     assert_eq!(who.subject(), "alice");
     assert_eq!(who.scheme(), portcullis::Scheme::Jwt);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// What the Gate answers to `request`: the status, the `WWW-Authenticate` and `Retry-After`
+/// headers, and the subject when it lets the request through.
+struct Answer {
+    status: StatusCode,
+    challenge: Option<String>,
+    retry_after: Option<String>,
+    subject: Option<String>,
+}
+
+async fn answer(gate: &Gate, request: http::Request<()>) -> Answer {
+    let (parts, ()) = request.into_parts();
+    let header = |response: &http::Response<String>, name: &str| {
+        response
+            .headers()
+            .get(name)
+            .map(|v| v.to_str().expect("ascii").to_owned())
+    };
+    match gate.check(&RequestView::from_parts(&parts)).await {
+        Ok(principal) => Answer {
+            status: StatusCode::OK,
+            challenge: None,
+            retry_after: None,
+            subject: principal.map(|p| p.subject().to_owned()),
+        },
+        Err(rejection) => {
+            let response = gate.respond(&rejection);
+            Answer {
+                status: response.status(),
+                challenge: header(&response, "www-authenticate"),
+                retry_after: header(&response, "retry-after"),
+                subject: None,
+            }
+        }
+    }
+}
+
+fn basic_get(path: &str, user: &str, password: &str) -> http::Request<()> {
+    http::Request::get(path)
+        .header(
+            "authorization",
+            portcullis::basic::encode_basic(user, password),
+        )
+        .body(())
+        .expect("request")
+}
+
+const PASSWORD: &str = "correct horse battery staple";
+
+/// Builds `text` (which must configure `[basic]` with a memory store) and adds alice with the
+/// configured (cheap) hashing.
+async fn basic_gate(text: &str) -> Gate {
+    let services = Config::from_str(text)
+        .expect("valid")
+        .build_services()
+        .await
+        .expect("builds");
+    services
+        .basic
+        .expect("basic authenticator")
+        .add_user("alice", &portcullis::SecretString::new(PASSWORD), ["staff"])
+        .await
+        .expect("alice added");
+    services.gate
+}
+
+const CHEAP_BASIC: &str =
+    "[basic]\nrealm = \"t\"\n[basic.hashing]\nmemory_kib = 64\niterations = 1\n";
+const BASIC_CHALLENGE: &str = r#"Basic realm="t", charset="UTF-8""#;
+
+/// A policy under a built-in name would never run: every reference to the name means the
+/// built-in. `[policies.public]` with rules must not leave a route open while looking closed.
+#[test]
+fn built_in_policy_names_cannot_be_redefined() {
+    for name in ["public", "authenticated", "anonymous"] {
+        let text = format!(
+            "[gate]\ndefault_policy = \"{name}\"\n\n[policies.{name}]\ngroups_any = [\"admin\"]\n"
+        );
+        assert_error(
+            &text,
+            4,
+            &format!("policies.{name}"),
+            &format!("`{name}` is a built-in policy"),
+        );
+    }
+    // Inline-table form: the key is located on its own line too.
+    assert_error(
+        "[policies]\nstaff = { groups_any = [\"staff\"] }\npublic = { ip_allow = [\"10.0.0.0/8\"] }\n",
+        3,
+        "policies.public",
+        "built-in",
+    );
+}
+
+#[test]
+fn jwt_mistakes_are_located_before_any_file_is_read() {
+    let jwt = |extra: &str, issuer: &str| {
+        format!(
+            "[jwt]\naudiences = [\"a\"]\n{extra}\n[[jwt.issuers]]\nissuer = \"billing\"\n{issuer}\n"
+        )
+    };
+    // The secret file does not exist: these are caught before anything is read.
+    let secret = "secret_file = \"missing.key\"";
+    assert_error(
+        &jwt("max_lifetime = \"ninety days\"", secret),
+        3,
+        "jwt.max_lifetime",
+        "not a duration",
+    );
+    assert_error(
+        &jwt("leeway = \"30 s\"", secret),
+        3,
+        "jwt.leeway",
+        "not a duration",
+    );
+    assert_error(
+        &jwt("algorithms = [\"HS256\", \"XS256\"]", secret),
+        3,
+        "jwt.algorithms[1]",
+        "XS256",
+    );
+    assert_error(
+        &jwt("algorithms = [\"RS256\"]", secret),
+        4,
+        "jwt.issuers[0].algorithm",
+        "not in jwt.algorithms",
+    );
+    assert_error(
+        &jwt(
+            "",
+            "discovery = true\njwks_url = \"https://sso.example.com/jwks\"",
+        ),
+        4,
+        "jwt.issuers[0]",
+        "exactly one key source",
+    );
+    assert_error(
+        &jwt(
+            "",
+            "jwks_url = \"https://sso.example.com/jwks\"\nalgorithm = \"RS256\"",
+        ),
+        7,
+        "jwt.issuers[0].algorithm",
+        "go with pem_file or secret_file",
+    );
+    // Not written at all: located at the issuer it belongs in.
+    assert_error(
+        &jwt("", "pem_file = \"missing.pem\""),
+        4,
+        "jwt.issuers[0].algorithm",
+        "needs `algorithm`",
+    );
+    assert_error(
+        &jwt("", "pem_file = \"missing.pem\"\nalgorithm = \"HS256\""),
+        7,
+        "jwt.issuers[0].algorithm",
+        "secret_file, not pem_file",
+    );
+    assert_error(
+        &jwt("", "jwks_url = \"http://sso.example.com/jwks\""),
+        6,
+        "jwt.issuers[0].jwks_url",
+        "",
+    );
+    assert_error(
+        &jwt("[jwt.jwks]\nretry_interval = \"soon\"", secret),
+        4,
+        "jwt.jwks.retry_interval",
+        "not a duration",
+    );
+    assert_error(
+        "[jwt]\naudiences = [\"a\"]\n",
+        1,
+        "jwt.issuers",
+        "at least one issuer",
+    );
+    assert_error(
+        &jwt("required_claims = [\"exp\", \"nonce\"]", secret),
+        3,
+        "jwt.required_claims",
+        "unknown required claim `nonce`",
+    );
+    // A valid section still passes, and `none` is a lifetime.
+    Config::from_str(&jwt("max_lifetime = \"none\"\nleeway = \"10s\"", secret)).expect("valid");
+}
+
+#[test]
+fn introspection_mistakes_are_located_before_any_file_is_read() {
+    let section = |extra: &str| {
+        format!("[introspection]\nendpoint = \"https://sso.example.com/introspect\"\n{extra}\n")
+    };
+    let client = "client_id = \"api\"\nclient_secret_file = \"missing.secret\"";
+    assert_error(
+        &section(&format!("{client}\ntimeout = \"5 seconds\"")),
+        5,
+        "introspection.timeout",
+        "not a duration",
+    );
+    assert_error(
+        &section(&format!("{client}\ncache_ttl = \"1y\"")),
+        5,
+        "introspection.cache_ttl",
+        "not a duration",
+    );
+    assert_error(
+        "[introspection]\nendpoint = \"http://sso.example.com/introspect\"\nclient_id = \"api\"\nclient_secret_file = \"s\"\n",
+        2,
+        "introspection.endpoint",
+        "",
+    );
+    assert_error(
+        &section("client_secret_file = \"missing.secret\""),
+        1,
+        "introspection.client_id",
+        "required unless `auth_method = \"bearer\"`",
+    );
+    assert_error(
+        &section("auth_method = \"bearer\""),
+        3,
+        "introspection.auth_method",
+        "client_token_file or client_token_env",
+    );
+    assert_error(
+        &section(&format!("auth_method = \"bearer\"\n{client}")),
+        3,
+        "introspection.auth_method",
+        "not a client id and secret",
+    );
+    assert_error(
+        &section(&format!("{client}\nclient_token_env = \"TOKEN\"")),
+        1,
+        "introspection.auth_method",
+        "bearer",
+    );
+    assert_error(
+        &section(&format!(
+            "{client}\napi_key_prefix = \"pc\"\nintrospect_api_key_shaped = true"
+        )),
+        6,
+        "introspection.introspect_api_key_shaped",
+        "not both",
+    );
+    assert_error(
+        &section(&format!("{client}\napi_key_prefix = \"Not-A-Prefix\"")),
+        5,
+        "introspection.api_key_prefix",
+        "",
+    );
+    Config::from_str(&section(
+        "auth_method = \"bearer\"\nclient_token_env = \"TOKEN\"",
+    ))
+    .expect("valid");
+}
+
+/// Checks on a whole table are placed at the table's header.
+#[test]
+fn table_level_mistakes_are_located() {
+    assert_error(
+        "[gate]\ndefault_policy = \"public\"\n\n[policies.empty]\n",
+        4,
+        "policies.empty",
+        "at least one rule",
+    );
+    assert_error(
+        "[basic]\nrealm = \"r\"\n[basic.hashing]\nmemory_kib = 1\n",
+        3,
+        "basic.hashing",
+        "argon2",
+    );
+    assert_error(
+        "[store]\nurl = \"memory\"\n[api_keys]\npepper_env = \"P\"\npepper_file = \"p.txt\"\n",
+        3,
+        "api_keys",
+        "not both",
+    );
+}
+
+#[tokio::test]
+async fn gate_max_path_bytes_is_read_from_the_file() {
+    let gate = Gate::from_config_str("[gate]\nmax_path_bytes = 16\ndefault_policy = \"public\"\n")
+        .await
+        .expect("builds");
+    let get = |path: &str| http::Request::get(path).body(()).expect("request");
+    let at_limit = answer(&gate, get(&format!("/{}", "a".repeat(15)))).await;
+    assert_eq!((at_limit.status, at_limit.subject), (StatusCode::OK, None));
+    let over = answer(&gate, get(&format!("/{}", "a".repeat(16)))).await;
+    assert_eq!(
+        (over.status, over.challenge),
+        (StatusCode::BAD_REQUEST, None)
+    );
+    assert_error(
+        "[gate]\nmax_path_bytes = 0\n",
+        2,
+        "gate.max_path_bytes",
+        "must be positive",
+    );
+    assert_error(
+        "[gate]\nmax_path_bytes = -1\n",
+        2,
+        "gate.max_path_bytes",
+        "",
+    );
+}
+
+#[tokio::test]
+async fn basic_limits_are_read_from_the_file() {
+    let gate = basic_gate(&format!(
+        "{CHEAP_BASIC}[basic.limits]\nmax_password_bytes = 8\nmax_user_bytes = 5\n"
+    ))
+    .await;
+    // At the limits: parsed and checked, a wrong password is a 401 with the Basic challenge.
+    let at_limit = answer(&gate, basic_get("/x", "alice", "12345678")).await;
+    assert_eq!(at_limit.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(at_limit.challenge.as_deref(), Some(BASIC_CHALLENGE));
+    // Over them: malformed, 400 without a challenge, before any hashing.
+    let long_password = answer(&gate, basic_get("/x", "alice", "123456789")).await;
+    assert_eq!(
+        (long_password.status, long_password.challenge),
+        (StatusCode::BAD_REQUEST, None)
+    );
+    let long_user = answer(&gate, basic_get("/x", "alice2", "pw")).await;
+    assert_eq!(long_user.status, StatusCode::BAD_REQUEST);
+    // The limit is the file's, not the default: the real password (28 bytes) is now too long.
+    let real = answer(&gate, basic_get("/x", "alice", PASSWORD)).await;
+    assert_eq!(real.status, StatusCode::BAD_REQUEST);
+
+    assert_error(
+        "[basic.limits]\nmax_header_bytes = 4096\nmax_user_bytes = 0\n",
+        3,
+        "basic.limits.max_user_bytes",
+        "must be positive",
+    );
+    let err = error("[basic.limits]\nmax_passwd_bytes = 10\n");
+    assert_eq!(err.location().map(|l| l.line), Some(2), "{err}");
+    assert!(err.message().contains("max_passwd_bytes"), "{err}");
+}
+
+#[tokio::test]
+async fn lockout_memory_capacity_is_read_from_the_file() {
+    let text = |capacity: &str| {
+        format!(
+            "{CHEAP_BASIC}[basic.lockout]\nuser_threshold = 2\nbase_delay = \"60s\"\nstore = \"memory\"\n{capacity}\n"
+        )
+    };
+    // One counter fits, and it locks alice: a failure for another user cannot be counted, so
+    // it fails closed (503) instead of going uncounted.
+    let gate = basic_gate(&text("memory_capacity = 1")).await;
+    for _ in 0..2 {
+        let first = answer(&gate, basic_get("/x", "alice", "wrong")).await;
+        assert_eq!(first.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(first.challenge.as_deref(), Some(BASIC_CHALLENGE));
+    }
+    let second = answer(&gate, basic_get("/x", "bob", "wrong")).await;
+    assert_eq!(
+        (second.status, second.challenge),
+        (StatusCode::SERVICE_UNAVAILABLE, None)
+    );
+    // With the default capacity the same failure is an ordinary 401.
+    let gate = basic_gate(&text("")).await;
+    for _ in 0..2 {
+        answer(&gate, basic_get("/x", "alice", "wrong")).await;
+    }
+    let second = answer(&gate, basic_get("/x", "bob", "wrong")).await;
+    assert_eq!(second.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(second.challenge.as_deref(), Some(BASIC_CHALLENGE));
+    // And the file's threshold and delay apply: alice is locked out for a minute.
+    let locked = answer(&gate, basic_get("/x", "alice", PASSWORD)).await;
+    assert_eq!(
+        (
+            locked.status,
+            locked.challenge,
+            locked.retry_after.as_deref()
+        ),
+        (StatusCode::TOO_MANY_REQUESTS, None, Some("60"))
+    );
+
+    assert_error(
+        &text("memory_capacity = 0"),
+        10,
+        "basic.lockout.memory_capacity",
+        "positive",
+    );
+    assert_error(
+        "[basic.lockout]\nstore = \"memcached://x\"\n",
+        2,
+        "basic.lockout.store",
+        "expected `memory` or a Redis URL",
+    );
+    // Redis settings with the memory store would be silently ignored: refused.
+    for (key, value) in [
+        ("redis_prefix", "\"p\""),
+        ("redis_timeout", "\"1s\""),
+        ("redis_retry_after", "\"1s\""),
+        ("dangerous_fail_open", "true"),
+    ] {
+        assert_error(
+            &format!("[basic.lockout]\nuser_threshold = 3\n{key} = {value}\n"),
+            3,
+            &format!("basic.lockout.{key}"),
+            "only for a Redis `store`",
+        );
+    }
+}
+
+#[cfg(not(feature = "redis"))]
+#[test]
+fn redis_lockout_needs_the_redis_feature() {
+    assert_error(
+        "[basic.lockout]\nstore = \"redis://127.0.0.1:6379\"\n",
+        2,
+        "basic.lockout.store",
+        "feature `redis`",
+    );
+}
+
+#[cfg(feature = "redis")]
+#[test]
+fn redis_lockout_mistakes_are_located() {
+    let redis = "[basic.lockout]\nstore = \"redis://127.0.0.1:6379\"\n";
+    assert_error(
+        &format!("{redis}redis_timeout = \"0s\"\n"),
+        3,
+        "basic.lockout.redis_timeout",
+        "above zero",
+    );
+    assert_error(
+        &format!("{redis}redis_retry_after = \"later\"\n"),
+        3,
+        "basic.lockout.redis_retry_after",
+        "not a duration",
+    );
+    assert_error(
+        &format!("{redis}memory_capacity = 10\n"),
+        3,
+        "basic.lockout.memory_capacity",
+        "only for `store = \"memory\"`",
+    );
+    assert_error(
+        "[basic.lockout]\nstore = \"redis://[::1\"\n",
+        2,
+        "basic.lockout.store",
+        "not a usable Redis URL",
+    );
+    // The URL may hold a password: never in messages or Debug.
+    let config = Config::from_str(
+        "[basic.lockout]\nstore = \"redis://user:hunter2@127.0.0.1:6379\"\nredis_prefix = \"p\"\n",
+    )
+    .expect("valid");
+    assert!(!format!("{config:?}").contains("hunter2"));
+}
+
+/// Lockout counters in the local Redis, configured from the file: two wrong passwords with
+/// `user_threshold = 2`, then 429 even for the right one.
+#[cfg(feature = "redis")]
+#[tokio::test]
+async fn redis_lockout_from_the_file_locks_out() {
+    let up = std::net::TcpStream::connect_timeout(
+        &"127.0.0.1:6379".parse().expect("address"),
+        std::time::Duration::from_secs(1),
+    )
+    .is_ok();
+    if !up {
+        let message = "no Redis at 127.0.0.1:6379";
+        if std::env::var("PORTCULLIS_REQUIRE_SERVICES").as_deref() == Ok("1") {
+            panic!("{message}, and PORTCULLIS_REQUIRE_SERVICES=1");
+        }
+        println!("SKIPPED: {message}");
+        return;
+    }
+    let prefix = format!(
+        "test-config-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock after 1970")
+            .as_nanos()
+    );
+    let gate = basic_gate(&format!(
+        "{CHEAP_BASIC}[basic.lockout]\nstore = \"redis://127.0.0.1:6379\"\nredis_prefix = \"{prefix}\"\nredis_timeout = \"2s\"\nuser_threshold = 2\nbase_delay = \"60s\"\n"
+    ))
+    .await;
+    for attempt in 0..2 {
+        let wrong = answer(&gate, basic_get("/x", "alice", "wrong")).await;
+        assert_eq!(wrong.status, StatusCode::UNAUTHORIZED, "attempt {attempt}");
+        assert_eq!(wrong.challenge.as_deref(), Some(BASIC_CHALLENGE));
+    }
+    let locked = answer(&gate, basic_get("/x", "alice", PASSWORD)).await;
+    assert_eq!(locked.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(locked.challenge, None);
+    let retry: u64 = locked
+        .retry_after
+        .expect("Retry-After")
+        .parse()
+        .expect("seconds");
+    assert!((1..=60).contains(&retry), "Retry-After {retry}");
+
+    // The counter lives in Redis, under the configured prefix.
+    let client = redis::Client::open("redis://127.0.0.1:6379").expect("url");
+    let mut conn = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connect");
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("portcullis:lockout:{prefix}:*"))
+        .query_async(&mut conn)
+        .await
+        .expect("KEYS");
+    assert!(!keys.is_empty(), "no counter under the prefix");
+    for key in keys {
+        let _: u64 = redis::cmd("DEL")
+            .arg(key)
+            .query_async(&mut conn)
+            .await
+            .expect("DEL");
+    }
+}
+
+#[tokio::test]
+async fn api_keys_negative_cache_capacity_is_a_key() {
+    let pepper = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/example-pepper.txt");
+    Gate::from_config_str(&format!(
+        "[api_keys]\npepper_file = \"{pepper}\"\nnegative_cache_capacity = 0\n\
+         watch_store_changes = false\n"
+    ))
+    .await
+    .expect("builds");
+    assert_error(
+        "[api_keys]\nnegative_cache_capacity = \"lots\"\n",
+        2,
+        "api_keys.negative_cache_capacity",
+        "",
+    );
+    assert_error(
+        "[api_keys]\nwatch_store_changes = \"yes\"\n",
+        2,
+        "api_keys.watch_store_changes",
+        "",
+    );
+}
+
+/// A one-route introspection endpoint on 127.0.0.1 that answers every token as active for
+/// subject `svc`, and records the `Authorization` header it was called with.
+#[cfg(feature = "jwks")]
+async fn introspection_endpoint() -> (String, Arc<std::sync::Mutex<Vec<String>>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!(
+        "http://{}/introspect",
+        listener.local_addr().expect("address")
+    );
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let record = Arc::clone(&seen);
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut socket, _)) = listener.accept().await else {
+                return;
+            };
+            let record = Arc::clone(&record);
+            tokio::spawn(async move {
+                let mut request = Vec::new();
+                let mut buffer = [0u8; 4096];
+                // Headers, then as many body bytes as Content-Length says.
+                loop {
+                    let n = socket.read(&mut buffer).await.expect("read");
+                    if n == 0 {
+                        return;
+                    }
+                    request.extend_from_slice(&buffer[..n]);
+                    let text = String::from_utf8_lossy(&request).to_string();
+                    if let Some(end) = text.find("\r\n\r\n") {
+                        let length = text[..end]
+                            .lines()
+                            .find_map(|l| {
+                                l.to_ascii_lowercase()
+                                    .strip_prefix("content-length:")
+                                    .map(|v| v.trim().parse::<usize>().expect("length"))
+                            })
+                            .unwrap_or(0);
+                        if request.len() >= end + 4 + length {
+                            let authorization = text[..end]
+                                .lines()
+                                .find(|l| l.to_ascii_lowercase().starts_with("authorization:"))
+                                .map(|l| l["authorization:".len()..].trim().to_owned())
+                                .unwrap_or_default();
+                            record.lock().expect("lock").push(authorization);
+                            break;
+                        }
+                    }
+                }
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .expect("clock")
+                    .as_secs();
+                let body = format!(
+                    r#"{{"active":true,"sub":"svc","iat":{now},"exp":{}}}"#,
+                    now + 300
+                );
+                let response = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                socket.write_all(response.as_bytes()).await.expect("write");
+            });
+        }
+    });
+    (url, seen)
+}
+
+/// `auth_method = "bearer"` sends the service's own token from its file, and
+/// `introspect_api_key_shaped` sends key-shaped tokens to the endpoint instead of leaving them.
+#[cfg(feature = "jwks")]
+#[tokio::test]
+async fn introspection_bearer_client_auth_and_api_key_shaped_tokens() {
+    let (url, seen) = introspection_endpoint().await;
+    let dir = std::env::temp_dir().join(format!("portcullis-bearer-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let token_file = dir.join("client.token");
+    std::fs::write(&token_file, "service-token-123\n").expect("write token");
+    let config = |extra: &str| {
+        format!(
+            "[introspection]\nendpoint = \"{url}\"\nauth_method = \"bearer\"\nclient_token_file = \"{}\"\nrealm = \"intro\"\n{extra}\n",
+            token_file.display()
+        )
+    };
+    let bearer = |token: &str| {
+        http::Request::get("/x")
+            .header("authorization", format!("Bearer {token}"))
+            .body(())
+            .expect("request")
+    };
+
+    let gate = Gate::from_config_str(&config("")).await.expect("builds");
+    let opaque = answer(&gate, bearer("opaque-token")).await;
+    assert_eq!(opaque.status, StatusCode::OK);
+    assert_eq!(opaque.subject.as_deref(), Some("svc"));
+    assert_eq!(
+        seen.lock().expect("lock").as_slice(),
+        ["Bearer service-token-123"]
+    );
+    // A key-shaped token is left to an API-key authenticator (there is none): anonymous, 401.
+    let key_shaped = answer(&gate, bearer("pc_abc123")).await;
+    assert_eq!(key_shaped.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        key_shaped.challenge.as_deref(),
+        Some(r#"Bearer realm="intro""#)
+    );
+    assert_eq!(seen.lock().expect("lock").len(), 1, "not introspected");
+
+    let gate = Gate::from_config_str(&config("introspect_api_key_shaped = true"))
+        .await
+        .expect("builds");
+    let key_shaped = answer(&gate, bearer("pc_abc123")).await;
+    assert_eq!(key_shaped.status, StatusCode::OK);
+    assert_eq!(key_shaped.subject.as_deref(), Some("svc"));
+    assert_eq!(seen.lock().expect("lock").len(), 2, "introspected");
+
+    // From an unset environment variable: a build error naming the key.
+    let missing = Gate::from_config_str(&format!(
+        "[introspection]\nendpoint = \"{url}\"\nauth_method = \"bearer\"\nclient_token_env = \"PORTCULLIS_TEST_UNSET_TOKEN\"\n"
+    ))
+    .await
+    .expect_err("no token");
+    assert_eq!(missing.key(), Some("introspection.client_token_env"));
+    assert!(!format!("{missing}").contains("service-token-123"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Every key docs/configuration.md documents appears in examples/portcullis.toml, in the same
+/// table, set or commented out: the two cannot drift apart.
+#[test]
+fn every_documented_key_is_in_the_example() {
+    let docs = include_str!("../docs/configuration.md");
+    let example = include_str!("../examples/portcullis.toml");
+
+    // Documented: `| `key` |` rows, under the last `[table]` or `[[table]]` named in a heading
+    // or at the start of a paragraph.
+    let mut documented = Vec::new();
+    let mut table = String::new();
+    for line in docs.lines() {
+        let named = line
+            .trim_start_matches(['#', ' '])
+            .strip_prefix("`[")
+            .and_then(|rest| rest.split_once(']').map(|(name, _)| name));
+        if let Some(name) = named {
+            table = name.trim_start_matches('[').replace("NAME", "*");
+        } else if let Some(row) = line.strip_prefix("| `") {
+            let cell = row.split(" |").next().unwrap_or_default();
+            for key in cell.split(" / ") {
+                documented.push((table.clone(), key.trim_matches('`').to_owned()));
+            }
+        }
+    }
+    assert!(documented.len() > 100, "docs parsed: {documented:?}");
+
+    // In the example: `key = …` lines, set or commented out, and sub-table headers.
+    let mut present = std::collections::BTreeSet::new();
+    let mut section = String::new();
+    for line in example.lines() {
+        let line = line.trim_start_matches(['#', ' ']);
+        if line.starts_with('[') {
+            section = line
+                .trim_matches(|c| c == '[' || c == ']')
+                .split(']')
+                .next()
+                .unwrap_or_default()
+                .to_owned();
+            if let Some((parent, child)) = section.rsplit_once('.') {
+                present.insert((parent.to_owned(), child.to_owned()));
+            }
+            continue;
+        }
+        if let Some((key, _)) = line.split_once(" = ")
+            && key.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+        {
+            present.insert((section.clone(), key.to_owned()));
+        }
+    }
+    let missing: Vec<_> = documented
+        .iter()
+        .filter(|(table, key)| {
+            !present.iter().any(|(section, found)| {
+                found == key
+                    && match table.strip_suffix(".*") {
+                        Some(prefix) => section.starts_with(&format!("{prefix}.")),
+                        None => section == table,
+                    }
+            })
+        })
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "documented but not in examples/portcullis.toml: {missing:?}"
+    );
 }

@@ -125,13 +125,99 @@ impl JwtSettings {
 
     /// The builder these settings describe, to add what a file cannot say (an HTTP client).
     pub fn builder(&self) -> Result<JwtAuthenticatorBuilder, ConfigError> {
-        let mut builder = JwtAuthenticator::builder().audiences(self.audiences.iter().cloned());
-        if let Some(realm) = &self.realm {
-            builder = builder.realm(realm.clone());
-        }
+        let mut builder = self.builder_without_issuers()?;
         for (i, issuer) in self.issuers.iter().enumerate() {
             let source = issuer.source(&format!("jwt.issuers[{i}]"))?;
             builder = builder.issuer(issuer.issuer.clone(), source);
+        }
+        Ok(builder)
+    }
+
+    /// Checks what can be checked without reading a file or the network: durations, sizes, one
+    /// key source per issuer, algorithms that fit their keys, URLs. [`build`](Self::build)
+    /// checks the rest (the key files themselves). Errors name the key (`jwt.max_lifetime`).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.issuers.is_empty() {
+            return Err(ConfigError::new("at least one issuer is required").with_key("jwt.issuers"));
+        }
+        let mut static_algorithms = Vec::new();
+        for (i, issuer) in self.issuers.iter().enumerate() {
+            let key = format!("jwt.issuers[{i}]");
+            if issuer.issuer.is_empty() {
+                return Err(
+                    ConfigError::new("the issuer is empty").with_key(format!("{key}.issuer"))
+                );
+            }
+            if self.issuers[..i]
+                .iter()
+                .any(|other| other.issuer == issuer.issuer)
+            {
+                return Err(ConfigError::new(format!(
+                    "issuer `{}` is listed twice",
+                    issuer.issuer
+                ))
+                .with_key(format!("{key}.issuer")));
+            }
+            issuer.check(&key)?;
+            if let Some(algorithm) = issuer.static_algorithm() {
+                static_algorithms.push((key, algorithm));
+            }
+        }
+        if self.audiences.is_empty() && !self.dangerous_skip_audience_check {
+            return Err(ConfigError::new(
+                "at least one audience is required (tokens minted for other services must not \
+                 be accepted here)",
+            )
+            .with_key("jwt.audiences"));
+        }
+        for (size, name) in [
+            (self.max_token_size, "max_token_size"),
+            (self.max_kid_len, "max_kid_len"),
+        ] {
+            if size == Some(0) {
+                return Err(ConfigError::new("must be positive").with_key(format!("jwt.{name}")));
+            }
+        }
+        if let Some(list) = &self.algorithms {
+            if list.is_empty() {
+                return Err(ConfigError::new("no algorithm is allowed").with_key("jwt.algorithms"));
+            }
+            // HMAC keys are never taken from a JWKS, so an HMAC algorithm needs a secret file.
+            for alg in list.iter().filter(|a| a.is_hmac()) {
+                if !static_algorithms.iter().any(|(_, a)| a == alg) {
+                    return Err(ConfigError::new(format!(
+                        "{alg} is allowed but no issuer has a {alg} secret_file; HMAC keys are \
+                         never taken from a JWKS"
+                    ))
+                    .with_key("jwt.algorithms"));
+                }
+            }
+            for (key, alg) in &static_algorithms {
+                if !list.contains(alg) {
+                    return Err(ConfigError::new(format!(
+                        "this key is for {alg}, which is not in jwt.algorithms"
+                    ))
+                    .with_key(format!("{key}.algorithm")));
+                }
+            }
+        }
+        if let Some(claims) = &self.required_claims {
+            super::validation::Rules::required_claims(claims, "jwt.required_claims")?;
+        }
+        if self.typ.as_ref().is_some_and(|t| t.trim().is_empty()) {
+            return Err(ConfigError::new("the required `typ` is empty").with_key("jwt.typ"));
+        }
+        if let Some(paths) = &self.groups_claims {
+            mapping(paths).validate("jwt.groups_claims")?;
+        }
+        self.builder_without_issuers().map(|_| ())
+    }
+
+    /// Everything but the issuers, whose key sources may need files read.
+    fn builder_without_issuers(&self) -> Result<JwtAuthenticatorBuilder, ConfigError> {
+        let mut builder = JwtAuthenticator::builder().audiences(self.audiences.iter().cloned());
+        if let Some(realm) = &self.realm {
+            builder = builder.realm(realm.clone());
         }
         if let Some(algorithms) = &self.algorithms {
             builder = builder.algorithms(algorithms.iter().copied());
@@ -175,7 +261,9 @@ impl JwtSettings {
 }
 
 impl IssuerSettings {
-    fn source(&self, key: &str) -> Result<KeySource, ConfigError> {
+    /// The checks that need no file: one key source, `algorithm` and `kid` where they belong,
+    /// an algorithm of the key's family, URLs fit to fetch keys from.
+    fn check(&self, key: &str) -> Result<(), ConfigError> {
         let given = [
             self.discovery,
             self.jwks_url.is_some(),
@@ -193,19 +281,70 @@ impl IssuerSettings {
             )
             .with_key(key));
         }
-        let with_kid = |k: VerifyingKey| match &self.kid {
-            Some(kid) => k.with_kid(kid.clone()),
-            None => k,
-        };
         if (self.algorithm.is_some() || self.kid.is_some())
             && self.pem_file.is_none()
             && self.secret_file.is_none()
         {
+            let field = if self.algorithm.is_some() {
+                "algorithm"
+            } else {
+                "kid"
+            };
             return Err(ConfigError::new(
                 "`algorithm` and `kid` go with pem_file or secret_file (a JWKS names its own)",
             )
+            .with_key(format!("{key}.{field}")));
+        }
+        if self.pem_file.is_some() {
+            match self.algorithm {
+                None => {
+                    return Err(ConfigError::new("a PEM key needs `algorithm`")
+                        .with_key(format!("{key}.algorithm")));
+                }
+                Some(alg) if alg.is_hmac() => {
+                    return Err(ConfigError::new(format!(
+                        "{alg} is an HMAC algorithm: its key goes in secret_file, not pem_file"
+                    ))
+                    .with_key(format!("{key}.algorithm")));
+                }
+                Some(_) => {}
+            }
+        }
+        if let (Some(_), Some(alg)) = (&self.secret_file, self.algorithm)
+            && !alg.is_hmac()
+        {
+            return Err(ConfigError::new(format!(
+                "{alg} is a public-key algorithm: its key goes in pem_file, not secret_file"
+            ))
             .with_key(format!("{key}.algorithm")));
         }
+        if let Some(url) = &self.jwks_url {
+            super::http::check_url(url)
+                .map_err(|e| ConfigError::new(e.to_string()).with_key(format!("{key}.jwks_url")))?;
+        }
+        if self.discovery {
+            super::http::check_url(&self.issuer).map_err(|e| {
+                ConfigError::new(format!("discovery needs an https issuer URL: {e}"))
+                    .with_key(format!("{key}.issuer"))
+            })?;
+        }
+        Ok(())
+    }
+
+    /// The algorithm of a `pem_file` or `secret_file` key.
+    fn static_algorithm(&self) -> Option<Algorithm> {
+        if self.secret_file.is_some() {
+            return Some(self.algorithm.unwrap_or(Algorithm::HS256));
+        }
+        self.pem_file.as_ref().and(self.algorithm)
+    }
+
+    fn source(&self, key: &str) -> Result<KeySource, ConfigError> {
+        self.check(key)?;
+        let with_kid = |k: VerifyingKey| match &self.kid {
+            Some(kid) => k.with_kid(kid.clone()),
+            None => k,
+        };
         if self.discovery {
             return Ok(KeySource::Discovery);
         }
@@ -295,6 +434,9 @@ pub enum ClientAuthMethod {
     ClientSecretBasic,
     /// Form parameters (`client_secret_post`).
     ClientSecretPost,
+    /// A bearer token of the service's own (`client_token_file` or `client_token_env`) instead
+    /// of a client id and secret.
+    Bearer,
 }
 
 /// The `[introspection]` section: an [`IntrospectionAuthenticator`].
@@ -303,13 +445,22 @@ pub enum ClientAuthMethod {
 pub struct IntrospectionSettings {
     /// The introspection endpoint (`https`, or `http` to a loopback address).
     pub endpoint: String,
-    /// This service's client id at the authorization server.
+    /// This service's client id at the authorization server. Required unless `auth_method` is
+    /// `bearer`.
+    #[serde(default)]
     pub client_id: String,
-    /// A file holding the client secret (one trailing newline is ignored).
+    /// A file holding the client secret (one trailing newline is ignored). Required unless
+    /// `auth_method` is `bearer`.
+    #[serde(default)]
     pub client_secret_file: PathBuf,
     /// How the client authenticates. Defaults to `client_secret_basic`.
     #[serde(default)]
     pub auth_method: ClientAuthMethod,
+    /// With `auth_method = "bearer"`: a file holding the service's own token (one trailing
+    /// newline is ignored).
+    pub client_token_file: Option<PathBuf>,
+    /// With `auth_method = "bearer"`: the environment variable holding the service's own token.
+    pub client_token_env: Option<String>,
     /// The realm in the `Bearer` challenge. Defaults to `api`.
     pub realm: Option<String>,
     /// Require the answer's `iss` to be this. Defaults to no check.
@@ -337,6 +488,10 @@ pub struct IntrospectionSettings {
     /// Also introspect JWT-shaped tokens. Defaults to `false`.
     #[serde(default)]
     pub introspect_jwt_shaped: bool,
+    /// Also introspect API-key-shaped tokens (for a service with no API keys of its own);
+    /// excludes `api_key_prefix`. Defaults to `false`.
+    #[serde(default)]
+    pub introspect_api_key_shaped: bool,
     /// Also read tokens from the `access_token` query parameter. Dangerous. Defaults to `false`.
     #[serde(default)]
     pub dangerous_allow_query_token: bool,
@@ -348,18 +503,101 @@ impl IntrospectionSettings {
         self.build_with_client(None)
     }
 
+    /// Checks what can be checked without reading a file or the network: the endpoint URL,
+    /// durations, sizes, and that the credentials fit `auth_method`. Errors name the key.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        super::http::check_url(&self.endpoint)
+            .map_err(|e| ConfigError::new(e.to_string()).with_key("introspection.endpoint"))?;
+        let secret_given =
+            !self.client_id.is_empty() || !self.client_secret_file.as_os_str().is_empty();
+        match self.auth_method {
+            ClientAuthMethod::ClientSecretBasic | ClientAuthMethod::ClientSecretPost => {
+                if self.client_id.is_empty() {
+                    return Err(
+                        ConfigError::new("required unless `auth_method = \"bearer\"`")
+                            .with_key("introspection.client_id"),
+                    );
+                }
+                if self.client_secret_file.as_os_str().is_empty() {
+                    return Err(
+                        ConfigError::new("required unless `auth_method = \"bearer\"`")
+                            .with_key("introspection.client_secret_file"),
+                    );
+                }
+                if self.client_token_file.is_some() || self.client_token_env.is_some() {
+                    return Err(ConfigError::new(
+                        "a client token goes with `auth_method = \"bearer\"`",
+                    )
+                    .with_key("introspection.auth_method"));
+                }
+            }
+            ClientAuthMethod::Bearer => {
+                if secret_given {
+                    return Err(ConfigError::new(
+                        "`bearer` sends a token, not a client id and secret",
+                    )
+                    .with_key("introspection.auth_method"));
+                }
+                if self.client_token_file.is_some() == self.client_token_env.is_some() {
+                    return Err(ConfigError::new(
+                        "give client_token_file or client_token_env (one of them)",
+                    )
+                    .with_key("introspection.auth_method"));
+                }
+            }
+        }
+        for (value, key) in [
+            (&self.leeway, "introspection.leeway"),
+            (&self.cache_ttl, "introspection.cache_ttl"),
+            (&self.timeout, "introspection.timeout"),
+        ] {
+            if let Some(value) = value {
+                duration(value, key)?;
+            }
+        }
+        for (size, key) in [
+            (self.max_response_size, "introspection.max_response_size"),
+            (self.max_token_size, "introspection.max_token_size"),
+        ] {
+            if size == Some(0) {
+                return Err(ConfigError::new("must be positive").with_key(key));
+            }
+        }
+        if let Some(paths) = &self.groups_claims {
+            mapping(paths).validate("introspection.groups_claims")?;
+        }
+        if let Some(prefix) = &self.api_key_prefix {
+            if self.introspect_api_key_shaped {
+                return Err(ConfigError::new(
+                    "give api_key_prefix or introspect_api_key_shaped, not both",
+                )
+                .with_key("introspection.introspect_api_key_shaped"));
+            }
+            KeyFormat::new(prefix).map_err(|e| {
+                ConfigError::new(e.message().to_owned()).with_key("introspection.api_key_prefix")
+            })?;
+        }
+        Ok(())
+    }
+
     /// Builds the authenticator with `client`, or the default one when `None`.
     pub fn build_with_client(
         &self,
         client: Option<Arc<dyn HttpClient>>,
     ) -> Result<IntrospectionAuthenticator, ConfigError> {
-        let secret = read_secret(&self.client_secret_file)
-            .map_err(|e| e.with_key("introspection.client_secret_file"))?;
+        self.validate()?;
         let auth = match self.auth_method {
-            ClientAuthMethod::ClientSecretBasic => {
-                ClientAuth::basic(self.client_id.clone(), secret)
-            }
-            ClientAuthMethod::ClientSecretPost => ClientAuth::post(self.client_id.clone(), secret),
+            ClientAuthMethod::ClientSecretBasic => ClientAuth::basic(
+                self.client_id.clone(),
+                read_secret(&self.client_secret_file)
+                    .map_err(|e| e.with_key("introspection.client_secret_file"))?,
+            ),
+            ClientAuthMethod::ClientSecretPost => ClientAuth::post(
+                self.client_id.clone(),
+                read_secret(&self.client_secret_file)
+                    .map_err(|e| e.with_key("introspection.client_secret_file"))?,
+            ),
+            ClientAuthMethod::Bearer => ClientAuth::Bearer(self.client_token()?),
         };
         let mut builder = IntrospectionAuthenticator::builder(self.endpoint.clone(), auth)
             .audiences(self.audiences.iter().cloned())
@@ -396,6 +634,9 @@ impl IntrospectionSettings {
             })?;
             builder = builder.api_key_format(Some(format));
         }
+        if self.introspect_api_key_shaped {
+            builder = builder.api_key_format(None);
+        }
         if self.dangerous_allow_query_token {
             builder = builder.dangerous_allow_query_token();
         }
@@ -403,6 +644,24 @@ impl IntrospectionSettings {
             builder = builder.http_client(client);
         }
         builder.build()
+    }
+}
+
+impl IntrospectionSettings {
+    /// The service's own token, from the file or the environment variable `validate` checked
+    /// is given: never from the configuration file itself.
+    fn client_token(&self) -> Result<SecretString, ConfigError> {
+        if let Some(path) = &self.client_token_file {
+            return read_secret(path).map_err(|e| e.with_key("introspection.client_token_file"));
+        }
+        let var = self.client_token_env.as_deref().unwrap_or_default();
+        match std::env::var(var) {
+            Ok(token) if !token.is_empty() => Ok(SecretString::new(token)),
+            _ => Err(
+                ConfigError::new(format!("environment variable {var} is not set or empty"))
+                    .with_key("introspection.client_token_env"),
+            ),
+        }
     }
 }
 

@@ -77,6 +77,15 @@ impl Lockout {
         }
     }
 
+    /// Lockout with the default rules, counting in a store shared with other lockouts (a
+    /// reloaded configuration keeps its predecessor's memory counters).
+    pub(crate) fn shared(store: Arc<dyn FailureStore>) -> Self {
+        Self {
+            store,
+            ..Self::default()
+        }
+    }
+
     /// Failures for one user name before it is locked. Defaults to 5.
     pub fn user_threshold(mut self, failures: u32) -> Self {
         self.user_threshold = failures.max(1);

@@ -330,7 +330,7 @@ impl RedisFailureStoreBuilder {
     /// Builds the store. Checks the URL and the settings; does not connect.
     pub fn build(self) -> Result<RedisFailureStore, ConfigError> {
         let client = Client::open(self.url.as_str()).map_err(|err| {
-            ConfigError::new(format!("not a usable Redis URL: {err}")).with_key("lockout.redis")
+            ConfigError::new(format!("not a usable Redis URL: {err}")).with_key("lockout.store")
         })?;
         if self.timeout.is_zero() {
             return Err(ConfigError::new("the Redis timeout must be above zero")
