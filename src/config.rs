@@ -6,6 +6,7 @@
 //! exercises them all.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -850,6 +851,13 @@ impl RawBasic {
             }
         }
         self.hashing_config()?;
+        if self.dangerous_disable_lockout && self.lockout.is_some() {
+            // One of the two is a mistake; which one is not ours to guess.
+            return Err(ConfigError::new(
+                "lockout settings given while dangerous_disable_lockout turns lockout off",
+            )
+            .with_key("basic.lockout"));
+        }
         if let Some(lockout) = &self.lockout {
             lockout.validate(spans)?;
         }
@@ -1108,10 +1116,19 @@ impl RawBasicLimits {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawStore {
     url: Spanned<String>,
+}
+
+impl fmt::Debug for RawStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The URL may carry a database password: show its scheme only.
+        let url = self.url.get_ref();
+        let scheme = url.split_once(':').map_or(url.as_str(), |(scheme, _)| scheme);
+        f.debug_struct("RawStore").field("scheme", &scheme).finish_non_exhaustive()
+    }
 }
 
 impl RawStore {
@@ -1275,5 +1292,18 @@ mod tests {
         for bad in ["", "10", "s", "10y", "1.5h", "-3s", "99999999999999999999d"] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn debug_never_shows_the_store_url() {
+        let config =
+            Config::from_str("[store]\nurl = \"postgres://app:hunter2@db.internal/auth\"\n");
+        // Without feature `postgres` the URL is refused, and the message must not show it either.
+        let shown = match config {
+            Ok(config) => format!("{config:?}"),
+            Err(e) => e.to_string(),
+        };
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(!shown.contains("db.internal"), "{shown}");
     }
 }

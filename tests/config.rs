@@ -1027,6 +1027,16 @@ async fn redis_lockout_from_the_file_locks_out() {
     }
 }
 
+#[test]
+fn lockout_settings_and_disabled_lockout_contradict() {
+    assert_error(
+        "[basic]\ndangerous_disable_lockout = true\n\n[basic.lockout]\nuser_threshold = 3\n",
+        4,
+        "basic.lockout",
+        "dangerous_disable_lockout",
+    );
+}
+
 #[tokio::test]
 async fn api_keys_negative_cache_capacity_is_a_key() {
     let pepper = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/example-pepper.txt");
