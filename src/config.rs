@@ -962,7 +962,10 @@ mod tests {
         assert!(none.credential_query_params().is_empty());
 
         let defaults = Config::from_str("[api_keys]\n").expect("config");
-        assert_eq!(defaults.credential_headers(), ["authorization", "X-API-Key"]);
+        assert_eq!(
+            defaults.credential_headers(),
+            ["authorization", "X-API-Key"]
+        );
         assert!(defaults.credential_query_params().is_empty());
 
         let kong_like = Config::from_str(concat!(
