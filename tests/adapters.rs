@@ -6,6 +6,9 @@
 //! must also answer a refusal with exactly the body and content type `Gate::respond` builds for
 //! the Gate's own decision on the same request; tonic with that decision's public detail as the
 //! gRPC message.
+//!
+//! Needs `--features actix` (`cargo test --all-features`); the gateway test also needs `sqlite`.
+#![cfg(all(feature = "actix", feature = "axum", feature = "sqlite"))]
 
 #[path = "adapters/servers.rs"]
 mod servers;
