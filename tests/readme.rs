@@ -22,14 +22,12 @@ async fn readme_example() -> Result<Router, Box<dyn Error>> {
         .max_lifetime(parse_duration("90d")?)
         .build()?;
     let basic = BasicAuthenticator::builder(stores.users).build()?;
+    let admins_without_basic = Groups::any_of(["admin"]).and(Schemes::deny([Scheme::Basic]));
     let gate = Gate::builder()
         .authenticator(basic)
         .authenticator(keys.authenticator())
         .route("/health", Public)
-        .route(
-            "/admin/**",
-            Groups::any_of(["admin"]).and(Schemes::deny([Scheme::Basic])),
-        )
+        .route("/admin/**", admins_without_basic)
         .build()?; // anything else needs an authenticated caller
     let app = Router::new()
         .route("/me", get(|who: Principal| async move { Json(who) }))
