@@ -18,8 +18,11 @@
 //! - `x-portcullis-subject`, `-scheme`, `-groups`, `-scopes` and `-credential-id` describe the
 //!   caller, and are absent for an anonymous caller on a public route: any `x-portcullis-*`
 //!   header the client sent is removed first, so none can be forged;
-//! - the credentials (`Authorization`, `X-API-Key`) are not forwarded (Kong's
-//!   `hide_credentials = true`): the upstream never holds a secret it does not need;
+//! - the credentials are not forwarded (Kong's `hide_credentials = true`): `Authorization`, the
+//!   configured API-key header, and any query parameter a `dangerous_*` option reads keys or tokens
+//!   from; the upstream never holds a secret it does not need;
+//! - the path is the one the Gate decided on: a path the upstream could read differently (an
+//!   encoded `/` or `\`, a `;`, dot segments, `//`, encoded dots) is refused with 400 first;
 //! - `X-Forwarded-For` ends with the address the gateway saw.
 //!
 //! Values are percent-encoded UTF-8 (RFC 3986); lists are comma-separated. The upstream must only
@@ -29,6 +32,9 @@
 use std::convert::Infallible;
 use std::error::Error;
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
 
 use bytes::Bytes;
 use http::header::{AUTHORIZATION, HOST, HeaderName, HeaderValue};
@@ -43,15 +49,11 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
-use portcullis::{GateHandle, GateLayer, PeerAddr, Principal};
-use tower::ServiceBuilder;
+use portcullis::{Config, ConfigError, GateHandle, GateLayer, PeerAddr, Principal, Rejection};
+use tower::{ServiceBuilder, ServiceExt as _};
 
 /// The headers the gateway sets for the upstream; incoming ones are removed.
 const PRINCIPAL_PREFIX: &str = "x-portcullis-";
-
-/// Credential headers the upstream never sees. Add the `[api_keys] header` of your configuration
-/// if you changed it.
-const CREDENTIAL_HEADERS: &[&str] = &["authorization", "x-api-key"];
 
 /// Hop-by-hop headers (RFC 9110 §7.6.1): they describe one connection, not the message.
 const HOP_BY_HOP: &[&str] = &[
@@ -82,7 +84,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
         .unwrap_or_else(|| "examples/gateway.toml".to_owned());
     let upstream: Uri = match args.next() {
         Some(url) => url.parse()?,
-        None => format!("http://{}", echo_upstream().await?).parse()?,
+        None => format!("http://{}", echo_upstream().await?.0).parse()?,
     };
     if upstream.scheme_str() != Some("http") || upstream.authority().is_none() {
         return Err(format!("the upstream must be an http://host:port URL, not {upstream}").into());
@@ -92,8 +94,8 @@ async fn main() -> Result<(), Box<dyn Error>> {
         .parse()?;
 
     // Errors name the file, line and key.
-    let gate = GateHandle::from_config_file(&config).await?;
-    reload_on_sighup(gate.clone());
+    let gateway = Gateway::from_config_file(&config).await?;
+    reload_on_sighup(gateway.clone());
 
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let base = format!("http://{}", listener.local_addr()?);
@@ -108,15 +110,75 @@ async fn main() -> Result<(), Box<dyn Error>> {
         "curl -i -u 'alice:correct horse battery staple' {base}/admin/users   # 200: alice is an admin"
     );
     println!("curl -i -u 'bob:tr0ub4dor&3' {base}/admin/users   # 403: bob is not");
-    serve(listener, gate, upstream).await?;
+    serve(listener, gateway, upstream).await?;
     Ok(())
 }
 
-/// Serves the gateway on `listener`: every request passes the Gate; allowed ones go on to
-/// `upstream` (an `http://host:port[/prefix]` URL).
+/// The Gate and the credential names to hide from the upstream, both from one configuration
+/// file and reloaded together.
+#[derive(Clone)]
+pub(crate) struct Gateway {
+    gate: GateHandle,
+    hidden: Arc<RwLock<Hidden>>,
+    config: Arc<PathBuf>,
+}
+
+/// Where callers' credentials can be: the upstream gets none of them.
+#[derive(Default)]
+struct Hidden {
+    headers: Vec<HeaderName>,
+    query_params: Vec<String>,
+}
+
+impl Gateway {
+    /// Reads and builds the configuration file.
+    pub(crate) async fn from_config_file(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
+        let config = Config::from_file(path.as_ref())?;
+        let gateway = Self {
+            gate: GateHandle::new(config.build().await?),
+            hidden: Arc::default(),
+            config: Arc::new(path.as_ref().to_owned()),
+        };
+        gateway.hide(&config);
+        Ok(gateway)
+    }
+
+    /// Reads the configuration file again; on any error the old one keeps serving.
+    pub(crate) async fn reload(&self) -> Result<(), ConfigError> {
+        let config = Config::from_file(self.config.as_path())?;
+        let gate = config.build().await?;
+        // Before the new Gate serves, so that its credentials are hidden from its first request.
+        self.hide(&config);
+        self.gate.replace(gate);
+        Ok(())
+    }
+
+    /// Adds the configuration's credential names to those removed before forwarding. Names are
+    /// never dropped: a request the old configuration authenticated may still be on its way to
+    /// the upstream with a credential under an old name.
+    fn hide(&self, config: &Config) {
+        let mut hidden = self.hidden.write().unwrap_or_else(|e| e.into_inner());
+        for name in config.credential_headers() {
+            // The Gate was built, so the name is valid.
+            if let Ok(name) = HeaderName::from_bytes(name.as_bytes())
+                && !hidden.headers.contains(&name)
+            {
+                hidden.headers.push(name);
+            }
+        }
+        for param in config.credential_query_params() {
+            if !hidden.query_params.iter().any(|p| p == param) {
+                hidden.query_params.push(param.to_owned());
+            }
+        }
+    }
+}
+
+/// Serves the gateway on `listener`: every request with a path in normal form passes the Gate;
+/// allowed ones go on to `upstream` (an `http://host:port[/prefix]` URL).
 pub(crate) async fn serve(
     listener: tokio::net::TcpListener,
-    gate: GateHandle,
+    gateway: Gateway,
     upstream: Uri,
 ) -> std::io::Result<()> {
     let client: Client<HttpConnector, Incoming> =
@@ -127,15 +189,34 @@ pub(crate) async fn serve(
             client: client.clone(),
             upstream: upstream.clone(),
             peer,
+            hidden: Arc::clone(&gateway.hidden),
         };
         // hyper does not tell services who is calling: hand the Gate the peer address.
-        let service = ServiceBuilder::new()
+        let gated = ServiceBuilder::new()
             .map_request(move |mut request: Request<Incoming>| {
                 request.extensions_mut().insert(PeerAddr(peer));
                 request
             })
-            .layer(GateLayer::new(gate.clone()))
+            .layer(GateLayer::new(gateway.gate.clone()))
             .service_fn(move |request| proxy.clone().forward(request));
+        let gate = gateway.gate.clone();
+        let service = tower::service_fn(move |request: Request<Incoming>| {
+            let gated = gated.clone();
+            let gate = gate.gate();
+            async move {
+                if let Err(reason) = check_path(request.uri().path()) {
+                    tracing::info!(path = request.uri().path(), "refused: {reason}");
+                    let refusal = gate.respond(&Rejection::invalid_request(reason));
+                    return Ok(refusal.map(|body| {
+                        Full::new(Bytes::from(body))
+                            .map_err(|never| match never {})
+                            .boxed()
+                    }));
+                }
+                let response = gated.oneshot(request).await?;
+                Ok::<_, Infallible>(response.map(|body| body.boxed()))
+            }
+        });
         tokio::spawn(async move {
             let builder = auto::Builder::new(TokioExecutor::new());
             let connection =
@@ -147,23 +228,72 @@ pub(crate) async fn serve(
     }
 }
 
+/// Refuses a path the upstream could read differently from the Gate.
+///
+/// The Gate matches routes on the percent-decoded, normalised path, where `%2F` stays inside one
+/// segment and `;x` is part of a segment; upstreams disagree (Go's net/http decodes `%2F`,
+/// Tomcat and Spring drop `;` parameters, IIS reads `\` as `/`), so `/admin%2Fusers`, checked
+/// against the default rule, could be served as `/admin/users`. Forwarding the normalised path
+/// instead would not help: it still has the `%2F` and the `;`. So a path is forwarded only if it
+/// is already in normal form, where every reading agrees; clients send such paths anyway.
+fn check_path(path: &str) -> Result<(), &'static str> {
+    let Some(rest) = path.strip_prefix('/') else {
+        return Err("the path does not start with `/`");
+    };
+    if path.contains(';') {
+        return Err("a `;` in the path");
+    }
+    if path.contains('\\') {
+        return Err("a backslash in the path");
+    }
+    let bytes = path.as_bytes();
+    for (i, _) in path.match_indices('%') {
+        let escaped = bytes
+            .get(i + 1..i + 3)
+            .and_then(|hex| std::str::from_utf8(hex).ok())
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+        match escaped {
+            None => return Err("a `%` that is not an escape"),
+            Some(b'/' | b'\\' | b'.' | b';' | b'%') => {
+                return Err("an encoded `/`, `\\`, `.`, `;` or `%` in the path");
+            }
+            Some(_) => {}
+        }
+    }
+    // A trailing slash is fine (the Gate reads `/a/` as `/a`); `//`, `.` and `..` are not.
+    let segments = rest.strip_suffix('/').unwrap_or(rest);
+    if !segments.is_empty() && segments.split('/').any(|s| matches!(s, "" | "." | "..")) {
+        return Err("an empty, `.` or `..` segment in the path");
+    }
+    Ok(())
+}
+
 /// Forwards requests the Gate allowed to the upstream.
 #[derive(Clone)]
 struct Proxy {
     client: Client<HttpConnector, Incoming>,
     upstream: Uri,
     peer: SocketAddr,
+    hidden: Arc<RwLock<Hidden>>,
 }
 
 impl Proxy {
     async fn forward(self, request: Request<Incoming>) -> Result<Response<ProxyBody>, Infallible> {
         let (mut parts, body) = request.into_parts();
         let principal = parts.extensions.remove::<Principal>();
-        parts.uri = match self.upstream_uri(&parts.uri) {
-            Ok(uri) => uri,
-            Err(_) => return Ok(plain(StatusCode::BAD_REQUEST, "bad request target")),
-        };
-        prepare_headers(&mut parts.headers, principal.as_ref(), self.peer);
+        {
+            let hidden = self.hidden.read().unwrap_or_else(|e| e.into_inner());
+            parts.uri = match self.upstream_uri(&parts.uri, &hidden.query_params) {
+                Ok(uri) => uri,
+                Err(_) => return Ok(plain(StatusCode::BAD_REQUEST, "bad request target")),
+            };
+            prepare_headers(
+                &mut parts.headers,
+                &hidden.headers,
+                principal.as_ref(),
+                self.peer,
+            );
+        }
         // Talk HTTP/1.1 upstream, whatever the client spoke.
         parts.version = http::Version::HTTP_11;
         match self.client.request(Request::from_parts(parts, body)).await {
@@ -180,24 +310,48 @@ impl Proxy {
     }
 
     /// The upstream URL for a request target: the upstream's base path, then the request's path
-    /// and query.
-    fn upstream_uri(&self, target: &Uri) -> Result<Uri, http::Error> {
+    /// and query without the credential parameters `hidden`.
+    fn upstream_uri(&self, target: &Uri, hidden: &[String]) -> Result<Uri, http::Error> {
         let base = self.upstream.path().trim_end_matches('/');
-        let path_and_query = target.path_and_query().map_or("/", PathAndQuery::as_str);
-        let path_and_query: PathAndQuery = format!("{base}{path_and_query}").parse()?;
+        let path = target.path();
+        let query = target.query().map(|query| without_params(query, hidden));
+        let path_and_query: PathAndQuery = match query.as_deref() {
+            None | Some("") => format!("{base}{path}").parse()?,
+            Some(query) => format!("{base}{path}?{query}").parse()?,
+        };
         let mut parts = self.upstream.clone().into_parts();
         parts.path_and_query = Some(path_and_query);
         Ok(Uri::from_parts(parts)?)
     }
 }
 
-/// Makes the request's headers fit for the upstream: no hop-by-hop headers, no credentials, no
-/// `Host` (the client sets the upstream's), no forged principal headers; then the principal's.
-fn prepare_headers(headers: &mut HeaderMap, principal: Option<&Principal>, peer: SocketAddr) {
+/// A query string without the parameters named in `hidden`, compared after percent-decoding the
+/// name so that an upstream decoding it differently cannot find one.
+fn without_params(query: &str, hidden: &[String]) -> String {
+    query
+        .split('&')
+        .filter(|pair| {
+            let name = pair.split_once('=').map_or(*pair, |(name, _)| name);
+            let name = percent_encoding::percent_decode_str(name).decode_utf8_lossy();
+            !hidden.iter().any(|h| *h == name)
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// Makes the request's headers fit for the upstream: no hop-by-hop headers, no credentials
+/// (`credentials`, from the configuration), no `Host` (the client sets the upstream's), no forged
+/// principal headers; then the principal's.
+fn prepare_headers(
+    headers: &mut HeaderMap,
+    credentials: &[HeaderName],
+    principal: Option<&Principal>,
+    peer: SocketAddr,
+) {
     remove_hop_by_hop(headers);
     headers.remove(HOST);
-    for name in CREDENTIAL_HEADERS {
-        headers.remove(*name);
+    for name in credentials {
+        headers.remove(name);
     }
     let forged: Vec<HeaderName> = headers
         .keys()
@@ -280,7 +434,7 @@ fn plain(status: StatusCode, text: &'static str) -> Response<ProxyBody> {
 }
 
 /// Reads the configuration again on `SIGHUP`, like nginx and Kong do.
-fn reload_on_sighup(gate: GateHandle) {
+fn reload_on_sighup(gateway: Gateway) {
     #[cfg(unix)]
     tokio::spawn(async move {
         use tokio::signal::unix::{SignalKind, signal};
@@ -289,40 +443,48 @@ fn reload_on_sighup(gate: GateHandle) {
             return;
         };
         while hangups.recv().await.is_some() {
-            match gate.reload().await {
+            match gateway.reload().await {
                 Ok(()) => tracing::info!("configuration reloaded"),
                 Err(err) => tracing::error!("reload failed, the old configuration serves: {err}"),
             }
         }
     });
     #[cfg(not(unix))]
-    drop(gate);
+    drop(gateway);
 }
 
 /// An upstream for trying the gateway out: answers every request with its method, path and
-/// headers as JSON.
-pub(crate) async fn echo_upstream() -> std::io::Result<SocketAddr> {
+/// headers as JSON. Also returns how many requests it has answered.
+pub(crate) async fn echo_upstream() -> std::io::Result<(SocketAddr, Arc<AtomicUsize>)> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
+    let answered = Arc::new(AtomicUsize::new(0));
+    let count = Arc::clone(&answered);
     tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
-            let service = hyper::service::service_fn(|request: Request<Incoming>| async move {
-                let headers: serde_json::Map<String, serde_json::Value> = request
-                    .headers()
-                    .iter()
-                    .map(|(name, value)| {
-                        let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
-                        (name.to_string(), value.into())
-                    })
-                    .collect();
-                let echo = serde_json::json!({
-                    "upstream_saw": {
-                        "method": request.method().as_str(),
-                        "uri": request.uri().to_string(),
-                        "headers": headers,
-                    }
-                });
-                Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(format!("{echo:#}\n")))))
+            let count = Arc::clone(&count);
+            let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+                count.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    let headers: serde_json::Map<String, serde_json::Value> = request
+                        .headers()
+                        .iter()
+                        .map(|(name, value)| {
+                            let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+                            (name.to_string(), value.into())
+                        })
+                        .collect();
+                    let echo = serde_json::json!({
+                        "upstream_saw": {
+                            "method": request.method().as_str(),
+                            "uri": request.uri().to_string(),
+                            "headers": headers,
+                        }
+                    });
+                    Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(format!(
+                        "{echo:#}\n"
+                    )))))
+                }
             });
             tokio::spawn(async move {
                 let builder = auto::Builder::new(TokioExecutor::new());
@@ -332,5 +494,5 @@ pub(crate) async fn echo_upstream() -> std::io::Result<SocketAddr> {
             });
         }
     });
-    Ok(addr)
+    Ok((addr, answered))
 }

@@ -104,6 +104,49 @@ impl Config {
         Ok(config)
     }
 
+    /// The headers this configuration reads credentials from: `Authorization` always, and the
+    /// API-key header (`[api_keys] header`, `X-API-Key` by default) when `[api_keys]` is set. A
+    /// proxy removes them before forwarding (Kong's `hide_credentials`), so that the upstream
+    /// never holds a caller's secret.
+    pub fn credential_headers(&self) -> Vec<&str> {
+        let mut headers = vec![http::header::AUTHORIZATION.as_str()];
+        if let Some(section) = &self.api_keys {
+            headers.push(
+                section
+                    .header
+                    .as_deref()
+                    .unwrap_or(crate::api_key::DEFAULT_HEADER),
+            );
+        }
+        headers
+    }
+
+    /// The query parameters this configuration reads credentials from: those the `dangerous_*`
+    /// options turn on (`[api_keys] dangerous_query_param`, and `access_token` with
+    /// `dangerous_allow_query_token`). Empty by default. See [`credential_headers`](Self::credential_headers).
+    pub fn credential_query_params(&self) -> Vec<&str> {
+        let mut params = Vec::new();
+        if let Some(param) = self
+            .api_keys
+            .as_ref()
+            .and_then(|s| s.dangerous_query_param.as_deref())
+        {
+            params.push(param);
+        }
+        let query_token = self
+            .jwt
+            .as_ref()
+            .is_some_and(|s| s.dangerous_allow_query_token)
+            || self
+                .introspection
+                .as_ref()
+                .is_some_and(|s| s.dangerous_allow_query_token);
+        if query_token {
+            params.push("access_token"); // RFC 6750 §2.3
+        }
+        params
+    }
+
     /// Builds the Gate: opens the store and makes the authenticators the file names.
     pub async fn build(&self) -> Result<Gate, ConfigError> {
         Ok(self.build_services().await?.gate)
@@ -1305,5 +1348,31 @@ mod tests {
         };
         assert!(!shown.contains("hunter2"), "{shown}");
         assert!(!shown.contains("db.internal"), "{shown}");
+    }
+
+    #[test]
+    fn credential_locations_follow_the_configuration() {
+        let none = Config::from_str("").expect("empty config");
+        assert_eq!(none.credential_headers(), ["authorization"]);
+        assert!(none.credential_query_params().is_empty());
+
+        let defaults = Config::from_str("[api_keys]\n").expect("config");
+        assert_eq!(
+            defaults.credential_headers(),
+            ["authorization", "X-API-Key"]
+        );
+        assert!(defaults.credential_query_params().is_empty());
+
+        let kong_like = Config::from_str(concat!(
+            "[api_keys]\nheader = \"apikey\"\ndangerous_query_param = \"apikey\"\n",
+            "[jwt]\naudiences = [\"api\"]\ndangerous_allow_query_token = true\n",
+            "[[jwt.issuers]]\nissuer = \"https://issuer.test\"\nsecret_file = \"unused.key\"\n",
+        ))
+        .expect("config");
+        assert_eq!(kong_like.credential_headers(), ["authorization", "apikey"]);
+        assert_eq!(
+            kong_like.credential_query_params(),
+            ["apikey", "access_token"]
+        );
     }
 }

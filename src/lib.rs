@@ -67,7 +67,7 @@
 //! | `redis` | `lockout::RedisFailureStore`: lockout counters shared by many instances | no |
 //! | `cli` | the `portcullis` admin command (users, keys, tokens, config check/explain) | no |
 
-#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod api_key;
 pub mod audit;

@@ -6,6 +6,9 @@
 //! must also answer a refusal with exactly the body and content type `Gate::respond` builds for
 //! the Gate's own decision on the same request; tonic with that decision's public detail as the
 //! gRPC message.
+//!
+//! Needs `--features actix` (`cargo test --all-features`); the gateway test also needs `sqlite`.
+#![cfg(all(feature = "actix", feature = "axum", feature = "sqlite"))]
 
 #[path = "adapters/servers.rs"]
 mod servers;
@@ -19,6 +22,7 @@ mod gateway;
 mod whoami;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -264,17 +268,8 @@ async fn a_non_grpc_request_to_a_tonic_server_gets_the_problem_body() {
 /// the principal's headers, never a forged one, never the credentials.
 #[tokio::test]
 async fn the_gateway_forwards_the_principal_and_nothing_forged() {
-    let upstream = gateway::echo_upstream().await.expect("echo upstream");
     let config = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/gateway.toml");
-    let gate = portcullis::GateHandle::from_config_file(config)
-        .await
-        .expect("examples/gateway.toml is valid");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("local addr"));
-    let upstream = format!("http://{upstream}/api").parse().expect("URL");
-    tokio::spawn(gateway::serve(listener, gate, upstream));
+    let (base, _) = start_gateway(config).await;
     let client = reqwest::Client::new();
     let alice = encode_basic("alice", "correct horse battery staple");
 
@@ -342,6 +337,181 @@ async fn the_gateway_forwards_the_principal_and_nothing_forged() {
         .await
         .expect("request sent");
     assert_eq!(response.status(), 403);
+}
+
+/// The gateway example configured by `config`, in front of an echo upstream at `/api`: its base
+/// URL and how many requests the upstream has answered.
+async fn start_gateway(config: impl AsRef<std::path::Path>) -> (String, Arc<AtomicUsize>) {
+    let (upstream, answered) = gateway::echo_upstream().await.expect("echo upstream");
+    let gateway = gateway::Gateway::from_config_file(config)
+        .await
+        .expect("valid configuration");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("local addr"));
+    let upstream = format!("http://{upstream}/api").parse().expect("URL");
+    tokio::spawn(gateway::serve(listener, gateway, upstream));
+    (base, answered)
+}
+
+/// The Gate matches routes on the decoded, normalised path, where `%2F` stays inside a segment and
+/// `;x` is part of one; upstreams that decode `%2F` or drop `;` parameters would serve these as
+/// `/admin/users`. Bob (not an admin, but allowed by the default rule) sends each trick raw, on
+/// its own connection (reqwest would normalise the path first): each is a 400 problem from the
+/// gateway and never reaches the upstream, while a path in normal form still goes through.
+#[tokio::test]
+async fn the_gateway_refuses_paths_the_upstream_could_read_differently() {
+    let config = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/gateway.toml");
+    let (base, answered) = start_gateway(config).await;
+    let addr = base.trim_start_matches("http://").to_owned();
+    let bob = encode_basic("bob", BOB_PASSWORD);
+    let tricks = [
+        "/admin%2Fusers",
+        "/admin%2fusers",
+        "/admin%5Cusers",
+        "/admin%5cusers",
+        "/admin\\users",
+        "/admin;x/users",
+        "/admin/users;jsessionid=1",
+        "/x/../admin/users",
+        "/./admin/users",
+        "//admin/users",
+        "/x//admin/users",
+        "/x/%2e%2e/admin/users",
+        "/x/%2E%2E/admin/users",
+        "/admin%252Fusers",
+        "/admin%2",
+    ];
+    for path in tricks {
+        let (status, content_type, _) = raw_get(&addr, path, &bob).await;
+        assert_eq!(status, 400, "{path}: status");
+        assert_eq!(
+            content_type.as_deref(),
+            Some("application/problem+json"),
+            "{path}: refused by the gateway, not by the HTTP parser"
+        );
+    }
+    assert_eq!(
+        answered.load(Ordering::SeqCst),
+        0,
+        "no trick reached the upstream"
+    );
+
+    // Paths in normal form pass, percent-escapes of ordinary characters and a trailing slash too.
+    for path in ["/orders", "/orders/", "/caf%C3%A9%20menu?q=a%2Fb;c"] {
+        let (status, _, body) = raw_get(&addr, path, &bob).await;
+        assert_eq!(status, 200, "{path}: status");
+        let seen: serde_json::Value = serde_json::from_str(&body).expect("echo JSON");
+        assert_eq!(seen["upstream_saw"]["uri"], format!("/api{path}"), "{path}");
+    }
+    assert_eq!(answered.load(Ordering::SeqCst), 3);
+    // Bob on the real admin path is still the Gate's business.
+    let (status, _, _) = raw_get(&addr, "/admin/users", &bob).await;
+    assert_eq!(status, 403);
+}
+
+/// `GET path` sent byte for byte on a new connection: status, content type and body.
+async fn raw_get(addr: &str, path: &str, authorization: &str) -> (u16, Option<String>, String) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nhost: {addr}\r\nauthorization: {authorization}\r\nconnection: close\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.expect("send");
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.expect("read");
+    let response = String::from_utf8(response).expect("UTF-8 response");
+    let (head, body) = response.split_once("\r\n\r\n").expect("head and body");
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .expect("status line");
+    let content_type = head
+        .lines()
+        .filter_map(|line| line.split_once(':'))
+        .find(|(name, _)| name.eq_ignore_ascii_case("content-type"))
+        .map(|(_, value)| value.trim().to_owned());
+    (status, content_type, body.to_owned())
+}
+
+/// With the API-key header renamed (`apikey`, as Kong users have it) and the dangerous query
+/// parameter on, the upstream sees neither the header nor the parameter, only the principal.
+#[tokio::test]
+async fn the_gateway_hides_the_configured_api_key_header_and_query_parameter() {
+    let dir = std::env::temp_dir().join(format!("portcullis-gateway-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let _ = std::fs::remove_file(dir.join("keys.db"));
+    std::fs::write(dir.join("pepper.txt"), "a pepper for the gateway test only").expect("pepper");
+    let config_path = dir.join("gateway.toml");
+    // The store URL is read relative to the working directory, not to the file: give a full path.
+    let config = format!(
+        "[store]\nurl = \"sqlite://{}\"\n{}",
+        dir.join("keys.db").display(),
+        concat!(
+            "[api_keys]\npepper_file = \"pepper.txt\"\nheader = \"apikey\"\n",
+            "dangerous_query_param = \"apikey\"\n",
+        ),
+    );
+    std::fs::write(&config_path, config).expect("config");
+    let services = portcullis::Config::from_file(&config_path)
+        .expect("config")
+        .build_services()
+        .await
+        .expect("services");
+    let issued = services
+        .api_keys
+        .expect("[api_keys]")
+        .create(NewApiKey::new("carol").with_expires_in(Duration::from_secs(3600)))
+        .await
+        .expect("key");
+    let key = issued.key().expose_secret().to_owned();
+    let (base, answered) = start_gateway(&config_path).await;
+    let client = reqwest::Client::new();
+
+    let response = client
+        .get(format!("{base}/orders?page=2"))
+        .header("ApiKey", &key)
+        .send()
+        .await
+        .expect("request sent");
+    assert_eq!(response.status(), 200);
+    let seen: serde_json::Value = response.json().await.expect("echo JSON");
+    let seen = &seen["upstream_saw"];
+    assert_eq!(seen["uri"], "/api/orders?page=2");
+    assert_eq!(seen["headers"]["x-portcullis-subject"], "carol");
+    assert!(seen["headers"].get("apikey").is_none(), "{seen}");
+    assert!(
+        !seen.to_string().contains(&key),
+        "the key reached the upstream: {seen}"
+    );
+
+    let response = client
+        .get(format!("{base}/orders?page=2&apikey={key}&sort=asc"))
+        .send()
+        .await
+        .expect("request sent");
+    assert_eq!(response.status(), 200);
+    let seen: serde_json::Value = response.json().await.expect("echo JSON");
+    let seen = &seen["upstream_saw"];
+    assert_eq!(seen["uri"], "/api/orders?page=2&sort=asc");
+    assert_eq!(seen["headers"]["x-portcullis-subject"], "carol");
+    assert!(
+        !seen.to_string().contains(&key),
+        "the key reached the upstream: {seen}"
+    );
+
+    let response = client
+        .get(format!("{base}/orders?apikey={key}"))
+        .send()
+        .await
+        .expect("request sent");
+    assert_eq!(response.status(), 200);
+    let seen: serde_json::Value = response.json().await.expect("echo JSON");
+    assert_eq!(seen["upstream_saw"]["uri"], "/api/orders");
+    assert_eq!(answered.load(Ordering::SeqCst), 3);
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Asks an HTTP server every row of the table with reqwest.

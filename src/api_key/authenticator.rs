@@ -272,7 +272,7 @@ impl ApiKeyAuthenticatorBuilder {
                 return Err(ConfigError::new(format!(
                     "`{name}` is not a usable query parameter name (letters, digits, `-_.~`)"
                 ))
-                .with_key("api_keys.query_param"));
+                .with_key("api_keys.dangerous_query_param"));
             }
         }
         if self.realm.chars().any(char::is_control) {
