@@ -163,7 +163,7 @@ impl Config {
     /// the previous build and, on success, leaving there what the next one may reuse.
     pub(crate) async fn build_keeping(&self, kept: &mut Kept) -> Result<Services, ConfigError> {
         let mut next = Kept::default();
-        let stores = open_stores(self.store.as_ref()).await?;
+        let stores = open_stores(self.store.as_ref(), self.base_dir.as_deref()).await?;
         let mut builder: GateBuilder =
             Gate::builder().trusted_proxies(self.trusted_proxies.clone());
         if let Some(bytes) = self.max_path_bytes {
@@ -1181,11 +1181,30 @@ impl RawStore {
     }
 }
 
-async fn open_stores(store: Option<&RawStore>) -> Result<Stores, ConfigError> {
+async fn open_stores(
+    store: Option<&RawStore>,
+    base_dir: Option<&Path>,
+) -> Result<Stores, ConfigError> {
     let url = store.map_or("memory", |s| s.url.get_ref().as_str());
-    open_store(url)
+    open_store(&store_url(url, base_dir))
         .await
         .map_err(|e| ConfigError::new(e.to_string()).with_key("store.url"))
+}
+
+/// `url` with a relative SQLite path made relative to the configuration file's directory, as
+/// every other path in the file is.
+fn store_url(url: &str, base_dir: Option<&Path>) -> String {
+    let path = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"));
+    match (path, base_dir) {
+        (Some(path), Some(base))
+            if !path.is_empty() && !path.starts_with('/') && !path.starts_with(":memory:") =>
+        {
+            format!("sqlite://{}", base.join(path).display())
+        }
+        _ => url.to_owned(),
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -1335,6 +1354,22 @@ mod tests {
         for bad in ["", "10", "s", "10y", "1.5h", "-3s", "99999999999999999999d"] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn relative_sqlite_paths_are_relative_to_the_file() {
+        let dir = Some(Path::new("/etc/app"));
+        assert_eq!(store_url("sqlite://keys.db", dir), "sqlite:///etc/app/keys.db");
+        assert_eq!(store_url("sqlite:keys.db", dir), "sqlite:///etc/app/keys.db");
+        for kept in [
+            "sqlite:///var/lib/keys.db",
+            "sqlite::memory:",
+            "memory",
+            "postgres://db/auth",
+        ] {
+            assert_eq!(store_url(kept, dir), kept);
+        }
+        assert_eq!(store_url("sqlite://keys.db", None), "sqlite://keys.db");
     }
 
     #[test]
