@@ -1169,8 +1169,12 @@ impl fmt::Debug for RawStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // The URL may carry a database password: show its scheme only.
         let url = self.url.get_ref();
-        let scheme = url.split_once(':').map_or(url.as_str(), |(scheme, _)| scheme);
-        f.debug_struct("RawStore").field("scheme", &scheme).finish_non_exhaustive()
+        let scheme = url
+            .split_once(':')
+            .map_or(url.as_str(), |(scheme, _)| scheme);
+        f.debug_struct("RawStore")
+            .field("scheme", &scheme)
+            .finish_non_exhaustive()
     }
 }
 
@@ -1359,8 +1363,14 @@ mod tests {
     #[test]
     fn relative_sqlite_paths_are_relative_to_the_file() {
         let dir = Some(Path::new("/etc/app"));
-        assert_eq!(store_url("sqlite://keys.db", dir), "sqlite:///etc/app/keys.db");
-        assert_eq!(store_url("sqlite:keys.db", dir), "sqlite:///etc/app/keys.db");
+        assert_eq!(
+            store_url("sqlite://keys.db", dir),
+            "sqlite:///etc/app/keys.db"
+        );
+        assert_eq!(
+            store_url("sqlite:keys.db", dir),
+            "sqlite:///etc/app/keys.db"
+        );
         for kept in [
             "sqlite:///var/lib/keys.db",
             "sqlite::memory:",

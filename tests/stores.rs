@@ -652,52 +652,27 @@ mod postgres {
     #[tokio::test]
     async fn revocation_reaches_another_gate_within_the_cache_ttl() {
         with_postgres_url(|url| async move {
-            use portcullis::{ApiKeys, Gate, NewApiKey, RequestView, SecretString};
+            use portcullis::NewApiKey;
             let ttl = Duration::from_millis(500);
-            let pepper = SecretString::new("two-gates-pepper-0123456789abcdefghijklmno");
-            let instance = |store: Arc<PostgresStore>| {
-                // Without the change watch, so the TTL alone bounds it.
-                let keys = ApiKeys::builder(store, pepper.clone())
-                    .cache_ttl(ttl)
-                    .watch_store_changes(false)
-                    .build()
-                    .unwrap();
-                let gate = Gate::builder()
-                    .authenticator(keys.authenticator())
-                    .build()
-                    .unwrap();
-                (keys, gate)
-            };
-            let (keys_a, gate_a) = instance(Arc::new(PostgresStore::connect(&url).await.unwrap()));
-            let (_keys_b, gate_b) = instance(Arc::new(PostgresStore::connect(&url).await.unwrap()));
+            // Without the change watch, so the TTL alone bounds it.
+            let (keys_a, gate_a) = instance(&url, ttl, false).await;
+            let (_keys_b, gate_b) = instance(&url, ttl, false).await;
             let issued = keys_a
                 .create(NewApiKey::new("svc").with_expires_in(Duration::from_secs(3600)))
                 .await
                 .unwrap();
             let key = issued.key().expose_secret().to_owned();
-            let check = |gate: &Gate| {
-                let gate = gate.clone();
-                let key = key.clone();
-                async move {
-                    let (parts, ()) = http::Request::get("/x")
-                        .header("x-api-key", key)
-                        .body(())
-                        .unwrap()
-                        .into_parts();
-                    gate.check(&RequestView::from_parts(&parts)).await.is_ok()
-                }
-            };
             assert!(
-                check(&gate_a).await && check(&gate_b).await,
+                accepts(&gate_a, &key).await && accepts(&gate_b, &key).await,
                 "both accept, B now caches it"
             );
             let revoked_at = std::time::Instant::now();
             keys_a.revoke(issued.id()).await.unwrap();
             assert!(
-                !check(&gate_a).await,
+                !accepts(&gate_a, &key).await,
                 "the revoking instance refuses at once"
             );
-            while check(&gate_b).await {
+            while accepts(&gate_b, &key).await {
                 assert!(
                     revoked_at.elapsed() < ttl * 3,
                     "still accepted after {:?}",
@@ -718,32 +693,13 @@ mod postgres {
     #[tokio::test]
     async fn revocation_reaches_another_gate_at_once_through_notify() {
         with_postgres_url(|url| async move {
-            use portcullis::{ApiKeys, Gate, NewApiKey, RequestView, SecretString};
+            use portcullis::NewApiKey;
             let ttl = Duration::from_secs(60);
-            let pepper = SecretString::new("notify-gates-pepper-0123456789abcdefghijklmn");
-            let instance = |store: Arc<PostgresStore>| {
-                let keys = ApiKeys::builder(store, pepper.clone())
-                    .cache_ttl(ttl)
-                    .build()
-                    .unwrap();
-                let gate = Gate::builder()
-                    .authenticator(keys.authenticator())
-                    .build()
-                    .unwrap();
-                (keys, gate)
-            };
-            let (keys_a, _gate_a) = instance(Arc::new(PostgresStore::connect(&url).await.unwrap()));
-            let (_keys_b, gate_b) = instance(Arc::new(PostgresStore::connect(&url).await.unwrap()));
+            let (keys_a, _gate_a) = instance(&url, ttl, true).await;
+            let (_keys_b, gate_b) = instance(&url, ttl, true).await;
             let accepts = |key: String| {
                 let gate = gate_b.clone();
-                async move {
-                    let (parts, ()) = http::Request::get("/x")
-                        .header("x-api-key", key)
-                        .body(())
-                        .unwrap()
-                        .into_parts();
-                    gate.check(&RequestView::from_parts(&parts)).await.is_ok()
-                }
+                async move { accepts(&gate, &key).await }
             };
             // Waits until instance B refuses `key`; the time it took.
             let refused_within = |key: String, limit: Duration| async move {
@@ -812,6 +768,38 @@ mod postgres {
             );
         })
         .await;
+    }
+
+    /// One instance on the database at `url`: its key manager and a Gate checking its keys.
+    async fn instance(
+        url: &str,
+        ttl: Duration,
+        watch: bool,
+    ) -> (portcullis::ApiKeys, portcullis::Gate) {
+        let store = Arc::new(PostgresStore::connect(url).await.unwrap());
+        let pepper = portcullis::SecretString::new("two-gates-pepper-0123456789abcdefghijklmno");
+        let keys = portcullis::ApiKeys::builder(store, pepper)
+            .cache_ttl(ttl)
+            .watch_store_changes(watch)
+            .build()
+            .unwrap();
+        let gate = portcullis::Gate::builder()
+            .authenticator(keys.authenticator())
+            .build()
+            .unwrap();
+        (keys, gate)
+    }
+
+    /// Whether `gate` lets a request with API key `key` through.
+    async fn accepts(gate: &portcullis::Gate, key: &str) -> bool {
+        let (parts, ()) = http::Request::get("/x")
+            .header("x-api-key", key)
+            .body(())
+            .unwrap()
+            .into_parts();
+        gate.check(&portcullis::RequestView::from_parts(&parts))
+            .await
+            .is_ok()
     }
 
     /// Runs `test` on fresh stores in a scratch schema, which is dropped afterwards even if the
