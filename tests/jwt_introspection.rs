@@ -526,7 +526,10 @@ async fn the_cache_holds_at_most_its_capacity() {
         .http_client(client())
         .build()
         .unwrap();
-    let gate = Gate::builder().authenticator(introspection).build().unwrap();
+    let gate = Gate::builder()
+        .authenticator(introspection)
+        .build()
+        .unwrap();
     for token in &tokens {
         assert_eq!(bearer(&gate, token).await.status, 200);
     }
@@ -596,7 +599,10 @@ async fn requests_in_flight_are_bounded_and_the_excess_is_refused_with_503() {
         .http_client(client())
         .build()
         .unwrap();
-    let gate = Gate::builder().authenticator(introspection).build().unwrap();
+    let gate = Gate::builder()
+        .authenticator(introspection)
+        .build()
+        .unwrap();
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..20 {

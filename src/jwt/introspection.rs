@@ -679,10 +679,7 @@ impl<T: Clone> Cache<T> {
         let seq = state.next_seq;
         state.next_seq += 1;
         state.order.push_back((digest, seq));
-        state.map.insert(
-            digest,
-            Entry { value, until, seq },
-        );
+        state.map.insert(digest, Entry { value, until, seq });
     }
 }
 
