@@ -693,7 +693,13 @@ fn callgrind_counts(
     classes: &[&str],
     args: &[&str],
 ) -> Vec<(String, u64)> {
-    let dir = std::env::temp_dir().join(format!("portcullis-callgrind-{}", std::process::id()));
+    // One directory per call: the callgrind tests run at the same time and each removes its own.
+    static CALLS: AtomicUsize = AtomicUsize::new(0);
+    let call = CALLS.fetch_add(1, Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!(
+        "portcullis-callgrind-{}-{call}",
+        std::process::id()
+    ));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let runs: Vec<(&str, usize)> = classes
         .iter()
