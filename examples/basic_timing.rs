@@ -183,8 +183,8 @@ fn callgrind(
     class: Class,
     iterations: usize,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    // The smallest cost that still runs every step of argon2id; the dummy hash an unknown user
-    // is checked against is made at the same cost.
+    // A small cost (the test suite's) that still runs every step of argon2id; the dummy hash an
+    // unknown user is checked against is made at the same cost.
     let hashing = HashingConfig {
         memory_kib: 64,
         iterations: 1,
