@@ -14,11 +14,18 @@
 //! ```sh
 //! cargo run --release --example basic_timing -- 200   # samples per class, default 200
 //! ```
+//!
+//! `callgrind CLASS N` runs N refusals of one class (`unknown-user` or `wrong-password`) at a
+//! small argon2 cost (argon2's work does not depend on the data), for
+//! `valgrind --tool=callgrind`: instruction counts instead of time (see `tests/limits.rs`). The
+//! request's path runs inside the function `measured`; argon2 runs on a blocking thread, inside
+//! the closure `HashingPool::run` hands it, so both are given to `--toggle-collect`.
 
+use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use portcullis::basic::encode_basic;
+use portcullis::basic::{HashingConfig, encode_basic};
 use portcullis::{BasicAuthenticator, Gate, MemoryUserStore, RequestView};
 use rand::seq::SliceRandom as _;
 
@@ -36,9 +43,21 @@ enum Class {
     WrongPassword,
 }
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let samples: usize = match std::env::args().nth(1) {
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()?;
+    if args.first().map(String::as_str) == Some("callgrind") {
+        let class = match args.get(1).map(String::as_str) {
+            Some("unknown-user") => Class::UnknownUser,
+            Some("wrong-password") => Class::WrongPassword,
+            _ => return Err("callgrind needs a class: unknown-user or wrong-password".into()),
+        };
+        let iterations: usize = args.get(2).map_or(Ok(20), |n| n.parse())?;
+        return callgrind(&runtime, class, iterations);
+    }
+    let samples: usize = match args.first() {
         Some(arg) => arg
             .parse()
             .map_err(|_| format!("samples per class must be a number, got `{arg}`"))?,
@@ -47,11 +66,23 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if samples < 10 {
         return Err("use at least 10 samples per class".into());
     }
+    // Default argon2id cost (m = 19456 KiB, t = 2, p = 1).
+    runtime.block_on(timing(samples, HashingConfig::default()))
+}
 
-    // Default argon2id cost (m = 19456 KiB, t = 2, p = 1). Lockout is off only because this
-    // program fails hundreds of times on purpose; a service keeps it on.
+/// The Gate, and one request of each class: (unknown user, wrong password).
+struct Setup {
+    gate: Gate,
+    unknown: http::request::Parts,
+    wrong: http::request::Parts,
+}
+
+async fn setup(hashing: HashingConfig) -> Result<Setup, Box<dyn std::error::Error>> {
+    // Lockout is off only because this program fails hundreds of times on purpose; a service
+    // keeps it on.
     let basic = Arc::new(
         BasicAuthenticator::builder(Arc::new(MemoryUserStore::new()))
+            .hashing(hashing)
             .dangerous_disable_lockout()
             .build()?,
     );
@@ -68,9 +99,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .body(())
             .map(|request| request.into_parts().0)
     };
-    let unknown = request("zelda")?;
-    let wrong = request("alice")?;
+    Ok(Setup {
+        gate,
+        unknown: request("zelda")?,
+        wrong: request("alice")?,
+    })
+}
 
+async fn timing(samples: usize, hashing: HashingConfig) -> Result<(), Box<dyn std::error::Error>> {
+    let Setup {
+        gate,
+        unknown,
+        wrong,
+    } = setup(hashing).await?;
     let mut schedule: Vec<Class> = [Class::UnknownUser, Class::WrongPassword]
         .into_iter()
         .flat_map(|class| std::iter::repeat_n(class, samples))
@@ -135,6 +176,59 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
     }
     Ok(())
+}
+
+fn callgrind(
+    runtime: &tokio::runtime::Runtime,
+    class: Class,
+    iterations: usize,
+) -> Result<(), Box<dyn std::error::Error>> {
+    // A small cost (the test suite's) that still runs every step of argon2id; the dummy hash an
+    // unknown user is checked against is made at the same cost.
+    let hashing = HashingConfig {
+        memory_kib: 64,
+        iterations: 1,
+        max_concurrent: 1,
+        ..HashingConfig::default()
+    };
+    let setup = runtime.block_on(setup(hashing))?;
+    let parts = match class {
+        Class::UnknownUser => &setup.unknown,
+        Class::WrongPassword => &setup.wrong,
+    };
+    // Outside `measured` first: code paths warm. (argon2 runs here too, as many times for
+    // either class, so the blocking thread's count grows alike.)
+    runtime.block_on(async {
+        for _ in 0..3 {
+            let _ = setup.gate.check(&RequestView::from_parts(parts)).await;
+        }
+    });
+    let refused = measured(runtime, &setup.gate, parts, iterations);
+    println!("{class:?}: {refused} of {iterations} refused");
+    if refused != iterations {
+        return Err("a wrong credential was not refused".into());
+    }
+    Ok(())
+}
+
+/// The code callgrind counts on this thread: `iterations` checks of one request. A plain
+/// function (an `async fn` is compiled into its caller's poll), never inlined, so
+/// `--toggle-collect` finds it.
+#[inline(never)]
+fn measured(
+    runtime: &tokio::runtime::Runtime,
+    gate: &Gate,
+    parts: &http::request::Parts,
+    iterations: usize,
+) -> usize {
+    runtime.block_on(async {
+        let mut refused = 0;
+        for _ in 0..iterations {
+            let view = RequestView::from_parts(black_box(parts));
+            refused += usize::from(gate.check(&view).await.is_err());
+        }
+        refused
+    })
 }
 
 /// Mean, sample standard deviation (in seconds) and count.

@@ -19,9 +19,9 @@
 //! found" shows through; that tells a caller whether an id exists, which the id (a public,
 //! random 71-bit identifier) does not need to hide, but never anything about a secret.
 //!
-//! `callgrind CLASS N` runs N refusals of one class inside the function `measured`, for
-//! `valgrind --tool=callgrind --toggle-collect=*measured*`: instruction counts instead of time
-//! (see `tests/limits.rs`).
+//! `callgrind CLASS N [--uncached]` runs N refusals of one class inside the function `measured`,
+//! for `valgrind --tool=callgrind --toggle-collect=*measured*`: instruction counts instead of
+//! time (see `tests/limits.rs`).
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -79,7 +79,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .and_then(|name| Class::parse(name))
             .ok_or("callgrind needs a class: unknown-id, wrong-secret or wrong-suffix")?;
         let iterations: usize = args.get(2).map_or(Ok(100), |n| n.parse())?;
-        return callgrind(&runtime, class, iterations);
+        let cached = !args.iter().any(|a| a == "--uncached");
+        return callgrind(&runtime, class, iterations, cached);
     }
     let samples: usize = match args.first() {
         Some(arg) => arg
@@ -241,8 +242,9 @@ fn callgrind(
     runtime: &tokio::runtime::Runtime,
     class: Class,
     iterations: usize,
+    cached: bool,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    let setup = runtime.block_on(setup(true))?;
+    let setup = runtime.block_on(setup(cached))?;
     let parts = &setup
         .requests
         .iter()

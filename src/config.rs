@@ -1030,6 +1030,20 @@ impl RawBasic {
 
 impl RawLockout {
     fn validate(&self, spans: &Spans<'_>) -> Result<(), ConfigError> {
+        for (threshold, key) in [
+            (self.user_threshold, "basic.lockout.user_threshold"),
+            (self.ip_threshold, "basic.lockout.ip_threshold"),
+        ] {
+            // The builder raises a lower value; in a file it is refused, so what is written is
+            // what applies.
+            if threshold.is_some_and(|n| n < crate::lockout::MIN_THRESHOLD) {
+                return Err(ConfigError::new(format!(
+                    "must be at least {}",
+                    crate::lockout::MIN_THRESHOLD
+                ))
+                .with_key(key));
+            }
+        }
         let redis = self
             .store
             .as_ref()

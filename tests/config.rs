@@ -1028,6 +1028,34 @@ async fn redis_lockout_from_the_file_locks_out() {
 }
 
 #[test]
+fn lockout_thresholds_below_two_are_refused() {
+    assert_error(
+        "[basic]\n\n[basic.lockout]\nip_threshold = 1\n",
+        4,
+        "basic.lockout.ip_threshold",
+        "at least 2",
+    );
+}
+
+#[test]
+fn introspection_call_limits_are_checked() {
+    let base = "[introspection]\nendpoint = \"https://idp.test/introspect\"\n\
+                client_id = \"api\"\nclient_secret_file = \"secret.txt\"\n";
+    assert_error(
+        &format!("{base}max_concurrent = 0\n"),
+        5,
+        "introspection.max_concurrent",
+        "positive",
+    );
+    assert_error(
+        &format!("{base}max_wait = \"soon\"\n"),
+        5,
+        "introspection.max_wait",
+        "",
+    );
+}
+
+#[test]
 fn lockout_settings_and_disabled_lockout_contradict() {
     assert_error(
         "[basic]\ndangerous_disable_lockout = true\n\n[basic.lockout]\nuser_threshold = 3\n",

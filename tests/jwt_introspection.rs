@@ -1,14 +1,15 @@
 //! Opaque bearer tokens checked by an RFC 7662 introspection endpoint on 127.0.0.1: client
-//! authentication, `active: false`, the cache (bounded, never past `exp`), outages, and sharing
-//! the `Authorization` header with JWTs and API keys.
+//! authentication, `active: false`, the cache (bounded, never past `exp`), outages, sharing
+//! the `Authorization` header with JWTs and API keys, and the limits on what an attacker's tokens
+//! can cost: token and answer sizes, cache capacities, requests in flight.
 
 #[path = "jwt_fixtures/support.rs"]
 mod support;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -33,6 +34,20 @@ struct Endpoint {
     down: AtomicBool,
     /// `basic` or `post`: how the client must authenticate.
     method: Mutex<&'static str>,
+    /// How long each answer takes, in milliseconds.
+    delay_ms: AtomicU64,
+    /// Requests being answered now, and the most there ever were at once.
+    in_flight: AtomicUsize,
+    peak_in_flight: AtomicUsize,
+}
+
+/// Counts a request in flight for as long as it lives (a dropped request included).
+struct InFlight<'a>(&'a Endpoint);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 async fn introspect(
@@ -41,6 +56,13 @@ async fn introspect(
     Form(form): Form<HashMap<String, String>>,
 ) -> Result<Json<Value>, StatusCode> {
     endpoint.calls.fetch_add(1, Ordering::SeqCst);
+    let now = endpoint.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+    let _in_flight = InFlight(&endpoint);
+    endpoint.peak_in_flight.fetch_max(now, Ordering::SeqCst);
+    let delay = endpoint.delay_ms.load(Ordering::SeqCst);
+    if delay > 0 {
+        tokio::time::sleep(Duration::from_millis(delay)).await;
+    }
     if endpoint.down.load(Ordering::SeqCst) {
         return Err(StatusCode::BAD_GATEWAY);
     }
@@ -406,4 +428,218 @@ async fn settings_build_an_introspection_authenticator() {
         Some("introspection.endpoint")
     );
     std::fs::remove_dir_all(&dir).ok();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Limits: what each token an attacker makes up can cost
+
+fn calls(endpoint: &Endpoint) -> usize {
+    endpoint.calls.load(Ordering::SeqCst)
+}
+
+/// A 401 for a bad token: `Bearer` challenge with the realm and `error="invalid_token"`.
+fn assert_invalid_token(answer: &support::Answer) {
+    assert_eq!(answer.status, 401, "{answer:?}");
+    assert!(
+        answer.challenge.starts_with("Bearer realm=\"api\""),
+        "{answer:?}"
+    );
+    assert_eq!(answer.bearer_error().as_deref(), Some("invalid_token"));
+}
+
+/// A 503 for an outage: `Retry-After`, and no challenge (the token is not at fault).
+fn assert_outage(answer: &support::Answer) {
+    assert_eq!(answer.status, 503, "{answer:?}");
+    assert!(answer.retry_after.is_some(), "{answer:?}");
+    assert!(answer.challenge.is_empty(), "{answer:?}");
+}
+
+#[tokio::test]
+async fn a_token_over_the_size_limit_is_refused_without_a_call() {
+    let (endpoint, url) = start("basic").await;
+    let at_limit = "a".repeat(64);
+    let over = "a".repeat(65);
+    for token in [&at_limit, &over] {
+        endpoint
+            .answers
+            .lock()
+            .unwrap()
+            .insert(token.clone(), active("ivan", 300));
+    }
+    let introspection = IntrospectionAuthenticator::builder(&url, basic())
+        .max_token_size(64)
+        .http_client(client())
+        .build()
+        .unwrap();
+    let gate = Gate::builder()
+        .authenticator(introspection.clone())
+        .build()
+        .unwrap();
+    assert_invalid_token(&bearer(&gate, &over).await);
+    assert_eq!(
+        introspection.introspect(&over).await.unwrap_err().kind(),
+        TokenErrorKind::TooLarge
+    );
+    assert_eq!(calls(&endpoint), 0, "an oversized token is never sent");
+    assert_eq!(bearer(&gate, &at_limit).await.status, 200);
+    assert_eq!(calls(&endpoint), 1);
+}
+
+#[tokio::test]
+async fn an_answer_over_the_size_limit_is_an_outage() {
+    let (endpoint, url) = start("basic").await;
+    let mut padded = active("judy", 300);
+    padded["padding"] = json!("x".repeat(2048));
+    endpoint
+        .answers
+        .lock()
+        .unwrap()
+        .insert("padded".into(), padded);
+    let small = IntrospectionAuthenticator::builder(&url, basic())
+        .max_response_size(1024)
+        .http_client(client())
+        .build()
+        .unwrap();
+    let gate = Gate::builder().authenticator(small).build().unwrap();
+    assert_outage(&bearer(&gate, "padded").await);
+    // The same answer under the default limit (64 KiB) is read.
+    let roomy = Gate::builder()
+        .authenticator(authenticator(&url, basic()))
+        .build()
+        .unwrap();
+    assert_eq!(bearer(&roomy, "padded").await.status, 200);
+}
+
+#[tokio::test]
+async fn the_cache_holds_at_most_its_capacity() {
+    let (endpoint, url) = start("basic").await;
+    let tokens: Vec<String> = (0..5).map(|i| format!("opaque-{i}")).collect();
+    for token in &tokens {
+        endpoint
+            .answers
+            .lock()
+            .unwrap()
+            .insert(token.clone(), active("kim", 300));
+    }
+    let introspection = IntrospectionAuthenticator::builder(&url, basic())
+        .cache(Duration::from_secs(60), 3)
+        .http_client(client())
+        .build()
+        .unwrap();
+    let gate = Gate::builder()
+        .authenticator(introspection)
+        .build()
+        .unwrap();
+    for token in &tokens {
+        assert_eq!(bearer(&gate, token).await.status, 200);
+    }
+    assert_eq!(calls(&endpoint), 5);
+    // The newest three are answered from the cache...
+    for token in &tokens[2..] {
+        assert_eq!(bearer(&gate, token).await.status, 200);
+    }
+    assert_eq!(calls(&endpoint), 5);
+    // ...and the two oldest were evicted: asked again.
+    for token in &tokens[..2] {
+        assert_eq!(bearer(&gate, token).await.status, 200);
+    }
+    assert_eq!(calls(&endpoint), 7);
+}
+
+#[tokio::test]
+async fn inactive_answers_are_cached_apart_and_cannot_evict_active_ones() {
+    let (endpoint, url) = start("basic").await;
+    endpoint
+        .answers
+        .lock()
+        .unwrap()
+        .insert("opaque-liz".into(), active("liz", 300));
+    let introspection = IntrospectionAuthenticator::builder(&url, basic())
+        .cache(Duration::from_secs(60), 2)
+        .inactive_cache_capacity(3)
+        .http_client(client())
+        .build()
+        .unwrap();
+    let gate = Gate::builder()
+        .authenticator(introspection.clone())
+        .build()
+        .unwrap();
+    assert_eq!(bearer(&gate, "opaque-liz").await.status, 200);
+    // 100 made-up tokens: each asked once and refused.
+    let made_up: Vec<String> = (0..100).map(|i| format!("made-up-{i}")).collect();
+    for token in &made_up {
+        assert_invalid_token(&bearer(&gate, token).await);
+    }
+    assert_eq!(calls(&endpoint), 101);
+    // The newest three are refused from the cache, still as inactive tokens...
+    for token in &made_up[97..] {
+        assert_invalid_token(&bearer(&gate, token).await);
+        assert_eq!(
+            introspection.introspect(token).await.unwrap_err().kind(),
+            TokenErrorKind::Inactive
+        );
+    }
+    assert_eq!(calls(&endpoint), 101);
+    // ...an older one was evicted: asked again...
+    assert_invalid_token(&bearer(&gate, &made_up[0]).await);
+    assert_eq!(calls(&endpoint), 102);
+    // ...and the flood did not push the active token out of its cache.
+    assert_eq!(bearer(&gate, "opaque-liz").await.status, 200);
+    assert_eq!(calls(&endpoint), 102);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_in_flight_are_bounded_and_the_excess_is_refused_with_503() {
+    let (endpoint, url) = start("basic").await;
+    endpoint.delay_ms.store(400, Ordering::SeqCst);
+    let max_wait = Duration::from_millis(100);
+    let introspection = IntrospectionAuthenticator::builder(&url, basic())
+        .max_concurrent(2)
+        .max_wait(max_wait)
+        .http_client(client())
+        .build()
+        .unwrap();
+    let gate = Gate::builder()
+        .authenticator(introspection)
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..20 {
+        let gate = gate.clone();
+        tasks.spawn(async move {
+            let answer = bearer(&gate, &format!("flood-{i}")).await;
+            (answer, started.elapsed())
+        });
+    }
+    let mut refused = 0;
+    let mut asked = 0;
+    while let Some(result) = tasks.join_next().await {
+        let (answer, after) = result.unwrap();
+        if answer.status == 503 {
+            assert_outage(&answer);
+            // Refused after waiting `max_wait`, not after the endpoint's 400 ms.
+            assert!(after < Duration::from_millis(390), "503 after {after:?}");
+            refused += 1;
+        } else {
+            assert_invalid_token(&answer);
+            asked += 1;
+        }
+    }
+    assert_eq!((asked, refused), (2, 18));
+    assert_eq!(endpoint.peak_in_flight.load(Ordering::SeqCst), 2);
+    assert_eq!(calls(&endpoint), 2);
+    // The slots are free again.
+    endpoint.delay_ms.store(0, Ordering::SeqCst);
+    assert_invalid_token(&bearer(&gate, "after-the-flood").await);
+}
+
+#[test]
+fn max_concurrent_must_be_positive() {
+    let err = IntrospectionAuthenticator::builder("http://127.0.0.1:9/introspect", basic())
+        .max_concurrent(0)
+        .http_client(client())
+        .build()
+        .unwrap_err();
+    assert_eq!(err.key(), Some("introspection.max_concurrent"));
 }

@@ -84,60 +84,96 @@ async fn keys_rotate_without_restart() {
     assert!(idp.jwks_fetches() >= 3);
 }
 
+/// 10,000 tokens with random unknown `kid`s, twice: all at once right after a fetch (within one
+/// cooldown: no fetch), and paced over one cooldown from half a cooldown after a fetch (spanning
+/// one cooldown boundary: exactly one fetch). Each flood prints its figures (`--nocapture`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unknown_kid_flood_fetches_at_most_once_per_cooldown() {
+    const TOKENS: usize = 10_000;
+    const BATCHES: usize = 100;
     let key = TestKey::rsa(0, "real");
     let idp = IdpServer::start(jwks(&[&key])).await;
-    let cooldown = Duration::from_millis(1500);
+    let cooldown = Duration::from_secs(5);
     let config = JwksCacheConfig {
         // 10,000 requests in flight on two threads (debug build) can delay the one fetch.
         fetch_timeout: Duration::from_secs(10),
-        ..cache(1500, 600_000, 50)
+        ..cache(5000, 600_000, 50)
     };
-    let (gate, _) = gate(&idp, config);
+    let (gate, jwt) = gate(&idp, config);
     assert_eq!(bearer(&gate, &key.token(&claims(ISS))).await.status, 200);
     assert_eq!(idp.jwks_fetches(), 1);
     let payload = b64(claims(ISS).to_string());
-
-    let flood = async |gate: &Gate| {
-        let started = Instant::now();
+    let token = move || {
+        let kid: String = rand::rng()
+            .sample_iter(rand::distr::Alphanumeric)
+            .take(16)
+            .map(char::from)
+            .collect();
+        let header = json!({"alg": "RS256", "typ": "at+jwt", "kid": kid}).to_string();
+        format!("{}.{payload}.{}", b64(header), b64("not a signature"))
+    };
+    // Sends the tokens in `BATCHES` batches, `pause` apart; every one must be refused as an
+    // invalid token. Returns when the last answer came.
+    let flood = async |pause: Duration| {
         let mut tasks = tokio::task::JoinSet::new();
-        for _ in 0..10_000 {
-            let kid: String = rand::rng()
-                .sample_iter(rand::distr::Alphanumeric)
-                .take(16)
-                .map(char::from)
-                .collect();
-            let header = json!({"alg": "RS256", "typ": "at+jwt", "kid": kid}).to_string();
-            let token = format!("{}.{payload}.{}", b64(header), b64("not a signature"));
-            let gate = gate.clone();
-            tasks.spawn(async move { bearer(&gate, &token).await.status });
+        for batch in 0..BATCHES {
+            if batch > 0 && !pause.is_zero() {
+                tokio::time::sleep(pause).await;
+            }
+            for _ in 0..TOKENS / BATCHES {
+                let (gate, token) = (gate.clone(), token());
+                tasks.spawn(async move { bearer(&gate, &token).await });
+            }
         }
-        while let Some(status) = tasks.join_next().await {
-            assert_eq!(status.unwrap(), 401);
+        while let Some(answer) = tasks.join_next().await {
+            let answer = answer.unwrap();
+            assert_eq!(answer.status, 401, "{answer:?}");
+            assert_eq!(answer.bearer_error().as_deref(), Some("invalid_token"));
         }
-        started.elapsed()
+        Instant::now()
+    };
+    // The most fetches the cooldown allows between a fetch that started after `since` and `end`:
+    // one per whole cooldown.
+    let allowed = |since: Instant, end: Instant| {
+        (end.duration_since(since).as_millis() / cooldown.as_millis()) as usize
     };
 
-    // Right after a fetch: the cooldown holds, no fetch at all.
-    let took = flood(&gate).await;
-    let allowed = (took.as_millis() / cooldown.as_millis()) as usize;
-    assert!(
-        idp.jwks_fetches() - 1 <= allowed,
-        "{} fetches in {took:?}",
-        idp.jwks_fetches() - 1
-    );
-
-    // After the cooldown: the first unknown kid fetches once; the other 9,999 share or skip it.
-    tokio::time::sleep(cooldown + Duration::from_millis(100)).await;
+    // 1. All at once, right after a fetch: within one cooldown.
+    let since = Instant::now();
+    jwt.refresh_keys().await.unwrap();
     let before = idp.jwks_fetches();
-    let took = flood(&gate).await;
+    let started = Instant::now();
+    let end = flood(Duration::ZERO).await;
     let fetched = idp.jwks_fetches() - before;
-    let allowed = 1 + (took.as_millis() / cooldown.as_millis()) as usize;
-    assert!(
-        fetched >= 1 && fetched <= allowed,
-        "{fetched} fetches in {took:?}"
+    eprintln!(
+        "JWKS flood within one cooldown ({cooldown:?}): {TOKENS} random kids in {:?}, \
+         {fetched} fetches (at most {} allowed)",
+        end - started,
+        allowed(since, end)
     );
+    assert!(fetched <= allowed(since, end), "{fetched} fetches");
+
+    // 2. Paced over one cooldown, from half a cooldown after a fetch: across one boundary.
+    let since = Instant::now();
+    jwt.refresh_keys().await.unwrap();
+    let fetched_at = Instant::now();
+    let before = idp.jwks_fetches();
+    tokio::time::sleep(cooldown / 2).await;
+    let started = Instant::now();
+    let end = flood(cooldown / BATCHES as u32).await;
+    let fetched = idp.jwks_fetches() - before;
+    eprintln!(
+        "JWKS flood across a cooldown boundary: {TOKENS} random kids over {:?} \
+         (from {:?} to {:?} after the last fetch), {fetched} fetches (at most {} allowed)",
+        end - started,
+        started - fetched_at,
+        end - fetched_at,
+        allowed(since, end)
+    );
+    assert!(fetched <= allowed(since, end), "{fetched} fetches");
+    // The tokens kept coming past the boundary: the first one after it fetched.
+    assert!(fetched >= 1, "no fetch after the cooldown ended");
+
     // The real key kept working throughout.
     assert_eq!(bearer(&gate, &key.token(&claims(ISS))).await.status, 200);
 }

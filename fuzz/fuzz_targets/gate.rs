@@ -1,5 +1,6 @@
-//! The whole Gate on arbitrary requests: method, path, peer and header lines, with Basic, API
-//! key and JWT authenticators, route rules and trusted proxies configured. Header values are
+//! The whole Gate on arbitrary requests: method, path, query, peer and header lines, with Basic,
+//! API key (also read from the `api_key` query parameter) and JWT authenticators, route rules and
+//! trusted proxies configured. Header values are
 //! raw bytes or built from fragments (a Basic credential of any user and password, the real API
 //! key or JWT with one byte changed), so the fuzzer reaches every authenticator's deep paths.
 //!
@@ -26,9 +27,21 @@ use portcullis::{
 struct Input {
     method: u8,
     path: String,
-    query: Option<String>,
+    query: Option<Query>,
     peer: Option<([u8; 4], bool)>,
     headers: Vec<(Name, Value)>,
+}
+
+#[derive(Arbitrary, Debug)]
+enum Query {
+    Raw(String),
+    /// `api_key=` and the real key with `bytes`, percent-encoded, written over it from `at`
+    /// (modulo its length): one ASCII character per byte, so `[0xC3, 0xA9]` turns two characters
+    /// into one two-byte `é` of the same length in bytes, the crash fuzzing once found.
+    Key {
+        at: u16,
+        bytes: Vec<u8>,
+    },
 }
 
 #[derive(Arbitrary, Debug)]
@@ -111,7 +124,14 @@ fn world() -> &'static World {
                 .expect("token issued");
             let gate = Gate::builder()
                 .shared_authenticator(basic)
-                .authenticator(keys.authenticator())
+                // The query parameter is off by default, but the one crash fuzzing found was
+                // reachable through it (a percent-encoded key): fuzz that path too.
+                .authenticator(
+                    keys.authenticator_builder()
+                        .dangerous_allow_query_param("api_key")
+                        .build()
+                        .expect("valid key authenticator"),
+                )
                 .authenticator(
                     issuer
                         .authenticator_builder()
@@ -164,9 +184,23 @@ fuzz_target!(|input: Input| {
     ][usize::from(input.method % 5)]
     .clone();
     let mut uri = input.path.clone();
-    if let Some(query) = &input.query {
-        uri.push('?');
-        uri.push_str(query);
+    match &input.query {
+        None => {}
+        Some(Query::Raw(query)) => {
+            uri.push('?');
+            uri.push_str(query);
+        }
+        Some(Query::Key { at, bytes }) => {
+            let key = world.key.as_bytes();
+            let at = usize::from(*at) % key.len();
+            let end = (at + bytes.len()).min(key.len());
+            uri.push_str("?api_key=");
+            uri.push_str(&world.key[..at]);
+            for byte in bytes {
+                uri.push_str(&format!("%{byte:02X}"));
+            }
+            uri.push_str(&world.key[end..]);
+        }
     }
     let Ok(uri) = uri.parse::<http::Uri>() else {
         return;

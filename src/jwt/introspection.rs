@@ -4,11 +4,18 @@
 //! The cache is keyed by SHA-256 of the token, so it never holds a token. An entry lives for the
 //! configured TTL or until the token's `exp`, whichever is sooner: a cached answer never outlives
 //! the token. The TTL is also how long a token revoked at the issuer keeps working here.
+//!
+//! Every made-up token would cost the issuer one request: `active: false` answers are remembered
+//! for the TTL in a table of their own (so a flood of them cannot evict the active ones), and at
+//! most `max_concurrent` requests are in flight at once; a check that cannot start one within
+//! `max_wait` is a 503.
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use tokio::sync::Semaphore;
 
 use base64::Engine;
 use bytes::Bytes;
@@ -93,7 +100,12 @@ struct Inner {
     claims: ClaimMapping,
     client: Arc<dyn HttpClient>,
     limits: FetchLimits,
-    cache: Cache,
+    cache: Cache<Principal>,
+    /// Digests of tokens the endpoint called inactive, for the same TTL.
+    inactive: Cache<()>,
+    /// Permits for requests to the endpoint: at most `max_concurrent` in flight.
+    in_flight: Semaphore,
+    max_wait: Duration,
     api_keys: Option<KeyFormat>,
     jwt_shaped: bool,
     max_token_size: usize,
@@ -128,10 +140,33 @@ impl IntrospectionAuthenticator {
             ));
         }
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        if let Some(principal) = inner.cache.get(&digest) {
-            return Ok(principal);
+        if let Some(answer) = self.cached(&digest) {
+            return answer;
         }
-        let (principal, exp) = self.ask(token).await?;
+        // A permit per request to the endpoint, so a flood of tokens cannot open connections
+        // to it without bound; past `max_wait` the request is refused as an outage would be.
+        let Ok(Ok(_permit)) = tokio::time::timeout(inner.max_wait, inner.in_flight.acquire()).await
+        else {
+            tracing::debug!(target: "portcullis::jwt", endpoint = %inner.endpoint, "introspection: too many requests in flight");
+            return Err(TokenError::unavailable(
+                "introspection: too many requests in flight",
+                Duration::from_secs(1),
+            ));
+        };
+        // The same token may have been answered while this one waited.
+        if let Some(answer) = self.cached(&digest) {
+            return answer;
+        }
+        let (principal, exp) = match self.ask(token).await {
+            Ok(answer) => answer,
+            Err(err) => {
+                if err.kind() == TokenErrorKind::Inactive {
+                    let until = Instant::now() + inner.inactive.ttl;
+                    inner.inactive.insert(digest, (), until);
+                }
+                return Err(err);
+            }
+        };
         let mut until = Instant::now() + inner.cache.ttl;
         if let Some(exp) = exp {
             let left = (exp - now_secs()).max(0.0);
@@ -139,6 +174,14 @@ impl IntrospectionAuthenticator {
         }
         inner.cache.insert(digest, principal.clone(), until);
         Ok(principal)
+    }
+
+    /// The cached answer for a token digest: its principal, or the refusal of an inactive token.
+    fn cached(&self, digest: &[u8; 32]) -> Option<Result<Principal, TokenError>> {
+        if let Some(principal) = self.inner.cache.get(digest) {
+            return Some(Ok(principal));
+        }
+        self.inner.inactive.get(digest).map(|()| Err(inactive()))
     }
 
     async fn ask(&self, token: &str) -> Result<(Principal, Option<f64>), TokenError> {
@@ -171,12 +214,7 @@ impl IntrospectionAuthenticator {
         };
         match answer.active {
             Some(Some(true)) => {}
-            Some(Some(false)) => {
-                return Err(TokenError::new(
-                    TokenErrorKind::Inactive,
-                    "the introspection endpoint says the token is not active",
-                ));
-            }
+            Some(Some(false)) => return Err(inactive()),
             _ => return Err(unavailable("the answer has no boolean `active`".to_owned())),
         }
         if let Some(expected) = &inner.issuer
@@ -299,6 +337,9 @@ pub struct IntrospectionAuthenticatorBuilder {
     leeway: Duration,
     cache_ttl: Duration,
     cache_capacity: usize,
+    inactive_cache_capacity: usize,
+    max_concurrent: usize,
+    max_wait: Duration,
     timeout: Duration,
     max_response_size: usize,
     claims: ClaimMapping,
@@ -320,6 +361,9 @@ impl IntrospectionAuthenticatorBuilder {
             leeway: super::DEFAULT_LEEWAY,
             cache_ttl: Duration::from_secs(60),
             cache_capacity: 10_000,
+            inactive_cache_capacity: 10_000,
+            max_concurrent: 32,
+            max_wait: Duration::from_secs(1),
             timeout: Duration::from_secs(5),
             max_response_size: 64 * 1024,
             claims: ClaimMapping::default(),
@@ -366,6 +410,27 @@ impl IntrospectionAuthenticatorBuilder {
     pub fn cache(mut self, ttl: Duration, capacity: usize) -> Self {
         self.cache_ttl = ttl;
         self.cache_capacity = capacity;
+        self
+    }
+
+    /// How many `active: false` answers are remembered, each for the cache TTL, so a token
+    /// repeated by a flood costs one request. They are kept apart from active answers, which a
+    /// flood of made-up tokens therefore cannot evict. 0 remembers none. Defaults to 10,000.
+    pub fn inactive_cache_capacity(mut self, capacity: usize) -> Self {
+        self.inactive_cache_capacity = capacity;
+        self
+    }
+
+    /// The most requests to the endpoint in flight at once. Defaults to 32.
+    pub fn max_concurrent(mut self, requests: usize) -> Self {
+        self.max_concurrent = requests;
+        self
+    }
+
+    /// How long a check waits for one of the `max_concurrent` slots before it is refused with
+    /// 503. Defaults to 1 second.
+    pub fn max_wait(mut self, wait: Duration) -> Self {
+        self.max_wait = wait;
         self
     }
 
@@ -459,6 +524,13 @@ impl IntrospectionAuthenticatorBuilder {
             return Err(ConfigError::new("size limits must be positive")
                 .with_key("introspection.max_token_size"));
         }
+        if self.max_concurrent == 0 || self.max_concurrent > Semaphore::MAX_PERMITS {
+            return Err(ConfigError::new(format!(
+                "max_concurrent must be between 1 and {}",
+                Semaphore::MAX_PERMITS
+            ))
+            .with_key("introspection.max_concurrent"));
+        }
         self.claims.validate("introspection.groups_claims")?;
         let client = match self.http_client {
             Some(client) => client,
@@ -484,6 +556,9 @@ impl IntrospectionAuthenticatorBuilder {
                     max_body: self.max_response_size,
                 },
                 cache: Cache::new(self.cache_ttl, self.cache_capacity),
+                inactive: Cache::new(self.cache_ttl, self.inactive_cache_capacity),
+                in_flight: Semaphore::new(self.max_concurrent),
+                max_wait: self.max_wait,
                 api_keys: self.api_keys,
                 jwt_shaped: self.jwt_shaped,
                 max_token_size: self.max_token_size,
@@ -494,6 +569,13 @@ impl IntrospectionAuthenticatorBuilder {
             }),
         })
     }
+}
+
+fn inactive() -> TokenError {
+    TokenError::new(
+        TokenErrorKind::Inactive,
+        "the introspection endpoint says the token is not active",
+    )
 }
 
 /// `b64token` (RFC 6750 §2.1): the characters a bearer token may have.
@@ -517,27 +599,37 @@ fn form(value: &str) -> String {
 }
 
 /// Answers by token digest, each until its own deadline; the oldest leaves first when full.
-struct Cache {
+struct Cache<T> {
     ttl: Duration,
     capacity: usize,
-    state: Mutex<CacheState>,
+    state: Mutex<CacheState<T>>,
 }
 
-#[derive(Default)]
-struct CacheState {
-    map: HashMap<[u8; 32], Entry>,
+struct CacheState<T> {
+    map: HashMap<[u8; 32], Entry<T>>,
     /// Digests in insertion order with their sequence number; stale elements are skipped.
     order: VecDeque<([u8; 32], u64)>,
     next_seq: u64,
 }
 
-struct Entry {
-    principal: Principal,
+// Not derived: a derive would ask for `T: Default`.
+impl<T> Default for CacheState<T> {
+    fn default() -> Self {
+        Self {
+            map: HashMap::new(),
+            order: VecDeque::new(),
+            next_seq: 0,
+        }
+    }
+}
+
+struct Entry<T> {
+    value: T,
     until: Instant,
     seq: u64,
 }
 
-impl Cache {
+impl<T: Clone> Cache<T> {
     fn new(ttl: Duration, capacity: usize) -> Self {
         Self {
             ttl,
@@ -546,25 +638,25 @@ impl Cache {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, CacheState> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, CacheState<T>> {
         // A poisoned lock means a panic mid-insert; at worst an entry is missing: a miss.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn get(&self, digest: &[u8; 32]) -> Option<Principal> {
+    fn get(&self, digest: &[u8; 32]) -> Option<T> {
         if self.capacity == 0 || self.ttl.is_zero() {
             return None;
         }
         let mut state = self.lock();
         let entry = state.map.get(digest)?;
         if entry.until > Instant::now() {
-            return Some(entry.principal.clone());
+            return Some(entry.value.clone());
         }
         state.map.remove(digest);
         None
     }
 
-    fn insert(&self, digest: [u8; 32], principal: Principal, until: Instant) {
+    fn insert(&self, digest: [u8; 32], value: T, until: Instant) {
         if self.capacity == 0 || until <= Instant::now() {
             return;
         }
@@ -587,14 +679,7 @@ impl Cache {
         let seq = state.next_seq;
         state.next_seq += 1;
         state.order.push_back((digest, seq));
-        state.map.insert(
-            digest,
-            Entry {
-                principal,
-                until,
-                seq,
-            },
-        );
+        state.map.insert(digest, Entry { value, until, seq });
     }
 }
 

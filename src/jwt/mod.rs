@@ -30,7 +30,7 @@
 //! | bad, expired or unknown token | 401 | `error="invalid_token"` |
 //! | token in two places, repeated header | 400 | `error="invalid_request"` |
 //! | a scope the route needs is missing | 403 | `error="insufficient_scope", scope="…"` |
-//! | keys never loaded, introspection down | 503 | none, `Retry-After` |
+//! | keys never loaded, introspection down or at `max_concurrent` | 503 | none, `Retry-After` |
 //!
 //! Error descriptions are fixed strings; the token never appears in a response or a log.
 //!

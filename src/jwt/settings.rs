@@ -475,6 +475,13 @@ pub struct IntrospectionSettings {
     pub cache_ttl: Option<String>,
     /// How many answers are cached. Defaults to 10000.
     pub cache_capacity: Option<usize>,
+    /// How many `active: false` answers are cached, apart from active ones. Defaults to 10000.
+    pub inactive_cache_capacity: Option<usize>,
+    /// The most calls to the endpoint in flight at once. Defaults to 32.
+    pub max_concurrent: Option<usize>,
+    /// How long a check waits for a free call slot before it is refused with 503. Defaults to
+    /// `1s`.
+    pub max_wait: Option<String>,
     /// Timeout of one call. Defaults to `5s`.
     pub timeout: Option<String>,
     /// Largest answer read, in bytes. Defaults to 65536.
@@ -550,6 +557,7 @@ impl IntrospectionSettings {
             (&self.leeway, "introspection.leeway"),
             (&self.cache_ttl, "introspection.cache_ttl"),
             (&self.timeout, "introspection.timeout"),
+            (&self.max_wait, "introspection.max_wait"),
         ] {
             if let Some(value) = value {
                 duration(value, key)?;
@@ -558,6 +566,7 @@ impl IntrospectionSettings {
         for (size, key) in [
             (self.max_response_size, "introspection.max_response_size"),
             (self.max_token_size, "introspection.max_token_size"),
+            (self.max_concurrent, "introspection.max_concurrent"),
         ] {
             if size == Some(0) {
                 return Err(ConfigError::new("must be positive").with_key(key));
@@ -616,6 +625,15 @@ impl IntrospectionSettings {
             None => Duration::from_secs(60),
         };
         builder = builder.cache(ttl, self.cache_capacity.unwrap_or(10_000));
+        if let Some(capacity) = self.inactive_cache_capacity {
+            builder = builder.inactive_cache_capacity(capacity);
+        }
+        if let Some(requests) = self.max_concurrent {
+            builder = builder.max_concurrent(requests);
+        }
+        if let Some(wait) = &self.max_wait {
+            builder = builder.max_wait(duration(wait, "introspection.max_wait")?);
+        }
         if let Some(timeout) = &self.timeout {
             builder = builder.timeout(duration(timeout, "introspection.timeout")?);
         }

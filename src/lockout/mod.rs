@@ -47,6 +47,11 @@ pub trait FailureStore: fmt::Debug + Send + Sync + 'static {
     fn clear<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), StoreError>>;
 }
 
+/// The lowest lock threshold: a lock needs at least two failures. A full [`MemoryFailureStore`]
+/// makes room by evicting counters of one failure; with a threshold of 1 such a counter would be
+/// a lock, and a flood of new names could evict it.
+pub const MIN_THRESHOLD: u32 = 2;
+
 /// Lockout rules and the store that counts. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Lockout {
@@ -86,16 +91,17 @@ impl Lockout {
         }
     }
 
-    /// Failures for one user name before it is locked. Defaults to 5.
+    /// Failures for one user name before it is locked. Defaults to 5; at least
+    /// [`MIN_THRESHOLD`] (a lower value is raised to it).
     pub fn user_threshold(mut self, failures: u32) -> Self {
-        self.user_threshold = failures.max(1);
+        self.user_threshold = failures.max(MIN_THRESHOLD);
         self
     }
 
     /// Failures from one client IP before it is locked. Defaults to 20 (an office behind one NAT
-    /// shares an address).
+    /// shares an address); at least [`MIN_THRESHOLD`] (a lower value is raised to it).
     pub fn ip_threshold(mut self, failures: u32) -> Self {
-        self.ip_threshold = failures.max(1);
+        self.ip_threshold = failures.max(MIN_THRESHOLD);
         self
     }
 
@@ -173,9 +179,10 @@ fn ip_key(ip: IpAddr) -> String {
 
 /// Failure counters in a bounded in-process table.
 ///
-/// When the table is full, expired counters are purged, then counters below any lock threshold;
-/// if it is still full (an attacker holding that many keys locked), new failures cannot be counted
-/// and the store answers `CapacityExceeded`, which requests see as 503: fail closed.
+/// When the table is full, expired counters are purged, then counters of one failure, which are
+/// below every lock threshold ([`MIN_THRESHOLD`]), so a lock is never evicted. If it is still full
+/// (an attacker holding that many keys locked), new failures cannot be counted and the store
+/// answers `CapacityExceeded`, which requests see as 503: fail closed.
 #[derive(Debug)]
 pub struct MemoryFailureStore {
     table: Mutex<Table>,
@@ -243,9 +250,9 @@ impl Table {
         self.entries
             .retain(|_, e| now.duration_since(e.last) < e.window);
         if self.entries.len() >= capacity {
-            // Keep the counters that lock someone; the lowest thresholds are 1, so a count of 1
-            // may matter too, but a full table of them is the flood this bound exists for.
-            self.entries.retain(|_, e| e.count > 1);
+            // A single failure locks no one (thresholds are at least `MIN_THRESHOLD`, 2), and a
+            // full table of them is the flood this bound exists for.
+            self.entries.retain(|_, e| e.count >= MIN_THRESHOLD);
         }
         self.entries.len() < capacity
     }
@@ -351,6 +358,36 @@ mod tests {
         let err = store.record_failure("new", window).await.unwrap_err();
         assert_eq!(err.kind(), StoreErrorKind::CapacityExceeded);
         assert_eq!(store.len(), 4);
+    }
+
+    #[tokio::test]
+    async fn a_threshold_of_one_is_raised_so_a_full_table_never_evicts_a_lock() {
+        let store = Arc::new(MemoryFailureStore::with_capacity(4));
+        let lockout = Lockout {
+            store: store.clone(),
+            ..Lockout::default()
+        }
+        .user_threshold(1)
+        .ip_threshold(0)
+        .base_delay(Duration::from_secs(600));
+        assert_eq!(
+            (lockout.user_threshold, lockout.ip_threshold),
+            (MIN_THRESHOLD, MIN_THRESHOLD)
+        );
+        // One failure is not a lock, so evicting it for room takes no lock away.
+        lockout.record_failure("alice", None).await.unwrap();
+        assert_eq!(lockout.retry_after("alice", None).await.unwrap(), None);
+        lockout.record_failure("alice", None).await.unwrap();
+        assert!(lockout.retry_after("alice", None).await.unwrap().is_some());
+        // A flood of new names (each one failure) fills the table; alice's lock stays.
+        for i in 0..50 {
+            let _ = lockout.record_failure(&format!("user{i}"), None).await;
+            assert!(store.len() <= 4);
+        }
+        assert!(
+            lockout.retry_after("alice", None).await.unwrap().is_some(),
+            "the lock survived the flood"
+        );
     }
 
     #[tokio::test]
