@@ -11,7 +11,12 @@ use http::request::Parts;
 use crate::principal::Principal;
 use crate::reject::{ProblemJson, Rejection, RejectionResponder};
 
-/// The rejection when a handler asks for a `Principal` the Gate did not provide.
+/// The rejection when a handler asks for a `Principal` the Gate did not provide: the route is
+/// not behind a [`GateLayer`](crate::GateLayer), or its rule lets anonymous callers in.
+///
+/// It answers 401 with a problem body but no `WWW-Authenticate` challenge, since the extractor
+/// does not know which schemes the Gate offers. Let the Gate refuse such callers instead (a rule
+/// that needs authentication answers with every challenge), or take `Option<Principal>`.
 #[derive(Debug)]
 pub struct MissingPrincipal;
 

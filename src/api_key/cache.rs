@@ -4,9 +4,9 @@
 //! The TTL is the bound on how stale this instance's view of a key can be: a key revoked through
 //! *another* instance keeps working here for at most one TTL. Changes made through this instance's
 //! [`ApiKeys`](super::ApiKeys) evict at once, and so do changes a store reports from elsewhere
-//! (PostgreSQL's `LISTEN`/`NOTIFY`; see `ApiKeyStore::watch_changes`). A cached record still goes through the full check on
-//! every request (keyed hash, revocation, expiry against the clock), so caching never extends a
-//! key's life past its `expires_at`.
+//! (PostgreSQL's `LISTEN`/`NOTIFY`; see `ApiKeyStore::watch_changes`). A cached record still goes
+//! through the full check on every request (keyed hash, revocation, expiry against the clock), so
+//! caching never extends a key's life past its `expires_at`.
 //!
 //! All entries share one TTL, so insertion order is expiry order: each table is a map plus a FIFO
 //! queue, and eviction (expired first, then oldest when full) is O(1) amortised, even under a
