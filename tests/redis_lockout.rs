@@ -169,6 +169,58 @@ async fn two_instances_lock_out_after_as_many_failures_as_one() {
     clean_up(&prefix).await;
 }
 
+/// Guesses sent at once to four instances: each attempt is counted before its hash, so exactly
+/// as many are checked as one instance would allow, and the rest are refused with 429 unhashed.
+/// (Counted after the hash, the first guess on every instance would pass the check at once.)
+#[tokio::test]
+async fn concurrent_guesses_on_many_instances_get_no_more_tries_than_one() {
+    if !redis_up() {
+        return;
+    }
+    let prefix = unique_prefix("concurrent-guesses");
+    let apps = Arc::new(instances(4, || lockout(redis_store(&prefix))).await);
+    let wrong = encode_basic("alice", "a wrong guess");
+    let hashed = || -> u64 {
+        apps.iter()
+            .map(|app| app.basic.hashing_pool().metrics().completed)
+            .sum()
+    };
+    let hashed_before = hashed();
+    let mut tasks = JoinSet::new();
+    for i in 0..12 {
+        let apps = Arc::clone(&apps);
+        let wrong = wrong.clone();
+        tasks.spawn(async move { apps[i % 4].get("/me", Some(&wrong)).await.status() });
+    }
+    let (mut checked, mut locked) = (0, 0);
+    while let Some(status) = tasks.join_next().await {
+        match status.expect("request task") {
+            StatusCode::UNAUTHORIZED => checked += 1,
+            StatusCode::TOO_MANY_REQUESTS => locked += 1,
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert_eq!(
+        (checked, locked),
+        (THRESHOLD, 12 - THRESHOLD),
+        "as many guesses checked as the threshold allows, however they are spread"
+    );
+    let hashed = hashed() - hashed_before;
+    // Attempts refused after being counted (they raced) were taken back.
+    let counted = redis_store(&prefix)
+        .failures("user:alice")
+        .await
+        .expect("redis answers")
+        .map(|record| record.count);
+    clean_up(&prefix).await;
+    assert_eq!(counted, Some(THRESHOLD));
+    assert_eq!(
+        hashed,
+        u64::from(THRESHOLD),
+        "refused guesses never reached argon2"
+    );
+}
+
 #[tokio::test]
 async fn a_login_on_one_instance_clears_the_count_on_all() {
     if !redis_up() {

@@ -2,7 +2,9 @@
 //!
 //! Order of work for a request: parse the header (malformed → 400), refuse a locked-out user or
 //! IP (429, no hashing), read the user record (store down → 503), answer from the verified cache
-//! if enabled and fresh, otherwise verify on the bounded [`HashingPool`] (busy → 503). An unknown
+//! if enabled and fresh, otherwise take the user's turn, count the attempt with the lockout
+//! (before hashing, so instances sharing the counters agree), and verify on the bounded
+//! [`HashingPool`] (busy → 503, and the attempt is taken back). An unknown
 //! user is verified against a dummy hash so it costs what a wrong password costs. A match on a
 //! hash weaker than the configured cost stores an upgraded hash.
 
@@ -23,7 +25,7 @@ use self::cache::VerifiedCache;
 use self::turns::Turns;
 use crate::authenticator::{Authenticator, BoxFuture, Outcome};
 use crate::error::{ConfigError, StoreError};
-use crate::lockout::Lockout;
+use crate::lockout::{AttemptEnd, Lockout};
 use crate::principal::{Principal, Scheme};
 use crate::reject::{Challenge, Rejection};
 use crate::request::RequestView;
@@ -131,9 +133,17 @@ impl BasicAuthenticator {
                     .with_retry_after(Duration::from_secs(1)),
             );
         };
-        if let Some(wait) = self.locked_out(user, request).await? {
+        // From here the attempt is counted (before hashing, so that instances sharing the
+        // lockout store count it at once), and every way out ends it.
+        if let Some(lockout) = &self.lockout
+            && let Some(wait) = lockout
+                .begin_attempt(user, request.client_ip())
+                .await
+                .map_err(unavailable)?
+        {
             return refuse(Rejection::locked_out(wait));
         }
+        let end = |how: AttemptEnd| self.end_attempt(user, request, how);
         if let Some(outcome) = self
             .cached_login(user, record.as_ref(), fingerprint.as_ref())
             .await?
@@ -145,12 +155,14 @@ impl BasicAuthenticator {
         let verification = match self.pool.verify(&credentials.password, stored).await {
             Ok(verification) => verification,
             Err(HashError::Busy) => {
+                end(AttemptEnd::NotChecked).await?;
                 return refuse(
                     Rejection::unavailable("password hashing pool is busy")
                         .with_retry_after(Duration::from_secs(1)),
                 );
             }
             Err(HashError::InvalidHash) => {
+                end(AttemptEnd::NotChecked).await?;
                 tracing::error!(
                     user,
                     "stored password hash is malformed; the user cannot log in"
@@ -160,18 +172,16 @@ impl BasicAuthenticator {
                     "stored password hash is malformed",
                 ));
             }
-            Err(err) => return refuse(Rejection::unavailable(err.to_string())),
+            Err(err) => {
+                end(AttemptEnd::NotChecked).await?;
+                return refuse(Rejection::unavailable(err.to_string()));
+            }
         };
 
         let record = match record {
             Some(record) if verification.matched && !record.disabled => record,
             record => {
-                if let Some(lockout) = &self.lockout {
-                    lockout
-                        .record_failure(user, request.client_ip())
-                        .await
-                        .map_err(unavailable)?;
-                }
+                end(AttemptEnd::Failed).await?;
                 let reason = match record {
                     None => "unknown user",
                     Some(r) if r.disabled => "user is disabled",
@@ -181,9 +191,7 @@ impl BasicAuthenticator {
             }
         };
 
-        if let Some(lockout) = &self.lockout {
-            lockout.record_success(user).await.map_err(unavailable)?;
-        }
+        end(AttemptEnd::Succeeded).await?;
         let mut current = record.password_hash.clone();
         if let Some(upgraded) = verification.upgraded {
             current = self.store_upgrade(&record, upgraded).await;
@@ -205,6 +213,22 @@ impl BasicAuthenticator {
                 .await
                 .map_err(unavailable),
             None => Ok(None),
+        }
+    }
+
+    /// Ends an attempt the lockout counted (nothing without lockout).
+    async fn end_attempt(
+        &self,
+        user: &str,
+        request: &RequestView<'_>,
+        how: AttemptEnd,
+    ) -> Result<(), Rejection> {
+        match &self.lockout {
+            Some(lockout) => lockout
+                .end_attempt(user, request.client_ip(), how)
+                .await
+                .map_err(unavailable),
+            None => Ok(()),
         }
     }
 

@@ -45,6 +45,27 @@ pub trait FailureStore: fmt::Debug + Send + Sync + 'static {
 
     /// Forgets the failures of `key`.
     fn clear<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), StoreError>>;
+
+    /// Takes back one failure of `key` (an attempt counted before it was checked, which then
+    /// was not), keeping the time of the last one. The default does nothing, which only ever
+    /// counts too much: it fails closed.
+    fn forget_one<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+        let _ = key;
+        Box::pin(async { Ok(()) })
+    }
+}
+
+/// How an attempt begun with [`Lockout::begin_attempt`] ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AttemptEnd {
+    /// The password was right: the user's count starts over.
+    Succeeded,
+    /// The password was wrong (or the user unknown or disabled): it stays counted for the user
+    /// and is counted for the client IP.
+    Failed,
+    /// The password was never checked (the hashing pool was busy, a store failed): the user's
+    /// count is taken back.
+    NotChecked,
 }
 
 /// The lowest lock threshold: a lock needs at least two failures. A full [`MemoryFailureStore`]
@@ -137,9 +158,67 @@ impl Lockout {
         Ok(wait)
     }
 
+    /// Counts an attempt for `user` *before* its password is checked, unless the user or the IP
+    /// is locked out, in which case it returns how long to wait and counts nothing. End every
+    /// attempt it lets through with [`end_attempt`](Self::end_attempt).
+    ///
+    /// Counting first is what makes instances sharing a store lock out after as many failures as
+    /// one: checks running at once on several instances each take their own number, and those
+    /// beyond the threshold are refused, where checking and counting afterwards would let every
+    /// one of them through to the hash.
+    pub async fn begin_attempt(
+        &self,
+        user: &str,
+        ip: Option<IpAddr>,
+    ) -> Result<Option<Duration>, StoreError> {
+        if let Some(ip) = ip
+            && let Some(wait) = self.wait_for(&ip_key(ip), self.ip_threshold).await?
+        {
+            return Ok(Some(wait));
+        }
+        let key = user_key(user);
+        let before = self.store.failures(&key).await?;
+        if let Some(wait) = before.and_then(|record| self.lock_left(record, self.user_threshold)) {
+            return Ok(Some(wait));
+        }
+        let count = self
+            .store
+            .record_failure(&key, self.counter_window())
+            .await?;
+        let expected = before.map_or(1, |record| record.count.saturating_add(1));
+        if count > self.user_threshold && count != expected {
+            // Other attempts were counted between the read and the increment, and this one is
+            // past the threshold: it is one of the guesses a lock exists to stop.
+            self.store.forget_one(&key).await?;
+            return Ok(Some(self.lock_after(count - 1, self.user_threshold)));
+        }
+        Ok(None)
+    }
+
+    /// Ends an attempt [`begin_attempt`](Self::begin_attempt) let through.
+    pub async fn end_attempt(
+        &self,
+        user: &str,
+        ip: Option<IpAddr>,
+        end: AttemptEnd,
+    ) -> Result<(), StoreError> {
+        match end {
+            AttemptEnd::Succeeded => self.record_success(user).await,
+            AttemptEnd::Failed => match ip {
+                Some(ip) => self
+                    .store
+                    .record_failure(&ip_key(ip), self.counter_window())
+                    .await
+                    .map(drop),
+                None => Ok(()),
+            },
+            AttemptEnd::NotChecked => self.store.forget_one(&user_key(user)).await,
+        }
+    }
+
     /// Records a failed attempt for the user and the IP.
     pub async fn record_failure(&self, user: &str, ip: Option<IpAddr>) -> Result<(), StoreError> {
-        let window = self.window.max(self.max_delay);
+        let window = self.counter_window();
         self.store.record_failure(&user_key(user), window).await?;
         if let Some(ip) = ip {
             self.store.record_failure(&ip_key(ip), window).await?;
@@ -154,18 +233,30 @@ impl Lockout {
     }
 
     async fn wait_for(&self, key: &str, threshold: u32) -> Result<Option<Duration>, StoreError> {
-        let Some(record) = self.store.failures(key).await? else {
-            return Ok(None);
-        };
+        let record = self.store.failures(key).await?;
+        Ok(record.and_then(|record| self.lock_left(record, threshold)))
+    }
+
+    /// What is left of the lock `record` puts on its key, if any.
+    fn lock_left(&self, record: FailureRecord, threshold: u32) -> Option<Duration> {
         if record.count < threshold {
-            return Ok(None);
+            return None;
         }
-        let doublings = (record.count - threshold).min(30);
-        let lock = self
-            .base_delay
+        let lock = self.lock_after(record.count, threshold);
+        lock.checked_sub(record.since_last).filter(|d| !d.is_zero())
+    }
+
+    /// How long `failures` (at least `threshold`) lock a key after the last of them.
+    fn lock_after(&self, failures: u32, threshold: u32) -> Duration {
+        let doublings = failures.saturating_sub(threshold).min(30);
+        self.base_delay
             .saturating_mul(1u32 << doublings)
-            .min(self.max_delay);
-        Ok(lock.checked_sub(record.since_last).filter(|d| !d.is_zero()))
+            .min(self.max_delay)
+    }
+
+    /// How long a counter lives after its last failure: at least the longest lock.
+    fn counter_window(&self) -> Duration {
+        self.window.max(self.max_delay)
     }
 }
 
@@ -311,6 +402,18 @@ impl FailureStore for MemoryFailureStore {
         self.lock().entries.remove(key);
         Box::pin(async move { Ok(()) })
     }
+
+    fn forget_one<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+        let mut table = self.lock();
+        if let Some(entry) = table.entries.get_mut(key) {
+            entry.count = entry.count.saturating_sub(1);
+            if entry.count == 0 {
+                table.entries.remove(key);
+            }
+        }
+        drop(table);
+        Box::pin(async move { Ok(()) })
+    }
 }
 
 #[cfg(test)]
@@ -334,6 +437,56 @@ mod tests {
         assert!(second > Duration::from_secs(19), "doubles: {second:?}");
         lockout.record_success("alice").await.unwrap();
         assert_eq!(lockout.retry_after("alice", None).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn attempts_are_counted_when_they_begin_and_ended_as_they_went() {
+        let ip: IpAddr = "192.0.2.8".parse().unwrap();
+        let lockout = Lockout::default()
+            .user_threshold(3)
+            .ip_threshold(10)
+            .base_delay(Duration::from_secs(10));
+        let count = |key: String| {
+            let lockout = lockout.clone();
+            async move { lockout.store.failures(&key).await.unwrap().map(|r| r.count) }
+        };
+        // Counted before any check, so three begun attempts lock the fourth out.
+        for _ in 0..3 {
+            assert_eq!(
+                lockout.begin_attempt("alice", Some(ip)).await.unwrap(),
+                None
+            );
+        }
+        let wait = lockout.begin_attempt("alice", Some(ip)).await.unwrap();
+        assert!(wait.is_some_and(|w| w > Duration::from_secs(9)), "{wait:?}");
+        assert_eq!(
+            count(user_key("alice")).await,
+            Some(3),
+            "a refused attempt is not counted"
+        );
+        // Ends: a failure also counts for the IP; an unchecked attempt is taken back; a success
+        // starts the user over and leaves the IP's count alone.
+        lockout
+            .end_attempt("alice", Some(ip), AttemptEnd::Failed)
+            .await
+            .unwrap();
+        assert_eq!(count(ip_key(ip)).await, Some(1));
+        assert_eq!(lockout.begin_attempt("bob", Some(ip)).await.unwrap(), None);
+        lockout
+            .end_attempt("bob", Some(ip), AttemptEnd::NotChecked)
+            .await
+            .unwrap();
+        assert_eq!(count(user_key("bob")).await, None);
+        assert_eq!(
+            lockout.begin_attempt("carol", Some(ip)).await.unwrap(),
+            None
+        );
+        lockout
+            .end_attempt("carol", Some(ip), AttemptEnd::Succeeded)
+            .await
+            .unwrap();
+        assert_eq!(count(user_key("carol")).await, None);
+        assert_eq!(count(ip_key(ip)).await, Some(1));
     }
 
     #[tokio::test]

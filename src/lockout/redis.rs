@@ -44,6 +44,14 @@ if since < 0 then since = 0 end
 return {tonumber(v[1]), since}
 ";
 
+/// Takes back one failure, keeping the time of the last; deletes a counter that reaches zero.
+const FORGET_ONE: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local count = redis.call('HINCRBY', KEYS[1], 'n', -1)
+if count <= 0 then redis.call('DEL', KEYS[1]) end
+return 0
+";
+
 /// How often, at most, an unreachable Redis is reported in the log: an outage under load would
 /// otherwise log twice per request.
 const WARN_EVERY: Duration = Duration::from_secs(10);
@@ -87,6 +95,7 @@ pub struct RedisFailureStore {
     connection: tokio::sync::Mutex<Connection>,
     record_script: Script,
     failures_script: Script,
+    forget_script: Script,
     warnings: Warnings,
 }
 
@@ -245,6 +254,15 @@ impl FailureStore for RedisFailureStore {
         })
     }
 
+    fn forget_one<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            match self.run::<u64>(&self.forget_script, key, &[]).await {
+                Ok(_) => Ok(()),
+                Err(err) => self.unreachable(err, ()),
+            }
+        })
+    }
+
     fn clear<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
             let deleted = async {
@@ -358,6 +376,7 @@ impl RedisFailureStoreBuilder {
             connection: tokio::sync::Mutex::new(Connection::default()),
             record_script: Script::new(RECORD_FAILURE),
             failures_script: Script::new(FAILURES),
+            forget_script: Script::new(FORGET_ONE),
             warnings: Warnings::default(),
         })
     }
