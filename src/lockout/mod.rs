@@ -272,8 +272,8 @@ fn ip_key(ip: IpAddr) -> String {
 ///
 /// When the table is full, expired counters are purged, then counters of one failure, which are
 /// below every lock threshold ([`MIN_THRESHOLD`]), so a lock is never evicted. If it is still full
-/// (an attacker holding that many keys locked), new failures cannot be counted and the store
-/// answers `CapacityExceeded`, which requests see as 503: fail closed.
+/// (an attacker holding that many keys locked), attempts for names not in it cannot be counted
+/// and the store answers `CapacityExceeded`, which Basic requests see as 503: fail closed.
 #[derive(Debug)]
 pub struct MemoryFailureStore {
     table: Mutex<Table>,
