@@ -21,18 +21,18 @@
 //! request's path runs inside the function `measured`; argon2 runs on a blocking thread, inside
 //! the closure `HashingPool::run` hands it, so both are given to `--toggle-collect`.
 
-use std::hint::black_box;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use portcullis::basic::{HashingConfig, encode_basic};
 use portcullis::{BasicAuthenticator, Gate, MemoryUserStore, RequestView};
 use rand::seq::SliceRandom as _;
 
-/// dudect's threshold: below it, the two classes are indistinguishable at this sample size.
-const THRESHOLD: f64 = 4.5;
-/// The share of the slowest samples of each class dropped before comparing.
-const TRIM: f64 = 0.05;
+#[path = "timing/mod.rs"]
+mod timing;
+
+use timing::{Stats, THRESHOLD, measured, welch_t};
+
 /// Untimed requests of each class first, so one-time costs (thread spawn, first allocation of
 /// argon2's memory) do not land in either class.
 const WARM_UP: usize = 5;
@@ -209,55 +209,4 @@ fn callgrind(
         return Err("a wrong credential was not refused".into());
     }
     Ok(())
-}
-
-/// The code callgrind counts on this thread: `iterations` checks of one request. A plain
-/// function (an `async fn` is compiled into its caller's poll), never inlined, so
-/// `--toggle-collect` finds it.
-#[inline(never)]
-fn measured(
-    runtime: &tokio::runtime::Runtime,
-    gate: &Gate,
-    parts: &http::request::Parts,
-    iterations: usize,
-) -> usize {
-    runtime.block_on(async {
-        let mut refused = 0;
-        for _ in 0..iterations {
-            let view = RequestView::from_parts(black_box(parts));
-            refused += usize::from(gate.check(&view).await.is_err());
-        }
-        refused
-    })
-}
-
-/// Mean, sample standard deviation (in seconds) and count.
-struct Stats {
-    mean: f64,
-    std_dev: f64,
-    n: usize,
-}
-
-impl Stats {
-    /// Statistics of `times` after dropping the slowest [`TRIM`] share.
-    fn of_trimmed(mut times: Vec<Duration>) -> Self {
-        times.sort_unstable();
-        let keep = times.len() - (times.len() as f64 * TRIM).floor() as usize;
-        times.truncate(keep);
-        let n = times.len();
-        let secs = times.iter().map(Duration::as_secs_f64);
-        let mean = secs.clone().sum::<f64>() / n as f64;
-        let variance = secs.map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
-        Self {
-            mean,
-            std_dev: variance.sqrt(),
-            n,
-        }
-    }
-}
-
-/// Welch's t statistic for the difference of two means with unequal variances.
-fn welch_t(a: &Stats, b: &Stats) -> f64 {
-    let standard_error = (a.std_dev.powi(2) / a.n as f64 + b.std_dev.powi(2) / b.n as f64).sqrt();
-    (a.mean - b.mean) / standard_error
 }

@@ -31,10 +31,11 @@ use portcullis::api_key::{CHECKSUM_LEN, ID_LEN, KeyFormat, MemoryApiKeyStore, SE
 use portcullis::{ApiKeys, Gate, NewApiKey, RequestView};
 use rand::seq::SliceRandom as _;
 
-/// dudect's threshold: below it, two classes are indistinguishable at this sample size.
-const THRESHOLD: f64 = 4.5;
-/// The share of the slowest samples of each class dropped before comparing.
-const TRIM: f64 = 0.05;
+#[path = "timing/mod.rs"]
+mod timing;
+
+use timing::{Stats, THRESHOLD, measured, welch_t};
+
 /// Untimed requests of each class first: caches filled, code paths warm.
 const WARM_UP: usize = 200;
 /// base62, in value order, as the key format uses it.
@@ -254,54 +255,4 @@ fn callgrind(
     let refused = measured(runtime, &setup.gate, parts, iterations);
     println!("{}: {refused} of {iterations} refused", class.name());
     Ok(())
-}
-
-/// The code callgrind counts: `iterations` checks of one request. A plain function (an `async
-/// fn` is compiled into its caller's poll), never inlined, so `--toggle-collect` finds it.
-#[inline(never)]
-fn measured(
-    runtime: &tokio::runtime::Runtime,
-    gate: &Gate,
-    parts: &http::request::Parts,
-    iterations: usize,
-) -> usize {
-    runtime.block_on(async {
-        let mut refused = 0;
-        for _ in 0..iterations {
-            let view = RequestView::from_parts(black_box(parts));
-            refused += usize::from(gate.check(&view).await.is_err());
-        }
-        refused
-    })
-}
-
-/// Mean, sample standard deviation (in seconds) and count.
-struct Stats {
-    mean: f64,
-    std_dev: f64,
-    n: usize,
-}
-
-impl Stats {
-    /// Statistics of `times` after dropping the slowest [`TRIM`] share.
-    fn of_trimmed(mut times: Vec<Duration>) -> Self {
-        times.sort_unstable();
-        let keep = times.len() - (times.len() as f64 * TRIM).floor() as usize;
-        times.truncate(keep);
-        let n = times.len();
-        let secs = times.iter().map(Duration::as_secs_f64);
-        let mean = secs.clone().sum::<f64>() / n as f64;
-        let variance = secs.map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
-        Self {
-            mean,
-            std_dev: variance.sqrt(),
-            n,
-        }
-    }
-}
-
-/// Welch's t statistic for the difference of two means with unequal variances.
-fn welch_t(a: &Stats, b: &Stats) -> f64 {
-    let standard_error = (a.std_dev.powi(2) / a.n as f64 + b.std_dev.powi(2) / b.n as f64).sqrt();
-    (a.mean - b.mean) / standard_error
 }

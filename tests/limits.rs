@@ -615,7 +615,7 @@ fn api_key_refusals_cost_the_same_instructions() {
     };
     let counts = callgrind_counts(
         &example,
-        &["timing_api_key::measured"],
+        &["timing_api_key::timing::measured"],
         &["unknown-id", "wrong-secret", "wrong-suffix"],
         &["50"],
     );
@@ -635,7 +635,7 @@ fn api_key_refusals_from_the_store_differ_only_by_the_store() {
     };
     let counts = callgrind_counts(
         &example,
-        &["timing_api_key::measured"],
+        &["timing_api_key::timing::measured"],
         &["unknown-id", "wrong-secret", "wrong-suffix"],
         &["50", "--uncached"],
     );
@@ -668,7 +668,7 @@ fn basic_refusals_cost_the_same_instructions() {
     };
     let counts = callgrind_counts(
         &example,
-        &["basic_timing::measured", BASIC_BLOCKING_WORK],
+        &["basic_timing::timing::measured", BASIC_BLOCKING_WORK],
         &["unknown-user", "wrong-password"],
         &["20"],
     );
