@@ -98,6 +98,16 @@ async fn introspect(
     Ok(Json(answer))
 }
 
+impl Endpoint {
+    /// Makes the endpoint answer `value` for `token`.
+    fn answer(&self, token: impl ToString, value: Value) {
+        self.answers
+            .lock()
+            .unwrap()
+            .insert(token.to_string(), value);
+    }
+}
+
 async fn start(method: &'static str) -> (Arc<Endpoint>, String) {
     let endpoint = Arc::new(Endpoint::default());
     *endpoint.method.lock().unwrap() = method;
@@ -132,11 +142,7 @@ fn active(sub: &str, exp_in: i64) -> Value {
 #[tokio::test]
 async fn active_tokens_authenticate_and_are_cached() {
     let (endpoint, url) = start("basic").await;
-    endpoint
-        .answers
-        .lock()
-        .unwrap()
-        .insert("opaque-alice".into(), active("alice", 300));
+    endpoint.answer("opaque-alice", active("alice", 300));
     let gate = Gate::builder()
         .authenticator(authenticator(&url, basic()))
         .build()
@@ -168,17 +174,10 @@ async fn a_wrongly_typed_claim_refuses_the_token_and_a_broken_answer_is_an_outag
         ("active-string", no_active),
         ("array", json!([{"active": true, "sub": "alice"}])),
     ] {
-        endpoint
-            .answers
-            .lock()
-            .unwrap()
-            .insert(token.into(), answer);
+        endpoint.answer(token, answer);
     }
     let introspection = authenticator(&url, basic());
-    let gate = Gate::builder()
-        .authenticator(introspection.clone())
-        .build()
-        .unwrap();
+    let gate = gate_of(&introspection);
     let answer = bearer(&gate, "sub-array").await;
     assert_eq!(answer.status, 401, "{answer:?}");
     assert_eq!(answer.bearer_error().as_deref(), Some("invalid_token"));
@@ -201,18 +200,10 @@ async fn a_wrongly_typed_claim_refuses_the_token_and_a_broken_answer_is_an_outag
 #[tokio::test]
 async fn inactive_and_unknown_tokens_are_refused() {
     let (endpoint, url) = start("basic").await;
-    endpoint
-        .answers
-        .lock()
-        .unwrap()
-        .insert("revoked".into(), json!({"active": false, "sub": "x"}));
+    endpoint.answer("revoked", json!({"active": false, "sub": "x"}));
     let mut expired = active("bob", 300);
     expired["exp"] = json!(now() - 120);
-    endpoint
-        .answers
-        .lock()
-        .unwrap()
-        .insert("expired".into(), expired);
+    endpoint.answer("expired", expired);
     let jwt = authenticator(&url, basic());
     let gate = Gate::builder().authenticator(jwt.clone()).build().unwrap();
     for token in ["revoked", "never-issued"] {
@@ -241,11 +232,7 @@ async fn inactive_and_unknown_tokens_are_refused() {
 #[tokio::test]
 async fn a_cached_answer_never_outlives_the_token() {
     let (endpoint, url) = start("basic").await;
-    endpoint
-        .answers
-        .lock()
-        .unwrap()
-        .insert("short".into(), active("carol", 2));
+    endpoint.answer("short", active("carol", 2));
     let jwt = IntrospectionAuthenticator::builder(&url, basic())
         .cache(Duration::from_secs(60), 100)
         .leeway(Duration::ZERO)
@@ -265,11 +252,7 @@ async fn a_cached_answer_never_outlives_the_token() {
 #[tokio::test]
 async fn client_authentication_basic_and_post() {
     let (endpoint, url) = start("post").await;
-    endpoint
-        .answers
-        .lock()
-        .unwrap()
-        .insert("t".into(), active("dave", 300));
+    endpoint.answer("t", active("dave", 300));
     let post = authenticator(
         &url,
         ClientAuth::post(CLIENT_ID, SecretString::new(CLIENT_SECRET)),
@@ -307,11 +290,7 @@ async fn an_endpoint_outage_is_503() {
 #[tokio::test]
 async fn issuer_and_audience_are_checked_when_configured() {
     let (endpoint, url) = start("basic").await;
-    endpoint
-        .answers
-        .lock()
-        .unwrap()
-        .insert("t".into(), active("erin", 300));
+    endpoint.answer("t", active("erin", 300));
     let strict = |issuer: &str, audience: &str| {
         IntrospectionAuthenticator::builder(&url, basic())
             .issuer(issuer)
@@ -341,11 +320,7 @@ async fn issuer_and_audience_are_checked_when_configured() {
 #[tokio::test]
 async fn jwts_opaque_tokens_and_api_keys_share_the_header() {
     let (endpoint, url) = start("basic").await;
-    endpoint
-        .answers
-        .lock()
-        .unwrap()
-        .insert("opaque-frank".into(), active("frank", 300));
+    endpoint.answer("opaque-frank", active("frank", 300));
     let key = TestKey::es256("k");
     let jwt = JwtAuthenticator::builder()
         .issuer(
@@ -399,11 +374,7 @@ async fn jwts_opaque_tokens_and_api_keys_share_the_header() {
 #[tokio::test]
 async fn settings_build_an_introspection_authenticator() {
     let (endpoint, url) = start("post").await;
-    endpoint
-        .answers
-        .lock()
-        .unwrap()
-        .insert("t".into(), active("heidi", 300));
+    endpoint.answer("t", active("heidi", 300));
     let dir = std::env::temp_dir().join(format!("portcullis-introspection-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("secret"), format!("{CLIENT_SECRET}\n")).unwrap();
@@ -433,6 +404,14 @@ async fn settings_build_an_introspection_authenticator() {
 // ---------------------------------------------------------------------------------------------
 // Limits: what each token an attacker makes up can cost
 
+/// A Gate with `introspection` as its only authenticator.
+fn gate_of(introspection: &IntrospectionAuthenticator) -> Gate {
+    Gate::builder()
+        .authenticator(introspection.clone())
+        .build()
+        .unwrap()
+}
+
 fn calls(endpoint: &Endpoint) -> usize {
     endpoint.calls.load(Ordering::SeqCst)
 }
@@ -460,21 +439,14 @@ async fn a_token_over_the_size_limit_is_refused_without_a_call() {
     let at_limit = "a".repeat(64);
     let over = "a".repeat(65);
     for token in [&at_limit, &over] {
-        endpoint
-            .answers
-            .lock()
-            .unwrap()
-            .insert(token.clone(), active("ivan", 300));
+        endpoint.answer(token, active("ivan", 300));
     }
     let introspection = IntrospectionAuthenticator::builder(&url, basic())
         .max_token_size(64)
         .http_client(client())
         .build()
         .unwrap();
-    let gate = Gate::builder()
-        .authenticator(introspection.clone())
-        .build()
-        .unwrap();
+    let gate = gate_of(&introspection);
     assert_invalid_token(&bearer(&gate, &over).await);
     assert_eq!(
         introspection.introspect(&over).await.unwrap_err().kind(),
@@ -490,11 +462,7 @@ async fn an_answer_over_the_size_limit_is_an_outage() {
     let (endpoint, url) = start("basic").await;
     let mut padded = active("judy", 300);
     padded["padding"] = json!("x".repeat(2048));
-    endpoint
-        .answers
-        .lock()
-        .unwrap()
-        .insert("padded".into(), padded);
+    endpoint.answer("padded", padded);
     let small = IntrospectionAuthenticator::builder(&url, basic())
         .max_response_size(1024)
         .http_client(client())
@@ -515,11 +483,7 @@ async fn the_cache_holds_at_most_its_capacity() {
     let (endpoint, url) = start("basic").await;
     let tokens: Vec<String> = (0..5).map(|i| format!("opaque-{i}")).collect();
     for token in &tokens {
-        endpoint
-            .answers
-            .lock()
-            .unwrap()
-            .insert(token.clone(), active("kim", 300));
+        endpoint.answer(token, active("kim", 300));
     }
     let introspection = IntrospectionAuthenticator::builder(&url, basic())
         .cache(Duration::from_secs(60), 3)
@@ -549,21 +513,14 @@ async fn the_cache_holds_at_most_its_capacity() {
 #[tokio::test]
 async fn inactive_answers_are_cached_apart_and_cannot_evict_active_ones() {
     let (endpoint, url) = start("basic").await;
-    endpoint
-        .answers
-        .lock()
-        .unwrap()
-        .insert("opaque-liz".into(), active("liz", 300));
+    endpoint.answer("opaque-liz", active("liz", 300));
     let introspection = IntrospectionAuthenticator::builder(&url, basic())
         .cache(Duration::from_secs(60), 2)
         .inactive_cache_capacity(3)
         .http_client(client())
         .build()
         .unwrap();
-    let gate = Gate::builder()
-        .authenticator(introspection.clone())
-        .build()
-        .unwrap();
+    let gate = gate_of(&introspection);
     assert_eq!(bearer(&gate, "opaque-liz").await.status, 200);
     // 100 made-up tokens: each asked once and refused.
     let made_up: Vec<String> = (0..100).map(|i| format!("made-up-{i}")).collect();
