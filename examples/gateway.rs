@@ -135,7 +135,7 @@ impl Gateway {
     pub(crate) async fn from_config_file(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
         let config = Config::from_file(path.as_ref())?;
         let gateway = Self {
-            gate: GateHandle::new(config.build().await?),
+            gate: GateHandle::from_config(&config).await?,
             hidden: Arc::default(),
             config: Arc::new(path.as_ref().to_owned()),
         };
@@ -146,11 +146,9 @@ impl Gateway {
     /// Reads the configuration file again; on any error the old one keeps serving.
     pub(crate) async fn reload(&self) -> Result<(), ConfigError> {
         let config = Config::from_file(self.config.as_path())?;
-        let gate = config.build().await?;
         // Before the new Gate serves, so that its credentials are hidden from its first request.
         self.hide(&config);
-        self.gate.replace(gate);
-        Ok(())
+        self.gate.reload_config(&config).await
     }
 
     /// Adds the configuration's credential names to those removed before forwarding. Names are

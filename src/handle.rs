@@ -32,22 +32,24 @@ impl GateHandle {
 
     /// A handle built from a configuration file, which [`reload`](Self::reload) reads again.
     pub async fn from_config_file(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
-        let path = path.as_ref().to_owned();
+        let handle = Self::from_config(&Config::from_file(path.as_ref())?).await?;
+        Ok(handle.with_config_file(path))
+    }
+
+    /// A handle serving the Gate `config` builds; [`reload_config`](Self::reload_config) swaps in
+    /// later configurations the way [`reload`](Self::reload) does.
+    pub async fn from_config(config: &Config) -> Result<Self, ConfigError> {
         let mut kept = Kept::default();
-        let gate = Config::from_file(&path)?
-            .build_keeping(&mut kept)
-            .await?
-            .gate;
+        let gate = config.build_keeping(&mut kept).await?.gate;
         Ok(Self {
-            source: Some(Arc::new(path)),
             kept: Arc::new(tokio::sync::Mutex::new(kept)),
             ..Self::new(gate)
         })
     }
 
-    /// Names the configuration file [`reload`](Self::reload) reads (for a handle whose first
-    /// Gate was built from it by hand, e.g. with [`Config::build_services`]). The first reload
-    /// cannot reach that Gate's memory lockout counters, so it starts new ones.
+    /// Names the configuration file [`reload`](Self::reload) reads. For a handle whose first Gate
+    /// was built by hand (e.g. with [`Config::build_services`]) the first reload cannot reach
+    /// that Gate's memory lockout counters, so it starts new ones.
     pub fn with_config_file(mut self, path: impl AsRef<Path>) -> Self {
         self.source = Some(Arc::new(path.as_ref().to_owned()));
         self
@@ -75,13 +77,19 @@ impl GateHandle {
                 "this GateHandle was not made from a configuration file",
             ));
         };
-        let mut kept = self.kept.lock().await;
-        let gate = Config::from_file(path.as_path())?
-            .build_keeping(&mut kept)
-            .await?
-            .gate;
-        self.replace(gate);
+        self.reload_config(&Config::from_file(path.as_path())?)
+            .await?;
         tracing::info!(file = %path.display(), "configuration reloaded");
+        Ok(())
+    }
+
+    /// Builds `config` and swaps it in, keeping the in-memory lockout counters as
+    /// [`reload`](Self::reload) does; for a caller that reads the configuration itself (to take
+    /// more from it than the Gate). On any error the old configuration keeps serving.
+    pub async fn reload_config(&self, config: &Config) -> Result<(), ConfigError> {
+        let mut kept = self.kept.lock().await;
+        let gate = config.build_keeping(&mut kept).await?.gate;
+        self.replace(gate);
         Ok(())
     }
 }
