@@ -228,12 +228,11 @@ pub(crate) async fn serve(
 
 /// Refuses a path the upstream could read differently from the Gate.
 ///
-/// The Gate matches routes on the percent-decoded, normalised path, where `%2F` stays inside one
-/// segment and `;x` is part of a segment; upstreams disagree (Go's net/http decodes `%2F`,
-/// Tomcat and Spring drop `;` parameters, IIS reads `\` as `/`), so `/admin%2Fusers`, checked
-/// against the default rule, could be served as `/admin/users`. Forwarding the normalised path
-/// instead would not help: it still has the `%2F` and the `;`. So a path is forwarded only if it
-/// is already in normal form, where every reading agrees; clients send such paths anyway.
+/// The Gate matches the path as sent and already refuses dot segments, `//`, malformed escapes and
+/// escapes of unreserved characters, `/`, `\`, `%` and `;`. Upstreams read more into a path than
+/// an in-process router does (Tomcat and Spring drop `;` parameters, so `/admin;x/users` is
+/// served as `/admin/users`), so the gateway also refuses a raw `;`; the rest of these checks
+/// repeat the Gate's, so the gateway stays safe under a Gate configured by hand.
 fn check_path(path: &str) -> Result<(), &'static str> {
     let Some(rest) = path.strip_prefix('/') else {
         return Err("the path does not start with `/`");
@@ -258,7 +257,7 @@ fn check_path(path: &str) -> Result<(), &'static str> {
             Some(_) => {}
         }
     }
-    // A trailing slash is fine (the Gate reads `/a/` as `/a`); `//`, `.` and `..` are not.
+    // A trailing slash is fine (the Gate matches it as sent); `//`, `.` and `..` are not.
     let segments = rest.strip_suffix('/').unwrap_or(rest);
     if !segments.is_empty() && segments.split('/').any(|s| matches!(s, "" | "." | "..")) {
         return Err("an empty, `.` or `..` segment in the path");

@@ -2,7 +2,7 @@
 //!
 //! Fields: `outcome` (`allow`, `deny`, `reject`), `status`, `scheme`, `subject` (or
 //! `attempted_subject`: who a refused credential claimed to be), `credential_id`,
-//! `client_ip`, `method`, `path` (normalised), `route`, `rule`, `reason`, `report_only`. Never a
+//! `client_ip`, `method`, `path` (as sent), `route`, `rule`, `reason`, `report_only`. Never a
 //! secret, a token or a password: only what a [`Principal`] or a [`Rejection`] already holds.
 
 use std::net::IpAddr;

@@ -435,7 +435,15 @@ impl Validator<'_> {
                         })?;
                     list.push(method);
                 }
-                Methods::Only(list)
+                let methods = Methods::Only(list);
+                if let Err(e) = methods.check() {
+                    return Err(self.spans.error(
+                        &route.methods[0],
+                        format!("{key}.methods"),
+                        e.message().to_owned(),
+                    ));
+                }
+                methods
             };
             let route = Route::new(methods, route.path.get_ref(), policy).map_err(|e| {
                 self.spans

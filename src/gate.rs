@@ -14,7 +14,7 @@ use crate::policy::{Authenticated, Decision, Policy, PolicyContext};
 use crate::principal::Principal;
 use crate::reject::{Challenge, ProblemJson, Rejection, RejectionResponder};
 use crate::request::RequestView;
-use crate::route::{Methods, Route, normalize_path};
+use crate::route::{Methods, Route, check_path};
 
 /// The default for [`GateBuilder::max_path_bytes`]: what proxies accept by default (nginx's
 /// request-line buffer is 8 KiB), and far beyond any route a service declares.
@@ -25,7 +25,8 @@ const MAX_AUTHENTICATORS: usize = 64;
 
 /// Authenticates and authorizes requests. Cheap to clone (one `Arc`).
 ///
-/// For each request: normalise the path, resolve the client IP, refuse a request that carries
+/// For each request: refuse a path that a router could read differently from the Gate (400;
+/// rules match the path as sent, see [`PathPattern`](crate::PathPattern)), resolve the client IP, refuse a request that carries
 /// credentials of two schemes (400), ask the authenticators that recognise a credential in order
 /// (the first that authenticates or rejects decides), then run the policy of the first route rule
 /// that matches. A denied anonymous request gets 401 with every scheme's challenge; a denied
@@ -76,7 +77,7 @@ impl Gate {
     ) -> Result<Option<Principal>, Rejection> {
         let method = request.method().as_str();
         if request.path().len() > self.inner.max_path_bytes {
-            // Refused before normalising, and not quoted whole in the audit log.
+            // Refused before anything else reads it, and not quoted whole in the audit log.
             let rejection = Rejection::invalid_request(format!(
                 "path is longer than {} bytes",
                 self.inner.max_path_bytes
@@ -88,19 +89,15 @@ impl Gate {
                 .rejected(None, &rejection, None);
             return Err(rejection);
         }
-        let path = match normalize_path(request.path()) {
-            Ok(path) => path,
-            Err(why) => {
-                let rejection = Rejection::invalid_request(why.to_string());
-                trace.step("path", || format!("{:?} refused: {why}", request.path()));
-                self.audit(method, request.path(), None, "-")
-                    .rejected(None, &rejection, None);
-                return Err(rejection);
-            }
-        };
-        trace.step("path", || {
-            format!("{:?} normalised to {path:?}", request.path())
-        });
+        let path = request.path();
+        if let Err(why) = check_path(path) {
+            let rejection = Rejection::invalid_request(why.to_string());
+            trace.step("path", || format!("{path:?} refused: {why}"));
+            self.audit(method, path, None, "-")
+                .rejected(None, &rejection, None);
+            return Err(rejection);
+        }
+        trace.step("path", || format!("{path:?} matched as sent"));
         let peer_ip = request.peer().map(|peer| peer.ip());
         let client_ip = match self
             .inner
@@ -111,7 +108,7 @@ impl Gate {
             Err(err) => {
                 let rejection = Rejection::invalid_request(format!("client IP: {err}"));
                 trace.step("client_ip", || format!("refused: {err}"));
-                self.audit(method, &path, peer_ip, "-")
+                self.audit(method, path, peer_ip, "-")
                     .rejected(None, &rejection, None);
                 return Err(rejection);
             }
@@ -124,8 +121,8 @@ impl Gate {
             )
         });
         let request = request.with_client_ip(client_ip);
-        let route = self.route_for(request.method(), &path);
-        let audit = self.audit(method, &path, client_ip, route.name());
+        let route = self.route_for(request.method(), path);
+        let audit = self.audit(method, path, client_ip, route.name());
 
         let principal = match self.authenticate(&request, trace).await {
             Ok(principal) => principal,
@@ -136,7 +133,7 @@ impl Gate {
         };
 
         trace.step("route", || format!("matched rule {}", route.name()));
-        let context = PolicyContext::new(principal.as_ref(), &request, &path);
+        let context = PolicyContext::new(principal.as_ref(), &request, path);
         match route.policy.evaluate(&context) {
             Decision::Allow => {
                 trace.step("policy", || "allow".to_owned());
@@ -328,7 +325,7 @@ impl GateBuilder {
         self
     }
 
-    /// Refuses (400) a request whose raw path is longer than `bytes`, before normalising it, so
+    /// Refuses (400) a request whose path is longer than `bytes`, before anything else reads it, so
     /// a hostile path costs nothing and never fills an audit line. Defaults to 8 KiB.
     pub fn max_path_bytes(mut self, bytes: usize) -> Self {
         self.max_path_bytes = bytes;

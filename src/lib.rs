@@ -10,8 +10,9 @@
 //! ## How a request is decided
 //!
 //! 1. A [`RequestView`] borrows the method, path, headers and peer address.
-//! 2. The [`Gate`] normalises the path, resolves the client IP, and refuses a request carrying
-//!    credentials of two schemes (400).
+//! 2. The [`Gate`] refuses (400) a path that a router could read differently from it (dot
+//!    segments, `//`, needless escapes: rules match the path as sent), resolves the client IP, and
+//!    refuses a request carrying credentials of two schemes (400).
 //! 3. Authenticators that recognise a credential are asked in order. Each [abstains, authenticates
 //!    or rejects](Outcome); a rejected credential never falls through to a weaker scheme.
 //! 4. The first [route rule](Route) matching method and path names a [`Policy`]; a denied anonymous
@@ -118,7 +119,18 @@ pub use policy::{
 pub use principal::{Principal, Scheme, SubjectKind, UnknownScheme};
 pub use reject::{Challenge, ProblemJson, Rejection, RejectionKind, RejectionResponder};
 pub use request::{PeerAddr, RequestView};
-pub use route::{InvalidPath, Methods, PathPattern, Route, normalize_path};
+pub use route::{Methods, PathPattern, Route};
 pub use secret::{PasswordHash, SecretString, constant_time_eq};
 pub use store::{ApiKeyRecord, ApiKeyStore, MemoryApiKeyStore};
 pub use store::{MemoryUserStore, UserRecord, UserStore};
+
+/// What the fuzz targets (`fuzz/`) reach inside the crate; not part of the API. cargo-fuzz builds
+/// with `--cfg fuzzing`.
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub mod __fuzz {
+    /// Whether the Gate accepts `path` for matching (`Ok`) or refuses it (400).
+    pub fn check_path(path: &str) -> Result<(), String> {
+        crate::route::check_path(path).map_err(|why| why.to_string())
+    }
+}

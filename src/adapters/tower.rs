@@ -21,6 +21,11 @@ use crate::request::{PeerAddr, RequestView};
 /// the service with its [`Principal`](crate::Principal) in the request extensions; a refused one
 /// gets the Gate's rejection response and never reaches it.
 ///
+/// **Nesting.** Rules name paths as the client sent them. Under axum's `Router::nest` and
+/// `nest_service` the inner router sees the path without its prefix; with the `axum` feature the
+/// layer decides on axum's `OriginalUri` instead, so a rule for `/api/admin/**` holds for a
+/// `GateLayer` on the router nested at `/api`.
+///
 /// The peer address is taken from a [`PeerAddr`] or `SocketAddr` extension, and with the `axum`
 /// feature from `ConnectInfo<SocketAddr>` (serve with `into_make_service_with_connect_info`).
 /// hyper and tonic servers do not put a `SocketAddr` there: insert a [`PeerAddr`] per
@@ -90,7 +95,8 @@ where
         Box::pin(async move {
             let (mut parts, body) = request.into_parts();
             let peer = peer_addr(&parts.extensions);
-            let view = RequestView::new(&parts.method, &parts.uri, &parts.headers).with_peer(peer);
+            let uri = client_uri(&parts.extensions).unwrap_or(&parts.uri);
+            let view = RequestView::new(&parts.method, uri, &parts.headers).with_peer(peer);
             match gate.check(&view).await {
                 Ok(Some(principal)) => {
                     parts.extensions.insert(principal);
@@ -108,6 +114,20 @@ where
             Ok(response.map(GateBody::inner))
         })
     }
+}
+
+/// The URI the client sent, where a router in front rewrote it: axum's `nest` and `nest_service`
+/// strip their prefix and keep the original in `OriginalUri`.
+#[cfg(feature = "axum")]
+fn client_uri(extensions: &Extensions) -> Option<&http::Uri> {
+    extensions
+        .get::<axum::extract::OriginalUri>()
+        .map(|original| &original.0)
+}
+
+#[cfg(not(feature = "axum"))]
+fn client_uri(_: &Extensions) -> Option<&http::Uri> {
+    None
 }
 
 pin_project_lite::pin_project! {

@@ -64,7 +64,7 @@ impl<'a> PolicyContext<'a> {
         self.request
     }
 
-    /// The normalised path the route rules matched on.
+    /// The path the route rules matched on: the request's, as the client sent it.
     pub fn path(&self) -> &'a str {
         self.path
     }

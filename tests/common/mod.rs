@@ -7,6 +7,8 @@
 // Each test file uses only some of these helpers; the rest would warn as dead code.
 #![allow(dead_code)]
 
+pub(crate) mod logs;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 
