@@ -244,6 +244,10 @@ pub enum IssueError {
     /// The lifetime is zero.
     #[error("the token lifetime must be positive")]
     ZeroLifetime,
+    /// The principal's own credential has expired (or expires within the second), so there is
+    /// nothing left to hand a token out for: a token must not outlive what it was issued on.
+    #[error("the principal's credential has expired")]
+    SourceExpired,
     /// Signing failed (a key the backend refuses).
     #[error("signing failed: {0}")]
     Signing(String),
