@@ -115,6 +115,15 @@ pub struct JwksSettings {
     pub fetch_timeout: Option<String>,
     /// Largest document read, in bytes. Defaults to 262144.
     pub max_response_size: Option<usize>,
+    /// How long after the last successful fetch (discovery included) a key set still serves
+    /// while fetches fail; past it, the issuer's tokens get 503. Longer than `refresh_interval`.
+    /// Defaults to `24h`.
+    pub max_stale: Option<String>,
+    /// Serve the last good key set for as long as fetches fail, with no limit. Dangerous: a key
+    /// the provider removed keeps working while the provider is unreachable. Excludes
+    /// `max_stale`. Defaults to `false`.
+    #[serde(default)]
+    pub dangerous_serve_stale_keys_forever: bool,
 }
 
 impl JwtSettings {
@@ -406,6 +415,7 @@ impl JwksSettings {
                 "fetch_timeout",
                 &mut config.fetch_timeout,
             ),
+            (&self.max_stale, "max_stale", &mut config.max_stale),
         ];
         for (value, name, target) in fields {
             if let Some(value) = value {
@@ -414,6 +424,22 @@ impl JwksSettings {
         }
         if let Some(size) = self.max_response_size {
             config.max_response_size = size;
+        }
+        if self.dangerous_serve_stale_keys_forever {
+            if self.max_stale.is_some() {
+                return Err(ConfigError::new(
+                    "give max_stale or dangerous_serve_stale_keys_forever, not both",
+                )
+                .with_key("jwt.jwks.dangerous_serve_stale_keys_forever"));
+            }
+            config = config.dangerous_serve_stale_keys_forever();
+        }
+        if config.max_stale <= config.refresh_interval {
+            return Err(ConfigError::new(
+                "max_stale must be longer than refresh_interval, or keys would go stale between \
+                 two refreshes",
+            )
+            .with_key("jwt.jwks.max_stale"));
         }
         if config.fetch_timeout.is_zero() || config.max_response_size == 0 {
             return Err(
@@ -751,6 +777,44 @@ mod tests {
         };
         let err = settings.builder().unwrap_err();
         assert_eq!(err.key(), Some("jwt.issuers[0]"));
+    }
+
+    #[test]
+    fn jwks_max_stale_parses_and_must_outlast_the_refresh() {
+        let parse = |jwks: &str| {
+            toml::from_str::<JwtSettings>(&format!(
+                "audiences = [\"api\"]\n[[issuers]]\nissuer = \"https://i.example\"\n\
+                 discovery = true\n[jwks]\n{jwks}"
+            ))
+            .unwrap()
+        };
+        let config = |jwks: &str| parse(jwks).jwks.unwrap().config();
+        assert_eq!(
+            config("max_stale = \"2h\"").unwrap().max_stale,
+            Duration::from_secs(7200)
+        );
+        assert_eq!(
+            config("").unwrap().max_stale,
+            Duration::from_secs(24 * 3600)
+        );
+        assert_eq!(
+            config("dangerous_serve_stale_keys_forever = true")
+                .unwrap()
+                .max_stale,
+            Duration::MAX
+        );
+        for bad in [
+            "max_stale = \"5m\"",
+            "max_stale = \"1m\"\nrefresh_interval = \"2m\"",
+        ] {
+            let err = parse(bad).validate().unwrap_err();
+            assert_eq!(err.key(), Some("jwt.jwks.max_stale"), "{bad}");
+        }
+        let both = config("max_stale = \"2h\"\ndangerous_serve_stale_keys_forever = true");
+        assert_eq!(
+            both.unwrap_err().key(),
+            Some("jwt.jwks.dangerous_serve_stale_keys_forever")
+        );
     }
 
     #[test]
