@@ -45,6 +45,9 @@ pub enum TokenErrorKind {
     InvalidType,
     /// The introspection endpoint says the token is not active.
     Inactive,
+    /// The introspection endpoint names a `token_type` that is not an access token usable as
+    /// a bearer token here (a refresh token, say).
+    InvalidTokenType,
     /// The keys or the introspection endpoint cannot be reached, and there is no last good
     /// answer: an outage, not a bad token (503).
     Unavailable,

@@ -489,11 +489,19 @@ pub struct IntrospectionSettings {
     pub client_token_env: Option<String>,
     /// The realm in the `Bearer` challenge. Defaults to `api`.
     pub realm: Option<String>,
-    /// Require the answer's `iss` to be this. Defaults to no check.
+    /// Require the answer's `iss` to be this (set it when the endpoint may answer for more
+    /// than one issuer; see [`IntrospectionAuthenticatorBuilder::issuer`]). Defaults to no check.
+    ///
+    /// [`IntrospectionAuthenticatorBuilder::issuer`]: super::IntrospectionAuthenticatorBuilder::issuer
     pub issuer: Option<String>,
-    /// Require the answer's `aud` to name one of these. Defaults to no check.
+    /// Require the answer's `aud` to name one of these. At least one, unless
+    /// `dangerous_skip_audience_check`.
     #[serde(default)]
     pub audiences: Vec<String>,
+    /// Accept an answer whatever its `aud`. Dangerous: tokens issued to other services, and
+    /// refresh tokens without a `token_type`, authenticate. Defaults to `false`.
+    #[serde(default)]
+    pub dangerous_skip_audience_check: bool,
     /// Clock skew allowed on `exp`, `nbf`, `iat`. Defaults to `30s`.
     pub leeway: Option<String>,
     /// How long an answer is reused (never past the token's `exp`); also how long a revoked
@@ -516,7 +524,8 @@ pub struct IntrospectionSettings {
     pub max_token_size: Option<usize>,
     /// Claims (dotted paths) the principal's groups come from. Defaults to `["groups"]`.
     pub groups_claims: Option<Vec<String>>,
-    /// The prefix of API keys, which are left to the API-key authenticator. Defaults to `pc`.
+    /// The prefix of API keys, which are left to the API-key authenticator. Defaults to
+    /// `[api_keys] prefix` in a configuration file that has one, else `pc`.
     pub api_key_prefix: Option<String>,
     /// Also introspect JWT-shaped tokens. Defaults to `false`.
     #[serde(default)]
@@ -612,6 +621,15 @@ impl IntrospectionSettings {
                 ConfigError::new(e.message().to_owned()).with_key("introspection.api_key_prefix")
             })?;
         }
+        if self.audiences.iter().any(String::is_empty)
+            || (self.audiences.is_empty() && !self.dangerous_skip_audience_check)
+        {
+            return Err(ConfigError::new(
+                "at least one non-empty audience is required (the endpoint also answers for \
+                 tokens minted for other services, and for refresh tokens)",
+            )
+            .with_key("introspection.audiences"));
+        }
         Ok(())
     }
 
@@ -683,6 +701,9 @@ impl IntrospectionSettings {
         }
         if self.dangerous_allow_query_token {
             builder = builder.dangerous_allow_query_token();
+        }
+        if self.dangerous_skip_audience_check {
+            builder = builder.dangerous_skip_audience_check();
         }
         if let Some(client) = client {
             builder = builder.http_client(client);
