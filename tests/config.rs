@@ -1247,8 +1247,7 @@ async fn introspection_leaves_keys_of_the_configured_prefix_to_api_keys() {
     let keys = services.api_keys.as_ref().expect("api keys");
     let issued = keys
         .create(
-            portcullis::NewApiKey::new("ci")
-                .with_expires_in(std::time::Duration::from_secs(3600)),
+            portcullis::NewApiKey::new("ci").with_expires_in(std::time::Duration::from_secs(3600)),
         )
         .await
         .expect("key issued");

@@ -218,9 +218,7 @@ async fn an_issued_token_never_outlives_its_source() {
     let source_exp = chrono::Utc::now() + chrono::Duration::seconds(120);
     let key_login = Principal::new("ci-bot", SubjectKind::Application, Scheme::ApiKey)
         .with_expires_at(source_exp);
-    let token = issuer
-        .issue(&key_login, Duration::from_secs(3600))
-        .unwrap();
+    let token = issuer.issue(&key_login, Duration::from_secs(3600)).unwrap();
     let p = jwt.verify(token.expose_secret()).await.unwrap();
     assert_eq!(p.expires_at().unwrap().timestamp(), source_exp.timestamp());
     // A lifetime shorter than what is left of the source is kept.

@@ -338,7 +338,10 @@ async fn tokens_for_other_services_and_refresh_tokens_are_refused() {
     endpoint.answer("refresh", with(json!({"token_type": "refresh_token"})));
     endpoint.answer("dpop", with(json!({"token_type": "DPoP"})));
     endpoint.answer("typed", with(json!({"token_type": 7})));
-    endpoint.answer("billing", with(json!({"aud": "billing-api", "token_type": "Bearer"})));
+    endpoint.answer(
+        "billing",
+        with(json!({"aud": "billing-api", "token_type": "Bearer"})),
+    );
     endpoint.answer("no-aud", with(json!({"aud": null})));
     endpoint.answer("no-iss", with(json!({"iss": null})));
     endpoint.answer("bearer", with(json!({"token_type": "bearer"})));
@@ -403,8 +406,16 @@ async fn tokens_for_other_services_and_refresh_tokens_are_refused() {
         section("").validate().unwrap_err().key(),
         Some("introspection.audiences")
     );
-    assert!(section("dangerous_skip_audience_check = true").validate().is_ok());
-    assert!(section("audiences = [\"api\"]\nissuer = \"https://as.example\"").validate().is_ok());
+    assert!(
+        section("dangerous_skip_audience_check = true")
+            .validate()
+            .is_ok()
+    );
+    assert!(
+        section("audiences = [\"api\"]\nissuer = \"https://as.example\"")
+            .validate()
+            .is_ok()
+    );
 }
 
 #[tokio::test]
