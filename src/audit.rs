@@ -1,7 +1,8 @@
 //! The audit trail: one `tracing` event per decision, target `portcullis::audit`.
 //!
 //! Fields: `outcome` (`allow`, `deny`, `reject`), `status`, `scheme`, `subject` (or
-//! `attempted_subject`: who a refused credential claimed to be), `credential_id`,
+//! `attempted_subject`: who a refused credential claimed to be), `credential_id` (or
+//! `attempted_credential_id`: the public id of a refused API key, e.g. a revoked one),
 //! `client_ip`, `method`, `path` (as sent), `route`, `rule`, `reason`, `report_only`. Never a
 //! secret, a token or a password: only what a [`Principal`] or a [`Rejection`] already holds.
 
@@ -56,6 +57,7 @@ impl AuditRecord<'_> {
             subject = principal.map(Principal::subject),
             attempted_subject = rejection.attempted_subject(),
             credential_id = principal.and_then(Principal::credential_id),
+            attempted_credential_id = rejection.attempted_credential_id(),
             client_ip = self.client_ip.map(tracing::field::display),
             method = self.method,
             path = self.path,

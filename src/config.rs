@@ -208,6 +208,14 @@ impl Config {
                 rebase(Some(&mut settings.client_secret_file), base);
             }
             rebase(settings.client_token_file.as_mut(), base);
+            // Keys of a custom `[api_keys] prefix` are left to the API-key authenticator, as
+            // `pc_` keys are; otherwise both would claim them, and every Bearer key is a 400.
+            if settings.api_key_prefix.is_none()
+                && !settings.introspect_api_key_shaped
+                && let Some(prefix) = self.api_keys.as_ref().and_then(|a| a.prefix.as_ref())
+            {
+                settings.api_key_prefix = Some(prefix.get_ref().clone());
+            }
             builder = builder.authenticator(settings.build()?);
         }
         for route in &self.routes {

@@ -42,6 +42,7 @@ pub struct Rejection {
     retry_after: Option<Duration>,
     scopes: Vec<String>,
     attempted_subject: Option<Box<str>>,
+    attempted_credential_id: Option<Box<str>>,
 }
 
 impl Rejection {
@@ -53,6 +54,7 @@ impl Rejection {
             retry_after: None,
             scopes: Vec::new(),
             attempted_subject: None,
+            attempted_credential_id: None,
         }
     }
 
@@ -123,6 +125,19 @@ impl Rejection {
     /// Who the refused credential claimed to be, when known.
     pub fn attempted_subject(&self) -> Option<&str> {
         self.attempted_subject.as_deref()
+    }
+
+    /// Records the public id of the refused credential (an API key's id), for the audit trail:
+    /// a runbook searches for it to find use of a leaked key after its revocation. Never a
+    /// secret; only an id that has the shape of one.
+    pub fn with_attempted_credential_id(mut self, id: impl Into<String>) -> Self {
+        self.attempted_credential_id = Some(id.into().into_boxed_str());
+        self
+    }
+
+    /// The public id of the refused credential, when known.
+    pub fn attempted_credential_id(&self) -> Option<&str> {
+        self.attempted_credential_id.as_deref()
     }
 
     /// What went wrong.

@@ -489,6 +489,36 @@ async fn a_stored_key_without_expiry_is_refused_once_they_are_not_allowed() {
     }
 }
 
+/// Issue #16 item 7: a refused key that parsed names its id in the audit event (so use of a
+/// revoked, leaked key can be found), never its secret; a malformed key names no id.
+#[tokio::test]
+async fn a_refused_key_names_its_id_in_the_audit_event_and_never_its_secret() {
+    let app = App::default().await;
+    let revoked = app.issue(DAY).await;
+    app.keys.revoke(revoked.id()).await.expect("revoked");
+    let live = app.issue(DAY).await;
+    let forged = other_secret_valid_checksum(expose(&live));
+    for (key, id, reason) in [
+        (expose(&revoked), revoked.id(), "API key revoked"),
+        (forged.as_str(), live.id(), "wrong API key secret"),
+    ] {
+        let audit = audit_of_check(&app.keys, key);
+        assert!(
+            audit.contains(&format!("attempted_credential_id=\"{id}\"")),
+            "{audit}"
+        );
+        assert!(audit.contains(&format!("reason=\"{reason}\"")), "{audit}");
+        assert_no_key_in(&audit, key);
+    }
+    // A key that does not parse (here: a typo caught by the checksum) names no id: the id
+    // part of a malformed key is whatever the sender typed.
+    let typo = changed_before_checksum(expose(&live));
+    let audit = audit_of_check(&app.keys, &typo);
+    assert!(!audit.contains("attempted_credential_id"), "{audit}");
+    assert!(!audit.contains(live.id()), "{audit}");
+    assert_no_key_in(&audit, &typo);
+}
+
 /// The audit output of one check of `key` by a Gate over `keys`, captured from `tracing`.
 fn audit_of_check(keys: &ApiKeys, key: &str) -> String {
     let captured = Arc::new(Mutex::new(Vec::new()));

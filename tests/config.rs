@@ -758,8 +758,15 @@ fn introspection_mistakes_are_located_before_any_file_is_read() {
         "introspection.api_key_prefix",
         "",
     );
+    // Audiences are required (issue #16): the endpoint also answers for other services' tokens.
+    assert_error(
+        &section("auth_method = \"bearer\"\nclient_token_env = \"TOKEN\""),
+        1,
+        "introspection.audiences",
+        "at least one non-empty audience",
+    );
     Config::from_str(&section(
-        "auth_method = \"bearer\"\nclient_token_env = \"TOKEN\"",
+        "auth_method = \"bearer\"\nclient_token_env = \"TOKEN\"\naudiences = [\"api\"]",
     ))
     .expect("valid");
 }
@@ -1144,7 +1151,7 @@ async fn introspection_endpoint() -> (String, Arc<std::sync::Mutex<Vec<String>>>
                     .expect("clock")
                     .as_secs();
                 let body = format!(
-                    r#"{{"active":true,"sub":"svc","iat":{now},"exp":{}}}"#,
+                    r#"{{"active":true,"sub":"svc","aud":"api","iat":{now},"exp":{}}}"#,
                     now + 300
                 );
                 let response = format!(
@@ -1170,7 +1177,7 @@ async fn introspection_bearer_client_auth_and_api_key_shaped_tokens() {
     std::fs::write(&token_file, "service-token-123\n").expect("write token");
     let config = |extra: &str| {
         format!(
-            "[introspection]\nendpoint = \"{url}\"\nauth_method = \"bearer\"\nclient_token_file = \"{}\"\nrealm = \"intro\"\n{extra}\n",
+            "[introspection]\nendpoint = \"{url}\"\nauth_method = \"bearer\"\nclient_token_file = \"{}\"\nrealm = \"intro\"\naudiences = [\"api\"]\n{extra}\n",
             token_file.display()
         )
     };
@@ -1208,12 +1215,57 @@ async fn introspection_bearer_client_auth_and_api_key_shaped_tokens() {
 
     // From an unset environment variable: a build error naming the key.
     let missing = Gate::from_config_str(&format!(
-        "[introspection]\nendpoint = \"{url}\"\nauth_method = \"bearer\"\nclient_token_env = \"PORTCULLIS_TEST_UNSET_TOKEN\"\n"
+        "[introspection]\nendpoint = \"{url}\"\nauth_method = \"bearer\"\nclient_token_env = \"PORTCULLIS_TEST_UNSET_TOKEN\"\naudiences = [\"api\"]\n"
     ))
     .await
     .expect_err("no token");
     assert_eq!(missing.key(), Some("introspection.client_token_env"));
     assert!(!format!("{missing}").contains("service-token-123"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Issue #16 item 1: `[introspection]` leaves keys of the `[api_keys] prefix` to the API-key
+/// authenticator, as it leaves `pc_` keys; before, both claimed a custom-prefix key in
+/// `Authorization: Bearer`, and every such request was a 400.
+#[cfg(feature = "jwks")]
+#[tokio::test]
+async fn introspection_leaves_keys_of_the_configured_prefix_to_api_keys() {
+    let (url, seen) = introspection_endpoint().await;
+    let dir = std::env::temp_dir().join(format!("portcullis-prefix-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let token_file = dir.join("client.token");
+    std::fs::write(&token_file, "service-token-456\n").expect("write token");
+    let pepper = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/example-pepper.txt");
+    let config = Config::from_str(&format!(
+        "[api_keys]\npepper_file = \"{pepper}\"\nprefix = \"acme\"\n\n\
+         [introspection]\nendpoint = \"{url}\"\nauth_method = \"bearer\"\n\
+         client_token_file = \"{}\"\naudiences = [\"api\"]\n",
+        token_file.display()
+    ))
+    .expect("valid");
+    let services = config.build_services().await.expect("builds");
+    let keys = services.api_keys.as_ref().expect("api keys");
+    let issued = keys
+        .create(
+            portcullis::NewApiKey::new("ci").with_expires_in(std::time::Duration::from_secs(3600)),
+        )
+        .await
+        .expect("key issued");
+    let key = issued.key().expose_secret();
+    assert!(key.starts_with("acme_"), "custom prefix");
+    let bearer = |token: &str| {
+        http::Request::get("/x")
+            .header("authorization", format!("Bearer {token}"))
+            .body(())
+            .expect("request")
+    };
+    let by_key = answer(&services.gate, bearer(key)).await;
+    assert_eq!(by_key.status, StatusCode::OK);
+    assert_eq!(by_key.subject.as_deref(), Some("ci"));
+    assert!(seen.lock().expect("lock").is_empty(), "never introspected");
+    // An opaque token still goes to the endpoint.
+    let opaque = answer(&services.gate, bearer("opaque-token")).await;
+    assert_eq!(opaque.subject.as_deref(), Some("svc"));
     let _ = std::fs::remove_dir_all(&dir);
 }
 

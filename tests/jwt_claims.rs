@@ -204,6 +204,36 @@ async fn the_issuer_round_trips_with_every_algorithm() {
     assert!(SigningKey::hs256(b"short").is_err());
 }
 
+/// Issue #16 item 5: a token never outlives the credential it was issued on.
+#[tokio::test]
+async fn an_issued_token_never_outlives_its_source() {
+    let issuer = JwtIssuer::builder(
+        "https://portcullis.local",
+        SigningKey::generate(Algorithm::ES256).unwrap(),
+    )
+    .audience("api")
+    .build()
+    .unwrap();
+    let jwt = issuer.authenticator_builder().build().unwrap();
+    let source_exp = chrono::Utc::now() + chrono::Duration::seconds(120);
+    let key_login = Principal::new("ci-bot", SubjectKind::Application, Scheme::ApiKey)
+        .with_expires_at(source_exp);
+    let token = issuer.issue(&key_login, Duration::from_secs(3600)).unwrap();
+    let p = jwt.verify(token.expose_secret()).await.unwrap();
+    assert_eq!(p.expires_at().unwrap().timestamp(), source_exp.timestamp());
+    // A lifetime shorter than what is left of the source is kept.
+    let token = issuer.issue(&key_login, Duration::from_secs(60)).unwrap();
+    let p = jwt.verify(token.expose_secret()).await.unwrap();
+    let lifetime = p.expires_at().unwrap() - p.issued_at().unwrap();
+    assert_eq!(lifetime.num_seconds(), 60);
+    // A source already expired is refused, not given a fresh hour.
+    let lapsed = key_login.with_expires_at(chrono::Utc::now() - chrono::Duration::seconds(1));
+    assert!(matches!(
+        issuer.issue(&lapsed, Duration::from_secs(60)),
+        Err(IssueError::SourceExpired)
+    ));
+}
+
 #[tokio::test]
 async fn settings_build_every_static_source_and_name_bad_keys() {
     let dir = std::env::temp_dir().join(format!("portcullis-jwt-settings-{}", std::process::id()));

@@ -1,6 +1,8 @@
 //! Interop with a real OpenID provider: node `oidc-provider` (pinned in
 //! `scripts/oidc-provider/package.json`) on 127.0.0.1 issues a client-credentials JWT access
-//! token over HTTP; portcullis finds the keys through discovery and accepts it.
+//! token over HTTP; portcullis finds the keys through discovery and accepts it. And its token
+//! introspection endpoint: a user's refresh token, which that endpoint calls active, does not
+//! authenticate a request.
 //!
 //! Needs Node.js and npm; installs the provider's dependencies on first run. Without them the
 //! test prints `SKIPPED:` and passes, unless `PORTCULLIS_REQUIRE_SERVICES=1` (CI), where it fails.
@@ -15,8 +17,10 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use base64::Engine;
-use portcullis::jwt::{JwtAuthenticator, KeySource};
-use portcullis::{Gate, Scheme, Scopes, SubjectKind};
+use portcullis::jwt::{
+    ClientAuth, IntrospectionAuthenticator, JwtAuthenticator, KeySource, TokenErrorKind,
+};
+use portcullis::{Gate, Scheme, Scopes, SecretString, SubjectKind};
 use serde_json::Value;
 
 const CLIENT_ID: &str = "portcullis-interop";
@@ -90,25 +94,55 @@ fn start_provider(dir: &Path) -> Result<(Provider, String), String> {
     Ok((provider, issuer))
 }
 
-#[tokio::test]
-async fn an_oidc_provider_token_verifies_through_discovery() {
+/// The provider running, with its issuer URL; `None` (after `unavailable`) when it cannot run.
+async fn provider() -> Option<(Provider, String)> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/oidc-provider");
     if let Err(why) =
         runs("node", &["--version"], &dir).and_then(|()| runs("npm", &["--version"], &dir))
     {
-        return unavailable(&why);
+        unavailable(&why);
+        return None;
     }
     if !dir.join("node_modules/oidc-provider").exists() {
         let installed = runs("npm", &["ci", "--no-audit", "--no-fund"], &dir)
             .or_else(|_| runs("npm", &["install", "--no-audit", "--no-fund"], &dir));
         if let Err(why) = installed {
-            return unavailable(&why);
+            unavailable(&why);
+            return None;
         }
     }
-    let (provider, issuer) = match tokio::task::spawn_blocking(move || start_provider(&dir)).await {
-        Ok(Ok(started)) => started,
-        Ok(Err(why)) => return unavailable(&why),
+    match tokio::task::spawn_blocking(move || start_provider(&dir)).await {
+        Ok(Ok(started)) => Some(started),
+        Ok(Err(why)) => {
+            unavailable(&why);
+            None
+        }
         Err(e) => panic!("{e}"),
+    }
+}
+
+/// A form POST to the provider with HTTP Basic client authentication; the JSON answer.
+async fn post_form(url: &str, client: (&str, &str), form: &str) -> Value {
+    let basic =
+        base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", client.0, client.1));
+    let response = reqwest::Client::new()
+        .post(url)
+        .header("authorization", format!("Basic {basic}"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form.to_owned())
+        .send()
+        .await
+        .expect("the provider answers");
+    let status = response.status();
+    let answer: Value = response.json().await.expect("JSON");
+    assert_eq!(status, 200, "{url}: {answer}");
+    answer
+}
+
+#[tokio::test]
+async fn an_oidc_provider_token_verifies_through_discovery() {
+    let Some((provider, issuer)) = provider().await else {
+        return;
     };
 
     // A client-credentials token for the resource, over HTTP.
@@ -174,5 +208,85 @@ async fn an_oidc_provider_token_verifies_through_discovery() {
     .await;
     assert_eq!(denied.status, 403);
     assert_eq!(denied.bearer_error().as_deref(), Some("insufficient_scope"));
+    drop(provider);
+}
+
+/// Issue #16 item 1, against the real provider: a user's refresh token (obtained through CIBA,
+/// which the test provider approves at once) is `active: true` at the introspection endpoint,
+/// and must not authenticate a request to the resource server. oidc-provider leaves
+/// `token_type` out of a refresh token's answer, so what refuses it is the required audience:
+/// a refresh token has no `aud`.
+#[tokio::test]
+async fn the_providers_refresh_token_does_not_authenticate_through_introspection() {
+    let Some((provider, issuer)) = provider().await else {
+        return;
+    };
+    let user_app = ("portcullis-user-app", "user-app-secret-for-tests-only");
+    let started = post_form(
+        &format!("{issuer}/backchannel"),
+        user_app,
+        "scope=openid%20offline_access&login_hint=alice",
+    )
+    .await;
+    let auth_req_id = started["auth_req_id"].as_str().expect("auth_req_id");
+    let tokens = post_form(
+        &format!("{issuer}/token"),
+        user_app,
+        &format!("grant_type=urn%3Aopenid%3Aparams%3Agrant-type%3Aciba&auth_req_id={auth_req_id}"),
+    )
+    .await;
+    let refresh = tokens["refresh_token"].as_str().expect("a refresh token");
+
+    let discovery: Value = reqwest::get(format!("{issuer}/.well-known/openid-configuration"))
+        .await
+        .expect("discovery answers")
+        .json()
+        .await
+        .expect("JSON");
+    let endpoint = discovery["introspection_endpoint"]
+        .as_str()
+        .expect("an introspection endpoint");
+    let resource_server = || {
+        ClientAuth::basic(
+            "portcullis-resource-server",
+            SecretString::new("resource-server-secret-for-tests-only"),
+        )
+    };
+    #[cfg(feature = "jwks")]
+    let builder = IntrospectionAuthenticator::builder(endpoint, resource_server());
+    #[cfg(not(feature = "jwks"))]
+    let builder = IntrospectionAuthenticator::builder(endpoint, resource_server())
+        .http_client(support::client());
+    let introspection = builder
+        .issuer(issuer.clone())
+        .audiences([RESOURCE])
+        .build()
+        .expect("valid settings");
+    let gate = Gate::builder()
+        .authenticator(introspection.clone())
+        .build()
+        .unwrap();
+    let answer = support::bearer(&gate, refresh).await;
+    assert_eq!(answer.status, 401, "{answer:?}");
+    assert_eq!(answer.bearer_error().as_deref(), Some("invalid_token"));
+    assert!(answer.principal.is_none());
+    assert_eq!(
+        introspection.introspect(refresh).await.unwrap_err().kind(),
+        TokenErrorKind::InvalidAudience
+    );
+
+    // The endpoint does call it active: without the audience check (the old behaviour, now
+    // only under its dangerous name) the refresh token is alice.
+    #[cfg(feature = "jwks")]
+    let builder = IntrospectionAuthenticator::builder(endpoint, resource_server());
+    #[cfg(not(feature = "jwks"))]
+    let builder = IntrospectionAuthenticator::builder(endpoint, resource_server())
+        .http_client(support::client());
+    let unchecked = builder
+        .dangerous_skip_audience_check()
+        .build()
+        .expect("valid settings");
+    let principal = unchecked.introspect(refresh).await.expect("active");
+    assert_eq!(principal.subject(), "alice");
     drop(provider);
 }

@@ -122,6 +122,7 @@ async fn start(method: &'static str) -> (Arc<Endpoint>, String) {
 
 fn authenticator(url: &str, auth: ClientAuth) -> IntrospectionAuthenticator {
     IntrospectionAuthenticator::builder(url, auth)
+        .audiences(["api"])
         .http_client(client())
         .build()
         .unwrap()
@@ -234,6 +235,7 @@ async fn a_cached_answer_never_outlives_the_token() {
     let (endpoint, url) = start("basic").await;
     endpoint.answer("short", active("carol", 2));
     let jwt = IntrospectionAuthenticator::builder(&url, basic())
+        .audiences(["api"])
         .cache(Duration::from_secs(60), 100)
         .leeway(Duration::ZERO)
         .http_client(client())
@@ -317,6 +319,105 @@ async fn issuer_and_audience_are_checked_when_configured() {
     assert_eq!(err.kind(), TokenErrorKind::InvalidAudience);
 }
 
+/// Issue #16 item 1: `active: true` is not enough. The review's PoC (a refresh token issued to
+/// another resource server, with `admin`) and its variations are 401 `invalid_token`.
+#[tokio::test]
+async fn tokens_for_other_services_and_refresh_tokens_are_refused() {
+    let (endpoint, url) = start("basic").await;
+    let with = |changes: Value| {
+        let mut answer = active("mallory", 300);
+        for (name, value) in changes.as_object().unwrap() {
+            answer[name] = value.clone();
+        }
+        answer
+    };
+    endpoint.answer(
+        "poc",
+        json!({"active": true, "aud": "billing-api", "token_type": "refresh_token", "scope": "admin"}),
+    );
+    endpoint.answer("refresh", with(json!({"token_type": "refresh_token"})));
+    endpoint.answer("dpop", with(json!({"token_type": "DPoP"})));
+    endpoint.answer("typed", with(json!({"token_type": 7})));
+    endpoint.answer(
+        "billing",
+        with(json!({"aud": "billing-api", "token_type": "Bearer"})),
+    );
+    endpoint.answer("no-aud", with(json!({"aud": null})));
+    endpoint.answer("no-iss", with(json!({"iss": null})));
+    endpoint.answer("bearer", with(json!({"token_type": "bearer"})));
+    endpoint.answer("BEARER", with(json!({"token_type": "BEARER"})));
+    let introspection = IntrospectionAuthenticator::builder(&url, basic())
+        .issuer("https://as.example")
+        .audiences(["api"])
+        .http_client(client())
+        .build()
+        .unwrap();
+    let gate = gate_of(&introspection);
+    for (token, kind) in [
+        ("poc", TokenErrorKind::InvalidTokenType),
+        ("refresh", TokenErrorKind::InvalidTokenType),
+        ("dpop", TokenErrorKind::InvalidTokenType),
+        ("typed", TokenErrorKind::Malformed),
+        ("billing", TokenErrorKind::InvalidAudience),
+        ("no-aud", TokenErrorKind::InvalidAudience),
+        ("no-iss", TokenErrorKind::InvalidIssuer),
+    ] {
+        let answer = bearer(&gate, token).await;
+        assert_invalid_token(&answer);
+        assert!(answer.principal.is_none(), "{token}");
+        assert_eq!(
+            introspection.introspect(token).await.unwrap_err().kind(),
+            kind,
+            "{token}"
+        );
+    }
+    // `token_type` is compared case-insensitively, and may be absent (RFC 7662: optional).
+    endpoint.answer("opaque", active("mallory", 300));
+    for token in ["bearer", "BEARER", "opaque"] {
+        assert_eq!(bearer(&gate, token).await.status, 200, "{token}");
+    }
+
+    // Audiences are required; the old behaviour only under its dangerous name, where a token
+    // for another service passes, but a refresh token still does not.
+    let err = IntrospectionAuthenticator::builder(&url, basic())
+        .http_client(client())
+        .build()
+        .unwrap_err();
+    assert_eq!(err.key(), Some("introspection.audiences"));
+    let anything = IntrospectionAuthenticator::builder(&url, basic())
+        .dangerous_skip_audience_check()
+        .http_client(client())
+        .build()
+        .unwrap();
+    assert!(anything.introspect("billing").await.is_ok());
+    assert_eq!(
+        anything.introspect("poc").await.unwrap_err().kind(),
+        TokenErrorKind::InvalidTokenType
+    );
+
+    // The same from a configuration section.
+    let section = |extra: &str| {
+        toml::from_str::<IntrospectionSettings>(&format!(
+            "endpoint = \"{url}\"\nclient_id = \"{CLIENT_ID}\"\nclient_secret_file = \"s\"\n{extra}"
+        ))
+        .unwrap()
+    };
+    assert_eq!(
+        section("").validate().unwrap_err().key(),
+        Some("introspection.audiences")
+    );
+    assert!(
+        section("dangerous_skip_audience_check = true")
+            .validate()
+            .is_ok()
+    );
+    assert!(
+        section("audiences = [\"api\"]\nissuer = \"https://as.example\"")
+            .validate()
+            .is_ok()
+    );
+}
+
 #[tokio::test]
 async fn jwts_opaque_tokens_and_api_keys_share_the_header() {
     let (endpoint, url) = start("basic").await;
@@ -384,6 +485,7 @@ async fn settings_build_an_introspection_authenticator() {
         client_id = "{CLIENT_ID}"
         client_secret_file = "{}"
         auth_method = "client_secret_post"
+        audiences = ["api"]
         cache_ttl = "10s"
         groups_claims = ["groups"]
         "#,
@@ -442,6 +544,7 @@ async fn a_token_over_the_size_limit_is_refused_without_a_call() {
         endpoint.answer(token, active("ivan", 300));
     }
     let introspection = IntrospectionAuthenticator::builder(&url, basic())
+        .audiences(["api"])
         .max_token_size(64)
         .http_client(client())
         .build()
@@ -464,6 +567,7 @@ async fn an_answer_over_the_size_limit_is_an_outage() {
     padded["padding"] = json!("x".repeat(2048));
     endpoint.answer("padded", padded);
     let small = IntrospectionAuthenticator::builder(&url, basic())
+        .audiences(["api"])
         .max_response_size(1024)
         .http_client(client())
         .build()
@@ -486,6 +590,7 @@ async fn the_cache_holds_at_most_its_capacity() {
         endpoint.answer(token, active("kim", 300));
     }
     let introspection = IntrospectionAuthenticator::builder(&url, basic())
+        .audiences(["api"])
         .cache(Duration::from_secs(60), 3)
         .http_client(client())
         .build()
@@ -515,6 +620,7 @@ async fn inactive_answers_are_cached_apart_and_cannot_evict_active_ones() {
     let (endpoint, url) = start("basic").await;
     endpoint.answer("opaque-liz", active("liz", 300));
     let introspection = IntrospectionAuthenticator::builder(&url, basic())
+        .audiences(["api"])
         .cache(Duration::from_secs(60), 2)
         .inactive_cache_capacity(3)
         .http_client(client())
@@ -551,6 +657,7 @@ async fn requests_in_flight_are_bounded_and_the_excess_is_refused_with_503() {
     endpoint.delay_ms.store(400, Ordering::SeqCst);
     let max_wait = Duration::from_millis(100);
     let introspection = IntrospectionAuthenticator::builder(&url, basic())
+        .audiences(["api"])
         .max_concurrent(2)
         .max_wait(max_wait)
         .http_client(client())
@@ -594,6 +701,7 @@ async fn requests_in_flight_are_bounded_and_the_excess_is_refused_with_503() {
 #[test]
 fn max_concurrent_must_be_positive() {
     let err = IntrospectionAuthenticator::builder("http://127.0.0.1:9/introspect", basic())
+        .audiences(["api"])
         .max_concurrent(0)
         .http_client(client())
         .build()

@@ -22,6 +22,7 @@ fn cache(cooldown_ms: u64, refresh_ms: u64, retry_ms: u64) -> JwksCacheConfig {
         retry_interval: Duration::from_millis(retry_ms),
         fetch_timeout: Duration::from_millis(500),
         max_response_size: 64 * 1024,
+        ..JwksCacheConfig::default()
     }
 }
 
@@ -228,6 +229,90 @@ async fn the_last_good_keys_serve_while_the_jwks_fails() {
             == 200)
         .await
     );
+}
+
+/// Issue #16 item 4: stale-if-error has a limit. Past `max_stale` after the last successful
+/// fetch, the last good keys stop verifying (503), so a key the provider removed does not keep
+/// working for as long as the provider is unreachable; the first good fetch ends it.
+#[tokio::test]
+async fn past_max_stale_the_last_good_keys_stop_serving() {
+    let key = TestKey::es256("k1");
+    let idp = IdpServer::start(jwks(&[&key])).await;
+    let max_stale = Duration::from_millis(700);
+    let (gate, jwt) = gate(
+        &idp,
+        JwksCacheConfig {
+            max_stale,
+            ..cache(100, 100, 50)
+        },
+    );
+    let token = key.token(&claims(ISS));
+    assert_eq!(bearer(&gate, &token).await.status, 200);
+    let loaded = Instant::now();
+    idp.set_mode(Mode::Fail);
+    // Within max_stale: background refreshes fail, the keys keep serving.
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    assert_eq!(bearer(&gate, &token).await.status, 200);
+    assert!(eventually(Duration::from_secs(2), async || idp.jwks_fetches() >= 2).await);
+    // Past it: an outage (503 with Retry-After, no challenge), not a valid token.
+    tokio::time::sleep(max_stale.saturating_sub(loaded.elapsed()) + Duration::from_millis(50))
+        .await;
+    let answer = bearer(&gate, &token).await;
+    assert_eq!(answer.status, 503, "{answer:?}");
+    assert!(answer.retry_after.is_some(), "{answer:?}");
+    assert!(answer.challenge.is_empty(), "{answer:?}");
+    assert_eq!(
+        jwt.verify(&token).await.unwrap_err().kind(),
+        TokenErrorKind::Unavailable
+    );
+    // The provider answers again: the next fetch (after the retry interval) ends the outage.
+    idp.set_mode(Mode::Serve);
+    assert!(
+        eventually(Duration::from_secs(2), async || bearer(&gate, &token)
+            .await
+            .status
+            == 200)
+        .await
+    );
+}
+
+/// The same through discovery, set with the builder method: a discovery document that still
+/// answers does not count as a successful fetch while the JWKS it names fails.
+#[tokio::test]
+async fn max_stale_counts_from_the_last_full_fetch_through_discovery() {
+    let key = TestKey::rsa(1, "d1");
+    let idp = IdpServer::start(jwks(&[&key])).await;
+    let issuer = idp.issuer();
+    let jwt = JwtAuthenticator::builder()
+        .issuer(issuer.clone(), KeySource::discovery())
+        .audience("api")
+        .jwks_cache(cache(100, 100, 50))
+        .jwks_max_stale(Duration::from_millis(600))
+        .http_client(client())
+        .build()
+        .unwrap();
+    let gate = Gate::builder().authenticator(jwt.clone()).build().unwrap();
+    let token = key.token(&claims(&issuer));
+    assert_eq!(bearer(&gate, &token).await.status, 200);
+    idp.set_mode(Mode::Fail);
+    let mut last = 200;
+    for _ in 0..10 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        last = bearer(&gate, &token).await.status;
+    }
+    assert_eq!(last, 503);
+    // A failed JWKS fetch forgets the discovered URL, so discovery was asked again, and
+    // answered, while the keys went stale.
+    assert!(idp.discovery_fetches() >= 2, "{}", idp.discovery_fetches());
+    // max_stale must outlast the refresh interval.
+    let err = JwtAuthenticator::builder()
+        .issuer(issuer, KeySource::discovery())
+        .audience("api")
+        .jwks_max_stale(Duration::from_secs(60))
+        .http_client(client())
+        .build()
+        .unwrap_err();
+    assert_eq!(err.key(), Some("jwt.jwks.max_stale"));
 }
 
 #[tokio::test]

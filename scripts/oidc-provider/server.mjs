@@ -5,7 +5,12 @@
 // Issuer http://127.0.0.1:<port>, with discovery and a JWKS (fresh ES256 and RS256 keys each
 // start), one confidential client allowed the client-credentials grant, and JWT access tokens
 // (RFC 9068, `typ: at+jwt`) for the resource `urn:portcullis:api`. Prints `ready <issuer>` once
-// listening. For tests only: the client secret is fixed and nothing is persisted.
+// listening. For tests only: the client secrets are fixed and nothing is persisted.
+//
+// Also token introspection (RFC 7662) and refresh tokens, for the introspection test: a second
+// client gets a user's refresh token through CIBA in poll mode (`POST /backchannel` with
+// `login_hint`, then the `ciba` grant at `/token`), which this provider approves at once, so no
+// browser interaction is needed; a third client is the resource server that introspects.
 
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
 
@@ -35,8 +40,26 @@ const provider = new Provider(issuer, {
       token_endpoint_auth_method: 'client_secret_basic',
       scope: 'orders:read orders:write',
     },
+    {
+      client_id: 'portcullis-user-app',
+      client_secret: 'user-app-secret-for-tests-only',
+      grant_types: ['urn:openid:params:grant-type:ciba', 'refresh_token'],
+      redirect_uris: [],
+      response_types: [],
+      token_endpoint_auth_method: 'client_secret_basic',
+      backchannel_token_delivery_mode: 'poll',
+      scope: 'openid offline_access',
+    },
+    {
+      client_id: 'portcullis-resource-server',
+      client_secret: 'resource-server-secret-for-tests-only',
+      grant_types: ['client_credentials'],
+      redirect_uris: [],
+      response_types: [],
+      token_endpoint_auth_method: 'client_secret_basic',
+    },
   ],
-  scopes: ['orders:read', 'orders:write'],
+  scopes: ['openid', 'offline_access', 'orders:read', 'orders:write'],
   jwks: {
     keys: [
       signingKey('ec', { namedCurve: 'P-256' }, 'ES256'),
@@ -46,6 +69,21 @@ const provider = new Provider(issuer, {
   features: {
     devInteractions: { enabled: false },
     clientCredentials: { enabled: true },
+    introspection: { enabled: true },
+    ciba: {
+      enabled: true,
+      deliveryModes: ['poll'],
+      processLoginHint: (_ctx, loginHint) => loginHint,
+      validateRequestContext: () => {},
+      verifyUserCode: () => {},
+      // The "user" approves at once: a grant for what was asked, handed back to the request.
+      triggerAuthenticationDevice: async (_ctx, request, account, client) => {
+        const grant = new provider.Grant({ clientId: client.clientId, accountId: account.accountId });
+        grant.addOIDCScope(request.scope);
+        await grant.save();
+        await provider.backchannelResult(request, grant);
+      },
+    },
     resourceIndicators: {
       enabled: true,
       defaultResource: () => resource,

@@ -76,7 +76,14 @@ impl ApiKeyAuthenticator {
         };
         match self.inner.check(&parsed).await {
             Ok(record) => Outcome::Authenticated(principal_of(&record)),
-            Err(failure) => Outcome::Rejected(failure.into_rejection()),
+            // The id of a key that parsed (prefix, id alphabet and length, checksum) goes to the
+            // audit trail, so use of a revoked or leaked key can be found by its id; a key that
+            // did not parse names no id, and the secret is never named (issue #16).
+            Err(failure) => Outcome::Rejected(
+                failure
+                    .into_rejection()
+                    .with_attempted_credential_id(parsed.id()),
+            ),
         }
     }
 

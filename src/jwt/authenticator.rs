@@ -359,6 +359,22 @@ impl JwtAuthenticatorBuilder {
         self
     }
 
+    /// How long after the last successful fetch a remote key set may serve while fetches fail;
+    /// past it, the issuer's tokens get 503. Sets [`JwksCacheConfig::max_stale`]; must be longer
+    /// than its `refresh_interval`. Defaults to 24 hours.
+    pub fn jwks_max_stale(mut self, max_stale: Duration) -> Self {
+        self.jwks.max_stale = max_stale;
+        self
+    }
+
+    /// Serves the last good remote key set for as long as fetches fail, without limit.
+    /// Dangerous: a key the provider removed keeps verifying while the provider is unreachable.
+    /// See [`JwksCacheConfig::dangerous_serve_stale_keys_forever`].
+    pub fn dangerous_serve_stale_keys_forever(mut self) -> Self {
+        self.jwks = self.jwks.dangerous_serve_stale_keys_forever();
+        self
+    }
+
     /// The realm in the `Bearer` challenge. Defaults to `api`.
     pub fn realm(mut self, realm: impl Into<String>) -> Self {
         self.realm = realm.into();
@@ -393,6 +409,13 @@ impl JwtAuthenticatorBuilder {
                         .with_key(key(&format!("issuers[{i}].issuer"))),
                 );
             }
+        }
+        if self.jwks.max_stale <= self.jwks.refresh_interval {
+            return Err(ConfigError::new(
+                "max_stale must be longer than refresh_interval, or keys would go stale between \
+                 two refreshes",
+            )
+            .with_key(key("jwks.max_stale")));
         }
         if self.audiences.is_empty() && !self.skip_audience {
             return Err(ConfigError::new(

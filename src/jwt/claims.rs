@@ -242,6 +242,9 @@ pub(crate) struct Claims<'a> {
     /// Introspection's answer (RFC 7662 §2.2); `Some(None)` when it is not a boolean, which is
     /// the endpoint's fault rather than the token's.
     pub(crate) active: Option<Option<bool>>,
+    /// Introspection's `token_type` (RFC 7662 §2.2): `Bearer` for an access token; a refresh
+    /// token, if the endpoint names it, says so here.
+    pub(crate) token_type: Option<Cow<'a, str>>,
     /// Groups claims named by a whole path (`groups`, `cognito:groups`), typed.
     pub(crate) group_lists: Vec<(Cow<'a, str>, Listed<'a>)>,
     /// The top-level members a dotted groups path leads into, parsed whole.
@@ -344,6 +347,7 @@ impl<'de> Visitor<'de> for ClaimsVisitor<'_> {
                     let Strict(value) = access.next_value()?;
                     Some(value.as_bool())
                 }),
+                "token_type" => once!(token_type, 13, string(&mut access, "token_type")?),
                 other => {
                     let paths = &self.mapping.groups;
                     if paths.iter().any(|path| path.descends_from(other)) {

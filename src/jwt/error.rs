@@ -45,6 +45,9 @@ pub enum TokenErrorKind {
     InvalidType,
     /// The introspection endpoint says the token is not active.
     Inactive,
+    /// The introspection endpoint names a `token_type` that is not an access token usable as
+    /// a bearer token here (a refresh token, say).
+    InvalidTokenType,
     /// The keys or the introspection endpoint cannot be reached, and there is no last good
     /// answer: an outage, not a bad token (503).
     Unavailable,
@@ -244,6 +247,10 @@ pub enum IssueError {
     /// The lifetime is zero.
     #[error("the token lifetime must be positive")]
     ZeroLifetime,
+    /// The principal's own credential has expired (or expires within the second), so there is
+    /// nothing left to hand a token out for: a token must not outlive what it was issued on.
+    #[error("the principal's credential has expired")]
+    SourceExpired,
     /// Signing failed (a key the backend refuses).
     #[error("signing failed: {0}")]
     Signing(String),

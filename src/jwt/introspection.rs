@@ -9,6 +9,11 @@
 //! for the TTL in a table of their own (so a flood of them cannot evict the active ones), and at
 //! most `max_concurrent` requests are in flight at once; a check that cannot start one within
 //! `max_wait` is a 503.
+//!
+//! An endpoint answers `active: true` for every live token its authorization server issued:
+//! tokens for other resource servers, refresh tokens. So an answer must also name this service
+//! in `aud` (unless `dangerous_skip_audience_check`), carry an accepted `token_type` when it
+//! carries one, and come from the configured `iss` when one is configured (issue #16).
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
@@ -111,6 +116,13 @@ struct Inner {
     max_token_size: usize,
     locator: BearerLocator,
 }
+
+/// The `token_type`s (RFC 7662 §2.2) that may authenticate here, compared case-insensitively
+/// (RFC 6749 §5.1 token types are). Only access tokens presented as bearer tokens: a refresh
+/// token is for the token endpoint, never a resource server. `DPoP` (RFC 9449) belongs here
+/// once the proof that binds such a token to its sender is checked; until then a DPoP-bound
+/// token sent as a plain bearer token is refused, as RFC 9449 §7.1 asks.
+const ACCEPTED_TOKEN_TYPES: &[&str] = &["Bearer"];
 
 impl IntrospectionAuthenticator {
     /// Starts building an authenticator for `endpoint`, authenticating with `auth`.
@@ -216,6 +228,20 @@ impl IntrospectionAuthenticator {
             Some(Some(true)) => {}
             Some(Some(false)) => return Err(inactive()),
             _ => return Err(unavailable("the answer has no boolean `active`".to_owned())),
+        }
+        // Before the audience: a refresh token of this very service is refused for what it is.
+        if let Some(token_type) = &answer.token_type
+            && !ACCEPTED_TOKEN_TYPES
+                .iter()
+                .any(|accepted| accepted.eq_ignore_ascii_case(token_type))
+        {
+            return Err(TokenError::new(
+                TokenErrorKind::InvalidTokenType,
+                format!(
+                    "the introspected token's token_type is {:?}, not an access token",
+                    token_type.chars().take(64).collect::<String>()
+                ),
+            ));
         }
         if let Some(expected) = &inner.issuer
             && answer.iss.as_deref() != Some(expected.as_str())
@@ -334,6 +360,7 @@ pub struct IntrospectionAuthenticatorBuilder {
     realm: String,
     issuer: Option<String>,
     audiences: Vec<String>,
+    skip_audience: bool,
     leeway: Duration,
     cache_ttl: Duration,
     cache_capacity: usize,
@@ -358,6 +385,7 @@ impl IntrospectionAuthenticatorBuilder {
             realm: "api".to_owned(),
             issuer: None,
             audiences: Vec::new(),
+            skip_audience: false,
             leeway: super::DEFAULT_LEEWAY,
             cache_ttl: Duration::from_secs(60),
             cache_capacity: 10_000,
@@ -381,20 +409,36 @@ impl IntrospectionAuthenticatorBuilder {
         self
     }
 
-    /// Requires the answer's `iss` to be `issuer`. Defaults to no check.
+    /// Requires the answer's `iss` to be `issuer`, as the JWT authenticator requires of a
+    /// token's `iss`. Set it when the endpoint may answer for tokens of more than one issuer (a
+    /// multi-tenant or federating authorization server, several realms behind one gateway), or
+    /// when an `aud` value such as `api` could be issued by another issuer as well: `aud` says
+    /// whom a token is for, `iss` says who vouches for it. It also turns an endpoint URL pointed
+    /// at the wrong environment into refusals rather than accepted tokens. An answer without
+    /// `iss` is then refused. Defaults to no check.
     pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
         self.issuer = Some(issuer.into());
         self
     }
 
-    /// Requires the answer's `aud` to name one of `audiences`. Defaults to none: no check (the
-    /// endpoint answered for a token sent to this service).
+    /// Requires the answer's `aud` to name one of `audiences`. Required (the build fails
+    /// without it) unless [`dangerous_skip_audience_check`](Self::dangerous_skip_audience_check):
+    /// the endpoint answers `active: true` for a live token issued to any resource server, and
+    /// for refresh tokens, which carry no `aud`. Defaults to none.
     pub fn audiences<I, S>(mut self, audiences: I) -> Self
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
         self.audiences = audiences.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Accepts an answer whatever its `aud` (the behaviour before audiences were required).
+    /// Dangerous: a token the authorization server issued to another service, or a refresh
+    /// token without a `token_type`, authenticates here. Defaults to off.
+    pub fn dangerous_skip_audience_check(mut self) -> Self {
+        self.skip_audience = true;
         self
     }
 
@@ -519,6 +563,15 @@ impl IntrospectionAuthenticatorBuilder {
         if self.realm.chars().any(char::is_control) {
             return Err(ConfigError::new("the realm contains a control character")
                 .with_key("introspection.realm"));
+        }
+        if self.audiences.iter().any(String::is_empty)
+            || (self.audiences.is_empty() && !self.skip_audience)
+        {
+            return Err(ConfigError::new(
+                "at least one non-empty audience is required (the endpoint also answers for \
+                 tokens minted for other services, and for refresh tokens)",
+            )
+            .with_key("introspection.audiences"));
         }
         if self.max_token_size == 0 || self.max_response_size == 0 {
             return Err(ConfigError::new("size limits must be positive")

@@ -224,7 +224,11 @@ impl JwtIssuer {
         }
     }
 
-    /// A token for `principal`, valid for `lifetime` (at most the cap). The token is a secret:
+    /// A token for `principal`, valid for `lifetime` (at most the cap) and never past the
+    /// principal's own [`expires_at`](Principal::expires_at): a token issued on an API key that
+    /// expires in five minutes expires with it, or revoking access by letting the key lapse
+    /// would leave a token working for the rest of its lifetime. A principal whose credential
+    /// has already expired is refused with [`IssueError::SourceExpired`]. The token is a secret:
     /// hand it over, do not log it.
     pub fn issue(
         &self,
@@ -243,6 +247,15 @@ impl JwtIssuer {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
+        let mut exp = now + lifetime.as_secs().max(1);
+        if let Some(source_exp) = principal.expires_at() {
+            // Rounded down, so the token never outlives its source by a fraction of a second.
+            let source_exp = u64::try_from(source_exp.timestamp()).unwrap_or(0);
+            if source_exp <= now {
+                return Err(IssueError::SourceExpired);
+            }
+            exp = exp.min(source_exp);
+        }
         let mut jti = [0u8; 16];
         SystemRandom::new()
             .fill(&mut jti)
@@ -258,7 +271,7 @@ impl JwtIssuer {
             },
         );
         claims.insert("iat".into(), now.into());
-        claims.insert("exp".into(), (now + lifetime.as_secs().max(1)).into());
+        claims.insert("exp".into(), exp.into());
         claims.insert("jti".into(), BASE64URL.encode(jti).into());
         if principal.kind() == SubjectKind::Application {
             claims.insert("client_id".into(), principal.subject().into());

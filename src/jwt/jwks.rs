@@ -11,7 +11,9 @@
 //!   from the last fetch of any kind, so a flood of made-up `kid`s costs the identity provider one
 //!   request per cooldown. Concurrent requests share that one fetch.
 //! - **Fetch fails** once loaded: the last good set keeps serving (stale-if-error), and the failure
-//!   is logged.
+//!   is logged, for at most `max_stale` after the last successful fetch. Past that every token
+//!   of the issuer is a 503: a key the provider removed (because it leaked) must stop working
+//!   even if the provider can no longer be reached (issue #16).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -63,7 +65,8 @@ impl KeySource {
 ///   request starts a refresh in the background and carries on with the current set.
 /// - **Unknown `kid`**: the set is fetched again, at most once per `unknown_kid_cooldown` counted
 ///   from the last fetch of any kind; concurrent requests share that fetch.
-/// - **A fetch fails** once loaded: the last good set keeps serving (stale-if-error).
+/// - **A fetch fails** once loaded: the last good set keeps serving (stale-if-error), until it
+///   is `max_stale` older than its fetch; then the issuer's tokens get 503 until a fetch succeeds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct JwksCacheConfig {
     /// How old a key set may get before it is fetched again, in the background. Defaults to
@@ -78,6 +81,24 @@ pub struct JwksCacheConfig {
     pub fetch_timeout: Duration,
     /// The largest JWKS or discovery document read, in bytes. Defaults to 256 KiB.
     pub max_response_size: usize,
+    /// How long after the last successful fetch (discovery included) a key set may still
+    /// serve while every refresh fails. Past it, the issuer's tokens are refused with 503 until
+    /// a fetch succeeds: without a limit, a key the provider removed (say, because it leaked)
+    /// would keep verifying for as long as the provider is unreachable, and an attacker who can
+    /// block that traffic decides how long. Must be longer than `refresh_interval`. Defaults to
+    /// 24 hours; [`dangerous_serve_stale_keys_forever`](Self::dangerous_serve_stale_keys_forever)
+    /// removes the limit.
+    pub max_stale: Duration,
+}
+
+impl JwksCacheConfig {
+    /// Serves the last good key set for as long as fetches fail, with no limit (the behaviour
+    /// before `max_stale` existed). Dangerous: a key the provider has removed keeps verifying
+    /// for as long as the provider cannot be reached.
+    pub fn dangerous_serve_stale_keys_forever(mut self) -> Self {
+        self.max_stale = Duration::MAX;
+        self
+    }
 }
 
 impl Default for JwksCacheConfig {
@@ -88,9 +109,14 @@ impl Default for JwksCacheConfig {
             retry_interval: Duration::from_secs(5),
             fetch_timeout: Duration::from_secs(5),
             max_response_size: 256 * 1024,
+            max_stale: DEFAULT_MAX_STALE,
         }
     }
 }
+
+/// The default [`JwksCacheConfig::max_stale`]: a day, long enough to ride out a provider's bad
+/// night, short enough that a removed key does not work for ever.
+pub(crate) const DEFAULT_MAX_STALE: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// A remote key set and its cache.
 #[derive(Debug)]
@@ -116,7 +142,14 @@ enum Location {
 #[derive(Debug)]
 struct Loaded {
     keys: KeySet,
+    /// When the fetch that brought these keys succeeded: what `max_stale` is measured from.
     at: Instant,
+}
+
+impl Loaded {
+    fn too_stale(&self, now: Instant, max_stale: Duration) -> bool {
+        now.saturating_duration_since(self.at) >= max_stale
+    }
 }
 
 #[derive(Debug, Default)]
@@ -163,6 +196,11 @@ impl RemoteKeys {
         let gap = {
             let current = self.current.load();
             match current.as_ref() {
+                // Too old to trust: treated as never loaded (fetch if the retry interval allows,
+                // else 503), never as a set to look the key up in.
+                Some(loaded) if loaded.too_stale(now, self.config.max_stale) => {
+                    self.config.retry_interval
+                }
                 Some(loaded) => {
                     if now.saturating_duration_since(loaded.at) >= self.config.refresh_interval {
                         self.refresh_in_background(now);
@@ -187,11 +225,23 @@ impl RemoteKeys {
                 let _ = self.fetch().await;
             }
         }
+        let now = Instant::now();
         match self.current.load().as_ref() {
+            Some(loaded) if loaded.too_stale(now, self.config.max_stale) => {
+                Err(TokenError::unavailable(
+                    format!(
+                        "the keys of issuer {:?} are older than max_stale ({}s) and cannot be \
+                         refreshed",
+                        self.issuer,
+                        self.config.max_stale.as_secs()
+                    ),
+                    self.retry_in(now),
+                ))
+            }
             Some(loaded) => resolve(loaded.keys.find(kid, alg), kid, alg),
             None => Err(TokenError::unavailable(
                 format!("the keys of issuer {:?} have not been loaded", self.issuer),
-                self.retry_in(Instant::now()),
+                self.retry_in(now),
             )),
         }
     }
@@ -271,7 +321,18 @@ impl RemoteKeys {
                 if matches!(self.location, Location::Discovery) {
                     self.state().discovered = None;
                 }
-                if self.current.load().is_some() {
+                let current = self.current.load();
+                if current
+                    .as_ref()
+                    .is_some_and(|loaded| loaded.too_stale(Instant::now(), self.config.max_stale))
+                {
+                    tracing::error!(
+                        target: "portcullis::jwt",
+                        issuer = %self.issuer,
+                        "fetching keys failed and the last good key set is older than max_stale: \
+                         refusing the issuer's tokens (503): {err}"
+                    );
+                } else if current.is_some() {
                     tracing::warn!(
                         target: "portcullis::jwt",
                         issuer = %self.issuer,

@@ -14,8 +14,15 @@
 //! carries the verified claims.
 //!
 //! Remote keys (a JWKS URL or OIDC discovery) are cached; [`JwksCacheConfig`] describes refresh,
-//! the unknown-`kid` cooldown and stale-if-error. A key set that was never loaded answers 503,
-//! not 401.
+//! the unknown-`kid` cooldown and stale-if-error, which lasts at most `max_stale` (24 h). A key
+//! set that was never loaded, or is older than `max_stale`, answers 503, not 401.
+//!
+//! ## How an opaque token is checked
+//!
+//! The endpoint's answer must say `active: true`; its `token_type`, when present, must be
+//! `Bearer` (a refresh token is refused); its `aud` must name one of the configured audiences
+//! (required unless `dangerous_skip_audience_check`); its `iss` must be the configured issuer,
+//! when one is; then `exp`, `nbf` and `iat` as for a JWT.
 //!
 //! **Why verification does not call `jsonwebtoken::decode`**: `decode` parses the key again for
 //! every token, accepts `iss` as an array, and keeps the last of duplicate claims. Keys here are
@@ -30,7 +37,7 @@
 //! | bad, expired or unknown token | 401 | `error="invalid_token"` |
 //! | token in two places, repeated header | 400 | `error="invalid_request"` |
 //! | a scope the route needs is missing | 403 | `error="insufficient_scope", scope="…"` |
-//! | keys never loaded, introspection down or at `max_concurrent` | 503 | none, `Retry-After` |
+//! | keys never loaded or past `max_stale`, introspection down or at `max_concurrent` | 503 | none, `Retry-After` |
 //!
 //! Error descriptions are fixed strings; the token never appears in a response or a log.
 //!

@@ -115,6 +115,15 @@ pub struct JwksSettings {
     pub fetch_timeout: Option<String>,
     /// Largest document read, in bytes. Defaults to 262144.
     pub max_response_size: Option<usize>,
+    /// How long after the last successful fetch (discovery included) a key set still serves
+    /// while fetches fail; past it, the issuer's tokens get 503. Longer than `refresh_interval`.
+    /// Defaults to `24h`.
+    pub max_stale: Option<String>,
+    /// Serve the last good key set for as long as fetches fail, with no limit. Dangerous: a key
+    /// the provider removed keeps working while the provider is unreachable. Excludes
+    /// `max_stale`. Defaults to `false`.
+    #[serde(default)]
+    pub dangerous_serve_stale_keys_forever: bool,
 }
 
 impl JwtSettings {
@@ -406,6 +415,7 @@ impl JwksSettings {
                 "fetch_timeout",
                 &mut config.fetch_timeout,
             ),
+            (&self.max_stale, "max_stale", &mut config.max_stale),
         ];
         for (value, name, target) in fields {
             if let Some(value) = value {
@@ -414,6 +424,22 @@ impl JwksSettings {
         }
         if let Some(size) = self.max_response_size {
             config.max_response_size = size;
+        }
+        if self.dangerous_serve_stale_keys_forever {
+            if self.max_stale.is_some() {
+                return Err(ConfigError::new(
+                    "give max_stale or dangerous_serve_stale_keys_forever, not both",
+                )
+                .with_key("jwt.jwks.dangerous_serve_stale_keys_forever"));
+            }
+            config = config.dangerous_serve_stale_keys_forever();
+        }
+        if config.max_stale <= config.refresh_interval {
+            return Err(ConfigError::new(
+                "max_stale must be longer than refresh_interval, or keys would go stale between \
+                 two refreshes",
+            )
+            .with_key("jwt.jwks.max_stale"));
         }
         if config.fetch_timeout.is_zero() || config.max_response_size == 0 {
             return Err(
@@ -463,11 +489,19 @@ pub struct IntrospectionSettings {
     pub client_token_env: Option<String>,
     /// The realm in the `Bearer` challenge. Defaults to `api`.
     pub realm: Option<String>,
-    /// Require the answer's `iss` to be this. Defaults to no check.
+    /// Require the answer's `iss` to be this (set it when the endpoint may answer for more
+    /// than one issuer; see [`IntrospectionAuthenticatorBuilder::issuer`]). Defaults to no check.
+    ///
+    /// [`IntrospectionAuthenticatorBuilder::issuer`]: super::IntrospectionAuthenticatorBuilder::issuer
     pub issuer: Option<String>,
-    /// Require the answer's `aud` to name one of these. Defaults to no check.
+    /// Require the answer's `aud` to name one of these. At least one, unless
+    /// `dangerous_skip_audience_check`.
     #[serde(default)]
     pub audiences: Vec<String>,
+    /// Accept an answer whatever its `aud`. Dangerous: tokens issued to other services, and
+    /// refresh tokens without a `token_type`, authenticate. Defaults to `false`.
+    #[serde(default)]
+    pub dangerous_skip_audience_check: bool,
     /// Clock skew allowed on `exp`, `nbf`, `iat`. Defaults to `30s`.
     pub leeway: Option<String>,
     /// How long an answer is reused (never past the token's `exp`); also how long a revoked
@@ -490,7 +524,8 @@ pub struct IntrospectionSettings {
     pub max_token_size: Option<usize>,
     /// Claims (dotted paths) the principal's groups come from. Defaults to `["groups"]`.
     pub groups_claims: Option<Vec<String>>,
-    /// The prefix of API keys, which are left to the API-key authenticator. Defaults to `pc`.
+    /// The prefix of API keys, which are left to the API-key authenticator. Defaults to
+    /// `[api_keys] prefix` in a configuration file that has one, else `pc`.
     pub api_key_prefix: Option<String>,
     /// Also introspect JWT-shaped tokens. Defaults to `false`.
     #[serde(default)]
@@ -586,6 +621,15 @@ impl IntrospectionSettings {
                 ConfigError::new(e.message().to_owned()).with_key("introspection.api_key_prefix")
             })?;
         }
+        if self.audiences.iter().any(String::is_empty)
+            || (self.audiences.is_empty() && !self.dangerous_skip_audience_check)
+        {
+            return Err(ConfigError::new(
+                "at least one non-empty audience is required (the endpoint also answers for \
+                 tokens minted for other services, and for refresh tokens)",
+            )
+            .with_key("introspection.audiences"));
+        }
         Ok(())
     }
 
@@ -657,6 +701,9 @@ impl IntrospectionSettings {
         }
         if self.dangerous_allow_query_token {
             builder = builder.dangerous_allow_query_token();
+        }
+        if self.dangerous_skip_audience_check {
+            builder = builder.dangerous_skip_audience_check();
         }
         if let Some(client) = client {
             builder = builder.http_client(client);
@@ -751,6 +798,44 @@ mod tests {
         };
         let err = settings.builder().unwrap_err();
         assert_eq!(err.key(), Some("jwt.issuers[0]"));
+    }
+
+    #[test]
+    fn jwks_max_stale_parses_and_must_outlast_the_refresh() {
+        let parse = |jwks: &str| {
+            toml::from_str::<JwtSettings>(&format!(
+                "audiences = [\"api\"]\n[[issuers]]\nissuer = \"https://i.example\"\n\
+                 discovery = true\n[jwks]\n{jwks}"
+            ))
+            .unwrap()
+        };
+        let config = |jwks: &str| parse(jwks).jwks.unwrap().config();
+        assert_eq!(
+            config("max_stale = \"2h\"").unwrap().max_stale,
+            Duration::from_secs(7200)
+        );
+        assert_eq!(
+            config("").unwrap().max_stale,
+            Duration::from_secs(24 * 3600)
+        );
+        assert_eq!(
+            config("dangerous_serve_stale_keys_forever = true")
+                .unwrap()
+                .max_stale,
+            Duration::MAX
+        );
+        for bad in [
+            "max_stale = \"5m\"",
+            "max_stale = \"1m\"\nrefresh_interval = \"2m\"",
+        ] {
+            let err = parse(bad).validate().unwrap_err();
+            assert_eq!(err.key(), Some("jwt.jwks.max_stale"), "{bad}");
+        }
+        let both = config("max_stale = \"2h\"\ndangerous_serve_stale_keys_forever = true");
+        assert_eq!(
+            both.unwrap_err().key(),
+            Some("jwt.jwks.dangerous_serve_stale_keys_forever")
+        );
     }
 
     #[test]
