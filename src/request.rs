@@ -68,7 +68,7 @@ impl<'a> RequestView<'a> {
         self.uri
     }
 
-    /// The raw (not yet normalised) path.
+    /// The path, exactly as the client sent it (the Gate never rewrites it).
     pub fn path(&self) -> &'a str {
         self.uri.path()
     }
