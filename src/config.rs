@@ -1236,9 +1236,8 @@ async fn open_stores(
     base_dir: Option<&Path>,
 ) -> Result<Stores, ConfigError> {
     let url = store.map_or("memory", |s| s.url.get_ref().as_str());
-    let options = StoreOptions::new().dangerous_allow_unverified_tls(
-        store.is_some_and(|s| s.dangerous_allow_unverified_tls),
-    );
+    let options = StoreOptions::new()
+        .dangerous_allow_unverified_tls(store.is_some_and(|s| s.dangerous_allow_unverified_tls));
     open_store_with(&store_url(url, base_dir), &options)
         .await
         .map_err(|e| ConfigError::new(e.to_string()).with_key("store.url"))

@@ -14,9 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use ::redis::{
-    Client, ConnectionAddr, IntoConnectionInfo, RedisError, Script, TlsCertificates,
-};
+use ::redis::{Client, ConnectionAddr, IntoConnectionInfo, RedisError, Script, TlsCertificates};
 
 use super::{FailureRecord, FailureStore};
 use crate::authenticator::BoxFuture;
