@@ -1316,14 +1316,13 @@ impl RawApiKeys {
             let mut path = path.clone();
             rebase(Some(&mut path), base_dir);
             let path = &path;
-            let text = std::fs::read_to_string(path).map_err(|e| {
+            return crate::secret::read_secret_file(path, "API key pepper").map_err(|e| {
                 ConfigError::new(format!(
                     "cannot read the pepper file {}: {e}",
                     path.display()
                 ))
                 .with_key("api_keys.pepper_file")
-            })?;
-            return Ok(SecretString::new(text.trim_end_matches(['\r', '\n'])));
+            });
         }
         let var = self.pepper_env.as_deref().unwrap_or(DEFAULT_PEPPER_ENV);
         std::env::var(var).map(SecretString::new).map_err(|_| {
