@@ -1063,7 +1063,7 @@ impl RawLockout {
             return Err(spans.error(
                 url,
                 "basic.lockout.store",
-                "expected `memory` or a Redis URL (`redis://host:port`, `redis+unix:///path`)",
+                "expected `memory` or a Redis URL (`redis://host:port`, `rediss://host:port`, `redis+unix:///path`)",
             ));
         }
         if redis.is_some() {

@@ -45,7 +45,10 @@ use crate::secret::PasswordHash;
 /// use portcullis::store::{ApiKeyStore, PostgresStore};
 ///
 /// # async fn run() -> Result<(), portcullis::StoreError> {
-/// let store = PostgresStore::connect("postgres://portcullis@db.internal/auth").await?;
+/// let store = PostgresStore::connect(
+///     "postgres://portcullis@db.internal/auth?sslmode=verify-full&sslrootcert=/etc/portcullis/db-ca.pem",
+/// )
+/// .await?;
 /// for key in store.list(Some("alice")).await? {
 ///     println!("{} {}", key.id, key.name);
 /// }
