@@ -61,8 +61,10 @@ fi
 if [ -s "$TLS_DIR/server.crt" ] && port_open 5432 && command -v psql >/dev/null; then
   pg_data=$(psql -h 127.0.0.1 -U postgres -d postgres -tAc "SHOW data_directory" 2>/dev/null)
   if [ -n "$pg_data" ] && ! cmp -s "$TLS_DIR/server.crt" "$pg_data/portcullis-ci-server.crt"; then
-    install -o postgres -g postgres -m 644 "$TLS_DIR/server.crt" "$pg_data/portcullis-ci-server.crt"
-    install -o postgres -g postgres -m 600 "$TLS_DIR/server.key" "$pg_data/portcullis-ci-server.key"
+    # Only point PostgreSQL at the files once both are in place: a setting naming a missing file
+    # would keep it from starting next time.
+    install -o postgres -g postgres -m 644 "$TLS_DIR/server.crt" "$pg_data/portcullis-ci-server.crt" &&
+    install -o postgres -g postgres -m 600 "$TLS_DIR/server.key" "$pg_data/portcullis-ci-server.key" &&
     psql -h 127.0.0.1 -U postgres -d postgres -q \
       -c "ALTER SYSTEM SET ssl = on" \
       -c "ALTER SYSTEM SET ssl_cert_file = '$pg_data/portcullis-ci-server.crt'" \
@@ -82,6 +84,7 @@ if [ -s "$TLS_DIR/server.crt" ] && command -v redis-server >/dev/null; then
   fi
   if ! port_open "$REDIS_TLS_PORT"; then
     echo "starting Redis with TLS on $REDIS_TLS_PORT"
+    mkdir -p /var/lib/redis /var/log/redis
     redis-server --daemonize yes --bind 127.0.0.1 --port 0 --tls-port "$REDIS_TLS_PORT" \
       --tls-cert-file "$TLS_DIR/server.crt" --tls-key-file "$TLS_DIR/server.key" \
       --tls-ca-cert-file "$TLS_DIR/ca.crt" --tls-auth-clients no --save "" --appendonly no \
