@@ -30,7 +30,9 @@ use crate::policy::{
 use crate::principal::{Scheme, SubjectKind};
 use crate::route::{Methods, Route};
 use crate::secret::{PasswordHash, SecretString};
-use crate::store::{ApiKeyStore, Stores, UserRecord, UserStore, check_store_url, open_store};
+use crate::store::{
+    ApiKeyStore, StoreOptions, Stores, UserRecord, UserStore, check_store_url, open_store_with,
+};
 
 /// A parsed and validated configuration, ready to [`build`](Config::build) a Gate.
 #[derive(Debug)]
@@ -174,7 +176,11 @@ impl Config {
             let counters = section.memory_counters(kept);
             let authenticator = Arc::new(
                 section
-                    .build(Arc::clone(&stores.users), counters.clone())
+                    .build(
+                        Arc::clone(&stores.users),
+                        counters.clone(),
+                        self.base_dir.as_deref(),
+                    )
                     .await?,
             );
             next.lockout_counters = counters;
@@ -813,7 +819,9 @@ struct RawLockout {
     redis_prefix: Option<Spanned<String>>,
     redis_timeout: Option<Spanned<String>>,
     redis_retry_after: Option<Spanned<String>>,
+    redis_ca_file: Option<Spanned<PathBuf>>,
     dangerous_fail_open: Option<Spanned<bool>>,
+    dangerous_allow_insecure_tls: Option<Spanned<bool>>,
 }
 
 /// `memory` or a Redis URL, which may hold a password: `Debug` shows only the scheme.
@@ -990,6 +998,7 @@ impl RawBasic {
         &self,
         store: Arc<dyn UserStore>,
         counters: Option<(usize, Arc<MemoryFailureStore>)>,
+        base_dir: Option<&Path>,
     ) -> Result<BasicAuthenticator, ConfigError> {
         for user in &self.users {
             let mut record =
@@ -1019,7 +1028,7 @@ impl RawBasic {
         } else if let Some(l) = &self.lockout {
             let mut lockout = match memory {
                 Some(lockout) => lockout,
-                None => l.counters()?,
+                None => l.counters(base_dir)?,
             };
             if let Some(n) = l.user_threshold {
                 lockout = lockout.user_threshold(n);
@@ -1070,7 +1079,7 @@ impl RawLockout {
             return Err(spans.error(
                 url,
                 "basic.lockout.store",
-                "expected `memory` or a Redis URL (`redis://host:port`, `redis+unix:///path`)",
+                "expected `memory` or a Redis URL (`redis://host:port`, `rediss://host:port`, `redis+unix:///path`)",
             ));
         }
         if redis.is_some() {
@@ -1095,6 +1104,12 @@ impl RawLockout {
                 self.dangerous_fail_open
                     .as_ref()
                     .map(|v| (v.span(), "dangerous_fail_open")),
+                self.redis_ca_file
+                    .as_ref()
+                    .map(|v| (v.span(), "redis_ca_file")),
+                self.dangerous_allow_insecure_tls
+                    .as_ref()
+                    .map(|v| (v.span(), "dangerous_allow_insecure_tls")),
             ];
             if let Some((span, name)) = redis_only.into_iter().flatten().next() {
                 return Err(ConfigError::new("only for a Redis `store`")
@@ -1109,12 +1124,15 @@ impl RawLockout {
                 ));
             }
         }
-        // Builds the store, which checks the URL and settings without connecting.
-        self.counters().map(|_| ())
+        // Builds the store, which checks the URL and settings (and reads the CA file) without
+        // connecting.
+        let base = spans.file.as_deref().and_then(Path::parent);
+        self.counters(base).map(|_| ())
     }
 
-    /// A lockout with default rules counting in the configured store.
-    fn counters(&self) -> Result<Lockout, ConfigError> {
+    /// A lockout with default rules counting in the configured store; relative paths are taken
+    /// from `base`, the configuration file's directory.
+    fn counters(&self, base: Option<&Path>) -> Result<Lockout, ConfigError> {
         let url = match &self.store {
             Some(url) if url.get_ref().0 != "memory" => &url.get_ref().0,
             _ => {
@@ -1125,12 +1143,24 @@ impl RawLockout {
                 return Ok(Lockout::new(MemoryFailureStore::with_capacity(capacity)));
             }
         };
-        self.redis_counters(url)
+        self.redis_counters(url, base)
     }
 
     #[cfg(feature = "redis")]
-    fn redis_counters(&self, url: &str) -> Result<Lockout, ConfigError> {
+    fn redis_counters(&self, url: &str, base: Option<&Path>) -> Result<Lockout, ConfigError> {
         let mut builder = crate::lockout::RedisFailureStore::builder(url);
+        if let Some(path) = &self.redis_ca_file {
+            let mut path = path.get_ref().clone();
+            rebase(Some(&mut path), base);
+            builder = builder.ca_file(path);
+        }
+        if self
+            .dangerous_allow_insecure_tls
+            .as_ref()
+            .is_some_and(|v| *v.get_ref())
+        {
+            builder = builder.dangerous_allow_insecure_tls();
+        }
         if let Some(prefix) = &self.redis_prefix {
             builder = builder.key_prefix(prefix.get_ref().clone());
         }
@@ -1160,7 +1190,7 @@ impl RawLockout {
     }
 
     #[cfg(not(feature = "redis"))]
-    fn redis_counters(&self, _url: &str) -> Result<Lockout, ConfigError> {
+    fn redis_counters(&self, _url: &str, _base: Option<&Path>) -> Result<Lockout, ConfigError> {
         Err(
             ConfigError::new("a Redis lockout store needs the crate feature `redis`")
                 .with_key("basic.lockout.store"),
@@ -1193,6 +1223,8 @@ impl RawBasicLimits {
 #[serde(deny_unknown_fields)]
 struct RawStore {
     url: Spanned<String>,
+    #[serde(default)]
+    dangerous_allow_unverified_tls: bool,
 }
 
 impl fmt::Debug for RawStore {
@@ -1220,7 +1252,9 @@ async fn open_stores(
     base_dir: Option<&Path>,
 ) -> Result<Stores, ConfigError> {
     let url = store.map_or("memory", |s| s.url.get_ref().as_str());
-    open_store(&store_url(url, base_dir))
+    let options = StoreOptions::new()
+        .dangerous_allow_unverified_tls(store.is_some_and(|s| s.dangerous_allow_unverified_tls));
+    open_store_with(&store_url(url, base_dir), &options)
         .await
         .map_err(|e| ConfigError::new(e.to_string()).with_key("store.url"))
 }
@@ -1298,14 +1332,13 @@ impl RawApiKeys {
             let mut path = path.clone();
             rebase(Some(&mut path), base_dir);
             let path = &path;
-            let text = std::fs::read_to_string(path).map_err(|e| {
+            return crate::secret::read_secret_file(path, "API key pepper").map_err(|e| {
                 ConfigError::new(format!(
                     "cannot read the pepper file {}: {e}",
                     path.display()
                 ))
                 .with_key("api_keys.pepper_file")
-            })?;
-            return Ok(SecretString::new(text.trim_end_matches(['\r', '\n'])));
+            });
         }
         let var = self.pepper_env.as_deref().unwrap_or(DEFAULT_PEPPER_ENV);
         std::env::var(var).map(SecretString::new).map_err(|_| {

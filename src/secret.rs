@@ -1,23 +1,33 @@
-//! Secret newtypes: redacted `Debug`, no `PartialEq`, constant-time comparison.
+//! Secret newtypes: redacted `Debug`, no `PartialEq`, constant-time comparison, wiped on drop.
 //!
 //! A secret is reached only through [`SecretString::expose_secret`], so every place that reads one
 //! is easy to find, and no `{:?}` in a log line can print it.
+//!
+//! Wiping covers the bytes these types own (with `zeroize`, which the optimiser cannot remove).
+//! It does not reach copies made elsewhere: by the caller before wrapping, by the HTTP stack
+//! (headers, bodies), by a library a secret is handed to (argon2, HMAC, TLS), or by the OS (swap).
 
 use std::fmt;
+use std::path::Path;
 
 use subtle::ConstantTimeEq;
+use zeroize::Zeroize;
 
 /// A string that must never be logged: a password, an API key, a token.
 ///
 /// `Debug` prints `SecretString([redacted])`; there is no `Display` and no `PartialEq`. Compare
 /// with [`SecretString::ct_eq`], which takes the same time wherever the inputs differ.
+/// Its bytes are wiped when it is dropped.
 #[derive(Clone)]
-pub struct SecretString(Box<str>);
+pub struct SecretString(String);
 
 impl SecretString {
-    /// Wraps a secret.
+    /// Wraps a secret. A `String` is taken as it is (no copy); a `&str` is copied, and the
+    /// caller's copy stays the caller's to wipe.
     pub fn new(secret: impl Into<String>) -> Self {
-        Self(secret.into().into_boxed_str())
+        // Kept as a `String`: shrinking it into a `Box<str>` could move it and leave the old
+        // buffer unwiped.
+        Self(secret.into())
     }
 
     /// The secret itself. Name the reason at every call site.
@@ -43,6 +53,12 @@ impl From<&str> for SecretString {
     }
 }
 
+impl Drop for SecretString {
+    fn drop(&mut self) {
+        self.0.zeroize();
+    }
+}
+
 impl fmt::Debug for SecretString {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("SecretString([redacted])")
@@ -52,13 +68,14 @@ impl fmt::Debug for SecretString {
 /// An argon2id PHC string as stored for a user (`$argon2id$v=19$m=…`).
 ///
 /// Not a secret in the way a password is, but it is offline-attackable, so it is kept out of logs too.
+/// Its bytes are wiped when it is dropped.
 #[derive(Clone)]
-pub struct PasswordHash(Box<str>);
+pub struct PasswordHash(String);
 
 impl PasswordHash {
     /// Wraps a PHC string. The format is checked when it is verified, not here.
     pub fn new(phc: impl Into<String>) -> Self {
-        Self(phc.into().into_boxed_str())
+        Self(phc.into())
     }
 
     /// The PHC string, for storing.
@@ -72,10 +89,60 @@ impl PasswordHash {
     }
 }
 
+impl Drop for PasswordHash {
+    fn drop(&mut self) {
+        self.0.zeroize();
+    }
+}
+
 impl fmt::Debug for PasswordHash {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("PasswordHash([redacted])")
     }
+}
+
+/// Reads a secret file (a pepper, an HMAC key, a client secret or token) into a `SecretString`,
+/// without one trailing line ending (editors add one). Warns first if the file is readable by
+/// its group or by everyone (see [`warn_if_readable_by_others`]). `what` names the file in the
+/// warning and in errors.
+pub(crate) fn read_secret_file(path: &Path, what: &str) -> std::io::Result<SecretString> {
+    warn_if_readable_by_others(path, what);
+    let mut text = std::fs::read_to_string(path)?;
+    let keep = text.trim_end_matches(['\r', '\n']).len();
+    // Truncating keeps the buffer (no copy); the cut line ending is not secret.
+    text.truncate(keep);
+    Ok(SecretString(text))
+}
+
+/// Logs a warning (`WARN`, target `portcullis::audit`, `event = "secret_file_readable"`) when
+/// the file at `path` can be read by its group or by everyone: anyone else on the machine (or in
+/// the container image's other processes) could then read the secret. Unix only; a file that
+/// cannot be inspected is left to the read that follows.
+pub(crate) fn warn_if_readable_by_others(path: &Path, what: &str) {
+    if let Some(mode) = readable_by_others(path) {
+        tracing::warn!(
+            target: crate::audit::TARGET,
+            event = "secret_file_readable",
+            file = %path.display(),
+            mode = %format_args!("{mode:04o}"),
+            "the {what} file {} is readable by group or others (mode {mode:04o}): make it 0400 or \
+             0600 (in Kubernetes, `defaultMode: 0400` on the secret volume)",
+            path.display()
+        );
+    }
+}
+
+/// The permission bits of `path` if its group or everyone may read it.
+#[cfg(unix)]
+pub(crate) fn readable_by_others(path: &Path) -> Option<u32> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o7777;
+    (mode & 0o044 != 0).then_some(mode)
+}
+
+#[cfg(not(unix))]
+pub(crate) fn readable_by_others(_path: &Path) -> Option<u32> {
+    None
 }
 
 /// Compares two byte strings in time that depends only on their lengths.
@@ -93,6 +160,57 @@ mod tests {
         assert_eq!(format!("{secret:?}"), "SecretString([redacted])");
         let hash = PasswordHash::new("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA");
         assert_eq!(format!("{hash:?}"), "PasswordHash([redacted])");
+    }
+
+    /// A pepper, HMAC key or client-secret file others can read is reported at WARN on the
+    /// audit target, with its mode; one only its owner can read is not.
+    #[cfg(unix)]
+    #[test]
+    fn secret_files_readable_by_others_are_warned_about() {
+        use std::os::unix::fs::PermissionsExt as _;
+        use std::sync::{Arc, Mutex};
+
+        #[derive(Clone, Default)]
+        struct Capture(Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Capture {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(buf);
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let captured = Capture::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+
+        let dir = std::env::temp_dir().join(format!("portcullis-secret-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let shared = dir.join("shared-pepper");
+        let private = dir.join("private-pepper");
+        for (path, mode) in [(&shared, 0o644), (&private, 0o600)] {
+            std::fs::write(path, "pepper pepper pepper pepper pepper\n").unwrap();
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+        }
+        let secret = read_secret_file(&shared, "API key pepper").unwrap();
+        assert_eq!(secret.expose_secret(), "pepper pepper pepper pepper pepper");
+        read_secret_file(&private, "API key pepper").unwrap();
+        let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(logs.lines().count(), 1, "{logs}");
+        assert!(logs.contains("WARN"), "{logs}");
+        assert!(logs.contains("portcullis::audit"), "{logs}");
+        assert!(logs.contains("secret_file_readable"), "{logs}");
+        assert!(
+            logs.contains("shared-pepper") && logs.contains("0644"),
+            "{logs}"
+        );
+        assert!(!logs.contains("pepper pepper"), "never the secret: {logs}");
     }
 
     #[test]

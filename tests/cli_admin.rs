@@ -542,3 +542,76 @@ async fn check(gate: &Gate, key: &str) -> Result<Option<Principal>, Rejection> {
         .into_parts();
     gate.check(&RequestView::from_parts(&parts)).await
 }
+
+/// A pepper file others can read is reported on stderr, whether named with `--pepper-file` or
+/// by a configuration file (the library's warning, which the command prints); the command still
+/// runs. The database file the command creates is its owner's only.
+#[cfg(unix)]
+#[test]
+fn a_pepper_file_others_can_read_is_warned_about() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let db = Db::new("pepper-mode");
+    let pepper = db.dir.join("pepper");
+    std::fs::write(&pepper, format!("{PEPPER}\n")).expect("pepper");
+    std::fs::set_permissions(&pepper, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let pepper_arg = pepper.to_str().expect("utf8 path");
+    db.ok(&["user", "add", "alice"], Some("pw\n"));
+    let out = db.run(
+        &[
+            "key",
+            "create",
+            "--owner",
+            "alice",
+            "--expires-in",
+            "1d",
+            "--pepper-file",
+            pepper_arg,
+        ],
+        None,
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    succeeded(&["key", "create"], out);
+    assert!(
+        stderr.contains("readable by group or others (mode 0644)"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(PEPPER), "{stderr}");
+    let mode = std::fs::metadata(db.path())
+        .expect("db")
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o600, "database file mode {mode:o}");
+
+    let config = db.dir.join("portcullis.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[store]\nurl = \"{}\"\n[api_keys]\npepper_file = \"pepper\"\n",
+            db.url
+        ),
+    )
+    .expect("config");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_portcullis"));
+    command
+        .args([
+            "key",
+            "list",
+            "--config",
+            config.to_str().expect("utf8 path"),
+        ])
+        .env_remove("PORTCULLIS_DB");
+    let out = run(command, None);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    succeeded(&["key", "list"], out);
+    assert!(
+        stderr.contains("readable by group or others (mode 0644)"),
+        "{stderr}"
+    );
+
+    std::fs::set_permissions(&pepper, std::fs::Permissions::from_mode(0o400)).expect("chmod");
+    let out = db.run(&["key", "list", "--pepper-file", pepper_arg], None);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    succeeded(&["key", "list"], out);
+    assert!(!stderr.contains("readable"), "{stderr}");
+}

@@ -252,7 +252,9 @@ async fn anonymous_status(gate: &Gate) -> (StatusCode, Option<String>) {
 }
 
 /// Config A lets anyone reach /x and names realm "A"; config B closes /x and names realm "B".
-/// A half-applied swap would show a 401 challenging for realm "A".
+/// Under load, the file is rewritten and [`GateHandle::reload`] reads it again, alternately A and
+/// B (and [`GateHandle::reload_config`] with the other one in between). A half-applied swap would
+/// show a 401 challenging for realm "A". Each reload must be seen to take effect.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hot_reload_under_load_is_atomic() {
     let config = |realm: &str, policy: &str| {
@@ -260,10 +262,13 @@ async fn hot_reload_under_load_is_atomic() {
             "[basic]\nrealm = \"{realm}\"\n[basic.hashing]\nmemory_kib = 64\niterations = 1\n\n[[routes]]\npath = \"/x\"\npolicy = \"{policy}\"\n"
         )
     };
-    let a = Config::from_str(&config("A", "public")).expect("A");
-    let b = Config::from_str(&config("B", "authenticated")).expect("B");
-    let (gate_a, gate_b) = (a.build().await.expect("A"), b.build().await.expect("B"));
-    let handle = GateHandle::new(gate_a.clone());
+    let (text_a, text_b) = (config("A", "public"), config("B", "authenticated"));
+    let parsed_a = Config::from_str(&text_a).expect("A");
+    let dir = std::env::temp_dir().join(format!("portcullis-hot-reload-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join("gate.toml");
+    std::fs::write(&path, &text_a).expect("write");
+    let handle = GateHandle::from_config_file(&path).await.expect("loads");
     let stop = Arc::new(AtomicBool::new(false));
     let seen = Arc::new([AtomicUsize::new(0), AtomicUsize::new(0)]);
     let mut workers = Vec::new();
@@ -289,12 +294,24 @@ async fn hot_reload_under_load_is_atomic() {
             .map(|n| n.load(Ordering::Relaxed))
             .sum::<usize>()
     };
-    for i in 0..1000 {
-        handle.replace(if i % 2 == 0 {
-            gate_b.clone()
+    let mut reloads = 0;
+    for i in 0..100 {
+        if i % 2 == 0 {
+            std::fs::write(&path, &text_b).expect("write B");
+            handle.reload().await.expect("reload B from the file");
+            assert_eq!(
+                anonymous_status(&handle.gate()).await.0,
+                StatusCode::UNAUTHORIZED
+            );
+        } else if i % 4 == 1 {
+            handle.reload_config(&parsed_a).await.expect("reload A");
+            assert_eq!(anonymous_status(&handle.gate()).await.0, StatusCode::OK);
         } else {
-            gate_a.clone()
-        });
+            std::fs::write(&path, &text_a).expect("write A");
+            handle.reload().await.expect("reload A from the file");
+            assert_eq!(anonymous_status(&handle.gate()).await.0, StatusCode::OK);
+        }
+        reloads += 1;
         // Let some requests run on this configuration before the next swap.
         let before = total(&seen);
         while total(&seen) < before + 2 {
@@ -305,6 +322,8 @@ async fn hot_reload_under_load_is_atomic() {
     for worker in workers {
         worker.await.expect("worker");
     }
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(reloads, 100);
     assert!(seen[0].load(Ordering::Relaxed) > 0 && seen[1].load(Ordering::Relaxed) > 0);
 }
 

@@ -46,6 +46,12 @@ fn verify_with_a_secret_file_and_a_jwks_file() {
     let dir = temp_dir();
     let secret = "a CLI test secret of 32+ bytes!!";
     std::fs::write(dir.join("secret"), format!("{secret}\n")).unwrap();
+    #[cfg(unix)]
+    std::fs::set_permissions(
+        dir.join("secret"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o644),
+    )
+    .unwrap();
     let issuer = JwtIssuer::builder(
         "https://me.example",
         SigningKey::hs256(secret.as_bytes()).unwrap(),
@@ -74,6 +80,13 @@ fn verify_with_a_secret_file_and_a_jwks_file() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // Written with the umask's 0644: the CLI warns, on stderr, and still verifies.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("readable by group or others (mode 0644)"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(secret), "{stderr}");
     let json = stdout(&out);
     assert_eq!(json["subject"], "alice");
     assert_eq!(json["groups"][0], "staff");

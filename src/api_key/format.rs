@@ -10,8 +10,8 @@
 //!
 //! The prefix lets secret scanners (GitHub, GitLab, trufflehog) recognise a leaked key, and lets
 //! the authenticator tell a key from a JWT in the same `Bearer` header: a key never contains a
-//! `.`. The checksum lets a scanner or the Gate refuse a mistyped or made-up key with no store
-//! lookup. CRC32 detects every burst error of up to 32 bits, so it catches every single-character
+//! `.`. The checksum lets a scanner or the Gate refuse a mistyped or random key with no store
+//! lookup (a key made up with a valid checksum still costs one). CRC32 detects every burst error of up to 32 bits, so it catches every single-character
 //! substitution, which is what a typo is. It is not a MAC: it only filters noise, and an attacker
 //! can compute it; the secret is what authenticates.
 //!

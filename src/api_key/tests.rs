@@ -703,3 +703,22 @@ fn durations_read_like_an_operator_wrote_them() {
         "250ms"
     );
 }
+
+/// The checksum refuses noise, not an attacker: anyone can compute a CRC32. Every made-up key
+/// with a fresh id and a valid checksum reaches the store once; the negative cache only absorbs
+/// repeats of an id (docs/security.md, "Guess an API key").
+#[tokio::test]
+async fn made_up_ids_with_a_valid_checksum_cost_one_lookup_each() {
+    let (keys, store) = setup(|b| b);
+    let auth = keys.authenticator();
+    let made_up: Vec<String> = (0..50)
+        .map(|_| keys.format().generate().key().expose_secret().to_owned())
+        .collect();
+    for key in made_up.iter().chain(&made_up) {
+        assert_invalid(
+            run(&auth, "/", &[("x-api-key", key)]).await,
+            "unknown API key id",
+        );
+    }
+    assert_eq!(store.finds.load(Ordering::SeqCst), made_up.len());
+}

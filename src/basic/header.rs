@@ -3,6 +3,7 @@
 use base64::Engine as _;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use http::HeaderValue;
+use zeroize::Zeroizing;
 
 use crate::request::split_authorization;
 use crate::secret::SecretString;
@@ -70,10 +71,14 @@ pub fn parse_basic(
         (_, Some(token)) if !token.is_empty() => token.trim_end_matches(' '),
         _ => return Err("Basic header has no credentials"),
     };
-    let decoded = BASE64
-        .decode(token)
+    // The decoded `user:password` is wiped when dropped, on every path; the password is copied
+    // once more, into the `SecretString` (wiped on drop too). The header value itself belongs to
+    // the request and is not wiped.
+    let mut decoded = Zeroizing::new(Vec::with_capacity(token.len() / 4 * 3 + 3));
+    BASE64
+        .decode_vec(token, &mut decoded)
         .map_err(|_| "Basic credentials are not base64")?;
-    let decoded = String::from_utf8(decoded).map_err(|_| "Basic credentials are not UTF-8")?;
+    let decoded = std::str::from_utf8(&decoded).map_err(|_| "Basic credentials are not UTF-8")?;
     let (user, password) = decoded
         .split_once(':')
         .ok_or("Basic credentials have no `:`")?;

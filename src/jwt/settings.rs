@@ -383,7 +383,7 @@ impl IssuerSettings {
             return Err(ConfigError::new("no key source").with_key(key));
         };
         let field = format!("{key}.secret_file");
-        let secret = read_secret(path).map_err(|e| e.with_key(field.clone()))?;
+        let secret = read_secret(path, "HMAC key").map_err(|e| e.with_key(field.clone()))?;
         let algorithm = self.algorithm.unwrap_or(Algorithm::HS256);
         let verifying = VerifyingKey::hmac(algorithm, secret.expose_secret().as_bytes())
             .map_err(|e| ConfigError::new(format!("{}: {e}", path.display())).with_key(field))?;
@@ -642,12 +642,12 @@ impl IntrospectionSettings {
         let auth = match self.auth_method {
             ClientAuthMethod::ClientSecretBasic => ClientAuth::basic(
                 self.client_id.clone(),
-                read_secret(&self.client_secret_file)
+                read_secret(&self.client_secret_file, "client secret")
                     .map_err(|e| e.with_key("introspection.client_secret_file"))?,
             ),
             ClientAuthMethod::ClientSecretPost => ClientAuth::post(
                 self.client_id.clone(),
-                read_secret(&self.client_secret_file)
+                read_secret(&self.client_secret_file, "client secret")
                     .map_err(|e| e.with_key("introspection.client_secret_file"))?,
             ),
             ClientAuthMethod::Bearer => ClientAuth::Bearer(self.client_token()?),
@@ -717,7 +717,8 @@ impl IntrospectionSettings {
     /// is given: never from the configuration file itself.
     fn client_token(&self) -> Result<SecretString, ConfigError> {
         if let Some(path) = &self.client_token_file {
-            return read_secret(path).map_err(|e| e.with_key("introspection.client_token_file"));
+            return read_secret(path, "client token")
+                .map_err(|e| e.with_key("introspection.client_token_file"));
         }
         let var = self.client_token_env.as_deref().unwrap_or_default();
         match std::env::var(var) {
@@ -743,18 +744,24 @@ fn read(path: &Path, key: &str) -> Result<Vec<u8>, ConfigError> {
         .map_err(|e| ConfigError::new(format!("cannot read {}: {e}", path.display())).with_key(key))
 }
 
-/// A secret from a file, without one trailing newline (editors add one).
-pub(crate) fn read_secret(path: &Path) -> Result<SecretString, ConfigError> {
-    let text = std::fs::read_to_string(path)
+/// A secret from a file, without one trailing newline (editors add one). Warns when the file is
+/// readable by group or others; `what` names it in that warning.
+pub(crate) fn read_secret(path: &Path, what: &str) -> Result<SecretString, ConfigError> {
+    crate::secret::warn_if_readable_by_others(path, what);
+    let mut text = std::fs::read_to_string(path)
         .map_err(|e| ConfigError::new(format!("cannot read {}: {e}", path.display())))?;
-    let secret = text
+    let keep = text
         .strip_suffix("\r\n")
         .or_else(|| text.strip_suffix('\n'))
-        .unwrap_or(&text);
-    if secret.is_empty() {
+        .unwrap_or(&text)
+        .len();
+    // Truncated in place, not copied, so the only copy is the one the `SecretString` wipes.
+    text.truncate(keep);
+    let secret = SecretString::new(text);
+    if secret.expose_secret().is_empty() {
         return Err(ConfigError::new(format!("{} is empty", path.display())));
     }
-    Ok(SecretString::new(secret))
+    Ok(secret)
 }
 
 #[cfg(test)]

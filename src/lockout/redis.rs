@@ -8,12 +8,13 @@
 //! how long ago the last failure was.
 
 use std::fmt;
+use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use ::redis::{Client, RedisError, Script};
+use ::redis::{Client, ConnectionAddr, IntoConnectionInfo, RedisError, Script, TlsCertificates};
 
 use super::{FailureRecord, FailureStore};
 use crate::authenticator::BoxFuture;
@@ -107,8 +108,9 @@ struct Connection {
 }
 
 impl RedisFailureStore {
-    /// Starts building a store for the Redis at `url` (`redis://[user:password@]host:port[/db]`,
-    /// `rediss://` is not enabled, `redis+unix:///path`).
+    /// Starts building a store for the Redis at `url`: `redis://[user:password@]host:port[/db]`,
+    /// `rediss://…` for TLS (see [`ca_file`](RedisFailureStoreBuilder::ca_file)), or
+    /// `redis+unix:///path`.
     pub fn builder(url: impl Into<String>) -> RedisFailureStoreBuilder {
         RedisFailureStoreBuilder {
             url: url.into(),
@@ -116,6 +118,8 @@ impl RedisFailureStore {
             timeout: Duration::from_millis(500),
             retry_after: Duration::from_secs(1),
             fail_open: false,
+            ca_file: None,
+            allow_insecure_tls: false,
         }
     }
 
@@ -311,6 +315,8 @@ pub struct RedisFailureStoreBuilder {
     timeout: Duration,
     retry_after: Duration,
     fail_open: bool,
+    ca_file: Option<PathBuf>,
+    allow_insecure_tls: bool,
 }
 
 impl RedisFailureStoreBuilder {
@@ -345,10 +351,70 @@ impl RedisFailureStoreBuilder {
         self
     }
 
-    /// Builds the store. Checks the URL and the settings; does not connect.
+    /// For a `rediss://` URL: the PEM file of the CA(s) that signed the Redis server's
+    /// certificate. Only these are trusted then; the host name in the URL must match the
+    /// certificate. Read once, by [`build`](Self::build). Defaults to none: the operating
+    /// system's trusted roots (through `rustls-native-certs`).
+    pub fn ca_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.ca_file = Some(path.into());
+        self
+    }
+
+    /// Accepts a `rediss://…/#insecure` URL, which turns off every certificate check: whoever
+    /// sits on the network path can read and answer as Redis, so can reset the counters and guess
+    /// passwords without limit. Without this, such a URL is refused by [`build`](Self::build).
+    /// Off by default.
+    pub fn dangerous_allow_insecure_tls(mut self) -> Self {
+        self.allow_insecure_tls = true;
+        self
+    }
+
+    /// Builds the store. Checks the URL and the settings, reads the CA file; does not connect.
     pub fn build(self) -> Result<RedisFailureStore, ConfigError> {
-        let client = Client::open(self.url.as_str()).map_err(|err| {
+        let info = self.url.as_str().into_connection_info().map_err(|err| {
             ConfigError::new(format!("not a usable Redis URL: {err}")).with_key("lockout.store")
+        })?;
+        let tls = match &info.addr {
+            ConnectionAddr::TcpTls { insecure, .. } => Some(*insecure),
+            _ => None,
+        };
+        if tls == Some(true) && !self.allow_insecure_tls {
+            return Err(ConfigError::new(
+                "a `#insecure` Redis URL checks no certificate, so anyone on the network path can \
+                 reset the lockout counters; give the CA with `redis_ca_file` instead, or set \
+                 `dangerous_allow_insecure_tls = true`",
+            )
+            .with_key("lockout.store"));
+        }
+        let client = match (&self.ca_file, tls) {
+            (None, _) => Client::open(info),
+            (Some(path), Some(_)) => {
+                let pem = std::fs::read(path).map_err(|err| {
+                    ConfigError::new(format!("cannot read `{}`: {err}", path.display()))
+                        .with_key("lockout.redis_ca_file")
+                })?;
+                // An empty or non-PEM file would trust nothing and fail every connection later.
+                if !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
+                    return Err(ConfigError::new(format!(
+                        "`{}` holds no PEM certificate",
+                        path.display()
+                    ))
+                    .with_key("lockout.redis_ca_file"));
+                }
+                let certificates = TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(pem),
+                };
+                Client::build_with_tls(info, certificates)
+            }
+            (Some(_), None) => {
+                return Err(ConfigError::new("a CA file needs a `rediss://` (TLS) URL")
+                    .with_key("lockout.redis_ca_file"));
+            }
+        }
+        .map_err(|err| {
+            ConfigError::new(format!("not a usable Redis URL or CA file: {err}"))
+                .with_key("lockout.store")
         })?;
         if self.timeout.is_zero() {
             return Err(ConfigError::new("the Redis timeout must be above zero")
@@ -390,6 +456,8 @@ impl fmt::Debug for RedisFailureStoreBuilder {
             .field("timeout", &self.timeout)
             .field("retry_after", &self.retry_after)
             .field("fail_open", &self.fail_open)
+            .field("ca_file", &self.ca_file)
+            .field("allow_insecure_tls", &self.allow_insecure_tls)
             .finish_non_exhaustive()
     }
 }
@@ -515,6 +583,48 @@ mod tests {
         let open_lines = logs.matches("failing open").count();
         assert_eq!((closed_lines, open_lines), (1, 1), "{logs}");
         assert!(logs.contains("WARN"), "{logs}");
+    }
+
+    /// `#insecure` turns off certificate checks in the redis crate: refused unless allowed by
+    /// name. Decided on the parsed URL.
+    #[test]
+    fn insecure_tls_urls_are_refused_unless_allowed() {
+        let err = RedisFailureStore::builder("rediss://127.0.0.1:6380/#insecure")
+            .build()
+            .unwrap_err();
+        assert_eq!(err.key(), Some("lockout.store"));
+        assert!(err.message().contains("#insecure"), "{err}");
+        assert!(
+            RedisFailureStore::builder("rediss://127.0.0.1:6380/#insecure")
+                .dangerous_allow_insecure_tls()
+                .build()
+                .is_ok()
+        );
+        assert!(
+            RedisFailureStore::builder("rediss://u:hunter2@redis.internal:6380/0")
+                .build()
+                .is_ok()
+        );
+        assert!(
+            RedisFailureStore::builder("redis://redis.internal:6379")
+                .build()
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn a_ca_file_needs_tls_and_must_be_readable() {
+        let err = RedisFailureStore::builder("redis://127.0.0.1:6379")
+            .ca_file("/etc/hostname")
+            .build()
+            .unwrap_err();
+        assert_eq!(err.key(), Some("lockout.redis_ca_file"), "{err}");
+        let err = RedisFailureStore::builder("rediss://127.0.0.1:6380")
+            .ca_file("/nonexistent/portcullis-ca.pem")
+            .build()
+            .unwrap_err();
+        assert_eq!(err.key(), Some("lockout.redis_ca_file"), "{err}");
+        assert!(err.message().contains("portcullis-ca.pem"), "{err}");
     }
 
     #[test]

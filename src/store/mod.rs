@@ -160,13 +160,57 @@ impl Stores {
 /// [`check_store_url`]), and the errors of `SqliteStore::open` and `PostgresStore::connect`:
 /// `Unavailable` when the database cannot be reached. Messages never quote the URL, which may
 /// hold a password.
+///
+/// A PostgreSQL server on another host must be reached with `sslmode=verify-full`; see
+/// [`StoreOptions::dangerous_allow_unverified_tls`] and [`open_store_with`].
 pub async fn open_store(url: &str) -> Result<Stores, StoreError> {
+    open_store_with(url, &StoreOptions::default()).await
+}
+
+/// [`open_store`] with options.
+///
+/// # Errors
+///
+/// As [`open_store`].
+pub async fn open_store_with(url: &str, options: &StoreOptions) -> Result<Stores, StoreError> {
+    #[cfg(not(feature = "postgres"))]
+    let _ = options;
     match backend(url)? {
         Backend::Memory => Ok(Stores::memory()),
         #[cfg(feature = "sqlite")]
         Backend::Sqlite => Ok(Stores::shared(Arc::new(SqliteStore::open(url).await?))),
         #[cfg(feature = "postgres")]
-        Backend::Postgres => Ok(Stores::shared(Arc::new(PostgresStore::connect(url).await?))),
+        Backend::Postgres => Ok(Stores::shared(Arc::new(
+            PostgresStore::connect_with(url, options).await?,
+        ))),
+    }
+}
+
+/// How [`open_store_with`] and `PostgresStore::connect_with` open a store.
+#[derive(Clone, Debug, Default)]
+#[non_exhaustive]
+pub struct StoreOptions {
+    /// Connects to a PostgreSQL server on another host with a `sslmode` weaker than
+    /// `verify-full` (`disable`, `allow`, `prefer`, the default, `require`, `verify-ca`).
+    ///
+    /// Insecure: with any of these, whoever sits on the network path can read the password
+    /// hashes and API key digests, and answer the users query themselves to log in as anyone
+    /// (`prefer` and `allow` fall back to plaintext; `require` and `verify-ca` check no host
+    /// name). Unix sockets and loopback addresses are never refused. Defaults to `false`.
+    pub dangerous_allow_unverified_tls: bool,
+}
+
+impl StoreOptions {
+    /// The defaults: see each field.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets [`dangerous_allow_unverified_tls`](Self::dangerous_allow_unverified_tls).
+    #[must_use]
+    pub fn dangerous_allow_unverified_tls(mut self, allow: bool) -> Self {
+        self.dangerous_allow_unverified_tls = allow;
+        self
     }
 }
 

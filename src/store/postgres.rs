@@ -5,11 +5,16 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sqlx::postgres::{PgConnectOptions, PgConnection, PgListener, PgPool, PgPoolOptions, PgRow};
+use sqlx::postgres::{
+    PgConnectOptions, PgConnection, PgListener, PgPool, PgPoolOptions, PgRow, PgSslMode,
+};
 use sqlx::{Connection, Executor, Postgres, Row};
 
 use super::sql::{self, Migration};
-use super::{ApiKeyRecord, ApiKeyStore, ChangeSink, KeyChange, KeyDigest, UserRecord, UserStore};
+use super::{
+    ApiKeyRecord, ApiKeyStore, ChangeSink, KeyChange, KeyDigest, StoreOptions, UserRecord,
+    UserStore,
+};
 use crate::authenticator::BoxFuture;
 use crate::error::{StoreError, StoreErrorKind};
 use crate::secret::PasswordHash;
@@ -40,7 +45,10 @@ use crate::secret::PasswordHash;
 /// use portcullis::store::{ApiKeyStore, PostgresStore};
 ///
 /// # async fn run() -> Result<(), portcullis::StoreError> {
-/// let store = PostgresStore::connect("postgres://portcullis@db.internal/auth").await?;
+/// let store = PostgresStore::connect(
+///     "postgres://portcullis@db.internal/auth?sslmode=verify-full&sslrootcert=/etc/portcullis/db-ca.pem",
+/// )
+/// .await?;
 /// for key in store.list(Some("alice")).await? {
 ///     println!("{} {}", key.id, key.name);
 /// }
@@ -62,7 +70,21 @@ impl PostgresStore {
     ///
     /// `Invalid` for a malformed URL or a database whose schema is newer than this version of
     /// portcullis; `Unavailable` if the server cannot be reached or refuses the login.
+    ///
+    /// A server on another host must be reached with `sslmode=verify-full` (add
+    /// `&sslrootcert=/path/to/ca.pem` for a private CA): anything weaker is refused with
+    /// `Invalid` before connecting. The check runs on the options as sqlx resolves them, so
+    /// `PGSSLMODE`, `PGHOST` and `?host=` count. See [`StoreOptions`] to allow it anyway.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::connect_with(url, &StoreOptions::default()).await
+    }
+
+    /// [`connect`](Self::connect) with options.
+    ///
+    /// # Errors
+    ///
+    /// As [`connect`](Self::connect).
+    pub async fn connect_with(url: &str, store_options: &StoreOptions) -> Result<Self, StoreError> {
         let options = PgConnectOptions::from_str(url)
             .map_err(|e| sql::db_error(BACKEND, "parse the database URL", e))?;
         let target = format!(
@@ -71,6 +93,7 @@ impl PostgresStore {
             options.get_port(),
             options.get_database().unwrap_or_default()
         );
+        check_tls(&options, store_options.dangerous_allow_unverified_tls)?;
         // One plain connection first, for the migrations: it fails at once when the server is
         // down or refuses the login, where a pool would retry until its acquire timeout.
         let mut conn = tokio::time::timeout(ACQUIRE_TIMEOUT, PgConnection::connect_with(&options))
@@ -597,6 +620,54 @@ where
     Ok(())
 }
 
+/// Refuses a connection an on-path attacker could read or answer: one to another host with a
+/// `sslmode` weaker than `verify-full`, unless `allow_unverified`.
+///
+/// Decided on the parsed options, where `PGSSLMODE`, `PGHOST` and `?host=` have already had their
+/// say, not on the URL text. A Unix socket and a loopback host never leave the machine, so they
+/// are exempt; `localhost` is taken as loopback (it resolves through `/etc/hosts`, which only
+/// root changes).
+pub(crate) fn check_tls(
+    options: &PgConnectOptions,
+    allow_unverified: bool,
+) -> Result<(), StoreError> {
+    let mode = options.get_ssl_mode();
+    if allow_unverified || matches!(mode, PgSslMode::VerifyFull) {
+        return Ok(());
+    }
+    // sqlx takes a socket when one is set or the host is a directory (see `fetch_socket`).
+    let host = options.get_host();
+    if options.get_socket().is_some() || host.starts_with('/') || is_loopback(host) {
+        return Ok(());
+    }
+    let mode = match mode {
+        PgSslMode::Disable => "disable",
+        PgSslMode::Allow => "allow",
+        PgSslMode::Prefer => "prefer",
+        PgSslMode::Require => "require",
+        PgSslMode::VerifyCa => "verify-ca",
+        PgSslMode::VerifyFull => "verify-full",
+    };
+    Err(StoreError::new(
+        StoreErrorKind::Invalid,
+        format!(
+            "{BACKEND}: refusing sslmode={mode} to {host}:{}: it does not verify the server, so \
+             anyone on the network path can read the hashes or answer as the database; use \
+             sslmode=verify-full (with sslrootcert=CA-FILE for a private CA), or set \
+             `[store] dangerous_allow_unverified_tls = true`",
+            options.get_port()
+        ),
+    ))
+}
+
+fn is_loopback(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 fn user_from_row(row: &PgRow) -> Result<UserRecord, StoreError> {
     let name: String = get(row, "name")?;
     let what = || format!("user `{name}`");
@@ -647,6 +718,91 @@ mod tests {
     use super::*;
 
     fn assert_send<T: Send + 'static>(_: T) {}
+
+    fn options(url: &str) -> PgConnectOptions {
+        PgConnectOptions::from_str(url).unwrap()
+    }
+
+    /// The decision is made on parsed options (what `PGSSLMODE` and `?host=` leave), not on the
+    /// URL text.
+    #[test]
+    fn unverified_tls_to_another_host_is_refused() {
+        // sqlx's default is `prefer`: plaintext if the server declines, no certificate check.
+        let prefer = options("postgres://u:hunter2@db.internal/auth")
+            .ssl_mode(PgSslMode::Prefer)
+            .host("db.internal");
+        let err = check_tls(&prefer, false).unwrap_err();
+        assert_eq!(err.kind(), StoreErrorKind::Invalid);
+        assert!(err.to_string().contains("sslmode=prefer"), "{err}");
+        assert!(err.to_string().contains("verify-full"), "{err}");
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+        for mode in [
+            PgSslMode::Disable,
+            PgSslMode::Allow,
+            PgSslMode::Require,
+            PgSslMode::VerifyCa,
+        ] {
+            let weak = prefer.clone().ssl_mode(mode);
+            assert!(check_tls(&weak, false).is_err(), "{mode:?}");
+            assert!(check_tls(&weak, true).is_ok(), "{mode:?} allowed");
+        }
+        let full = prefer.clone().ssl_mode(PgSslMode::VerifyFull);
+        assert!(check_tls(&full, false).is_ok());
+        // An IP address that is not loopback is another host too.
+        let ip = options("postgres://u@10.0.0.5/auth").ssl_mode(PgSslMode::Prefer);
+        assert!(check_tls(&ip, false).is_err());
+        // `?host=` overrides the URL's host; the check follows it.
+        let moved = options("postgres://u@127.0.0.1/auth?host=db.internal&sslmode=require");
+        assert_eq!(moved.get_host(), "db.internal");
+        assert!(check_tls(&moved, false).is_err());
+        let moved = options("postgres://u@db.internal/auth?host=db2.internal&sslmode=verify-full");
+        assert!(check_tls(&moved, false).is_ok());
+    }
+
+    #[test]
+    fn sockets_and_loopback_are_exempt() {
+        for url in [
+            "postgres://u@127.0.0.1/auth",
+            "postgres://u@127.0.0.2:5433/auth?sslmode=disable",
+            "postgres://u@[::1]/auth",
+            "postgres://u@localhost/auth",
+            "postgres://u@LOCALHOST/auth?sslmode=prefer",
+            "postgres://u@%2Fvar%2Frun%2Fpostgresql/auth?sslmode=disable",
+            "postgres://u@db.internal/auth?host=/var/run/postgresql&sslmode=disable",
+        ] {
+            let parsed = options(url);
+            assert!(check_tls(&parsed, false).is_ok(), "{url}");
+        }
+        let socket = options("postgres://u@db.internal/auth")
+            .ssl_mode(PgSslMode::Prefer)
+            .socket("/run/postgresql");
+        assert!(check_tls(&socket, false).is_ok());
+    }
+
+    /// `connect` refuses before any network I/O: the host does not even resolve.
+    #[tokio::test]
+    async fn connect_refuses_prefer_to_another_host() {
+        let err = PostgresStore::connect(
+            "postgres://u:hunter2@portcullis-no-such-host.invalid/auth?sslmode=prefer",
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.kind(), StoreErrorKind::Invalid, "{err}");
+        let err = super::super::open_store(
+            "postgres://u:hunter2@portcullis-no-such-host.invalid/auth?sslmode=require",
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.kind(), StoreErrorKind::Invalid, "{err}");
+        // Allowed, it gets as far as connecting (and fails there).
+        let err = PostgresStore::connect_with(
+            "postgres://u:hunter2@portcullis-no-such-host.invalid/auth?sslmode=prefer",
+            &StoreOptions::new().dangerous_allow_unverified_tls(true),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.kind(), StoreErrorKind::Unavailable, "{err}");
+    }
 
     /// A service can connect from a spawned task (sqlx futures have tripped rustc's `Send`
     /// inference before).

@@ -15,7 +15,7 @@ use sqlx::{Executor, Row, Sqlite};
 use super::sql::{self, Migration};
 use super::{ApiKeyRecord, ApiKeyStore, KeyDigest, UserRecord, UserStore};
 use crate::authenticator::BoxFuture;
-use crate::error::StoreError;
+use crate::error::{StoreError, StoreErrorKind};
 use crate::secret::PasswordHash;
 
 /// Users and API keys in a SQLite file.
@@ -78,6 +78,14 @@ impl SqliteStore {
         } else {
             options.get_filename().display().to_string().into()
         };
+        if !in_memory {
+            create_private(options.get_filename()).map_err(|e| {
+                StoreError::new(
+                    StoreErrorKind::Unavailable,
+                    format!("{BACKEND}: create `{location}`: {e}"),
+                )
+            })?;
+        }
         let options = options
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
@@ -110,7 +118,26 @@ impl SqliteStore {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
 
+/// Creates the database file, empty and readable by its owner only (0600 on Unix), if it does
+/// not exist yet. SQLite would create it with the process umask, usually world-readable, and the
+/// file holds the password hashes and key digests. SQLite gives its `-wal` and `-shm` files the
+/// main file's permissions. An existing file is left as it is; an empty file is a valid empty
+/// database to SQLite.
+fn create_private(path: &std::path::Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+impl SqliteStore {
     async fn migrate(&self) -> Result<(), StoreError> {
         let err = |e| sql::db_error(BACKEND, "migrate the schema", e);
         // IMMEDIATE takes the write lock before reading what is applied, so two processes opening
@@ -632,6 +659,35 @@ mod tests {
             held.push(conn); // so the next round gets another connection
         }
         drop(held);
+        store.close().await;
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+    }
+
+    /// The database file, and the WAL and shared-memory files SQLite makes beside it, are the
+    /// owner's only, whatever the umask: they hold the password hashes and key digests.
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn a_new_database_file_is_readable_by_its_owner_only() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let path = std::env::temp_dir().join(format!(
+            "portcullis-mode-{}-{}.db",
+            std::process::id(),
+            Utc::now().timestamp_micros()
+        ));
+        let store = SqliteStore::open(&format!("sqlite://{}", path.display()))
+            .await
+            .unwrap();
+        store
+            .create_user(UserRecord::new("alice", PasswordHash::new("$argon2id$x")))
+            .await
+            .unwrap();
+        for suffix in ["", "-wal", "-shm"] {
+            let file = format!("{}{suffix}", path.display());
+            let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{file}: {mode:o}");
+        }
         store.close().await;
         for suffix in ["", "-wal", "-shm"] {
             let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));

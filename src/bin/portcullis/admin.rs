@@ -12,7 +12,7 @@ use std::time::Duration;
 use clap::{Args, Subcommand};
 use portcullis::basic::{HashingConfig, HashingPool};
 use portcullis::config::DEFAULT_PEPPER_ENV;
-use portcullis::store::{ApiKeyStore, UserRecord, UserStore, open_store};
+use portcullis::store::{ApiKeyStore, StoreOptions, UserRecord, UserStore, open_store_with};
 use portcullis::{ApiKeys, Config, NewApiKey, SecretString, SubjectKind, parse_duration};
 
 /// Where the store is.
@@ -30,6 +30,10 @@ pub(crate) struct StoreArgs {
     /// The longest lifetime a new key may have (with `--db`; a config file sets its own).
     #[arg(long, global = true, value_parser = duration)]
     max_lifetime: Option<Duration>,
+    /// With `--db`: connect to a PostgreSQL server on another host without `sslmode=verify-full`.
+    /// Insecure: anyone on the network path can read the hashes or answer as the database.
+    #[arg(long, global = true)]
+    dangerous_allow_unverified_tls: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -167,7 +171,11 @@ impl Admin {
                 path.display()
             ));
         }
-        let stores = open_store(&url).await.map_err(|e| e.to_string())?;
+        let options =
+            StoreOptions::new().dangerous_allow_unverified_tls(args.dangerous_allow_unverified_tls);
+        let stores = open_store_with(&url, &options)
+            .await
+            .map_err(|e| e.to_string())?;
         Ok(Self {
             users: stores.users,
             api_keys: stores.api_keys,
@@ -225,9 +233,8 @@ impl Admin {
 /// The pepper from `--pepper-file` or the environment.
 fn read_pepper(args: &StoreArgs) -> Result<SecretString, String> {
     let pepper = match &args.pepper_file {
-        Some(path) => std::fs::read_to_string(path)
-            .map(|text| text.trim_end_matches(['\r', '\n']).to_owned())
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?,
+        Some(path) => crate::read_secret_file(path, "pepper")
+            .map(|text| text.trim_end_matches(['\r', '\n']).to_owned())?,
         None => std::env::var(DEFAULT_PEPPER_ENV)
             .map_err(|_| format!("set {DEFAULT_PEPPER_ENV} or give --pepper-file"))?,
     };

@@ -73,6 +73,7 @@ enum ConfigCommand {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    print_warnings();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => return usage_error(&err),
@@ -180,4 +181,42 @@ async fn run(store: admin::StoreArgs, command: Command) -> Result<ExitCode, Stri
             })
         }
     }
+}
+
+/// Prints portcullis's own warnings (target `portcullis…`, level WARN and above) on stderr, one
+/// line each: a configuration this command loads can be unsafe in ways that are not errors, such
+/// as a secret file others can read. Nothing else is logged.
+fn print_warnings() {
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    let warnings = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .without_time()
+        .with_target(false)
+        .with_filter(
+            tracing_subscriber::filter::Targets::new()
+                .with_target("portcullis", tracing::Level::WARN),
+        );
+    let _ = tracing_subscriber::registry().with(warnings).try_init();
+}
+
+/// Reads a secret file given on the command line, warning on stderr (before reading) when its
+/// group or everyone may read it.
+pub(crate) fn read_secret_file(path: &std::path::Path, what: &str) -> Result<String, String> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        if let Ok(meta) = std::fs::metadata(path) {
+            let mode = meta.permissions().mode() & 0o7777;
+            if mode & 0o044 != 0 {
+                eprintln!(
+                    "warning: the {what} file {} is readable by group or others (mode {mode:04o}): \
+                     make it 0400 or 0600",
+                    path.display()
+                );
+            }
+        }
+    }
+    std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
 }

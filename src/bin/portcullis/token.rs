@@ -144,7 +144,7 @@ fn key_source(args: &VerifyArgs) -> Result<KeySource, String> {
         return Ok(KeySource::discovery());
     }
     if let Some(path) = &args.secret_file {
-        let text = read(path)?;
+        let text = crate::read_secret_file(path, "HMAC key")?;
         let secret = text
             .strip_suffix("\r\n")
             .or_else(|| text.strip_suffix('\n'))
