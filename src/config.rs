@@ -605,6 +605,29 @@ impl Validator<'_> {
             let policies: Vec<Box<dyn Policy>> = vec![Box::new(all), p];
             All::from(policies)
         };
+        // An empty list makes a rule that allows everyone (`groups_all = []`) or no one: never
+        // what was meant, so it is refused where it is written. (`GateBuilder::build` refuses
+        // the same for policies built in code, through `Policy::validate`.)
+        let lengths = [
+            ("groups_any", section.groups_any.as_ref().map(Vec::len)),
+            ("groups_all", section.groups_all.as_ref().map(Vec::len)),
+            ("scopes_any", section.scopes_any.as_ref().map(Vec::len)),
+            ("scopes_all", section.scopes_all.as_ref().map(Vec::len)),
+            (
+                "schemes_allow",
+                section.schemes_allow.as_ref().map(Vec::len),
+            ),
+            ("schemes_deny", section.schemes_deny.as_ref().map(Vec::len)),
+            ("ip_allow", section.ip_allow.as_ref().map(Vec::len)),
+            ("ip_deny", section.ip_deny.as_ref().map(Vec::len)),
+        ];
+        if let Some((field, _)) = lengths.iter().find(|(_, len)| *len == Some(0)) {
+            return Err(ConfigError::new(
+                "an empty list would allow every caller or none; list at least one, or remove \
+                 the key",
+            )
+            .with_key(format!("{key}.{field}")));
+        }
         if section.authenticated == Some(true) {
             all = add(all, Box::new(Authenticated));
         }
@@ -643,7 +666,10 @@ impl Validator<'_> {
                 section.ip_deny.as_ref().unwrap_or(&empty),
                 &format!("{key}.ip_deny"),
             )?;
-            let mut ranges = IpRanges::new().deny(deny_set);
+            let mut ranges = IpRanges::new();
+            if section.ip_deny.is_some() {
+                ranges = ranges.deny(deny_set);
+            }
             if allow.is_some() {
                 ranges = ranges.allow(allow_set);
             }
@@ -754,7 +780,7 @@ struct RawBasic {
     dangerous_disable_lockout: bool,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawUser {
     name: String,
@@ -765,6 +791,20 @@ struct RawUser {
     kind: SubjectKind,
     #[serde(default)]
     disabled: bool,
+}
+
+/// By hand, like [`PasswordHash`]'s: a PHC string is an offline cracking target, and a
+/// `Config` gets logged.
+impl fmt::Debug for RawUser {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RawUser")
+            .field("name", &self.name)
+            .field("password_hash", &format_args!("[redacted]"))
+            .field("groups", &self.groups)
+            .field("kind", &self.kind)
+            .field("disabled", &self.disabled)
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -1407,6 +1447,20 @@ mod tests {
         };
         assert!(!shown.contains("hunter2"), "{shown}");
         assert!(!shown.contains("db.internal"), "{shown}");
+    }
+
+    #[test]
+    fn debug_never_shows_an_inline_password_hash() {
+        let phc = "$argon2id$v=19$m=64,t=1,p=1$c29tZXNhbHQxMjM0NTY$\
+                   2J0kUHMsUy8ZbaKKqZHzcsvvVqQJ1G9TlTxKSOB1PvE";
+        let config = Config::from_str(&format!(
+            "[basic]\n[[basic.users]]\nname = \"alice\"\npassword_hash = \"{phc}\"\n"
+        ))
+        .expect("config");
+        let shown = format!("{config:?}");
+        assert!(shown.contains("alice"), "{shown}");
+        assert!(!shown.contains("c29tZXNhbHQxMjM0NTY"), "{shown}");
+        assert!(!shown.contains("argon2id"), "{shown}");
     }
 
     #[test]
