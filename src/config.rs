@@ -829,6 +829,7 @@ struct RawCache {
 struct RawLockout {
     user_threshold: Option<u32>,
     ip_threshold: Option<u32>,
+    ipv6_prefix_len: Option<Spanned<u32>>,
     base_delay: Option<Spanned<String>>,
     max_delay: Option<Spanned<String>>,
     window: Option<Spanned<String>>,
@@ -1051,6 +1052,10 @@ impl RawBasic {
             if let Some(n) = l.ip_threshold {
                 lockout = lockout.ip_threshold(n);
             }
+            if let Some(bits) = &l.ipv6_prefix_len {
+                // `validate` kept it within 0..=128.
+                lockout = lockout.ipv6_prefix_len(u8::try_from(*bits.get_ref()).unwrap_or(128));
+            }
             if let Some(d) = &l.base_delay {
                 lockout = lockout.base_delay(duration(d)?);
             }
@@ -1083,6 +1088,13 @@ impl RawLockout {
                 ))
                 .with_key(key));
             }
+        }
+        if let Some(bits) = self.ipv6_prefix_len.as_ref().filter(|b| *b.get_ref() > 128) {
+            return Err(spans.error(
+                bits,
+                "basic.lockout.ipv6_prefix_len",
+                "an IPv6 prefix is at most 128 bits",
+            ));
         }
         let redis = self
             .store

@@ -107,7 +107,10 @@ impl BasicAuthenticator {
         credentials: &BasicCredentials,
         request: &RequestView<'_>,
     ) -> Result<Outcome, Rejection> {
-        let user = credentials.user.as_str();
+        // One account, one counter: every spelling the store treats as this user is counted,
+        // queued and cached under the one name (known or not, alike).
+        let user = self.store.canonical_name(credentials.user.as_str());
+        let user = user.as_ref();
         let refuse = |rejection: Rejection| Err(rejection.with_attempted_subject(user));
         if let Some(wait) = self.locked_out(user, request).await? {
             return refuse(Rejection::locked_out(wait));
@@ -117,10 +120,10 @@ impl BasicAuthenticator {
             .cache
             .as_ref()
             .map(|cache| cache.fingerprint(user, &credentials.password));
-        if let Some(outcome) = self
-            .cached_login(user, record.as_ref(), fingerprint.as_ref())
-            .await?
-        {
+        if let Some(outcome) = self.cached_login(record.as_ref(), fingerprint.as_ref()) {
+            if let Some(lockout) = &self.lockout {
+                lockout.record_success(user).await.map_err(unavailable)?;
+            }
             return Ok(outcome);
         }
 
@@ -144,10 +147,8 @@ impl BasicAuthenticator {
             return refuse(Rejection::locked_out(wait));
         }
         let end = |how: AttemptEnd| self.end_attempt(user, request, how);
-        if let Some(outcome) = self
-            .cached_login(user, record.as_ref(), fingerprint.as_ref())
-            .await?
-        {
+        if let Some(outcome) = self.cached_login(record.as_ref(), fingerprint.as_ref()) {
+            end(AttemptEnd::Succeeded).await?;
             return Ok(outcome);
         }
 
@@ -232,23 +233,20 @@ impl BasicAuthenticator {
         }
     }
 
-    /// A login the verified cache vouches for; it clears the user's failures like any success.
-    async fn cached_login(
+    /// A login the verified cache vouches for. The caller clears the user's failures, like any
+    /// success (and, inside a counted attempt, takes back its count for the IP).
+    fn cached_login(
         &self,
-        user: &str,
         record: Option<&UserRecord>,
         fingerprint: Option<&[u8; 32]>,
-    ) -> Result<Option<Outcome>, Rejection> {
+    ) -> Option<Outcome> {
         let (Some(cache), Some(fp), Some(record)) = (&self.cache, fingerprint, record) else {
-            return Ok(None);
+            return None;
         };
         if record.disabled || !cache.contains(fp, &record.password_hash) {
-            return Ok(None);
+            return None;
         }
-        if let Some(lockout) = &self.lockout {
-            lockout.record_success(user).await.map_err(unavailable)?;
-        }
-        Ok(Some(Outcome::Authenticated(principal_of(record))))
+        Some(Outcome::Authenticated(principal_of(record)))
     }
 
     /// Stores an upgraded hash unless the password changed meanwhile; returns the hash now stored.
