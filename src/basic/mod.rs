@@ -5,8 +5,10 @@
 //! if enabled and fresh, otherwise take the user's turn, count the attempt with the lockout
 //! (before hashing, so instances sharing the counters agree), and verify on the bounded
 //! [`HashingPool`] (busy → 503, and the attempt is taken back). An unknown
-//! user is verified against a dummy hash so it costs what a wrong password costs. A match on a
-//! hash weaker than the configured cost stores an upgraded hash.
+//! user is verified against a dummy hash so it costs what a wrong password costs; so is a
+//! malformed stored hash, and a stored hash weaker than the pool's cost is padded up to it
+//! ([`HashingPool::verify`]). A match on a hash weaker than the configured cost stores an
+//! upgraded hash.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -163,7 +165,9 @@ impl BasicAuthenticator {
                 );
             }
             Err(HashError::InvalidHash) => {
-                end(AttemptEnd::NotChecked).await?;
+                // Refused after a dummy verification, like a wrong password, and counted like
+                // one: a malformed hash must not stand out by its time or by never locking.
+                end(AttemptEnd::Failed).await?;
                 tracing::error!(
                     user,
                     "stored password hash is malformed; the user cannot log in"
