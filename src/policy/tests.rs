@@ -48,17 +48,20 @@ enum Tree {
     Not(Box<Tree>),
 }
 
+/// A principal's groups, scopes, scheme, kind and credential lifetime in hours.
+type Held = (
+    Vec<&'static str>,
+    Vec<&'static str>,
+    Scheme,
+    SubjectKind,
+    i64,
+);
+
 /// The caller: a principal (groups, scopes, scheme, kind, credential lifetime in hours) or
 /// anonymous; and the client IP, if known.
 #[derive(Clone, Debug)]
 struct Caller {
-    principal: Option<(
-        Vec<&'static str>,
-        Vec<&'static str>,
-        Scheme,
-        SubjectKind,
-        i64,
-    )>,
+    principal: Option<Held>,
     ip: Option<IpAddr>,
 }
 
