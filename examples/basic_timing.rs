@@ -15,8 +15,10 @@
 //! cargo run --release --example basic_timing -- 200   # samples per class, default 200
 //! ```
 //!
-//! `callgrind CLASS N` runs N refusals of one class (`unknown-user` or `wrong-password`) at a
-//! small argon2 cost (argon2's work does not depend on the data), for
+//! `callgrind CLASS N [MEMORY_KIB]` runs N refusals of one class (`unknown-user`,
+//! `wrong-password`, `weaker-hash`: a stored hash at half the memory, `malformed-hash`) at a
+//! small argon2 cost (m = MEMORY_KIB, 64 by default, t = 1; argon2's work does not depend on the
+//! data), for
 //! `valgrind --tool=callgrind`: instruction counts instead of time (see `tests/limits.rs`). The
 //! request's path runs inside the function `measured`; argon2 runs on a blocking thread, inside
 //! the closure `HashingPool::run` hands it, so both are given to `--toggle-collect`.
@@ -24,8 +26,10 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use portcullis::basic::{HashingConfig, encode_basic};
-use portcullis::{BasicAuthenticator, Gate, MemoryUserStore, RequestView};
+use portcullis::basic::{HashingConfig, HashingPool, encode_basic};
+use portcullis::{
+    BasicAuthenticator, Gate, MemoryUserStore, PasswordHash, RequestView, UserRecord,
+};
 use rand::seq::SliceRandom as _;
 
 #[path = "timing/mod.rs"]
@@ -41,6 +45,10 @@ const WARM_UP: usize = 5;
 enum Class {
     UnknownUser,
     WrongPassword,
+    /// A known user whose stored hash is cheaper than the pool's cost.
+    WeakerHash,
+    /// A known user whose stored hash is not a PHC string.
+    MalformedHash,
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -52,10 +60,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let class = match args.get(1).map(String::as_str) {
             Some("unknown-user") => Class::UnknownUser,
             Some("wrong-password") => Class::WrongPassword,
-            _ => return Err("callgrind needs a class: unknown-user or wrong-password".into()),
+            Some("weaker-hash") => Class::WeakerHash,
+            Some("malformed-hash") => Class::MalformedHash,
+            _ => {
+                return Err("callgrind needs a class: unknown-user, wrong-password, \
+                            weaker-hash or malformed-hash"
+                    .into());
+            }
         };
         let iterations: usize = args.get(2).map_or(Ok(20), |n| n.parse())?;
-        return callgrind(&runtime, class, iterations);
+        let memory_kib: u32 = args.get(3).map_or(Ok(64), |n| n.parse())?;
+        return callgrind(&runtime, class, iterations, memory_kib);
     }
     let samples: usize = match args.first() {
         Some(arg) => arg
@@ -70,11 +85,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     runtime.block_on(timing(samples, HashingConfig::default()))
 }
 
-/// The Gate, and one request of each class: (unknown user, wrong password).
+/// The Gate, and one request of each class.
 struct Setup {
     gate: Gate,
     unknown: http::request::Parts,
     wrong: http::request::Parts,
+    weaker: http::request::Parts,
+    malformed: http::request::Parts,
 }
 
 async fn setup(hashing: HashingConfig) -> Result<Setup, Box<dyn std::error::Error>> {
@@ -88,6 +105,24 @@ async fn setup(hashing: HashingConfig) -> Result<Setup, Box<dyn std::error::Erro
     );
     basic
         .add_user("alice", &"the right password".into(), ["staff"])
+        .await?;
+    // Half the pool's memory: as a hash made before the cost was raised.
+    let weaker = HashingPool::new(HashingConfig {
+        memory_kib: (hashing.memory_kib / 2).max(8),
+        ..hashing
+    })?
+    .hash(&"the right password".into())
+    .await?;
+    basic
+        .store()
+        .create_user(UserRecord::new("willy", weaker))
+        .await?;
+    basic
+        .store()
+        .create_user(UserRecord::new(
+            "mally",
+            PasswordHash::new("$argon2id$not-a-phc"),
+        ))
         .await?;
     let gate = Gate::builder().shared_authenticator(basic).build()?;
 
@@ -103,6 +138,8 @@ async fn setup(hashing: HashingConfig) -> Result<Setup, Box<dyn std::error::Erro
         gate,
         unknown: request("zelda")?,
         wrong: request("alice")?,
+        weaker: request("willy")?,
+        malformed: request("mally")?,
     })
 }
 
@@ -111,6 +148,7 @@ async fn timing(samples: usize, hashing: HashingConfig) -> Result<(), Box<dyn st
         gate,
         unknown,
         wrong,
+        ..
     } = setup(hashing).await?;
     let mut schedule: Vec<Class> = [Class::UnknownUser, Class::WrongPassword]
         .into_iter()
@@ -135,6 +173,7 @@ async fn timing(samples: usize, hashing: HashingConfig) -> Result<(), Box<dyn st
         let (parts, times) = match class {
             Class::UnknownUser => (&unknown, &mut unknown_times),
             Class::WrongPassword => (&wrong, &mut wrong_times),
+            Class::WeakerHash | Class::MalformedHash => unreachable!("not scheduled"),
         };
         let view = RequestView::from_parts(parts);
         let start = Instant::now();
@@ -182,11 +221,12 @@ fn callgrind(
     runtime: &tokio::runtime::Runtime,
     class: Class,
     iterations: usize,
+    memory_kib: u32,
 ) -> Result<(), Box<dyn std::error::Error>> {
     // A small cost (the test suite's) that still runs every step of argon2id; the dummy hash an
     // unknown user is checked against is made at the same cost.
     let hashing = HashingConfig {
-        memory_kib: 64,
+        memory_kib,
         iterations: 1,
         max_concurrent: 1,
         ..HashingConfig::default()
@@ -195,6 +235,8 @@ fn callgrind(
     let parts = match class {
         Class::UnknownUser => &setup.unknown,
         Class::WrongPassword => &setup.wrong,
+        Class::WeakerHash => &setup.weaker,
+        Class::MalformedHash => &setup.malformed,
     };
     // Outside `measured` first: code paths warm. (argon2 runs here too, as many times for
     // either class, so the blocking thread's count grows alike.)

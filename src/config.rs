@@ -627,6 +627,29 @@ impl Validator<'_> {
             let policies: Vec<Box<dyn Policy>> = vec![Box::new(all), p];
             All::from(policies)
         };
+        // An empty list makes a rule that allows everyone (`groups_all = []`) or no one: never
+        // what was meant, so it is refused where it is written. (`GateBuilder::build` refuses
+        // the same for policies built in code, through `Policy::validate`.)
+        let lengths = [
+            ("groups_any", section.groups_any.as_ref().map(Vec::len)),
+            ("groups_all", section.groups_all.as_ref().map(Vec::len)),
+            ("scopes_any", section.scopes_any.as_ref().map(Vec::len)),
+            ("scopes_all", section.scopes_all.as_ref().map(Vec::len)),
+            (
+                "schemes_allow",
+                section.schemes_allow.as_ref().map(Vec::len),
+            ),
+            ("schemes_deny", section.schemes_deny.as_ref().map(Vec::len)),
+            ("ip_allow", section.ip_allow.as_ref().map(Vec::len)),
+            ("ip_deny", section.ip_deny.as_ref().map(Vec::len)),
+        ];
+        if let Some((field, _)) = lengths.iter().find(|(_, len)| *len == Some(0)) {
+            return Err(ConfigError::new(
+                "an empty list would allow every caller or none; list at least one, or remove \
+                 the key",
+            )
+            .with_key(format!("{key}.{field}")));
+        }
         if section.authenticated == Some(true) {
             all = add(all, Box::new(Authenticated));
         }
@@ -665,7 +688,10 @@ impl Validator<'_> {
                 section.ip_deny.as_ref().unwrap_or(&empty),
                 &format!("{key}.ip_deny"),
             )?;
-            let mut ranges = IpRanges::new().deny(deny_set);
+            let mut ranges = IpRanges::new();
+            if section.ip_deny.is_some() {
+                ranges = ranges.deny(deny_set);
+            }
             if allow.is_some() {
                 ranges = ranges.allow(allow_set);
             }
@@ -776,7 +802,7 @@ struct RawBasic {
     dangerous_disable_lockout: bool,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawUser {
     name: String,
@@ -787,6 +813,20 @@ struct RawUser {
     kind: SubjectKind,
     #[serde(default)]
     disabled: bool,
+}
+
+/// By hand, like [`PasswordHash`]'s: a PHC string is an offline cracking target, and a
+/// `Config` gets logged.
+impl fmt::Debug for RawUser {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RawUser")
+            .field("name", &self.name)
+            .field("password_hash", &format_args!("[redacted]"))
+            .field("groups", &self.groups)
+            .field("kind", &self.kind)
+            .field("disabled", &self.disabled)
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -811,6 +851,7 @@ struct RawCache {
 struct RawLockout {
     user_threshold: Option<u32>,
     ip_threshold: Option<u32>,
+    ipv6_prefix_len: Option<Spanned<u32>>,
     base_delay: Option<Spanned<String>>,
     max_delay: Option<Spanned<String>>,
     window: Option<Spanned<String>>,
@@ -1036,6 +1077,10 @@ impl RawBasic {
             if let Some(n) = l.ip_threshold {
                 lockout = lockout.ip_threshold(n);
             }
+            if let Some(bits) = &l.ipv6_prefix_len {
+                // `validate` kept it within 0..=128.
+                lockout = lockout.ipv6_prefix_len(u8::try_from(*bits.get_ref()).unwrap_or(128));
+            }
             if let Some(d) = &l.base_delay {
                 lockout = lockout.base_delay(duration(d)?);
             }
@@ -1068,6 +1113,13 @@ impl RawLockout {
                 ))
                 .with_key(key));
             }
+        }
+        if let Some(bits) = self.ipv6_prefix_len.as_ref().filter(|b| *b.get_ref() > 128) {
+            return Err(spans.error(
+                bits,
+                "basic.lockout.ipv6_prefix_len",
+                "an IPv6 prefix is at most 128 bits",
+            ));
         }
         let redis = self
             .store
@@ -1456,6 +1508,20 @@ mod tests {
         };
         assert!(!shown.contains("hunter2"), "{shown}");
         assert!(!shown.contains("db.internal"), "{shown}");
+    }
+
+    #[test]
+    fn debug_never_shows_an_inline_password_hash() {
+        let phc = "$argon2id$v=19$m=64,t=1,p=1$c29tZXNhbHQxMjM0NTY$\
+                   2J0kUHMsUy8ZbaKKqZHzcsvvVqQJ1G9TlTxKSOB1PvE";
+        let config = Config::from_str(&format!(
+            "[basic]\n[[basic.users]]\nname = \"alice\"\npassword_hash = \"{phc}\"\n"
+        ))
+        .expect("config");
+        let shown = format!("{config:?}");
+        assert!(shown.contains("alice"), "{shown}");
+        assert!(!shown.contains("c29tZXNhbHQxMjM0NTY"), "{shown}");
+        assert!(!shown.contains("argon2id"), "{shown}");
     }
 
     #[test]

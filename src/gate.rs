@@ -10,7 +10,7 @@ use crate::audit::AuditRecord;
 use crate::authenticator::{Authenticator, Outcome};
 use crate::client_ip::TrustedProxies;
 use crate::error::ConfigError;
-use crate::policy::{Authenticated, Decision, Policy, PolicyContext};
+use crate::policy::{Authenticated, Policy, PolicyContext};
 use crate::principal::Principal;
 use crate::reject::{Challenge, ProblemJson, Rejection, RejectionResponder};
 use crate::request::RequestView;
@@ -134,26 +134,32 @@ impl Gate {
 
         trace.step("route", || format!("matched rule {}", route.name()));
         let context = PolicyContext::new(principal.as_ref(), &request, path);
-        match route.policy.evaluate(&context) {
-            Decision::Allow => {
-                trace.step("policy", || "allow".to_owned());
-                audit.allowed(principal.as_ref());
-                Ok(principal)
+        let decision = route.policy.evaluate(&context);
+        // Indeterminate (the rule could not judge: no principal, no client IP) is refused like a
+        // denial; only `Not` treats the two apart.
+        let Some(denial) = decision.refusal() else {
+            trace.step("policy", || "allow".to_owned());
+            audit.allowed(principal.as_ref());
+            return Ok(principal);
+        };
+        let reason = format!("{}: {}", denial.rule, denial.reason);
+        trace.step("policy", || {
+            let how = if decision.is_indeterminate() {
+                "indeterminate"
+            } else {
+                "deny"
+            };
+            format!("{how} by {reason}")
+        });
+        let rejection = match &principal {
+            None => Rejection::missing_credentials(reason),
+            Some(_) if !denial.missing_scopes.is_empty() => {
+                Rejection::insufficient_scope(denial.missing_scopes.clone(), reason)
             }
-            Decision::Deny(denial) => {
-                let reason = format!("{}: {}", denial.rule, denial.reason);
-                trace.step("policy", || format!("deny by {reason}"));
-                let rejection = match &principal {
-                    None => Rejection::missing_credentials(reason),
-                    Some(_) if !denial.missing_scopes.is_empty() => {
-                        Rejection::insufficient_scope(denial.missing_scopes.clone(), reason)
-                    }
-                    Some(_) => Rejection::forbidden(reason),
-                };
-                audit.rejected(principal.as_ref(), &rejection, Some(&denial.rule));
-                Err(rejection)
-            }
-        }
+            Some(_) => Rejection::forbidden(reason),
+        };
+        audit.rejected(principal.as_ref(), &rejection, Some(&denial.rule));
+        Err(rejection)
     }
 
     /// The response for a rejection: status, challenges, `Retry-After`, body.
@@ -345,11 +351,21 @@ impl GateBuilder {
         self
     }
 
-    /// Builds the Gate, or reports the first configuration error.
+    /// Builds the Gate, or reports the first configuration error: a bad route pattern, or a
+    /// policy whose [`validate`](Policy::validate) fails (an empty list of groups, scopes,
+    /// schemes or IP ranges).
     pub fn build(self) -> Result<Gate, ConfigError> {
         if let Some(err) = self.errors.into_iter().next() {
             return Err(err);
         }
+        for route in &self.routes {
+            route.policy.validate().map_err(|err| {
+                ConfigError::new(format!("route {}: {}", route.name(), err.message()))
+            })?;
+        }
+        self.default_policy
+            .validate()
+            .map_err(|err| ConfigError::new(format!("default policy: {}", err.message())))?;
         if self.authenticators.len() > MAX_AUTHENTICATORS {
             return Err(ConfigError::new(format!(
                 "{} authenticators; a Gate takes at most {MAX_AUTHENTICATORS}",

@@ -895,3 +895,221 @@ async fn parallel_logins_of_one_user_take_turns_and_share_the_cache() {
         "the first check fills the cache for the ones waiting their turn"
     );
 }
+
+// ---- issue #15: lockout per client, per account, and counted before hashing -----------------
+
+/// Checks `authorization` on the test Gate as a request from `peer`.
+async fn check_from(
+    gate: &Gate,
+    authorization: &str,
+    peer: &str,
+) -> Result<Option<Principal>, Rejection> {
+    let (parts, ()) = http::Request::get("/me")
+        .header(AUTHORIZATION, authorization)
+        .body(())
+        .expect("request")
+        .into_parts();
+    let peer: std::net::SocketAddr = peer.parse().expect("peer");
+    gate.check(&RequestView::from_parts(&parts).with_peer(Some(peer)))
+        .await
+}
+
+/// One host holding a /64 sent 50 guesses from 50 addresses and got 50 × 401: each address had
+/// its own counter. It is one client now (`ipv6_prefix_len`, default 64).
+#[tokio::test]
+async fn an_ipv6_64_is_one_client_for_the_lockout() {
+    let app =
+        TestApp::start(|b| b.lockout(Lockout::default().base_delay(Duration::from_secs(30)))).await;
+    let mut statuses = Vec::new();
+    for i in 1..=50 {
+        let guess = encode_basic(&format!("user{i}"), "guess");
+        let peer = format!("[2001:db8:0:7::{i:x}]:443");
+        let status = match check_from(&app.gate, &guess, &peer).await {
+            Err(rejection) => rejection.status().as_u16(),
+            Ok(_) => panic!("a guess was accepted"),
+        };
+        statuses.push(status);
+    }
+    let checked = statuses.iter().filter(|s| **s == 401).count();
+    assert_eq!(checked, 20, "ip_threshold guesses, then 429: {statuses:?}");
+    assert!(statuses[20..].iter().all(|s| *s == 429), "{statuses:?}");
+    // Another /64 is another client.
+    let guess = encode_basic("user1", "guess");
+    let other = check_from(&app.gate, &guess, "[2001:db8:0:8::1]:443").await;
+    assert_eq!(other.unwrap_err().status().as_u16(), 401);
+}
+
+/// The IP's count was read before hashing and added after, so guesses for many users at once
+/// all passed: N parallel guesses ran N argon2 hashes. They are counted before hashing now, so
+/// at most `ip_threshold` reach argon2.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn parallel_guesses_from_one_64_hash_at_most_the_ip_threshold() {
+    let app = TestApp::start(|b| {
+        b.hashing(HashingConfig {
+            max_concurrent: 2,
+            max_wait: Duration::from_secs(60),
+            ..common::cheap_hashing()
+        })
+        .lockout(
+            Lockout::default()
+                .ip_threshold(5)
+                .base_delay(Duration::from_secs(30)),
+        )
+    })
+    .await;
+    let before = app.hashes_completed();
+    let mut requests = JoinSet::new();
+    for i in 1..=40 {
+        let gate = app.gate.clone();
+        requests.spawn(async move {
+            let guess = encode_basic(&format!("user{i}"), "guess");
+            let peer = format!("[2001:db8:0:9::{i:x}]:443");
+            check_from(&gate, &guess, &peer).await.unwrap_err().status()
+        });
+    }
+    let mut checked = 0;
+    while let Some(status) = requests.join_next().await {
+        match status.unwrap().as_u16() {
+            401 => checked += 1,
+            429 => {}
+            other => panic!("unexpected status {other}"),
+        }
+    }
+    let hashed = app.hashes_completed() - before;
+    assert!(
+        hashed <= 5,
+        "{hashed} argon2 runs with an ip_threshold of 5"
+    );
+    assert_eq!(checked, hashed, "every 401 was checked, every 429 was not");
+}
+
+/// A success takes back its own count for the IP (and never clears the IP's failures), so a
+/// client that only ever logs in correctly is never locked out, however often it does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn correct_logins_from_one_address_are_never_locked_out() {
+    let app = TestApp::start(|b| b.lockout(Lockout::default().ip_threshold(20))).await;
+    app.add_user("alice", ALICE_PASSWORD, ["admin"]).await;
+    app.add_user("bob", BOB_PASSWORD, ["staff"]).await;
+    for _ in 0..25 {
+        check_from(&app.gate, &alice(), "192.0.2.10:1")
+            .await
+            .unwrap();
+    }
+    let mut logins = JoinSet::new();
+    for i in 0..25 {
+        let gate = app.gate.clone();
+        logins.spawn(async move {
+            let who = if i % 2 == 0 {
+                alice()
+            } else {
+                encode_basic("bob", BOB_PASSWORD)
+            };
+            check_from(&gate, &who, "192.0.2.10:1").await.is_ok()
+        });
+    }
+    while let Some(ok) = logins.join_next().await {
+        assert!(ok.unwrap(), "a correct login was refused");
+    }
+    // Failures still count: 20 wrong guesses lock the address, successes between them or not.
+    for i in 0..20 {
+        let guess = encode_basic(&format!("user{i}"), "guess");
+        let _ = check_from(&app.gate, &guess, "192.0.2.10:1").await;
+        check_from(&app.gate, &alice(), "192.0.2.10:1").await.ok();
+    }
+    let locked = check_from(&app.gate, &alice(), "192.0.2.10:1").await;
+    assert_eq!(locked.unwrap_err().status().as_u16(), 429);
+}
+
+/// A user store that finds names case-insensitively, as a directory often does.
+#[derive(Debug, Default)]
+struct CaseInsensitiveStore(portcullis::MemoryUserStore);
+
+impl UserStore for CaseInsensitiveStore {
+    fn canonical_name<'a>(&self, name: &'a str) -> std::borrow::Cow<'a, str> {
+        std::borrow::Cow::Owned(name.to_lowercase())
+    }
+    fn find_user<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<Option<UserRecord>, StoreError>> {
+        Box::pin(async move { self.0.find_user(&name.to_lowercase()).await })
+    }
+    fn create_user(&self, user: UserRecord) -> BoxFuture<'_, Result<(), StoreError>> {
+        self.0.create_user(user)
+    }
+    fn set_password_hash<'a>(
+        &'a self,
+        name: &'a str,
+        hash: PasswordHash,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        self.0.set_password_hash(name, hash)
+    }
+    fn replace_password_hash<'a>(
+        &'a self,
+        name: &'a str,
+        expected: &'a PasswordHash,
+        hash: PasswordHash,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        self.0.replace_password_hash(name, expected, hash)
+    }
+    fn set_disabled<'a>(
+        &'a self,
+        name: &'a str,
+        disabled: bool,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        self.0.set_disabled(name, disabled)
+    }
+    fn list_users(&self) -> BoxFuture<'_, Result<Vec<UserRecord>, StoreError>> {
+        self.0.list_users()
+    }
+}
+
+/// With a case-insensitive store, each spelling of a name had its own counter and turn: 14
+/// spellings of `alice` got 14 guesses checked against a threshold of 2. The counters use the
+/// store's canonical name now, for known and unknown names alike.
+#[tokio::test]
+async fn every_spelling_of_a_name_shares_its_lockout() {
+    let store = Arc::new(CaseInsensitiveStore::default());
+    let basic = Arc::new(
+        BasicAuthenticator::builder(store)
+            .hashing(common::cheap_hashing())
+            .lockout(
+                Lockout::default()
+                    .user_threshold(2)
+                    .base_delay(Duration::from_secs(30)),
+            )
+            .build()
+            .expect("authenticator"),
+    );
+    basic
+        .add_user("alice", &ALICE_PASSWORD.into(), ["admin"])
+        .await
+        .unwrap();
+    let gate = common::gate_with(Arc::clone(&basic));
+    let spellings = [
+        "alice", "Alice", "ALICE", "aLice", "alIce", "aliCe", "alicE", "ALice", "AlIce", "AliCe",
+        "AlicE", "aLIce", "aLiCe", "aLicE",
+    ];
+    // The same spellings of a known and an unknown name: both are counted alike.
+    for name in ["alice", "zelda"] {
+        let before = basic.hashing_pool().metrics().completed;
+        for (i, spelling) in spellings.iter().enumerate() {
+            let respelled: String = spelling
+                .chars()
+                .zip(name.chars())
+                .map(|(case, c)| {
+                    if case.is_uppercase() {
+                        c.to_ascii_uppercase()
+                    } else {
+                        c
+                    }
+                })
+                .collect();
+            let guess = encode_basic(&respelled, "guess");
+            // A new address each time, so only the user's counter can stop the guesses.
+            let _ = check_from(&gate, &guess, &format!("192.0.2.{}:1", i + 1)).await;
+        }
+        let checked = basic.hashing_pool().metrics().completed - before;
+        assert_eq!(checked, 2, "{name}: {checked} of 14 spellings checked");
+    }
+}

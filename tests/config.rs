@@ -1355,3 +1355,24 @@ fn every_documented_key_is_in_the_example() {
         "documented but not in examples/portcullis.toml: {missing:?}"
     );
 }
+
+/// Issue #15: an empty list in a policy allowed everyone (`groups_all = []`) or no one. Each is
+/// refused with its line, column and key.
+#[test]
+fn empty_policy_lists_are_refused_with_line_and_column() {
+    for field in [
+        "groups_any",
+        "groups_all",
+        "scopes_any",
+        "scopes_all",
+        "schemes_allow",
+        "schemes_deny",
+        "ip_allow",
+        "ip_deny",
+    ] {
+        let text = format!("[policies.p]\nauthenticated = true\n{field} = []\n");
+        assert_error(&text, 3, &format!("policies.p.{field}"), "empty list");
+        let location = error(&text).location().cloned().expect("location");
+        assert_eq!(location.column, field.len() + 4, "{field}");
+    }
+}

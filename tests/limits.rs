@@ -675,6 +675,33 @@ fn basic_refusals_cost_the_same_instructions() {
     assert_spread_below(&counts, 0.001);
 }
 
+/// Issue #15: the four kinds of Basic refusal (unknown user; wrong password at the pool's cost;
+/// a stored hash weaker than the pool's; a malformed stored hash) execute the same number of
+/// instructions to within 1 %. A weaker hash is verified and padded with argon2 work up to the
+/// pool's cost, a malformed one costs a dummy verification; before, the weaker hash cost half
+/// and the malformed one no argon2 at all.
+#[test]
+fn basic_refusals_of_every_stored_hash_cost_the_same_instructions() {
+    let Some(example) = callgrind_example("basic_timing") else {
+        return;
+    };
+    let counts = callgrind_counts(
+        &example,
+        &["basic_timing::timing::measured", BASIC_BLOCKING_WORK],
+        &[
+            "unknown-user",
+            "wrong-password",
+            "weaker-hash",
+            "malformed-hash",
+        ],
+        // m = 256 KiB: at 64, argon2's fixed cost per run (about 64 blocks' worth) is as large
+        // as the pad itself, and a pad is a run of its own.
+        &["10", "256"],
+    );
+    println!("Basic, every stored hash: instructions for 10 refusals: {counts:?}");
+    assert_spread_below(&counts, 0.01);
+}
+
 /// The closure `HashingPool::run` gives the blocking thread: argon2 and the buffer it runs in.
 const BASIC_BLOCKING_WORK: &str =
     "portcullis::basic::hashing::HashingPool::run::{{closure}}::{{closure}}";

@@ -649,3 +649,96 @@ async fn a_rejected_credential_never_falls_through_to_the_next_authenticator() {
         "the second authenticator was never asked"
     );
 }
+
+/// Issue #15: `Not` failed open. `Not(Groups)` admitted anonymous callers and `Not(IpRanges)` a
+/// request whose client IP is unknown; both are indeterminate now, which the Gate refuses: 401
+/// with challenges for an anonymous caller, 403 for a principal.
+#[tokio::test]
+async fn not_of_an_indeterminate_rule_is_refused() {
+    let g = gate(Not::new(Groups::any_of(["banned"])));
+    let anonymous = check(&g, &[]).await.unwrap_err();
+    assert_eq!(anonymous.kind(), RejectionKind::MissingCredentials);
+    let response = g.respond(&anonymous);
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert!(response.headers().contains_key("www-authenticate"));
+    assert!(allowed(Not::new(Groups::any_of(["banned"])), ALICE).await);
+    let banned = &[("x-user", "mallory"), ("x-groups", "banned")];
+    assert!(!allowed(Not::new(Groups::any_of(["banned"])), banned).await);
+
+    // No peer address: the client IP is unknown.
+    let blocked = portcullis::IpSet::parse(["203.0.113.0/24"]).expect("ranges");
+    let g = gate(Not::new(portcullis::IpRanges::new().allow(blocked.clone())));
+    let rejection = check(&g, ALICE).await.unwrap_err();
+    assert_eq!(rejection.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        check(&g, &[]).await.unwrap_err().status(),
+        StatusCode::UNAUTHORIZED
+    );
+    // With a known address outside the ranges, the negation allows.
+    assert!(check_from(&g, "192.0.2.1:1", ALICE).await.is_ok());
+
+    // `Not(Authenticated)` still admits anonymous callers (a login endpoint).
+    assert!(allowed(Not::new(Authenticated), &[]).await);
+    assert!(!allowed(Not::new(Authenticated), ALICE).await);
+}
+
+/// Rules about a principal no longer let anonymous requests through on their own.
+#[tokio::test]
+async fn principal_rules_refuse_anonymous_requests() {
+    assert!(!allowed(Schemes::deny([Scheme::Basic]), &[]).await);
+    assert!(
+        !allowed(
+            ExpiryCap::new().default_max_lifetime(Duration::from_secs(60)),
+            &[]
+        )
+        .await
+    );
+    // Anonymous callers are let through by saying so.
+    assert!(allowed(Anonymous.or(Schemes::deny([Scheme::Basic])), &[]).await);
+    // A deny outranks an indeterminate in `All`; an allow outranks it in `Any`.
+    let g = gate(Groups::any_of(["ops"]).and(Fixed(false)));
+    assert_eq!(
+        check(&g, &[]).await.unwrap_err().reason(),
+        "fixed: fixed denial"
+    );
+    assert!(allowed(Groups::any_of(["ops"]).or(Fixed(true)), &[]).await);
+}
+
+/// Issue #15: empty lists opened routes (`Groups::all_of([])` allows every principal). Built in
+/// code, they are refused by `GateBuilder::build`.
+#[test]
+fn empty_lists_are_refused_when_the_gate_is_built() {
+    let none: [&str; 0] = [];
+    let policies: Vec<(Box<dyn Policy>, &str)> = vec![
+        (Box::new(Groups::all_of(none)), "Groups::all_of"),
+        (Box::new(Groups::any_of(none)), "Groups::any_of"),
+        (Box::new(Scopes::all_of(none)), "Scopes::all_of"),
+        (Box::new(Scopes::any_of(none)), "Scopes::any_of"),
+        (Box::new(Schemes::allow([])), "Schemes::allow"),
+        (Box::new(Schemes::deny([])), "Schemes::deny"),
+        (
+            Box::new(portcullis::IpRanges::new().allow(portcullis::IpSet::parse(none).unwrap())),
+            "IpRanges::allow",
+        ),
+        (
+            Box::new(portcullis::IpRanges::new().deny(portcullis::IpSet::parse(none).unwrap())),
+            "IpRanges::deny",
+        ),
+    ];
+    for (policy, name) in policies {
+        // Nested inside combinators too.
+        let nested = Authenticated.and(Not::new(Any::from(vec![policy])));
+        let err = Gate::builder()
+            .authenticator(HeaderAuthenticator)
+            .route("/x", nested)
+            .build()
+            .expect_err(name);
+        assert!(err.message().contains(name), "{err}");
+        assert!(err.message().contains("empty list"), "{err}");
+    }
+    let err = Gate::builder()
+        .default_policy(Groups::all_of(none))
+        .build()
+        .expect_err("default policy");
+    assert!(err.message().contains("default policy"), "{err}");
+}

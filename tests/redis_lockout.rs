@@ -455,3 +455,73 @@ async fn the_store_reconnects_after_redis_comes_back() {
     };
     assert_eq!(count, 1);
 }
+
+/// Issue #15, with Redis counters: guesses for many users at once from one IPv6 /64, spread over
+/// four instances, reach argon2 at most `ip_threshold` times (the IP is counted before hashing,
+/// by prefix), and correct logins from that /64 take back their own count, so they never lock it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn parallel_guesses_for_many_users_from_one_64_are_bounded_by_the_ip_threshold() {
+    if !redis_up() {
+        return;
+    }
+    const IP_THRESHOLD: u32 = 5;
+    let prefix = unique_prefix("ip-threshold");
+    let apps = Arc::new(
+        instances(4, || {
+            lockout(redis_store(&prefix))
+                .ip_threshold(IP_THRESHOLD)
+                .user_threshold(5)
+        })
+        .await,
+    );
+    let check = |app: &TestApp, authorization: String, address: String| {
+        let gate = app.gate.clone();
+        async move {
+            let (parts, ()) = http::Request::get("/me")
+                .header("authorization", authorization)
+                .body(())
+                .expect("request")
+                .into_parts();
+            let peer = format!("[{address}]:443").parse().expect("peer");
+            let view = portcullis::RequestView::from_parts(&parts).with_peer(Some(peer));
+            gate.check(&view).await.map(drop)
+        }
+    };
+    // Correct logins first: 25 of them, from one address, never lock it.
+    for i in 0..25 {
+        let login = check(
+            &apps[i % 4],
+            encode_basic("alice", PASSWORD),
+            "2001:db8:5:5::1".to_owned(),
+        );
+        assert!(login.await.is_ok(), "correct login {i} refused");
+    }
+    let hashed = || -> u64 {
+        apps.iter()
+            .map(|app| app.basic.hashing_pool().metrics().completed)
+            .sum()
+    };
+    let before = hashed();
+    let mut tasks = JoinSet::new();
+    for i in 0..40usize {
+        let guess = check(
+            &apps[i % 4],
+            encode_basic(&format!("user{i}"), "guess"),
+            format!("2001:db8:5:5::{:x}", i + 2),
+        );
+        tasks.spawn(async move { guess.await.unwrap_err().status() });
+    }
+    while let Some(status) = tasks.join_next().await {
+        let status = status.expect("task");
+        assert!(
+            status == StatusCode::UNAUTHORIZED || status == StatusCode::TOO_MANY_REQUESTS,
+            "{status}"
+        );
+    }
+    let hashed = hashed() - before;
+    clean_up(&prefix).await;
+    assert!(
+        hashed <= u64::from(IP_THRESHOLD),
+        "{hashed} argon2 runs with an ip_threshold of {IP_THRESHOLD}"
+    );
+}

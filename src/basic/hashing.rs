@@ -175,6 +175,14 @@ impl HashingPool {
 
     /// Checks `password` against `stored`, or against the dummy hash when `stored` is `None`
     /// (an unknown user), which never matches but costs the same.
+    ///
+    /// Every refusal costs at least one verification at the pool's cost, so its time does not
+    /// tell an unknown user from a known one: a stored hash weaker than the pool (made before
+    /// the cost was raised, or by a tool at another cost) is verified and then padded with
+    /// argon2 work making up the difference, and a stored hash that cannot be verified at all
+    /// (malformed, not argon2) costs a dummy verification, after which a malformed one is
+    /// [`HashError::InvalidHash`]. A stored hash *costlier* than the pool takes its own, longer
+    /// time: a residual, which `portcullis config check` warns about.
     pub async fn verify(
         &self,
         password: &SecretString,
@@ -183,12 +191,29 @@ impl HashingPool {
         let password = password.clone();
         let stored = stored.map(|h| h.expose_phc().to_owned());
         self.run(move |inner, memory| {
-            let known = stored.is_some();
-            let phc = stored.as_deref().unwrap_or(&inner.dummy);
-            let parsed = Phc::new(phc).map_err(|_| HashError::InvalidHash)?;
             let secret = password.expose_secret().as_bytes();
-            // The dummy is verified like a stored hash, for its cost, and never matches.
-            let matched = inner.verify(secret, &parsed, memory) && known;
+            let Some(phc) = stored.as_deref() else {
+                // Unknown user: the dummy is verified like a stored hash, and never matches.
+                inner.verify_dummy(secret, memory);
+                return Ok(Verification {
+                    matched: false,
+                    upgraded: None,
+                });
+            };
+            let Ok(parsed) = Phc::new(phc) else {
+                inner.verify_dummy(secret, memory);
+                return Err(HashError::InvalidHash);
+            };
+            let matched = match inner.verify(secret, &parsed, memory) {
+                Some((matched, work)) => {
+                    inner.pad(work, memory);
+                    matched
+                }
+                None => {
+                    inner.verify_dummy(secret, memory);
+                    false
+                }
+            };
             let upgraded = if matched && inner.is_weaker(&parsed) {
                 Some(inner.hash(secret, memory)?)
             } else {
@@ -197,6 +222,16 @@ impl HashingPool {
             Ok(Verification { matched, upgraded })
         })
         .await?
+    }
+
+    /// Whether a stored hash takes more argon2 work to verify than the pool's cost: its refusals
+    /// take longer than an unknown user's, which tells that the user exists (see
+    /// [`verify`](Self::verify)). `false` for a hash that cannot be parsed.
+    pub fn costlier_than_pool(&self, stored: &PasswordHash) -> bool {
+        Phc::new(stored.expose_phc())
+            .ok()
+            .and_then(|parsed| Params::try_from(&parsed).ok())
+            .is_some_and(|params| work_of(&params) > work_of(&self.inner.params))
     }
 
     /// Whether a stored hash is below the configured cost (or not argon2id) and would be
@@ -278,32 +313,30 @@ impl PoolInner {
     /// Whether `password` matches the PHC hash `parsed`: what `Argon2::verify_password` does,
     /// but in `memory` instead of a fresh allocation. Any argon2 variant and version the PHC
     /// string names is verified with its own parameters; a hash that is not argon2, or has no
-    /// salt or output, never matches.
-    fn verify(&self, password: &[u8], parsed: &Phc<'_>, memory: &mut [Block]) -> bool {
+    /// salt or output, is `None`: it was not verified, and cost nothing. Otherwise whether it
+    /// matched and the argon2 work it took ([`work_of`]).
+    fn verify(
+        &self,
+        password: &[u8],
+        parsed: &Phc<'_>,
+        memory: &mut [Block],
+    ) -> Option<(bool, u64)> {
         let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {
-            return false;
+            return None;
         };
-        let Ok(algorithm) = Algorithm::try_from(parsed.algorithm) else {
-            return false;
-        };
+        let algorithm = Algorithm::try_from(parsed.algorithm).ok()?;
         let version = match parsed.version.map(Version::try_from) {
             None => Version::default(),
             Some(Ok(version)) => version,
-            Some(Err(_)) => return false,
+            Some(Err(_)) => return None,
         };
-        let Ok(params) = Params::try_from(parsed) else {
-            return false;
-        };
+        let params = Params::try_from(parsed).ok()?;
         let mut salt_bytes = [0u8; 64];
-        let Ok(raw_salt) = salt.decode_b64(&mut salt_bytes) else {
-            return false;
-        };
+        let raw_salt = salt.decode_b64(&mut salt_bytes).ok()?;
         let expected = expected.as_bytes();
         // PHC outputs are at most 64 bytes (`Output::MAX_LENGTH`).
         let mut out = [0u8; 64];
-        let Some(out) = out.get_mut(..expected.len()) else {
-            return false;
-        };
+        let out = out.get_mut(..expected.len())?;
         let argon2 = Argon2::new(algorithm, version, params.clone());
         let computed = if params.block_count() <= memory.len() {
             argon2.hash_password_into_with_memory(password, raw_salt, out, &mut *memory)
@@ -312,7 +345,49 @@ impl PoolInner {
             // an attacker cannot choose it, so it gets memory of its own.
             argon2.hash_password_into(password, raw_salt, out)
         };
-        computed.is_ok() && bool::from(out.ct_eq(expected))
+        let matched = computed.is_ok() && bool::from(out.ct_eq(expected));
+        Some((matched, work_of(&params)))
+    }
+
+    /// Verifies against the dummy hash: one verification at the pool's cost, for a refusal that
+    /// has nothing (else) to verify.
+    fn verify_dummy(&self, password: &[u8], memory: &mut [Block]) {
+        if let Ok(parsed) = Phc::new(&self.dummy) {
+            std::hint::black_box(self.verify(password, &parsed, memory));
+        }
+    }
+
+    /// Runs argon2id for the work a verification of `done` fell short of the pool's cost, so a
+    /// weaker stored hash is refused in the time an unknown user is. Passes of at most the
+    /// pool's memory, in the pool's buffer, less the fixed cost of a run
+    /// ([`RUN_OVERHEAD_BLOCKS`]); what is left below argon2's granularity (4 blocks a pass) is a
+    /// share of about 4 / `m` of the pool's cost.
+    fn pad(&self, done: u64, memory: &mut [Block]) {
+        let pool_blocks = u64::try_from(self.params.block_count()).unwrap_or(u64::MAX);
+        let missing = work_of(&self.params)
+            .saturating_sub(done)
+            .saturating_sub(RUN_OVERHEAD_BLOCKS);
+        let passes = missing.div_ceil(pool_blocks.max(1)).max(1);
+        // argon2 takes a multiple of 4 blocks per lane (its sync points), and at least 8.
+        let blocks = (missing / passes) / 4 * 4;
+        if blocks < 8 {
+            return;
+        }
+        let (Ok(m), Ok(t)) = (u32::try_from(blocks), u32::try_from(passes)) else {
+            return;
+        };
+        let Ok(params) = Params::new(m, t, 1, None) else {
+            return;
+        };
+        let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
+        let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
+        let padded = argon2.hash_password_into_with_memory(
+            b"pad",
+            b"portcullis-padding",
+            &mut out,
+            &mut *memory,
+        );
+        std::hint::black_box((padded.is_ok(), out));
     }
 
     /// A free buffer of argon2 memory, or a new one if all are in use.
@@ -330,6 +405,8 @@ impl PoolInner {
         self.buffers.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Whether a stored hash is below the pool's cost in any parameter (or not argon2id): it is
+    /// upgraded at the next successful login.
     fn is_weaker(&self, parsed: &Phc<'_>) -> bool {
         let Ok(params) = Params::try_from(parsed) else {
             return true;
@@ -340,6 +417,21 @@ impl PoolInner {
             || params.t_cost() < self.params.t_cost()
             || params.p_cost() < self.params.p_cost()
     }
+}
+
+/// What one argon2 run costs besides filling its blocks, in blocks' worth: the initial hash H0,
+/// the first two blocks of each lane and the final tag (BLAKE2b-long hashes of 1 KiB), the
+/// address blocks of data-independent addressing. Set from callgrind counts (tests/limits.rs,
+/// pool m = 256 KiB, t = 1, a stored hash at m = 128): 64 left the padded refusal 3.7 % short,
+/// about 11 blocks. Subtracted from a pad, since the pad is a run of its own; at the default
+/// cost (38,912 blocks) it is 0.1 %.
+const RUN_OVERHEAD_BLOCKS: u64 = 52;
+
+/// The argon2 work of one run with `params`: blocks filled, over all passes. What a run's time
+/// is proportional to, whatever the lanes.
+fn work_of(params: &Params) -> u64 {
+    let blocks = u64::try_from(params.block_count()).unwrap_or(u64::MAX);
+    blocks.saturating_mul(u64::from(params.t_cost()))
 }
 
 #[cfg(test)]

@@ -5,8 +5,10 @@
 //! if enabled and fresh, otherwise take the user's turn, count the attempt with the lockout
 //! (before hashing, so instances sharing the counters agree), and verify on the bounded
 //! [`HashingPool`] (busy → 503, and the attempt is taken back). An unknown
-//! user is verified against a dummy hash so it costs what a wrong password costs. A match on a
-//! hash weaker than the configured cost stores an upgraded hash.
+//! user is verified against a dummy hash so it costs what a wrong password costs; so is a
+//! malformed stored hash, and a stored hash weaker than the pool's cost is padded up to it
+//! ([`HashingPool::verify`]). A match on a hash weaker than the configured cost stores an
+//! upgraded hash.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -107,7 +109,10 @@ impl BasicAuthenticator {
         credentials: &BasicCredentials,
         request: &RequestView<'_>,
     ) -> Result<Outcome, Rejection> {
-        let user = credentials.user.as_str();
+        // One account, one counter: every spelling the store treats as this user is counted,
+        // queued and cached under the one name (known or not, alike).
+        let user = self.store.canonical_name(credentials.user.as_str());
+        let user = user.as_ref();
         let refuse = |rejection: Rejection| Err(rejection.with_attempted_subject(user));
         if let Some(wait) = self.locked_out(user, request).await? {
             return refuse(Rejection::locked_out(wait));
@@ -117,10 +122,10 @@ impl BasicAuthenticator {
             .cache
             .as_ref()
             .map(|cache| cache.fingerprint(user, &credentials.password));
-        if let Some(outcome) = self
-            .cached_login(user, record.as_ref(), fingerprint.as_ref())
-            .await?
-        {
+        if let Some(outcome) = self.cached_login(record.as_ref(), fingerprint.as_ref()) {
+            if let Some(lockout) = &self.lockout {
+                lockout.record_success(user).await.map_err(unavailable)?;
+            }
             return Ok(outcome);
         }
 
@@ -144,10 +149,8 @@ impl BasicAuthenticator {
             return refuse(Rejection::locked_out(wait));
         }
         let end = |how: AttemptEnd| self.end_attempt(user, request, how);
-        if let Some(outcome) = self
-            .cached_login(user, record.as_ref(), fingerprint.as_ref())
-            .await?
-        {
+        if let Some(outcome) = self.cached_login(record.as_ref(), fingerprint.as_ref()) {
+            end(AttemptEnd::Succeeded).await?;
             return Ok(outcome);
         }
 
@@ -162,7 +165,9 @@ impl BasicAuthenticator {
                 );
             }
             Err(HashError::InvalidHash) => {
-                end(AttemptEnd::NotChecked).await?;
+                // Refused after a dummy verification, like a wrong password, and counted like
+                // one: a malformed hash must not stand out by its time or by never locking.
+                end(AttemptEnd::Failed).await?;
                 tracing::error!(
                     user,
                     "stored password hash is malformed; the user cannot log in"
@@ -232,23 +237,20 @@ impl BasicAuthenticator {
         }
     }
 
-    /// A login the verified cache vouches for; it clears the user's failures like any success.
-    async fn cached_login(
+    /// A login the verified cache vouches for. The caller clears the user's failures, like any
+    /// success (and, inside a counted attempt, takes back its count for the IP).
+    fn cached_login(
         &self,
-        user: &str,
         record: Option<&UserRecord>,
         fingerprint: Option<&[u8; 32]>,
-    ) -> Result<Option<Outcome>, Rejection> {
+    ) -> Option<Outcome> {
         let (Some(cache), Some(fp), Some(record)) = (&self.cache, fingerprint, record) else {
-            return Ok(None);
+            return None;
         };
         if record.disabled || !cache.contains(fp, &record.password_hash) {
-            return Ok(None);
+            return None;
         }
-        if let Some(lockout) = &self.lockout {
-            lockout.record_success(user).await.map_err(unavailable)?;
-        }
-        Ok(Some(Outcome::Authenticated(principal_of(record))))
+        Some(Outcome::Authenticated(principal_of(record)))
     }
 
     /// Stores an upgraded hash unless the password changed meanwhile; returns the hash now stored.

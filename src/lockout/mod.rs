@@ -1,6 +1,10 @@
 //! Brute-force lockout: failure counters per user name and per client IP, with exponential
 //! back-off. A locked-out request is refused with 429 before any password hashing.
 //!
+//! An IPv4 client is counted by its address; an IPv6 client by its prefix (a /64 by default,
+//! [`Lockout::ipv6_prefix_len`]), since one host is routinely given a whole /64 and could
+//! otherwise spray guesses from as many addresses as it likes.
+//!
 //! The counters live behind [`FailureStore`], so several instances can share them (a Redis
 //! backend); [`MemoryFailureStore`] keeps them in a bounded in-process table.
 
@@ -9,6 +13,8 @@ use std::fmt;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use ipnet::{IpNet, Ipv6Net};
 
 use crate::authenticator::BoxFuture;
 use crate::error::{StoreError, StoreErrorKind};
@@ -58,13 +64,15 @@ pub trait FailureStore: fmt::Debug + Send + Sync + 'static {
 /// How an attempt begun with [`Lockout::begin_attempt`] ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AttemptEnd {
-    /// The password was right: the user's count starts over.
+    /// The password was right: the user's count starts over, and this attempt's count for the
+    /// client IP is taken back (the IP's earlier failures stay: one valid account must not
+    /// reset an attacker's count against others).
     Succeeded,
     /// The password was wrong (or the user unknown or disabled): it stays counted for the user
-    /// and is counted for the client IP.
+    /// and for the client IP.
     Failed,
-    /// The password was never checked (the hashing pool was busy, a store failed): the user's
-    /// count is taken back.
+    /// The password was never checked (the hashing pool was busy, a store failed): this
+    /// attempt's counts for the user and the client IP are taken back.
     NotChecked,
 }
 
@@ -82,6 +90,7 @@ pub struct Lockout {
     base_delay: Duration,
     max_delay: Duration,
     window: Duration,
+    ipv6_prefix_len: u8,
 }
 
 impl Default for Lockout {
@@ -100,6 +109,7 @@ impl Lockout {
             base_delay: Duration::from_secs(1),
             max_delay: Duration::from_secs(15 * 60),
             window: Duration::from_secs(60 * 60),
+            ipv6_prefix_len: DEFAULT_IPV6_PREFIX_LEN,
         }
     }
 
@@ -145,6 +155,17 @@ impl Lockout {
         self
     }
 
+    /// How many leading bits of an IPv6 client address share one per-IP counter. Defaults to 64:
+    /// a host given a /64 (the usual assignment, and what SLAAC and privacy addresses draw from)
+    /// is one client, whichever of its 2^64 addresses it sends from. 128 counts each address
+    /// apart, which lets such a host spray guesses; a shorter prefix counts a whole site
+    /// together. Values above 128 are lowered to 128. IPv4 clients are always counted by their
+    /// address (an IPv4-mapped IPv6 address counts as its IPv4 address).
+    pub fn ipv6_prefix_len(mut self, bits: u8) -> Self {
+        self.ipv6_prefix_len = bits.min(128);
+        self
+    }
+
     /// How long the caller must wait, if the user or the IP is locked out.
     pub async fn retry_after(
         &self,
@@ -153,46 +174,40 @@ impl Lockout {
     ) -> Result<Option<Duration>, StoreError> {
         let mut wait = self.wait_for(&user_key(user), self.user_threshold).await?;
         if let Some(ip) = ip {
-            wait = wait.max(self.wait_for(&ip_key(ip), self.ip_threshold).await?);
+            wait = wait.max(self.wait_for(&self.ip_key(ip), self.ip_threshold).await?);
         }
         Ok(wait)
     }
 
-    /// Counts an attempt for `user` *before* its password is checked, unless the user or the IP
-    /// is locked out, in which case it returns how long to wait and counts nothing. End every
-    /// attempt it lets through with [`end_attempt`](Self::end_attempt).
+    /// Counts an attempt for `user` and for the client IP *before* its password is checked,
+    /// unless the user or the IP is locked out, in which case it returns how long to wait and
+    /// counts nothing. End every attempt it lets through with [`end_attempt`](Self::end_attempt).
     ///
-    /// Counting first is what makes instances sharing a store lock out after as many failures as
-    /// one: checks running at once on several instances each take their own number, and those
-    /// beyond the threshold are refused, where checking and counting afterwards would let every
-    /// one of them through to the hash.
+    /// Counting first is what makes checks running at once (on one instance, or on several
+    /// sharing a store) lock out after as many failures as checks one after another: each takes
+    /// its own number, and those beyond the threshold are refused, where checking and counting
+    /// afterwards would let every one of them through to the hash.
     pub async fn begin_attempt(
         &self,
         user: &str,
         ip: Option<IpAddr>,
     ) -> Result<Option<Duration>, StoreError> {
-        if let Some(ip) = ip
-            && let Some(wait) = self.wait_for(&ip_key(ip), self.ip_threshold).await?
+        let ip_key = ip.map(|ip| self.ip_key(ip));
+        if let Some(key) = &ip_key
+            && let Some(wait) = self.count(key, self.ip_threshold).await?
         {
             return Ok(Some(wait));
         }
-        let key = user_key(user);
-        let before = self.store.failures(&key).await?;
-        if let Some(wait) = before.and_then(|record| self.lock_left(record, self.user_threshold)) {
-            return Ok(Some(wait));
+        let refused = match self.count(&user_key(user), self.user_threshold).await {
+            Ok(None) => return Ok(None),
+            Ok(Some(wait)) => Ok(Some(wait)),
+            Err(err) => Err(err),
+        };
+        // The user refused this attempt: it is not one against the IP either.
+        if let Some(key) = &ip_key {
+            self.store.forget_one(key).await?;
         }
-        let count = self
-            .store
-            .record_failure(&key, self.counter_window())
-            .await?;
-        let expected = before.map_or(1, |record| record.count.saturating_add(1));
-        if count > self.user_threshold && count != expected {
-            // Other attempts were counted between the read and the increment, and this one is
-            // past the threshold: it is one of the guesses a lock exists to stop.
-            self.store.forget_one(&key).await?;
-            return Ok(Some(self.lock_after(count - 1, self.user_threshold)));
-        }
-        Ok(None)
+        refused
     }
 
     /// Ends an attempt [`begin_attempt`](Self::begin_attempt) let through.
@@ -202,18 +217,38 @@ impl Lockout {
         ip: Option<IpAddr>,
         end: AttemptEnd,
     ) -> Result<(), StoreError> {
+        let ip_key = ip.map(|ip| self.ip_key(ip));
         match end {
-            AttemptEnd::Succeeded => self.record_success(user).await,
-            AttemptEnd::Failed => match ip {
-                Some(ip) => self
-                    .store
-                    .record_failure(&ip_key(ip), self.counter_window())
-                    .await
-                    .map(drop),
-                None => Ok(()),
-            },
-            AttemptEnd::NotChecked => self.store.forget_one(&user_key(user)).await,
+            AttemptEnd::Succeeded => self.record_success(user).await?,
+            AttemptEnd::Failed => return Ok(()),
+            AttemptEnd::NotChecked => self.store.forget_one(&user_key(user)).await?,
         }
+        // Exactly this attempt's count: never a clear, which would forget other guesses.
+        match ip_key {
+            Some(key) => self.store.forget_one(&key).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Counts one attempt on `key` unless it is locked; returns the wait when it is, or when
+    /// attempts counted at the same time took it past `threshold` (then this one is taken back).
+    async fn count(&self, key: &str, threshold: u32) -> Result<Option<Duration>, StoreError> {
+        let before = self.store.failures(key).await?;
+        if let Some(wait) = before.and_then(|record| self.lock_left(record, threshold)) {
+            return Ok(Some(wait));
+        }
+        let count = self
+            .store
+            .record_failure(key, self.counter_window())
+            .await?;
+        let expected = before.map_or(1, |record| record.count.saturating_add(1));
+        if count > threshold && count != expected {
+            // Other attempts were counted between the read and the increment, and this one is
+            // past the threshold: it is one of the guesses a lock exists to stop.
+            self.store.forget_one(key).await?;
+            return Ok(Some(self.lock_after(count - 1, threshold)));
+        }
+        Ok(None)
     }
 
     /// Records a failed attempt for the user and the IP.
@@ -221,7 +256,7 @@ impl Lockout {
         let window = self.counter_window();
         self.store.record_failure(&user_key(user), window).await?;
         if let Some(ip) = ip {
-            self.store.record_failure(&ip_key(ip), window).await?;
+            self.store.record_failure(&self.ip_key(ip), window).await?;
         }
         Ok(())
     }
@@ -258,14 +293,25 @@ impl Lockout {
     fn counter_window(&self) -> Duration {
         self.window.max(self.max_delay)
     }
+
+    /// The per-IP counter's key: the IPv4 address, or the IPv6 prefix.
+    fn ip_key(&self, ip: IpAddr) -> String {
+        match ip.to_canonical() {
+            IpAddr::V4(v4) => format!("ip:{v4}"),
+            IpAddr::V6(v6) => {
+                let net = Ipv6Net::new(v6, self.ipv6_prefix_len)
+                    .map_or(IpNet::V6(Ipv6Net::from(v6)), |net| IpNet::V6(net.trunc()));
+                format!("ip:{net}")
+            }
+        }
+    }
 }
+
+/// The default for [`Lockout::ipv6_prefix_len`].
+pub const DEFAULT_IPV6_PREFIX_LEN: u8 = 64;
 
 fn user_key(user: &str) -> String {
     format!("user:{user}")
-}
-
-fn ip_key(ip: IpAddr) -> String {
-    format!("ip:{ip}")
 }
 
 /// Failure counters in a bounded in-process table.
@@ -464,19 +510,26 @@ mod tests {
             Some(3),
             "a refused attempt is not counted"
         );
-        // Ends: a failure also counts for the IP; an unchecked attempt is taken back; a success
-        // starts the user over and leaves the IP's count alone.
+        assert_eq!(
+            count(lockout.ip_key(ip)).await,
+            Some(3),
+            "nor counted against the IP"
+        );
+        // Ends: a failure stays counted for the user and the IP; an unchecked attempt is taken
+        // back from both; a success starts the user over and takes back only its own IP count.
         lockout
             .end_attempt("alice", Some(ip), AttemptEnd::Failed)
             .await
             .unwrap();
-        assert_eq!(count(ip_key(ip)).await, Some(1));
+        assert_eq!(count(lockout.ip_key(ip)).await, Some(3));
         assert_eq!(lockout.begin_attempt("bob", Some(ip)).await.unwrap(), None);
+        assert_eq!(count(lockout.ip_key(ip)).await, Some(4));
         lockout
             .end_attempt("bob", Some(ip), AttemptEnd::NotChecked)
             .await
             .unwrap();
         assert_eq!(count(user_key("bob")).await, None);
+        assert_eq!(count(lockout.ip_key(ip)).await, Some(3));
         assert_eq!(
             lockout.begin_attempt("carol", Some(ip)).await.unwrap(),
             None
@@ -486,7 +539,67 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(count(user_key("carol")).await, None);
-        assert_eq!(count(ip_key(ip)).await, Some(1));
+        assert_eq!(count(lockout.ip_key(ip)).await, Some(3));
+    }
+
+    /// Issue #15: one host with a /64 sprayed guesses from 50 addresses and was never locked.
+    #[tokio::test]
+    async fn ipv6_clients_are_counted_by_prefix_and_ipv4_by_address() {
+        let lockout = Lockout::default().ip_threshold(3);
+        let ip = |s: &str| -> IpAddr { s.parse().unwrap() };
+        for (i, address) in [
+            "2001:db8:1:2::1",
+            "2001:db8:1:2:ffff::9",
+            "2001:db8:1:2::abcd",
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            lockout
+                .record_failure(&format!("u{i}"), Some(ip(address)))
+                .await
+                .unwrap();
+        }
+        let same_64 = lockout.retry_after("v", Some(ip("2001:db8:1:2::77"))).await;
+        assert!(same_64.unwrap().is_some(), "the whole /64 is locked");
+        let next_64 = lockout.retry_after("v", Some(ip("2001:db8:1:3::1"))).await;
+        assert_eq!(next_64.unwrap(), None, "the next /64 is another client");
+        assert_eq!(
+            lockout.ip_key(ip("2001:db8:1:2::1")),
+            "ip:2001:db8:1:2::/64"
+        );
+        // IPv4 by address; an IPv4-mapped IPv6 address is that IPv4 address.
+        assert_eq!(lockout.ip_key(ip("192.0.2.1")), "ip:192.0.2.1");
+        assert_eq!(lockout.ip_key(ip("::ffff:192.0.2.1")), "ip:192.0.2.1");
+        // The prefix is configurable; 128 is one counter per address.
+        let per_address = Lockout::default().ipv6_prefix_len(200);
+        assert_eq!(per_address.ip_key(ip("2001:db8::1")), "ip:2001:db8::1/128");
+        let per_48 = Lockout::default().ipv6_prefix_len(48);
+        assert_eq!(per_48.ip_key(ip("2001:db8:1:2::1")), "ip:2001:db8:1::/48");
+    }
+
+    /// Issue #15: the IP's count was read before hashing and incremented after, so guesses for
+    /// many users at once all passed a threshold none of them had reached yet.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn attempts_begun_at_once_never_pass_the_ip_threshold() {
+        let lockout = Lockout::default().ip_threshold(5);
+        let ip: IpAddr = "2001:db8::1".parse().unwrap();
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..40 {
+            let lockout = lockout.clone();
+            tasks.spawn(async move {
+                lockout
+                    .begin_attempt(&format!("user{i}"), Some(ip))
+                    .await
+                    .unwrap()
+                    .is_none()
+            });
+        }
+        let mut begun = 0;
+        while let Some(ok) = tasks.join_next().await {
+            begun += usize::from(ok.unwrap());
+        }
+        assert_eq!(begun, 5);
     }
 
     #[tokio::test]

@@ -1,7 +1,17 @@
 //! The simplest built-in policies.
 
 use super::{Decision, Policy, PolicyContext};
+use crate::error::ConfigError;
 use crate::principal::{Scheme, SubjectKind};
+
+/// The error for a rule given an empty list: whatever the rule's logic makes of it (an empty
+/// all-of is true for everyone, an empty any-of for no one), it is never what was meant.
+fn empty_list(what: &str) -> ConfigError {
+    ConfigError::new(format!(
+        "{what} is given an empty list, which would allow every caller or none; list at least \
+         one, or remove the rule"
+    ))
+}
 
 /// Allows every request, anonymous or not.
 #[derive(Clone, Copy, Debug, Default)]
@@ -26,7 +36,8 @@ impl Policy for Authenticated {
     }
 }
 
-/// Allows a caller in any (or all) of a set of groups.
+/// Allows a caller in any (or all) of a set of groups. Indeterminate for an anonymous request
+/// (see [`Decision`]). An empty list is refused when the Gate is built.
 #[derive(Clone, Debug)]
 pub struct Groups {
     groups: Vec<String>,
@@ -54,7 +65,7 @@ impl Groups {
 impl Policy for Groups {
     fn evaluate(&self, context: &PolicyContext<'_>) -> Decision {
         let Some(principal) = context.principal() else {
-            return Decision::deny("groups", "anonymous request");
+            return Decision::indeterminate("groups", "anonymous request");
         };
         let member = |g: &String| principal.in_group(g);
         let allowed = if self.all {
@@ -68,6 +79,17 @@ impl Policy for Groups {
             let how = if self.all { "all of" } else { "any of" };
             Decision::deny("groups", format!("not in {how} {:?}", self.groups))
         }
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.groups.is_empty() {
+            return Err(empty_list(if self.all {
+                "Groups::all_of"
+            } else {
+                "Groups::any_of"
+            }));
+        }
+        Ok(())
     }
 }
 
@@ -86,6 +108,8 @@ impl Policy for Anonymous {
 
 /// Allows a caller whose credential grants all (or any) of a set of scopes. A denial names the
 /// missing scopes, which a bearer client sees as `insufficient_scope` (RFC 6750 §3.1).
+/// Indeterminate for an anonymous request (see [`Decision`]). An empty list is refused when the
+/// Gate is built.
 #[derive(Clone, Debug)]
 pub struct Scopes {
     scopes: Vec<String>,
@@ -113,7 +137,7 @@ impl Scopes {
 impl Policy for Scopes {
     fn evaluate(&self, context: &PolicyContext<'_>) -> Decision {
         let Some(principal) = context.principal() else {
-            return Decision::deny("scopes", "anonymous request");
+            return Decision::indeterminate("scopes", "anonymous request");
         };
         let missing: Vec<String> = self
             .scopes
@@ -140,9 +164,21 @@ impl Policy for Scopes {
         }
         decision
     }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.scopes.is_empty() {
+            return Err(empty_list(if self.all {
+                "Scopes::all_of"
+            } else {
+                "Scopes::any_of"
+            }));
+        }
+        Ok(())
+    }
 }
 
 /// Allows only principals of one kind (users, or applications calling machine-to-machine).
+/// Indeterminate for an anonymous request (see [`Decision`]).
 #[derive(Clone, Copy, Debug)]
 pub struct KindIs(pub SubjectKind);
 
@@ -154,13 +190,15 @@ impl Policy for KindIs {
                 "subject_kind",
                 format!("{:?} is not {:?}", p.kind(), self.0),
             ),
-            None => Decision::deny("subject_kind", "anonymous request"),
+            None => Decision::indeterminate("subject_kind", "anonymous request"),
         }
     }
 }
 
-/// Allows or denies by the scheme that authenticated the caller ("block Basic"). Anonymous
-/// requests pass: combine with [`Authenticated`] to require a caller.
+/// Allows or denies by the scheme that authenticated the caller ("block Basic"). Indeterminate
+/// for an anonymous request, which the Gate refuses (see [`Decision`]): to let anonymous callers
+/// through as well, use `Any(Anonymous, Schemes)`. An empty list is refused when the Gate is
+/// built.
 #[derive(Clone, Debug)]
 pub struct Schemes {
     schemes: Vec<Scheme>,
@@ -188,7 +226,7 @@ impl Schemes {
 impl Policy for Schemes {
     fn evaluate(&self, context: &PolicyContext<'_>) -> Decision {
         let Some(principal) = context.principal() else {
-            return Decision::Allow;
+            return Decision::indeterminate("schemes", "anonymous request");
         };
         let listed = self.schemes.contains(&principal.scheme());
         if listed == self.allow {
@@ -199,5 +237,16 @@ impl Policy for Schemes {
                 format!("scheme {} is not allowed here", principal.scheme()),
             )
         }
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.schemes.is_empty() {
+            return Err(empty_list(if self.allow {
+                "Schemes::allow"
+            } else {
+                "Schemes::deny"
+            }));
+        }
+        Ok(())
     }
 }

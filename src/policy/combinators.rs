@@ -4,9 +4,12 @@ use std::sync::Arc;
 
 use super::{Decision, Policy, PolicyContext};
 use crate::audit;
+use crate::error::ConfigError;
 
-/// Allows when every policy allows; the first denial decides (so order cheap checks first).
-/// An empty `All` allows.
+/// Allows when every policy allows. A denial decides (the first one; so order cheap checks
+/// first); otherwise, when some policy answers indeterminate, so does `All` (with the first such
+/// answer); otherwise it allows. So a deny outranks an indeterminate: `All(Groups, IpRanges)`
+/// with a client outside the ranges is denied whatever the groups. An empty `All` allows.
 #[derive(Debug, Default)]
 pub struct All(Vec<Box<dyn Policy>>);
 
@@ -31,18 +34,28 @@ impl From<Vec<Box<dyn Policy>>> for All {
 
 impl Policy for All {
     fn evaluate(&self, context: &PolicyContext<'_>) -> Decision {
+        let mut indeterminate = None;
         for policy in &self.0 {
-            let decision = policy.evaluate(context);
-            if !decision.is_allow() {
-                return decision;
+            match policy.evaluate(context) {
+                Decision::Allow => {}
+                // Kept, but the rest still run: a later deny outranks it.
+                undecided @ Decision::Indeterminate(_) => {
+                    indeterminate.get_or_insert(undecided);
+                }
+                deny => return deny,
             }
         }
-        Decision::Allow
+        indeterminate.unwrap_or(Decision::Allow)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        self.0.iter().try_for_each(|policy| policy.validate())
     }
 }
 
-/// Allows when at least one policy allows. When all deny, the denial names each reason; when a
-/// branch denies for missing scopes, those are kept. An empty `Any` denies (fail closed).
+/// Allows when at least one policy allows. Otherwise, when some policy answers indeterminate, so
+/// does `Any`; when all deny, it denies. Either refusal names each branch's reason, and keeps the
+/// scopes a branch found missing. An empty `Any` denies (fail closed).
 #[derive(Debug, Default)]
 pub struct Any(Vec<Box<dyn Policy>>);
 
@@ -69,26 +82,40 @@ impl Policy for Any {
     fn evaluate(&self, context: &PolicyContext<'_>) -> Decision {
         let mut reasons = Vec::new();
         let mut missing_scopes = Vec::new();
+        let mut indeterminate = false;
         for policy in &self.0 {
-            match policy.evaluate(context) {
-                Decision::Allow => return Decision::Allow,
-                Decision::Deny(denial) => {
-                    reasons.push(format!("{}: {}", denial.rule, denial.reason));
-                    missing_scopes.extend(denial.missing_scopes);
-                }
-            }
+            let decision = policy.evaluate(context);
+            let Some(refusal) = decision.refusal() else {
+                return Decision::Allow;
+            };
+            indeterminate |= decision.is_indeterminate();
+            reasons.push(format!("{}: {}", refusal.rule, refusal.reason));
+            missing_scopes.extend(refusal.missing_scopes.iter().cloned());
         }
-        let mut decision =
-            Decision::deny("any", format!("no branch allowed [{}]", reasons.join("; ")));
-        if let Decision::Deny(denial) = &mut decision {
+        let reason = format!("no branch allowed [{}]", reasons.join("; "));
+        let mut decision = if indeterminate {
+            Decision::indeterminate("any", reason)
+        } else {
+            Decision::deny("any", reason)
+        };
+        if let Decision::Deny(denial) | Decision::Indeterminate(denial) = &mut decision {
             denial.missing_scopes = missing_scopes;
         }
         decision
     }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        self.0.iter().try_for_each(|policy| policy.validate())
+    }
 }
 
-/// Allows exactly when the inner policy denies. Its denial reason is fixed: the inner policy's
-/// `Debug` could be a list of 100,000 ranges, written into every rejection and audit line.
+/// Allows exactly when the inner policy denies, denies when it allows, and stays indeterminate
+/// when it is: `Not(Groups(["banned"]))` does not admit an anonymous caller, nor
+/// `Not(IpRanges)` a request whose client IP is unknown. ([`Authenticated`](super::Authenticated)
+/// denies an anonymous request, so `Not(Authenticated)` admits anonymous callers.)
+///
+/// Its denial reason is fixed: the inner policy's `Debug` could be a list of 100,000 ranges,
+/// written into every rejection and audit line.
 #[derive(Debug)]
 pub struct Not(Box<dyn Policy>);
 
@@ -104,12 +131,19 @@ impl Policy for Not {
         match self.0.evaluate(context) {
             Decision::Allow => Decision::deny("not", "the negated policy allowed"),
             Decision::Deny(_) => Decision::Allow,
+            // Negating "cannot tell" is still "cannot tell": this is what keeps `Not` closed.
+            undecided => undecided,
         }
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        self.0.validate()
     }
 }
 
-/// Runs a policy without enforcing it: a denial it would have made is logged as an audit event
-/// with `report_only = true`, and the request is allowed. For rolling out a rule safely.
+/// Runs a policy without enforcing it: a denial (or indeterminate answer) it would have made is
+/// logged as an audit event with `report_only = true`, and the request is allowed. For rolling
+/// out a rule safely.
 #[derive(Debug)]
 pub struct ReportOnly<P>(P);
 
@@ -122,11 +156,13 @@ impl<P: Policy> ReportOnly<P> {
 
 impl<P: Policy> Policy for ReportOnly<P> {
     fn evaluate(&self, context: &PolicyContext<'_>) -> Decision {
-        if let Decision::Deny(denial) = self.0.evaluate(context) {
+        let decision = self.0.evaluate(context);
+        if let Some(denial) = decision.refusal() {
             let principal = context.principal();
             tracing::warn!(
                 target: audit::TARGET,
                 outcome = "deny",
+                indeterminate = decision.is_indeterminate(),
                 report_only = true,
                 scheme = principal.map(|p| p.scheme().as_str()),
                 subject = principal.map(|p| p.subject()),
@@ -140,6 +176,10 @@ impl<P: Policy> Policy for ReportOnly<P> {
             );
         }
         Decision::Allow
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        self.0.validate()
     }
 }
 
@@ -167,10 +207,18 @@ impl Policy for Box<dyn Policy> {
     fn evaluate(&self, context: &PolicyContext<'_>) -> Decision {
         (**self).evaluate(context)
     }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        (**self).validate()
+    }
 }
 
 impl Policy for Arc<dyn Policy> {
     fn evaluate(&self, context: &PolicyContext<'_>) -> Decision {
         (**self).evaluate(context)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        (**self).validate()
     }
 }

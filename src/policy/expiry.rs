@@ -13,8 +13,8 @@ use crate::principal::Scheme;
 /// A credential without an expiry is denied under a cap unless
 /// [`allow_non_expiring`](Self::allow_non_expiring) is set. When the issue time is unknown, the
 /// remaining lifetime (`expires_at - now`) is held to the cap instead. Schemes without a cap (and
-/// Basic, whose passwords have no lifetime, unless given one explicitly) pass; so do anonymous
-/// requests.
+/// Basic, whose passwords have no lifetime, unless given one explicitly) pass. An anonymous
+/// request is indeterminate (see [`Decision`]): there is no credential to judge.
 #[derive(Clone, Debug, Default)]
 pub struct ExpiryCap {
     caps: BTreeMap<Scheme, Duration>,
@@ -57,7 +57,7 @@ impl ExpiryCap {
 impl Policy for ExpiryCap {
     fn evaluate(&self, context: &PolicyContext<'_>) -> Decision {
         let Some(principal) = context.principal() else {
-            return Decision::Allow;
+            return Decision::indeterminate("expiry_cap", "anonymous request");
         };
         let Some(cap) = self.cap_for(principal.scheme()) else {
             return Decision::Allow;

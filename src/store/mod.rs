@@ -3,6 +3,7 @@
 //! Every method is async and fallible: a store that cannot answer gives a
 //! [`StoreError`] of kind `Unavailable`, which requests see as 503, never as a 401.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
@@ -79,8 +80,26 @@ impl UserRecord {
 }
 
 /// Where users and their password hashes live.
+///
+/// **Names.** Basic authentication passes every name it receives through
+/// [`canonical_name`](Self::canonical_name) first, and uses only the result: for the lockout
+/// counters, the one-check-at-a-time turn per user, the verified cache and
+/// [`find_user`](Self::find_user). A store that matches names loosely (case-insensitively, with
+/// Unicode normalisation, …) must say so in `canonical_name`, or each spelling of a name gets
+/// its own lockout counter and an attacker gets fresh guesses per spelling.
 pub trait UserStore: fmt::Debug + Send + Sync + 'static {
-    /// The user named `name`, if any.
+    /// The one spelling of `name` that every equivalent spelling maps to: two names
+    /// [`find_user`](Self::find_user) treats as the same user must give the same canonical
+    /// name. Applied to every name, known or not, in the same way (so it tells nothing about
+    /// which users exist); it must not do I/O. Defaults to `name` unchanged, which is right for
+    /// a store that compares names exactly (the built-in ones do).
+    fn canonical_name<'a>(&self, name: &'a str) -> Cow<'a, str> {
+        Cow::Borrowed(name)
+    }
+
+    /// The user named `name`, if any. Basic calls it with the canonical name
+    /// ([`canonical_name`](Self::canonical_name)); it must find exactly the users whose names
+    /// are equivalent to it, by the store's own comparison, and no others.
     fn find_user<'a>(
         &'a self,
         name: &'a str,
