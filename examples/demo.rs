@@ -177,14 +177,24 @@ async fn admin_stats(principal: Principal) -> Json<Value> {
     Json(json!({ "admin": principal.subject(), "users": 2 }))
 }
 
-/// Creates the directory, a random pepper and the configuration file if they are missing.
+/// Creates the directory, a random pepper and HMAC key (mode 0600) and the configuration file if
+/// they are missing.
 fn first_run_files(dir: &Path) -> Result<String, Box<dyn Error>> {
     std::fs::create_dir_all(dir)?;
     let dir = dir.canonicalize()?;
     for secret in ["pepper.txt", "jwt-hs256.key"] {
         let path = dir.join(secret);
         if !path.exists() {
-            std::fs::write(&path, random_password() + &random_password())?;
+            // Readable by this user only: portcullis warns about secret files others can read.
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            let mut file = options.open(&path)?;
+            std::io::Write::write_all(
+                &mut file,
+                (random_password() + &random_password()).as_bytes(),
+            )?;
         }
     }
     let config = dir.join("portcullis-demo.toml");

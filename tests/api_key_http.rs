@@ -4,9 +4,11 @@
 //! Every refused key gets 401 with the `ApiKey` challenge; ambiguous credentials get 400; the
 //! lifecycle (cap, rotation overlap, immediate revocation) is seen from the client's side.
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Json;
@@ -521,13 +523,6 @@ async fn a_refused_key_names_its_id_in_the_audit_event_and_never_its_secret() {
 
 /// The audit output of one check of `key` by a Gate over `keys`, captured from `tracing`.
 fn audit_of_check(keys: &ApiKeys, key: &str) -> String {
-    let captured = Arc::new(Mutex::new(Vec::new()));
-    let writer = Arc::clone(&captured);
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || Capture(Arc::clone(&writer)))
-        .with_ansi(false)
-        .with_max_level(tracing::Level::TRACE)
-        .finish();
     let gate = Gate::builder()
         .authenticator(keys.authenticator())
         .build()
@@ -537,16 +532,17 @@ fn audit_of_check(keys: &ApiKeys, key: &str) -> String {
         .body(())
         .expect("request")
         .into_parts();
-    // A thread and runtime of its own, so the check (and nothing else) runs under the subscriber.
-    let refused = std::thread::scope(|scope| {
+    // A thread and runtime of its own, so the check (and nothing else) is captured.
+    let (refused, output) = std::thread::scope(|scope| {
         scope
             .spawn(|| {
-                let _guard = tracing::subscriber::set_default(subscriber);
+                let logs = common::logs::capture();
                 let runtime = tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()
                     .expect("runtime");
-                runtime.block_on(gate.check(&RequestView::from_parts(&parts)))
+                let refused = runtime.block_on(gate.check(&RequestView::from_parts(&parts)));
+                (refused, logs.text())
             })
             .join()
             .expect("check ran")
@@ -555,7 +551,6 @@ fn audit_of_check(keys: &ApiKeys, key: &str) -> String {
         refused.expect_err("refused").status(),
         StatusCode::UNAUTHORIZED
     );
-    let output = String::from_utf8(captured.lock().unwrap().clone()).expect("utf8");
     let audit: Vec<&str> = output
         .lines()
         .filter(|line| line.contains("portcullis::audit"))
@@ -571,18 +566,4 @@ fn assert_no_key_in(text: &str, key: &str) {
         !text.contains(secret),
         "the key's secret in the logs:\n{text}"
     );
-}
-
-/// An `io::Write` into a shared buffer, for capturing a subscriber's output.
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }

@@ -7,8 +7,7 @@
 
 mod common;
 
-use std::io;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Extension;
@@ -498,15 +497,8 @@ async fn verified_cache_skips_argon2_until_the_record_changes() {
 // 14
 #[tokio::test]
 async fn audit_events_carry_the_decision_but_never_the_password() {
-    let captured = Arc::new(Mutex::new(Vec::new()));
-    let writer = Arc::clone(&captured);
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || Capture(Arc::clone(&writer)))
-        .with_ansi(false)
-        .with_max_level(tracing::Level::TRACE)
-        .finish();
-    // Thread-local, and this test's runtime is single-threaded: the Gate runs under it.
-    let _guard = tracing::subscriber::set_default(subscriber);
+    // This test's runtime is single-threaded: the Gate runs on this thread.
+    let logs = common::logs::capture();
 
     let store = Arc::new(portcullis::MemoryUserStore::new());
     let basic = Arc::new(common::basic_builder(store).build().unwrap());
@@ -546,7 +538,7 @@ async fn audit_events_carry_the_decision_but_never_the_password() {
         .unwrap_err();
     assert_eq!(rejected.status(), StatusCode::UNAUTHORIZED);
 
-    let output = String::from_utf8(captured.lock().unwrap().clone()).unwrap();
+    let output = logs.text();
     let audit: Vec<&str> = output
         .lines()
         .filter(|line| line.contains("portcullis::audit"))
@@ -775,20 +767,6 @@ async fn handlers_can_take_the_principal_as_an_axum_extension() {
         .await
         .unwrap();
     expect_basic_401(response).await;
-}
-
-/// An `io::Write` into a shared buffer, for capturing a subscriber's output.
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl io::Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
 }
 
 // Regressions for two lockout gaps found by these tests (both fixed).

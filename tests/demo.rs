@@ -127,7 +127,10 @@ fn demo_curl_lines_get_the_statuses_they_promise_and_sighup_reloads() {
     );
     assert_ne!(text, closed);
     std::fs::write(&config, closed).expect("write config");
-    let base = lines[0]
+    let base = lines
+        .iter()
+        .find(|line| line.starts_with("portcullis demo listening on"))
+        .expect("the demo says where it listens")
         .split_whitespace()
         .nth(4)
         .expect("base url")

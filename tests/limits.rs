@@ -355,10 +355,11 @@ async fn rotating_user_names_cannot_grow_the_lockout_table_or_evict_a_lock() {
     let right = || authorization(&encode_basic("alice", "right"));
     assert_eq!(status_of(&gate, "/", right(), Some(office)).await, 429);
 
-    // 2,000 made-up names, each from its own IPv6 address: two new counters per attempt.
+    // 2,000 made-up names, each from its own IPv6 /64 (the lockout counts an IPv6 client by its
+    // /64): two new counters per attempt.
     let mut statuses = std::collections::BTreeMap::<u16, usize>::new();
     for i in 0..2_000u32 {
-        let ip = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, (i >> 16) as u16, i as u16);
+        let ip = Ipv6Addr::new(0x2001, 0xdb8, (i >> 16) as u16, i as u16, 0, 0, 0, 1);
         let peer = SocketAddr::new(IpAddr::V6(ip), 50_000);
         let headers = authorization(&encode_basic(&format!("user{i}"), "guess"));
         *statuses
