@@ -1333,7 +1333,9 @@ fn every_documented_key_is_in_the_example() {
             continue;
         }
         if let Some((key, _)) = line.split_once(" = ")
-            && key.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+            && key
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
         {
             present.insert((section.clone(), key.to_owned()));
         }
