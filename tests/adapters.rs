@@ -478,7 +478,11 @@ async fn the_gateway_refuses_segments_the_upstream_trims_and_forwards_what_the_g
             "{path}: refused by the gateway"
         );
     }
-    assert_eq!(answered.load(Ordering::SeqCst), 0, "nothing reached the upstream");
+    assert_eq!(
+        answered.load(Ordering::SeqCst),
+        0,
+        "nothing reached the upstream"
+    );
 
     // An exact upstream serves `/ADMIN/users` as itself, not as `/admin/users`: it goes through
     // as sent, like every accepted path, and the upstream gets the bytes the Gate decided on.
@@ -509,7 +513,10 @@ fn case_insensitive_config(name: &str) -> std::path::PathBuf {
     .expect("pepper");
     let shipped = std::fs::read_to_string(format!("{examples}/gateway.toml")).expect("config");
     let exact = "\nupstream_paths = \"exact\"\n";
-    assert!(shipped.contains(exact), "the shipped file sets upstream_paths");
+    assert!(
+        shipped.contains(exact),
+        "the shipped file sets upstream_paths"
+    );
     let config = dir.join("gateway.toml");
     let text = shipped.replace(exact, "\nupstream_paths = \"case-insensitive\"\n");
     std::fs::write(&config, text).expect("config");
@@ -549,7 +556,11 @@ async fn with_a_case_insensitive_upstream_the_gateway_refuses_spellings_of_prote
             "{path}: refused by the gateway"
         );
     }
-    assert_eq!(answered.load(Ordering::SeqCst), 0, "nothing reached the upstream");
+    assert_eq!(
+        answered.load(Ordering::SeqCst),
+        0,
+        "nothing reached the upstream"
+    );
 
     let (status, _, _) = raw_get(&addr, "/admin/USERS", &bob).await;
     assert_eq!(status, 403, "decided by the admin rule");
@@ -593,14 +604,19 @@ async fn the_gateway_drops_headers_with_underscores() {
         let (status, _, body) = raw_get_with(&addr, target, &headers).await;
         assert_eq!(status, 200, "{target}");
         let seen: serde_json::Value = serde_json::from_str(&body).expect("echo JSON");
-        let headers = seen["upstream_saw"]["headers"].as_object().expect("headers");
+        let headers = seen["upstream_saw"]["headers"]
+            .as_object()
+            .expect("headers");
         assert!(
             headers.keys().all(|name| !name.contains('_')),
             "{target}: {headers:?}"
         );
         let subject = headers.get("x-portcullis-subject").and_then(|v| v.as_str());
         assert_eq!(subject, authorization.map(|_| "alice"), "{target}");
-        assert!(!body.contains("root") && !body.contains("10.9.8.7"), "{body}");
+        assert!(
+            !body.contains("root") && !body.contains("10.9.8.7"),
+            "{body}"
+        );
     }
 }
 
@@ -670,11 +686,20 @@ async fn the_gateway_strips_overrides_and_sets_the_forwarding_headers_it_knows()
         "/orders?page=2;_method=DELETE",
         "/health?_method=DELETE",
     ] {
-        let (status, content_type, _) = raw_get_with(&addr, target, &[("authorization", &bob)]).await;
+        let (status, content_type, _) =
+            raw_get_with(&addr, target, &[("authorization", &bob)]).await;
         assert_eq!(status, 400, "{target}: status");
-        assert_eq!(content_type.as_deref(), Some("application/problem+json"), "{target}");
+        assert_eq!(
+            content_type.as_deref(),
+            Some("application/problem+json"),
+            "{target}"
+        );
     }
-    assert_eq!(answered.load(Ordering::SeqCst), 1, "no override reached the upstream");
+    assert_eq!(
+        answered.load(Ordering::SeqCst),
+        1,
+        "no override reached the upstream"
+    );
     for target in ["/orders?method=DELETE", "/orders?my_method=x&q=_method"] {
         let (status, _, _) = raw_get_with(&addr, target, &[("authorization", &bob)]).await;
         assert_eq!(status, 200, "{target}");
