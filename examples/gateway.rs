@@ -14,16 +14,45 @@
 //!
 //! What the upstream can rely on, for every request it gets from the gateway:
 //!
-//! - the Gate allowed it (route rules and policies from the file);
+//! - the Gate allowed it (route rules and policies from the file), and the upstream gets the
+//!   request line the Gate decided on: the same method, and the same path bytes behind the
+//!   upstream URL's prefix (`GET /orders/Bob` arrives as `GET /prefix/orders/Bob`);
 //! - `x-portcullis-subject`, `-scheme`, `-groups`, `-scopes` and `-credential-id` describe the
 //!   caller, and are absent for an anonymous caller on a public route: any `x-portcullis-*`
-//!   header the client sent is removed first, so none can be forged;
+//!   header the client sent is removed first, and so is every header whose name holds a `_`
+//!   (CGI, WSGI, Rack and PHP read `x_portcullis_subject` as `X-Portcullis-Subject`), so none can
+//!   be forged;
 //! - the credentials are not forwarded (Kong's `hide_credentials = true`): `Authorization`, the
 //!   configured API-key header, and any query parameter a `dangerous_*` option reads keys or tokens
 //!   from; the upstream never holds a secret it does not need;
-//! - the path is the one the Gate decided on: a path the upstream could read differently (an
-//!   encoded `/` or `\`, a `;`, dot segments, `//`, encoded dots) is refused with 400 first;
-//! - `X-Forwarded-For` ends with the address the gateway saw.
+//! - the path is one the upstream reads as the Gate did: a path it could read differently is
+//!   refused with 400 first. Always: an encoded `/` or `\`, a `;`, dot segments, `//`, encoded
+//!   dots, and a segment ending in `.` or whitespace, raw or encoded (IIS and Windows file
+//!   serving drop them: `/admin./users`, `/admin%20/users`). With `[gateway] upstream_paths =
+//!   "case-insensitive"` also: a path whose rule depends on letter case (`/ADMIN/users` when a
+//!   rule names `/admin/**`), non-ASCII once decoded, and a `:` or `~` in a segment;
+//! - no header tells it to serve another path or run another method (`X-Original-URL`,
+//!   `X-Rewrite-URL`, `X-HTTP-Method-Override`, `X-HTTP-Method`, `X-Method-Override` are removed),
+//!   and a `_method` query parameter is refused with 400. A `_method` field in a form body is out
+//!   of the gateway's reach (it does not read bodies): an upstream that honours one (Rails,
+//!   Laravel, Symfony, Express's method-override) must turn that off, or have no rule that
+//!   depends on the method;
+//! - the forwarding headers are the gateway's: `X-Forwarded-For` ends with the address the
+//!   gateway saw (entries left of it are the client's claims); `Forwarded: for=<that
+//!   address>;proto=http`, `X-Real-IP`, `X-Forwarded-Proto: http` and `X-Forwarded-Port` (the
+//!   port the gateway listens on) replace whatever the client sent; `X-Forwarded-Host`,
+//!   `X-Forwarded-Prefix`, `X-Forwarded-Ssl`, `X-Forwarded-Scheme`, `X-Url-Scheme` and
+//!   `Front-End-Https` are removed and not set (the gateway does not know the name clients used
+//!   for it, and strips no prefix). `Host` is the upstream's.
+//!
+//! `[gateway] upstream_paths` describes the upstream: `"exact"` (the default) for one that routes
+//! paths case-sensitively as sent (nginx, Go's `net/http`, axum, actix-web, Django, Flask, Rails,
+//! Spring, Tomcat); `"case-insensitive"` for Express (its default `caseSensitive: false`),
+//! ASP.NET Core, IIS, or anything serving files from a case-insensitive file system. Under it every
+//! rule's pattern must be lowercase. The Gate itself never matches ignoring case: the gateway
+//! refuses the paths whose rule would change with their case and forwards the rest as sent, so
+//! `/users/Bob` reaches the upstream as `/users/Bob`. The setting cannot change on reload
+//! (restart, as for a new upstream URL).
 //!
 //! Values are percent-encoded UTF-8 (RFC 3986); lists are comma-separated. The upstream must only
 //! be reachable through the gateway (bind it to localhost or a private network), or anyone can
@@ -49,11 +78,43 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
-use portcullis::{Config, ConfigError, GateHandle, GateLayer, PeerAddr, Principal, Rejection};
+use portcullis::config::UpstreamPaths;
+use portcullis::{
+    Config, ConfigError, GateHandle, GateLayer, PathPattern, PeerAddr, Principal, Rejection,
+};
 use tower::{ServiceBuilder, ServiceExt as _};
 
 /// The headers the gateway sets for the upstream; incoming ones are removed.
 const PRINCIPAL_PREFIX: &str = "x-portcullis-";
+
+/// Headers that make upstreams serve another path or run another method than the request line
+/// says (IIS URL Rewrite and Symfony read `X-Original-URL` and `X-Rewrite-URL`; ASP.NET,
+/// Express's method-override, Laravel, OData read the method overrides): the Gate decided on the
+/// request line, so they never reach the upstream.
+const OVERRIDES: &[&str] = &[
+    "x-original-url",
+    "x-rewrite-url",
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
+];
+
+/// What a client could claim about the request's origin. The gateway is the edge, so a client's
+/// claim is removed; it sets the ones it knows itself (see [`prepare_headers`]). `X-Forwarded-For`
+/// is not here: the gateway appends to it, and its last entry is the address the gateway saw.
+const CLIENT_FORWARDING: &[&str] = &[
+    "forwarded",
+    "x-real-ip",
+    "x-forwarded-host",
+    "x-forwarded-proto",
+    "x-forwarded-prefix",
+    "x-forwarded-port",
+    // Read as the scheme by Rack, Werkzeug and IIS-era frameworks.
+    "x-forwarded-scheme",
+    "x-forwarded-ssl",
+    "x-url-scheme",
+    "front-end-https",
+];
 
 /// Hop-by-hop headers (RFC 9110 §7.6.1): they describe one connection, not the message.
 const HOP_BY_HOP: &[&str] = &[
@@ -114,20 +175,23 @@ async fn main() -> Result<(), Box<dyn Error>> {
     Ok(())
 }
 
-/// The Gate and the credential names to hide from the upstream, both from one configuration
-/// file and reloaded together.
+/// The Gate and what the gateway reads besides it, all from one configuration file and reloaded
+/// together.
 #[derive(Clone)]
 pub(crate) struct Gateway {
     gate: GateHandle,
     hidden: Arc<RwLock<Hidden>>,
+    upstream_paths: UpstreamPaths,
     config: Arc<PathBuf>,
 }
 
-/// Where callers' credentials can be: the upstream gets none of them.
+/// Where callers' credentials can be (the upstream gets none of them), and the route patterns
+/// whose matching a case-insensitive upstream could read differently.
 #[derive(Default)]
 struct Hidden {
     headers: Vec<HeaderName>,
     query_params: Vec<String>,
+    patterns: Vec<PathPattern>,
 }
 
 impl Gateway {
@@ -137,6 +201,7 @@ impl Gateway {
         let gateway = Self {
             gate: GateHandle::from_config(&config).await?,
             hidden: Arc::default(),
+            upstream_paths: config.upstream_paths(),
             config: Arc::new(path.as_ref().to_owned()),
         };
         gateway.hide(&config);
@@ -146,14 +211,21 @@ impl Gateway {
     /// Reads the configuration file again; on any error the old one keeps serving.
     pub(crate) async fn reload(&self) -> Result<(), ConfigError> {
         let config = Config::from_file(self.config.as_path())?;
+        if config.upstream_paths() != self.upstream_paths {
+            // It describes the upstream, which is given at start and does not change either.
+            return Err(ConfigError::new(
+                "gateway.upstream_paths cannot change on reload: restart the gateway",
+            ));
+        }
         // Before the new Gate serves, so that its credentials are hidden from its first request.
         self.hide(&config);
         self.gate.reload_config(&config).await
     }
 
-    /// Adds the configuration's credential names to those removed before forwarding. Names are
-    /// never dropped: a request the old configuration authenticated may still be on its way to
-    /// the upstream with a credential under an old name.
+    /// Adds the configuration's credential names to those removed before forwarding, and its
+    /// route patterns to those checked for letter case. Neither is ever dropped: a request the
+    /// old configuration authenticated may still be on its way to the upstream with a credential
+    /// under an old name, or decided by an old rule. Checking old patterns too only refuses more.
     fn hide(&self, config: &Config) {
         let mut hidden = self.hidden.write().unwrap_or_else(|e| e.into_inner());
         for name in config.credential_headers() {
@@ -169,11 +241,17 @@ impl Gateway {
                 hidden.query_params.push(param.to_owned());
             }
         }
+        for route in config.routes() {
+            if !hidden.patterns.contains(route.pattern()) {
+                hidden.patterns.push(route.pattern().clone());
+            }
+        }
     }
 }
 
-/// Serves the gateway on `listener`: every request with a path in normal form passes the Gate;
-/// allowed ones go on to `upstream` (an `http://host:port[/prefix]` URL).
+/// Serves the gateway on `listener`: every request whose path and query the upstream reads as
+/// the Gate does passes the Gate; allowed ones go on to `upstream` (an
+/// `http://host:port[/prefix]` URL).
 pub(crate) async fn serve(
     listener: tokio::net::TcpListener,
     gateway: Gateway,
@@ -181,12 +259,14 @@ pub(crate) async fn serve(
 ) -> std::io::Result<()> {
     let client: Client<HttpConnector, Incoming> =
         Client::builder(TokioExecutor::new()).build_http();
+    let local = listener.local_addr()?;
     loop {
         let (stream, peer) = listener.accept().await?;
         let proxy = Proxy {
             client: client.clone(),
             upstream: upstream.clone(),
             peer,
+            local,
             hidden: Arc::clone(&gateway.hidden),
         };
         // hyper does not tell services who is calling: hand the Gate the peer address.
@@ -198,11 +278,14 @@ pub(crate) async fn serve(
             .layer(GateLayer::new(gateway.gate.clone()))
             .service_fn(move |request| proxy.clone().forward(request));
         let gate = gateway.gate.clone();
-        let service = tower::service_fn(move |request: Request<Incoming>| {
+        let hidden = Arc::clone(&gateway.hidden);
+        let upstream_paths = gateway.upstream_paths;
+        let service = tower::service_fn(move |mut request: Request<Incoming>| {
             let gated = gated.clone();
             let gate = gate.gate();
+            let checked = check_request(request.uri(), upstream_paths, &hidden);
             async move {
-                if let Err(reason) = check_path(request.uri().path()) {
+                if let Err(reason) = checked {
                     tracing::info!(path = request.uri().path(), "refused: {reason}");
                     let refusal = gate.respond(&Rejection::invalid_request(reason));
                     return Ok(refusal.map(|body| {
@@ -211,6 +294,9 @@ pub(crate) async fn serve(
                             .boxed()
                     }));
                 }
+                // What the Gate decides on is what is forwarded: `Proxy::forward` checks it.
+                let path = Checked(request.uri().path().to_owned());
+                request.extensions_mut().insert(path);
                 let response = gated.oneshot(request).await?;
                 Ok::<_, Infallible>(response.map(|body| body.boxed()))
             }
@@ -226,14 +312,46 @@ pub(crate) async fn serve(
     }
 }
 
+/// The path the gateway checked and the Gate decided on, byte for byte.
+#[derive(Clone)]
+struct Checked(String);
+
+/// Refuses a request the upstream could read differently from the Gate: by its path
+/// ([`check_path`]), by the letter case of its path when the upstream ignores case
+/// ([`check_case`]), or by a `_method` query parameter ([`overrides_method`]).
+fn check_request(
+    target: &Uri,
+    upstream_paths: UpstreamPaths,
+    hidden: &RwLock<Hidden>,
+) -> Result<(), &'static str> {
+    check_path(target.path(), upstream_paths)?;
+    if upstream_paths == UpstreamPaths::CaseInsensitive {
+        let hidden = hidden.read().unwrap_or_else(|e| e.into_inner());
+        check_case(target.path(), &hidden.patterns)?;
+    }
+    if target.query().is_some_and(overrides_method) {
+        return Err("a `_method` query parameter: the Gate decided on the request's method");
+    }
+    Ok(())
+}
+
 /// Refuses a path the upstream could read differently from the Gate.
 ///
 /// The Gate matches the path as sent and already refuses dot segments, `//`, malformed escapes and
 /// escapes of unreserved characters, `/`, `\`, `%` and `;`. Upstreams read more into a path than
-/// an in-process router does (Tomcat and Spring drop `;` parameters, so `/admin;x/users` is
-/// served as `/admin/users`), so the gateway also refuses a raw `;`; the rest of these checks
-/// repeat the Gate's, so the gateway stays safe under a Gate configured by hand.
-fn check_path(path: &str) -> Result<(), &'static str> {
+/// an in-process router does, so the gateway also refuses:
+///
+/// - a raw `;`: Tomcat and Spring drop `;` parameters, so `/admin;x/users` is served as
+///   `/admin/users`;
+/// - a segment ending in `.` or whitespace, raw or encoded: IIS, ASP.NET on Windows and anything
+///   serving files from Windows strip them (`/admin./users`, `/admin%20/users`);
+/// - with `upstream_paths = "case-insensitive"`, a segment holding non-ASCII once decoded (Unicode
+///   case mapping turns some into ASCII: `ı` uppercases to `I`, the Kelvin sign `K` lowercases to
+///   `k`), or a `:` or `~` (NTFS streams, `/admin::$DATA`, and 8.3 short names, `/ADMINI~1`).
+///
+/// The rest of these checks repeat the Gate's, so the gateway stays safe under a Gate configured
+/// by hand.
+fn check_path(path: &str, upstream_paths: UpstreamPaths) -> Result<(), &'static str> {
     let Some(rest) = path.strip_prefix('/') else {
         return Err("the path does not start with `/`");
     };
@@ -259,10 +377,68 @@ fn check_path(path: &str) -> Result<(), &'static str> {
     }
     // A trailing slash is fine (the Gate matches it as sent); `//`, `.` and `..` are not.
     let segments = rest.strip_suffix('/').unwrap_or(rest);
-    if !segments.is_empty() && segments.split('/').any(|s| matches!(s, "" | "." | "..")) {
-        return Err("an empty, `.` or `..` segment in the path");
+    if segments.is_empty() {
+        return Ok(());
+    }
+    for segment in segments.split('/') {
+        if matches!(segment, "" | "." | "..") {
+            return Err("an empty, `.` or `..` segment in the path");
+        }
+        let decoded: Vec<u8> = percent_encoding::percent_decode_str(segment).collect();
+        let last = String::from_utf8_lossy(&decoded).chars().next_back();
+        if last.is_some_and(|c| c == '.' || c.is_whitespace()) {
+            return Err("a path segment ending in `.` or whitespace");
+        }
+        if upstream_paths == UpstreamPaths::CaseInsensitive {
+            if !decoded.is_ascii() {
+                return Err("non-ASCII in the path, which the upstream may fold onto ASCII");
+            }
+            if decoded.iter().any(|b| matches!(b, b':' | b'~')) {
+                return Err("a `:` or `~` in the path, which the upstream may read as a file name");
+            }
+        }
     }
     Ok(())
+}
+
+/// With a case-insensitive upstream, refuses a path whose rule depends on letter case: one that
+/// some route pattern matches but not its lowercase spelling, or the other way round.
+/// `/ADMIN/users` is such a path (the upstream serves it as `/admin/users`, the Gate's
+/// `/admin/**` does not match it); `/users/Bob` under `/users/*` is not, and is forwarded as sent.
+///
+/// Patterns are lowercase (the configuration refuses others under this setting), so a pattern
+/// matching the lowercase spelling is exactly one matching the path ignoring case. The Gate then
+/// decides on the path as sent, by the rule the upstream's reading would have met.
+fn check_case(path: &str, patterns: &[PathPattern]) -> Result<(), &'static str> {
+    if !path.bytes().any(|b| b.is_ascii_uppercase()) {
+        return Ok(());
+    }
+    let lowercase = path.to_ascii_lowercase();
+    if patterns
+        .iter()
+        .any(|pattern| pattern.matches(path) != pattern.matches(&lowercase))
+    {
+        return Err("a path whose rule depends on letter case, which the upstream ignores");
+    }
+    Ok(())
+}
+
+/// Whether a query string carries a `_method` parameter, with which Express's method-override,
+/// Laravel, Symfony and Rails-era frameworks run another method than the Gate decided on. Names
+/// are compared as PHP reads them (percent-decoded, `+` and `.` and space read as `_`, `[…]`
+/// dropped) and ignoring case; `;` separates parameters too, as in older Rack and Python.
+fn overrides_method(query: &str) -> bool {
+    query.split(['&', ';']).any(|pair| {
+        let name = pair.split_once('=').map_or(pair, |(name, _)| name);
+        let name = name.replace('+', " ");
+        let name = percent_encoding::percent_decode_str(&name).decode_utf8_lossy();
+        let name = name.split('[').next().unwrap_or_default();
+        let name: String = name
+            .chars()
+            .map(|c| if matches!(c, ' ' | '.') { '_' } else { c })
+            .collect();
+        name.eq_ignore_ascii_case("_method")
+    })
 }
 
 /// Forwards requests the Gate allowed to the upstream.
@@ -271,6 +447,7 @@ struct Proxy {
     client: Client<HttpConnector, Incoming>,
     upstream: Uri,
     peer: SocketAddr,
+    local: SocketAddr,
     hidden: Arc<RwLock<Hidden>>,
 }
 
@@ -278,6 +455,11 @@ impl Proxy {
     async fn forward(self, request: Request<Incoming>) -> Result<Response<ProxyBody>, Infallible> {
         let (mut parts, body) = request.into_parts();
         let principal = parts.extensions.remove::<Principal>();
+        // The gateway checked this path and the Gate decided on it: forward nothing else.
+        if parts.extensions.remove::<Checked>().map(|c| c.0).as_deref() != Some(parts.uri.path()) {
+            tracing::error!(path = parts.uri.path(), "the path changed after the check");
+            return Ok(plain(StatusCode::INTERNAL_SERVER_ERROR, "internal error"));
+        }
         {
             let hidden = self.hidden.read().unwrap_or_else(|e| e.into_inner());
             parts.uri = match self.upstream_uri(&parts.uri, &hidden.query_params) {
@@ -289,6 +471,7 @@ impl Proxy {
                 &hidden.headers,
                 principal.as_ref(),
                 self.peer,
+                self.local,
             );
         }
         // Talk HTTP/1.1 upstream, whatever the client spoke.
@@ -338,25 +521,34 @@ fn without_params(query: &str, hidden: &[String]) -> String {
 
 /// Makes the request's headers fit for the upstream: no hop-by-hop headers, no credentials
 /// (`credentials`, from the configuration), no `Host` (the client sets the upstream's), no forged
-/// principal headers; then the principal's.
+/// principal headers, no header with `_` in its name, no overrides of the path or method, no
+/// client claims about the request's origin; then the forwarding headers the gateway knows, from
+/// `peer` (who called) and `local` (where the gateway was called), and the principal's.
 fn prepare_headers(
     headers: &mut HeaderMap,
     credentials: &[HeaderName],
     principal: Option<&Principal>,
     peer: SocketAddr,
+    local: SocketAddr,
 ) {
     remove_hop_by_hop(headers);
     headers.remove(HOST);
     for name in credentials {
         headers.remove(name);
     }
+    // CGI, WSGI, Rack and PHP read `x_portcullis_subject` as `X-Portcullis-Subject` (and
+    // `x_forwarded_for` as `X-Forwarded-For`): drop every name with `_`, as nginx does by default
+    // (`underscores_in_headers off`). Puma CVE-2024-45614 is this class.
     let forged: Vec<HeaderName> = headers
         .keys()
-        .filter(|name| name.as_str().starts_with(PRINCIPAL_PREFIX))
+        .filter(|name| name.as_str().starts_with(PRINCIPAL_PREFIX) || name.as_str().contains('_'))
         .cloned()
         .collect();
     for name in forged {
         headers.remove(name);
+    }
+    for name in OVERRIDES.iter().chain(CLIENT_FORWARDING) {
+        headers.remove(*name);
     }
     debug_assert!(headers.get(AUTHORIZATION).is_none());
 
@@ -371,6 +563,23 @@ fn prepare_headers(
         .join(", ");
     if let Ok(value) = HeaderValue::from_str(&forwarded_for) {
         headers.insert("x-forwarded-for", value);
+    }
+    // The rest describe this hop only. The gateway listens on plain HTTP. It does not know the
+    // name clients used for it (`Host` is theirs to choose), so it sets no `X-Forwarded-Host`;
+    // it strips no prefix, so no `X-Forwarded-Prefix`.
+    let node = match peer.ip() {
+        std::net::IpAddr::V4(ip) => ip.to_string(),
+        std::net::IpAddr::V6(ip) => format!("\"[{ip}]\""), // RFC 7239 §6
+    };
+    for (name, value) in [
+        ("forwarded", format!("for={node};proto=http")),
+        ("x-real-ip", peer_ip),
+        ("x-forwarded-proto", "http".to_owned()),
+        ("x-forwarded-port", local.port().to_string()),
+    ] {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            headers.insert(name, value);
+        }
     }
 
     let Some(principal) = principal else {

@@ -47,6 +47,26 @@ pub struct Config {
     default_policy: Arc<dyn Policy>,
     trusted_proxies: TrustedProxies,
     max_path_bytes: Option<usize>,
+    upstream_paths: UpstreamPaths,
+}
+
+/// How the upstream behind a proxy built on the Gate reads paths (`[gateway] upstream_paths`).
+///
+/// The Gate never reads it: it matches paths byte for byte, as in-process routers (axum,
+/// actix-web) do. It tells a proxy such as `examples/gateway.rs` which extra paths to refuse
+/// because its upstream would route them to another handler than the Gate's rule names.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum UpstreamPaths {
+    /// The upstream routes paths case-sensitively, as sent (nginx, Go's `net/http`, axum,
+    /// actix-web, Django, Flask, Rails, Spring by default). The default.
+    #[default]
+    Exact,
+    /// The upstream routes paths ignoring ASCII letter case (Express by default, ASP.NET Core,
+    /// IIS, anything serving files from a case-insensitive file system). With it, every route
+    /// pattern must be lowercase, so that a proxy can find the paths whose rule depends on case.
+    CaseInsensitive,
 }
 
 impl Config {
@@ -147,6 +167,17 @@ impl Config {
             params.push("access_token"); // RFC 6750 §2.3
         }
         params
+    }
+
+    /// How the upstream behind a proxy reads paths (`[gateway] upstream_paths`); the Gate itself
+    /// does not use it. Defaults to [`UpstreamPaths::Exact`].
+    pub fn upstream_paths(&self) -> UpstreamPaths {
+        self.upstream_paths
+    }
+
+    /// The route rules, in order (the default rule is not among them).
+    pub fn routes(&self) -> &[Route] {
+        &self.routes
     }
 
     /// Builds the Gate: opens the store and makes the authenticators the file names.
@@ -465,6 +496,21 @@ impl Validator<'_> {
             })?;
             routes.push(route);
         }
+        let upstream_paths = self.raw.gateway.upstream_paths;
+        if upstream_paths == UpstreamPaths::CaseInsensitive {
+            // A rule for `/Admin/**` would never see the paths a case-insensitive upstream
+            // serves under it (`/admin/x`, `/ADMIN/x`): a proxy finds those by lowercasing.
+            for (i, route) in self.raw.routes.iter().enumerate() {
+                if route.path.get_ref().bytes().any(|b| b.is_ascii_uppercase()) {
+                    return Err(self.spans.error(
+                        &route.path,
+                        format!("routes[{i}].path"),
+                        "with `gateway.upstream_paths = \"case-insensitive\"` patterns must be \
+                         lowercase",
+                    ));
+                }
+            }
+        }
         let default_policy = match &self.raw.gate.default_policy {
             Some(name) => self.reference(name, "gate.default_policy", &mut BTreeSet::new())?,
             None => Arc::new(Authenticated),
@@ -540,6 +586,7 @@ impl Validator<'_> {
             default_policy,
             trusted_proxies,
             max_path_bytes,
+            upstream_paths,
         })
     }
 
@@ -775,6 +822,16 @@ struct RawConfig {
     policies: BTreeMap<String, RawPolicy>,
     #[serde(default)]
     routes: Vec<RawRoute>,
+    #[serde(default)]
+    gateway: RawGateway,
+}
+
+/// Settings for a proxy built on the Gate; the Gate does not read them.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGateway {
+    #[serde(default)]
+    upstream_paths: UpstreamPaths,
 }
 
 #[derive(Debug, Default, Deserialize)]

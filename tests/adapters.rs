@@ -413,11 +413,24 @@ async fn the_gateway_refuses_paths_the_upstream_could_read_differently() {
 
 /// `GET path` sent byte for byte on a new connection: status, content type and body.
 async fn raw_get(addr: &str, path: &str, authorization: &str) -> (u16, Option<String>, String) {
+    raw_get_with(addr, path, &[("authorization", authorization)]).await
+}
+
+/// `GET target` with `headers`, sent byte for byte on a new connection (no client cleans the
+/// target or the header names up): status, content type and body.
+async fn raw_get_with(
+    addr: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+) -> (u16, Option<String>, String) {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
     let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    let request = format!(
-        "GET {path} HTTP/1.1\r\nhost: {addr}\r\nauthorization: {authorization}\r\nconnection: close\r\n\r\n"
-    );
+    let headers: String = headers
+        .iter()
+        .map(|(name, value)| format!("{name}: {value}\r\n"))
+        .collect();
+    let request =
+        format!("GET {target} HTTP/1.1\r\nhost: {addr}\r\n{headers}connection: close\r\n\r\n");
     stream.write_all(request.as_bytes()).await.expect("send");
     let mut response = Vec::new();
     stream.read_to_end(&mut response).await.expect("read");
@@ -434,6 +447,263 @@ async fn raw_get(addr: &str, path: &str, authorization: &str) -> (u16, Option<St
         .find(|(name, _)| name.eq_ignore_ascii_case("content-type"))
         .map(|(_, value)| value.trim().to_owned());
     (status, content_type, body.to_owned())
+}
+
+/// Segments that IIS, ASP.NET and Windows file serving read without their trailing dots and
+/// whitespace (`/admin./users` is `/admin/users` there) are refused with 400 under the shipped
+/// configuration, raw or encoded, whatever the upstream. Everything accepted is forwarded as the
+/// very bytes the Gate decided on, behind the upstream's prefix (#14 item 1).
+#[tokio::test]
+async fn the_gateway_refuses_segments_the_upstream_trims_and_forwards_what_the_gate_decided_on() {
+    let config = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/gateway.toml");
+    let (base, answered) = start_gateway(config).await;
+    let addr = base.trim_start_matches("http://").to_owned();
+    let bob = encode_basic("bob", BOB_PASSWORD);
+    for path in [
+        "/admin./users",
+        "/admin../users",
+        "/admin%20/users",
+        "/admin.%20/users",
+        "/admin%0B/users",
+        "/admin%C2%A0/users",
+        "/admin%E3%80%80/users",
+        "/admin/users.",
+        "/admin/users%20",
+    ] {
+        let (status, content_type, _) = raw_get(&addr, path, &bob).await;
+        assert_eq!(status, 400, "{path}: status");
+        assert_eq!(
+            content_type.as_deref(),
+            Some("application/problem+json"),
+            "{path}: refused by the gateway"
+        );
+    }
+    assert_eq!(
+        answered.load(Ordering::SeqCst),
+        0,
+        "nothing reached the upstream"
+    );
+
+    // An exact upstream serves `/ADMIN/users` as itself, not as `/admin/users`: it goes through
+    // as sent, like every accepted path, and the upstream gets the bytes the Gate decided on.
+    for (target, forwarded) in [
+        ("/ADMIN/users", "/api/ADMIN/users"),
+        ("/orders/Bob", "/api/orders/Bob"),
+        ("/orders/v1.2/a%20b", "/api/orders/v1.2/a%20b"),
+        ("/caf%C3%A9?q=a%2Fb", "/api/caf%C3%A9?q=a%2Fb"),
+        ("http://elsewhere.example/orders?x=1", "/api/orders?x=1"),
+    ] {
+        let (status, _, body) = raw_get(&addr, target, &bob).await;
+        assert_eq!(status, 200, "{target}: status");
+        let seen: serde_json::Value = serde_json::from_str(&body).expect("echo JSON");
+        assert_eq!(seen["upstream_saw"]["uri"], forwarded, "{target}");
+    }
+}
+
+/// The shipped configuration with `[gateway] upstream_paths = "case-insensitive"`, in a
+/// directory of its own: its path.
+fn case_insensitive_config(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("portcullis-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let examples = concat!(env!("CARGO_MANIFEST_DIR"), "/examples");
+    std::fs::copy(
+        format!("{examples}/example-pepper.txt"),
+        dir.join("example-pepper.txt"),
+    )
+    .expect("pepper");
+    let shipped = std::fs::read_to_string(format!("{examples}/gateway.toml")).expect("config");
+    let exact = "\nupstream_paths = \"exact\"\n";
+    assert!(
+        shipped.contains(exact),
+        "the shipped file sets upstream_paths"
+    );
+    let config = dir.join("gateway.toml");
+    let text = shipped.replace(exact, "\nupstream_paths = \"case-insensitive\"\n");
+    std::fs::write(&config, text).expect("config");
+    config
+}
+
+/// Express, ASP.NET Core and IIS serve `/ADMIN/users` as `/admin/users`. With
+/// `upstream_paths = "case-insensitive"` a path whose rule depends on letter case is refused,
+/// and so are the spellings such upstreams read as another name: non-ASCII (folded onto ASCII),
+/// `:` (NTFS streams), `~` (8.3 short names). Case that no rule looks at goes through as sent, and
+/// `/admin/USERS` is decided by the admin rule (#14 item 1).
+#[tokio::test]
+async fn with_a_case_insensitive_upstream_the_gateway_refuses_spellings_of_protected_paths() {
+    let config = case_insensitive_config("gateway-ci");
+    let (base, answered) = start_gateway(&config).await;
+    let addr = base.trim_start_matches("http://").to_owned();
+    let bob = encode_basic("bob", BOB_PASSWORD);
+    let alice = encode_basic("alice", ALICE_PASSWORD);
+    for path in [
+        "/ADMIN/users",
+        "/Admin/users",
+        "/aDmIn",
+        "/HEALTH",
+        "/admin./users",
+        "/adm%C4%B1n/users",
+        "/%E2%84%AAeys",
+        "/caf%C3%A9",
+        "/ADMINI~1/users",
+        "/admin::$DATA/users",
+        "/admin%3A%3A$DATA/users",
+    ] {
+        let (status, content_type, _) = raw_get(&addr, path, &bob).await;
+        assert_eq!(status, 400, "{path}: status");
+        assert_eq!(
+            content_type.as_deref(),
+            Some("application/problem+json"),
+            "{path}: refused by the gateway"
+        );
+    }
+    assert_eq!(
+        answered.load(Ordering::SeqCst),
+        0,
+        "nothing reached the upstream"
+    );
+
+    let (status, _, _) = raw_get(&addr, "/admin/USERS", &bob).await;
+    assert_eq!(status, 403, "decided by the admin rule");
+    for (authorization, target) in [(&bob, "/orders/Bob"), (&alice, "/admin/USERS")] {
+        let (status, _, body) = raw_get(&addr, target, authorization).await;
+        assert_eq!(status, 200, "{target}");
+        let seen: serde_json::Value = serde_json::from_str(&body).expect("echo JSON");
+        assert_eq!(seen["upstream_saw"]["uri"], format!("/api{target}"));
+    }
+    let _ = std::fs::remove_dir_all(config.parent().expect("dir"));
+
+    // Under this setting a rule spelled with capitals could never meet the paths it is for.
+    let err = portcullis::Config::from_str(
+        "[gateway]\nupstream_paths = \"case-insensitive\"\n\n[[routes]]\npath = \"/Admin/**\"\npolicy = \"authenticated\"\n",
+    )
+    .expect_err("an uppercase pattern");
+    assert_eq!(err.key(), Some("routes[0].path"), "{err}");
+    let err = portcullis::Config::from_str("[gateway]\nupstream_paths = \"nocase\"\n")
+        .expect_err("an unknown value");
+    assert_eq!(err.key(), Some("gateway.upstream_paths"), "{err}");
+}
+
+/// CGI, WSGI, Rack and PHP read `x_portcullis_subject` as `X-Portcullis-Subject`: every header
+/// whose name holds `_` is dropped, forged principal headers and all (#14 item 2).
+#[tokio::test]
+async fn the_gateway_drops_headers_with_underscores() {
+    let config = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/gateway.toml");
+    let (base, _) = start_gateway(config).await;
+    let addr = base.trim_start_matches("http://").to_owned();
+    let alice = encode_basic("alice", ALICE_PASSWORD);
+    let forged = [
+        ("x_portcullis_subject", "root"),
+        ("X_Portcullis_Groups", "admin"),
+        ("x-portcullis_scheme", "none"),
+        ("x_forwarded_for", "10.9.8.7"),
+        ("x_api_key", "pc_forged"),
+    ];
+    for (target, authorization) in [("/orders", Some(alice.as_str())), ("/health", None)] {
+        let mut headers = forged.to_vec();
+        headers.extend(authorization.map(|a| ("authorization", a)));
+        let (status, _, body) = raw_get_with(&addr, target, &headers).await;
+        assert_eq!(status, 200, "{target}");
+        let seen: serde_json::Value = serde_json::from_str(&body).expect("echo JSON");
+        let headers = seen["upstream_saw"]["headers"]
+            .as_object()
+            .expect("headers");
+        assert!(
+            headers.keys().all(|name| !name.contains('_')),
+            "{target}: {headers:?}"
+        );
+        let subject = headers.get("x-portcullis-subject").and_then(|v| v.as_str());
+        assert_eq!(subject, authorization.map(|_| "alice"), "{target}");
+        assert!(
+            !body.contains("root") && !body.contains("10.9.8.7"),
+            "{body}"
+        );
+    }
+}
+
+/// Headers that make an upstream serve another path or method, or believe another origin, are
+/// removed, and the gateway sets the forwarding headers it knows; a `_method` query parameter is
+/// refused (#14 item 3).
+#[tokio::test]
+async fn the_gateway_strips_overrides_and_sets_the_forwarding_headers_it_knows() {
+    let config = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/gateway.toml");
+    let (base, answered) = start_gateway(config).await;
+    let addr = base.trim_start_matches("http://").to_owned();
+    let port = addr.rsplit(':').next().expect("port").to_owned();
+    let bob = encode_basic("bob", BOB_PASSWORD);
+    let (status, _, body) = raw_get_with(
+        &addr,
+        "/orders",
+        &[
+            ("authorization", &bob),
+            ("X-Original-URL", "/admin/users"),
+            ("X-Rewrite-URL", "/admin/users"),
+            ("X-HTTP-Method-Override", "DELETE"),
+            ("X-HTTP-Method", "DELETE"),
+            ("X-Method-Override", "DELETE"),
+            ("Forwarded", "for=192.0.2.1;host=evil.example;proto=https"),
+            ("X-Real-IP", "192.0.2.1"),
+            ("X-Forwarded-Host", "evil.example"),
+            ("X-Forwarded-Proto", "https"),
+            ("X-Forwarded-Prefix", "/admin"),
+            ("X-Forwarded-Port", "443"),
+            ("X-Forwarded-Ssl", "on"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200);
+    let seen: serde_json::Value = serde_json::from_str(&body).expect("echo JSON");
+    let seen = &seen["upstream_saw"];
+    assert_eq!(seen["method"], "GET");
+    assert_eq!(seen["uri"], "/api/orders");
+    let headers = seen["headers"].as_object().expect("headers");
+    for name in [
+        "x-original-url",
+        "x-rewrite-url",
+        "x-http-method-override",
+        "x-http-method",
+        "x-method-override",
+        "x-forwarded-host",
+        "x-forwarded-prefix",
+        "x-forwarded-ssl",
+    ] {
+        assert!(headers.get(name).is_none(), "{name} forwarded: {headers:?}");
+    }
+    assert_eq!(headers["forwarded"], "for=127.0.0.1;proto=http");
+    assert_eq!(headers["x-real-ip"], "127.0.0.1");
+    assert_eq!(headers["x-forwarded-proto"], "http");
+    assert_eq!(headers["x-forwarded-port"], port.as_str());
+    assert_eq!(headers["x-forwarded-for"], "127.0.0.1");
+    assert_eq!(answered.load(Ordering::SeqCst), 1);
+
+    for target in [
+        "/orders?_method=DELETE",
+        "/orders?page=2&_method=DELETE",
+        "/orders?%5Fmethod=DELETE",
+        "/orders?_METHOD=delete",
+        "/orders?.method=DELETE",
+        "/orders?+method=DELETE",
+        "/orders?_method[]=DELETE",
+        "/orders?page=2;_method=DELETE",
+        "/health?_method=DELETE",
+    ] {
+        let (status, content_type, _) =
+            raw_get_with(&addr, target, &[("authorization", &bob)]).await;
+        assert_eq!(status, 400, "{target}: status");
+        assert_eq!(
+            content_type.as_deref(),
+            Some("application/problem+json"),
+            "{target}"
+        );
+    }
+    assert_eq!(
+        answered.load(Ordering::SeqCst),
+        1,
+        "no override reached the upstream"
+    );
+    for target in ["/orders?method=DELETE", "/orders?my_method=x&q=_method"] {
+        let (status, _, _) = raw_get_with(&addr, target, &[("authorization", &bob)]).await;
+        assert_eq!(status, 200, "{target}");
+    }
 }
 
 /// With the API-key header renamed (`apikey`, as Kong users have it) and the dangerous query
