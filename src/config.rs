@@ -40,6 +40,8 @@ pub struct Config {
     base_dir: Option<PathBuf>,
     store: Option<RawStore>,
     basic: Option<RawBasic>,
+    /// `[basic.hashing]` with its defaults filled in; `None` without `[basic]`.
+    hashing: Option<HashingConfig>,
     api_keys: Option<RawApiKeys>,
     jwt: Option<JwtSettings>,
     introspection: Option<IntrospectionSettings>,
@@ -178,6 +180,45 @@ impl Config {
     /// The route rules, in order (the default rule is not among them).
     pub fn routes(&self) -> &[Route] {
         &self.routes
+    }
+
+    /// The argon2id cost and pool settings Basic hashes and verifies passwords with:
+    /// `[basic.hashing]`, each setting it leaves out at its default ([`HashingConfig`]).
+    /// `None` when the file has no `[basic]` section. `portcullis hash-password --config FILE`
+    /// hashes at this cost.
+    pub fn hashing(&self) -> Option<HashingConfig> {
+        self.hashing
+    }
+
+    /// The users Basic checks passwords against, for audits such as the warning of
+    /// `portcullis config check` about stored hashes costlier than [`hashing`](Self::hashing):
+    /// the inline `[[basic.users]]` when the store is `memory`, else every user of the store
+    /// `[store] url` names, opened (and migrated) as [`build`](Self::build) opens it. A SQLite
+    /// file that does not exist holds no users and is not created. Empty without `[basic]`.
+    ///
+    /// # Errors
+    ///
+    /// The store's, keyed `store.url`, when it cannot be opened or listed.
+    pub async fn users(&self) -> Result<Vec<UserRecord>, ConfigError> {
+        let Some(basic) = &self.basic else {
+            return Ok(Vec::new());
+        };
+        let url = self
+            .store
+            .as_ref()
+            .map_or("memory", |s| s.url.get_ref().as_str());
+        if url == "memory" {
+            return Ok(basic.users.iter().map(RawUser::record).collect());
+        }
+        if names_missing_sqlite_file(&store_url(url, self.base_dir.as_deref())) {
+            return Ok(Vec::new());
+        }
+        open_stores(self.store.as_ref(), self.base_dir.as_deref())
+            .await?
+            .users
+            .list_users()
+            .await
+            .map_err(|e| ConfigError::new(e.to_string()).with_key("store.url"))
     }
 
     /// Builds the Gate: opens the store and makes the authenticators the file names.
@@ -582,6 +623,12 @@ impl Validator<'_> {
             jwt: self.raw.jwt.clone(),
             introspection: self.raw.introspection.clone(),
             basic: self.raw.basic.clone(),
+            hashing: self
+                .raw
+                .basic
+                .as_ref()
+                .map(RawBasic::hashing_config)
+                .transpose()?,
             routes,
             default_policy,
             trusted_proxies,
@@ -872,6 +919,17 @@ struct RawUser {
     disabled: bool,
 }
 
+impl RawUser {
+    fn record(&self) -> UserRecord {
+        let mut record =
+            UserRecord::new(&self.name, PasswordHash::new(self.password_hash.get_ref()))
+                .with_groups(self.groups.clone())
+                .with_kind(self.kind);
+        record.disabled = self.disabled;
+        record
+    }
+}
+
 /// By hand, like [`PasswordHash`]'s: a PHC string is an offline cracking target, and a
 /// `Config` gets logged.
 impl fmt::Debug for RawUser {
@@ -1099,13 +1157,8 @@ impl RawBasic {
         base_dir: Option<&Path>,
     ) -> Result<BasicAuthenticator, ConfigError> {
         for user in &self.users {
-            let mut record =
-                UserRecord::new(&user.name, PasswordHash::new(user.password_hash.get_ref()))
-                    .with_groups(user.groups.clone())
-                    .with_kind(user.kind);
-            record.disabled = user.disabled;
             store
-                .create_user(record)
+                .create_user(user.record())
                 .await
                 .map_err(|e| ConfigError::new(e.to_string()).with_key("basic.users"))?;
         }
@@ -1366,6 +1419,32 @@ async fn open_stores(
     open_store_with(&store_url(url, base_dir), &options)
         .await
         .map_err(|e| ConfigError::new(e.to_string()).with_key("store.url"))
+}
+
+/// Whether `url` names a SQLite file that does not exist, which opening it would create.
+#[cfg(feature = "sqlite")]
+fn names_missing_sqlite_file(url: &str) -> bool {
+    use std::str::FromStr as _;
+
+    let is_sqlite = url
+        .get(.."sqlite:".len())
+        .is_some_and(|scheme| scheme.eq_ignore_ascii_case("sqlite:"));
+    if !is_sqlite
+        || url
+            .split('?')
+            .next()
+            .is_some_and(|u| u.ends_with(":memory:"))
+    {
+        return false;
+    }
+    // Parsed as `SqliteStore::open` parses it, so both agree on the path.
+    sqlx::sqlite::SqliteConnectOptions::from_str(url)
+        .is_ok_and(|options| !options.get_filename().exists())
+}
+
+#[cfg(not(feature = "sqlite"))]
+fn names_missing_sqlite_file(_url: &str) -> bool {
+    false
 }
 
 /// `url` with a relative SQLite path made relative to the configuration file's directory, as

@@ -5,8 +5,10 @@ use std::io::Write;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
+use portcullis::SecretString;
+use portcullis::basic::{HashingConfig, HashingPool};
 use portcullis::jwt::{JwtIssuer, SigningKey};
-use portcullis::{Principal, Scheme, SubjectKind};
+use portcullis::{PasswordHash, Principal, Scheme, SubjectKind};
 
 fn portcullis(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_portcullis"))
@@ -180,4 +182,198 @@ fn check_reports_jwt_mistakes_with_line_and_key() {
     );
     assert!(stderr.contains("not a duration"), "{stderr}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A directory of its own under the system temp dir, removed on drop.
+struct TempDir(std::path::PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> Self {
+        let dir =
+            std::env::temp_dir().join(format!("portcullis-cli-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        Self(dir)
+    }
+
+    fn write(&self, name: &str, text: &str) -> String {
+        let file = self.0.join(name);
+        std::fs::write(&file, text).expect("write");
+        file.to_str().expect("utf8 path").to_owned()
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The pool cost of the files below: small, so the tests stay fast.
+const POOL_HASHING: &str = "[basic.hashing]\nmemory_kib = 1024\niterations = 1\nparallelism = 1\n";
+
+/// A PHC hash of "pw" at `m`, `t`, `p`.
+async fn hash_at(m: u32, t: u32, p: u32) -> String {
+    let pool = HashingPool::new(HashingConfig {
+        memory_kib: m,
+        iterations: t,
+        parallelism: p,
+        ..HashingConfig::default()
+    })
+    .expect("pool");
+    pool.hash(&SecretString::new("pw"))
+        .await
+        .expect("hash")
+        .expose_phc()
+        .to_owned()
+}
+
+fn inline_user(name: &str, phc: &str) -> String {
+    format!("[[basic.users]]\nname = \"{name}\"\npassword_hash = \"{phc}\"\n")
+}
+
+#[tokio::test]
+async fn check_warns_only_about_inline_hashes_costlier_than_the_pool() {
+    let dir = TempDir::new("costly-inline");
+    let costly = hash_at(2048, 2, 1).await;
+    let file = dir.write(
+        "costly.toml",
+        &format!(
+            "{POOL_HASHING}\n{}\n{}\n{}",
+            inline_user("carol", &costly),
+            inline_user("alice", &hash_at(1024, 1, 1).await),
+            inline_user("bob", &hash_at(256, 1, 1).await),
+        ),
+    );
+    let out = portcullis(&["config", "check", &file]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let warnings: Vec<&str> = stderr.lines().filter(|l| l.contains("warning")).collect();
+    assert_eq!(warnings.len(), 1, "{stderr}");
+    let warning = warnings[0];
+    assert!(warning.contains("user \"carol\""), "{warning}");
+    assert!(warning.contains("m=2048, t=2, p=1"), "{warning}");
+    assert!(warning.contains("m=1024, t=1, p=1"), "{warning}");
+    // Users at the pool's cost (alice) and below it (bob, padded) get no warning.
+    assert!(
+        !stderr.contains("alice") && !stderr.contains("bob"),
+        "{stderr}"
+    );
+    // Neither the hash nor any part of it.
+    let (_, digest) = costly.rsplit_once('$').expect("PHC");
+    assert!(!stderr.contains(digest), "{stderr}");
+    assert!(!stderr.contains("$argon2id"), "{stderr}");
+}
+
+#[cfg(feature = "sqlite")]
+#[tokio::test]
+async fn check_warns_about_costlier_hashes_in_the_store() {
+    use portcullis::store::{SqliteStore, UserRecord, UserStore as _};
+
+    let dir = TempDir::new("costly-store");
+    let store = SqliteStore::open(dir.0.join("users.db").to_str().expect("utf8 path"))
+        .await
+        .expect("store");
+    for (name, phc) in [
+        ("dave", hash_at(2048, 1, 1).await),
+        ("erin", hash_at(1024, 1, 1).await),
+    ] {
+        store
+            .create_user(UserRecord::new(name, PasswordHash::new(phc)))
+            .await
+            .expect("user");
+    }
+    store.close().await;
+    // A path relative to the file, as `build` takes it.
+    let file = dir.write(
+        "store.toml",
+        &format!("[store]\nurl = \"sqlite://users.db\"\n\n{POOL_HASHING}"),
+    );
+    let out = portcullis(&["config", "check", &file]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("user \"dave\""), "{stderr}");
+    assert!(stderr.contains("m=2048, t=1, p=1"), "{stderr}");
+
+    // A store file that does not exist has no users to warn about, and is not created.
+    let file = dir.write(
+        "missing.toml",
+        &format!("[store]\nurl = \"sqlite://missing.db\"\n\n{POOL_HASHING}"),
+    );
+    let out = portcullis(&["config", "check", &file]);
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+    assert!(!dir.0.join("missing.db").exists());
+}
+
+/// `portcullis hash-password` with `args`, "correct horse" on stdin.
+fn hash_password(args: &[&str]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .arg("hash-password")
+        .args(args)
+        .env_remove("PORTCULLIS_CONFIG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("runs");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"correct horse\n")
+        .expect("write");
+    child.wait_with_output().expect("exits")
+}
+
+#[test]
+fn hash_password_uses_the_cost_of_the_config_file() {
+    let dir = TempDir::new("hash-config");
+    let file = dir.write(
+        "cost.toml",
+        "[basic.hashing]\nmemory_kib = 4096\niterations = 3\nparallelism = 2\n",
+    );
+    let out = hash_password(&["--config", &file]);
+    let phc = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(phc.starts_with("$argon2id$v=19$m=4096,t=3,p=2$"), "{phc}");
+
+    // What the file leaves out keeps its default.
+    let file = dir.write("partial.toml", "[basic.hashing]\niterations = 3\n");
+    let out = hash_password(&["--config", &file]);
+    let phc = String::from_utf8_lossy(&out.stdout);
+    assert!(phc.starts_with("$argon2id$v=19$m=19456,t=3,p=1$"), "{phc}");
+
+    // Without --config: the default cost.
+    let out = hash_password(&[]);
+    let phc = String::from_utf8_lossy(&out.stdout);
+    assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc}");
+}
+
+#[test]
+fn hash_password_reports_a_bad_config_file_with_line_and_key() {
+    let dir = TempDir::new("hash-bad-config");
+    let file = dir.write(
+        "bad.toml",
+        "[basic]\n\n[basic.hashing]\nmemory_kib = \"lots\"\n",
+    );
+    let out = hash_password(&["--config", &file]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.starts_with(&format!("error: {file}:4:")), "{stderr}");
+    assert!(stderr.contains("basic.hashing.memory_kib"), "{stderr}");
+
+    // Parameters argon2 refuses are located by key.
+    let file = dir.write("weak.toml", "[basic.hashing]\nmemory_kib = 1\n");
+    let out = hash_password(&["--config", &file]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.starts_with(&format!("error: {file}:1:")), "{stderr}");
+    assert!(stderr.contains("basic.hashing"), "{stderr}");
 }

@@ -144,6 +144,13 @@ enum Creates {
     No,
 }
 
+impl StoreArgs {
+    /// The configuration file given with `--config` (or `PORTCULLIS_CONFIG`), if any.
+    pub(crate) fn config_file(&self) -> Option<&std::path::Path> {
+        self.config.as_deref()
+    }
+}
+
 impl Admin {
     async fn open(args: StoreArgs, creates: Creates) -> Result<Self, String> {
         if let Some(path) = &args.config {

@@ -29,7 +29,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Reads a password from stdin (one line) and prints its argon2id PHC hash.
+    /// Reads a password from stdin (one line) and prints its argon2id PHC hash, at the cost of
+    /// `[basic.hashing]` in the `--config` file (else at the default cost).
     HashPassword,
     /// Users who log in with HTTP Basic.
     #[command(subcommand)]
@@ -47,6 +48,7 @@ enum Command {
 #[derive(Subcommand)]
 enum ConfigCommand {
     /// Validates a configuration file: exit 0, or the error with line, column and key and exit 1.
+    /// Warns (exit 0) about each user whose stored hash is costlier than `[basic.hashing]`.
     Check {
         /// The TOML file.
         file: PathBuf,
@@ -127,7 +129,16 @@ async fn run(store: admin::StoreArgs, command: Command) -> Result<ExitCode, Stri
             if password.is_empty() {
                 return Err("empty password on stdin".to_owned());
             }
-            let pool = HashingPool::new(HashingConfig::default()).map_err(|e| e.to_string())?;
+            // Read before hashing, so a bad file is reported at once; with `--config`, the
+            // stored hash then costs what the Gate's own refusals cost (issue #15 item 4).
+            let hashing = match store.config_file() {
+                Some(path) => Config::from_file(path)
+                    .map_err(|e| e.to_string())?
+                    .hashing()
+                    .unwrap_or_default(),
+                None => HashingConfig::default(),
+            };
+            let pool = HashingPool::new(hashing).map_err(|e| e.to_string())?;
             let hash = pool
                 .hash(&SecretString::new(password))
                 .await
@@ -136,7 +147,8 @@ async fn run(store: admin::StoreArgs, command: Command) -> Result<ExitCode, Stri
             Ok(ExitCode::SUCCESS)
         }
         Command::Config(ConfigCommand::Check { file }) => match Config::from_file(&file) {
-            Ok(_) => {
+            Ok(config) => {
+                warn_costlier_hashes(&file, &config).await;
                 println!("{}: ok", file.display());
                 Ok(ExitCode::SUCCESS)
             }
@@ -181,6 +193,75 @@ async fn run(store: admin::StoreArgs, command: Command) -> Result<ExitCode, Stri
             })
         }
     }
+}
+
+/// Warns on stderr, one line per user, about each stored password hash costlier than the pool's
+/// `[basic.hashing]` cost: a wrong password for that user takes longer to refuse than one for an
+/// unknown user, which tells that the user exists (`docs/security.md`, issue #15 item 4). Weaker
+/// hashes are padded to the pool's cost and need no warning. Never prints a hash. A warning, not
+/// an error: the file is valid, so the exit status stays 0, also when the store cannot be read.
+async fn warn_costlier_hashes(file: &std::path::Path, config: &Config) {
+    let Some(hashing) = config.hashing() else {
+        return;
+    };
+    let users = match config.users().await {
+        Ok(users) => users,
+        Err(err) => {
+            eprintln!(
+                "warning: {}: cannot list the users to compare their hash costs with \
+                 [basic.hashing]: {err}",
+                file.display()
+            );
+            return;
+        }
+    };
+    if users.is_empty() {
+        return;
+    }
+    let pool = match HashingPool::new(hashing) {
+        Ok(pool) => pool,
+        Err(err) => {
+            eprintln!("warning: {}: {err}", file.display());
+            return;
+        }
+    };
+    let pool_cost = format!(
+        "m={}, t={}, p={}",
+        hashing.memory_kib, hashing.iterations, hashing.parallelism
+    );
+    for user in users
+        .iter()
+        .filter(|user| pool.costlier_than_pool(&user.password_hash))
+    {
+        eprintln!(
+            "warning: {}: user {:?}: stored password hash costs {}, more than [basic.hashing] \
+             ({pool_cost}): refusing a wrong password for this user takes longer than for an \
+             unknown user, which tells that the user exists; hash the password again at the \
+             pool's cost (`portcullis user passwd`, or `portcullis hash-password --config \
+             FILE` for an inline user)",
+            file.display(),
+            user.name,
+            stored_cost(&user.password_hash),
+        );
+    }
+}
+
+/// A stored hash's argon2 cost as `m=…, t=…, p=…`, never the hash itself.
+fn stored_cost(hash: &portcullis::PasswordHash) -> String {
+    argon2::PasswordHash::new(hash.expose_phc())
+        .ok()
+        .and_then(|parsed| argon2::Params::try_from(&parsed).ok())
+        .map_or_else(
+            || "an unknown cost".to_owned(),
+            |params| {
+                format!(
+                    "m={}, t={}, p={}",
+                    params.m_cost(),
+                    params.t_cost(),
+                    params.p_cost()
+                )
+            },
+        )
 }
 
 /// Prints portcullis's own warnings (target `portcullis…`, level WARN and above) on stderr, one
