@@ -355,11 +355,11 @@ async fn start_gateway(config: impl AsRef<std::path::Path>) -> (String, Arc<Atom
     (base, answered)
 }
 
-/// The Gate matches routes on the decoded, normalised path, where `%2F` stays inside a segment and
-/// `;x` is part of one; upstreams that decode `%2F` or drop `;` parameters would serve these as
-/// `/admin/users`. Bob (not an admin, but allowed by the default rule) sends each trick raw, on
-/// its own connection (reqwest would normalise the path first): each is a 400 problem from the
-/// gateway and never reaches the upstream, while a path in normal form still goes through.
+/// The Gate matches routes on the path as sent, where `%2F` and `;x` are part of a segment;
+/// upstreams that decode `%2F` or drop `;` parameters would serve these as `/admin/users`. Bob
+/// (not an admin, but allowed by the default rule) sends each trick raw, on its own connection
+/// (reqwest would clean the path up first): each is a 400 problem (from the Gate or the gateway)
+/// and never reaches the upstream, while a plain path still goes through.
 #[tokio::test]
 async fn the_gateway_refuses_paths_the_upstream_could_read_differently() {
     let config = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/gateway.toml");
