@@ -8,52 +8,17 @@
 
 mod common;
 
+use common::HeaderAuthenticator;
+
 use std::sync::LazyLock;
 
 use actix_web::{HttpResponse, web};
 use axum::routing::{any as any_method, get};
 use http::{HeaderMap, Method, Request, Uri};
 use portcullis::actix::GateMiddleware;
-use portcullis::{
-    Authenticator, BoxFuture, Challenge, Config, Gate, GateLayer, Groups, Methods, Outcome,
-    Principal, Public, RequestView, Scheme, SubjectKind,
-};
+use portcullis::{Challenge, Config, Gate, GateLayer, Groups, Methods, Public, RequestView};
 use proptest::prelude::*;
 use tower::ServiceExt as _;
-
-/// Authenticates whoever `x-user` names, in the groups `x-groups` lists (comma-separated).
-#[derive(Debug)]
-struct HeaderUser;
-
-impl Authenticator for HeaderUser {
-    fn scheme(&self) -> Scheme {
-        Scheme::ApiKey
-    }
-    fn challenge(&self) -> Challenge {
-        Challenge::new("Test")
-    }
-    fn recognizes(&self, request: &RequestView<'_>) -> bool {
-        request.headers().contains_key("x-user")
-    }
-    fn authenticate<'a>(&'a self, request: &'a RequestView<'a>) -> BoxFuture<'a, Outcome> {
-        let header = |name: &str| {
-            request
-                .headers()
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default()
-                .to_owned()
-        };
-        let groups: Vec<String> = header("x-groups")
-            .split(',')
-            .filter(|g| !g.is_empty())
-            .map(str::to_owned)
-            .collect();
-        let principal =
-            Principal::new(header("x-user"), SubjectKind::User, Scheme::ApiKey).with_groups(groups);
-        Box::pin(async move { Outcome::Authenticated(principal) })
-    }
-}
 
 // ---------------------------------------------------------------------------------------------
 // The differential test
@@ -135,7 +100,7 @@ fn rule_name(tag: &str) -> String {
 /// Every rule public, so `explain` always reaches the route step and names the rule.
 fn differential_gate() -> Gate {
     let mut builder = Gate::builder()
-        .authenticator(HeaderUser)
+        .authenticator(HeaderAuthenticator)
         .default_policy(Public);
     for e in TABLE {
         let methods = if e.get_only {
@@ -390,7 +355,7 @@ const PROBES: &[&str] = &[
 /// The Gate every raw-socket server runs: `/health` and `/public/**` public, all else closed.
 fn probe_gate() -> Gate {
     Gate::builder()
-        .authenticator(HeaderUser)
+        .authenticator(HeaderAuthenticator)
         .route_for(Methods::Only(vec![Method::GET]), "/health", Public)
         .route("/public/**", Public)
         .build()
@@ -594,7 +559,7 @@ async fn raw_probes_reach_no_protected_hyper_handler() {
 
 fn admin_gate() -> Gate {
     Gate::builder()
-        .authenticator(HeaderUser)
+        .authenticator(HeaderAuthenticator)
         .route("/api/admin/**", Groups::any_of(["admin"]))
         .build()
         .expect("valid gate")
@@ -733,7 +698,7 @@ fn route_patterns_with_characters_a_reader_decodes_are_refused() {
 async fn head_is_decided_as_the_get_it_runs_as() {
     // A public HEAD probe rule cannot be written; HEAD and GET together can.
     let gate = Gate::builder()
-        .authenticator(HeaderUser)
+        .authenticator(HeaderAuthenticator)
         .route_for(
             Methods::Only(vec![Method::GET, Method::HEAD]),
             "/status",
@@ -783,7 +748,7 @@ async fn cors_outside_the_gate_answers_preflights_and_the_request_is_still_check
     let routes = || axum::Router::new().route("/me", get(|| async { "me" }));
     let gate = || {
         Gate::builder()
-            .authenticator(HeaderUser)
+            .authenticator(HeaderAuthenticator)
             .build()
             .expect("valid gate")
     };
@@ -856,7 +821,7 @@ async fn a_refused_path_is_a_400_from_the_responder_and_audited() {
         .route("/{*rest}", get(|| async { "ran" }))
         .layer(GateLayer::new(probe_gate()));
     let custom_gate = Gate::builder()
-        .authenticator(HeaderUser)
+        .authenticator(HeaderAuthenticator)
         .responder(|rejection: &portcullis::Rejection, _: &[Challenge]| {
             http::Response::builder()
                 .status(rejection.status())

@@ -6,7 +6,7 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use http::StatusCode;
 use portcullis::jwt::SigningKey;
 use portcullis::{
@@ -15,56 +15,6 @@ use portcullis::{
     Not, Outcome, Policy, PolicyContext, PolicyExt, Principal, Public, Rejection, RejectionKind,
     RequestView, Scheme, Schemes, Scopes, SubjectKind,
 };
-
-/// Authenticates whoever the `x-user` header names, with the scheme, kind, groups, scopes and
-/// credential times other headers give: a stand-in for a real scheme, so policies can be tested
-/// on every kind of principal.
-#[derive(Debug)]
-struct HeaderAuthenticator;
-
-impl Authenticator for HeaderAuthenticator {
-    fn scheme(&self) -> Scheme {
-        Scheme::ApiKey
-    }
-    fn challenge(&self) -> Challenge {
-        Challenge::new("Test")
-    }
-    fn recognizes(&self, request: &RequestView<'_>) -> bool {
-        request.headers().contains_key("x-user")
-    }
-    fn authenticate<'a>(&'a self, request: &'a RequestView<'a>) -> BoxFuture<'a, Outcome> {
-        let h = |name: &str| {
-            request
-                .headers()
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned)
-        };
-        let list = |name: &str| -> Vec<String> {
-            h(name)
-                .map(|v| v.split(',').map(str::to_owned).collect())
-                .unwrap_or_default()
-        };
-        let scheme = h("x-scheme")
-            .map(|s| s.parse().expect("scheme"))
-            .unwrap_or(Scheme::ApiKey);
-        let kind = match h("x-kind").as_deref() {
-            Some("application") => SubjectKind::Application,
-            _ => SubjectKind::User,
-        };
-        let mut principal = Principal::new(h("x-user").unwrap_or_default(), kind, scheme)
-            .with_groups(list("x-groups"))
-            .with_scopes(list("x-scopes"));
-        let time = |name: &str| h(name).map(|v| v.parse::<DateTime<Utc>>().expect("time"));
-        if let Some(at) = time("x-issued") {
-            principal = principal.with_issued_at(at);
-        }
-        if let Some(at) = time("x-expires") {
-            principal = principal.with_expires_at(at);
-        }
-        Box::pin(async move { Outcome::Authenticated(principal) })
-    }
-}
 
 /// A policy with a fixed answer, for truth tables.
 #[derive(Debug)]
@@ -82,7 +32,7 @@ impl Policy for Fixed {
 
 fn gate(policy: impl Policy) -> Gate {
     Gate::builder()
-        .authenticator(HeaderAuthenticator)
+        .authenticator(common::HeaderAuthenticator)
         .route("/x", policy)
         .build()
         .expect("gate")
@@ -462,7 +412,7 @@ fn ip_gate(proxies: &[&str]) -> Gate {
         .allow(portcullis::IpSet::parse(["192.0.2.0/24", "2001:db8::/32"]).expect("allow"))
         .deny(portcullis::IpSet::parse(["192.0.2.66"]).expect("deny"));
     Gate::builder()
-        .authenticator(HeaderAuthenticator)
+        .authenticator(common::HeaderAuthenticator)
         .trusted_proxies(portcullis::TrustedProxies::new(
             portcullis::IpSet::parse(proxies.iter().copied()).expect("proxies"),
         ))
@@ -557,14 +507,14 @@ async fn explain_traces_every_stage() {
 async fn a_gate_takes_at_most_64_authenticators() {
     let mut builder = Gate::builder();
     for _ in 0..64 {
-        builder = builder.authenticator(HeaderAuthenticator);
+        builder = builder.authenticator(common::HeaderAuthenticator);
     }
     let gate = builder.build().expect("64 authenticators are accepted");
     let principal = check(&gate, &[("x-user", "alice")]).await.unwrap();
     assert_eq!(principal.unwrap().subject(), "alice");
     let mut builder = Gate::builder();
     for _ in 0..65 {
-        builder = builder.authenticator(HeaderAuthenticator);
+        builder = builder.authenticator(common::HeaderAuthenticator);
     }
     let err = builder.build().unwrap_err();
     assert!(err.to_string().contains("at most 64"), "{err}");
@@ -729,7 +679,7 @@ fn empty_lists_are_refused_when_the_gate_is_built() {
         // Nested inside combinators too.
         let nested = Authenticated.and(Not::new(Any::from(vec![policy])));
         let err = Gate::builder()
-            .authenticator(HeaderAuthenticator)
+            .authenticator(common::HeaderAuthenticator)
             .route("/x", nested)
             .build()
             .expect_err(name);

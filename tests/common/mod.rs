@@ -15,9 +15,11 @@ use std::sync::Arc;
 use axum::Json;
 use axum::Router;
 use axum::routing::get;
+use chrono::{DateTime, Utc};
 use portcullis::basic::{BasicAuthenticatorBuilder, HashingConfig};
 use portcullis::{
-    BasicAuthenticator, Gate, GateLayer, Groups, MemoryUserStore, Principal, Public, RequestView,
+    Authenticator, BasicAuthenticator, BoxFuture, Challenge, Gate, GateLayer, Groups,
+    MemoryUserStore, Outcome, Principal, Public, RequestView, Scheme, SubjectKind,
 };
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, WWW_AUTHENTICATE};
@@ -259,4 +261,54 @@ pub(crate) async fn internal_reason(
         .expect_err("the gate refuses this request")
         .reason()
         .to_owned()
+}
+
+/// Authenticates whoever the `x-user` header names, with the scheme, kind, groups, scopes and
+/// credential times other headers give: a stand-in for a real scheme, so policies can be tested
+/// on every kind of principal.
+#[derive(Debug)]
+pub(crate) struct HeaderAuthenticator;
+
+impl Authenticator for HeaderAuthenticator {
+    fn scheme(&self) -> Scheme {
+        Scheme::ApiKey
+    }
+    fn challenge(&self) -> Challenge {
+        Challenge::new("Test")
+    }
+    fn recognizes(&self, request: &RequestView<'_>) -> bool {
+        request.headers().contains_key("x-user")
+    }
+    fn authenticate<'a>(&'a self, request: &'a RequestView<'a>) -> BoxFuture<'a, Outcome> {
+        let h = |name: &str| {
+            request
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let list = |name: &str| -> Vec<String> {
+            h(name)
+                .map(|v| v.split(',').map(str::to_owned).collect())
+                .unwrap_or_default()
+        };
+        let scheme = h("x-scheme")
+            .map(|s| s.parse().expect("scheme"))
+            .unwrap_or(Scheme::ApiKey);
+        let kind = match h("x-kind").as_deref() {
+            Some("application") => SubjectKind::Application,
+            _ => SubjectKind::User,
+        };
+        let mut principal = Principal::new(h("x-user").unwrap_or_default(), kind, scheme)
+            .with_groups(list("x-groups"))
+            .with_scopes(list("x-scopes"));
+        let time = |name: &str| h(name).map(|v| v.parse::<DateTime<Utc>>().expect("time"));
+        if let Some(at) = time("x-issued") {
+            principal = principal.with_issued_at(at);
+        }
+        if let Some(at) = time("x-expires") {
+            principal = principal.with_expires_at(at);
+        }
+        Box::pin(async move { Outcome::Authenticated(principal) })
+    }
 }
