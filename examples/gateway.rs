@@ -29,8 +29,9 @@
 //!   refused with 400 first. Always: an encoded `/` or `\`, a `;`, dot segments, `//`, encoded
 //!   dots, and a segment ending in `.` or whitespace, raw or encoded (IIS and Windows file
 //!   serving drop them: `/admin./users`, `/admin%20/users`). With `[gateway] upstream_paths =
-//!   "case-insensitive"` also: a path whose rule depends on letter case (`/ADMIN/users` when a
-//!   rule names `/admin/**`), non-ASCII once decoded, and a `:` or `~` in a segment;
+//!   "case-insensitive"` also: non-ASCII once decoded (whose case mapping readers disagree on),
+//!   and a `:` or `~` in a segment (alternate data streams, 8.3 short names); and the rules are
+//!   matched ignoring ASCII case, so `/ADMIN/users` meets the rule for `/admin/**`;
 //! - no header tells it to serve another path or run another method (`X-Original-URL`,
 //!   `X-Rewrite-URL`, `X-HTTP-Method-Override`, `X-HTTP-Method`, `X-Method-Override` are removed),
 //!   and a `_method` query parameter is refused with 400. A `_method` field in a form body is out
@@ -49,10 +50,12 @@
 //! paths case-sensitively as sent (nginx, Go's `net/http`, axum, actix-web, Django, Flask, Rails,
 //! Spring, Tomcat); `"case-insensitive"` for Express (its default `caseSensitive: false`),
 //! ASP.NET Core, IIS, or anything serving files from a case-insensitive file system. Under it every
-//! rule's pattern must be lowercase. The Gate itself never matches ignoring case: the gateway
-//! refuses the paths whose rule would change with their case and forwards the rest as sent, so
-//! `/users/Bob` reaches the upstream as `/users/Bob`. The setting cannot change on reload
-//! (restart, as for a new upstream URL).
+//! rule's pattern must be lowercase, and the Gate decides on the path's ASCII-lowercase spelling,
+//! which those patterns match exactly when the path matches them ignoring case; the request is
+//! forwarded as sent, so `/users/Bob` reaches the upstream as `/users/Bob`. The setting cannot
+//! change on reload (restart, as for a new upstream URL). It describes the upstream only: an
+//! in-process router (axum, actix-web) matches case-sensitively, and so does the Gate in front
+//! of it.
 //!
 //! Values are percent-encoded UTF-8 (RFC 3986); lists are comma-separated. The upstream must only
 //! be reachable through the gateway (bind it to localhost or a private network), or anyone can
@@ -79,9 +82,7 @@ use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use portcullis::config::UpstreamPaths;
-use portcullis::{
-    Config, ConfigError, GateHandle, GateLayer, PathPattern, PeerAddr, Principal, Rejection,
-};
+use portcullis::{Config, ConfigError, GateHandle, GateLayer, PeerAddr, Principal, Rejection};
 use tower::{ServiceBuilder, ServiceExt as _};
 
 /// The headers the gateway sets for the upstream; incoming ones are removed.
@@ -185,13 +186,11 @@ pub(crate) struct Gateway {
     config: Arc<PathBuf>,
 }
 
-/// Where callers' credentials can be (the upstream gets none of them), and the route patterns
-/// whose matching a case-insensitive upstream could read differently.
+/// Where callers' credentials can be: the upstream gets none of them.
 #[derive(Default)]
 struct Hidden {
     headers: Vec<HeaderName>,
     query_params: Vec<String>,
-    patterns: Vec<PathPattern>,
 }
 
 impl Gateway {
@@ -222,10 +221,9 @@ impl Gateway {
         self.gate.reload_config(&config).await
     }
 
-    /// Adds the configuration's credential names to those removed before forwarding, and its
-    /// route patterns to those checked for letter case. Neither is ever dropped: a request the
-    /// old configuration authenticated may still be on its way to the upstream with a credential
-    /// under an old name, or decided by an old rule. Checking old patterns too only refuses more.
+    /// Adds the configuration's credential names to those removed before forwarding. None is
+    /// ever dropped: a request the old configuration authenticated may still be on its way to
+    /// the upstream with a credential under an old name.
     fn hide(&self, config: &Config) {
         let mut hidden = self.hidden.write().unwrap_or_else(|e| e.into_inner());
         for name in config.credential_headers() {
@@ -239,11 +237,6 @@ impl Gateway {
         for param in config.credential_query_params() {
             if !hidden.query_params.iter().any(|p| p == param) {
                 hidden.query_params.push(param.to_owned());
-            }
-        }
-        for route in config.routes() {
-            if !hidden.patterns.contains(route.pattern()) {
-                hidden.patterns.push(route.pattern().clone());
             }
         }
     }
@@ -278,12 +271,11 @@ pub(crate) async fn serve(
             .layer(GateLayer::new(gateway.gate.clone()))
             .service_fn(move |request| proxy.clone().forward(request));
         let gate = gateway.gate.clone();
-        let hidden = Arc::clone(&gateway.hidden);
         let upstream_paths = gateway.upstream_paths;
         let service = tower::service_fn(move |mut request: Request<Incoming>| {
             let gated = gated.clone();
             let gate = gate.gate();
-            let checked = check_request(request.uri(), upstream_paths, &hidden);
+            let checked = check_request(request.uri(), upstream_paths);
             async move {
                 if let Err(reason) = checked {
                     tracing::info!(path = request.uri().path(), "refused: {reason}");
@@ -294,9 +286,16 @@ pub(crate) async fn serve(
                             .boxed()
                     }));
                 }
-                // What the Gate decides on is what is forwarded: `Proxy::forward` checks it.
-                let path = Checked(request.uri().path().to_owned());
-                request.extensions_mut().insert(path);
+                // The Gate decides on the path as the upstream will read it, and the request goes
+                // on as sent: `Proxy::forward` checks that the decided path reaches it unchanged.
+                let checked = Checked {
+                    decided: decided_path(request.uri().path(), upstream_paths),
+                    sent: request.uri().clone(),
+                };
+                if checked.decided != checked.sent.path() {
+                    *request.uri_mut() = with_path(&checked.sent, &checked.decided);
+                }
+                request.extensions_mut().insert(checked);
                 let response = gated.oneshot(request).await?;
                 Ok::<_, Infallible>(response.map(|body| body.boxed()))
             }
@@ -312,23 +311,18 @@ pub(crate) async fn serve(
     }
 }
 
-/// The path the gateway checked and the Gate decided on, byte for byte.
+/// The request target as the client sent it (what is forwarded), and the path the Gate decided
+/// on: the same, or with a case-insensitive upstream, its ASCII-lowercase spelling.
 #[derive(Clone)]
-struct Checked(String);
+struct Checked {
+    decided: String,
+    sent: Uri,
+}
 
 /// Refuses a request the upstream could read differently from the Gate: by its path
-/// ([`check_path`]), by the letter case of its path when the upstream ignores case
-/// ([`check_case`]), or by a `_method` query parameter ([`overrides_method`]).
-fn check_request(
-    target: &Uri,
-    upstream_paths: UpstreamPaths,
-    hidden: &RwLock<Hidden>,
-) -> Result<(), &'static str> {
+/// ([`check_path`]) or by a `_method` query parameter ([`overrides_method`]).
+fn check_request(target: &Uri, upstream_paths: UpstreamPaths) -> Result<(), &'static str> {
     check_path(target.path(), upstream_paths)?;
-    if upstream_paths == UpstreamPaths::CaseInsensitive {
-        let hidden = hidden.read().unwrap_or_else(|e| e.into_inner());
-        check_case(target.path(), &hidden.patterns)?;
-    }
     if target.query().is_some_and(overrides_method) {
         return Err("a `_method` query parameter: the Gate decided on the request's method");
     }
@@ -401,26 +395,27 @@ fn check_path(path: &str, upstream_paths: UpstreamPaths) -> Result<(), &'static 
     Ok(())
 }
 
-/// With a case-insensitive upstream, refuses a path whose rule depends on letter case: one that
-/// some route pattern matches but not its lowercase spelling, or the other way round.
-/// `/ADMIN/users` is such a path (the upstream serves it as `/admin/users`, the Gate's
-/// `/admin/**` does not match it); `/users/Bob` under `/users/*` is not, and is forwarded as sent.
-///
-/// Patterns are lowercase (the configuration refuses others under this setting), so a pattern
-/// matching the lowercase spelling is exactly one matching the path ignoring case. The Gate then
-/// decides on the path as sent, by the rule the upstream's reading would have met.
-fn check_case(path: &str, patterns: &[PathPattern]) -> Result<(), &'static str> {
-    if !path.bytes().any(|b| b.is_ascii_uppercase()) {
-        return Ok(());
+/// The path the Gate decides on. A case-insensitive upstream serves `/ADMIN/users` as
+/// `/admin/users`, so the Gate decides on the ASCII-lowercase spelling, which its lowercase
+/// patterns match exactly when the path matches them ignoring case; the upstream still gets the
+/// path as sent (`/users/Bob` stays `Bob`). Non-ASCII, whose case mapping differs between
+/// readers, was refused before ([`check_path`]).
+fn decided_path(path: &str, upstream_paths: UpstreamPaths) -> String {
+    match upstream_paths {
+        UpstreamPaths::CaseInsensitive => path.to_ascii_lowercase(),
+        _ => path.to_owned(),
     }
-    let lowercase = path.to_ascii_lowercase();
-    if patterns
-        .iter()
-        .any(|pattern| pattern.matches(path) != pattern.matches(&lowercase))
-    {
-        return Err("a path whose rule depends on letter case, which the upstream ignores");
-    }
-    Ok(())
+}
+
+/// `uri` with its path replaced by `path`, the query kept.
+fn with_path(uri: &Uri, path: &str) -> Uri {
+    let path_and_query = match uri.query() {
+        Some(query) => format!("{path}?{query}"),
+        None => path.to_owned(),
+    };
+    let mut parts = uri.clone().into_parts();
+    parts.path_and_query = PathAndQuery::try_from(path_and_query).ok();
+    Uri::from_parts(parts).unwrap_or_else(|_| uri.clone())
 }
 
 /// Whether a query string carries a `_method` parameter, with which Express's method-override,
@@ -455,10 +450,13 @@ impl Proxy {
     async fn forward(self, request: Request<Incoming>) -> Result<Response<ProxyBody>, Infallible> {
         let (mut parts, body) = request.into_parts();
         let principal = parts.extensions.remove::<Principal>();
-        // The gateway checked this path and the Gate decided on it: forward nothing else.
-        if parts.extensions.remove::<Checked>().map(|c| c.0).as_deref() != Some(parts.uri.path()) {
-            tracing::error!(path = parts.uri.path(), "the path changed after the check");
-            return Ok(plain(StatusCode::INTERNAL_SERVER_ERROR, "internal error"));
+        // The Gate decided on this path: forward the request it stands for, nothing else.
+        match parts.extensions.remove::<Checked>() {
+            Some(checked) if checked.decided == parts.uri.path() => parts.uri = checked.sent,
+            _ => {
+                tracing::error!(path = parts.uri.path(), "the path changed after the check");
+                return Ok(plain(StatusCode::INTERNAL_SERVER_ERROR, "internal error"));
+            }
         }
         {
             let hidden = self.hidden.read().unwrap_or_else(|e| e.into_inner());

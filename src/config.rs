@@ -67,7 +67,8 @@ pub enum UpstreamPaths {
     Exact,
     /// The upstream routes paths ignoring ASCII letter case (Express by default, ASP.NET Core,
     /// IIS, anything serving files from a case-insensitive file system). With it, every route
-    /// pattern must be lowercase, so that a proxy can find the paths whose rule depends on case.
+    /// pattern must be lowercase, so that a proxy can decide on a path's lowercase spelling (which
+    /// a lowercase pattern matches exactly when it matches the path ignoring case).
     CaseInsensitive,
 }
 
@@ -175,11 +176,6 @@ impl Config {
     /// does not use it. Defaults to [`UpstreamPaths::Exact`].
     pub fn upstream_paths(&self) -> UpstreamPaths {
         self.upstream_paths
-    }
-
-    /// The route rules, in order (the default rule is not among them).
-    pub fn routes(&self) -> &[Route] {
-        &self.routes
     }
 
     /// The argon2id cost and pool settings Basic hashes and verifies passwords with:

@@ -260,11 +260,6 @@ impl Route {
         })
     }
 
-    /// The path pattern.
-    pub fn pattern(&self) -> &PathPattern {
-        &self.pattern
-    }
-
     /// `METHODS PATTERN`, as used in audit events.
     pub fn name(&self) -> &str {
         &self.name
