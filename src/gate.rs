@@ -26,11 +26,11 @@ const MAX_AUTHENTICATORS: usize = 64;
 /// Authenticates and authorizes requests. Cheap to clone (one `Arc`).
 ///
 /// For each request: refuse a path that a router could read differently from the Gate (400;
-/// rules match the path as sent, see [`PathPattern`](crate::PathPattern)), resolve the client IP, refuse a request that carries
-/// credentials of two schemes (400), ask the authenticators that recognise a credential in order
-/// (the first that authenticates or rejects decides), then run the policy of the first route rule
-/// that matches. A denied anonymous request gets 401 with every scheme's challenge; a denied
-/// principal gets 403.
+/// rules match the path as sent, see [`PathPattern`](crate::PathPattern)), resolve the client
+/// IP, refuse a request that carries credentials of two schemes (400), ask the authenticators
+/// that recognise a credential in order (the first that authenticates or rejects decides), then
+/// run the policy of the first route rule that matches. A denied anonymous request gets 401 with
+/// every scheme's challenge; a denied principal gets 403.
 #[derive(Clone)]
 pub struct Gate {
     inner: Arc<Inner>,
