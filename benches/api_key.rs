@@ -15,8 +15,9 @@ use std::time::Duration;
 use criterion::Criterion;
 use hmac::{Hmac, Mac};
 use http::request::Parts;
+use portcullis::store::MemoryApiKeyStore;
 use portcullis::store::{ApiKeyStore, open_store};
-use portcullis::{ApiKeys, Gate, MemoryApiKeyStore, NewApiKey, RequestView, SecretString};
+use portcullis::{ApiKeys, Gate, NewApiKey, RequestView, SecretString};
 use sha2::Sha256;
 
 const PEPPER: &str = "bench-pepper-0123456789-abcdefghijklmnopqrstuvwxyz";
@@ -106,7 +107,7 @@ fn bench_store(
                 let mut mac = mac.clone();
                 mac.update(black_box(key.as_bytes()));
                 let digest: [u8; 32] = mac.finalize().into_bytes().into();
-                black_box(portcullis::constant_time_eq(&digest, &expected))
+                black_box(bool::from(subtle::ConstantTimeEq::ct_eq(&digest[..], &expected[..])))
             })
         });
     }

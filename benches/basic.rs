@@ -24,7 +24,8 @@ use hmac::{Hmac, Mac as _};
 use http::header::AUTHORIZATION;
 use http::request::Parts;
 use portcullis::basic::{BasicAuthenticatorBuilder, encode_basic, parse_basic};
-use portcullis::{BasicAuthenticator, Gate, MemoryUserStore, RequestView};
+use portcullis::store::MemoryUserStore;
+use portcullis::{BasicAuthenticator, Gate, RequestView};
 use sha2::Sha256;
 
 const USER: &str = "alice";

@@ -18,9 +18,12 @@ use std::time::Duration;
 
 use criterion::{BatchSize, Criterion};
 use http::request::Parts;
+use portcullis::client_ip::IpSet;
+use portcullis::policy::{All, ExpiryCap, IpRanges};
+use portcullis::reject::Challenge;
 use portcullis::{
-    All, Authenticator, BoxFuture, Challenge, ExpiryCap, Gate, GateLayer, Groups, IpRanges, IpSet,
-    Outcome, Principal, Public, RequestView, Scheme, Scopes, SubjectKind,
+    Authenticator, BoxFuture, Gate, GateLayer, Groups, Outcome, Principal, Public, RequestView,
+    Scheme, Scopes, SubjectKind,
 };
 use tower::{Layer as _, ServiceExt as _};
 

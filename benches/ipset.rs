@@ -8,7 +8,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use criterion::{BenchmarkId, Criterion};
 use ipnet::{IpNet, Ipv4Net};
-use portcullis::IpSet;
+use portcullis::client_ip::IpSet;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 

@@ -15,10 +15,8 @@ use std::time::Duration;
 
 use actix_web::{App, HttpServer, Responder, get, web};
 use portcullis::actix::GateMiddleware;
-use portcullis::{
-    ApiKeys, BasicAuthenticator, Gate, Groups, MemoryApiKeyStore, MemoryUserStore, NewApiKey,
-    Principal, Public,
-};
+use portcullis::store::{MemoryApiKeyStore, MemoryUserStore};
+use portcullis::{ApiKeys, BasicAuthenticator, Gate, Groups, NewApiKey, Principal, Public};
 use rand::Rng;
 use rand::distr::Alphanumeric;
 use serde_json::json;

@@ -10,7 +10,7 @@
 //! | `GET /reports/{name}` | API keys with scope `reports:read` only | a report |
 //!
 //! "Basic only" is a policy: a stolen key cannot mint more keys. The keys live in memory here;
-//! with `[store] url = "sqlite://keys.db"` in a config file ([`portcullis::Config`]) they survive
+//! with `[store] url = "sqlite://keys.db"` in a config file ([`portcullis::config::Config`]) they survive
 //! restarts, and `portcullis key create|list|revoke|rotate` manages them from a shell.
 //!
 //! The pepper (the server-side secret that keys are hashed with) comes from
@@ -26,9 +26,11 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{delete, get};
 use axum::{Json, Router};
+use portcullis::api_key::ApiKeyError;
+use portcullis::store::{MemoryApiKeyStore, MemoryUserStore};
 use portcullis::{
-    ApiKeyError, ApiKeys, Authenticated, BasicAuthenticator, Gate, GateLayer, MemoryApiKeyStore,
-    MemoryUserStore, NewApiKey, PolicyExt, Principal, Scheme, Schemes, Scopes, SecretString,
+    ApiKeys, Authenticated, BasicAuthenticator, Gate, GateLayer, NewApiKey, PolicyExt, Principal,
+    Scheme, Schemes, Scopes, SecretString,
 };
 use rand::Rng;
 use rand::distr::Alphanumeric;

@@ -18,7 +18,8 @@ use std::time::Duration;
 
 use axum::routing::get;
 use axum::{Json, Router};
-use portcullis::{BasicAuthenticator, Gate, GateLayer, Groups, MemoryUserStore, Principal, Public};
+use portcullis::store::MemoryUserStore;
+use portcullis::{BasicAuthenticator, Gate, GateLayer, Groups, Principal, Public};
 use rand::Rng;
 use rand::distr::Alphanumeric;
 use serde_json::{Value, json};

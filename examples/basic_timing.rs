@@ -27,9 +27,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use portcullis::basic::{HashingConfig, HashingPool, encode_basic};
-use portcullis::{
-    BasicAuthenticator, Gate, MemoryUserStore, PasswordHash, RequestView, UserRecord,
-};
+use portcullis::store::{MemoryUserStore, PasswordHash, UserRecord};
+use portcullis::{BasicAuthenticator, Gate, RequestView};
 use rand::seq::SliceRandom as _;
 
 #[path = "timing/mod.rs"]
@@ -107,12 +106,9 @@ async fn setup(hashing: HashingConfig) -> Result<Setup, Box<dyn std::error::Erro
         .add_user("alice", &"the right password".into(), ["staff"])
         .await?;
     // Half the pool's memory: as a hash made before the cost was raised.
-    let weaker = HashingPool::new(HashingConfig {
-        memory_kib: (hashing.memory_kib / 2).max(8),
-        ..hashing
-    })?
-    .hash(&"the right password".into())
-    .await?;
+    let weaker = HashingPool::new(hashing.with_memory_kib((hashing.memory_kib / 2).max(8)))?
+        .hash(&"the right password".into())
+        .await?;
     basic
         .store()
         .create_user(UserRecord::new("willy", weaker))
@@ -225,12 +221,10 @@ fn callgrind(
 ) -> Result<(), Box<dyn std::error::Error>> {
     // A small cost (the test suite's) that still runs every step of argon2id; the dummy hash an
     // unknown user is checked against is made at the same cost.
-    let hashing = HashingConfig {
-        memory_kib,
-        iterations: 1,
-        max_concurrent: 1,
-        ..HashingConfig::default()
-    };
+    let hashing = HashingConfig::default()
+        .with_memory_kib(memory_kib)
+        .with_iterations(1)
+        .with_max_concurrent(1);
     let setup = runtime.block_on(setup(hashing))?;
     let parts = match class {
         Class::UnknownUser => &setup.unknown,

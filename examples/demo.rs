@@ -13,10 +13,9 @@ use std::time::Duration;
 
 use axum::routing::get;
 use axum::{Json, Router};
+use portcullis::config::Config;
 use portcullis::jwt::{JwtIssuer, SigningKey};
-use portcullis::{
-    Config, GateHandle, GateLayer, NewApiKey, Principal, Scheme, SecretString, SubjectKind,
-};
+use portcullis::{GateHandle, GateLayer, NewApiKey, Principal, Scheme, SecretString, SubjectKind};
 use rand::Rng;
 use rand::distr::Alphanumeric;
 use serde_json::{Value, json};

@@ -81,8 +81,9 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
+use portcullis::config::Config;
 use portcullis::config::UpstreamPaths;
-use portcullis::{Config, ConfigError, GateHandle, GateLayer, PeerAddr, Principal, Rejection};
+use portcullis::{ConfigError, GateHandle, GateLayer, PeerAddr, Principal, Rejection};
 use tower::{ServiceBuilder, ServiceExt as _};
 
 /// The headers the gateway sets for the upstream; incoming ones are removed.

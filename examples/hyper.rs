@@ -19,9 +19,8 @@ use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
-use portcullis::{
-    BasicAuthenticator, Gate, GateLayer, MemoryUserStore, PeerAddr, Principal, Public,
-};
+use portcullis::store::MemoryUserStore;
+use portcullis::{BasicAuthenticator, Gate, GateLayer, PeerAddr, Principal, Public};
 use rand::Rng;
 use rand::distr::Alphanumeric;
 use tower::ServiceBuilder;

@@ -23,11 +23,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let count: usize = args.next().map_or(Ok(1200), |a| a.parse())?;
     let parallel: usize = args.next().map_or(Ok(1), |a| a.parse())?;
-    let config = HashingConfig {
-        max_concurrent: 2,
-        max_wait: std::time::Duration::from_secs(60),
-        ..HashingConfig::default()
-    };
+    let config = HashingConfig::default()
+        .with_max_concurrent(2)
+        .with_max_wait(std::time::Duration::from_secs(60));
     let before = status_kib("VmRSS")?;
     let pool = Arc::new(HashingPool::new(config)?);
     let password = "a wrong password".into();

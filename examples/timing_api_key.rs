@@ -27,7 +27,8 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use portcullis::api_key::{CHECKSUM_LEN, ID_LEN, KeyFormat, MemoryApiKeyStore, SECRET_LEN};
+use portcullis::api_key::{CHECKSUM_LEN, ID_LEN, KeyFormat, SECRET_LEN};
+use portcullis::store::MemoryApiKeyStore;
 use portcullis::{ApiKeys, Gate, NewApiKey, RequestView};
 use rand::seq::SliceRandom as _;
 

@@ -21,9 +21,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use portcullis::{
-    ApiKeys, Gate, GateLayer, Groups, MemoryApiKeyStore, NewApiKey, PeerAddr, Principal, Public,
-};
+use portcullis::store::MemoryApiKeyStore;
+use portcullis::{ApiKeys, Gate, GateLayer, Groups, NewApiKey, PeerAddr, Principal, Public};
 use rand::Rng;
 use tonic::transport::server::{TcpConnectInfo, TcpIncoming};
 use tonic::transport::{Channel, Server};

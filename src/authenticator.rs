@@ -13,6 +13,7 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// What an authenticator made of a request.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum Outcome {
     /// The request carries no credential of this scheme; the next authenticator is asked.
     Abstain,

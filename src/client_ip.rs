@@ -1,4 +1,5 @@
-//! Client IP resolution behind reverse proxies: [`TrustedProxies`].
+//! Who is calling from where: client IP resolution behind reverse proxies ([`TrustedProxies`])
+//! and sets of address ranges ([`IpSet`]), which the IP policies use too.
 //!
 //! Forwarding headers are written by whoever sent the request, so only the part appended by
 //! proxies we trust says anything true. Walking the list from the right and stopping at the first
@@ -11,7 +12,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use http::HeaderMap;
 use http::header::{FORWARDED, HeaderName};
 
-use crate::ipset::IpSet;
+pub use crate::ipset::IpSet;
 
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
@@ -25,7 +26,7 @@ const SHOWN_CHARS: usize = 48;
 
 /// Which proxies are believed when they say who the client is, and how the client IP is read.
 ///
-/// [`resolve`](Self::resolve) returns the connection's peer address unless the peer is inside the
+/// The Gate takes the connection's peer address unless the peer is inside the
 /// trusted set. Behind a trusted peer it reads the forwarding header, walks it from the right
 /// skipping trusted hops, and returns the first hop it does not trust: the address our outermost
 /// trusted proxy saw. It never returns an entry to the left of that one, since those are whatever
@@ -37,24 +38,44 @@ const SHOWN_CHARS: usize = 48;
 /// it does not write itself: reading it would let the client choose its own address.
 ///
 /// ```
-/// use std::net::IpAddr;
-/// use http::HeaderMap;
-/// use portcullis::{ForwardedHeader, IpSet, TrustedProxies};
+/// use portcullis::client_ip::{ForwardedHeader, IpSet, TrustedProxies};
+/// use portcullis::policy::IpRanges;
+/// use portcullis::{Gate, RequestView};
 ///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// // Only callers from 198.51.100.0/24 or 2001:db8::/32 may in; our proxies are 10.0.0.0/8.
+/// let gate = |proxies: TrustedProxies| {
+///     let allowed = IpSet::parse(["198.51.100.0/24", "2001:db8::/32"]).expect("valid ranges");
+///     Gate::builder()
+///         .trusted_proxies(proxies)
+///         .default_policy(IpRanges::new().allow(allowed))
+///         .build()
+/// };
 /// let proxies = TrustedProxies::new(IpSet::parse(["10.0.0.0/8"])?);
-/// let mut headers = HeaderMap::new();
-/// // The client claimed 192.0.2.1; our proxy 10.0.0.2 appended what it saw.
-/// headers.insert("x-forwarded-for", "192.0.2.1, 198.51.100.7, 10.0.0.2".parse()?);
-/// // Our proxies do not write `Forwarded`: this one is the client's, and is not read.
-/// headers.insert("forwarded", "for=192.0.2.1".parse()?);
-/// let peer: IpAddr = "10.0.0.1".parse()?;
-/// assert_eq!(proxies.resolve(Some(peer), &headers)?, Some("198.51.100.7".parse()?));
+/// let request = http::Request::get("/")
+///     // The client claimed 192.0.2.1; our proxy 10.0.0.2 appended what it saw.
+///     .header("x-forwarded-for", "192.0.2.1, 198.51.100.7, 10.0.0.2")
+///     // Our proxies do not write `Forwarded`: this one is the client's, and is not read.
+///     .header("forwarded", "for=192.0.2.1")
+///     .body(())?;
+/// let (parts, ()) = request.into_parts();
+/// let via_proxy = RequestView::from_parts(&parts).with_peer(Some("10.0.0.1:4000".parse()?));
+/// assert!(gate(proxies.clone())?.check(&via_proxy).await.is_ok()); // 198.51.100.7
+/// // The same headers straight from 192.0.2.1, not a proxy: the peer is the client.
+/// let direct = RequestView::from_parts(&parts).with_peer(Some("192.0.2.1:4000".parse()?));
+/// assert!(gate(proxies.clone())?.check(&direct).await.is_err());
 ///
-/// // Behind proxies that append RFC 7239 `Forwarded` instead:
-/// let proxies = proxies.forwarded_header(ForwardedHeader::Forwarded);
-/// headers.insert("forwarded", r#"for=192.0.2.1, for="[2001:db8::7]:4711""#.parse()?);
-/// assert_eq!(proxies.resolve(Some(peer), &headers)?, Some("2001:db8::7".parse()?));
-/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// // Behind proxies that append RFC 7239 `Forwarded` instead, `X-Forwarded-For` is the client's.
+/// let request = http::Request::get("/")
+///     .header("forwarded", r#"for=192.0.2.1, for="[2001:db8::7]:4711""#)
+///     .body(())?;
+/// let (parts, ()) = request.into_parts();
+/// let via_proxy = RequestView::from_parts(&parts).with_peer(Some("10.0.0.1:4000".parse()?));
+/// let gate = gate(proxies.forwarded_header(ForwardedHeader::Forwarded))?;
+/// assert!(gate.check(&via_proxy).await.is_ok()); // 2001:db8::7
+/// # Ok(())
+/// # }
 /// ```
 #[derive(Clone, Debug)]
 pub struct TrustedProxies {
@@ -99,7 +120,7 @@ impl TrustedProxies {
     }
 
     /// Refuses a forwarding header with more than `max` entries, counted over all its lines,
-    /// with [`ClientIpError::TooManyEntries`]. `0` refuses every forwarding header from a trusted
+    /// (400). `0` refuses every forwarding header from a trusted
     /// peer. Defaults to 20.
     #[must_use]
     pub fn max_forwarded_entries(mut self, max: usize) -> Self {
@@ -126,7 +147,7 @@ impl TrustedProxies {
     /// entry that is not an IP address (`for=unknown`, an obfuscated `for=_hidden`, an empty
     /// entry, garbage): the hop that wrote it is trusted, so the client is unknown and guessing
     /// would let it pick. Entries to the left of the client are never parsed.
-    pub fn resolve(
+    pub(crate) fn resolve(
         &self,
         peer: Option<IpAddr>,
         headers: &HeaderMap,
@@ -191,7 +212,7 @@ impl TrustedProxies {
 /// cannot be known must not be guessed.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum ClientIpError {
+pub(crate) enum ClientIpError {
     /// The forwarding header has a value that is not visible ASCII, or the walk from the right
     /// reached an entry that is not an IP address.
     #[error("cannot read the client IP from {header}: {detail}")]
@@ -213,6 +234,7 @@ pub enum ClientIpError {
 
 /// The forwarding header [`TrustedProxies`] reads: the one your proxies write.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum ForwardedHeader {
     /// `X-Forwarded-For: client, proxy1, proxy2`, what nginx (`$proxy_add_x_forwarded_for`),
     /// HAProxy (`option forwardfor`), Kong and most load balancers append. The default.

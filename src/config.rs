@@ -18,7 +18,9 @@ use toml::Spanned;
 use crate::api_key::{ApiKeyAuthenticator, ApiKeys};
 use crate::basic::{BasicAuthenticator, BasicLimits, HashingConfig};
 use crate::client_ip::{ForwardedHeader, TrustedProxies};
-use crate::error::{ConfigError, Location};
+pub(crate) use crate::duration::parse_duration;
+use crate::error::ConfigError;
+pub use crate::error::Location;
 use crate::gate::{Gate, GateBuilder};
 use crate::ipset::IpSet;
 use crate::jwt::{IntrospectionSettings, JwtSettings};
@@ -346,43 +348,6 @@ impl Gate {
     pub async fn from_config_file(path: impl AsRef<Path>) -> Result<Gate, ConfigError> {
         Config::from_file(path)?.build().await
     }
-}
-
-/// Parses a duration such as `500ms`, `30s`, `15m`, `1h30m`, `90d` or `2w`.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let bad = || format!("`{text}` is not a duration (use e.g. 30s, 15m, 1h30m, 90d)");
-    let mut total = Duration::ZERO;
-    let mut rest = text.trim();
-    if rest.is_empty() {
-        return Err(bad());
-    }
-    while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let unit_len = rest[digits..]
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(rest.len() - digits);
-        let (number, unit) = (&rest[..digits], &rest[digits..digits + unit_len]);
-        let number: u64 = number.parse().map_err(|_| bad())?;
-        let seconds_per = match unit {
-            "ms" => {
-                total = total.saturating_add(Duration::from_millis(number));
-                rest = &rest[digits + unit_len..];
-                continue;
-            }
-            "s" => 1,
-            "m" => 60,
-            "h" => 3600,
-            "d" => 86_400,
-            "w" => 604_800,
-            _ => return Err(bad()),
-        };
-        let seconds = number.checked_mul(seconds_per).ok_or_else(bad)?;
-        total = total.saturating_add(Duration::from_secs(seconds));
-        rest = &rest[digits + unit_len..];
-    }
-    Ok(total)
 }
 
 struct Spans<'a> {

@@ -15,6 +15,7 @@ pub struct ConfigError {
 
 /// Where in a configuration file an error is: 1-based line and column.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Location {
     /// The file, when the configuration came from one.
     pub file: Option<std::path::PathBuf>,

@@ -26,7 +26,7 @@ const MAX_AUTHENTICATORS: usize = 64;
 /// Authenticates and authorizes requests. Cheap to clone (one `Arc`).
 ///
 /// For each request: refuse a path that a router could read differently from the Gate (400;
-/// rules match the path as sent, see [`PathPattern`](crate::PathPattern)), resolve the client
+/// rules match the path as sent, see [`GateBuilder::route`]), resolve the client
 /// IP, refuse a request that carries credentials of two schemes (400), ask the authenticators
 /// that recognise a credential in order (the first that authenticates or rejects decides), then
 /// run the policy of the first route rule that matches. A denied anonymous request gets 401 with
@@ -319,7 +319,7 @@ impl GateBuilder {
     }
 
     /// Adds a rule built elsewhere (from configuration).
-    pub fn rule(mut self, route: Route) -> Self {
+    pub(crate) fn rule(mut self, route: Route) -> Self {
         self.routes.push(route);
         self
     }
@@ -404,6 +404,7 @@ impl GateBuilder {
 
 /// What [`Gate::explain`] found: each step, then the result [`Gate::check`] would give.
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct Explanation {
     /// `(stage, what happened)`, in order: `path`, `client_ip`, `authenticate` (one per
     /// authenticator asked), `route`, `policy`.

@@ -21,7 +21,7 @@ use crate::error::ConfigError;
 /// reporting `a.b.c.d` always get the same answer.
 ///
 /// ```
-/// use portcullis::IpSet;
+/// use portcullis::client_ip::IpSet;
 ///
 /// let set = IpSet::parse(["10.0.0.0/8", "192.0.2.7", "2001:db8::/32"])?;
 /// assert!(set.contains("10.1.2.3".parse()?));

@@ -15,7 +15,7 @@
 //!    refuses a request carrying credentials of two schemes (400).
 //! 3. Authenticators that recognise a credential are asked in order. Each [abstains, authenticates
 //!    or rejects](Outcome); a rejected credential never falls through to a weaker scheme.
-//! 4. The first [route rule](Route) matching method and path names a [`Policy`]; a denied anonymous
+//! 4. The first [route rule](GateBuilder::route) matching method and path names a [`Policy`]; a denied anonymous
 //!    request gets 401 with every scheme's challenge, a denied principal 403.
 //! 5. A [`Rejection`] becomes a response in one place ([`reject`]): status, `WWW-Authenticate`,
 //!    `Retry-After`, and an RFC 9457 problem body with no internal detail.
@@ -25,15 +25,17 @@
 //!
 //! ```
 //! use std::sync::Arc;
-//! use portcullis::{BasicAuthenticator, Gate, Groups, MemoryUserStore, Public, RequestView};
-//! use portcullis::basic::{encode_basic, HashingConfig};
+//!
+//! use portcullis::basic::{HashingConfig, encode_basic};
+//! use portcullis::store::MemoryUserStore;
+//! use portcullis::{BasicAuthenticator, Gate, Groups, Public, RequestView};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let basic = Arc::new(
 //!     BasicAuthenticator::builder(Arc::new(MemoryUserStore::new()))
 //!         .realm("example")
-//! #       .hashing(HashingConfig { memory_kib: 64, iterations: 1, ..Default::default() })
+//! #       .hashing(HashingConfig::default().with_memory_kib(64).with_iterations(1))
 //!         .build()?,
 //! );
 //! basic.add_user("alice", &"s3cret".into(), ["admin"]).await?;
@@ -55,6 +57,18 @@
 //! # }
 //! ```
 //!
+//! ## Where things are
+//!
+//! The crate root holds what a service names in everyday code: the [`Gate`] and its
+//! [builder](GateBuilder), [`GateHandle`] for reloading, the adapters' entry point ([`GateLayer`];
+//! [`actix::GateMiddleware`]), the request and the caller ([`RequestView`], [`Principal`],
+//! [`Scheme`]), the [`Authenticator`] trait, the built-in authenticators people start with
+//! ([`BasicAuthenticator`], [`ApiKeys`]), the everyday [policies](Policy), [`Rejection`],
+//! [`SecretString`] and [`ConfigError`]. Everything else lives in one public module, at one path:
+//! [`basic`], [`api_key`], [`jwt`] (JWT and introspection), [`store`], [`lockout`], [`policy`],
+//! [`client_ip`], [`reject`], [`config`] (TOML), [`audit`], and the framework modules [`tower`]
+//! and [`actix`].
+//!
 //! ## Features
 //!
 //! | Name | Description | Default |
@@ -70,67 +84,124 @@
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+// The public API: every public item has one path. The root holds the types a service names in
+// everyday code; everything else lives in its public module. The rule and its exceptions are in
+// docs/architecture.md ("The public API"); `public-api.txt` lists the whole API and CI checks it.
+
 pub mod api_key;
 pub mod audit;
-mod authenticator;
 pub mod basic;
-mod client_ip;
+pub mod client_ip;
 pub mod config;
+pub mod jwt;
+pub mod lockout;
+pub mod policy;
+pub mod reject;
+pub mod store;
+
+/// actix-web 4: [`GateMiddleware`](actix::GateMiddleware) runs the Gate in front of an `App` or a
+/// scope; handlers take [`Principal`] (or `Option<Principal>`) as an argument.
+#[cfg(feature = "actix")]
+pub mod actix {
+    pub use crate::adapters::actix::{GateMiddleware, GateMiddlewareService};
+}
+
+/// The tower service behind [`GateLayer`] (axum, hyper, tonic) and its
+/// response body.
+#[cfg(feature = "tower")]
+pub mod tower {
+    pub use crate::adapters::tower::{GateBody, GateService};
+}
+
+mod adapters;
+mod authenticator;
+mod duration;
 mod error;
 mod gate;
 mod handle;
 mod ipset;
-pub mod jwt;
-pub mod lockout;
-pub mod policy;
 mod principal;
-pub mod reject;
 mod request;
 mod route;
 mod secret;
-pub mod store;
 
-mod adapters;
-
-#[cfg(feature = "actix")]
-pub use adapters::actix;
-#[cfg(feature = "axum")]
-pub use adapters::axum::MissingPrincipal;
 #[cfg(feature = "tower")]
-pub use adapters::tower::GateBody;
-#[cfg(feature = "tower")]
-pub use adapters::tower::{GateLayer, GateService};
-pub use api_key::{ApiKeyAuthenticator, ApiKeyError, ApiKeys, IssuedKey, NewApiKey};
+pub use adapters::tower::GateLayer;
+pub use api_key::manager::ApiKeys;
+pub use api_key::new_key::NewApiKey;
 pub use authenticator::{Authenticator, BoxFuture, Outcome};
-pub use basic::BasicAuthenticator;
-pub use client_ip::{ClientIpError, ForwardedHeader, TrustedProxies};
-pub use config::{Config, parse_duration};
-pub use error::{ConfigError, Location, StoreError, StoreErrorKind};
+pub use basic::authenticator::BasicAuthenticator;
+pub use error::ConfigError;
 pub use gate::{Explanation, Gate, GateBuilder};
 pub use handle::GateHandle;
-pub use ipset::IpSet;
-pub use jwt::{
-    IntrospectionAuthenticator, IntrospectionSettings, JwtAuthenticator, JwtIssuer, JwtSettings,
-};
-pub use policy::{
-    All, Anonymous, Any, Authenticated, Decision, ExpiryCap, Groups, IpRanges, KindIs, Not, Policy,
-    PolicyContext, PolicyExt, Public, ReportOnly, Schemes, Scopes,
-};
-pub use principal::{Principal, Scheme, SubjectKind, UnknownScheme};
-pub use reject::{Challenge, ProblemJson, Rejection, RejectionKind, RejectionResponder};
+pub use policy::builtin::{Authenticated, Groups, Public, Schemes, Scopes};
+pub use policy::combinators::PolicyExt;
+pub use policy::evaluate::Policy;
+pub use principal::{Principal, Scheme, SubjectKind};
+pub use reject::rejection::Rejection;
 pub use request::{PeerAddr, RequestView};
-pub use route::{Methods, PathPattern, Route};
-pub use secret::{PasswordHash, SecretString, constant_time_eq};
-pub use store::{ApiKeyRecord, ApiKeyStore, MemoryApiKeyStore};
-pub use store::{MemoryUserStore, UserRecord, UserStore};
+pub use route::Methods;
+pub use secret::SecretString;
 
 /// What the fuzz targets (`fuzz/`) reach inside the crate; not part of the API. cargo-fuzz builds
 /// with `--cfg fuzzing`.
 #[cfg(fuzzing)]
 #[doc(hidden)]
 pub mod __fuzz {
+    use std::fmt;
+    use std::net::IpAddr;
+
+    use http::HeaderMap;
+
+    use crate::client_ip::{ClientIpError, TrustedProxies};
+
     /// Whether the Gate accepts `path` for matching (`Ok`) or refuses it (400).
     pub fn check_path(path: &str) -> Result<(), String> {
         crate::route::check_path(path).map_err(|why| why.to_string())
+    }
+
+    /// A route rule's path pattern.
+    pub struct PathPattern(crate::route::PathPattern);
+
+    impl PathPattern {
+        /// The pattern, or `None` where a Gate would refuse it.
+        pub fn parse(pattern: &str) -> Option<Self> {
+            crate::route::PathPattern::parse(pattern).ok().map(Self)
+        }
+
+        /// Whether `path` matches.
+        pub fn matches(&self, path: &str) -> bool {
+            self.0.matches(path)
+        }
+    }
+
+    impl fmt::Display for PathPattern {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            self.0.fmt(f)
+        }
+    }
+
+    /// Why a client IP could not be resolved.
+    #[derive(Debug, PartialEq, Eq)]
+    pub enum ClientIpRefusal {
+        /// The header has more entries than `max`.
+        TooManyEntries {
+            /// The cap.
+            max: usize,
+        },
+        /// An entry the walk reached is not an address.
+        Unparseable,
+    }
+
+    /// [`TrustedProxies`]'s resolution of the client IP.
+    pub fn resolve_client_ip(
+        proxies: &TrustedProxies,
+        peer: Option<IpAddr>,
+        headers: &HeaderMap,
+    ) -> Result<Option<IpAddr>, ClientIpRefusal> {
+        proxies.resolve(peer, headers).map_err(|error| match error {
+            ClientIpError::TooManyEntries { max, .. } => ClientIpRefusal::TooManyEntries { max },
+            _ => ClientIpRefusal::Unparseable,
+        })
     }
 }

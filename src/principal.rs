@@ -8,6 +8,8 @@ use std::sync::{Arc, OnceLock};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::error::ConfigError;
+
 /// An authentication scheme.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -51,13 +53,8 @@ impl fmt::Display for Scheme {
     }
 }
 
-/// The error for a scheme name that is not one of [`Scheme`]'s.
-#[derive(Debug, thiserror::Error)]
-#[error("unknown scheme `{0}` (expected basic, api_key, jwt or introspection)")]
-pub struct UnknownScheme(String);
-
 impl FromStr for Scheme {
-    type Err = UnknownScheme;
+    type Err = ConfigError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
@@ -65,7 +62,9 @@ impl FromStr for Scheme {
             "api_key" => Ok(Scheme::ApiKey),
             "jwt" => Ok(Scheme::Jwt),
             "introspection" => Ok(Scheme::Introspection),
-            other => Err(UnknownScheme(other.to_owned())),
+            other => Err(ConfigError::new(format!(
+                "unknown scheme `{other}` (expected basic, api_key, jwt or introspection)"
+            ))),
         }
     }
 }
@@ -73,6 +72,7 @@ impl FromStr for Scheme {
 /// Whether the principal is a person or a machine.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum SubjectKind {
     /// A person (or an account acting as one).
     #[default]

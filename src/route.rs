@@ -23,7 +23,7 @@ use crate::policy::Policy;
 /// Patterns hold only unreserved characters (RFC 3986 §2.3: letters, digits, `-._~`), `/` and
 /// `*`, and no empty, `.` or `..` segment.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PathPattern {
+pub(crate) struct PathPattern {
     source: String,
     segments: Vec<Segment>,
     prefix: bool,
@@ -37,7 +37,7 @@ enum Segment {
 
 impl PathPattern {
     /// Parses a pattern. It must start with `/`; `**` may only be the last segment.
-    pub fn parse(pattern: &str) -> Result<Self, ConfigError> {
+    pub(crate) fn parse(pattern: &str) -> Result<Self, ConfigError> {
         let bad = |why: String| ConfigError::new(format!("route pattern `{pattern}`: {why}"));
         let Some(rest) = pattern.strip_prefix('/') else {
             return Err(bad("must start with `/`".into()));
@@ -87,7 +87,7 @@ impl PathPattern {
 
     /// Whether the pattern matches `path`, byte for byte. The Gate only matches paths that
     /// [`check_path`] accepted; any other string is simply compared.
-    pub fn matches(&self, path: &str) -> bool {
+    pub(crate) fn matches(&self, path: &str) -> bool {
         let Some(rest) = path.strip_prefix('/') else {
             return false;
         };
@@ -187,6 +187,7 @@ fn is_unreserved_char(c: char) -> bool {
 
 /// Which methods a rule applies to.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Methods {
     /// Every method.
     Any,
@@ -238,7 +239,7 @@ impl fmt::Display for Methods {
 
 /// One route rule.
 #[derive(Clone, Debug)]
-pub struct Route {
+pub(crate) struct Route {
     pub(crate) methods: Methods,
     pub(crate) pattern: PathPattern,
     pub(crate) policy: Arc<dyn Policy>,
@@ -248,7 +249,11 @@ pub struct Route {
 impl Route {
     /// A rule for `methods` on paths matching `pattern`, decided by `policy`.
     /// Fails on a malformed pattern, or a method list naming `HEAD` without `GET`.
-    pub fn new(methods: Methods, pattern: &str, policy: impl Policy) -> Result<Self, ConfigError> {
+    pub(crate) fn new(
+        methods: Methods,
+        pattern: &str,
+        policy: impl Policy,
+    ) -> Result<Self, ConfigError> {
         methods.check()?;
         let pattern = PathPattern::parse(pattern)?;
         let name = format!("{methods} {pattern}");
@@ -261,7 +266,7 @@ impl Route {
     }
 
     /// `METHODS PATTERN`, as used in audit events.
-    pub fn name(&self) -> &str {
+    pub(crate) fn name(&self) -> &str {
         &self.name
     }
 
@@ -274,6 +279,14 @@ impl Route {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn a_long_segment_list_does_not_match_a_shorter_pattern() {
+        let pattern = PathPattern::parse("/users/*/keys").unwrap();
+        let many = "/users/x/keys".to_owned() + &"/k".repeat(4000);
+        assert!(!pattern.matches(&many));
+        assert!(pattern.matches("/users/x/keys"));
+    }
 
     #[test]
     fn paths_two_readers_could_route_differently_are_refused() {

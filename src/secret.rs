@@ -146,7 +146,7 @@ pub(crate) fn readable_by_others(_path: &Path) -> Option<u32> {
 }
 
 /// Compares two byte strings in time that depends only on their lengths.
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.ct_eq(b).into()
 }
 

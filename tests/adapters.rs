@@ -31,9 +31,10 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use portcullis::basic::{HashingConfig, encode_basic};
 use portcullis::jwt::{Algorithm, JwtIssuer, SigningKey};
+use portcullis::store::{MemoryApiKeyStore, MemoryUserStore};
 use portcullis::{
-    ApiKeys, BasicAuthenticator, Gate, Groups, MemoryApiKeyStore, MemoryUserStore, NewApiKey,
-    Principal, Public, RequestView, Scheme, SecretString, SubjectKind,
+    ApiKeys, BasicAuthenticator, Gate, Groups, NewApiKey, Principal, Public, RequestView, Scheme,
+    SecretString, SubjectKind,
 };
 use tonic::Code;
 
@@ -586,12 +587,12 @@ async fn with_a_case_insensitive_upstream_every_spelling_meets_the_rule_the_upst
     let _ = std::fs::remove_dir_all(config.parent().expect("dir"));
 
     // Under this setting a rule spelled with capitals could never meet the paths it is for.
-    let err = portcullis::Config::from_str(
+    let err = portcullis::config::Config::from_str(
         "[gateway]\nupstream_paths = \"case-insensitive\"\n\n[[routes]]\npath = \"/Admin/**\"\npolicy = \"authenticated\"\n",
     )
     .expect_err("an uppercase pattern");
     assert_eq!(err.key(), Some("routes[0].path"), "{err}");
-    let err = portcullis::Config::from_str("[gateway]\nupstream_paths = \"nocase\"\n")
+    let err = portcullis::config::Config::from_str("[gateway]\nupstream_paths = \"nocase\"\n")
         .expect_err("an unknown value");
     assert_eq!(err.key(), Some("gateway.upstream_paths"), "{err}");
 }
@@ -738,7 +739,7 @@ async fn the_gateway_hides_the_configured_api_key_header_and_query_parameter() {
         ),
     );
     std::fs::write(&config_path, config).expect("config");
-    let services = portcullis::Config::from_file(&config_path)
+    let services = portcullis::config::Config::from_file(&config_path)
         .expect("config")
         .build_services()
         .await
@@ -895,11 +896,11 @@ impl Fixture {
     async fn new() -> Fixture {
         let basic = BasicAuthenticator::builder(Arc::new(MemoryUserStore::new()))
             .realm(REALM)
-            .hashing(HashingConfig {
-                memory_kib: 64,
-                iterations: 1,
-                ..Default::default()
-            })
+            .hashing(
+                HashingConfig::default()
+                    .with_memory_kib(64)
+                    .with_iterations(1),
+            )
             .build()
             .expect("valid Basic settings");
         basic

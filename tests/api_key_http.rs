@@ -14,12 +14,11 @@ use std::time::Duration;
 use axum::Json;
 use axum::Router;
 use axum::routing::get;
+use portcullis::api_key::{ApiKeyError, IssuedKey};
 use portcullis::api_key::{ApiKeysBuilder, CHECKSUM_LEN};
 use portcullis::basic::{HashingConfig, encode_basic};
-use portcullis::{
-    ApiKeyError, ApiKeys, BasicAuthenticator, Gate, GateLayer, IssuedKey, MemoryApiKeyStore,
-    MemoryUserStore, NewApiKey, Principal, RequestView,
-};
+use portcullis::store::{MemoryApiKeyStore, MemoryUserStore};
+use portcullis::{ApiKeys, BasicAuthenticator, Gate, GateLayer, NewApiKey, Principal, RequestView};
 use reqwest::StatusCode;
 use reqwest::header::WWW_AUTHENTICATE;
 
@@ -48,11 +47,11 @@ impl App {
             .build()
             .expect("valid API key settings");
         let basic = BasicAuthenticator::builder(Arc::new(MemoryUserStore::new()))
-            .hashing(HashingConfig {
-                memory_kib: 64,
-                iterations: 1,
-                ..Default::default()
-            })
+            .hashing(
+                HashingConfig::default()
+                    .with_memory_kib(64)
+                    .with_iterations(1),
+            )
             .build()
             .expect("valid Basic settings");
         basic

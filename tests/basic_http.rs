@@ -16,10 +16,11 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use portcullis::basic::{HashingConfig, HashingPool, encode_basic};
 use portcullis::lockout::Lockout;
+use portcullis::reject::Challenge;
 use portcullis::reject::add_standard_headers;
+use portcullis::store::{PasswordHash, StoreError, StoreErrorKind, UserRecord, UserStore};
 use portcullis::{
-    BasicAuthenticator, BoxFuture, Challenge, Gate, Groups, PasswordHash, PeerAddr, Principal,
-    Rejection, RequestView, StoreError, StoreErrorKind, UserRecord, UserStore,
+    BasicAuthenticator, BoxFuture, Gate, Groups, PeerAddr, Principal, Rejection, RequestView,
 };
 use reqwest::StatusCode;
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
@@ -278,13 +279,13 @@ async fn failures_across_users_lock_the_client_ip() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn saturated_hashing_pool_gives_503() {
     let app = TestApp::start(|b| {
-        b.hashing(HashingConfig {
-            memory_kib: 19_456,
-            iterations: 2,
-            max_concurrent: 1,
-            max_wait: Duration::from_millis(5),
-            ..HashingConfig::default()
-        })
+        b.hashing(
+            HashingConfig::default()
+                .with_memory_kib(19_456)
+                .with_iterations(2)
+                .with_max_concurrent(1)
+                .with_max_wait(Duration::from_millis(5)),
+        )
     })
     .await;
     app.add_user("alice", ALICE_PASSWORD, ["admin"]).await;
@@ -341,13 +342,13 @@ async fn at_most_max_concurrent_verifications_run_at_once() {
     const PERMITS: usize = 3;
     const REQUESTS: usize = 200;
     let app = TestApp::start(|b| {
-        b.hashing(HashingConfig {
-            memory_kib: 2048,
-            iterations: 1,
-            max_concurrent: PERMITS,
-            max_wait: Duration::from_secs(120),
-            ..HashingConfig::default()
-        })
+        b.hashing(
+            HashingConfig::default()
+                .with_memory_kib(2048)
+                .with_iterations(1)
+                .with_max_concurrent(PERMITS)
+                .with_max_wait(Duration::from_secs(120)),
+        )
         .dangerous_disable_lockout()
     })
     .await;
@@ -400,11 +401,11 @@ async fn at_most_max_concurrent_verifications_run_at_once() {
 #[tokio::test]
 async fn weak_hash_is_upgraded_on_successful_login_only() {
     let app = TestApp::start(|b| {
-        b.hashing(HashingConfig {
-            memory_kib: 256,
-            iterations: 2,
-            ..HashingConfig::default()
-        })
+        b.hashing(
+            HashingConfig::default()
+                .with_memory_kib(256)
+                .with_iterations(2),
+        )
     })
     .await;
     let weak_pool = HashingPool::new(common::cheap_hashing()).unwrap();
@@ -500,7 +501,7 @@ async fn audit_events_carry_the_decision_but_never_the_password() {
     // This test's runtime is single-threaded: the Gate runs on this thread.
     let logs = common::logs::capture();
 
-    let store = Arc::new(portcullis::MemoryUserStore::new());
+    let store = Arc::new(portcullis::store::MemoryUserStore::new());
     let basic = Arc::new(common::basic_builder(store).build().unwrap());
     basic
         .add_user("alice", &ALICE_PASSWORD.into(), ["admin"])
@@ -689,7 +690,7 @@ impl UserStore for UnavailableUserStore {
 // 16
 #[tokio::test]
 async fn a_replaced_responder_keeps_the_status_and_challenges() {
-    let store = Arc::new(portcullis::MemoryUserStore::new());
+    let store = Arc::new(portcullis::store::MemoryUserStore::new());
     let basic = Arc::new(common::basic_builder(store).build().unwrap());
     basic
         .add_user("bob", &BOB_PASSWORD.into(), ["staff"])
@@ -742,7 +743,7 @@ async fn handlers_can_take_the_principal_as_an_axum_extension() {
     async fn subject(Extension(principal): Extension<Principal>) -> String {
         format!("{} via {}", principal.subject(), principal.scheme())
     }
-    let store = Arc::new(portcullis::MemoryUserStore::new());
+    let store = Arc::new(portcullis::store::MemoryUserStore::new());
     let basic = Arc::new(common::basic_builder(store).build().unwrap());
     basic
         .add_user("alice", &ALICE_PASSWORD.into(), ["admin"])
@@ -775,13 +776,13 @@ async fn handlers_can_take_the_principal_as_an_axum_extension() {
 
 async fn concurrent_guesses_are_bounded_by_the_lockout() {
     let app = TestApp::start(|b| {
-        b.hashing(HashingConfig {
-            memory_kib: 1024,
-            iterations: 1,
-            max_concurrent: 1,
-            max_wait: Duration::from_secs(60),
-            ..HashingConfig::default()
-        })
+        b.hashing(
+            HashingConfig::default()
+                .with_memory_kib(1024)
+                .with_iterations(1)
+                .with_max_concurrent(1)
+                .with_max_wait(Duration::from_secs(60)),
+        )
         .lockout(
             Lockout::default()
                 .user_threshold(3)
@@ -923,11 +924,11 @@ async fn an_ipv6_64_is_one_client_for_the_lockout() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn parallel_guesses_from_one_64_hash_at_most_the_ip_threshold() {
     let app = TestApp::start(|b| {
-        b.hashing(HashingConfig {
-            max_concurrent: 2,
-            max_wait: Duration::from_secs(60),
-            ..common::cheap_hashing()
-        })
+        b.hashing(
+            common::cheap_hashing()
+                .with_max_concurrent(2)
+                .with_max_wait(Duration::from_secs(60)),
+        )
         .lockout(
             Lockout::default()
                 .ip_threshold(5)
@@ -1000,7 +1001,7 @@ async fn correct_logins_from_one_address_are_never_locked_out() {
 
 /// A user store that finds names case-insensitively, as a directory often does.
 #[derive(Debug, Default)]
-struct CaseInsensitiveStore(portcullis::MemoryUserStore);
+struct CaseInsensitiveStore(portcullis::store::MemoryUserStore);
 
 impl UserStore for CaseInsensitiveStore {
     fn canonical_name<'a>(&self, name: &'a str) -> std::borrow::Cow<'a, str> {

@@ -8,7 +8,8 @@ use std::time::Duration;
 use portcullis::SecretString;
 use portcullis::basic::{HashingConfig, HashingPool};
 use portcullis::jwt::{JwtIssuer, SigningKey};
-use portcullis::{PasswordHash, Principal, Scheme, SubjectKind};
+use portcullis::store::PasswordHash;
+use portcullis::{Principal, Scheme, SubjectKind};
 
 fn portcullis(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_portcullis"))
@@ -214,12 +215,12 @@ const POOL_HASHING: &str = "[basic.hashing]\nmemory_kib = 1024\niterations = 1\n
 
 /// A PHC hash of "pw" at `m`, `t`, `p`.
 async fn hash_at(m: u32, t: u32, p: u32) -> String {
-    let pool = HashingPool::new(HashingConfig {
-        memory_kib: m,
-        iterations: t,
-        parallelism: p,
-        ..HashingConfig::default()
-    })
+    let pool = HashingPool::new(
+        HashingConfig::default()
+            .with_memory_kib(m)
+            .with_iterations(t)
+            .with_parallelism(p),
+    )
     .expect("pool");
     pool.hash(&SecretString::new("pw"))
         .await

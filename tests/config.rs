@@ -5,7 +5,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use http::StatusCode;
-use portcullis::{Config, ConfigError, Gate, GateHandle, RequestView};
+use portcullis::config::Config;
+use portcullis::{ConfigError, Gate, GateHandle, RequestView};
 
 fn error(text: &str) -> ConfigError {
     Config::from_str(text).expect_err("config should be refused")
@@ -360,11 +361,11 @@ async fn failed_reload_keeps_the_old_configuration() {
 #[tokio::test]
 async fn reload_keeps_memory_lockout_counters() {
     use portcullis::basic::{HashingConfig, HashingPool};
-    let pool = HashingPool::new(HashingConfig {
-        memory_kib: 64,
-        iterations: 1,
-        ..HashingConfig::default()
-    })
+    let pool = HashingPool::new(
+        HashingConfig::default()
+            .with_memory_kib(64)
+            .with_iterations(1),
+    )
     .expect("pool");
     let hash = pool
         .hash(&portcullis::SecretString::new(PASSWORD))

@@ -17,8 +17,9 @@ use std::time::{Duration, Instant};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use portcullis::store::PasswordHash;
 use portcullis::store::{ApiKeyStore, SqliteStore, UserRecord, UserStore};
-use portcullis::{ApiKeys, Gate, NewApiKey, PasswordHash, RequestView, SecretString};
+use portcullis::{ApiKeys, Gate, NewApiKey, RequestView, SecretString};
 
 const WRITER_ENV: &str = "PORTCULLIS_DURABILITY_WRITER";
 

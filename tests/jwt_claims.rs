@@ -298,11 +298,10 @@ async fn settings_build_every_static_source_and_name_bad_keys() {
     let err = bad(&|s| s.algorithms = Some(vec![Algorithm::ES256]));
     assert!(err.key().unwrap().starts_with("jwt.issuers["), "{err}");
     let err = bad(&|s| {
-        s.issuers.push(IssuerSettings {
-            issuer: "https://remote.example".into(),
-            jwks_url: Some("http://remote.example/jwks".into()),
-            ..Default::default()
-        })
+        let mut remote = IssuerSettings::default();
+        remote.issuer = "https://remote.example".into();
+        remote.jwks_url = Some("http://remote.example/jwks".into());
+        s.issuers.push(remote);
     });
     assert_eq!(err.key(), Some("jwt.issuers[3].jwks_url"), "{err}");
     let err =

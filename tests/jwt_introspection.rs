@@ -20,7 +20,8 @@ use portcullis::jwt::{
     ClientAuth, IntrospectionAuthenticator, IntrospectionSettings, JwtAuthenticator, KeySet,
     KeySource, TokenErrorKind,
 };
-use portcullis::{ApiKeys, Gate, MemoryApiKeyStore, NewApiKey, Scheme, SecretString, SubjectKind};
+use portcullis::store::MemoryApiKeyStore;
+use portcullis::{ApiKeys, Gate, NewApiKey, Scheme, SecretString, SubjectKind};
 use serde_json::{Value, json};
 use support::{TestKey, bearer, call, claims, client, jwks, now};
 

@@ -16,14 +16,12 @@ use support::{IdpServer, Mode, TestKey, b64, bearer, claims, client, jwks};
 const ISS: &str = "https://idp.example";
 
 fn cache(cooldown_ms: u64, refresh_ms: u64, retry_ms: u64) -> JwksCacheConfig {
-    JwksCacheConfig {
-        refresh_interval: Duration::from_millis(refresh_ms),
-        unknown_kid_cooldown: Duration::from_millis(cooldown_ms),
-        retry_interval: Duration::from_millis(retry_ms),
-        fetch_timeout: Duration::from_millis(500),
-        max_response_size: 64 * 1024,
-        ..JwksCacheConfig::default()
-    }
+    JwksCacheConfig::default()
+        .with_refresh_interval(Duration::from_millis(refresh_ms))
+        .with_unknown_kid_cooldown(Duration::from_millis(cooldown_ms))
+        .with_retry_interval(Duration::from_millis(retry_ms))
+        .with_fetch_timeout(Duration::from_millis(500))
+        .with_max_response_size(64 * 1024)
 }
 
 fn gate(idp: &IdpServer, config: JwksCacheConfig) -> (Gate, JwtAuthenticator) {
@@ -95,11 +93,8 @@ async fn an_unknown_kid_flood_fetches_at_most_once_per_cooldown() {
     let key = TestKey::rsa(0, "real");
     let idp = IdpServer::start(jwks(&[&key])).await;
     let cooldown = Duration::from_secs(5);
-    let config = JwksCacheConfig {
-        // 10,000 requests in flight on two threads (debug build) can delay the one fetch.
-        fetch_timeout: Duration::from_secs(10),
-        ..cache(5000, 600_000, 50)
-    };
+    // 10,000 requests in flight on two threads (debug build) can delay the one fetch.
+    let config = cache(5000, 600_000, 50).with_fetch_timeout(Duration::from_secs(10));
     let (gate, jwt) = gate(&idp, config);
     assert_eq!(bearer(&gate, &key.token(&claims(ISS))).await.status, 200);
     assert_eq!(idp.jwks_fetches(), 1);
@@ -239,13 +234,7 @@ async fn past_max_stale_the_last_good_keys_stop_serving() {
     let key = TestKey::es256("k1");
     let idp = IdpServer::start(jwks(&[&key])).await;
     let max_stale = Duration::from_millis(700);
-    let (gate, jwt) = gate(
-        &idp,
-        JwksCacheConfig {
-            max_stale,
-            ..cache(100, 100, 50)
-        },
-    );
+    let (gate, jwt) = gate(&idp, cache(100, 100, 50).with_max_stale(max_stale));
     let token = key.token(&claims(ISS));
     assert_eq!(bearer(&gate, &token).await.status, 200);
     let loaded = Instant::now();
@@ -447,17 +436,11 @@ async fn the_default_client_fetches_and_enforces_its_limits() {
 
     let client = ReqwestClient::new().unwrap();
     let get = |url: String| http::Request::get(url).body(bytes::Bytes::new()).unwrap();
-    let small = FetchLimits {
-        timeout: Duration::from_secs(2),
-        max_body: 16,
-    };
+    let small = FetchLimits::new(Duration::from_secs(2), 16);
     let err = client.send(get(idp.jwks_url()), small).await.unwrap_err();
     assert_eq!(err.kind(), FetchErrorKind::TooLarge);
     idp.set_mode(Mode::Hang);
-    let quick = FetchLimits {
-        timeout: Duration::from_millis(200),
-        max_body: 1 << 16,
-    };
+    let quick = FetchLimits::new(Duration::from_millis(200), 1 << 16);
     let err = client.send(get(idp.jwks_url()), quick).await.unwrap_err();
     assert_eq!(err.kind(), FetchErrorKind::Timeout);
 }

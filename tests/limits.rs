@@ -27,11 +27,12 @@ use chrono::{DateTime, Utc};
 use http::{HeaderMap, HeaderName, HeaderValue};
 use portcullis::api_key::KeyFormat;
 use portcullis::basic::{BasicLimits, encode_basic};
+use portcullis::client_ip::{ForwardedHeader, IpSet, TrustedProxies};
 use portcullis::lockout::{FailureRecord, FailureStore, Lockout, MemoryFailureStore};
-use portcullis::{
-    ApiKeyRecord, ApiKeyStore, ApiKeys, BasicAuthenticator, BoxFuture, ForwardedHeader, Gate,
-    IpSet, MemoryApiKeyStore, MemoryUserStore, NewApiKey, RequestView, StoreError, TrustedProxies,
+use portcullis::store::{
+    ApiKeyRecord, ApiKeyStore, MemoryApiKeyStore, MemoryUserStore, StoreError,
 };
+use portcullis::{ApiKeys, BasicAuthenticator, BoxFuture, Gate, NewApiKey, RequestView};
 
 use common::cheap_hashing;
 
@@ -152,10 +153,7 @@ async fn basic_header_user_and_password_sizes_are_capped() {
     let room = (limits.max_header_bytes - "Basic ".len()) / 4 * 3;
     let fits = basic_raw(format!("u:{}", "p".repeat(room - 2)).as_bytes());
     assert!(fits.len() <= limits.max_header_bytes);
-    let custom = BasicLimits {
-        max_password_bytes: room,
-        ..limits
-    };
+    let custom = limits.with_max_password_bytes(room);
     let (_, roomy) = basic_gate(|b| b.dangerous_disable_lockout().limits(custom));
     assert_eq!(
         status_of(&roomy, "/", authorization(&fits), None).await,
@@ -516,10 +514,7 @@ async fn hostile_paths_under_the_cap_are_refused_before_authentication() {
         before,
         "refused before authentication"
     );
-    // Matching the longest segment list against a pattern stops at the first difference.
-    let pattern = portcullis::PathPattern::parse("/users/*/keys").unwrap();
-    let many = "/users/x/keys".to_owned() + &"/k".repeat(4000);
-    assert!(!pattern.matches(&many));
+    // Matching a long segment list against a pattern: `route::tests` (the pattern is internal).
 }
 
 // ---------------------------------------------------------------------------------------------

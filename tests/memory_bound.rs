@@ -17,8 +17,9 @@ use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use portcullis::BasicAuthenticator;
 use portcullis::basic::{HashingConfig, HashingPool, encode_basic};
-use portcullis::{BasicAuthenticator, MemoryUserStore};
+use portcullis::store::MemoryUserStore;
 use reqwest::StatusCode;
 use tokio::task::JoinSet;
 
@@ -165,13 +166,12 @@ fn child_server() {
 }
 
 async fn flood_server() {
-    let config = HashingConfig {
-        memory_kib: FLOOD_M_KIB,
-        iterations: 2,
-        parallelism: 1,
-        max_concurrent: PERMITS,
-        max_wait: MAX_WAIT,
-    };
+    let config = HashingConfig::default()
+        .with_memory_kib(FLOOD_M_KIB)
+        .with_iterations(2)
+        .with_parallelism(1)
+        .with_max_concurrent(PERMITS)
+        .with_max_wait(MAX_WAIT);
     // Lockout off: every attempt comes from 127.0.0.1, and the IP's lock would refuse the
     // flood before hashing, which is not what this test measures.
     let basic = Arc::new(
@@ -197,13 +197,14 @@ async fn flood_server() {
 async fn many_verifications() {
     println!("{MARK}port 0");
     let baseline = status_kib(std::process::id(), "VmRSS");
-    let pool = HashingPool::new(HashingConfig {
-        memory_kib: MANY_M_KIB,
-        iterations: 1,
-        parallelism: 1,
-        max_concurrent: PERMITS,
-        max_wait: Duration::from_secs(60),
-    })
+    let pool = HashingPool::new(
+        HashingConfig::default()
+            .with_memory_kib(MANY_M_KIB)
+            .with_iterations(1)
+            .with_parallelism(1)
+            .with_max_concurrent(PERMITS)
+            .with_max_wait(Duration::from_secs(60)),
+    )
     .expect("valid settings");
     for _ in 0..MANY_PAIRS {
         let mut pair = JoinSet::new();

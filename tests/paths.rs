@@ -16,7 +16,9 @@ use actix_web::{HttpResponse, web};
 use axum::routing::{any as any_method, get};
 use http::{HeaderMap, Method, Request, Uri};
 use portcullis::actix::GateMiddleware;
-use portcullis::{Challenge, Config, Gate, GateLayer, Groups, Methods, Public, RequestView};
+use portcullis::config::Config;
+use portcullis::reject::Challenge;
+use portcullis::{Gate, GateLayer, Groups, Methods, Public, RequestView};
 use proptest::prelude::*;
 use tower::ServiceExt as _;
 

@@ -8,12 +8,16 @@ use std::time::Duration;
 
 use chrono::Utc;
 use http::StatusCode;
+use portcullis::config::Config;
+use portcullis::jwt::JwtIssuer;
 use portcullis::jwt::SigningKey;
+use portcullis::policy::{All, Anonymous, Any, Decision, ExpiryCap, KindIs, Not, PolicyContext};
+use portcullis::reject::{Challenge, RejectionKind};
+use portcullis::store::MemoryApiKeyStore;
 use portcullis::{
-    All, Anonymous, Any, ApiKeys, Authenticated, Authenticator, BoxFuture, Challenge, Config,
-    Decision, ExpiryCap, Gate, GateHandle, Groups, JwtIssuer, KindIs, MemoryApiKeyStore, NewApiKey,
-    Not, Outcome, Policy, PolicyContext, PolicyExt, Principal, Public, Rejection, RejectionKind,
-    RequestView, Scheme, Schemes, Scopes, SubjectKind,
+    ApiKeys, Authenticated, Authenticator, BoxFuture, Gate, GateHandle, Groups, NewApiKey, Outcome,
+    Policy, PolicyExt, Principal, Public, Rejection, RequestView, Scheme, Schemes, Scopes,
+    SubjectKind,
 };
 
 /// A policy with a fixed answer, for truth tables.
@@ -82,8 +86,9 @@ async fn not_denies_with_a_short_reason_whatever_it_wraps() {
     let ranges: Vec<String> = (0..10_000u32)
         .map(|i| format!("10.{}.{}.0/24", i / 128, i % 128 * 2))
         .collect();
-    let blocked = portcullis::IpRanges::new()
-        .allow(portcullis::IpSet::parse(ranges.iter().map(String::as_str)).expect("ranges"));
+    let blocked = portcullis::policy::IpRanges::new().allow(
+        portcullis::client_ip::IpSet::parse(ranges.iter().map(String::as_str)).expect("ranges"),
+    );
     let gate = gate(Not::new(blocked));
     let rejection = check_from(&gate, "10.1.2.3:1", ALICE).await.unwrap_err();
     assert_eq!(rejection.status(), StatusCode::FORBIDDEN);
@@ -408,13 +413,15 @@ async fn check_from(
 }
 
 fn ip_gate(proxies: &[&str]) -> Gate {
-    let ranges = portcullis::IpRanges::new()
-        .allow(portcullis::IpSet::parse(["192.0.2.0/24", "2001:db8::/32"]).expect("allow"))
-        .deny(portcullis::IpSet::parse(["192.0.2.66"]).expect("deny"));
+    let ranges = portcullis::policy::IpRanges::new()
+        .allow(
+            portcullis::client_ip::IpSet::parse(["192.0.2.0/24", "2001:db8::/32"]).expect("allow"),
+        )
+        .deny(portcullis::client_ip::IpSet::parse(["192.0.2.66"]).expect("deny"));
     Gate::builder()
         .authenticator(common::HeaderAuthenticator)
-        .trusted_proxies(portcullis::TrustedProxies::new(
-            portcullis::IpSet::parse(proxies.iter().copied()).expect("proxies"),
+        .trusted_proxies(portcullis::client_ip::TrustedProxies::new(
+            portcullis::client_ip::IpSet::parse(proxies.iter().copied()).expect("proxies"),
         ))
         .route("/x", ranges)
         .build()
@@ -616,8 +623,10 @@ async fn not_of_an_indeterminate_rule_is_refused() {
     assert!(!allowed(Not::new(Groups::any_of(["banned"])), banned).await);
 
     // No peer address: the client IP is unknown.
-    let blocked = portcullis::IpSet::parse(["203.0.113.0/24"]).expect("ranges");
-    let g = gate(Not::new(portcullis::IpRanges::new().allow(blocked.clone())));
+    let blocked = portcullis::client_ip::IpSet::parse(["203.0.113.0/24"]).expect("ranges");
+    let g = gate(Not::new(
+        portcullis::policy::IpRanges::new().allow(blocked.clone()),
+    ));
     let rejection = check(&g, ALICE).await.unwrap_err();
     assert_eq!(rejection.status(), StatusCode::FORBIDDEN);
     assert_eq!(
@@ -667,11 +676,17 @@ fn empty_lists_are_refused_when_the_gate_is_built() {
         (Box::new(Schemes::allow([])), "Schemes::allow"),
         (Box::new(Schemes::deny([])), "Schemes::deny"),
         (
-            Box::new(portcullis::IpRanges::new().allow(portcullis::IpSet::parse(none).unwrap())),
+            Box::new(
+                portcullis::policy::IpRanges::new()
+                    .allow(portcullis::client_ip::IpSet::parse(none).unwrap()),
+            ),
             "IpRanges::allow",
         ),
         (
-            Box::new(portcullis::IpRanges::new().deny(portcullis::IpSet::parse(none).unwrap())),
+            Box::new(
+                portcullis::policy::IpRanges::new()
+                    .deny(portcullis::client_ip::IpSet::parse(none).unwrap()),
+            ),
             "IpRanges::deny",
         ),
     ];

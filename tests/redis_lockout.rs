@@ -14,9 +14,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use portcullis::MemoryUserStore;
 use portcullis::basic::encode_basic;
 use portcullis::lockout::{FailureStore, Lockout, MemoryFailureStore, RedisFailureStore};
+use portcullis::store::MemoryUserStore;
 use reqwest::StatusCode;
 use reqwest::header::RETRY_AFTER;
 use tokio::task::JoinSet;
@@ -438,7 +438,7 @@ async fn the_store_reconnects_after_redis_comes_back() {
 
     drop(server);
     let err = store.failures("user:dave").await.unwrap_err();
-    assert_eq!(err.kind(), portcullis::StoreErrorKind::Unavailable);
+    assert_eq!(err.kind(), portcullis::store::StoreErrorKind::Unavailable);
 
     // Back on the same port (empty: it keeps nothing on disk).
     let _server = PrivateRedis::start(port).expect("redis-server restarts");
@@ -447,7 +447,7 @@ async fn the_store_reconnects_after_redis_comes_back() {
         match store.record_failure("user:dave", window).await {
             Ok(count) => break count,
             Err(err) if Instant::now() < deadline => {
-                assert_eq!(err.kind(), portcullis::StoreErrorKind::Unavailable);
+                assert_eq!(err.kind(), portcullis::store::StoreErrorKind::Unavailable);
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
             Err(err) => panic!("did not reconnect: {err}"),

@@ -10,8 +10,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use chrono::{DateTime, TimeDelta, Utc};
+use portcullis::SubjectKind;
 use portcullis::store::{ApiKeyRecord, KeyDigest, Stores, UserRecord, open_store};
-use portcullis::{PasswordHash, StoreErrorKind, SubjectKind};
+use portcullis::store::{PasswordHash, StoreErrorKind};
 
 // ---------------------------------------------------------------------------------------------
 // The suite
@@ -515,11 +516,11 @@ mod sqlite {
 
         let password = "correct horse battery staple 8d1f";
         let basic = BasicAuthenticator::builder(stores.users.clone())
-            .hashing(HashingConfig {
-                memory_kib: 64,
-                iterations: 1,
-                ..Default::default()
-            })
+            .hashing(
+                HashingConfig::default()
+                    .with_memory_kib(64)
+                    .with_iterations(1),
+            )
             .build()
             .unwrap();
         basic
@@ -925,22 +926,12 @@ fn now() -> DateTime<Utc> {
 }
 
 fn key(id: &str, owner: &str, created_at: DateTime<Utc>) -> ApiKeyRecord {
-    ApiKeyRecord {
-        id: id.to_owned(),
-        owner: owner.to_owned(),
-        owner_kind: SubjectKind::User,
-        name: format!("{id}'s key"),
-        scopes: vec!["read".into(), "write:all".into()],
-        groups: Vec::new(),
-        created_at,
-        created_by: None,
-        expires_at: None,
-        revoked_at: None,
-        last_used_at: None,
-        replaces: None,
-        replaced_by: None,
-        digest: digest_for(id),
-    }
+    // Built as a custom store would: `new`, then the fields it read.
+    let mut record = ApiKeyRecord::new(id, owner, digest_for(id));
+    record.name = format!("{id}'s key");
+    record.scopes = vec!["read".into(), "write:all".into()];
+    record.created_at = created_at;
+    record
 }
 
 /// A digest that differs per id, so a record read back can be matched to the one written.

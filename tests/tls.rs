@@ -44,8 +44,9 @@ fn skip(message: &str) {
 #[cfg(feature = "postgres")]
 mod postgres {
     use super::*;
+    use portcullis::Gate;
+    use portcullis::store::StoreErrorKind;
     use portcullis::store::{PostgresStore, StoreOptions, UserStore};
-    use portcullis::{Gate, StoreErrorKind};
 
     fn url(host: &str, ca: &std::path::Path) -> String {
         format!(
@@ -128,8 +129,8 @@ mod postgres {
 #[cfg(feature = "redis")]
 mod redis {
     use super::*;
-    use portcullis::StoreErrorKind;
     use portcullis::lockout::{FailureStore, RedisFailureStore};
+    use portcullis::store::StoreErrorKind;
 
     const TLS_URL: &str = "rediss://localhost:6380";
 
@@ -224,9 +225,9 @@ mod redis {
                 "[basic]\n[basic.lockout]\nstore = \"{TLS_URL}/#insecure\"\n{extra}\n[store]\nurl = \"memory\"\n"
             )
         };
-        let err = portcullis::Config::from_str(&config("")).unwrap_err();
+        let err = portcullis::config::Config::from_str(&config("")).unwrap_err();
         assert_eq!(err.key(), Some("basic.lockout.store"), "{err}");
-        portcullis::Config::from_str(&config("dangerous_allow_insecure_tls = true"))
+        portcullis::config::Config::from_str(&config("dangerous_allow_insecure_tls = true"))
             .expect("allowed by name");
         let file = dir.join(format!("portcullis-{}.toml", std::process::id()));
         std::fs::write(
@@ -236,10 +237,10 @@ mod redis {
             ),
         )
         .unwrap();
-        let loaded = portcullis::Config::from_file(&file);
+        let loaded = portcullis::config::Config::from_file(&file);
         let _ = std::fs::remove_file(&file);
         loaded.expect("redis_ca_file relative to the file");
-        let err = portcullis::Config::from_str(
+        let err = portcullis::config::Config::from_str(
             "[basic]\n[basic.lockout]\nstore = \"redis://localhost:6379\"\nredis_ca_file = \"/nonexistent.pem\"\n",
         )
         .unwrap_err();

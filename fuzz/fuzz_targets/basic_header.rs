@@ -11,11 +11,7 @@ fuzz_target!(|data: &[u8]| {
     let Ok(value) = HeaderValue::from_bytes(data) else {
         return;
     };
-    let tiny = BasicLimits {
-        max_header_bytes: 24,
-        max_user_bytes: 3,
-        max_password_bytes: 4,
-    };
+    let tiny = BasicLimits::default().with_max_header_bytes(24).with_max_user_bytes(3).with_max_password_bytes(4);
     for limits in [BasicLimits::default(), tiny] {
         let Ok(Some(credentials)) = parse_basic(&value, &limits) else {
             continue;
@@ -30,10 +26,7 @@ fuzz_target!(|data: &[u8]| {
 
         let again = HeaderValue::from_str(&encode_basic(&credentials.user, password))
             .expect("an encoded credential is visible ASCII");
-        let unlimited = BasicLimits {
-            max_header_bytes: usize::MAX,
-            ..limits
-        };
+        let unlimited = limits.with_max_header_bytes(usize::MAX);
         let reparsed = parse_basic(&again, &unlimited)
             .expect("an encoded credential parses")
             .expect("and is Basic");

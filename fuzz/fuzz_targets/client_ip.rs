@@ -1,4 +1,4 @@
-//! `TrustedProxies::resolve` on arbitrary peers and `Forwarded` / `X-Forwarded-For` lines, reading
+//! `TrustedProxies`' resolution (through `portcullis::__fuzz`) on arbitrary peers and `Forwarded` / `X-Forwarded-For` lines, reading
 //! either header. An untrusted peer is always the answer; no peer is never an answer; the header
 //! not chosen never changes the answer; nothing panics, and a header with more entries than the
 //! cap is refused.
@@ -10,7 +10,8 @@ use std::sync::OnceLock;
 use arbitrary::Arbitrary;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use libfuzzer_sys::fuzz_target;
-use portcullis::{ClientIpError, ForwardedHeader, IpSet, TrustedProxies};
+use portcullis::__fuzz::{ClientIpRefusal, resolve_client_ip};
+use portcullis::client_ip::{ForwardedHeader, IpSet, TrustedProxies};
 
 #[derive(Arbitrary, Debug)]
 struct Input {
@@ -84,18 +85,18 @@ fuzz_target!(|input: Input| {
         .clone()
         .forwarded_header(chosen)
         .max_forwarded_entries(max);
-    let result = proxies.resolve(peer, &headers);
+    let result = resolve_client_ip(&proxies, peer, &headers);
     // The header not chosen is the client's word: removing it changes nothing.
     let mut without_other = headers.clone();
     without_other.remove(other);
-    assert_eq!(proxies.resolve(peer, &without_other), result);
+    assert_eq!(resolve_client_ip(&proxies, peer, &without_other), result);
     match peer.map(|ip| ip.to_canonical()) {
         None => assert_eq!(result, Ok(None)),
         Some(peer) if !proxies_contain(peer) => assert_eq!(result, Ok(Some(peer))),
         Some(peer) => match result {
             Ok(Some(ip)) => assert!(ip == peer || !headers.is_empty()),
             Ok(None) => panic!("a trusted peer gave no client IP"),
-            Err(ClientIpError::TooManyEntries { max: cap, .. }) => assert_eq!(cap, max),
+            Err(ClientIpRefusal::TooManyEntries { max: cap }) => assert_eq!(cap, max),
             Err(_) => {}
         },
     }

@@ -8,7 +8,7 @@ fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    match portcullis::Config::from_str(text) {
+    match portcullis::config::Config::from_str(text) {
         Ok(config) => {
             let _ = format!("{config:?}");
         }

@@ -15,13 +15,12 @@ use arbitrary::Arbitrary;
 use base64::Engine as _;
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use libfuzzer_sys::fuzz_target;
-use portcullis::api_key::MemoryApiKeyStore;
+use portcullis::store::MemoryApiKeyStore;
 use portcullis::basic::HashingConfig;
 use portcullis::jwt::{JwtIssuer, SigningKey};
-use portcullis::{
-    ApiKeys, BasicAuthenticator, Gate, Groups, IpSet, MemoryUserStore, NewApiKey, Principal,
-    Public, RequestView, Scheme, Scopes, SubjectKind, TrustedProxies,
-};
+use portcullis::{ApiKeys, BasicAuthenticator, Gate, Groups, NewApiKey, Principal, Public, RequestView, Scheme, Scopes, SubjectKind};
+use portcullis::client_ip::{IpSet, TrustedProxies};
+use portcullis::store::MemoryUserStore;
 
 #[derive(Arbitrary, Debug)]
 struct Input {
@@ -81,12 +80,7 @@ fn world() -> &'static World {
         let (gate, key, jwt) = runtime.block_on(async {
             let basic = Arc::new(
                 BasicAuthenticator::builder(Arc::new(MemoryUserStore::new()))
-                    .hashing(HashingConfig {
-                        memory_kib: 8,
-                        iterations: 1,
-                        max_concurrent: 1,
-                        ..HashingConfig::default()
-                    })
+                    .hashing(HashingConfig::default().with_memory_kib(8).with_iterations(1).with_max_concurrent(1))
                     .build()
                     .expect("valid Basic settings"),
             );

@@ -50,7 +50,7 @@ use actix_web::{FromRequest, HttpMessage as _, HttpRequest, HttpResponse, Respon
 
 use crate::handle::GateHandle;
 use crate::principal::Principal;
-use crate::reject::{ProblemJson, Rejection, RejectionResponder};
+use crate::reject::{MissingPrincipal, Rejection};
 use crate::request::RequestView;
 
 /// actix-web middleware that passes every request through the [`Gate`](crate::Gate):
@@ -142,26 +142,13 @@ where
     }
 }
 
-/// The rejection when a handler takes a [`Principal`] the Gate did not provide: 401 with the
-/// default problem body. It only happens on a route the Gate lets anonymous callers reach; take
-/// `Option<Principal>` there instead.
-#[derive(Debug)]
-pub struct MissingPrincipal;
-
-impl fmt::Display for MissingPrincipal {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("the handler needs a principal and the request has none")
-    }
-}
-
 impl ResponseError for MissingPrincipal {
     fn status_code(&self) -> ActixStatus {
         ActixStatus::UNAUTHORIZED
     }
 
     fn error_response(&self) -> HttpResponse<BoxBody> {
-        let rejection = Rejection::missing_credentials("handler needs a principal");
-        to_actix(ProblemJson.respond(&rejection, &[]))
+        to_actix(self.response())
     }
 }
 
@@ -244,6 +231,7 @@ fn to_actix(response: http::Response<String>) -> HttpResponse<BoxBody> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::reject::{ProblemJson, RejectionResponder};
     use actix_web::test::TestRequest;
 
     #[test]
@@ -281,8 +269,8 @@ mod tests {
     fn the_response_keeps_status_headers_and_body() {
         let rejection = Rejection::locked_out(std::time::Duration::from_secs(3));
         let challenges = [
-            crate::Challenge::new("Basic").param("realm", "r"),
-            crate::Challenge::new("ApiKey").param("realm", "r"),
+            crate::reject::Challenge::new("Basic").param("realm", "r"),
+            crate::reject::Challenge::new("ApiKey").param("realm", "r"),
         ];
         let original = ProblemJson.respond(&rejection, &challenges);
         let converted = to_actix(original.clone());

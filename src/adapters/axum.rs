@@ -9,21 +9,11 @@ use axum::response::{IntoResponse, Response};
 use http::request::Parts;
 
 use crate::principal::Principal;
-use crate::reject::{ProblemJson, Rejection, RejectionResponder};
-
-/// The rejection when a handler asks for a `Principal` the Gate did not provide: the route is
-/// not behind a [`GateLayer`](crate::GateLayer), or its rule lets anonymous callers in.
-///
-/// It answers 401 with a problem body but no `WWW-Authenticate` challenge, since the extractor
-/// does not know which schemes the Gate offers. Let the Gate refuse such callers instead (a rule
-/// that needs authentication answers with every challenge), or take `Option<Principal>`.
-#[derive(Debug)]
-pub struct MissingPrincipal;
+use crate::reject::MissingPrincipal;
 
 impl IntoResponse for MissingPrincipal {
     fn into_response(self) -> Response {
-        let rejection = Rejection::missing_credentials("handler needs a principal");
-        ProblemJson.respond(&rejection, &[]).into_response()
+        self.response().into_response()
     }
 }
 

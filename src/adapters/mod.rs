@@ -1,7 +1,7 @@
 //! Framework adapters: translation only; every decision is the Gate's.
 
 #[cfg(feature = "actix")]
-pub mod actix;
+pub(crate) mod actix;
 #[cfg(feature = "axum")]
 pub(crate) mod axum;
 #[cfg(feature = "tower")]

@@ -23,7 +23,7 @@
 //! use std::sync::Arc;
 //! use std::time::Duration;
 //! use portcullis::{ApiKeys, Gate, NewApiKey, RequestView};
-//! use portcullis::api_key::MemoryApiKeyStore;
+//! use portcullis::store::MemoryApiKeyStore;
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -60,7 +60,9 @@ mod authenticator;
 mod cache;
 mod digest;
 mod format;
-mod manager;
+// `ApiKeys` and `NewApiKey` are re-exported at the crate root, their one public path.
+pub(crate) mod manager;
+pub(crate) mod new_key;
 
 pub use authenticator::{ApiKeyAuthenticator, ApiKeyAuthenticatorBuilder, DEFAULT_HEADER};
 pub use digest::MIN_PEPPER_LEN;
@@ -68,132 +70,20 @@ pub use format::{
     CHECKSUM_LEN, DEFAULT_PREFIX, GeneratedKey, ID_LEN, KeyFormat, KeyFormatError, MAX_PREFIX_LEN,
     ParsedKey, SECRET_LEN,
 };
-pub use manager::{ApiKeys, ApiKeysBuilder};
+pub use manager::ApiKeysBuilder;
 
-pub use crate::store::{ApiKeyRecord, ApiKeyStore, KeyDigest, MemoryApiKeyStore};
+pub(crate) use manager::ApiKeys;
+pub(crate) use new_key::NewApiKey;
+
+use crate::store::ApiKeyRecord;
 
 use crate::error::StoreError;
-use crate::principal::SubjectKind;
 use crate::secret::SecretString;
 
 /// The longest owner, name, scope or group accepted, in bytes.
 const MAX_FIELD_LEN: usize = 256;
 /// The most scopes, or groups, one key may carry.
 const MAX_LIST_LEN: usize = 256;
-
-/// What to create: the input of [`ApiKeys::create`].
-///
-/// Build it with [`NewApiKey::new`] and the `with_*` methods, or as a struct literal with
-/// `..Default::default()`.
-#[derive(Clone, Debug, Default)]
-pub struct NewApiKey {
-    /// Who the key acts as: a user name or an application id. Required.
-    pub owner: String,
-    /// Whether the owner is a user or an application (machine-to-machine).
-    pub owner_kind: SubjectKind,
-    /// A label for people (`"ci deploy"`).
-    pub name: String,
-    /// Scopes the key grants.
-    pub scopes: Vec<String>,
-    /// Groups the key's principal is in.
-    pub groups: Vec<String>,
-    /// How long the key lives. Required unless non-expiring keys are allowed; at most the
-    /// configured maximum lifetime.
-    pub expires_in: Option<Duration>,
-    /// Who is creating it (an operator's name, a service), for the record.
-    pub created_by: Option<String>,
-}
-
-impl NewApiKey {
-    /// A key for user `owner`, with no name, scopes, groups or expiry yet.
-    pub fn new(owner: impl Into<String>) -> Self {
-        Self {
-            owner: owner.into(),
-            ..Self::default()
-        }
-    }
-
-    /// A key for application `owner` (machine-to-machine).
-    pub fn application(owner: impl Into<String>) -> Self {
-        Self::new(owner).with_owner_kind(SubjectKind::Application)
-    }
-
-    /// Sets whether the owner is a user or an application.
-    pub fn with_owner_kind(mut self, kind: SubjectKind) -> Self {
-        self.owner_kind = kind;
-        self
-    }
-
-    /// Sets the label.
-    pub fn with_name(mut self, name: impl Into<String>) -> Self {
-        self.name = name.into();
-        self
-    }
-
-    /// Sets the scopes.
-    pub fn with_scopes(mut self, scopes: impl IntoIterator<Item = impl Into<String>>) -> Self {
-        self.scopes = scopes.into_iter().map(Into::into).collect();
-        self
-    }
-
-    /// Sets the groups.
-    pub fn with_groups(mut self, groups: impl IntoIterator<Item = impl Into<String>>) -> Self {
-        self.groups = groups.into_iter().map(Into::into).collect();
-        self
-    }
-
-    /// Sets how long the key lives.
-    pub fn with_expires_in(mut self, lifetime: Duration) -> Self {
-        self.expires_in = Some(lifetime);
-        self
-    }
-
-    /// Sets who is creating it.
-    pub fn with_created_by(mut self, who: impl Into<String>) -> Self {
-        self.created_by = Some(who.into());
-        self
-    }
-
-    fn validate(&self) -> Result<(), ApiKeyError> {
-        let field = |what: &str, value: &str, required: bool| {
-            if required && value.is_empty() {
-                return Err(ApiKeyError::Invalid(format!("the {what} is empty")));
-            }
-            if value.len() > MAX_FIELD_LEN {
-                return Err(ApiKeyError::Invalid(format!(
-                    "the {what} is longer than {MAX_FIELD_LEN} bytes"
-                )));
-            }
-            if value.chars().any(char::is_control) {
-                return Err(ApiKeyError::Invalid(format!(
-                    "the {what} contains a control character"
-                )));
-            }
-            Ok(())
-        };
-        field("owner", &self.owner, true)?;
-        field("name", &self.name, false)?;
-        if let Some(who) = &self.created_by {
-            field("creator", who, false)?;
-        }
-        for (what, list) in [("scope", &self.scopes), ("group", &self.groups)] {
-            if list.len() > MAX_LIST_LEN {
-                return Err(ApiKeyError::Invalid(format!(
-                    "more than {MAX_LIST_LEN} {what}s"
-                )));
-            }
-            for item in list {
-                field(what, item, true)?;
-                if item.contains(' ') {
-                    return Err(ApiKeyError::Invalid(format!(
-                        "the {what} `{item}` has a space"
-                    )));
-                }
-            }
-        }
-        Ok(())
-    }
-}
 
 /// A key just created or rotated: the whole key, to show its owner once, and its record.
 ///

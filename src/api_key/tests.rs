@@ -11,9 +11,10 @@ use super::format::checksum;
 use super::*;
 use crate::authenticator::{Authenticator, BoxFuture, Outcome};
 use crate::error::StoreErrorKind;
-use crate::principal::Scheme;
+use crate::principal::{Scheme, SubjectKind};
 use crate::reject::RejectionKind;
 use crate::request::RequestView;
+use crate::store::{ApiKeyStore, MemoryApiKeyStore};
 
 const PEPPER: &str = "test pepper: 32 bytes or more, not from a real deployment";
 const DAY: Duration = Duration::from_secs(86_400);

@@ -28,6 +28,7 @@ use crate::secret::{PasswordHash, SecretString};
 
 /// argon2id cost and pool settings.
 #[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
 pub struct HashingConfig {
     /// Memory cost in KiB. Defaults to 19456 (19 MiB, OWASP's minimum for argon2id).
     pub memory_kib: u32,
@@ -39,6 +40,45 @@ pub struct HashingConfig {
     pub max_concurrent: usize,
     /// How long a request may wait for a free slot before it gets 503. Defaults to 1 s.
     pub max_wait: Duration,
+}
+
+/// Chained setters, for building a value from [`Default`] in one expression (the struct is
+/// `#[non_exhaustive]`, so it cannot be written as a literal outside this crate).
+impl HashingConfig {
+    /// Sets [`memory_kib`](Self::memory_kib).
+    #[must_use]
+    pub fn with_memory_kib(mut self, memory_kib: u32) -> Self {
+        self.memory_kib = memory_kib;
+        self
+    }
+
+    /// Sets [`iterations`](Self::iterations).
+    #[must_use]
+    pub fn with_iterations(mut self, iterations: u32) -> Self {
+        self.iterations = iterations;
+        self
+    }
+
+    /// Sets [`parallelism`](Self::parallelism).
+    #[must_use]
+    pub fn with_parallelism(mut self, parallelism: u32) -> Self {
+        self.parallelism = parallelism;
+        self
+    }
+
+    /// Sets [`max_concurrent`](Self::max_concurrent).
+    #[must_use]
+    pub fn with_max_concurrent(mut self, max_concurrent: usize) -> Self {
+        self.max_concurrent = max_concurrent;
+        self
+    }
+
+    /// Sets [`max_wait`](Self::max_wait).
+    #[must_use]
+    pub fn with_max_wait(mut self, max_wait: Duration) -> Self {
+        self.max_wait = max_wait;
+        self
+    }
 }
 
 impl Default for HashingConfig {
@@ -70,6 +110,7 @@ pub enum HashError {
 
 /// Counters of the pool's work, for metrics and tests.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct PoolMetrics {
     /// Hashes running now.
     pub in_flight: usize,
@@ -83,6 +124,7 @@ pub struct PoolMetrics {
 
 /// The result of checking a password.
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct Verification {
     /// Whether the password matched.
     pub matched: bool,

@@ -16,6 +16,7 @@ const BASE64: GeneralPurpose = GeneralPurpose::new(
 
 /// Size limits on what a client may send.
 #[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
 pub struct BasicLimits {
     /// The longest `Authorization` value accepted, in bytes. Defaults to 4096.
     pub max_header_bytes: usize,
@@ -23,6 +24,31 @@ pub struct BasicLimits {
     pub max_user_bytes: usize,
     /// The longest password, in bytes; it bounds the work hashing does. Defaults to 1024.
     pub max_password_bytes: usize,
+}
+
+/// Chained setters, for building a value from [`Default`] in one expression (the struct is
+/// `#[non_exhaustive]`, so it cannot be written as a literal outside this crate).
+impl BasicLimits {
+    /// Sets [`max_header_bytes`](Self::max_header_bytes).
+    #[must_use]
+    pub fn with_max_header_bytes(mut self, max_header_bytes: usize) -> Self {
+        self.max_header_bytes = max_header_bytes;
+        self
+    }
+
+    /// Sets [`max_user_bytes`](Self::max_user_bytes).
+    #[must_use]
+    pub fn with_max_user_bytes(mut self, max_user_bytes: usize) -> Self {
+        self.max_user_bytes = max_user_bytes;
+        self
+    }
+
+    /// Sets [`max_password_bytes`](Self::max_password_bytes).
+    #[must_use]
+    pub fn with_max_password_bytes(mut self, max_password_bytes: usize) -> Self {
+        self.max_password_bytes = max_password_bytes;
+        self
+    }
 }
 
 impl Default for BasicLimits {
@@ -37,6 +63,7 @@ impl Default for BasicLimits {
 
 /// A user name and password from a Basic header.
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct BasicCredentials {
     /// The user name.
     pub user: String,

@@ -20,11 +20,19 @@ use crate::authenticator::BoxFuture;
 
 /// Bounds on one HTTP exchange.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct FetchLimits {
     /// The whole exchange (connect, send, read the body) must end within this.
     pub timeout: Duration,
     /// The most body bytes read; a longer body is a [`FetchErrorKind::TooLarge`] error.
     pub max_body: usize,
+}
+
+impl FetchLimits {
+    /// At most `timeout` for the whole exchange and `max_body` bytes of body.
+    pub fn new(timeout: Duration, max_body: usize) -> Self {
+        Self { timeout, max_body }
+    }
 }
 
 /// Sends HTTP requests for the bearer-token authenticators: `GET` for JWKS and discovery
@@ -139,6 +147,10 @@ mod default_client {
 
     /// The default [`HttpClient`]: reqwest with rustls (aws-lc-rs) and the platform's root
     /// certificates, no redirects, no cookies, a 5 s connect timeout. Feature `jwks`.
+    ///
+    /// reqwest's types stay out of the API, so a reqwest upgrade is not a breaking change here.
+    /// A service that needs a proxy or extra root certificates implements [`HttpClient`] over
+    /// its own client.
     #[derive(Clone, Debug)]
     pub struct ReqwestClient {
         client: reqwest_rustls::Client,
@@ -156,12 +168,6 @@ mod default_client {
                 .build()
                 .map_err(|e| ConfigError::new(format!("cannot build the HTTP client: {e}")))?;
             Ok(Self { client })
-        }
-
-        /// Wraps a reqwest client configured by the service (proxies, extra root certificates).
-        /// It should not follow redirects.
-        pub fn from_client(client: reqwest_rustls::Client) -> Self {
-            Self { client }
         }
     }
 

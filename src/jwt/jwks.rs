@@ -28,6 +28,7 @@ use super::keys::{KeySet, Lookup, Origin, VerifyingKey};
 
 /// Where an issuer's verification keys come from.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub enum KeySource {
     /// Keys from configuration: PEM, JWK, JWKS file or an HMAC secret. The only source HMAC keys
     /// may come from.
@@ -68,6 +69,7 @@ impl KeySource {
 /// - **A fetch fails** once loaded: the last good set keeps serving (stale-if-error), until it
 ///   is `max_stale` older than its fetch; then the issuer's tokens get 503 until a fetch succeeds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct JwksCacheConfig {
     /// How old a key set may get before it is fetched again, in the background. Defaults to
     /// 5 minutes.
@@ -89,6 +91,52 @@ pub struct JwksCacheConfig {
     /// 24 hours; [`dangerous_serve_stale_keys_forever`](Self::dangerous_serve_stale_keys_forever)
     /// removes the limit.
     pub max_stale: Duration,
+}
+
+/// Chained setters, for building a value from [`Default`] in one expression (the struct is
+/// `#[non_exhaustive]`, so it cannot be written as a literal outside this crate).
+impl JwksCacheConfig {
+    /// Sets [`refresh_interval`](Self::refresh_interval).
+    #[must_use]
+    pub fn with_refresh_interval(mut self, refresh_interval: Duration) -> Self {
+        self.refresh_interval = refresh_interval;
+        self
+    }
+
+    /// Sets [`unknown_kid_cooldown`](Self::unknown_kid_cooldown).
+    #[must_use]
+    pub fn with_unknown_kid_cooldown(mut self, unknown_kid_cooldown: Duration) -> Self {
+        self.unknown_kid_cooldown = unknown_kid_cooldown;
+        self
+    }
+
+    /// Sets [`retry_interval`](Self::retry_interval).
+    #[must_use]
+    pub fn with_retry_interval(mut self, retry_interval: Duration) -> Self {
+        self.retry_interval = retry_interval;
+        self
+    }
+
+    /// Sets [`fetch_timeout`](Self::fetch_timeout).
+    #[must_use]
+    pub fn with_fetch_timeout(mut self, fetch_timeout: Duration) -> Self {
+        self.fetch_timeout = fetch_timeout;
+        self
+    }
+
+    /// Sets [`max_response_size`](Self::max_response_size).
+    #[must_use]
+    pub fn with_max_response_size(mut self, max_response_size: usize) -> Self {
+        self.max_response_size = max_response_size;
+        self
+    }
+
+    /// Sets [`max_stale`](Self::max_stale).
+    #[must_use]
+    pub fn with_max_stale(mut self, max_stale: Duration) -> Self {
+        self.max_stale = max_stale;
+        self
+    }
 }
 
 impl JwksCacheConfig {

@@ -38,6 +38,7 @@ use crate::secret::SecretString;
 /// The `[jwt]` section: a [`JwtAuthenticator`].
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct JwtSettings {
     /// The realm in the `Bearer` challenge. Defaults to `api`.
     pub realm: Option<String>,
@@ -79,6 +80,7 @@ pub struct JwtSettings {
 /// One `[[jwt.issuers]]` entry: the issuer and exactly one key source.
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct IssuerSettings {
     /// The issuer, compared exactly with the token's `iss`.
     pub issuer: String,
@@ -104,6 +106,7 @@ pub struct IssuerSettings {
 /// `[jwt.jwks]`: how remote key sets are fetched and cached (see [`JwksCacheConfig`]).
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct JwksSettings {
     /// Age at which a key set is fetched again. Defaults to `5m`.
     pub refresh_interval: Option<String>,
@@ -454,6 +457,7 @@ impl JwksSettings {
 /// How the service authenticates to the introspection endpoint.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum ClientAuthMethod {
     /// HTTP Basic (`client_secret_basic`). The default.
     #[default]
@@ -468,6 +472,7 @@ pub enum ClientAuthMethod {
 /// The `[introspection]` section: an [`IntrospectionAuthenticator`].
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct IntrospectionSettings {
     /// The introspection endpoint (`https`, or `http` to a loopback address).
     pub endpoint: String,

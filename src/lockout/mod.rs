@@ -26,11 +26,19 @@ pub use self::redis::{RedisFailureStore, RedisFailureStoreBuilder};
 
 /// The failures recorded for one key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct FailureRecord {
     /// Failures since the counter was last cleared or expired.
     pub count: u32,
     /// How long ago the last failure was.
     pub since_last: Duration,
+}
+
+impl FailureRecord {
+    /// `count` failures, the last one `since_last` ago: what a [`FailureStore`] returns.
+    pub fn new(count: u32, since_last: Duration) -> Self {
+        Self { count, since_last }
+    }
 }
 
 /// Where failure counters live. Implementations must increment atomically and forget a key
@@ -63,6 +71,7 @@ pub trait FailureStore: fmt::Debug + Send + Sync + 'static {
 
 /// How an attempt begun with [`Lockout::begin_attempt`] ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum AttemptEnd {
     /// The password was right: the user's count starts over, and this attempt's count for the
     /// client IP is taken back (the IP's earlier failures stay: one valid account must not

@@ -73,7 +73,8 @@ const WARN_EVERY: Duration = Duration::from_secs(10);
 /// ```no_run
 /// use std::sync::Arc;
 /// use portcullis::lockout::{Lockout, RedisFailureStore};
-/// use portcullis::{BasicAuthenticator, MemoryUserStore};
+/// use portcullis::BasicAuthenticator;
+/// use portcullis::store::MemoryUserStore;
 ///
 /// # fn main() -> Result<(), portcullis::ConfigError> {
 /// let counters = RedisFailureStore::builder("redis://127.0.0.1:6379")

@@ -9,7 +9,8 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::ipset::IpSet;
-use crate::principal::{Scheme, SubjectKind};
+use crate::principal::{Principal, Scheme, SubjectKind};
+use crate::request::RequestView;
 
 /// What a decision is, without its reasons.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -22,6 +22,7 @@ use crate::secret::constant_time_eq;
 ///
 /// `Debug` and `Serialize` leave the digest out, so a record can be logged or listed as JSON.
 #[derive(Clone, Debug, Serialize)]
+#[non_exhaustive]
 pub struct ApiKeyRecord {
     /// The public id: the part of the key between the prefix and the secret.
     pub id: String,
@@ -56,6 +57,28 @@ pub struct ApiKeyRecord {
 }
 
 impl ApiKeyRecord {
+    /// A record for key `id` of user `owner` with `digest`, created now, with no name, scopes,
+    /// groups or expiry: what a custom [`ApiKeyStore`] starts from when it reads a row (then it
+    /// sets the other fields).
+    pub fn new(id: impl Into<String>, owner: impl Into<String>, digest: KeyDigest) -> Self {
+        Self {
+            id: id.into(),
+            owner: owner.into(),
+            owner_kind: SubjectKind::User,
+            name: String::new(),
+            scopes: Vec::new(),
+            groups: Vec::new(),
+            digest,
+            created_at: Utc::now(),
+            created_by: None,
+            expires_at: None,
+            revoked_at: None,
+            last_used_at: None,
+            replaces: None,
+            replaced_by: None,
+        }
+    }
+
     /// Whether the key is revoked or expired at `now`.
     pub fn is_active_at(&self, now: DateTime<Utc>) -> bool {
         self.revoked_at.is_none() && self.expires_at.is_none_or(|at| now < at)

@@ -10,9 +10,9 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use crate::authenticator::BoxFuture;
-use crate::error::{StoreError, StoreErrorKind};
+pub use crate::error::{StoreError, StoreErrorKind};
 use crate::principal::SubjectKind;
-use crate::secret::PasswordHash;
+pub use crate::secret::PasswordHash;
 
 mod api_keys;
 mod memory;
@@ -34,6 +34,7 @@ pub use sqlite::SqliteStore;
 
 /// A user (or application) that can log in with a password.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct UserRecord {
     /// The login name.
     pub name: String,
@@ -139,6 +140,7 @@ pub trait UserStore: fmt::Debug + Send + Sync + 'static {
 ///
 /// For the SQL backends both are views of one store (one connection pool, one database).
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct Stores {
     /// Users and their password hashes.
     pub users: Arc<dyn UserStore>,

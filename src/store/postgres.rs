@@ -44,7 +44,7 @@ use crate::secret::PasswordHash;
 /// ```no_run
 /// use portcullis::store::{ApiKeyStore, PostgresStore};
 ///
-/// # async fn run() -> Result<(), portcullis::StoreError> {
+/// # async fn run() -> Result<(), portcullis::store::StoreError> {
 /// let store = PostgresStore::connect(
 ///     "postgres://portcullis@db.internal/auth?sslmode=verify-full&sslrootcert=/etc/portcullis/db-ca.pem",
 /// )

@@ -24,7 +24,7 @@ use crate::secret::PasswordHash;
 /// database runs in WAL mode with `synchronous = FULL`, so every write is on disk (not only in the
 /// operating system's cache) when its future completes; a writer waiting for another one's lock
 /// waits up to 5 seconds, then fails with
-/// [`Unavailable`](crate::StoreErrorKind::Unavailable).
+/// [`Unavailable`](StoreErrorKind::Unavailable).
 ///
 /// One value is both a [`UserStore`] and an [`ApiKeyStore`]. Cloning it is cheap and shares the
 /// connection pool; [`open_store`](super::open_store) hands out both views at once.
@@ -35,7 +35,7 @@ use crate::secret::PasswordHash;
 /// ```no_run
 /// use portcullis::store::{SqliteStore, UserStore};
 ///
-/// # async fn run() -> Result<(), portcullis::StoreError> {
+/// # async fn run() -> Result<(), portcullis::store::StoreError> {
 /// let store = SqliteStore::open("sqlite://portcullis.db").await?;
 /// for user in store.list_users().await? {
 ///     println!("{}", user.name);

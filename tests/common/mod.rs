@@ -17,9 +17,11 @@ use axum::Router;
 use axum::routing::get;
 use chrono::{DateTime, Utc};
 use portcullis::basic::{BasicAuthenticatorBuilder, HashingConfig};
+use portcullis::reject::Challenge;
+use portcullis::store::MemoryUserStore;
 use portcullis::{
-    Authenticator, BasicAuthenticator, BoxFuture, Challenge, Gate, GateLayer, Groups,
-    MemoryUserStore, Outcome, Principal, Public, RequestView, Scheme, SubjectKind,
+    Authenticator, BasicAuthenticator, BoxFuture, Gate, GateLayer, Groups, Outcome, Principal,
+    Public, RequestView, Scheme, SubjectKind,
 };
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, WWW_AUTHENTICATE};
@@ -34,11 +36,9 @@ pub(crate) const BASIC_CHALLENGE: &str = r#"Basic realm="portcullis-tests", char
 /// argon2id at a cost that makes a hash take well under a millisecond: for tests that are about
 /// behaviour, not cost.
 pub(crate) fn cheap_hashing() -> HashingConfig {
-    HashingConfig {
-        memory_kib: 64,
-        iterations: 1,
-        ..HashingConfig::default()
-    }
+    HashingConfig::default()
+        .with_memory_kib(64)
+        .with_iterations(1)
 }
 
 /// A Basic authenticator builder over `store` with the test realm and cheap hashing; tests

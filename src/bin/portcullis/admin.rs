@@ -13,7 +13,10 @@ use clap::{Args, Subcommand};
 use portcullis::basic::{HashingConfig, HashingPool};
 use portcullis::config::DEFAULT_PEPPER_ENV;
 use portcullis::store::{ApiKeyStore, StoreOptions, UserRecord, UserStore, open_store_with};
-use portcullis::{ApiKeys, Config, NewApiKey, SecretString, SubjectKind, parse_duration};
+use portcullis::{ApiKeys, NewApiKey, SecretString, SubjectKind};
+
+use crate::duration::parse_duration;
+use portcullis::config::Config;
 
 /// Where the store is.
 #[derive(Args, Clone, Debug)]
@@ -522,7 +525,7 @@ async fn key_in(
     Ok(())
 }
 
-fn describe(record: &portcullis::ApiKeyRecord) {
+fn describe(record: &portcullis::store::ApiKeyRecord) {
     eprintln!(
         "key id {} for {} ({:?}), expires {}",
         record.id,

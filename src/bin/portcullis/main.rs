@@ -3,6 +3,9 @@
 //! and nothing is half-written.
 
 mod admin;
+// The library's duration syntax, compiled in from the same file: it is not part of the API.
+#[path = "../../duration.rs"]
+mod duration;
 mod token;
 
 use std::io::BufRead;
@@ -12,7 +15,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use portcullis::basic::{HashingConfig, HashingPool};
-use portcullis::{Config, RequestView, SecretString};
+use portcullis::config::Config;
+use portcullis::{RequestView, SecretString};
 
 #[derive(Parser)]
 #[command(
@@ -247,7 +251,7 @@ async fn warn_costlier_hashes(file: &std::path::Path, config: &Config) {
 }
 
 /// A stored hash's argon2 cost as `m=…, t=…, p=…`, never the hash itself.
-fn stored_cost(hash: &portcullis::PasswordHash) -> String {
+fn stored_cost(hash: &portcullis::store::PasswordHash) -> String {
     argon2::PasswordHash::new(hash.expose_phc())
         .ok()
         .and_then(|parsed| argon2::Params::try_from(&parsed).ok())
