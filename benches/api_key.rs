@@ -107,7 +107,10 @@ fn bench_store(
                 let mut mac = mac.clone();
                 mac.update(black_box(key.as_bytes()));
                 let digest: [u8; 32] = mac.finalize().into_bytes().into();
-                black_box(bool::from(subtle::ConstantTimeEq::ct_eq(&digest[..], &expected[..])))
+                black_box(bool::from(subtle::ConstantTimeEq::ct_eq(
+                    &digest[..],
+                    &expected[..],
+                )))
             })
         });
     }

@@ -30,7 +30,12 @@ use tonic::{Request, Response, Status};
 
 // Generated from examples/proto/whoami.proto; in your crate: `tonic::include_proto!("whoami")`
 // with tonic-prost-build in build.rs.
-#[allow(unreachable_pub, missing_docs)]
+#[allow(
+    unreachable_pub,
+    missing_docs,
+    clippy::allow_attributes_without_reason,
+    reason = "generated code"
+)]
 #[path = "proto/whoami.rs"]
 mod whoami;
 

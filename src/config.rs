@@ -76,7 +76,10 @@ pub enum UpstreamPaths {
 
 impl Config {
     /// Parses and validates a configuration held in a string.
-    #[allow(clippy::should_implement_trait)] // fallible with a rich error; FromStr adds nothing
+    #[expect(
+        clippy::should_implement_trait,
+        reason = "fallible with a rich error; FromStr adds nothing"
+    )]
     pub fn from_str(text: &str) -> Result<Self, ConfigError> {
         Self::parse(text, None)
     }

@@ -13,11 +13,17 @@
 #[path = "adapters/servers.rs"]
 mod servers;
 // The gateway example, served in-process: `serve` and `echo_upstream`; its `main` is unused here.
-#[allow(dead_code)]
+#[expect(dead_code, reason = "the example's `main` is not called here")]
 #[path = "../examples/gateway.rs"]
 mod gateway;
 // Generated code: public items that this crate only partly uses.
-#[allow(unreachable_pub, dead_code, missing_docs)]
+#[allow(
+    unreachable_pub,
+    dead_code,
+    missing_docs,
+    clippy::allow_attributes_without_reason,
+    reason = "generated code, partly used"
+)]
 #[path = "../examples/proto/whoami.rs"]
 mod whoami;
 

@@ -4,7 +4,10 @@
 
 /// Compiled, not run: it needs a pepper in the environment, writes `portcullis.db` and serves
 /// until stopped.
-#[expect(dead_code, reason = "compiled to prove the README's program builds; never run")]
+#[expect(
+    dead_code,
+    reason = "compiled to prove the README's program builds; never run"
+)]
 mod program {
     include!("readme/program.rs");
 }

@@ -5,7 +5,7 @@
 //! `Authenticated`; answers with the principal as JSON) and `/admin/**` (`Groups::any_of(["admin"])`).
 
 // Each test file uses only some of these helpers; the rest would warn as dead code.
-#![allow(dead_code)]
+#![allow(dead_code, reason = "shared by several test files, each using a part")]
 
 pub(crate) mod logs;
 

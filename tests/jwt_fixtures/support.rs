@@ -3,7 +3,11 @@
 //! server on 127.0.0.1 that counts fetches, an `HttpClient` over reqwest, and Gate helpers.
 // Each test file uses a different part of this module, and `pub` is how a `#[path]` module
 // shares items with the file that includes it.
-#![allow(dead_code, unreachable_pub)]
+#![allow(
+    dead_code,
+    unreachable_pub,
+    reason = "shared by several test files, each using a part"
+)]
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};

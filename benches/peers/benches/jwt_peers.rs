@@ -149,7 +149,7 @@ fn bench_basic(c: &mut Criterion, runtime: &tokio::runtime::Runtime) {
     });
     // Deprecated since tower-http 0.6.7 ("too basic to be useful in real applications"), and
     // still what a search for Basic in tower-http finds.
-    #[allow(deprecated)]
+    #[expect(deprecated, reason = "the peer is measured as users meet it")]
     let peer =
         tower_http::validate_request::ValidateRequestHeaderLayer::basic(BASIC_USER, BASIC_PASSWORD)
             .layer(inner());

@@ -49,7 +49,11 @@ pub async fn gate() -> Result<Callers, Box<dyn std::error::Error>> {
         BasicAuthenticator::builder(users)
             .realm("downstream")
             // Cheap argon2 for tests; a real service keeps the default cost.
-            .hashing(HashingConfig::default().with_memory_kib(64).with_iterations(1))
+            .hashing(
+                HashingConfig::default()
+                    .with_memory_kib(64)
+                    .with_iterations(1),
+            )
             .build()?,
     );
     basic

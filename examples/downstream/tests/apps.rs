@@ -90,14 +90,29 @@ async fn axum_and_actix_answer_alike() {
     let cases: Vec<(&str, &str, Credential<'_>, u16)> = vec![
         ("GET", "/health", Credential::None, 200),
         ("GET", "/me", Credential::None, 401),
-        ("GET", "/me", Credential::Basic("alice", "correct horse"), 200),
+        (
+            "GET",
+            "/me",
+            Credential::Basic("alice", "correct horse"),
+            200,
+        ),
         ("GET", "/me", Credential::Basic("alice", "wrong"), 401),
         ("GET", "/me", Credential::ApiKey(&key), 200),
         // Applications only read: the service's own policy.
         ("POST", "/reports", Credential::ApiKey(&key), 403),
-        ("POST", "/reports", Credential::Basic("alice", "correct horse"), 200),
+        (
+            "POST",
+            "/reports",
+            Credential::Basic("alice", "correct horse"),
+            200,
+        ),
         // Admins, but not with a password.
-        ("GET", "/admin/users", Credential::Basic("alice", "correct horse"), 403),
+        (
+            "GET",
+            "/admin/users",
+            Credential::Basic("alice", "correct horse"),
+            403,
+        ),
         ("GET", "/admin/users", Credential::ApiKey(&key), 403),
         ("GET", "/admin/users", Credential::None, 401),
         // A path two readers could read differently is refused before anything else.
@@ -109,7 +124,10 @@ async fn axum_and_actix_answer_alike() {
         assert_eq!(axum.status, *status, "axum {method} {path}: {axum:?}");
         assert_eq!(actix, axum, "{method} {path}");
         if *status >= 400 {
-            assert!(axum.service_header, "{method} {path}: the service's responder");
+            assert!(
+                axum.service_header,
+                "{method} {path}: the service's responder"
+            );
         }
         if *status == 401 {
             assert!(
@@ -137,7 +155,11 @@ async fn handlers_see_the_principal_the_gate_established() {
     assert_eq!(me["scheme"], "basic");
     assert_eq!(me["groups"], serde_json::json!(["admin"]));
     let key = callers.reporter_key.expose_secret().to_owned();
-    let actix = through_actix(&callers.gate, request("GET", "/me", &Credential::ApiKey(&key))).await;
+    let actix = through_actix(
+        &callers.gate,
+        request("GET", "/me", &Credential::ApiKey(&key)),
+    )
+    .await;
     let me: serde_json::Value = serde_json::from_str(&actix.body).unwrap();
     assert_eq!(me["subject"], "reporter");
     assert_eq!(me["scheme"], "api_key");

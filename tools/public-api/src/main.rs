@@ -8,6 +8,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
+/// The most names the crate root may hold, modules included (docs/architecture.md).
+const MAX_ROOT_NAMES: usize = 40;
+
 fn main() -> ExitCode {
     let check = std::env::args().any(|arg| arg == "--check");
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
@@ -20,7 +23,13 @@ fn main() -> ExitCode {
     let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
         .current_dir(&root)
         .env("RUSTC_BOOTSTRAP", "1")
-        .args(["rustdoc", "--lib", "--all-features", "--quiet", "--target-dir"])
+        .args([
+            "rustdoc",
+            "--lib",
+            "--all-features",
+            "--quiet",
+            "--target-dir",
+        ])
         .arg(&target)
         .args(["--", "-Z", "unstable-options", "--output-format", "json"])
         .status()
@@ -35,7 +44,8 @@ fn main() -> ExitCode {
         // dependencies, not with this crate.
         .omit_blanket_impls(true)
         .omit_auto_trait_impls(true)
-        .build() {
+        .build()
+    {
         Ok(api) => api,
         Err(error) => {
             eprintln!("reading {}: {error}", json.display());
@@ -43,6 +53,16 @@ fn main() -> ExitCode {
         }
     };
     let listing = format!("{api}\n");
+    let at_root = root_names(&listing);
+    println!(
+        "{} names at the crate root: {}",
+        at_root.len(),
+        at_root.join(", ")
+    );
+    if at_root.len() > MAX_ROOT_NAMES {
+        eprintln!("more than {MAX_ROOT_NAMES} names at the crate root (docs/architecture.md)");
+        return ExitCode::FAILURE;
+    }
     let file = root.join("public-api.txt");
     if check {
         let committed = std::fs::read_to_string(&file).unwrap_or_default();
@@ -63,4 +83,30 @@ fn main() -> ExitCode {
     std::fs::write(&file, listing).expect("public-api.txt is writable");
     println!("wrote public-api.txt ({} items)", api.items().count());
     ExitCode::SUCCESS
+}
+
+/// The items declared at the crate root (`portcullis::Name`), modules included, from the listing's
+/// lines such as `#[non_exhaustive] pub enum portcullis::Scheme`.
+fn root_names(listing: &str) -> Vec<&str> {
+    let mut names: Vec<&str> = listing
+        .lines()
+        .map(|line| line.trim_start_matches(|c| c != 'p').trim_start())
+        .filter_map(|line| {
+            let rest = [
+                "pub struct ",
+                "pub enum ",
+                "pub trait ",
+                "pub mod ",
+                "pub type ",
+            ]
+            .iter()
+            .find_map(|kind| line.strip_prefix(kind))?;
+            let path = rest.split([' ', '<', '(']).next()?.trim_end_matches(':');
+            let name = path.strip_prefix("portcullis::")?;
+            (!name.is_empty() && !name.contains("::")).then_some(name)
+        })
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    names
 }
