@@ -70,9 +70,13 @@
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[cfg(feature = "api-key")]
+#[cfg_attr(docsrs, doc(cfg(feature = "api-key")))]
 pub mod api_key;
 pub mod audit;
 mod authenticator;
+#[cfg(feature = "basic")]
+#[cfg_attr(docsrs, doc(cfg(feature = "basic")))]
 pub mod basic;
 mod client_ip;
 pub mod config;
@@ -80,7 +84,12 @@ mod error;
 mod gate;
 mod handle;
 mod ipset;
+mod json;
+#[cfg(any(feature = "jwt", feature = "introspection"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "jwt", feature = "introspection"))))]
 pub mod jwt;
+#[cfg(feature = "basic")]
+#[cfg_attr(docsrs, doc(cfg(feature = "basic")))]
 pub mod lockout;
 pub mod policy;
 mod principal;
@@ -100,8 +109,12 @@ pub use adapters::axum::MissingPrincipal;
 pub use adapters::tower::GateBody;
 #[cfg(feature = "tower")]
 pub use adapters::tower::{GateLayer, GateService};
+#[cfg(feature = "api-key")]
+#[cfg_attr(docsrs, doc(cfg(feature = "api-key")))]
 pub use api_key::{ApiKeyAuthenticator, ApiKeyError, ApiKeys, IssuedKey, NewApiKey};
 pub use authenticator::{Authenticator, BoxFuture, Outcome};
+#[cfg(feature = "basic")]
+#[cfg_attr(docsrs, doc(cfg(feature = "basic")))]
 pub use basic::BasicAuthenticator;
 pub use client_ip::{ClientIpError, ForwardedHeader, TrustedProxies};
 pub use config::{Config, parse_duration};
@@ -109,9 +122,12 @@ pub use error::{ConfigError, Location, StoreError, StoreErrorKind};
 pub use gate::{Explanation, Gate, GateBuilder};
 pub use handle::GateHandle;
 pub use ipset::IpSet;
-pub use jwt::{
-    IntrospectionAuthenticator, IntrospectionSettings, JwtAuthenticator, JwtIssuer, JwtSettings,
-};
+#[cfg(feature = "introspection")]
+#[cfg_attr(docsrs, doc(cfg(feature = "introspection")))]
+pub use jwt::{IntrospectionAuthenticator, IntrospectionSettings};
+#[cfg(feature = "jwt")]
+#[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
+pub use jwt::{JwtAuthenticator, JwtIssuer, JwtSettings};
 pub use policy::{
     All, Anonymous, Any, Authenticated, Decision, ExpiryCap, Groups, IpRanges, KindIs, Not, Policy,
     PolicyContext, PolicyExt, Public, ReportOnly, Schemes, Scopes,

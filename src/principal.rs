@@ -118,7 +118,7 @@ impl Claims {
         // The document passed the same strict parse before the principal was made; an empty map
         // is only a fallback that cannot be reached.
         self.map
-            .get_or_init(|| crate::jwt::json::parse_object(&self.json).unwrap_or_default())
+            .get_or_init(|| crate::json::parse_object(&self.json).unwrap_or_default())
     }
 }
 

@@ -13,18 +13,15 @@ use super::http::HttpClient;
 use super::jwks::{JwksCacheConfig, KeySource, RemoteKeys, resolve};
 use super::keys::KeySet;
 use super::validation::{Rules, normalize_typ};
+use super::{DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_SIZE};
 use crate::authenticator::{Authenticator, BoxFuture, Outcome};
 use crate::error::ConfigError;
 use crate::principal::{Principal, Scheme};
 use crate::reject::Challenge;
 use crate::request::RequestView;
 
-/// The largest token accepted unless configured otherwise: 8 KiB.
-pub const DEFAULT_MAX_TOKEN_SIZE: usize = 8 * 1024;
 /// The longest `kid` accepted unless configured otherwise.
 pub const DEFAULT_MAX_KID_LEN: usize = 256;
-/// The clock skew allowed on `exp`, `nbf` and `iat` unless configured otherwise.
-pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(30);
 /// The longest token lifetime (`exp - iat`) accepted unless configured otherwise.
 pub const DEFAULT_MAX_LIFETIME: Duration = Duration::from_secs(24 * 3600);
 /// The claims required unless configured otherwise.

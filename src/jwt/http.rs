@@ -15,8 +15,8 @@ use http::{Method, Request, Response, StatusCode, Uri};
 use serde_json::{Map, Value};
 
 use super::error::{FetchError, FetchErrorKind};
-use super::json;
 use crate::authenticator::BoxFuture;
+use crate::json;
 
 /// Bounds on one HTTP exchange.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
