@@ -15,13 +15,19 @@ use http::Method;
 use serde::Deserialize;
 use toml::Spanned;
 
+#[cfg(feature = "api-key")]
 use crate::api_key::{ApiKeyAuthenticator, ApiKeys};
+#[cfg(feature = "basic")]
 use crate::basic::{BasicAuthenticator, BasicLimits, HashingConfig};
 use crate::client_ip::{ForwardedHeader, TrustedProxies};
 use crate::error::{ConfigError, Location};
 use crate::gate::{Gate, GateBuilder};
 use crate::ipset::IpSet;
-use crate::jwt::{IntrospectionSettings, JwtSettings};
+#[cfg(feature = "introspection")]
+use crate::jwt::IntrospectionSettings;
+#[cfg(feature = "jwt")]
+use crate::jwt::JwtSettings;
+#[cfg(feature = "basic")]
 use crate::lockout::{FailureStore, Lockout, MemoryFailureStore};
 use crate::policy::{
     All, Anonymous, Any, Authenticated, ExpiryCap, Groups, IpRanges, KindIs, Not, Policy, Public,
@@ -29,9 +35,14 @@ use crate::policy::{
 };
 use crate::principal::{Scheme, SubjectKind};
 use crate::route::{Methods, Route};
-use crate::secret::{PasswordHash, SecretString};
+#[cfg(feature = "basic")]
+use crate::secret::PasswordHash;
+#[cfg(feature = "api-key")]
+use crate::secret::SecretString;
+#[cfg(feature = "basic")]
+use crate::store::UserRecord;
 use crate::store::{
-    ApiKeyStore, StoreOptions, Stores, UserRecord, UserStore, check_store_url, open_store_with,
+    ApiKeyStore, StoreOptions, Stores, UserStore, check_store_url, open_store_with,
 };
 
 /// A parsed and validated configuration, ready to [`build`](Config::build) a Gate.
@@ -39,11 +50,16 @@ use crate::store::{
 pub struct Config {
     base_dir: Option<PathBuf>,
     store: Option<RawStore>,
+    #[cfg(feature = "basic")]
     basic: Option<RawBasic>,
     /// `[basic.hashing]` with its defaults filled in; `None` without `[basic]`.
+    #[cfg(feature = "basic")]
     hashing: Option<HashingConfig>,
+    #[cfg(feature = "api-key")]
     api_keys: Option<RawApiKeys>,
+    #[cfg(feature = "jwt")]
     jwt: Option<JwtSettings>,
+    #[cfg(feature = "introspection")]
     introspection: Option<IntrospectionSettings>,
     routes: Vec<Route>,
     default_policy: Arc<dyn Policy>,
@@ -134,7 +150,12 @@ impl Config {
     /// proxy removes them before forwarding (Kong's `hide_credentials`), so that the upstream
     /// never holds a caller's secret.
     pub fn credential_headers(&self) -> Vec<&str> {
+        #[cfg_attr(
+            not(feature = "api-key"),
+            expect(unused_mut, reason = "only an API-key header is added")
+        )]
         let mut headers = vec![http::header::AUTHORIZATION.as_str()];
+        #[cfg(feature = "api-key")]
         if let Some(section) = &self.api_keys {
             headers.push(
                 section
@@ -151,6 +172,7 @@ impl Config {
     /// `dangerous_allow_query_token`). Empty by default. See [`credential_headers`](Self::credential_headers).
     pub fn credential_query_params(&self) -> Vec<&str> {
         let mut params = Vec::new();
+        #[cfg(feature = "api-key")]
         if let Some(param) = self
             .api_keys
             .as_ref()
@@ -158,15 +180,21 @@ impl Config {
         {
             params.push(param);
         }
-        let query_token = self
+        #[cfg(feature = "jwt")]
+        let jwt_query = self
             .jwt
             .as_ref()
-            .is_some_and(|s| s.dangerous_allow_query_token)
-            || self
-                .introspection
-                .as_ref()
-                .is_some_and(|s| s.dangerous_allow_query_token);
-        if query_token {
+            .is_some_and(|s| s.dangerous_allow_query_token);
+        #[cfg(not(feature = "jwt"))]
+        let jwt_query = false;
+        #[cfg(feature = "introspection")]
+        let introspection_query = self
+            .introspection
+            .as_ref()
+            .is_some_and(|s| s.dangerous_allow_query_token);
+        #[cfg(not(feature = "introspection"))]
+        let introspection_query = false;
+        if jwt_query || introspection_query {
             params.push("access_token"); // RFC 6750 §2.3
         }
         params
@@ -182,6 +210,8 @@ impl Config {
     /// `[basic.hashing]`, each setting it leaves out at its default ([`HashingConfig`]).
     /// `None` when the file has no `[basic]` section. `portcullis hash-password --config FILE`
     /// hashes at this cost.
+    #[cfg(feature = "basic")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "basic")))]
     pub fn hashing(&self) -> Option<HashingConfig> {
         self.hashing
     }
@@ -195,6 +225,8 @@ impl Config {
     /// # Errors
     ///
     /// The store's, keyed `store.url`, when it cannot be opened or listed.
+    #[cfg(feature = "basic")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "basic")))]
     pub async fn users(&self) -> Result<Vec<UserRecord>, ConfigError> {
         let Some(basic) = &self.basic else {
             return Ok(Vec::new());
@@ -232,16 +264,19 @@ impl Config {
     /// Builds as [`build_services`](Self::build_services) does, reusing what `kept` holds from
     /// the previous build and, on success, leaving there what the next one may reuse.
     pub(crate) async fn build_keeping(&self, kept: &mut Kept) -> Result<Services, ConfigError> {
-        let mut next = Kept::default();
         let stores = open_stores(self.store.as_ref(), self.base_dir.as_deref()).await?;
         let mut builder: GateBuilder =
             Gate::builder().trusted_proxies(self.trusted_proxies.clone());
         if let Some(bytes) = self.max_path_bytes {
             builder = builder.max_path_bytes(bytes);
         }
+        #[cfg(feature = "basic")]
+        let lockout_counters = self.basic.as_ref().and_then(|s| s.memory_counters(kept));
+        #[cfg(feature = "basic")]
         let mut basic = None;
+        #[cfg(feature = "basic")]
         if let Some(section) = &self.basic {
-            let counters = section.memory_counters(kept);
+            let counters = lockout_counters.clone();
             let authenticator = Arc::new(
                 section
                     .build(
@@ -251,18 +286,21 @@ impl Config {
                     )
                     .await?,
             );
-            next.lockout_counters = counters;
             builder = builder.shared_authenticator(authenticator.clone());
             basic = Some(authenticator);
         }
+        #[cfg(feature = "api-key")]
         let mut api_keys = None;
+        #[cfg(feature = "api-key")]
         if let Some(section) = &self.api_keys {
             let (manager, authenticator) =
                 section.build(Arc::clone(&stores.api_keys), self.base_dir.as_deref())?;
             builder = builder.authenticator(authenticator);
             api_keys = Some(manager);
         }
+        #[cfg(any(feature = "jwt", feature = "introspection"))]
         let base = self.base_dir.as_deref();
+        #[cfg(feature = "jwt")]
         if let Some(settings) = &self.jwt {
             let mut settings = settings.clone();
             for issuer in &mut settings.issuers {
@@ -276,6 +314,7 @@ impl Config {
             }
             builder = builder.authenticator(settings.build()?);
         }
+        #[cfg(feature = "introspection")]
         if let Some(settings) = &self.introspection {
             let mut settings = settings.clone();
             if !settings.client_secret_file.as_os_str().is_empty() {
@@ -284,6 +323,7 @@ impl Config {
             rebase(settings.client_token_file.as_mut(), base);
             // Keys of a custom `[api_keys] prefix` are left to the API-key authenticator, as
             // `pc_` keys are; otherwise both would claim them, and every Bearer key is a 400.
+            #[cfg(feature = "api-key")]
             if settings.api_key_prefix.is_none()
                 && !settings.introspect_api_key_shaped
                 && let Some(prefix) = self.api_keys.as_ref().and_then(|a| a.prefix.as_ref())
@@ -298,10 +338,15 @@ impl Config {
         let gate = builder
             .default_policy(Arc::clone(&self.default_policy))
             .build()?;
-        *kept = next;
+        *kept = Kept {
+            #[cfg(feature = "basic")]
+            lockout_counters,
+        };
         Ok(Services {
             gate,
+            #[cfg(feature = "basic")]
             basic,
+            #[cfg(feature = "api-key")]
             api_keys,
             users: stores.users,
             api_key_store: stores.api_keys,
@@ -317,6 +362,7 @@ impl Config {
 #[derive(Debug, Default)]
 pub(crate) struct Kept {
     /// The memory counters of `[basic.lockout]`, with the capacity they were made with.
+    #[cfg(feature = "basic")]
     lockout_counters: Option<(usize, Arc<MemoryFailureStore>)>,
 }
 
@@ -327,8 +373,12 @@ pub struct Services {
     /// The Gate.
     pub gate: Gate,
     /// The Basic authenticator, when `[basic]` is configured.
+    #[cfg(feature = "basic")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "basic")))]
     pub basic: Option<Arc<BasicAuthenticator>>,
     /// The API key manager, when `[api_keys]` is configured.
+    #[cfg(feature = "api-key")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "api-key")))]
     pub api_keys: Option<ApiKeys>,
     /// The user store named by `[store]`.
     pub users: Arc<dyn UserStore>,
@@ -466,6 +516,7 @@ impl Spans<'_> {
     }
 }
 
+#[cfg(feature = "basic")]
 /// The capacity of the memory lockout counters when `memory_capacity` is not given (that of
 /// `MemoryFailureStore::default`).
 const DEFAULT_LOCKOUT_CAPACITY: usize = 100_000;
@@ -574,16 +625,18 @@ impl Validator<'_> {
             };
             trusted_proxies = trusted_proxies.forwarded_header(header);
         }
-        let store_is_memory = self
-            .raw
-            .store
-            .as_ref()
-            .is_none_or(|s| s.url.get_ref() == "memory");
         if let Some(store) = &self.raw.store {
             store.validate(self.spans)?;
         }
+        self.raw.refuse_compiled_out()?;
+        #[cfg(feature = "basic")]
         if let Some(basic) = &self.raw.basic {
             basic.validate(self.spans)?;
+            let store_is_memory = self
+                .raw
+                .store
+                .as_ref()
+                .is_none_or(|s| s.url.get_ref() == "memory");
             if let (false, Some(user)) = (store_is_memory, basic.users.first()) {
                 return Err(self.spans.error(
                     &user.password_hash,
@@ -592,13 +645,16 @@ impl Validator<'_> {
                 ));
             }
         }
+        #[cfg(feature = "api-key")]
         if let Some(api_keys) = &self.raw.api_keys {
             api_keys.validate(self.spans)?;
         }
         // Located by key (`jwt.max_lifetime`) in `Config::parse`.
+        #[cfg(feature = "jwt")]
         if let Some(jwt) = &self.raw.jwt {
             jwt.validate()?;
         }
+        #[cfg(feature = "introspection")]
         if let Some(introspection) = &self.raw.introspection {
             introspection.validate()?;
         }
@@ -615,10 +671,15 @@ impl Validator<'_> {
         Ok(Config {
             base_dir: None,
             store: self.raw.store.clone(),
+            #[cfg(feature = "api-key")]
             api_keys: self.raw.api_keys.clone(),
+            #[cfg(feature = "jwt")]
             jwt: self.raw.jwt.clone(),
+            #[cfg(feature = "introspection")]
             introspection: self.raw.introspection.clone(),
+            #[cfg(feature = "basic")]
             basic: self.raw.basic.clone(),
+            #[cfg(feature = "basic")]
             hashing: self
                 .raw
                 .basic
@@ -857,16 +918,82 @@ struct RawConfig {
     #[serde(default)]
     gate: RawGate,
     store: Option<RawStore>,
+    #[cfg(feature = "basic")]
     basic: Option<RawBasic>,
+    #[cfg(not(feature = "basic"))]
+    basic: Option<CompiledOut>,
+    #[cfg(feature = "api-key")]
     api_keys: Option<RawApiKeys>,
+    #[cfg(not(feature = "api-key"))]
+    api_keys: Option<CompiledOut>,
+    #[cfg(feature = "jwt")]
     jwt: Option<JwtSettings>,
+    #[cfg(not(feature = "jwt"))]
+    jwt: Option<CompiledOut>,
+    #[cfg(feature = "introspection")]
     introspection: Option<IntrospectionSettings>,
+    #[cfg(not(feature = "introspection"))]
+    introspection: Option<CompiledOut>,
     #[serde(default)]
     policies: BTreeMap<String, RawPolicy>,
     #[serde(default)]
     routes: Vec<RawRoute>,
     #[serde(default)]
     gateway: RawGateway,
+}
+
+/// A section whose scheme is compiled out: read (so that it is not an unknown key) only to be
+/// refused by [`RawConfig::refuse_compiled_out`], never silently ignored.
+#[cfg(not(all(
+    feature = "basic",
+    feature = "api-key",
+    feature = "jwt",
+    feature = "introspection"
+)))]
+type CompiledOut = serde::de::IgnoredAny;
+
+impl RawConfig {
+    /// Refuses a section (`[jwt]`) whose feature (`jwt`) this build of portcullis leaves out.
+    /// The error names the section's key; [`Spans::locate_error`] places it at the table's name.
+    fn refuse_compiled_out(&self) -> Result<(), ConfigError> {
+        #[cfg(not(feature = "basic"))]
+        if self.basic.is_some() {
+            return Err(needs_feature("basic", "basic"));
+        }
+        #[cfg(not(feature = "api-key"))]
+        if self.api_keys.is_some() {
+            return Err(needs_feature("api_keys", "api-key"));
+        }
+        #[cfg(not(feature = "jwt"))]
+        if self.jwt.is_some() {
+            return Err(needs_feature("jwt", "jwt"));
+        }
+        #[cfg(not(feature = "introspection"))]
+        if self.introspection.is_some() {
+            return Err(needs_feature("introspection", "introspection"));
+        }
+        Ok(())
+    }
+}
+
+/// The error for a setting whose feature is compiled out, keyed (and so located) at `key`.
+#[cfg(not(all(
+    feature = "basic",
+    feature = "api-key",
+    feature = "jwt",
+    feature = "introspection",
+    feature = "redis"
+)))]
+fn needs_feature(key: &str, feature: &str) -> ConfigError {
+    let shown = if key.contains('.') {
+        format!("`{key}`")
+    } else {
+        format!("`[{key}]`")
+    };
+    ConfigError::new(format!(
+        "{shown} needs portcullis's `{feature}` feature, which this build leaves out"
+    ))
+    .with_key(key)
 }
 
 /// Settings for a proxy built on the Gate; the Gate does not read them.
@@ -888,6 +1015,7 @@ struct RawGate {
     max_path_bytes: Option<Spanned<usize>>,
 }
 
+#[cfg(feature = "basic")]
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawBasic {
@@ -902,6 +1030,7 @@ struct RawBasic {
     dangerous_disable_lockout: bool,
 }
 
+#[cfg(feature = "basic")]
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawUser {
@@ -915,6 +1044,7 @@ struct RawUser {
     disabled: bool,
 }
 
+#[cfg(feature = "basic")]
 impl RawUser {
     fn record(&self) -> UserRecord {
         let mut record =
@@ -926,6 +1056,7 @@ impl RawUser {
     }
 }
 
+#[cfg(feature = "basic")]
 /// By hand, like [`PasswordHash`]'s: a PHC string is an offline cracking target, and a
 /// `Config` gets logged.
 impl fmt::Debug for RawUser {
@@ -940,6 +1071,7 @@ impl fmt::Debug for RawUser {
     }
 }
 
+#[cfg(feature = "basic")]
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawHashing {
@@ -950,6 +1082,7 @@ struct RawHashing {
     max_wait: Option<Spanned<String>>,
 }
 
+#[cfg(feature = "basic")]
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawCache {
@@ -957,6 +1090,7 @@ struct RawCache {
     capacity: Option<usize>,
 }
 
+#[cfg(feature = "basic")]
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawLockout {
@@ -976,11 +1110,13 @@ struct RawLockout {
     dangerous_allow_insecure_tls: Option<Spanned<bool>>,
 }
 
+#[cfg(feature = "basic")]
 /// `memory` or a Redis URL, which may hold a password: `Debug` shows only the scheme.
 #[derive(Clone, Deserialize)]
 #[serde(transparent)]
 struct RedisUrl(String);
 
+#[cfg(feature = "basic")]
 impl std::fmt::Debug for RedisUrl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let scheme = self.0.split_once(':').map_or(self.0.as_str(), |(s, _)| s);
@@ -988,6 +1124,7 @@ impl std::fmt::Debug for RedisUrl {
     }
 }
 
+#[cfg(feature = "basic")]
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawBasicLimits {
@@ -1028,6 +1165,7 @@ struct RawRoute {
     policy: Spanned<String>,
 }
 
+#[cfg(feature = "basic")]
 impl RawBasic {
     fn durations(&self) -> Vec<(&Spanned<String>, String)> {
         let mut list = Vec::new();
@@ -1204,6 +1342,7 @@ impl RawBasic {
     }
 }
 
+#[cfg(feature = "basic")]
 impl RawLockout {
     fn validate(&self, spans: &Spans<'_>) -> Result<(), ConfigError> {
         for (threshold, key) in [
@@ -1349,13 +1488,11 @@ impl RawLockout {
 
     #[cfg(not(feature = "redis"))]
     fn redis_counters(&self, _url: &str, _base: Option<&Path>) -> Result<Lockout, ConfigError> {
-        Err(
-            ConfigError::new("a Redis lockout store needs the crate feature `redis`")
-                .with_key("basic.lockout.store"),
-        )
+        Err(needs_feature("basic.lockout.store", "redis"))
     }
 }
 
+#[cfg(feature = "basic")]
 impl RawBasicLimits {
     fn fields(&self) -> [(Option<&Spanned<usize>>, &'static str); 3] {
         [
@@ -1418,7 +1555,7 @@ async fn open_stores(
 }
 
 /// Whether `url` names a SQLite file that does not exist, which opening it would create.
-#[cfg(feature = "sqlite")]
+#[cfg(all(feature = "basic", feature = "sqlite"))]
 fn names_missing_sqlite_file(url: &str) -> bool {
     use std::str::FromStr as _;
 
@@ -1438,7 +1575,7 @@ fn names_missing_sqlite_file(url: &str) -> bool {
         .is_ok_and(|options| !options.get_filename().exists())
 }
 
-#[cfg(not(feature = "sqlite"))]
+#[cfg(all(feature = "basic", not(feature = "sqlite")))]
 fn names_missing_sqlite_file(_url: &str) -> bool {
     false
 }
@@ -1459,6 +1596,7 @@ fn store_url(url: &str, base_dir: Option<&Path>) -> String {
     }
 }
 
+#[cfg(feature = "api-key")]
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawApiKeys {
@@ -1479,9 +1617,12 @@ struct RawApiKeys {
     dangerous_query_param: Option<String>,
 }
 
+#[cfg(feature = "api-key")]
+#[cfg_attr(docsrs, doc(cfg(feature = "api-key")))]
 /// The environment variable read for the API key pepper when the file names none.
 pub const DEFAULT_PEPPER_ENV: &str = "PORTCULLIS_API_KEY_PEPPER";
 
+#[cfg(feature = "api-key")]
 impl RawApiKeys {
     fn validate(&self, spans: &Spans<'_>) -> Result<(), ConfigError> {
         for (value, key) in [
@@ -1578,6 +1719,12 @@ impl RawApiKeys {
     }
 }
 
+#[cfg(any(
+    feature = "api-key",
+    feature = "jwt",
+    feature = "introspection",
+    feature = "redis"
+))]
 /// Makes a relative path relative to the configuration file's directory, like every path in it.
 fn rebase(path: Option<&mut PathBuf>, base: Option<&Path>) {
     if let (Some(path), Some(base)) = (path, base)
@@ -1587,6 +1734,7 @@ fn rebase(path: Option<&mut PathBuf>, base: Option<&Path>) {
     }
 }
 
+#[cfg(any(feature = "basic", feature = "api-key"))]
 /// A duration already checked by validation.
 fn duration(value: &Spanned<String>) -> Result<Duration, ConfigError> {
     parse_duration(value.get_ref()).map_err(ConfigError::new)
