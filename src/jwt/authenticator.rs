@@ -9,7 +9,7 @@ use super::bearer::{BearerLocator, is_jws_shaped};
 use super::claims::{ClaimMapping, Claims};
 use super::compact;
 use super::error::{FetchError, TokenError, TokenErrorKind};
-use super::http::HttpClient;
+use super::http::{HttpClient, default_http_client};
 use super::jwks::{JwksCacheConfig, KeySource, RemoteKeys, resolve};
 use super::keys::KeySet;
 use super::validation::{Rules, normalize_typ};
@@ -588,7 +588,7 @@ fn shared_client(
     match client {
         Some(client) => Ok(Arc::clone(client)),
         None => {
-            let made = default_client()?;
+            let made = default_http_client()?;
             *client = Some(Arc::clone(&made));
             Ok(made)
         }
@@ -608,19 +608,4 @@ pub(crate) fn crypto_backend_check() -> Result<(), ConfigError> {
         ));
     }
     Ok(())
-}
-
-/// The default HTTP client, or why there is none.
-pub(crate) fn default_client() -> Result<Arc<dyn HttpClient>, ConfigError> {
-    #[cfg(feature = "jwks")]
-    {
-        Ok(Arc::new(super::http::ReqwestClient::new()?))
-    }
-    #[cfg(not(feature = "jwks"))]
-    {
-        Err(ConfigError::new(
-            "a JWKS URL, discovery or introspection needs an HTTP client: enable the `jwks` \
-             feature or pass one with `http_client`",
-        ))
-    }
 }
