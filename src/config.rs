@@ -1790,6 +1790,7 @@ mod tests {
         assert!(!shown.contains("db.internal"), "{shown}");
     }
 
+    #[cfg(feature = "basic")]
     #[test]
     fn debug_never_shows_an_inline_password_hash() {
         let phc = "$argon2id$v=19$m=64,t=1,p=1$c29tZXNhbHQxMjM0NTY$\
@@ -1804,6 +1805,7 @@ mod tests {
         assert!(!shown.contains("argon2id"), "{shown}");
     }
 
+    #[cfg(all(feature = "api-key", feature = "jwt"))]
     #[test]
     fn credential_locations_follow_the_configuration() {
         let none = Config::from_str("").expect("empty config");
@@ -1828,5 +1830,62 @@ mod tests {
             kong_like.credential_query_params(),
             ["apikey", "access_token"]
         );
+    }
+
+    /// A section for a scheme this build leaves out is refused where it is written, never
+    /// silently ignored (which would, for `[basic]`, leave every route it guards to the others).
+    #[cfg(not(all(
+        feature = "basic",
+        feature = "api-key",
+        feature = "jwt",
+        feature = "introspection"
+    )))]
+    #[test]
+    fn a_compiled_out_section_is_refused_where_it_is_written() {
+        let sections = [
+            (cfg!(feature = "basic"), "basic", "basic", "realm = \"x\"\n"),
+            (cfg!(feature = "api-key"), "api_keys", "api-key", "prefix = \"pc\"\n"),
+            (cfg!(feature = "jwt"), "jwt", "jwt", "audiences = [\"api\"]\n"),
+            (
+                cfg!(feature = "introspection"),
+                "introspection",
+                "introspection",
+                "endpoint = \"https://issuer.test/introspect\"\n",
+            ),
+        ];
+        for (_, section, feature, body) in sections.iter().filter(|(on, ..)| !on) {
+            let text = format!("[gate]\ndefault_policy = \"public\"\n\n[{section}]\n{body}");
+            let error = Config::from_str(&text).expect_err(section);
+            assert_eq!(error.key(), Some(*section), "{error}");
+            let location = error.location().expect("located");
+            assert_eq!((location.line, location.column), (4, 2), "{error}");
+            assert!(
+                error
+                    .message()
+                    .contains(&format!("`[{section}]` needs portcullis's `{feature}` feature")),
+                "{error}"
+            );
+            // From a file, the error names it too.
+            let path = std::env::temp_dir().join(format!(
+                "portcullis-compiled-out-{section}-{}.toml",
+                std::process::id()
+            ));
+            std::fs::write(&path, &text).expect("write the config");
+            let error = Config::from_file(&path).expect_err(section);
+            std::fs::remove_file(&path).expect("remove the config");
+            let location = error.location().expect("located");
+            assert_eq!(location.file.as_deref(), Some(path.as_path()), "{error}");
+            assert_eq!((location.line, location.column), (4, 2), "{error}");
+        }
+    }
+
+    #[cfg(all(feature = "basic", not(feature = "redis")))]
+    #[test]
+    fn a_redis_lockout_store_without_the_feature_is_refused() {
+        let error = Config::from_str("[basic]\n[basic.lockout]\nstore = \"redis://127.0.0.1\"\n")
+            .expect_err("redis is compiled out");
+        assert_eq!(error.key(), Some("basic.lockout.store"), "{error}");
+        assert_eq!(error.location().map(|l| l.line), Some(3), "{error}");
+        assert!(error.message().contains("`redis` feature"), "{error}");
     }
 }
