@@ -1844,8 +1844,18 @@ mod tests {
     fn a_compiled_out_section_is_refused_where_it_is_written() {
         let sections = [
             (cfg!(feature = "basic"), "basic", "basic", "realm = \"x\"\n"),
-            (cfg!(feature = "api-key"), "api_keys", "api-key", "prefix = \"pc\"\n"),
-            (cfg!(feature = "jwt"), "jwt", "jwt", "audiences = [\"api\"]\n"),
+            (
+                cfg!(feature = "api-key"),
+                "api_keys",
+                "api-key",
+                "prefix = \"pc\"\n",
+            ),
+            (
+                cfg!(feature = "jwt"),
+                "jwt",
+                "jwt",
+                "audiences = [\"api\"]\n",
+            ),
             (
                 cfg!(feature = "introspection"),
                 "introspection",
@@ -1860,9 +1870,9 @@ mod tests {
             let location = error.location().expect("located");
             assert_eq!((location.line, location.column), (4, 2), "{error}");
             assert!(
-                error
-                    .message()
-                    .contains(&format!("`[{section}]` needs portcullis's `{feature}` feature")),
+                error.message().contains(&format!(
+                    "`[{section}]` needs portcullis's `{feature}` feature"
+                )),
                 "{error}"
             );
             // From a file, the error names it too.

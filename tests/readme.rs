@@ -1,6 +1,11 @@
 //! The README's Rust example is real code: the lines between the markers below are the README's
 //! `rust` block, and they compile here with the imports and the function the README leaves out.
-#![cfg(all(feature = "axum", feature = "sqlite"))]
+#![cfg(all(
+    feature = "axum",
+    feature = "sqlite",
+    feature = "basic",
+    feature = "api-key"
+))]
 
 use std::error::Error;
 
