@@ -15,6 +15,7 @@ configurations=(
   api-key,sqlite,tower
   jwt,jwks,axum
   introspection,tower
+  actix,sqlite,basic,api-key,jwt,introspection
   default
   all
 )
