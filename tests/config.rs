@@ -953,7 +953,7 @@ fn redis_lockout_needs_the_redis_feature() {
         "[basic.lockout]\nstore = \"redis://127.0.0.1:6379\"\n",
         2,
         "basic.lockout.store",
-        "feature `redis`",
+        "needs portcullis's `redis` feature",
     );
 }
 
