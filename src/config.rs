@@ -9,13 +9,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use http::Method;
 use serde::Deserialize;
 use toml::Spanned;
 
+#[cfg(feature = "api-key")]
 use crate::api_key::{ApiKeyAuthenticator, ApiKeys};
+#[cfg(feature = "basic")]
 use crate::basic::{BasicAuthenticator, BasicLimits, HashingConfig};
 use crate::client_ip::{ForwardedHeader, TrustedProxies};
 pub(crate) use crate::duration::parse_duration;
@@ -23,7 +24,11 @@ use crate::error::ConfigError;
 pub use crate::error::Location;
 use crate::gate::{Gate, GateBuilder};
 use crate::ipset::IpSet;
-use crate::jwt::{IntrospectionSettings, JwtSettings};
+#[cfg(feature = "introspection")]
+use crate::jwt::IntrospectionSettings;
+#[cfg(feature = "jwt")]
+use crate::jwt::JwtSettings;
+#[cfg(feature = "basic")]
 use crate::lockout::{FailureStore, Lockout, MemoryFailureStore};
 use crate::policy::{
     All, Anonymous, Any, Authenticated, ExpiryCap, Groups, IpRanges, KindIs, Not, Policy, Public,
@@ -31,9 +36,14 @@ use crate::policy::{
 };
 use crate::principal::{Scheme, SubjectKind};
 use crate::route::{Methods, Route};
-use crate::secret::{PasswordHash, SecretString};
+#[cfg(feature = "basic")]
+use crate::secret::PasswordHash;
+#[cfg(feature = "api-key")]
+use crate::secret::SecretString;
+#[cfg(feature = "basic")]
+use crate::store::UserRecord;
 use crate::store::{
-    ApiKeyStore, StoreOptions, Stores, UserRecord, UserStore, check_store_url, open_store_with,
+    ApiKeyStore, StoreOptions, Stores, UserStore, check_store_url, open_store_with,
 };
 
 /// A parsed and validated configuration, ready to [`build`](Config::build) a Gate.
@@ -41,11 +51,16 @@ use crate::store::{
 pub struct Config {
     base_dir: Option<PathBuf>,
     store: Option<RawStore>,
+    #[cfg(feature = "basic")]
     basic: Option<RawBasic>,
     /// `[basic.hashing]` with its defaults filled in; `None` without `[basic]`.
+    #[cfg(feature = "basic")]
     hashing: Option<HashingConfig>,
+    #[cfg(feature = "api-key")]
     api_keys: Option<RawApiKeys>,
+    #[cfg(feature = "jwt")]
     jwt: Option<JwtSettings>,
+    #[cfg(feature = "introspection")]
     introspection: Option<IntrospectionSettings>,
     routes: Vec<Route>,
     default_policy: Arc<dyn Policy>,
@@ -139,7 +154,12 @@ impl Config {
     /// proxy removes them before forwarding (Kong's `hide_credentials`), so that the upstream
     /// never holds a caller's secret.
     pub fn credential_headers(&self) -> Vec<&str> {
+        #[cfg_attr(
+            not(feature = "api-key"),
+            expect(unused_mut, reason = "only an API-key header is added")
+        )]
         let mut headers = vec![http::header::AUTHORIZATION.as_str()];
+        #[cfg(feature = "api-key")]
         if let Some(section) = &self.api_keys {
             headers.push(
                 section
@@ -156,6 +176,7 @@ impl Config {
     /// `dangerous_allow_query_token`). Empty by default. See [`credential_headers`](Self::credential_headers).
     pub fn credential_query_params(&self) -> Vec<&str> {
         let mut params = Vec::new();
+        #[cfg(feature = "api-key")]
         if let Some(param) = self
             .api_keys
             .as_ref()
@@ -163,15 +184,21 @@ impl Config {
         {
             params.push(param);
         }
-        let query_token = self
+        #[cfg(feature = "jwt")]
+        let jwt_query = self
             .jwt
             .as_ref()
-            .is_some_and(|s| s.dangerous_allow_query_token)
-            || self
-                .introspection
-                .as_ref()
-                .is_some_and(|s| s.dangerous_allow_query_token);
-        if query_token {
+            .is_some_and(|s| s.dangerous_allow_query_token);
+        #[cfg(not(feature = "jwt"))]
+        let jwt_query = false;
+        #[cfg(feature = "introspection")]
+        let introspection_query = self
+            .introspection
+            .as_ref()
+            .is_some_and(|s| s.dangerous_allow_query_token);
+        #[cfg(not(feature = "introspection"))]
+        let introspection_query = false;
+        if jwt_query || introspection_query {
             params.push("access_token"); // RFC 6750 §2.3
         }
         params
@@ -187,6 +214,8 @@ impl Config {
     /// `[basic.hashing]`, each setting it leaves out at its default ([`HashingConfig`]).
     /// `None` when the file has no `[basic]` section. `portcullis hash-password --config FILE`
     /// hashes at this cost.
+    #[cfg(feature = "basic")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "basic")))]
     pub fn hashing(&self) -> Option<HashingConfig> {
         self.hashing
     }
@@ -200,6 +229,8 @@ impl Config {
     /// # Errors
     ///
     /// The store's, keyed `store.url`, when it cannot be opened or listed.
+    #[cfg(feature = "basic")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "basic")))]
     pub async fn users(&self) -> Result<Vec<UserRecord>, ConfigError> {
         let Some(basic) = &self.basic else {
             return Ok(Vec::new());
@@ -237,16 +268,19 @@ impl Config {
     /// Builds as [`build_services`](Self::build_services) does, reusing what `kept` holds from
     /// the previous build and, on success, leaving there what the next one may reuse.
     pub(crate) async fn build_keeping(&self, kept: &mut Kept) -> Result<Services, ConfigError> {
-        let mut next = Kept::default();
         let stores = open_stores(self.store.as_ref(), self.base_dir.as_deref()).await?;
         let mut builder: GateBuilder =
             Gate::builder().trusted_proxies(self.trusted_proxies.clone());
         if let Some(bytes) = self.max_path_bytes {
             builder = builder.max_path_bytes(bytes);
         }
+        #[cfg(feature = "basic")]
+        let lockout_counters = self.basic.as_ref().and_then(|s| s.memory_counters(kept));
+        #[cfg(feature = "basic")]
         let mut basic = None;
+        #[cfg(feature = "basic")]
         if let Some(section) = &self.basic {
-            let counters = section.memory_counters(kept);
+            let counters = lockout_counters.clone();
             let authenticator = Arc::new(
                 section
                     .build(
@@ -256,18 +290,21 @@ impl Config {
                     )
                     .await?,
             );
-            next.lockout_counters = counters;
             builder = builder.shared_authenticator(authenticator.clone());
             basic = Some(authenticator);
         }
+        #[cfg(feature = "api-key")]
         let mut api_keys = None;
+        #[cfg(feature = "api-key")]
         if let Some(section) = &self.api_keys {
             let (manager, authenticator) =
                 section.build(Arc::clone(&stores.api_keys), self.base_dir.as_deref())?;
             builder = builder.authenticator(authenticator);
             api_keys = Some(manager);
         }
+        #[cfg(any(feature = "jwt", feature = "introspection"))]
         let base = self.base_dir.as_deref();
+        #[cfg(feature = "jwt")]
         if let Some(settings) = &self.jwt {
             let mut settings = settings.clone();
             for issuer in &mut settings.issuers {
@@ -281,6 +318,7 @@ impl Config {
             }
             builder = builder.authenticator(settings.build()?);
         }
+        #[cfg(feature = "introspection")]
         if let Some(settings) = &self.introspection {
             let mut settings = settings.clone();
             if !settings.client_secret_file.as_os_str().is_empty() {
@@ -289,6 +327,7 @@ impl Config {
             rebase(settings.client_token_file.as_mut(), base);
             // Keys of a custom `[api_keys] prefix` are left to the API-key authenticator, as
             // `pc_` keys are; otherwise both would claim them, and every Bearer key is a 400.
+            #[cfg(feature = "api-key")]
             if settings.api_key_prefix.is_none()
                 && !settings.introspect_api_key_shaped
                 && let Some(prefix) = self.api_keys.as_ref().and_then(|a| a.prefix.as_ref())
@@ -303,10 +342,15 @@ impl Config {
         let gate = builder
             .default_policy(Arc::clone(&self.default_policy))
             .build()?;
-        *kept = next;
+        *kept = Kept {
+            #[cfg(feature = "basic")]
+            lockout_counters,
+        };
         Ok(Services {
             gate,
+            #[cfg(feature = "basic")]
             basic,
+            #[cfg(feature = "api-key")]
             api_keys,
             users: stores.users,
             api_key_store: stores.api_keys,
@@ -322,6 +366,7 @@ impl Config {
 #[derive(Debug, Default)]
 pub(crate) struct Kept {
     /// The memory counters of `[basic.lockout]`, with the capacity they were made with.
+    #[cfg(feature = "basic")]
     lockout_counters: Option<(usize, Arc<MemoryFailureStore>)>,
 }
 
@@ -332,8 +377,12 @@ pub struct Services {
     /// The Gate.
     pub gate: Gate,
     /// The Basic authenticator, when `[basic]` is configured.
+    #[cfg(feature = "basic")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "basic")))]
     pub basic: Option<Arc<BasicAuthenticator>>,
     /// The API key manager, when `[api_keys]` is configured.
+    #[cfg(feature = "api-key")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "api-key")))]
     pub api_keys: Option<ApiKeys>,
     /// The user store named by `[store]`.
     pub users: Arc<dyn UserStore>,
@@ -434,6 +483,7 @@ impl Spans<'_> {
     }
 }
 
+#[cfg(feature = "basic")]
 /// The capacity of the memory lockout counters when `memory_capacity` is not given (that of
 /// `MemoryFailureStore::default`).
 const DEFAULT_LOCKOUT_CAPACITY: usize = 100_000;
@@ -542,16 +592,18 @@ impl Validator<'_> {
             };
             trusted_proxies = trusted_proxies.forwarded_header(header);
         }
-        let store_is_memory = self
-            .raw
-            .store
-            .as_ref()
-            .is_none_or(|s| s.url.get_ref() == "memory");
         if let Some(store) = &self.raw.store {
             store.validate(self.spans)?;
         }
+        self.raw.refuse_compiled_out()?;
+        #[cfg(feature = "basic")]
         if let Some(basic) = &self.raw.basic {
             basic.validate(self.spans)?;
+            let store_is_memory = self
+                .raw
+                .store
+                .as_ref()
+                .is_none_or(|s| s.url.get_ref() == "memory");
             if let (false, Some(user)) = (store_is_memory, basic.users.first()) {
                 return Err(self.spans.error(
                     &user.password_hash,
@@ -560,13 +612,16 @@ impl Validator<'_> {
                 ));
             }
         }
+        #[cfg(feature = "api-key")]
         if let Some(api_keys) = &self.raw.api_keys {
             api_keys.validate(self.spans)?;
         }
         // Located by key (`jwt.max_lifetime`) in `Config::parse`.
+        #[cfg(feature = "jwt")]
         if let Some(jwt) = &self.raw.jwt {
             jwt.validate()?;
         }
+        #[cfg(feature = "introspection")]
         if let Some(introspection) = &self.raw.introspection {
             introspection.validate()?;
         }
@@ -583,10 +638,15 @@ impl Validator<'_> {
         Ok(Config {
             base_dir: None,
             store: self.raw.store.clone(),
+            #[cfg(feature = "api-key")]
             api_keys: self.raw.api_keys.clone(),
+            #[cfg(feature = "jwt")]
             jwt: self.raw.jwt.clone(),
+            #[cfg(feature = "introspection")]
             introspection: self.raw.introspection.clone(),
+            #[cfg(feature = "basic")]
             basic: self.raw.basic.clone(),
+            #[cfg(feature = "basic")]
             hashing: self
                 .raw
                 .basic
@@ -825,16 +885,82 @@ struct RawConfig {
     #[serde(default)]
     gate: RawGate,
     store: Option<RawStore>,
+    #[cfg(feature = "basic")]
     basic: Option<RawBasic>,
+    #[cfg(not(feature = "basic"))]
+    basic: Option<CompiledOut>,
+    #[cfg(feature = "api-key")]
     api_keys: Option<RawApiKeys>,
+    #[cfg(not(feature = "api-key"))]
+    api_keys: Option<CompiledOut>,
+    #[cfg(feature = "jwt")]
     jwt: Option<JwtSettings>,
+    #[cfg(not(feature = "jwt"))]
+    jwt: Option<CompiledOut>,
+    #[cfg(feature = "introspection")]
     introspection: Option<IntrospectionSettings>,
+    #[cfg(not(feature = "introspection"))]
+    introspection: Option<CompiledOut>,
     #[serde(default)]
     policies: BTreeMap<String, RawPolicy>,
     #[serde(default)]
     routes: Vec<RawRoute>,
     #[serde(default)]
     gateway: RawGateway,
+}
+
+/// A section whose scheme is compiled out: read (so that it is not an unknown key) only to be
+/// refused by [`RawConfig::refuse_compiled_out`], never silently ignored.
+#[cfg(not(all(
+    feature = "basic",
+    feature = "api-key",
+    feature = "jwt",
+    feature = "introspection"
+)))]
+type CompiledOut = serde::de::IgnoredAny;
+
+impl RawConfig {
+    /// Refuses a section (`[jwt]`) whose feature (`jwt`) this build of portcullis leaves out.
+    /// The error names the section's key; [`Spans::locate_error`] places it at the table's name.
+    fn refuse_compiled_out(&self) -> Result<(), ConfigError> {
+        #[cfg(not(feature = "basic"))]
+        if self.basic.is_some() {
+            return Err(needs_feature("basic", "basic"));
+        }
+        #[cfg(not(feature = "api-key"))]
+        if self.api_keys.is_some() {
+            return Err(needs_feature("api_keys", "api-key"));
+        }
+        #[cfg(not(feature = "jwt"))]
+        if self.jwt.is_some() {
+            return Err(needs_feature("jwt", "jwt"));
+        }
+        #[cfg(not(feature = "introspection"))]
+        if self.introspection.is_some() {
+            return Err(needs_feature("introspection", "introspection"));
+        }
+        Ok(())
+    }
+}
+
+/// The error for a setting whose feature is compiled out, keyed (and so located) at `key`.
+#[cfg(not(all(
+    feature = "basic",
+    feature = "api-key",
+    feature = "jwt",
+    feature = "introspection",
+    feature = "redis"
+)))]
+fn needs_feature(key: &str, feature: &str) -> ConfigError {
+    let shown = if key.contains('.') {
+        format!("`{key}`")
+    } else {
+        format!("`[{key}]`")
+    };
+    ConfigError::new(format!(
+        "{shown} needs portcullis's `{feature}` feature, which this build leaves out"
+    ))
+    .with_key(key)
 }
 
 /// Settings for a proxy built on the Gate; the Gate does not read them.
@@ -856,6 +982,7 @@ struct RawGate {
     max_path_bytes: Option<Spanned<usize>>,
 }
 
+#[cfg(feature = "basic")]
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawBasic {
@@ -870,6 +997,7 @@ struct RawBasic {
     dangerous_disable_lockout: bool,
 }
 
+#[cfg(feature = "basic")]
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawUser {
@@ -883,6 +1011,7 @@ struct RawUser {
     disabled: bool,
 }
 
+#[cfg(feature = "basic")]
 impl RawUser {
     fn record(&self) -> UserRecord {
         let mut record =
@@ -894,6 +1023,7 @@ impl RawUser {
     }
 }
 
+#[cfg(feature = "basic")]
 /// By hand, like [`PasswordHash`]'s: a PHC string is an offline cracking target, and a
 /// `Config` gets logged.
 impl fmt::Debug for RawUser {
@@ -908,6 +1038,7 @@ impl fmt::Debug for RawUser {
     }
 }
 
+#[cfg(feature = "basic")]
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawHashing {
@@ -918,6 +1049,7 @@ struct RawHashing {
     max_wait: Option<Spanned<String>>,
 }
 
+#[cfg(feature = "basic")]
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawCache {
@@ -925,6 +1057,7 @@ struct RawCache {
     capacity: Option<usize>,
 }
 
+#[cfg(feature = "basic")]
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawLockout {
@@ -944,11 +1077,13 @@ struct RawLockout {
     dangerous_allow_insecure_tls: Option<Spanned<bool>>,
 }
 
+#[cfg(feature = "basic")]
 /// `memory` or a Redis URL, which may hold a password: `Debug` shows only the scheme.
 #[derive(Clone, Deserialize)]
 #[serde(transparent)]
 struct RedisUrl(String);
 
+#[cfg(feature = "basic")]
 impl std::fmt::Debug for RedisUrl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let scheme = self.0.split_once(':').map_or(self.0.as_str(), |(s, _)| s);
@@ -956,6 +1091,7 @@ impl std::fmt::Debug for RedisUrl {
     }
 }
 
+#[cfg(feature = "basic")]
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawBasicLimits {
@@ -996,6 +1132,7 @@ struct RawRoute {
     policy: Spanned<String>,
 }
 
+#[cfg(feature = "basic")]
 impl RawBasic {
     fn durations(&self) -> Vec<(&Spanned<String>, String)> {
         let mut list = Vec::new();
@@ -1172,6 +1309,7 @@ impl RawBasic {
     }
 }
 
+#[cfg(feature = "basic")]
 impl RawLockout {
     fn validate(&self, spans: &Spans<'_>) -> Result<(), ConfigError> {
         for (threshold, key) in [
@@ -1317,13 +1455,11 @@ impl RawLockout {
 
     #[cfg(not(feature = "redis"))]
     fn redis_counters(&self, _url: &str, _base: Option<&Path>) -> Result<Lockout, ConfigError> {
-        Err(
-            ConfigError::new("a Redis lockout store needs the crate feature `redis`")
-                .with_key("basic.lockout.store"),
-        )
+        Err(needs_feature("basic.lockout.store", "redis"))
     }
 }
 
+#[cfg(feature = "basic")]
 impl RawBasicLimits {
     fn fields(&self) -> [(Option<&Spanned<usize>>, &'static str); 3] {
         [
@@ -1386,7 +1522,7 @@ async fn open_stores(
 }
 
 /// Whether `url` names a SQLite file that does not exist, which opening it would create.
-#[cfg(feature = "sqlite")]
+#[cfg(all(feature = "basic", feature = "sqlite"))]
 fn names_missing_sqlite_file(url: &str) -> bool {
     use std::str::FromStr as _;
 
@@ -1406,7 +1542,7 @@ fn names_missing_sqlite_file(url: &str) -> bool {
         .is_ok_and(|options| !options.get_filename().exists())
 }
 
-#[cfg(not(feature = "sqlite"))]
+#[cfg(all(feature = "basic", not(feature = "sqlite")))]
 fn names_missing_sqlite_file(_url: &str) -> bool {
     false
 }
@@ -1427,6 +1563,7 @@ fn store_url(url: &str, base_dir: Option<&Path>) -> String {
     }
 }
 
+#[cfg(feature = "api-key")]
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawApiKeys {
@@ -1447,9 +1584,12 @@ struct RawApiKeys {
     dangerous_query_param: Option<String>,
 }
 
+#[cfg(feature = "api-key")]
+#[cfg_attr(docsrs, doc(cfg(feature = "api-key")))]
 /// The environment variable read for the API key pepper when the file names none.
 pub const DEFAULT_PEPPER_ENV: &str = "PORTCULLIS_API_KEY_PEPPER";
 
+#[cfg(feature = "api-key")]
 impl RawApiKeys {
     fn validate(&self, spans: &Spans<'_>) -> Result<(), ConfigError> {
         for (value, key) in [
@@ -1546,6 +1686,12 @@ impl RawApiKeys {
     }
 }
 
+#[cfg(any(
+    feature = "api-key",
+    feature = "jwt",
+    feature = "introspection",
+    feature = "redis"
+))]
 /// Makes a relative path relative to the configuration file's directory, like every path in it.
 fn rebase(path: Option<&mut PathBuf>, base: Option<&Path>) {
     if let (Some(path), Some(base)) = (path, base)
@@ -1556,12 +1702,15 @@ fn rebase(path: Option<&mut PathBuf>, base: Option<&Path>) {
 }
 
 /// A duration already checked by validation.
-fn duration(value: &Spanned<String>) -> Result<Duration, ConfigError> {
+#[cfg(any(feature = "basic", feature = "api-key"))]
+fn duration(value: &Spanned<String>) -> Result<std::time::Duration, ConfigError> {
     parse_duration(value.get_ref()).map_err(ConfigError::new)
 }
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     #[test]
@@ -1610,6 +1759,7 @@ mod tests {
         assert!(!shown.contains("db.internal"), "{shown}");
     }
 
+    #[cfg(feature = "basic")]
     #[test]
     fn debug_never_shows_an_inline_password_hash() {
         let phc = "$argon2id$v=19$m=64,t=1,p=1$c29tZXNhbHQxMjM0NTY$\
@@ -1624,6 +1774,7 @@ mod tests {
         assert!(!shown.contains("argon2id"), "{shown}");
     }
 
+    #[cfg(all(feature = "api-key", feature = "jwt"))]
     #[test]
     fn credential_locations_follow_the_configuration() {
         let none = Config::from_str("").expect("empty config");
@@ -1648,5 +1799,72 @@ mod tests {
             kong_like.credential_query_params(),
             ["apikey", "access_token"]
         );
+    }
+
+    /// A section for a scheme this build leaves out is refused where it is written, never
+    /// silently ignored (which would, for `[basic]`, leave every route it guards to the others).
+    #[cfg(not(all(
+        feature = "basic",
+        feature = "api-key",
+        feature = "jwt",
+        feature = "introspection"
+    )))]
+    #[test]
+    fn a_compiled_out_section_is_refused_where_it_is_written() {
+        let sections = [
+            (cfg!(feature = "basic"), "basic", "basic", "realm = \"x\"\n"),
+            (
+                cfg!(feature = "api-key"),
+                "api_keys",
+                "api-key",
+                "prefix = \"pc\"\n",
+            ),
+            (
+                cfg!(feature = "jwt"),
+                "jwt",
+                "jwt",
+                "audiences = [\"api\"]\n",
+            ),
+            (
+                cfg!(feature = "introspection"),
+                "introspection",
+                "introspection",
+                "endpoint = \"https://issuer.test/introspect\"\n",
+            ),
+        ];
+        for (_, section, feature, body) in sections.iter().filter(|(on, ..)| !on) {
+            let text = format!("[gate]\ndefault_policy = \"public\"\n\n[{section}]\n{body}");
+            let error = Config::from_str(&text).expect_err(section);
+            assert_eq!(error.key(), Some(*section), "{error}");
+            let location = error.location().expect("located");
+            assert_eq!((location.line, location.column), (4, 2), "{error}");
+            assert!(
+                error.message().contains(&format!(
+                    "`[{section}]` needs portcullis's `{feature}` feature"
+                )),
+                "{error}"
+            );
+            // From a file, the error names it too.
+            let path = std::env::temp_dir().join(format!(
+                "portcullis-compiled-out-{section}-{}.toml",
+                std::process::id()
+            ));
+            std::fs::write(&path, &text).expect("write the config");
+            let error = Config::from_file(&path).expect_err(section);
+            std::fs::remove_file(&path).expect("remove the config");
+            let location = error.location().expect("located");
+            assert_eq!(location.file.as_deref(), Some(path.as_path()), "{error}");
+            assert_eq!((location.line, location.column), (4, 2), "{error}");
+        }
+    }
+
+    #[cfg(all(feature = "basic", not(feature = "redis")))]
+    #[test]
+    fn a_redis_lockout_store_without_the_feature_is_refused() {
+        let error = Config::from_str("[basic]\n[basic.lockout]\nstore = \"redis://127.0.0.1\"\n")
+            .expect_err("redis is compiled out");
+        assert_eq!(error.key(), Some("basic.lockout.store"), "{error}");
+        assert_eq!(error.location().map(|l| l.line), Some(3), "{error}");
+        assert!(error.message().contains("`redis` feature"), "{error}");
     }
 }

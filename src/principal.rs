@@ -118,7 +118,7 @@ impl Claims {
         // The document passed the same strict parse before the principal was made; an empty map
         // is only a fallback that cannot be reached.
         self.map
-            .get_or_init(|| crate::jwt::json::parse_object(&self.json).unwrap_or_default())
+            .get_or_init(|| crate::json::parse_object(&self.json).unwrap_or_default())
     }
 }
 
@@ -193,6 +193,7 @@ impl Principal {
     }
 
     /// Attaches a claims document that already passed [`crate::jwt`]'s strict parse.
+    #[cfg(any(feature = "jwt", feature = "introspection"))]
     pub(crate) fn set_claims_json(&mut self, json: Vec<u8>) {
         self.claims = Some(Arc::new(Claims {
             json,
@@ -201,6 +202,7 @@ impl Principal {
     }
 
     /// Sets the groups and scopes in place (see [`set_credential`](Self::set_credential)).
+    #[cfg(any(feature = "jwt", feature = "introspection"))]
     pub(crate) fn set_names(&mut self, groups: Vec<String>, scopes: Vec<String>) {
         self.groups = groups;
         self.scopes = scopes;
@@ -208,6 +210,7 @@ impl Principal {
 
     /// Sets the credential's id and times in place: for authenticators on the hot path, where
     /// each `with_*` call would move the whole principal.
+    #[cfg(any(feature = "jwt", feature = "introspection"))]
     pub(crate) fn set_credential(
         &mut self,
         id: Option<&str>,

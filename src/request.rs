@@ -113,6 +113,12 @@ impl<'a> RequestView<'a> {
 
 /// Splits an `Authorization` value into its scheme and the rest, or `None` when it has no
 /// credentials part. The scheme is compared case-insensitively by callers (RFC 9110 §11.1).
+#[cfg(any(
+    feature = "basic",
+    feature = "api-key",
+    feature = "jwt",
+    feature = "introspection"
+))]
 pub(crate) fn split_authorization(value: &str) -> (&str, Option<&str>) {
     match value.split_once(' ') {
         Some((scheme, rest)) => (scheme, Some(rest.trim_start_matches(' '))),
@@ -145,6 +151,12 @@ mod tests {
     }
 
     #[test]
+    #[cfg(any(
+        feature = "basic",
+        feature = "api-key",
+        feature = "jwt",
+        feature = "introspection"
+    ))]
     fn authorization_splits_at_the_first_space() {
         assert_eq!(split_authorization("Basic  abc"), ("Basic", Some("abc")));
         assert_eq!(split_authorization("Basic"), ("Basic", None));

@@ -8,6 +8,7 @@
 //! (headers, bodies), by a library a secret is handed to (argon2, HMAC, TLS), or by the OS (swap).
 
 use std::fmt;
+#[cfg(any(feature = "api-key", feature = "jwt", feature = "introspection"))]
 use std::path::Path;
 
 use subtle::ConstantTimeEq;
@@ -105,6 +106,7 @@ impl fmt::Debug for PasswordHash {
 /// without one trailing line ending (editors add one). Warns first if the file is readable by
 /// its group or by everyone (see [`warn_if_readable_by_others`]). `what` names the file in the
 /// warning and in errors.
+#[cfg(feature = "api-key")]
 pub(crate) fn read_secret_file(path: &Path, what: &str) -> std::io::Result<SecretString> {
     warn_if_readable_by_others(path, what);
     let mut text = std::fs::read_to_string(path)?;
@@ -118,6 +120,7 @@ pub(crate) fn read_secret_file(path: &Path, what: &str) -> std::io::Result<Secre
 /// the file at `path` can be read by its group or by everyone: anyone else on the machine (or in
 /// the container image's other processes) could then read the secret. Unix only; a file that
 /// cannot be inspected is left to the read that follows.
+#[cfg(any(feature = "api-key", feature = "jwt", feature = "introspection"))]
 pub(crate) fn warn_if_readable_by_others(path: &Path, what: &str) {
     if let Some(mode) = readable_by_others(path) {
         tracing::warn!(
@@ -133,14 +136,20 @@ pub(crate) fn warn_if_readable_by_others(path: &Path, what: &str) {
 }
 
 /// The permission bits of `path` if its group or everyone may read it.
-#[cfg(unix)]
+#[cfg(all(
+    unix,
+    any(feature = "api-key", feature = "jwt", feature = "introspection")
+))]
 pub(crate) fn readable_by_others(path: &Path) -> Option<u32> {
     use std::os::unix::fs::PermissionsExt as _;
     let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o7777;
     (mode & 0o044 != 0).then_some(mode)
 }
 
-#[cfg(not(unix))]
+#[cfg(all(
+    not(unix),
+    any(feature = "api-key", feature = "jwt", feature = "introspection")
+))]
 pub(crate) fn readable_by_others(_path: &Path) -> Option<u32> {
     None
 }
@@ -164,7 +173,7 @@ mod tests {
 
     /// A pepper, HMAC key or client-secret file others can read is reported at WARN on the
     /// audit target, with its mode; one only its owner can read is not.
-    #[cfg(unix)]
+    #[cfg(all(unix, feature = "api-key"))]
     #[test]
     fn secret_files_readable_by_others_are_warned_about() {
         use std::os::unix::fs::PermissionsExt as _;

@@ -8,7 +8,14 @@
 //! gRPC message.
 //!
 //! Needs `--features actix` (`cargo test --all-features`); the gateway test also needs `sqlite`.
-#![cfg(all(feature = "actix", feature = "axum", feature = "sqlite"))]
+#![cfg(all(
+    feature = "actix",
+    feature = "axum",
+    feature = "sqlite",
+    feature = "basic",
+    feature = "api-key",
+    feature = "jwt"
+))]
 
 #[path = "adapters/servers.rs"]
 mod servers;

@@ -3,6 +3,7 @@
 //!
 //! Every refused key gets 401 with the `ApiKey` challenge; ambiguous credentials get 400; the
 //! lifecycle (cap, rotation overlap, immediate revocation) is seen from the client's side.
+#![cfg(all(feature = "axum", feature = "basic", feature = "api-key"))]
 
 mod common;
 

@@ -4,6 +4,7 @@
 //! Seen from the client: challenges, malformed credentials, groups, lockout, the bounded hashing
 //! pool, hash upgrades and the verified cache. The audit trail is checked against the Gate
 //! directly, since the server's task does not run under the test's tracing subscriber.
+#![cfg(all(feature = "axum", feature = "basic"))]
 
 mod common;
 

@@ -1,5 +1,11 @@
 //! TOML configuration: the shipped example builds, each class of mistake is reported with line,
 //! column and key, and a hot reload under load never shows a half-applied configuration.
+#![cfg(all(
+    feature = "basic",
+    feature = "api-key",
+    feature = "jwt",
+    feature = "introspection"
+))]
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -948,7 +954,7 @@ fn redis_lockout_needs_the_redis_feature() {
         "[basic.lockout]\nstore = \"redis://127.0.0.1:6379\"\n",
         2,
         "basic.lockout.store",
-        "feature `redis`",
+        "needs portcullis's `redis` feature",
     );
 }
 

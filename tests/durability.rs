@@ -7,7 +7,7 @@
 //! --exact child_writer`) with `PORTCULLIS_DURABILITY_WRITER` naming the file. It is ignored so
 //! that it never shows as a test that passed: on its own it tests nothing, and run without the
 //! variable (`--include-ignored`) it fails saying so.
-#![cfg(feature = "sqlite")]
+#![cfg(all(feature = "sqlite", feature = "api-key"))]
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};

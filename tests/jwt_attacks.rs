@@ -4,6 +4,7 @@
 //! an allowed algorithm and confusion attacks have something to aim at), a remote JWKS that also
 //! publishes an `oct` key, and a remote JWKS with an RSA-1024 key. Tokens are signed by hand so
 //! headers can say anything.
+#![cfg(feature = "jwt")]
 
 #[path = "jwt_fixtures/support.rs"]
 mod support;

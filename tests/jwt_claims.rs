@@ -1,6 +1,7 @@
 //! From verified claims to the principal a handler sees: provider claim shapes (Keycloak,
 //! Cognito, Azure AD, client credentials), multi-tenant issuers, `JwtIssuer` round trips and its
 //! lifetime cap, the configuration structs, and the whole path over HTTP through `GateLayer`.
+#![cfg(feature = "jwt")]
 
 #[path = "jwt_fixtures/support.rs"]
 mod support;

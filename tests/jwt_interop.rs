@@ -6,6 +6,7 @@
 //!
 //! Needs Node.js and npm; installs the provider's dependencies on first run. Without them the
 //! test prints `SKIPPED:` and passes, unless `PORTCULLIS_REQUIRE_SERVICES=1` (CI), where it fails.
+#![cfg(all(feature = "jwt", feature = "introspection"))]
 
 #[path = "jwt_fixtures/support.rs"]
 mod support;

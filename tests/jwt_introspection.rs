@@ -2,6 +2,7 @@
 //! authentication, `active: false`, the cache (bounded, never past `exp`), outages, sharing
 //! the `Authorization` header with JWTs and API keys, and the limits on what an attacker's tokens
 //! can cost: token and answer sizes, cache capacities, requests in flight.
+#![cfg(all(feature = "api-key", feature = "jwt", feature = "introspection"))]
 
 #[path = "jwt_fixtures/support.rs"]
 mod support;

@@ -1,6 +1,7 @@
 //! Remote key sets against a real JWKS server on 127.0.0.1 that counts every fetch: rotation
 //! without restart, the unknown-`kid` cooldown under a flood, stale-if-error, 503 before the
 //! first successful fetch, discovery's exact issuer check, and the fetch limits.
+#![cfg(feature = "jwt")]
 
 #[path = "jwt_fixtures/support.rs"]
 mod support;

@@ -13,6 +13,7 @@
 //! instructions each kind of API-key or Basic refusal executes, counted by callgrind. Without
 //! valgrind they print `SKIPPED` and pass, unless `PORTCULLIS_REQUIRE_SERVICES=1` (CI), where
 //! they fail.
+#![cfg(all(feature = "axum", feature = "basic", feature = "api-key"))]
 
 mod common;
 

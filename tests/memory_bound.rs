@@ -8,7 +8,7 @@
 //!
 //! The bound asserted is `max_concurrent × m + MARGIN`: the argon2 buffers the pool may hold,
 //! plus everything else the server process needs. See [`MARGIN_MIB`] for what that covers.
-#![cfg(target_os = "linux")]
+#![cfg(all(target_os = "linux", feature = "axum", feature = "basic"))]
 
 mod common;
 

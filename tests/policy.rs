@@ -1,5 +1,11 @@
 //! Policies through the Gate: combinator truth tables, report-only, scopes, schemes, kinds and
 //! expiry caps.
+#![cfg(all(
+    feature = "axum",
+    feature = "basic",
+    feature = "api-key",
+    feature = "jwt"
+))]
 
 mod common;
 

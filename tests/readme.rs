@@ -1,6 +1,11 @@
 //! The README's Rust example is a whole program, `use` lines included: `tests/readme/program.rs`
 //! is that block, compiled here as a module, and the test checks the README shows it unchanged.
-#![cfg(all(feature = "axum", feature = "sqlite"))]
+#![cfg(all(
+    feature = "axum",
+    feature = "sqlite",
+    feature = "basic",
+    feature = "api-key"
+))]
 
 /// Compiled, not run: it needs a pepper in the environment, writes `portcullis.db` and serves
 /// until stopped.

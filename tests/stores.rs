@@ -4,6 +4,7 @@
 //! PostgreSQL is found at `PORTCULLIS_TEST_PG`, or `postgres://postgres@127.0.0.1:5432/test`
 //! (then the same as `root`). When none answers, the PostgreSQL tests print `SKIPPED: …` and pass,
 //! unless `PORTCULLIS_REQUIRE_SERVICES=1` (set by CI), when they fail.
+#![cfg(all(feature = "basic", feature = "api-key"))]
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -9,22 +9,19 @@ use super::bearer::{BearerLocator, is_jws_shaped};
 use super::claims::{ClaimMapping, Claims};
 use super::compact;
 use super::error::{FetchError, TokenError, TokenErrorKind};
-use super::http::HttpClient;
+use super::http::{HttpClient, default_http_client};
 use super::jwks::{JwksCacheConfig, KeySource, RemoteKeys, resolve};
 use super::keys::KeySet;
 use super::validation::{Rules, normalize_typ};
+use super::{DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_SIZE};
 use crate::authenticator::{Authenticator, BoxFuture, Outcome};
 use crate::error::ConfigError;
 use crate::principal::{Principal, Scheme};
 use crate::reject::Challenge;
 use crate::request::RequestView;
 
-/// The largest token accepted unless configured otherwise: 8 KiB.
-pub const DEFAULT_MAX_TOKEN_SIZE: usize = 8 * 1024;
 /// The longest `kid` accepted unless configured otherwise.
 pub const DEFAULT_MAX_KID_LEN: usize = 256;
-/// The clock skew allowed on `exp`, `nbf` and `iat` unless configured otherwise.
-pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(30);
 /// The longest token lifetime (`exp - iat`) accepted unless configured otherwise.
 pub const DEFAULT_MAX_LIFETIME: Duration = Duration::from_secs(24 * 3600);
 /// The claims required unless configured otherwise.
@@ -591,7 +588,7 @@ fn shared_client(
     match client {
         Some(client) => Ok(Arc::clone(client)),
         None => {
-            let made = default_client()?;
+            let made = default_http_client()?;
             *client = Some(Arc::clone(&made));
             Ok(made)
         }
@@ -611,19 +608,4 @@ pub(crate) fn crypto_backend_check() -> Result<(), ConfigError> {
         ));
     }
     Ok(())
-}
-
-/// The default HTTP client, or why there is none.
-pub(crate) fn default_client() -> Result<Arc<dyn HttpClient>, ConfigError> {
-    #[cfg(feature = "jwks")]
-    {
-        Ok(Arc::new(super::http::ReqwestClient::new()?))
-    }
-    #[cfg(not(feature = "jwks"))]
-    {
-        Err(ConfigError::new(
-            "a JWKS URL, discovery or introspection needs an HTTP client: enable the `jwks` \
-             feature or pass one with `http_client`",
-        ))
-    }
 }

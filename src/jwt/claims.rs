@@ -13,8 +13,8 @@ use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
 use super::error::{TokenError, TokenErrorKind};
-use super::json::{Skip, Str, Strict, UniqueNames};
 use crate::error::ConfigError;
+use crate::json::{Skip, Str, Strict, UniqueNames};
 use crate::principal::{Principal, Scheme, SubjectKind};
 
 /// The most groups, or scopes, one token may carry.

@@ -115,6 +115,7 @@ impl fmt::Display for TokenError {
 
 impl std::error::Error for TokenError {}
 
+#[cfg(feature = "jwt")]
 /// Why a key could not be used; reach the kind through [`KeyError::kind`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -131,6 +132,7 @@ pub enum KeyErrorKind {
     NotAllowed,
 }
 
+#[cfg(feature = "jwt")]
 /// A key that could not be loaded.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KeyError {
@@ -138,6 +140,7 @@ pub struct KeyError {
     message: String,
 }
 
+#[cfg(feature = "jwt")]
 impl KeyError {
     pub(crate) fn new(kind: KeyErrorKind, message: impl Into<String>) -> Self {
         Self {
@@ -152,12 +155,14 @@ impl KeyError {
     }
 }
 
+#[cfg(feature = "jwt")]
 impl fmt::Display for KeyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.message)
     }
 }
 
+#[cfg(feature = "jwt")]
 impl std::error::Error for KeyError {}
 
 /// What went wrong with an HTTP fetch; reach it through [`FetchError::kind`].
@@ -228,6 +233,7 @@ impl std::error::Error for FetchError {
     }
 }
 
+#[cfg(feature = "jwt")]
 /// Why [`JwtIssuer::issue`](super::JwtIssuer::issue) refused.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

@@ -7,16 +7,23 @@
 
 use std::fmt;
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+#[cfg(feature = "jwt")]
 use http::header::{ACCEPT, HeaderValue};
-use http::{Method, Request, Response, StatusCode, Uri};
+#[cfg(feature = "jwt")]
+use http::{Method, StatusCode};
+use http::{Request, Response, Uri};
+#[cfg(feature = "jwt")]
 use serde_json::{Map, Value};
 
 use super::error::{FetchError, FetchErrorKind};
-use super::json;
 use crate::authenticator::BoxFuture;
+use crate::error::ConfigError;
+#[cfg(feature = "jwt")]
+use crate::json;
 
 /// Bounds on one HTTP exchange.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -70,6 +77,7 @@ pub(crate) async fn send(
     Ok(response)
 }
 
+#[cfg(feature = "jwt")]
 /// `GET url` expecting 200 and one JSON object.
 pub(crate) async fn get_json(
     client: &dyn HttpClient,
@@ -94,6 +102,7 @@ pub(crate) async fn get_json(
     })
 }
 
+#[cfg(feature = "jwt")]
 pub(crate) fn expect_ok(response: &Response<Bytes>, url: &str) -> Result<(), FetchError> {
     if response.status() == StatusCode::OK {
         Ok(())
@@ -135,6 +144,21 @@ fn is_loopback(host: &str) -> bool {
     let host = host.trim_start_matches('[').trim_end_matches(']');
     host.eq_ignore_ascii_case("localhost")
         || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// The default HTTP client, or why there is none.
+pub(crate) fn default_http_client() -> Result<Arc<dyn HttpClient>, ConfigError> {
+    #[cfg(feature = "jwks")]
+    {
+        Ok(Arc::new(ReqwestClient::new()?))
+    }
+    #[cfg(not(feature = "jwks"))]
+    {
+        Err(ConfigError::new(
+            "a JWKS URL, discovery or introspection needs an HTTP client: enable the `jwks` \
+             feature or pass one with `http_client`",
+        ))
+    }
 }
 
 #[cfg(feature = "jwks")]

@@ -35,11 +35,12 @@ use super::bearer::{BearerLocator, is_jws_shaped};
 use super::claims::{ClaimMapping, Claims};
 use super::error::{TokenError, TokenErrorKind};
 use super::http::{FetchLimits, HttpClient, check_url, send};
-use super::json;
 use super::validation::{Rules, now_secs};
+#[cfg(feature = "api-key")]
 use crate::api_key::KeyFormat;
 use crate::authenticator::{Authenticator, BoxFuture, Outcome};
 use crate::error::ConfigError;
+use crate::json;
 use crate::principal::{Principal, Scheme};
 use crate::reject::Challenge;
 use crate::request::RequestView;
@@ -112,6 +113,7 @@ struct Inner {
     /// Permits for requests to the endpoint: at most `max_concurrent` in flight.
     in_flight: Semaphore,
     max_wait: Duration,
+    #[cfg(feature = "api-key")]
     api_keys: Option<KeyFormat>,
     jwt_shaped: bool,
     max_token_size: usize,
@@ -306,12 +308,22 @@ impl IntrospectionAuthenticator {
     }
 
     fn accepts(&self, token: &str) -> bool {
-        (self.inner.jwt_shaped || !is_jws_shaped(token))
-            && !self
-                .inner
-                .api_keys
-                .as_ref()
-                .is_some_and(|format| format.looks_like_key(token))
+        (self.inner.jwt_shaped || !is_jws_shaped(token)) && !self.is_api_key_shaped(token)
+    }
+
+    /// Whether `token` is left to the API-key authenticator.
+    #[cfg(feature = "api-key")]
+    fn is_api_key_shaped(&self, token: &str) -> bool {
+        self.inner
+            .api_keys
+            .as_ref()
+            .is_some_and(|format| format.looks_like_key(token))
+    }
+
+    /// Without the `api-key` feature there is no API-key authenticator to leave keys to.
+    #[cfg(not(feature = "api-key"))]
+    fn is_api_key_shaped(&self, _token: &str) -> bool {
+        false
     }
 }
 
@@ -374,6 +386,7 @@ pub struct IntrospectionAuthenticatorBuilder {
     max_response_size: usize,
     claims: ClaimMapping,
     http_client: Option<Arc<dyn HttpClient>>,
+    #[cfg(feature = "api-key")]
     api_keys: Option<KeyFormat>,
     jwt_shaped: bool,
     max_token_size: usize,
@@ -399,6 +412,7 @@ impl IntrospectionAuthenticatorBuilder {
             max_response_size: 64 * 1024,
             claims: ClaimMapping::default(),
             http_client: None,
+            #[cfg(feature = "api-key")]
             api_keys: Some(KeyFormat::default()),
             jwt_shaped: false,
             max_token_size: super::DEFAULT_MAX_TOKEN_SIZE,
@@ -509,6 +523,9 @@ impl IntrospectionAuthenticatorBuilder {
 
     /// The API-key format whose keys are left to the API-key authenticator. Defaults to
     /// [`KeyFormat::default`] (prefix `pc`); `None` introspects every non-JWT bearer token.
+    /// Without the `api-key` feature every non-JWT bearer token is introspected.
+    #[cfg(feature = "api-key")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "api-key")))]
     pub fn api_key_format(mut self, format: Option<KeyFormat>) -> Self {
         self.api_keys = format;
         self
@@ -590,7 +607,7 @@ impl IntrospectionAuthenticatorBuilder {
         self.claims.validate("introspection.groups_claims")?;
         let client = match self.http_client {
             Some(client) => client,
-            None => super::authenticator::default_client()?,
+            None => super::http::default_http_client()?,
         };
         Ok(IntrospectionAuthenticator {
             inner: Arc::new(Inner {
@@ -602,6 +619,7 @@ impl IntrospectionAuthenticatorBuilder {
                     audiences: self.audiences,
                     leeway: self.leeway,
                     required: Vec::new(),
+                    #[cfg(feature = "jwt")]
                     typ: None,
                     max_lifetime: None,
                 },
@@ -615,6 +633,7 @@ impl IntrospectionAuthenticatorBuilder {
                 inactive: Cache::new(self.cache_ttl, self.inactive_cache_capacity),
                 in_flight: Semaphore::new(self.max_concurrent),
                 max_wait: self.max_wait,
+                #[cfg(feature = "api-key")]
                 api_keys: self.api_keys,
                 jwt_shaped: self.jwt_shaped,
                 max_token_size: self.max_token_size,

@@ -22,7 +22,7 @@ use serde_json::Value;
 use super::algorithm::{Algorithm, Family};
 use super::compact::BASE64URL;
 use super::error::{KeyError, KeyErrorKind};
-use super::json;
+use crate::json;
 
 /// The smallest RSA modulus accepted, in bits (RFC 8725 §3.5 via NIST SP 800-131A).
 pub const MIN_RSA_BITS: usize = 2048;

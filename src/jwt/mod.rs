@@ -64,40 +64,71 @@
 //!
 //! [RFC 7515 §7.1]: https://www.rfc-editor.org/rfc/rfc7515#section-7.1
 
+// `jwt` and `introspection` each compile this module; the pieces of one only are gated.
+#[cfg(feature = "jwt")]
 mod algorithm;
+#[cfg(feature = "jwt")]
 mod authenticator;
 mod bearer;
 mod claims;
+#[cfg(feature = "jwt")]
 mod compact;
 mod error;
 mod http;
+#[cfg(feature = "introspection")]
 mod introspection;
+#[cfg(feature = "jwt")]
 mod issuer;
-pub(crate) mod json;
+#[cfg(feature = "jwt")]
 mod jwks;
+#[cfg(feature = "jwt")]
 mod keys;
 mod settings;
 mod validation;
 
+use std::time::Duration;
+
+/// The largest token accepted unless configured otherwise: 8 KiB.
+pub const DEFAULT_MAX_TOKEN_SIZE: usize = 8 * 1024;
+/// The clock skew allowed on `exp`, `nbf` and `iat` unless configured otherwise.
+pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(30);
+
+#[cfg(feature = "jwt")]
+#[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
 pub use algorithm::{Algorithm, UnknownAlgorithm};
+#[cfg(feature = "jwt")]
+#[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
 pub use authenticator::{
-    DEFAULT_LEEWAY, DEFAULT_MAX_KID_LEN, DEFAULT_MAX_LIFETIME, DEFAULT_MAX_TOKEN_SIZE,
-    DEFAULT_REQUIRED_CLAIMS, JwtAuthenticator, JwtAuthenticatorBuilder,
+    DEFAULT_MAX_KID_LEN, DEFAULT_MAX_LIFETIME, DEFAULT_REQUIRED_CLAIMS, JwtAuthenticator,
+    JwtAuthenticatorBuilder,
 };
 pub use claims::{ClaimMapping, ClaimPath};
-pub use error::{
-    FetchError, FetchErrorKind, IssueError, KeyError, KeyErrorKind, TokenError, TokenErrorKind,
-};
+pub use error::{FetchError, FetchErrorKind, TokenError, TokenErrorKind};
+#[cfg(feature = "jwt")]
+#[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
+pub use error::{IssueError, KeyError, KeyErrorKind};
 #[cfg(feature = "jwks")]
+#[cfg_attr(docsrs, doc(cfg(feature = "jwks")))]
 pub use http::ReqwestClient;
 pub use http::{FetchLimits, HttpClient};
+#[cfg(feature = "introspection")]
+#[cfg_attr(docsrs, doc(cfg(feature = "introspection")))]
 pub use introspection::{
     ClientAuth, IntrospectionAuthenticator, IntrospectionAuthenticatorBuilder,
 };
+#[cfg(feature = "jwt")]
+#[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
 pub use issuer::{JwtIssuer, JwtIssuerBuilder, SigningKey};
+#[cfg(feature = "jwt")]
+#[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
 pub use jwks::{JwksCacheConfig, KeySource};
+#[cfg(feature = "jwt")]
+#[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
 pub use keys::{KeySet, MAX_JWKS_KEYS, MAX_RSA_BITS, MIN_RSA_BITS, VerifyingKey};
-pub use settings::{
-    ClientAuthMethod, IntrospectionSettings, IssuerSettings, JwksSettings, JwtSettings,
-};
+#[cfg(feature = "introspection")]
+#[cfg_attr(docsrs, doc(cfg(feature = "introspection")))]
+pub use settings::{ClientAuthMethod, IntrospectionSettings};
+#[cfg(feature = "jwt")]
+#[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
+pub use settings::{IssuerSettings, JwksSettings, JwtSettings};
 pub use validation::KNOWN_REQUIRED_CLAIMS;

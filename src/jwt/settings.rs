@@ -18,23 +18,32 @@
 //! ```
 
 use std::path::{Path, PathBuf};
+#[cfg(feature = "introspection")]
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
 
+#[cfg(feature = "jwt")]
 use super::algorithm::Algorithm;
+#[cfg(feature = "jwt")]
 use super::authenticator::{JwtAuthenticator, JwtAuthenticatorBuilder};
 use super::claims::{ClaimMapping, ClaimPath};
+#[cfg(feature = "introspection")]
 use super::http::HttpClient;
+#[cfg(feature = "introspection")]
 use super::introspection::{ClientAuth, IntrospectionAuthenticator};
+#[cfg(feature = "jwt")]
 use super::jwks::{JwksCacheConfig, KeySource};
+#[cfg(feature = "jwt")]
 use super::keys::{KeySet, VerifyingKey};
+#[cfg(all(feature = "introspection", feature = "api-key"))]
 use crate::api_key::KeyFormat;
 use crate::config::parse_duration;
 use crate::error::ConfigError;
 use crate::secret::SecretString;
 
+#[cfg(feature = "jwt")]
 /// The `[jwt]` section: a [`JwtAuthenticator`].
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -77,6 +86,7 @@ pub struct JwtSettings {
     pub jwks: Option<JwksSettings>,
 }
 
+#[cfg(feature = "jwt")]
 /// One `[[jwt.issuers]]` entry: the issuer and exactly one key source.
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -103,6 +113,7 @@ pub struct IssuerSettings {
     pub kid: Option<String>,
 }
 
+#[cfg(feature = "jwt")]
 /// `[jwt.jwks]`: how remote key sets are fetched and cached (see [`JwksCacheConfig`]).
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -129,6 +140,7 @@ pub struct JwksSettings {
     pub dangerous_serve_stale_keys_forever: bool,
 }
 
+#[cfg(feature = "jwt")]
 impl JwtSettings {
     /// Builds the authenticator with the default HTTP client (feature `jwks`) for remote keys.
     pub fn build(&self) -> Result<JwtAuthenticator, ConfigError> {
@@ -272,6 +284,7 @@ impl JwtSettings {
     }
 }
 
+#[cfg(feature = "jwt")]
 impl IssuerSettings {
     /// The checks that need no file: one key source, `algorithm` and `kid` where they belong,
     /// an algorithm of the key's family, URLs fit to fetch keys from.
@@ -394,6 +407,7 @@ impl IssuerSettings {
     }
 }
 
+#[cfg(feature = "jwt")]
 impl JwksSettings {
     fn config(&self) -> Result<JwksCacheConfig, ConfigError> {
         let mut config = JwksCacheConfig::default();
@@ -454,6 +468,7 @@ impl JwksSettings {
     }
 }
 
+#[cfg(feature = "introspection")]
 /// How the service authenticates to the introspection endpoint.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -469,6 +484,7 @@ pub enum ClientAuthMethod {
     Bearer,
 }
 
+#[cfg(feature = "introspection")]
 /// The `[introspection]` section: an [`IntrospectionAuthenticator`].
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -530,7 +546,8 @@ pub struct IntrospectionSettings {
     /// Claims (dotted paths) the principal's groups come from. Defaults to `["groups"]`.
     pub groups_claims: Option<Vec<String>>,
     /// The prefix of API keys, which are left to the API-key authenticator. Defaults to
-    /// `[api_keys] prefix` in a configuration file that has one, else `pc`.
+    /// `[api_keys] prefix` in a configuration file that has one, else `pc`. Refused without the
+    /// `api-key` feature, where every non-JWT bearer token is introspected.
     pub api_key_prefix: Option<String>,
     /// Also introspect JWT-shaped tokens. Defaults to `false`.
     #[serde(default)]
@@ -544,6 +561,7 @@ pub struct IntrospectionSettings {
     pub dangerous_allow_query_token: bool,
 }
 
+#[cfg(feature = "introspection")]
 impl IntrospectionSettings {
     /// Builds the authenticator with the default HTTP client (feature `jwks`).
     pub fn build(&self) -> Result<IntrospectionAuthenticator, ConfigError> {
@@ -622,9 +640,7 @@ impl IntrospectionSettings {
                 )
                 .with_key("introspection.introspect_api_key_shaped"));
             }
-            KeyFormat::new(prefix).map_err(|e| {
-                ConfigError::new(e.message().to_owned()).with_key("introspection.api_key_prefix")
-            })?;
+            api_key_format(prefix)?;
         }
         if self.audiences.iter().any(String::is_empty)
             || (self.audiences.is_empty() && !self.dangerous_skip_audience_check)
@@ -695,14 +711,16 @@ impl IntrospectionSettings {
         if let Some(paths) = &self.groups_claims {
             builder = builder.claims(mapping(paths));
         }
-        if let Some(prefix) = &self.api_key_prefix {
-            let format = KeyFormat::new(prefix).map_err(|e| {
-                ConfigError::new(e.message().to_owned()).with_key("introspection.api_key_prefix")
-            })?;
-            builder = builder.api_key_format(Some(format));
-        }
-        if self.introspect_api_key_shaped {
-            builder = builder.api_key_format(None);
+        // Without the `api-key` feature every non-JWT token is introspected: `validate` refused
+        // `api_key_prefix`, and `introspect_api_key_shaped` is what happens anyway.
+        #[cfg(feature = "api-key")]
+        {
+            if let Some(prefix) = &self.api_key_prefix {
+                builder = builder.api_key_format(Some(api_key_format(prefix)?));
+            }
+            if self.introspect_api_key_shaped {
+                builder = builder.api_key_format(None);
+            }
         }
         if self.dangerous_allow_query_token {
             builder = builder.dangerous_allow_query_token();
@@ -717,6 +735,7 @@ impl IntrospectionSettings {
     }
 }
 
+#[cfg(feature = "introspection")]
 impl IntrospectionSettings {
     /// The service's own token, from the file or the environment variable `validate` checked
     /// is given: never from the configuration file itself.
@@ -736,6 +755,24 @@ impl IntrospectionSettings {
     }
 }
 
+/// The key format `[introspection] api_key_prefix` names.
+#[cfg(all(feature = "introspection", feature = "api-key"))]
+fn api_key_format(prefix: &str) -> Result<KeyFormat, ConfigError> {
+    KeyFormat::new(prefix).map_err(|e| {
+        ConfigError::new(e.message().to_owned()).with_key("introspection.api_key_prefix")
+    })
+}
+
+/// Without the `api-key` feature there are no API keys to leave to another authenticator.
+#[cfg(all(feature = "introspection", not(feature = "api-key")))]
+fn api_key_format(_prefix: &str) -> Result<(), ConfigError> {
+    Err(ConfigError::new(
+        "`introspection.api_key_prefix` needs portcullis's `api-key` feature, which this build \
+         leaves out",
+    )
+    .with_key("introspection.api_key_prefix"))
+}
+
 fn mapping(paths: &[String]) -> ClaimMapping {
     ClaimMapping::new().groups_claims(paths.iter().map(|p| ClaimPath::new(p.clone())))
 }
@@ -744,6 +781,7 @@ fn duration(text: &str, key: &str) -> Result<Duration, ConfigError> {
     parse_duration(text).map_err(|e| ConfigError::new(e).with_key(key))
 }
 
+#[cfg(feature = "jwt")]
 fn read(path: &Path, key: &str) -> Result<Vec<u8>, ConfigError> {
     std::fs::read(path)
         .map_err(|e| ConfigError::new(format!("cannot read {}: {e}", path.display())).with_key(key))
@@ -769,7 +807,7 @@ pub(crate) fn read_secret(path: &Path, what: &str) -> Result<SecretString, Confi
     Ok(secret)
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "jwt"))]
 mod tests {
     use super::*;
 

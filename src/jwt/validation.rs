@@ -5,6 +5,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::claims::{Claims, Listed, Times};
 use super::error::{TokenError, TokenErrorKind};
+#[cfg(feature = "jwt")]
 use crate::error::ConfigError;
 use chrono::{DateTime, Utc};
 
@@ -18,12 +19,14 @@ pub(crate) struct Rules {
     pub(crate) audiences: Vec<String>,
     pub(crate) leeway: Duration,
     pub(crate) required: Vec<&'static str>,
+    #[cfg(feature = "jwt")]
     /// Normalised: lowercase, without `application/`.
     pub(crate) typ: Option<String>,
     pub(crate) max_lifetime: Option<Duration>,
 }
 
 impl Rules {
+    #[cfg(feature = "jwt")]
     pub(crate) fn required_claims<I, S>(
         names: I,
         key: &str,
@@ -52,10 +55,12 @@ impl Rules {
         Ok(required)
     }
 
+    #[cfg(feature = "jwt")]
     pub(crate) fn requires(&self, claim: &str) -> bool {
         self.required.contains(&claim)
     }
 
+    #[cfg(feature = "jwt")]
     /// RFC 8725 §3.11: explicit typing, compared as a media type (case-insensitive, the
     /// `application/` prefix optional; RFC 7515 §4.1.9).
     pub(crate) fn check_typ(&self, typ: Option<&str>) -> Result<(), TokenError> {
@@ -163,6 +168,7 @@ impl Rules {
     }
 }
 
+#[cfg(feature = "jwt")]
 pub(crate) fn normalize_typ(typ: &str) -> String {
     let lower = typ.to_ascii_lowercase();
     match lower.strip_prefix("application/") {
@@ -171,6 +177,7 @@ pub(crate) fn normalize_typ(typ: &str) -> String {
     }
 }
 
+#[cfg(feature = "jwt")]
 /// Whether `normalize_typ(found) == required`, without allocating: `found` lowercased (ASCII
 /// only, as `normalize_typ` does) and stripped of an `application/` prefix, compared byte for
 /// byte with `required`.
@@ -199,7 +206,7 @@ pub(crate) fn now_secs() -> f64 {
         .map_or(0.0, |d| d.as_secs_f64())
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "jwt"))]
 mod tests {
     use super::*;
     use crate::jwt::claims::ClaimMapping;

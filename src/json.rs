@@ -4,8 +4,10 @@
 //! last one; "keep the last one" is how `{"sub":"alice","sub":"admin"}` means different things to
 //! different parsers. Every JSON document from a token, a JWKS, a discovery document or an
 //! introspection answer goes through [`parse_object`], or, for a token's claims, through
-//! [`Str`] and [`Skip`], which check the same without building a [`Value`] per member.
+//! `Str` and `Skip`, which check the same without building a [`Value`] per member. A
+//! principal's claims are read back through [`parse_object`] too.
 
+#[cfg(any(feature = "jwt", feature = "introspection"))]
 use std::borrow::Cow;
 use std::fmt;
 
@@ -107,8 +109,10 @@ impl<'de> Visitor<'de> for StrictVisitor {
 }
 
 /// A JSON string, borrowed from the input unless it had escapes.
+#[cfg(any(feature = "jwt", feature = "introspection"))]
 pub(crate) struct Str<'a>(pub(crate) Cow<'a, str>);
 
+#[cfg(any(feature = "jwt", feature = "introspection"))]
 impl<'de> Deserialize<'de> for Str<'de> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct StrVisitor;
@@ -139,16 +143,20 @@ impl<'de> Deserialize<'de> for Str<'de> {
 
 /// Any JSON value, checked for repeated member names like [`Strict`] and then dropped: no
 /// allocation beyond a list of one object's member names at a time.
+#[cfg(any(feature = "jwt", feature = "introspection"))]
 pub(crate) struct Skip;
 
+#[cfg(any(feature = "jwt", feature = "introspection"))]
 impl<'de> Deserialize<'de> for Skip {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         deserializer.deserialize_any(SkipVisitor)
     }
 }
 
+#[cfg(any(feature = "jwt", feature = "introspection"))]
 struct SkipVisitor;
 
+#[cfg(any(feature = "jwt", feature = "introspection"))]
 impl<'de> Visitor<'de> for SkipVisitor {
     type Value = Skip;
 
@@ -206,11 +214,13 @@ impl<'de> Visitor<'de> for SkipVisitor {
 
 /// The member names of one object, checked for repeats once all are read: sorting keeps the
 /// check O(n log n) however many members an attacker packs into a token.
+#[cfg(any(feature = "jwt", feature = "introspection"))]
 #[derive(Default)]
 pub(crate) struct UniqueNames<'a> {
     names: Vec<Cow<'a, str>>,
 }
 
+#[cfg(any(feature = "jwt", feature = "introspection"))]
 impl<'a> UniqueNames<'a> {
     pub(crate) fn push(&mut self, name: Cow<'a, str>) {
         self.names.push(name);
@@ -252,6 +262,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(any(feature = "jwt", feature = "introspection"))]
     fn skip_refuses_what_parse_object_refuses() {
         let skip = |json: &str| serde_json::from_str::<Skip>(json).is_ok();
         for json in [
@@ -269,6 +280,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(any(feature = "jwt", feature = "introspection"))]
     fn strings_are_borrowed_unless_escaped() {
         let Str(plain) = serde_json::from_str::<Str<'_>>(r#""alice""#).unwrap();
         assert!(matches!(plain, Cow::Borrowed("alice")));
