@@ -76,9 +76,9 @@
 //! | Name | Description | Default |
 //! |------|-------------|---------|
 //! | `basic` | [`basic`]: HTTP Basic against argon2id hashes ([`BasicAuthenticator`]), with brute-force [`lockout`] | yes |
-//! | `api-key` | [`api_key`]: API keys, issued, rotated and revoked ([`ApiKeys`]) and checked ([`ApiKeyAuthenticator`]) | yes |
-//! | `jwt` | [`jwt`]: JWT bearer tokens, checked ([`JwtAuthenticator`]) and issued ([`JwtIssuer`]); compiles aws-lc-rs (C) | yes |
-//! | `introspection` | [`IntrospectionAuthenticator`]: opaque bearer tokens checked by RFC 7662 introspection. Does not imply `jwks`: without it, pass an [`HttpClient`](jwt::HttpClient) | yes |
+//! | `api-key` | [`api_key`]: API keys, issued, rotated and revoked ([`ApiKeys`]) and checked ([`api_key::ApiKeyAuthenticator`]) | yes |
+//! | `jwt` | [`jwt`]: JWT bearer tokens, checked ([`jwt::JwtAuthenticator`]) and issued ([`jwt::JwtIssuer`]); compiles aws-lc-rs (C) | yes |
+//! | `introspection` | [`jwt::IntrospectionAuthenticator`]: opaque bearer tokens checked by RFC 7662 introspection. Does not imply `jwks`: without it, pass an [`HttpClient`](jwt::HttpClient) | yes |
 //! | `tower` | [`GateLayer`], a tower `Layer` for axum, hyper and tonic | yes |
 //! | `axum` | `Principal` as an axum extractor; peer address from `ConnectInfo`. Implies `tower` | yes |
 //! | `actix` | [`actix::GateMiddleware`] for actix-web 4; `Principal` as an actix extractor | no |

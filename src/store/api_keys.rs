@@ -374,22 +374,7 @@ mod tests {
     use chrono::TimeDelta;
 
     fn record(id: &str, owner: &str) -> ApiKeyRecord {
-        ApiKeyRecord {
-            id: id.to_owned(),
-            owner: owner.to_owned(),
-            owner_kind: SubjectKind::User,
-            name: String::new(),
-            scopes: Vec::new(),
-            groups: Vec::new(),
-            created_at: Utc::now(),
-            created_by: None,
-            expires_at: None,
-            revoked_at: None,
-            last_used_at: None,
-            replaces: None,
-            replaced_by: None,
-            digest: KeyDigest::from_bytes([7; 32]),
-        }
+        ApiKeyRecord::new(id, owner, KeyDigest::from_bytes([7; 32]))
     }
 
     #[tokio::test]
