@@ -11,6 +11,10 @@ use std::process::{Command, ExitCode};
 /// The most names the crate root may hold, modules included (docs/architecture.md).
 const MAX_ROOT_NAMES: usize = 40;
 
+/// Public types that may be exhaustive: newtypes whose one public field is their whole meaning,
+/// listed as closed on purpose in docs/architecture.md.
+const CLOSED_ON_PURPOSE: [&str; 2] = ["portcullis::PeerAddr", "portcullis::policy::KindIs"];
+
 fn main() -> ExitCode {
     let check = std::env::args().any(|arg| arg == "--check");
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
@@ -63,6 +67,14 @@ fn main() -> ExitCode {
         eprintln!("more than {MAX_ROOT_NAMES} names at the crate root (docs/architecture.md)");
         return ExitCode::FAILURE;
     }
+    let closed = exhaustive_types(&listing);
+    if !closed.is_empty() {
+        eprintln!(
+            "not #[non_exhaustive] and not closed on purpose (docs/architecture.md): {}",
+            closed.join(", ")
+        );
+        return ExitCode::FAILURE;
+    }
     let file = root.join("public-api.txt");
     if check {
         let committed = std::fs::read_to_string(&file).unwrap_or_default();
@@ -109,4 +121,106 @@ fn root_names(listing: &str) -> Vec<&str> {
     names.sort_unstable();
     names.dedup();
     names
+}
+
+/// Public enums, and public structs with a public field, that are not `#[non_exhaustive]` and not
+/// [`CLOSED_ON_PURPOSE`]: a new variant or field in them would break users.
+fn exhaustive_types(listing: &str) -> Vec<String> {
+    let path_of = |rest: &str| {
+        let path = rest.split([' ', '<', '(']).next()?;
+        Some(path.trim_end_matches(':').to_owned())
+    };
+    let mut growable = std::collections::BTreeSet::new();
+    let mut structs = std::collections::BTreeMap::new();
+    let mut found = Vec::new();
+    for line in listing.lines() {
+        let non_exhaustive = line.starts_with("#[non_exhaustive] ");
+        let line = line.trim_start_matches("#[non_exhaustive] ");
+        if let Some(path) = line.strip_prefix("pub enum ").and_then(path_of) {
+            if !non_exhaustive {
+                found.push(path);
+            }
+        } else if let Some(rest) = line.strip_prefix("pub struct ") {
+            let Some(path) = path_of(rest) else { continue };
+            if non_exhaustive {
+                growable.insert(path.clone());
+            }
+            // A tuple struct with a public field: `pub struct portcullis::PeerAddr(pub …)`.
+            structs.insert(path, rest.contains("(pub "));
+        }
+    }
+    // Named fields: `pub portcullis::basic::HashingConfig::memory_kib: u32`.
+    for line in listing.lines() {
+        let Some(field) = line.strip_prefix("pub portcullis::") else {
+            continue;
+        };
+        let Some((path, _type)) = field.split_once(": ") else {
+            continue;
+        };
+        let path = format!("portcullis::{path}");
+        if let Some((owner, _field)) = path.rsplit_once("::") {
+            if let Some(has_field) = structs.get_mut(owner) {
+                *has_field = true;
+            }
+        }
+    }
+    found.extend(
+        structs
+            .into_iter()
+            .filter(|(path, has_public_field)| *has_public_field && !growable.contains(path))
+            .map(|(path, _)| path),
+    );
+    found.retain(|path| !CLOSED_ON_PURPOSE.contains(&path.as_str()));
+    found.sort();
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LISTING: &str = "\
+pub mod portcullis
+pub mod portcullis::basic
+#[non_exhaustive] pub struct portcullis::basic::HashingConfig
+pub portcullis::basic::HashingConfig::memory_kib: u32
+pub struct portcullis::basic::Open
+pub portcullis::basic::Open::field: u32
+pub struct portcullis::basic::Opaque
+pub fn portcullis::basic::Opaque::new() -> Self
+pub enum portcullis::basic::Shut
+#[non_exhaustive] pub enum portcullis::Scheme
+pub struct portcullis::PeerAddr(pub core::net::socket_addr::SocketAddr)
+pub struct portcullis::Newtype(pub u8)
+pub trait portcullis::Policy: core::fmt::Debug
+pub type portcullis::BoxFuture<'a, T> = core::pin::Pin<T>
+pub type portcullis::GateLayer::Service = portcullis::tower::GateService<S>
+";
+
+    #[test]
+    fn root_names_are_the_items_directly_under_the_crate() {
+        assert_eq!(
+            root_names(LISTING),
+            [
+                "BoxFuture",
+                "Newtype",
+                "PeerAddr",
+                "Policy",
+                "Scheme",
+                "basic"
+            ]
+        );
+    }
+
+    #[test]
+    fn exhaustive_types_are_found_unless_closed_on_purpose() {
+        assert_eq!(
+            exhaustive_types(LISTING),
+            [
+                "portcullis::Newtype",
+                "portcullis::basic::Open",
+                "portcullis::basic::Shut"
+            ]
+        );
+    }
 }
