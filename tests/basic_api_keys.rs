@@ -331,6 +331,40 @@ async fn a_locked_out_user_s_token_still_works() {
     expect_problem(locked, StatusCode::TOO_MANY_REQUESTS).await;
 }
 
+/// A key as the password passes the checks a key in `X-API-Key` passes, and only those: a revoked
+/// key is refused, and a disabled user's key keeps working (the user record is not read).
+#[tokio::test]
+async fn a_token_as_the_password_is_checked_like_a_key_in_a_header() {
+    let app = App::start(true).await;
+    let (token, id) = app.token("alice").await;
+
+    app.basic
+        .store()
+        .set_disabled("alice", true)
+        .await
+        .expect("alice disabled");
+    expect_401(app.basic("/me", "alice", ALICE_PASSWORD).await).await;
+    let response = app.basic("/me", "alice", &token).await;
+    assert_eq!(
+        response.status(),
+        StatusCode::OK,
+        "revoke the keys to stop them"
+    );
+
+    app.keys.revoke(&id).await.expect("revoked");
+    expect_401(app.basic("/me", "alice", &token).await).await;
+    let rejection = check(
+        &app.gate,
+        "/me",
+        "192.0.2.1",
+        ("authorization", &encode_basic("alice", &token)),
+    )
+    .await
+    .expect_err("a revoked key");
+    assert_eq!(rejection.reason(), "API key revoked");
+    assert_eq!(rejection.attempted_credential_id(), Some(id.as_str()));
+}
+
 #[tokio::test]
 async fn schemes_deny_basic_admits_the_token_and_refuses_the_password() {
     let app = App::start(true).await;
