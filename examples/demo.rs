@@ -5,6 +5,9 @@
 //! `PORTCULLIS_DEMO_DIR` (default `target/portcullis-demo`), created with its configuration file
 //! on the first run. Each start sets fresh passwords, a fresh API key and a short-lived JWT, and
 //! prints `curl` commands that use them. Edit the configuration and send `SIGHUP` to reload it live.
+//!
+//! `/api/**` takes API keys only: in `X-API-Key`, as a bearer token, or as the Basic password
+//! (`curl -u demo:<key>`, as Jira and GitHub users send personal tokens); a password gets 403.
 
 use std::error::Error;
 use std::net::SocketAddr;
@@ -27,6 +30,8 @@ url = "sqlite://{DIR}/demo.db"
 
 [basic]
 realm = "portcullis-demo"
+# `curl -u demo:<API key>`: a key sent as the password is checked as that key (Jira style).
+accept_api_keys = true
 [basic.cache]
 ttl = "60s"
 
@@ -45,6 +50,10 @@ algorithm = "HS256"
 [policies.admins]
 groups_any = ["admin"]
 
+# The REST API: API keys however sent, never a password.
+[policies.tokens]
+schemes_deny = ["basic"]
+
 [[routes]]
 path = "/health"
 policy = "public"
@@ -52,6 +61,10 @@ policy = "public"
 [[routes]]
 path = "/admin/**"
 policy = "admins"
+
+[[routes]]
+path = "/api/**"
+policy = "tokens"
 "#;
 
 #[tokio::main]
@@ -135,6 +148,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
         .route("/health", get(|| async { "ok" }))
         .route("/me", get(me))
         .route("/admin/stats", get(admin_stats))
+        .route("/api/reports", get(me))
         .layer(GateLayer::new(handle));
 
     let listener = tokio::net::TcpListener::bind(addr).await?;
@@ -148,6 +162,12 @@ async fn main() -> Result<(), Box<dyn Error>> {
         "curl -i -H 'Authorization: Bearer {api_key}' {base}/me   # 200 OK: the key as a bearer token"
     );
     println!("curl -i -H 'Authorization: Bearer {token}' {base}/me   # 200 OK: a JWT, valid 1h");
+    println!(
+        "curl -i -u demo:{api_key} {base}/api/reports   # 200 OK: the key as the Basic password"
+    );
+    println!(
+        "curl -i -u demo:{demo_password} {base}/api/reports   # 403 Forbidden: /api/** takes no passwords"
+    );
     println!("curl -i -u admin:{admin_password} {base}/admin/stats   # 200 OK: admin only");
     println!("curl -i -u demo:{demo_password} {base}/admin/stats   # 403 Forbidden: not an admin");
     println!("curl -i -u demo:wrong-password {base}/me   # 401 Unauthorized: bad password");

@@ -43,3 +43,24 @@ pub trait Authenticator: fmt::Debug + Send + Sync + 'static {
     /// Checks the credential.
     fn authenticate<'a>(&'a self, request: &'a RequestView<'a>) -> BoxFuture<'a, Outcome>;
 }
+
+/// Checks an API key sent where a password goes: the password of `Authorization: Basic`, as Jira
+/// and GitHub users send personal tokens (`curl -u alice:<token>`). Handed to
+/// [`BasicAuthenticatorBuilder::accept_api_keys`](crate::basic::BasicAuthenticatorBuilder::accept_api_keys);
+/// `ApiKeys` implements it (feature `api-key`).
+///
+/// It lives beside [`Authenticator`], in the layer both schemes build on, so that Basic can ask
+/// the API-key scheme without either importing the other. The principal and the rejection are
+/// the key scheme's own: Basic passes them on unchanged, apart from checking the owner.
+#[cfg(feature = "basic")]
+pub trait ApiKeyVerifier: fmt::Debug + Send + Sync + 'static {
+    /// Whether `password` has the shape of a key this verifier checks (for portcullis keys: the
+    /// prefix, the length, the alphabet and the checksum). No I/O and no secret compared: it
+    /// only decides whether the password is checked as a key or as a password.
+    fn is_key(&self, password: &str) -> bool;
+
+    /// Checks a password [`is_key`](Self::is_key) accepted as that key: the principal the key
+    /// authenticates (its scheme, owner, id, groups and scopes), or the rejection (401 of the
+    /// key's scheme naming the key's id in `attempted_credential_id`, 503 when the store fails).
+    fn verify_key<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Principal, Rejection>>;
+}

@@ -17,7 +17,7 @@ use toml::Spanned;
 #[cfg(feature = "api-key")]
 use crate::api_key::{ApiKeyAuthenticator, ApiKeys};
 #[cfg(feature = "basic")]
-use crate::basic::{BasicAuthenticator, BasicLimits, HashingConfig};
+use crate::basic::{ApiKeyVerifier, BasicAuthenticator, BasicLimits, HashingConfig};
 use crate::client_ip::{ForwardedHeader, TrustedProxies};
 pub(crate) use crate::duration::parse_duration;
 use crate::error::ConfigError;
@@ -274,6 +274,14 @@ impl Config {
         if let Some(bytes) = self.max_path_bytes {
             builder = builder.max_path_bytes(bytes);
         }
+        // The key manager comes first, for `[basic] accept_api_keys`; its authenticator is
+        // added after Basic's, so the challenges keep their order.
+        #[cfg(feature = "api-key")]
+        let key_services = self
+            .api_keys
+            .as_ref()
+            .map(|section| section.build(Arc::clone(&stores.api_keys), self.base_dir.as_deref()))
+            .transpose()?;
         #[cfg(feature = "basic")]
         let lockout_counters = self.basic.as_ref().and_then(|s| s.memory_counters(kept));
         #[cfg(feature = "basic")]
@@ -281,11 +289,21 @@ impl Config {
         #[cfg(feature = "basic")]
         if let Some(section) = &self.basic {
             let counters = lockout_counters.clone();
+            // Validation refused `accept_api_keys` without `[api_keys]` (and so without the
+            // `api-key` feature).
+            #[cfg(feature = "api-key")]
+            let verifier = key_services
+                .as_ref()
+                .filter(|_| section.accepts_api_keys())
+                .map(|(manager, _)| Arc::new(manager.clone()) as Arc<dyn ApiKeyVerifier>);
+            #[cfg(not(feature = "api-key"))]
+            let verifier = None;
             let authenticator = Arc::new(
                 section
                     .build(
                         Arc::clone(&stores.users),
                         counters.clone(),
+                        verifier,
                         self.base_dir.as_deref(),
                     )
                     .await?,
@@ -296,9 +314,7 @@ impl Config {
         #[cfg(feature = "api-key")]
         let mut api_keys = None;
         #[cfg(feature = "api-key")]
-        if let Some(section) = &self.api_keys {
-            let (manager, authenticator) =
-                section.build(Arc::clone(&stores.api_keys), self.base_dir.as_deref())?;
+        if let Some((manager, authenticator)) = key_services {
             builder = builder.authenticator(authenticator);
             api_keys = Some(manager);
         }
@@ -610,6 +626,20 @@ impl Validator<'_> {
                     "basic.users",
                     "inline users need `store.url = \"memory\"`; add users to a database with `portcullis user add`",
                 ));
+            }
+            if let (true, Some(accept), None) = (
+                basic.accepts_api_keys(),
+                &basic.accept_api_keys,
+                &self.raw.api_keys,
+            ) {
+                let needs = if cfg!(feature = "api-key") {
+                    "needs an `[api_keys]` section: a key sent as the password is checked with \
+                     its pepper and store"
+                } else {
+                    "needs an `[api_keys]` section, and portcullis's `api-key` feature, which this \
+                     build leaves out"
+                };
+                return Err(self.spans.error(accept, "basic.accept_api_keys", needs));
             }
         }
         #[cfg(feature = "api-key")]
@@ -995,6 +1025,7 @@ struct RawBasic {
     limits: Option<RawBasicLimits>,
     #[serde(default)]
     dangerous_disable_lockout: bool,
+    accept_api_keys: Option<Spanned<bool>>,
 }
 
 #[cfg(feature = "basic")]
@@ -1251,10 +1282,16 @@ impl RawBasic {
         }
     }
 
+    /// Whether `accept_api_keys = true`.
+    fn accepts_api_keys(&self) -> bool {
+        self.accept_api_keys.as_ref().is_some_and(|a| *a.get_ref())
+    }
+
     async fn build(
         &self,
         store: Arc<dyn UserStore>,
         counters: Option<(usize, Arc<MemoryFailureStore>)>,
+        api_keys: Option<Arc<dyn ApiKeyVerifier>>,
         base_dir: Option<&Path>,
     ) -> Result<BasicAuthenticator, ConfigError> {
         for user in &self.users {
@@ -1273,6 +1310,9 @@ impl RawBasic {
         }
         if let Some(limits) = &self.limits {
             builder = builder.limits(limits.limits());
+        }
+        if let Some(verifier) = api_keys {
+            builder = builder.api_key_verifier(verifier);
         }
         let memory = counters.map(|(_, store)| Lockout::shared(store as Arc<dyn FailureStore>));
         if self.dangerous_disable_lockout {

@@ -74,8 +74,9 @@ fn status(curl_args: &str) -> u16 {
         .expect("status")
 }
 
-/// Runs each printed `curl -i …   # NNN …` line and checks its status.
-fn check_curl_lines(lines: &[String]) -> Vec<u16> {
+/// Runs each printed `curl -i …   # NNN …` line and checks its status; returns each line with
+/// the status it got.
+fn check_curl_lines(lines: &[String]) -> Vec<(String, u16)> {
     let curls: Vec<&String> = lines.iter().filter(|l| l.starts_with("curl ")).collect();
     assert!(curls.len() >= 8, "demo printed {lines:?}");
     curls
@@ -89,9 +90,43 @@ fn check_curl_lines(lines: &[String]) -> Vec<u16> {
                 .expect("status number after #");
             let got = status(command.trim().trim_start_matches("curl -i "));
             assert_eq!(got, expected, "{line}");
-            got
+            ((*line).clone(), got)
         })
         .collect()
+}
+
+/// Asserts that the demo printed, and `check_curl_lines` ran, a line with every part of `parts`,
+/// and that it got `expected`.
+fn ran(results: &[(String, u16)], parts: &[&str], expected: u16) {
+    let (line, got) = results
+        .iter()
+        .find(|(line, _)| parts.iter().all(|part| line.contains(part)))
+        .unwrap_or_else(|| panic!("no curl line with {parts:?}: {results:?}"));
+    assert_eq!(*got, expected, "{line}");
+}
+
+/// Issue #20: an API key as the Basic password (`-u demo:pc_…`) gets 200 on the route that takes
+/// no passwords, and demo's password there gets 403.
+fn ran_the_key_as_password_lines(results: &[(String, u16)]) {
+    ran(results, &["-u demo:pc_", "/api/reports", "# 200"], 200);
+    let password = results
+        .iter()
+        .find(|(line, _)| line.contains("-u demo:") && line.contains("/me   # 200"))
+        .map(|(line, _)| {
+            line.split("-u demo:")
+                .nth(1)
+                .and_then(|rest| rest.split_whitespace().next())
+                .expect("demo's password")
+                .to_owned()
+        })
+        .expect("a line with demo's password");
+    assert!(!password.starts_with("pc_"), "{password}");
+    let with_password = format!("-u demo:{password} ");
+    ran(
+        results,
+        &[with_password.as_str(), "/api/reports", "# 403"],
+        403,
+    );
 }
 
 #[test]
@@ -109,10 +144,11 @@ fn demo_curl_lines_get_the_statuses_they_promise_and_sighup_reloads() {
 
     let mut demo = Demo::start(&dir);
     let lines = demo.read_until("kill -HUP");
-    let statuses = check_curl_lines(&lines);
+    let results = check_curl_lines(&lines);
     for code in [200, 401, 403] {
-        assert!(statuses.contains(&code), "{statuses:?}");
+        assert!(results.iter().any(|(_, got)| *got == code), "{results:?}");
     }
+    ran_the_key_as_password_lines(&results);
     assert!(
         dir.join("demo.db").exists(),
         "users and keys live in a SQLite file"
@@ -168,6 +204,6 @@ fn demo_curl_lines_get_the_statuses_they_promise_and_sighup_reloads() {
     std::fs::write(&config, text).expect("restore config");
     let mut again = Demo::start(&dir);
     let lines = again.read_until("kill -HUP");
-    check_curl_lines(&lines);
+    ran_the_key_as_password_lines(&check_curl_lines(&lines));
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -65,25 +65,9 @@ impl ApiKeyAuthenticator {
             Ok(None) => return Outcome::Abstain,
             Err(rejection) => return Outcome::Rejected(rejection.for_scheme(Scheme::ApiKey)),
         };
-        let parsed = match self.inner.format().parse(&presented) {
-            Ok(parsed) => parsed,
-            Err(err) => {
-                return Outcome::Rejected(Rejection::invalid_credentials(
-                    Scheme::ApiKey,
-                    format!("malformed API key: {err}"),
-                ));
-            }
-        };
-        match self.inner.check(&parsed).await {
-            Ok(record) => Outcome::Authenticated(principal_of(&record)),
-            // The id of a key that parsed (prefix, id alphabet and length, checksum) goes to the
-            // audit trail, so use of a revoked or leaked key can be found by its id; a key that
-            // did not parse names no id, and the secret is never named (issue #16).
-            Err(failure) => Outcome::Rejected(
-                failure
-                    .into_rejection()
-                    .with_attempted_credential_id(parsed.id()),
-            ),
+        match verify(&self.inner, &presented).await {
+            Ok(principal) => Outcome::Authenticated(principal),
+            Err(rejection) => Outcome::Rejected(rejection),
         }
     }
 
@@ -128,6 +112,36 @@ impl ApiKeyAuthenticator {
         let token = token?.trim();
         (scheme.eq_ignore_ascii_case("bearer") && self.inner.format().looks_like_key(token))
             .then_some(token)
+    }
+}
+
+/// Checks a presented key, wherever it came from: the principal, or the rejection of the API-key
+/// scheme.
+async fn verify(inner: &Arc<Inner>, presented: &str) -> Result<Principal, Rejection> {
+    let parsed = inner.format().parse(presented).map_err(|err| {
+        Rejection::invalid_credentials(Scheme::ApiKey, format!("malformed API key: {err}"))
+    })?;
+    match inner.check(&parsed).await {
+        Ok(record) => Ok(principal_of(&record)),
+        // The id of a key that parsed (prefix, id alphabet and length, checksum) goes to the
+        // audit trail, so use of a revoked or leaked key can be found by its id; a key that did
+        // not parse names no id, and the secret is never named (issue #16).
+        Err(failure) => Err(failure
+            .into_rejection()
+            .with_attempted_credential_id(parsed.id())),
+    }
+}
+
+/// Keys sent as the Basic password (issue #20) are checked here exactly as keys sent in a header
+/// are: same parse, lookup, keyed hash, revocation and expiry checks, same principal.
+#[cfg(feature = "basic")]
+impl crate::authenticator::ApiKeyVerifier for super::ApiKeys {
+    fn is_key(&self, password: &str) -> bool {
+        self.inner.format().parse(password).is_ok()
+    }
+
+    fn verify_key<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Principal, Rejection>> {
+        Box::pin(verify(&self.inner, key))
     }
 }
 

@@ -9,7 +9,7 @@ use super::cache::VerifiedCache;
 use super::header::{self, BasicCredentials, BasicLimits, parse_basic};
 use super::turns::Turns;
 use super::{HashError, HashingConfig, HashingPool};
-use crate::authenticator::{Authenticator, BoxFuture, Outcome};
+use crate::authenticator::{ApiKeyVerifier, Authenticator, BoxFuture, Outcome};
 use crate::error::{ConfigError, StoreError};
 use crate::lockout::{AttemptEnd, Lockout};
 use crate::principal::{Principal, Scheme};
@@ -28,6 +28,8 @@ pub struct BasicAuthenticator {
     cache: Option<VerifiedCache>,
     turns: Turns,
     limits: BasicLimits,
+    /// Checks key-shaped passwords as API keys ([`BasicAuthenticatorBuilder::accept_api_keys`]).
+    api_keys: Option<Arc<dyn ApiKeyVerifier>>,
 }
 
 impl BasicAuthenticator {
@@ -41,6 +43,7 @@ impl BasicAuthenticator {
             lockout: Some(Lockout::default()),
             cache: None,
             limits: BasicLimits::default(),
+            api_keys: None,
         }
     }
 
@@ -82,10 +85,47 @@ impl BasicAuthenticator {
                 );
             }
         };
+        if let Some(keys) = &self.api_keys
+            && keys.is_key(credentials.password.expose_secret())
+        {
+            return self.check_key(keys.as_ref(), &credentials).await;
+        }
         match self.verify(&credentials, request).await {
             Ok(outcome) => outcome,
             Err(rejection) => Outcome::Rejected(rejection.for_scheme(Scheme::Basic)),
         }
+    }
+
+    /// A key sent as the password (issue #20): checked as that key and nothing else. No lockout
+    /// counter is read or counted (a 256-bit key cannot be guessed, and bad tokens must not lock
+    /// the owner's password out), no user is looked up before the key verifies (its time says
+    /// nothing about which users exist), and no argon2 runs. The principal and a refusal are the
+    /// key scheme's, so policies and the audit trail see an API key.
+    async fn check_key(
+        &self,
+        keys: &dyn ApiKeyVerifier,
+        credentials: &BasicCredentials,
+    ) -> Outcome {
+        let user = self.store.canonical_name(credentials.user.as_str());
+        let principal = match keys.verify_key(credentials.password.expose_secret()).await {
+            Ok(principal) => principal,
+            Err(rejection) => {
+                return Outcome::Rejected(rejection.with_attempted_subject(user.as_ref()));
+            }
+        };
+        // The owner's spelling and the sent one are compared as the store compares names.
+        if self.store.canonical_name(principal.subject()) == user {
+            return Outcome::Authenticated(principal);
+        }
+        let mut rejection = Rejection::invalid_credentials(
+            principal.scheme(),
+            "API key sent as the password of a user who does not own it",
+        )
+        .with_attempted_subject(user.as_ref());
+        if let Some(id) = principal.credential_id() {
+            rejection = rejection.with_attempted_credential_id(id);
+        }
+        Outcome::Rejected(rejection)
     }
 
     async fn verify(
@@ -314,6 +354,7 @@ pub struct BasicAuthenticatorBuilder {
     lockout: Option<Lockout>,
     cache: Option<(Duration, usize)>,
     limits: BasicLimits,
+    api_keys: Option<Arc<dyn ApiKeyVerifier>>,
 }
 
 impl BasicAuthenticatorBuilder {
@@ -360,6 +401,29 @@ impl BasicAuthenticatorBuilder {
         self
     }
 
+    /// Accepts an API key as the password (`curl -u alice:<key>`), the way Jira and GitHub users
+    /// send personal tokens; pass the `ApiKeys` manager (feature `api-key`). Off by default.
+    ///
+    /// A password shaped like a key ([`ApiKeyVerifier::is_key`]: prefix, length and checksum) is
+    /// checked as that key and only as that key: no argon2, no user lookup, and the lockout
+    /// counters are neither read nor counted, so a locked-out user's scripts keep working and
+    /// bad tokens cannot lock anyone out. It authenticates when the key is valid and its owner is
+    /// the user name, both passed through [`UserStore::canonical_name`]; otherwise it is a 401.
+    /// The principal is the key's (scheme [`Scheme::ApiKey`], its id, groups and scopes), so a
+    /// route with `Schemes::deny([Scheme::Basic])` refuses passwords and still admits keys;
+    /// a refused key is audited as an API key (scheme `api_key`, `attempted_credential_id`).
+    /// As with a key in `X-API-Key`, the user record is not read: disabling a user does not
+    /// stop their keys, revoking the keys does.
+    pub fn accept_api_keys(self, verifier: impl ApiKeyVerifier) -> Self {
+        self.api_key_verifier(Arc::new(verifier))
+    }
+
+    /// [`accept_api_keys`](Self::accept_api_keys) with a verifier already shared.
+    pub(crate) fn api_key_verifier(mut self, verifier: Arc<dyn ApiKeyVerifier>) -> Self {
+        self.api_keys = Some(verifier);
+        self
+    }
+
     /// Builds the authenticator (making the hashing pool, which computes one hash).
     pub fn build(self) -> Result<BasicAuthenticator, ConfigError> {
         let pool = match self.pool {
@@ -376,6 +440,7 @@ impl BasicAuthenticatorBuilder {
                 .map(|(ttl, capacity)| VerifiedCache::new(ttl, capacity)),
             turns: Turns::default(),
             limits: self.limits,
+            api_keys: self.api_keys,
         })
     }
 }

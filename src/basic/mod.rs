@@ -9,6 +9,10 @@
 //! malformed stored hash, and a stored hash weaker than the pool's cost is padded up to it
 //! ([`HashingPool::verify`]). A match on a hash weaker than the configured cost stores an
 //! upgraded hash.
+//!
+//! With [`accept_api_keys`](BasicAuthenticatorBuilder::accept_api_keys), a password shaped like an
+//! API key leaves this order right after parsing: it is checked by the [`ApiKeyVerifier`] as that
+//! key (no lockout, no user lookup, no argon2) and must belong to the user named.
 
 pub(crate) mod authenticator;
 mod cache;
@@ -16,6 +20,7 @@ mod hashing;
 mod header;
 mod turns;
 
+pub use crate::authenticator::ApiKeyVerifier;
 pub use authenticator::{AddUserError, BasicAuthenticatorBuilder};
 pub use hashing::{HashError, HashingConfig, HashingPool, PoolMetrics, Verification};
 pub use header::{BasicCredentials, BasicLimits, encode_basic, parse_basic};
