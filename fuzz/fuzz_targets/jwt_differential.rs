@@ -389,6 +389,14 @@ impl View {
             .filter(|v| !v.is_null())
     }
 
+    /// Whether the header has this member at all, `null` included.
+    fn header_present(&self, name: &str) -> bool {
+        self.header
+            .as_ref()
+            .and_then(Value::as_object)
+            .is_some_and(|h| h.contains_key(name))
+    }
+
     fn claim(&self, name: &str) -> Option<&Value> {
         self.payload
             .as_ref()?
@@ -418,11 +426,11 @@ const STRICTER: &[(&str, Rule)] = &[
         },
     ),
     (
-        "`crit`, `b64`, `zip` or `enc` in the header, or `cty: JWT`",
+        "`crit`, `b64`, `zip` or `enc` in the header (any value, `null` included), or `cty: JWT`",
         |v| {
             ["crit", "b64", "zip", "enc"]
                 .iter()
-                .any(|n| v.header(n).is_some())
+                .any(|n| v.header_present(n))
                 || v.header("cty")
                     .and_then(Value::as_str)
                     .is_some_and(|c| c.eq_ignore_ascii_case("jwt"))
@@ -451,31 +459,41 @@ const STRICTER: &[(&str, Rule)] = &[
         "`iss` that is not a string (jsonwebtoken takes an array naming the issuer)",
         |v| v.claim("iss").is_some_and(|i| !i.is_string()),
     ),
-    ("a claim portcullis maps, of the wrong type", |v| {
-        let not_string = |n: &str| v.claim(n).is_some_and(|x| !x.is_string());
-        let not_list = |n: &str| {
-            v.claim(n).is_some_and(|x| match x {
-                Value::String(_) => false,
-                Value::Array(items) => items.len() > 256 || items.iter().any(|i| !i.is_string()),
-                _ => true,
-            })
-        };
-        [
-            "sub",
-            "jti",
-            "client_id",
-            "username",
-            "gty",
-            "scope",
-            "token_type",
-        ]
-        .iter()
-        .any(|n| not_string(n))
-            || ["aud", "scp", "groups"].iter().any(|n| not_list(n))
-            || ["exp", "nbf", "iat"]
-                .iter()
-                .any(|n| v.claim(n).is_some_and(|x| !x.is_number()))
-    }),
+    (
+        "a claim portcullis maps, of the wrong type (a `groups` claim `null` included)",
+        |v| {
+            let not_string = |n: &str| v.claim(n).is_some_and(|x| !x.is_string());
+            let not_list = |n: &str| {
+                v.claim(n).is_some_and(|x| match x {
+                    Value::String(_) => false,
+                    Value::Array(items) => {
+                        items.len() > 256 || items.iter().any(|i| !i.is_string())
+                    }
+                    _ => true,
+                })
+            };
+            [
+                "sub",
+                "jti",
+                "client_id",
+                "username",
+                "gty",
+                "scope",
+                "token_type",
+            ]
+            .iter()
+            .any(|n| not_string(n))
+                || ["aud", "scp", "groups"].iter().any(|n| not_list(n))
+                || v.payload
+                    .as_ref()
+                    .and_then(Value::as_object)
+                    .and_then(|p| p.get("groups"))
+                    .is_some_and(Value::is_null)
+                || ["exp", "nbf", "iat"]
+                    .iter()
+                    .any(|n| v.claim(n).is_some_and(|x| !x.is_number()))
+        },
+    ),
     (
         "no subject: neither `sub` nor `client_id`, or empty, or with a control character",
         |v| {

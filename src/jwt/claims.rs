@@ -256,7 +256,9 @@ impl ClaimMapping {
 /// document when a handler asks for it.
 ///
 /// A mapped claim of the wrong type (`"sub": ["admin"]`, `"exp": "1700000000"`, `"aud": 7`)
-/// fails the parse. `null` counts as absent.
+/// fails the parse. `null` counts as absent, except as a groups claim, where it is neither a
+/// string nor an array of strings and refuses the token (found by the `jwt_differential` fuzz
+/// target; fail-closed, so kept).
 #[derive(Default)]
 pub(crate) struct Claims<'a> {
     pub(crate) iss: Option<Cow<'a, str>>,
