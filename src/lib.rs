@@ -182,6 +182,10 @@ pub mod __fuzz {
 
     use crate::client_ip::{ClientIpError, TrustedProxies};
 
+    /// The JOSE parsers, key sets and provider answers (`jwt/fuzz.rs`).
+    #[cfg(any(feature = "jwt", feature = "introspection"))]
+    pub use crate::jwt::fuzz::*;
+
     /// Whether the Gate accepts `path` for matching (`Ok`) or refuses it (400).
     pub fn check_path(path: &str) -> Result<(), String> {
         crate::route::check_path(path).map_err(|why| why.to_string())

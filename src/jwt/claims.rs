@@ -20,6 +20,24 @@ use crate::principal::{Principal, Scheme, SubjectKind};
 /// The most groups, or scopes, one token may carry.
 const MAX_LIST_LEN: usize = 256;
 
+/// The claims `ClaimsVisitor` reads into fields of their own; a groups path cannot name them.
+const READ_AS_REGISTERED: [&str; 14] = [
+    "iss",
+    "sub",
+    "aud",
+    "exp",
+    "nbf",
+    "iat",
+    "jti",
+    "client_id",
+    "username",
+    "gty",
+    "scope",
+    "scp",
+    "active",
+    "token_type",
+];
+
 /// A claim, by name or by a dotted path into nested objects: `groups`, `roles`,
 /// `cognito:groups`, `realm_access.roles` (Keycloak), `resource_access.my-api.roles`.
 ///
@@ -42,6 +60,20 @@ impl ClaimPath {
     }
 
     pub(crate) fn validate(&self, key: &str) -> Result<(), ConfigError> {
+        // The reader takes these into their own fields, so a groups path naming one (`scope`),
+        // or leading into one (`active.roles`), would find nothing: no groups, silently, which
+        // `Not(Groups)` would read as "not in the group".
+        let first = self.path.split('.').next().unwrap_or_default();
+        if let Some(name) = READ_AS_REGISTERED
+            .iter()
+            .find(|name| **name == self.path || **name == first)
+        {
+            return Err(ConfigError::new(format!(
+                "`{}` cannot be a groups claim: `{name}` is read as a registered claim",
+                self.path
+            ))
+            .with_key(key));
+        }
         let whole_is_name = !self.path.is_empty() && !self.path.contains(['/', ':']);
         if self.path.is_empty() || (whole_is_name && self.path.split('.').any(str::is_empty)) {
             return Err(ConfigError::new(format!(
@@ -224,7 +256,9 @@ impl ClaimMapping {
 /// document when a handler asks for it.
 ///
 /// A mapped claim of the wrong type (`"sub": ["admin"]`, `"exp": "1700000000"`, `"aud": 7`)
-/// fails the parse. `null` counts as absent.
+/// fails the parse. `null` counts as absent, except as a groups claim, where it is neither a
+/// string nor an array of strings and refuses the token (found by the `jwt_differential` fuzz
+/// target; fail-closed, so kept).
 #[derive(Default)]
 pub(crate) struct Claims<'a> {
     pub(crate) iss: Option<Cow<'a, str>>,
@@ -575,6 +609,39 @@ mod tests {
         );
         for bad in ["", "a..b", ".a", "a."] {
             assert!(ClaimPath::new(bad).validate("k").is_err(), "{bad}");
+        }
+    }
+    /// Found by the `jwt_claims` fuzz target: a groups path naming a claim the reader keeps for
+    /// itself gave no groups at all (seed `fuzz/seeds/jwt_claims/crash-*`).
+    #[test]
+    fn a_groups_path_naming_a_registered_claim_is_refused() {
+        for path in [
+            "scope",
+            "scp",
+            "sub",
+            "aud",
+            "active",
+            "active.roles",
+            "token_type",
+        ] {
+            let mapping = ClaimMapping::new().groups_claim(path);
+            let err = mapping.validate("jwt.groups_claims").unwrap_err();
+            assert!(
+                err.to_string().contains("registered claim"),
+                "{path}: {err}"
+            );
+        }
+        for path in [
+            "groups",
+            "roles",
+            "realm_access.roles",
+            "cognito:groups",
+            "scopes",
+        ] {
+            assert!(
+                ClaimMapping::new().groups_claim(path).validate("k").is_ok(),
+                "{path}"
+            );
         }
     }
 }

@@ -12,6 +12,7 @@ use serde::de::IgnoredAny;
 
 use super::algorithm::Algorithm;
 use super::error::{TokenError, TokenErrorKind};
+use crate::json::Skip;
 
 /// base64url as RFC 7515 §2 defines it: the URL-safe alphabet, no padding, no whitespace, and
 /// the unused bits of the last character zero, so one byte string has exactly one encoding.
@@ -69,10 +70,32 @@ struct RawHeader<'a> {
     typ: Option<Cow<'a, str>>,
     #[serde(borrow)]
     cty: Option<Cow<'a, str>>,
-    crit: Option<IgnoredAny>,
-    enc: Option<IgnoredAny>,
-    zip: Option<IgnoredAny>,
-    b64: Option<IgnoredAny>,
+    #[serde(default)]
+    crit: Present,
+    #[serde(default)]
+    enc: Present,
+    #[serde(default)]
+    zip: Present,
+    #[serde(default)]
+    b64: Present,
+}
+
+/// Whether a header member is there at all, whatever its value: `null` included, which an
+/// `Option` would read as absent (`"zip": null` passed; found by the `jws_compact` fuzz target).
+/// RFC 7515 gives none of these members a `null` form, so a `null` one is refused as any other.
+#[derive(Default)]
+struct Present(bool);
+
+impl<'de> Deserialize<'de> for Present {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        IgnoredAny::deserialize(deserializer).map(|_| Present(true))
+    }
+}
+
+impl Present {
+    fn is_some(&self) -> bool {
+        self.0
+    }
 }
 
 /// Takes a compact JWS apart, refusing anything that is not one.
@@ -114,6 +137,11 @@ pub(crate) fn parse(
     // One buffer for the header, then the payload: sized for the larger of the two.
     let mut buf = Vec::with_capacity(header.len().max(payload.len()) / 4 * 3 + 3);
     decode_into(header, "header", &mut buf)?;
+    // `RawHeader` alone would pass members it does not name, repeats included
+    // (`{"alg":"ES256","x5u":"a","x5u":"b"}`, or one inside `jwk`): the header is held to the
+    // rule every other JSON document is, no repeated member name at any depth (`json.rs`).
+    serde_json::from_slice::<Skip>(&buf)
+        .map_err(|e| TokenError::malformed(format!("header: {e}")))?;
     let raw: RawHeader<'_> =
         serde_json::from_slice(&buf).map_err(|e| TokenError::malformed(format!("header: {e}")))?;
     if raw.enc.is_some() {
@@ -322,5 +350,44 @@ mod tests {
         }
         let long_kid = format!(r#"{{"alg":"ES256","kid":"{}"}}"#, "k".repeat(65));
         assert_eq!(kind(&token(&long_kid, claims)), TokenErrorKind::Malformed);
+    }
+
+    /// Found by the `jws_compact` fuzz target: members `RawHeader` does not name were not
+    /// checked for repeats (seed `fuzz/seeds/jws_compact/crash-*`).
+    #[test]
+    fn a_header_with_a_repeated_member_is_refused_at_every_depth() {
+        let claims = r#"{"sub":"a"}"#;
+        for header in [
+            r#"{"alg":"ES256","x5u":"https://a.example","x5u":"https://b.example"}"#,
+            r#"{"alg":"ES256","jwk":{"kty":"EC","kty":"RSA"}}"#,
+            r#"{"alg":"ES256","x":[{"a":1,"a":2}]}"#,
+            r#"{"alg":"ES256","x5c":["a"],"x5\u0063":["b"]}"#,
+        ] {
+            assert_eq!(
+                kind(&token(header, claims)),
+                TokenErrorKind::Malformed,
+                "{header}"
+            );
+        }
+        // Distinct names at every depth are fine.
+        let fine = token(
+            r#"{"alg":"ES256","jwk":{"kty":"EC","x":{"kty":1}}}"#,
+            claims,
+        );
+        assert!(parse(&fine, 8192, 64).is_ok());
+    }
+
+    /// Found by the `jws_compact` fuzz target: `"zip": null` read as no `zip` (seed
+    /// `fuzz/seeds/jws_compact/crash-78939da0…`).
+    #[test]
+    fn extension_members_are_refused_even_when_null() {
+        for member in ["crit", "b64", "zip", "enc"] {
+            let header = format!(r#"{{"alg":"ES256","{member}":null}}"#);
+            assert_eq!(
+                kind(&token(&header, r#"{"sub":"a"}"#)),
+                TokenErrorKind::UnsupportedHeader,
+                "{header}"
+            );
+        }
     }
 }

@@ -217,7 +217,17 @@ impl IntrospectionAuthenticator {
                 response.status()
             )));
         }
-        let body = response.body();
+        self.read_answer(response.body())
+    }
+
+    /// The principal and `exp` of an endpoint's `200` answer, or why it refuses the token (or
+    /// is an outage). Everything in `body` is the endpoint's word.
+    pub(crate) fn read_answer(&self, body: &[u8]) -> Result<(Principal, Option<f64>), TokenError> {
+        let inner = &self.inner;
+        let unavailable = |why: String| {
+            tracing::error!(target: "portcullis::jwt", endpoint = %inner.endpoint, "introspection: {why}");
+            TokenError::unavailable(format!("introspection: {why}"), Duration::from_secs(5))
+        };
         let answer = match Claims::parse(body, &inner.claims) {
             Ok(answer) => answer,
             // A claim of the wrong type in a JSON object is about the token; anything else (not

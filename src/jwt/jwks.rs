@@ -469,6 +469,15 @@ async fn discover(
         issuer.trim_end_matches('/')
     );
     let document = http::get_json(client, &url, limits).await?;
+    jwks_uri_of(&document, issuer, &url)
+}
+
+/// The `jwks_uri` of a discovery document fetched from `url`, checked against `issuer`.
+pub(crate) fn jwks_uri_of(
+    document: &serde_json::Map<String, serde_json::Value>,
+    issuer: &str,
+    url: &str,
+) -> Result<String, FetchError> {
     let invalid =
         |why: String| FetchError::new(FetchErrorKind::InvalidResponse, format!("{url}: {why}"));
     match document.get("issuer") {

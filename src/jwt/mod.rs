@@ -74,6 +74,8 @@ mod claims;
 #[cfg(feature = "jwt")]
 mod compact;
 mod error;
+#[cfg(fuzzing)]
+pub(crate) mod fuzz;
 mod http;
 #[cfg(feature = "introspection")]
 mod introspection;
