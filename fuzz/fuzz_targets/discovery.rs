@@ -15,12 +15,7 @@ mod common;
 use libfuzzer_sys::fuzz_target;
 use portcullis::__fuzz::discovery;
 
-#[global_allocator]
-static ALLOC: common::Counting = common::Counting;
-
-/// The documented bound on a refused document's allocations (docs/security.md).
-const K: usize = 64;
-const C: usize = 16384;
+use common::{DOCUMENT_C as C, DOCUMENT_K as K};
 
 const ISSUERS: [&str; 4] = [
     "https://idp.example",

@@ -30,12 +30,7 @@ use portcullis::jwt::{
 use portcullis::{BoxFuture, Scheme, SecretString};
 use serde_json::Value;
 
-#[global_allocator]
-static ALLOC: common::Counting = common::Counting;
-
-/// The documented bound on a refused answer's allocations (docs/security.md).
-const K: usize = 64;
-const C: usize = 16384;
+use common::{DOCUMENT_C as C, DOCUMENT_K as K};
 
 /// Never called: the target hands the answer to the reader directly.
 #[derive(Debug)]

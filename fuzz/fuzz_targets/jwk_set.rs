@@ -26,12 +26,7 @@ use portcullis::__fuzz::jwk_set;
 use portcullis::jwt::{Algorithm, MAX_JWKS_KEYS, VerifyingKey};
 use serde_json::Value;
 
-#[global_allocator]
-static ALLOC: common::Counting = common::Counting;
-
-/// The documented bound on a refused document's allocations (docs/security.md).
-const K: usize = 64;
-const C: usize = 16384;
+use common::{DOCUMENT_C as C, DOCUMENT_K as K};
 
 fuzz_target!(|data: &[u8]| {
     let Some((&mode, body)) = data.split_first() else {

@@ -23,9 +23,6 @@ mod common;
 use libfuzzer_sys::fuzz_target;
 use portcullis::__fuzz::jws_compact;
 
-#[global_allocator]
-static ALLOC: common::Counting = common::Counting;
-
 /// The documented bound on a refused token's allocations (docs/security.md).
 const K: usize = 8;
 const C: usize = 4096;

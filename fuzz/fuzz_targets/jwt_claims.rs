@@ -28,12 +28,7 @@ use portcullis::__fuzz::jwt_claims;
 use portcullis::SubjectKind;
 use serde_json::{Map, Value};
 
-#[global_allocator]
-static ALLOC: common::Counting = common::Counting;
-
-/// The documented bound on a refused document's allocations (docs/security.md).
-const K: usize = 64;
-const C: usize = 16384;
+use common::{DOCUMENT_C as C, DOCUMENT_K as K};
 /// The documented cap on scopes and on groups.
 const MAX_NAMES: usize = 256;
 

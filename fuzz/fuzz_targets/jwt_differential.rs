@@ -29,9 +29,6 @@ use libfuzzer_sys::fuzz_target;
 use portcullis::jwt::{Algorithm, JwtAuthenticator, KeySet, KeySource, VerifyingKey};
 use serde_json::{Map, Value};
 
-#[global_allocator]
-static ALLOC: common::Counting = common::Counting;
-
 const ISSUER: &str = "https://issuer.example";
 const HS_SECRET: &[u8] = b"portcullis fuzz differential HS256 secret, 48 bytes";
 

@@ -12,8 +12,18 @@ use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 
 /// Counts the bytes the Rust code holds and the peak since [`peak`] started measuring. A
 /// `realloc` counts as the new block allocated before the old one is freed, the worst case.
-/// Allocations inside aws-lc (C) are not seen.
+/// Allocations inside aws-lc (C) are not seen. Every target that includes this module runs on it.
 pub struct Counting;
+
+#[global_allocator]
+static ALLOC: Counting = Counting;
+
+/// The documented bound on the allocations of a refused JSON document (JWKS, discovery,
+/// introspection answer, claims): at most `DOCUMENT_K`·len + `DOCUMENT_C` bytes
+/// (docs/security.md).
+pub const DOCUMENT_K: usize = 64;
+/// See [`DOCUMENT_K`].
+pub const DOCUMENT_C: usize = 16384;
 
 static CURRENT: AtomicUsize = AtomicUsize::new(0);
 static PEAK: AtomicUsize = AtomicUsize::new(0);
