@@ -36,7 +36,8 @@ use http::{Request, Response, StatusCode};
 use jwt_authorizer::{IntoLayer as _, JwtAuthorizer, RegisteredClaims, Validation};
 use portcullis::basic::encode_basic;
 use portcullis::jwt::{JwtAuthenticator, KeySource};
-use portcullis::{BasicAuthenticator, Gate, GateLayer, MemoryUserStore};
+use portcullis::store::MemoryUserStore;
+use portcullis::{BasicAuthenticator, Gate, GateLayer};
 use portcullis_peers::{
     AUDIENCE, BASIC_PASSWORD, BASIC_USER, ISSUER, Signer, TYP, jwks, spawn_jwks_server, tamper,
 };

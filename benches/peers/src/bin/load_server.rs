@@ -28,9 +28,8 @@ use http::StatusCode;
 use jwt_authorizer::{IntoLayer as _, JwtAuthorizer, RegisteredClaims, Validation};
 use portcullis::basic::encode_basic;
 use portcullis::jwt::{JwtAuthenticator, KeySet, KeySource};
-use portcullis::{
-    ApiKeys, BasicAuthenticator, Gate, GateLayer, MemoryApiKeyStore, MemoryUserStore, NewApiKey,
-};
+use portcullis::store::{MemoryApiKeyStore, MemoryUserStore};
+use portcullis::{ApiKeys, BasicAuthenticator, Gate, GateLayer, NewApiKey};
 use portcullis_peers::{
     AUDIENCE, BASIC_PASSWORD, BASIC_USER, ISSUER, JWKS_PATH, Signer, TYP, jwks, jwks_router, tamper,
 };
