@@ -17,7 +17,7 @@ use axum::Router;
 use axum::routing::get;
 use portcullis::api_key::{ApiKeyError, IssuedKey};
 use portcullis::api_key::{ApiKeysBuilder, CHECKSUM_LEN};
-use portcullis::basic::{HashingConfig, encode_basic};
+use portcullis::basic::encode_basic;
 use portcullis::store::{MemoryApiKeyStore, MemoryUserStore};
 use portcullis::{ApiKeys, BasicAuthenticator, Gate, GateLayer, NewApiKey, Principal, RequestView};
 use reqwest::StatusCode;
@@ -48,11 +48,7 @@ impl App {
             .build()
             .expect("valid API key settings");
         let basic = BasicAuthenticator::builder(Arc::new(MemoryUserStore::new()))
-            .hashing(
-                HashingConfig::default()
-                    .with_memory_kib(64)
-                    .with_iterations(1),
-            )
+            .hashing(common::cheap_hashing())
             .build()
             .expect("valid Basic settings");
         basic
