@@ -6,18 +6,15 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use sqlx::postgres::{
-    PgConnectOptions, PgConnection, PgListener, PgPool, PgPoolOptions, PgRow, PgSslMode,
+    PgConnectOptions, PgConnection, PgListener, PgPool, PgPoolOptions, PgSslMode,
 };
-use sqlx::{Connection, Executor, Postgres, Row};
+use sqlx::{Connection, Postgres};
 
 use super::sql::{self, Migration};
-use super::{
-    ApiKeyRecord, ApiKeyStore, ChangeSink, KeyChange, KeyDigest, StoreOptions, UserRecord,
-    UserStore,
-};
-use crate::authenticator::BoxFuture;
+#[cfg(doc)]
+use super::{ApiKeyStore, UserStore};
+use super::{ChangeSink, KeyChange, StoreOptions};
 use crate::error::{StoreError, StoreErrorKind};
-use crate::secret::PasswordHash;
 
 /// Users and API keys in a PostgreSQL database.
 ///
@@ -130,309 +127,33 @@ impl fmt::Debug for PostgresStore {
     }
 }
 
-impl UserStore for PostgresStore {
-    fn find_user<'a>(
-        &'a self,
-        name: &'a str,
-    ) -> BoxFuture<'a, Result<Option<UserRecord>, StoreError>> {
-        Box::pin(async move {
-            let row = sqlx::query(concat!(
-                "SELECT ",
-                user_columns!(),
-                " FROM users WHERE name = $1"
-            ))
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(|e| sql::db_error(BACKEND, format_args!("find user `{name}`"), e))?;
-            row.as_ref().map(user_from_row).transpose()
-        })
-    }
-
-    fn create_user(&self, user: UserRecord) -> BoxFuture<'_, Result<(), StoreError>> {
-        Box::pin(async move {
-            sqlx::query(
-                "INSERT INTO users (name, password_hash, kind, groups, disabled, created_at, \
-                 updated_at) VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7)",
-            )
-            .bind(&user.name)
-            .bind(user.password_hash.expose_phc())
-            .bind(sql::kind_str(user.kind))
-            .bind(sql::encode_list(&user.groups))
-            .bind(user.disabled)
-            .bind(user.created_at)
-            .bind(user.updated_at)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| {
-                if sql::is_unique_violation(&e) {
-                    sql::user_taken(&user.name)
-                } else {
-                    sql::db_error(BACKEND, format_args!("create user `{}`", user.name), e)
-                }
-            })?;
-            Ok(())
-        })
-    }
-
-    fn set_password_hash<'a>(
-        &'a self,
-        name: &'a str,
-        hash: PasswordHash,
-    ) -> BoxFuture<'a, Result<(), StoreError>> {
-        Box::pin(async move {
-            let done =
-                sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE name = $3")
-                    .bind(hash.expose_phc())
-                    .bind(Utc::now())
-                    .bind(name)
-                    .execute(&self.pool)
-                    .await
-                    .map_err(|e| {
-                        sql::db_error(BACKEND, format_args!("set the password of `{name}`"), e)
-                    })?;
-            sql::found(done.rows_affected(), || sql::no_user(name))
-        })
-    }
-
-    fn replace_password_hash<'a>(
-        &'a self,
-        name: &'a str,
-        expected: &'a PasswordHash,
-        hash: PasswordHash,
-    ) -> BoxFuture<'a, Result<bool, StoreError>> {
-        Box::pin(async move {
-            let err = |e| sql::db_error(BACKEND, format_args!("upgrade the hash of `{name}`"), e);
-            // A rehash is not a password change, so `updated_at` stays.
-            let done = sqlx::query(
-                "UPDATE users SET password_hash = $1 WHERE name = $2 AND password_hash = $3",
-            )
-            .bind(hash.expose_phc())
-            .bind(name)
-            .bind(expected.expose_phc())
-            .execute(&self.pool)
-            .await
-            .map_err(err)?;
-            if done.rows_affected() > 0 {
-                return Ok(true);
-            }
-            let exists = sqlx::query("SELECT 1 FROM users WHERE name = $1")
-                .bind(name)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(err)?;
-            match exists {
-                Some(_) => Ok(false),
-                None => Err(sql::no_user(name)),
-            }
-        })
-    }
-
-    fn set_disabled<'a>(
-        &'a self,
-        name: &'a str,
-        disabled: bool,
-    ) -> BoxFuture<'a, Result<(), StoreError>> {
-        Box::pin(async move {
-            let done =
-                sqlx::query("UPDATE users SET disabled = $1, updated_at = $2 WHERE name = $3")
-                    .bind(disabled)
-                    .bind(Utc::now())
-                    .bind(name)
-                    .execute(&self.pool)
-                    .await
-                    .map_err(|e| sql::db_error(BACKEND, format_args!("disable `{name}`"), e))?;
-            sql::found(done.rows_affected(), || sql::no_user(name))
-        })
-    }
-
-    fn list_users(&self) -> BoxFuture<'_, Result<Vec<UserRecord>, StoreError>> {
-        Box::pin(async move {
-            let rows = sqlx::query(concat!(
-                "SELECT ",
-                user_columns!(),
-                " FROM users ORDER BY name"
-            ))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(|e| sql::db_error(BACKEND, "list users", e))?;
-            rows.iter().map(user_from_row).collect()
-        })
+impl PostgresStore {
+    /// The batch of `touch_last_used`, in one statement (so one transaction and one round trip).
+    async fn record_uses(&self, latest: Vec<(&str, DateTime<Utc>)>) -> Result<(), sqlx::Error> {
+        let (ids, times): (Vec<&str>, Vec<DateTime<Utc>>) = latest.into_iter().unzip();
+        sqlx::query(
+            "UPDATE api_keys AS k SET last_used_at = u.at \
+             FROM unnest($1::text[], $2::timestamptz[]) AS u(id, at) \
+             WHERE k.id = u.id AND (k.last_used_at IS NULL OR k.last_used_at < u.at)",
+        )
+        .bind(ids)
+        .bind(times)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 }
 
-impl ApiKeyStore for PostgresStore {
-    fn insert(&self, record: ApiKeyRecord) -> BoxFuture<'_, Result<(), StoreError>> {
-        Box::pin(async move { insert_key(&self.pool, &record).await })
-    }
+sql::sql_store!(
+    PostgresStore,
+    Postgres,
+    jsonb = "::jsonb",
+    watch = watch_changes
+);
 
-    fn find<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<ApiKeyRecord>, StoreError>> {
-        Box::pin(async move {
-            let row = sqlx::query(concat!(
-                "SELECT ",
-                key_columns!(),
-                " FROM api_keys WHERE id = $1"
-            ))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(|e| sql::db_error(BACKEND, format_args!("find API key `{id}`"), e))?;
-            row.as_ref().map(key_from_row).transpose()
-        })
-    }
-
-    fn list<'a>(
-        &'a self,
-        owner: Option<&'a str>,
-    ) -> BoxFuture<'a, Result<Vec<ApiKeyRecord>, StoreError>> {
-        Box::pin(async move {
-            let query = match owner {
-                Some(owner) => sqlx::query(concat!(
-                    "SELECT ",
-                    key_columns!(),
-                    " FROM api_keys WHERE owner = $1 ORDER BY created_at, id"
-                ))
-                .bind(owner),
-                None => sqlx::query(concat!(
-                    "SELECT ",
-                    key_columns!(),
-                    " FROM api_keys ORDER BY created_at, id"
-                )),
-            };
-            let rows = query
-                .fetch_all(&self.pool)
-                .await
-                .map_err(|e| sql::db_error(BACKEND, "list API keys", e))?;
-            rows.iter().map(key_from_row).collect()
-        })
-    }
-
-    fn revoke<'a>(
-        &'a self,
-        id: &'a str,
-        at: DateTime<Utc>,
-    ) -> BoxFuture<'a, Result<ApiKeyRecord, StoreError>> {
-        Box::pin(async move {
-            // One statement: the first revocation time stays, and no read-then-write race.
-            let row = sqlx::query(concat!(
-                "UPDATE api_keys SET revoked_at = coalesce(revoked_at, $1) WHERE id = $2 \
-                 RETURNING ",
-                key_columns!()
-            ))
-            .bind(at)
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(|e| sql::db_error(BACKEND, format_args!("revoke API key `{id}`"), e))?;
-            match row {
-                Some(row) => key_from_row(&row),
-                None => Err(sql::no_key(id)),
-            }
-        })
-    }
-
-    fn set_expires_at<'a>(
-        &'a self,
-        id: &'a str,
-        expires_at: Option<DateTime<Utc>>,
-    ) -> BoxFuture<'a, Result<(), StoreError>> {
-        Box::pin(async move {
-            let done = sqlx::query("UPDATE api_keys SET expires_at = $1 WHERE id = $2")
-                .bind(expires_at)
-                .bind(id)
-                .execute(&self.pool)
-                .await
-                .map_err(|e| {
-                    sql::db_error(BACKEND, format_args!("set the expiry of API key `{id}`"), e)
-                })?;
-            sql::found(done.rows_affected(), || sql::no_key(id))
-        })
-    }
-
-    fn rotate<'a>(
-        &'a self,
-        old_id: &'a str,
-        old_expires_by: DateTime<Utc>,
-        new: ApiKeyRecord,
-    ) -> BoxFuture<'a, Result<ApiKeyRecord, StoreError>> {
-        Box::pin(async move {
-            let err = |e| sql::db_error(BACKEND, format_args!("rotate API key `{old_id}`"), e);
-            // Any early return drops `tx`, which rolls back: the new key is never left behind.
-            let mut tx = self.pool.begin().await.map_err(err)?;
-            insert_key(&mut *tx, &new).await?;
-            // The conditions are re-checked on the locked row, so of two instances rotating one
-            // key at once, exactly one updates it. `least` ignores a NULL expiry.
-            let row = sqlx::query(concat!(
-                "UPDATE api_keys SET replaced_by = $1, expires_at = least(expires_at, $2) \
-                 WHERE id = $3 AND revoked_at IS NULL AND replaced_by IS NULL RETURNING ",
-                key_columns!()
-            ))
-            .bind(&new.id)
-            .bind(old_expires_by)
-            .bind(old_id)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(err)?;
-            let Some(row) = row else {
-                let exists = sqlx::query("SELECT 1 FROM api_keys WHERE id = $1")
-                    .bind(old_id)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(err)?;
-                return Err(match exists {
-                    Some(_) => sql::not_rotatable(old_id),
-                    None => sql::no_key(old_id),
-                });
-            };
-            let old = key_from_row(&row)?;
-            tx.commit().await.map_err(err)?;
-            Ok(old)
-        })
-    }
-
-    fn delete<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
-        Box::pin(async move {
-            let done = sqlx::query("DELETE FROM api_keys WHERE id = $1")
-                .bind(id)
-                .execute(&self.pool)
-                .await
-                .map_err(|e| sql::db_error(BACKEND, format_args!("delete API key `{id}`"), e))?;
-            sql::found(done.rows_affected(), || sql::no_key(id))
-        })
-    }
-
-    fn watch_changes(&self, sink: ChangeSink) -> Option<BoxFuture<'static, ()>> {
-        Some(Box::pin(watch(
-            self.pool.clone(),
-            self.target.clone(),
-            sink,
-        )))
-    }
-
-    fn touch_last_used<'a>(
-        &'a self,
-        uses: &'a [(String, DateTime<Utc>)],
-    ) -> BoxFuture<'a, Result<(), StoreError>> {
-        Box::pin(async move {
-            let latest = sql::latest_uses(uses);
-            if latest.is_empty() {
-                return Ok(());
-            }
-            let (ids, times): (Vec<&str>, Vec<DateTime<Utc>>) = latest.into_iter().unzip();
-            // The whole batch in one statement (so one transaction and one round trip).
-            sqlx::query(
-                "UPDATE api_keys AS k SET last_used_at = u.at \
-                 FROM unnest($1::text[], $2::timestamptz[]) AS u(id, at) \
-                 WHERE k.id = u.id AND (k.last_used_at IS NULL OR k.last_used_at < u.at)",
-            )
-            .bind(ids)
-            .bind(times)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| sql::db_error(BACKEND, "record API key use", e))?;
-            Ok(())
-        })
-    }
+/// The task of [`ApiKeyStore::watch_changes`].
+fn watch_changes(store: &PostgresStore, sink: ChangeSink) -> impl Future<Output = ()> + 'static {
+    watch(store.pool.clone(), store.target.clone(), sink)
 }
 
 /// Reports every key change the trigger notifies, listening again (with back-off) whenever the
@@ -503,42 +224,34 @@ async fn migrate(conn: &mut PgConnection) -> Result<(), StoreError> {
         .execute(&mut *tx)
         .await
         .map_err(err)?;
-    (&mut *tx)
-        .execute(
-            "CREATE TABLE IF NOT EXISTS portcullis_migrations (
-            version     BIGINT      NOT NULL PRIMARY KEY,
-            description TEXT        NOT NULL,
-            checksum    BYTEA       NOT NULL,
-            applied_at  TIMESTAMPTZ NOT NULL
-        )",
-        )
-        .await
-        .map_err(err)?;
-    let applied: Vec<(i64, Vec<u8>)> =
-        sqlx::query_as("SELECT version, checksum FROM portcullis_migrations")
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(err)?;
-    for migration in sql::pending(BACKEND, MIGRATIONS, &applied)? {
-        // A plain `&str` runs through the simple query protocol, so a migration may hold
-        // several statements.
-        (&mut *tx).execute(migration.sql).await.map_err(err)?;
-        sqlx::query(
-            "INSERT INTO portcullis_migrations (version, description, checksum, applied_at)
-             VALUES ($1, $2, $3, $4)",
-        )
-        .bind(migration.version)
-        .bind(migration.description)
-        .bind(migration.checksum())
-        .bind(Utc::now())
-        .execute(&mut *tx)
-        .await
-        .map_err(err)?;
-    }
+    apply_migrations(&mut tx).await?;
     tx.commit().await.map_err(err)
 }
 
 const BACKEND: &str = "postgres";
+
+const BEGIN_WRITE: &str = "BEGIN";
+
+const MIGRATIONS_TABLE: &str = "CREATE TABLE IF NOT EXISTS portcullis_migrations (
+    version     BIGINT      NOT NULL PRIMARY KEY,
+    description TEXT        NOT NULL,
+    checksum    BYTEA       NOT NULL,
+    applied_at  TIMESTAMPTZ NOT NULL
+)";
+
+type Time = DateTime<Utc>;
+
+fn to_time(at: DateTime<Utc>) -> Time {
+    at
+}
+
+#[allow(
+    clippy::unnecessary_wraps,
+    reason = "the SQLite store's `from_time` can fail"
+)]
+fn from_time(_what: &dyn Fn() -> String, at: Time) -> Result<DateTime<Utc>, StoreError> {
+    Ok(at)
+}
 
 /// How long a call waits for a free connection (or a new one) before giving up.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -567,58 +280,6 @@ const KEY_CHANNEL: &str = "portcullis_api_keys";
 
 /// The first and the longest wait before listening again after the connection is lost.
 const WATCH_RETRY: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(30));
-
-// JSONB columns are read as text and parsed here, so the `json` feature of sqlx is not needed.
-macro_rules! user_columns {
-    () => {
-        "name, password_hash, kind, groups::text AS groups, disabled, created_at, updated_at"
-    };
-}
-use user_columns;
-
-macro_rules! key_columns {
-    () => {
-        "id, owner, owner_kind, name, scopes::text AS scopes, groups::text AS groups, \
-         created_at, created_by, expires_at, revoked_at, last_used_at, replaces, replaced_by, \
-         digest"
-    };
-}
-use key_columns;
-
-async fn insert_key<'e, E>(executor: E, record: &ApiKeyRecord) -> Result<(), StoreError>
-where
-    E: Executor<'e, Database = Postgres>,
-{
-    sqlx::query(
-        "INSERT INTO api_keys (id, owner, owner_kind, name, scopes, groups, created_at, \
-         created_by, expires_at, revoked_at, last_used_at, replaces, replaced_by, digest) \
-         VALUES ($1, $2, $3, $4, $5::jsonb, $6::jsonb, $7, $8, $9, $10, $11, $12, $13, $14)",
-    )
-    .bind(record.id.clone())
-    .bind(record.owner.clone())
-    .bind(sql::kind_str(record.owner_kind))
-    .bind(record.name.clone())
-    .bind(sql::encode_list(&record.scopes))
-    .bind(sql::encode_list(&record.groups))
-    .bind(record.created_at)
-    .bind(record.created_by.clone())
-    .bind(record.expires_at)
-    .bind(record.revoked_at)
-    .bind(record.last_used_at)
-    .bind(record.replaces.clone())
-    .bind(record.replaced_by.clone())
-    .bind(record.digest.as_bytes().to_vec())
-    .execute(executor)
-    .await
-    .map_err(|e| {
-        if sql::is_unique_violation(&e) {
-            sql::key_taken(&record.id)
-        } else {
-            sql::db_error(BACKEND, format_args!("insert API key `{}`", record.id), e)
-        }
-    })?;
-    Ok(())
-}
 
 /// Refuses a connection an on-path attacker could read or answer: one to another host with a
 /// `sslmode` weaker than `verify-full`, unless `allow_unverified`.
@@ -666,51 +327,6 @@ fn is_loopback(host: &str) -> bool {
         || host
             .parse::<std::net::IpAddr>()
             .is_ok_and(|ip| ip.is_loopback())
-}
-
-fn user_from_row(row: &PgRow) -> Result<UserRecord, StoreError> {
-    let name: String = get(row, "name")?;
-    let what = || format!("user `{name}`");
-    Ok(UserRecord {
-        password_hash: PasswordHash::new(get::<String>(row, "password_hash")?),
-        kind: sql::parse_kind(BACKEND, what(), &get::<String>(row, "kind")?)?,
-        groups: sql::decode_list(BACKEND, what(), &get::<String>(row, "groups")?)?,
-        disabled: get(row, "disabled")?,
-        created_at: get(row, "created_at")?,
-        updated_at: get(row, "updated_at")?,
-        name,
-    })
-}
-
-fn key_from_row(row: &PgRow) -> Result<ApiKeyRecord, StoreError> {
-    let id: String = get(row, "id")?;
-    let what = || format!("API key `{id}`");
-    let digest: Vec<u8> = get(row, "digest")?;
-    Ok(ApiKeyRecord {
-        owner: get(row, "owner")?,
-        owner_kind: sql::parse_kind(BACKEND, what(), &get::<String>(row, "owner_kind")?)?,
-        name: get(row, "name")?,
-        scopes: sql::decode_list(BACKEND, what(), &get::<String>(row, "scopes")?)?,
-        groups: sql::decode_list(BACKEND, what(), &get::<String>(row, "groups")?)?,
-        created_at: get(row, "created_at")?,
-        created_by: get(row, "created_by")?,
-        expires_at: get(row, "expires_at")?,
-        revoked_at: get(row, "revoked_at")?,
-        last_used_at: get(row, "last_used_at")?,
-        replaces: get(row, "replaces")?,
-        replaced_by: get(row, "replaced_by")?,
-        digest: KeyDigest::from_slice(&digest)
-            .ok_or_else(|| sql::malformed(BACKEND, format_args!("{}: digest length", what())))?,
-        id,
-    })
-}
-
-fn get<'r, T>(row: &'r PgRow, column: &str) -> Result<T, StoreError>
-where
-    T: sqlx::Decode<'r, Postgres> + sqlx::Type<Postgres>,
-{
-    row.try_get(column)
-        .map_err(|e| sql::db_error(BACKEND, format_args!("read column `{column}`"), e))
 }
 
 #[cfg(test)]

@@ -212,6 +212,507 @@ pub(super) fn latest_uses(uses: &[(String, DateTime<Utc>)]) -> Vec<(&str, DateTi
     latest.into_iter().collect()
 }
 
+/// The [`UserStore`](super::UserStore) and [`ApiKeyStore`](super::ApiKeyStore) implementations
+/// of a SQL store, written once for both dialects.
+///
+/// Both dialects take `$1`, `$2`, … placeholders (sqlx numbers SQLite's `$N` parameters as
+/// PostgreSQL does), `RETURNING`, `coalesce` and `CASE`, and read a JSON list column as text with
+/// `CAST(… AS TEXT)`. What differs is passed in or defined beside the store, where the one
+/// dialect says it:
+///
+/// - `jsonb`: what follows a placeholder bound to a `groups` or `scopes` column (`"::jsonb"` for
+///   PostgreSQL, whose lists are JSONB; `""` for SQLite, whose lists are text);
+/// - `watch`: an optional function that watches key changes
+///   ([`ApiKeyStore::watch_changes`](super::ApiKeyStore::watch_changes));
+/// - in the invoking module: `BACKEND` (the name errors start with), `BEGIN_WRITE` (the statement
+///   that begins a write transaction), `MIGRATIONS` and `MIGRATIONS_TABLE` (the bookkeeping
+///   table's DDL), the column type `Time` with `to_time` and `from_time`, and the store's
+///   `record_uses` method (the batch of [`ApiKeyStore::touch_last_used`](super::ApiKeyStore::touch_last_used),
+///   one statement in PostgreSQL, one per key in SQLite).
+///
+/// A macro rather than generic code over `sqlx::Database`: each expansion is checked against its
+/// concrete driver, so no higher-ranked `Executor` bounds (and their `Send` inference failures)
+/// are needed.
+macro_rules! sql_store {
+    ($store:ty, $db:ty, jsonb = $jsonb:literal $(, watch = $watch:path)?) => {
+        impl $crate::store::UserStore for $store {
+            fn find_user<'a>(
+                &'a self,
+                name: &'a str,
+            ) -> $crate::BoxFuture<'a, Result<Option<$crate::store::UserRecord>, StoreError>> {
+                Box::pin(async move {
+                    let row = sqlx::query(concat!(
+                        "SELECT ",
+                        $crate::store::sql::user_columns!(),
+                        " FROM users WHERE name = $1"
+                    ))
+                    .bind(name)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(|e| sql::db_error(BACKEND, format_args!("find user `{name}`"), e))?;
+                    row.as_ref().map(user_from_row).transpose()
+                })
+            }
+
+            fn create_user(
+                &self,
+                user: $crate::store::UserRecord,
+            ) -> $crate::BoxFuture<'_, Result<(), StoreError>> {
+                Box::pin(async move {
+                    sqlx::query(concat!(
+                        "INSERT INTO users (name, password_hash, kind, groups, disabled, \
+                         created_at, updated_at) VALUES ($1, $2, $3, $4",
+                        $jsonb,
+                        ", $5, $6, $7)"
+                    ))
+                    .bind(&user.name)
+                    .bind(user.password_hash.expose_phc())
+                    .bind(sql::kind_str(user.kind))
+                    .bind(sql::encode_list(&user.groups))
+                    .bind(user.disabled)
+                    .bind(to_time(user.created_at))
+                    .bind(to_time(user.updated_at))
+                    .execute(&self.pool)
+                    .await
+                    .map_err(|e| {
+                        if sql::is_unique_violation(&e) {
+                            sql::user_taken(&user.name)
+                        } else {
+                            sql::db_error(BACKEND, format_args!("create user `{}`", user.name), e)
+                        }
+                    })?;
+                    Ok(())
+                })
+            }
+
+            fn set_password_hash<'a>(
+                &'a self,
+                name: &'a str,
+                hash: $crate::store::PasswordHash,
+            ) -> $crate::BoxFuture<'a, Result<(), StoreError>> {
+                Box::pin(async move {
+                    let done = sqlx::query(
+                        "UPDATE users SET password_hash = $1, updated_at = $2 WHERE name = $3",
+                    )
+                    .bind(hash.expose_phc())
+                    .bind(to_time(chrono::Utc::now()))
+                    .bind(name)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(|e| {
+                        sql::db_error(BACKEND, format_args!("set the password of `{name}`"), e)
+                    })?;
+                    sql::found(done.rows_affected(), || sql::no_user(name))
+                })
+            }
+
+            fn replace_password_hash<'a>(
+                &'a self,
+                name: &'a str,
+                expected: &'a $crate::store::PasswordHash,
+                hash: $crate::store::PasswordHash,
+            ) -> $crate::BoxFuture<'a, Result<bool, StoreError>> {
+                Box::pin(async move {
+                    let err =
+                        |e| sql::db_error(BACKEND, format_args!("upgrade the hash of `{name}`"), e);
+                    // A rehash is not a password change, so `updated_at` stays.
+                    let done = sqlx::query(
+                        "UPDATE users SET password_hash = $1 WHERE name = $2 AND password_hash = $3",
+                    )
+                    .bind(hash.expose_phc())
+                    .bind(name)
+                    .bind(expected.expose_phc())
+                    .execute(&self.pool)
+                    .await
+                    .map_err(err)?;
+                    if done.rows_affected() > 0 {
+                        return Ok(true);
+                    }
+                    let exists = sqlx::query("SELECT 1 FROM users WHERE name = $1")
+                        .bind(name)
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(err)?;
+                    match exists {
+                        Some(_) => Ok(false),
+                        None => Err(sql::no_user(name)),
+                    }
+                })
+            }
+
+            fn set_disabled<'a>(
+                &'a self,
+                name: &'a str,
+                disabled: bool,
+            ) -> $crate::BoxFuture<'a, Result<(), StoreError>> {
+                Box::pin(async move {
+                    let done = sqlx::query(
+                        "UPDATE users SET disabled = $1, updated_at = $2 WHERE name = $3",
+                    )
+                    .bind(disabled)
+                    .bind(to_time(chrono::Utc::now()))
+                    .bind(name)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(|e| sql::db_error(BACKEND, format_args!("disable `{name}`"), e))?;
+                    sql::found(done.rows_affected(), || sql::no_user(name))
+                })
+            }
+
+            fn list_users(
+                &self,
+            ) -> $crate::BoxFuture<'_, Result<Vec<$crate::store::UserRecord>, StoreError>> {
+                Box::pin(async move {
+                    let rows = sqlx::query(concat!(
+                        "SELECT ",
+                        $crate::store::sql::user_columns!(),
+                        " FROM users ORDER BY name"
+                    ))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(|e| sql::db_error(BACKEND, "list users", e))?;
+                    rows.iter().map(user_from_row).collect()
+                })
+            }
+        }
+
+        impl $crate::store::ApiKeyStore for $store {
+            fn insert(
+                &self,
+                record: $crate::store::ApiKeyRecord,
+            ) -> $crate::BoxFuture<'_, Result<(), StoreError>> {
+                Box::pin(async move { insert_key(&self.pool, &record).await })
+            }
+
+            fn find<'a>(
+                &'a self,
+                id: &'a str,
+            ) -> $crate::BoxFuture<'a, Result<Option<$crate::store::ApiKeyRecord>, StoreError>> {
+                Box::pin(async move {
+                    let row = sqlx::query(concat!(
+                        "SELECT ",
+                        $crate::store::sql::key_columns!(),
+                        " FROM api_keys WHERE id = $1"
+                    ))
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(|e| sql::db_error(BACKEND, format_args!("find API key `{id}`"), e))?;
+                    row.as_ref().map(key_from_row).transpose()
+                })
+            }
+
+            fn list<'a>(
+                &'a self,
+                owner: Option<&'a str>,
+            ) -> $crate::BoxFuture<'a, Result<Vec<$crate::store::ApiKeyRecord>, StoreError>> {
+                Box::pin(async move {
+                    let query = match owner {
+                        Some(owner) => sqlx::query(concat!(
+                            "SELECT ",
+                            $crate::store::sql::key_columns!(),
+                            " FROM api_keys WHERE owner = $1 ORDER BY created_at, id"
+                        ))
+                        .bind(owner),
+                        None => sqlx::query(concat!(
+                            "SELECT ",
+                            $crate::store::sql::key_columns!(),
+                            " FROM api_keys ORDER BY created_at, id"
+                        )),
+                    };
+                    let rows = query
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(|e| sql::db_error(BACKEND, "list API keys", e))?;
+                    rows.iter().map(key_from_row).collect()
+                })
+            }
+
+            fn revoke<'a>(
+                &'a self,
+                id: &'a str,
+                at: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::BoxFuture<'a, Result<$crate::store::ApiKeyRecord, StoreError>> {
+                Box::pin(async move {
+                    // One statement: the first revocation time stays, and no read-then-write race.
+                    let row = sqlx::query(concat!(
+                        "UPDATE api_keys SET revoked_at = coalesce(revoked_at, $1) WHERE id = $2 \
+                         RETURNING ",
+                        $crate::store::sql::key_columns!()
+                    ))
+                    .bind(to_time(at))
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(|e| {
+                        sql::db_error(BACKEND, format_args!("revoke API key `{id}`"), e)
+                    })?;
+                    match row {
+                        Some(row) => key_from_row(&row),
+                        None => Err(sql::no_key(id)),
+                    }
+                })
+            }
+
+            fn set_expires_at<'a>(
+                &'a self,
+                id: &'a str,
+                expires_at: Option<chrono::DateTime<chrono::Utc>>,
+            ) -> $crate::BoxFuture<'a, Result<(), StoreError>> {
+                Box::pin(async move {
+                    let done = sqlx::query("UPDATE api_keys SET expires_at = $1 WHERE id = $2")
+                        .bind(expires_at.map(to_time))
+                        .bind(id)
+                        .execute(&self.pool)
+                        .await
+                        .map_err(|e| {
+                            sql::db_error(
+                                BACKEND,
+                                format_args!("set the expiry of API key `{id}`"),
+                                e,
+                            )
+                        })?;
+                    sql::found(done.rows_affected(), || sql::no_key(id))
+                })
+            }
+
+            fn rotate<'a>(
+                &'a self,
+                old_id: &'a str,
+                old_expires_by: chrono::DateTime<chrono::Utc>,
+                new: $crate::store::ApiKeyRecord,
+            ) -> $crate::BoxFuture<'a, Result<$crate::store::ApiKeyRecord, StoreError>> {
+                Box::pin(async move {
+                    let err =
+                        |e| sql::db_error(BACKEND, format_args!("rotate API key `{old_id}`"), e);
+                    // Any early return drops `tx`, which rolls back: the new key is never left
+                    // behind.
+                    let mut tx = self.pool.begin_with(BEGIN_WRITE).await.map_err(err)?;
+                    insert_key(&mut *tx, &new).await?;
+                    // The conditions are checked on the locked row, so of two instances rotating
+                    // one key at once, exactly one updates it. A NULL expiry becomes the bound.
+                    let row = sqlx::query(concat!(
+                        "UPDATE api_keys SET replaced_by = $1, expires_at = CASE WHEN expires_at \
+                         IS NULL OR expires_at > $2 THEN $2 ELSE expires_at END \
+                         WHERE id = $3 AND revoked_at IS NULL AND replaced_by IS NULL RETURNING ",
+                        $crate::store::sql::key_columns!()
+                    ))
+                    .bind(&new.id)
+                    .bind(to_time(old_expires_by))
+                    .bind(old_id)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(err)?;
+                    let Some(row) = row else {
+                        let exists = sqlx::query("SELECT 1 FROM api_keys WHERE id = $1")
+                            .bind(old_id)
+                            .fetch_optional(&mut *tx)
+                            .await
+                            .map_err(err)?;
+                        return Err(match exists {
+                            Some(_) => sql::not_rotatable(old_id),
+                            None => sql::no_key(old_id),
+                        });
+                    };
+                    let old = key_from_row(&row)?;
+                    tx.commit().await.map_err(err)?;
+                    Ok(old)
+                })
+            }
+
+            fn delete<'a>(&'a self, id: &'a str) -> $crate::BoxFuture<'a, Result<(), StoreError>> {
+                Box::pin(async move {
+                    let done = sqlx::query("DELETE FROM api_keys WHERE id = $1")
+                        .bind(id)
+                        .execute(&self.pool)
+                        .await
+                        .map_err(|e| {
+                            sql::db_error(BACKEND, format_args!("delete API key `{id}`"), e)
+                        })?;
+                    sql::found(done.rows_affected(), || sql::no_key(id))
+                })
+            }
+
+            fn touch_last_used<'a>(
+                &'a self,
+                uses: &'a [(String, chrono::DateTime<chrono::Utc>)],
+            ) -> $crate::BoxFuture<'a, Result<(), StoreError>> {
+                Box::pin(async move {
+                    let latest = sql::latest_uses(uses);
+                    if latest.is_empty() {
+                        return Ok(());
+                    }
+                    self.record_uses(latest)
+                        .await
+                        .map_err(|e| sql::db_error(BACKEND, "record API key use", e))
+                })
+            }
+
+            $(
+                fn watch_changes(
+                    &self,
+                    sink: $crate::store::ChangeSink,
+                ) -> Option<$crate::BoxFuture<'static, ()>> {
+                    Some(Box::pin($watch(self, sink)))
+                }
+            )?
+        }
+
+        /// Applies the migrations the database lacks, inside the caller's transaction (which
+        /// holds whatever lock keeps two processes from migrating at once).
+        async fn apply_migrations(
+            conn: &mut <$db as sqlx::Database>::Connection,
+        ) -> Result<(), StoreError> {
+            use sqlx::Executor as _;
+            let err = |e| sql::db_error(BACKEND, "migrate the schema", e);
+            conn.execute(MIGRATIONS_TABLE).await.map_err(err)?;
+            let applied: Vec<(i64, Vec<u8>)> =
+                sqlx::query_as("SELECT version, checksum FROM portcullis_migrations")
+                    .fetch_all(&mut *conn)
+                    .await
+                    .map_err(err)?;
+            for migration in sql::pending(BACKEND, MIGRATIONS, &applied)? {
+                // A plain `&str` runs through the simple query protocol, so a migration may hold
+                // several statements.
+                conn.execute(migration.sql).await.map_err(err)?;
+                sqlx::query(
+                    "INSERT INTO portcullis_migrations (version, description, checksum, \
+                     applied_at) VALUES ($1, $2, $3, $4)",
+                )
+                .bind(migration.version)
+                .bind(migration.description)
+                .bind(migration.checksum())
+                .bind(to_time(chrono::Utc::now()))
+                .execute(&mut *conn)
+                .await
+                .map_err(err)?;
+            }
+            Ok(())
+        }
+
+        async fn insert_key<'e, E>(
+            executor: E,
+            record: &$crate::store::ApiKeyRecord,
+        ) -> Result<(), StoreError>
+        where
+            E: sqlx::Executor<'e, Database = $db>,
+        {
+            sqlx::query(concat!(
+                "INSERT INTO api_keys (",
+                $crate::store::sql::key_columns!(bare),
+                ") VALUES ($1, $2, $3, $4, $5",
+                $jsonb,
+                ", $6",
+                $jsonb,
+                ", $7, $8, $9, $10, $11, $12, $13, $14)"
+            ))
+            .bind(record.id.clone())
+            .bind(record.owner.clone())
+            .bind(sql::kind_str(record.owner_kind))
+            .bind(record.name.clone())
+            .bind(sql::encode_list(&record.scopes))
+            .bind(sql::encode_list(&record.groups))
+            .bind(to_time(record.created_at))
+            .bind(record.created_by.clone())
+            .bind(record.expires_at.map(to_time))
+            .bind(record.revoked_at.map(to_time))
+            .bind(record.last_used_at.map(to_time))
+            .bind(record.replaces.clone())
+            .bind(record.replaced_by.clone())
+            .bind(record.digest.as_bytes().to_vec())
+            .execute(executor)
+            .await
+            .map_err(|e| {
+                if sql::is_unique_violation(&e) {
+                    sql::key_taken(&record.id)
+                } else {
+                    sql::db_error(BACKEND, format_args!("insert API key `{}`", record.id), e)
+                }
+            })?;
+            Ok(())
+        }
+
+        fn user_from_row(
+            row: &<$db as sqlx::Database>::Row,
+        ) -> Result<$crate::store::UserRecord, StoreError> {
+            let name: String = get(row, "name")?;
+            let what = || format!("user `{name}`");
+            Ok($crate::store::UserRecord {
+                password_hash: $crate::store::PasswordHash::new(get::<String>(row, "password_hash")?),
+                kind: sql::parse_kind(BACKEND, what(), &get::<String>(row, "kind")?)?,
+                groups: sql::decode_list(BACKEND, what(), &get::<String>(row, "groups")?)?,
+                disabled: get(row, "disabled")?,
+                created_at: from_time(&what, get(row, "created_at")?)?,
+                updated_at: from_time(&what, get(row, "updated_at")?)?,
+                name,
+            })
+        }
+
+        fn key_from_row(
+            row: &<$db as sqlx::Database>::Row,
+        ) -> Result<$crate::store::ApiKeyRecord, StoreError> {
+            let id: String = get(row, "id")?;
+            let what = || format!("API key `{id}`");
+            let opt_time = |column| -> Result<Option<chrono::DateTime<chrono::Utc>>, StoreError> {
+                get::<Option<Time>>(row, column)?
+                    .map(|t| from_time(&what, t))
+                    .transpose()
+            };
+            let digest: Vec<u8> = get(row, "digest")?;
+            Ok($crate::store::ApiKeyRecord {
+                owner: get(row, "owner")?,
+                owner_kind: sql::parse_kind(BACKEND, what(), &get::<String>(row, "owner_kind")?)?,
+                name: get(row, "name")?,
+                scopes: sql::decode_list(BACKEND, what(), &get::<String>(row, "scopes")?)?,
+                groups: sql::decode_list(BACKEND, what(), &get::<String>(row, "groups")?)?,
+                created_at: from_time(&what, get(row, "created_at")?)?,
+                created_by: get(row, "created_by")?,
+                expires_at: opt_time("expires_at")?,
+                revoked_at: opt_time("revoked_at")?,
+                last_used_at: opt_time("last_used_at")?,
+                replaces: get(row, "replaces")?,
+                replaced_by: get(row, "replaced_by")?,
+                digest: $crate::store::KeyDigest::from_slice(&digest).ok_or_else(|| {
+                    sql::malformed(BACKEND, format_args!("{}: digest length", what()))
+                })?,
+                id,
+            })
+        }
+
+        fn get<'r, T>(row: &'r <$db as sqlx::Database>::Row, column: &str) -> Result<T, StoreError>
+        where
+            T: sqlx::Decode<'r, $db> + sqlx::Type<$db>,
+        {
+            sqlx::Row::try_get(row, column)
+                .map_err(|e| sql::db_error(BACKEND, format_args!("read column `{column}`"), e))
+        }
+    };
+}
+pub(super) use sql_store;
+
+// JSON list columns are read as text and parsed here (so sqlx's `json` feature is not needed);
+// the cast is a no-op in SQLite, whose lists are text already.
+macro_rules! user_columns {
+    () => {
+        "name, password_hash, kind, CAST(groups AS TEXT) AS groups, disabled, created_at, \
+         updated_at"
+    };
+}
+pub(super) use user_columns;
+
+macro_rules! key_columns {
+    () => {
+        "id, owner, owner_kind, name, CAST(scopes AS TEXT) AS scopes, \
+         CAST(groups AS TEXT) AS groups, created_at, created_by, expires_at, revoked_at, \
+         last_used_at, replaces, replaced_by, digest"
+    };
+    (bare) => {
+        "id, owner, owner_kind, name, scopes, groups, created_at, created_by, expires_at, \
+         revoked_at, last_used_at, replaces, replaced_by, digest"
+    };
+}
+pub(super) use key_columns;
+
 #[cfg(test)]
 mod tests {
     use super::*;

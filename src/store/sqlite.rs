@@ -6,17 +6,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use sqlx::Sqlite;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{Executor, Row, Sqlite};
 
 use super::sql::{self, Migration};
-use super::{ApiKeyRecord, ApiKeyStore, KeyDigest, UserRecord, UserStore};
-use crate::authenticator::BoxFuture;
+#[cfg(doc)]
+use super::{ApiKeyStore, UserStore};
 use crate::error::{StoreError, StoreErrorKind};
-use crate::secret::PasswordHash;
 
 /// Users and API keys in a SQLite file.
 ///
@@ -140,42 +138,28 @@ fn create_private(path: &std::path::Path) -> std::io::Result<()> {
 impl SqliteStore {
     async fn migrate(&self) -> Result<(), StoreError> {
         let err = |e| sql::db_error(BACKEND, "migrate the schema", e);
-        // IMMEDIATE takes the write lock before reading what is applied, so two processes opening
-        // a new file at once apply each migration once, one after the other.
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(err)?;
-        (&mut *tx)
-            .execute(
-                "CREATE TABLE IF NOT EXISTS portcullis_migrations (
-                version     INTEGER NOT NULL PRIMARY KEY,
-                description TEXT    NOT NULL,
-                checksum    BLOB    NOT NULL,
-                applied_at  INTEGER NOT NULL
-            ) STRICT",
-            )
-            .await
-            .map_err(err)?;
-        let applied: Vec<(i64, Vec<u8>)> =
-            sqlx::query_as("SELECT version, checksum FROM portcullis_migrations")
-                .fetch_all(&mut *tx)
-                .await
-                .map_err(err)?;
-        for migration in sql::pending(BACKEND, MIGRATIONS, &applied)? {
-            // A plain `&str` runs through the simple query protocol, so a migration may hold
-            // several statements.
-            (&mut *tx).execute(migration.sql).await.map_err(err)?;
-            sqlx::query(
-                "INSERT INTO portcullis_migrations (version, description, checksum, applied_at)
-                 VALUES (?, ?, ?, ?)",
-            )
-            .bind(migration.version)
-            .bind(migration.description)
-            .bind(migration.checksum())
-            .bind(micros(Utc::now()))
-            .execute(&mut *tx)
-            .await
-            .map_err(err)?;
-        }
+        // BEGIN_WRITE takes the write lock before reading what is applied, so two processes
+        // opening a new file at once apply each migration once, one after the other.
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await.map_err(err)?;
+        apply_migrations(&mut tx).await?;
         tx.commit().await.map_err(err)
+    }
+
+    /// The batch of `touch_last_used`: one transaction, so a batch costs one commit (and one
+    /// fsync), not one per key.
+    async fn record_uses(&self, latest: Vec<(&str, DateTime<Utc>)>) -> Result<(), sqlx::Error> {
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        for (id, at) in latest {
+            sqlx::query(
+                "UPDATE api_keys SET last_used_at = $1 \
+                 WHERE id = $2 AND (last_used_at IS NULL OR last_used_at < $1)",
+            )
+            .bind(to_time(at))
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await
     }
 }
 
@@ -187,309 +171,13 @@ impl fmt::Debug for SqliteStore {
     }
 }
 
-impl UserStore for SqliteStore {
-    fn find_user<'a>(
-        &'a self,
-        name: &'a str,
-    ) -> BoxFuture<'a, Result<Option<UserRecord>, StoreError>> {
-        Box::pin(async move {
-            let row = sqlx::query(concat!(
-                "SELECT ",
-                user_columns!(),
-                " FROM users WHERE name = ?"
-            ))
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(|e| sql::db_error(BACKEND, format_args!("find user `{name}`"), e))?;
-            row.as_ref().map(user_from_row).transpose()
-        })
-    }
-
-    fn create_user(&self, user: UserRecord) -> BoxFuture<'_, Result<(), StoreError>> {
-        Box::pin(async move {
-            sqlx::query(
-                "INSERT INTO users (name, password_hash, kind, groups, disabled, created_at, \
-                 updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(&user.name)
-            .bind(user.password_hash.expose_phc())
-            .bind(sql::kind_str(user.kind))
-            .bind(sql::encode_list(&user.groups))
-            .bind(user.disabled)
-            .bind(micros(user.created_at))
-            .bind(micros(user.updated_at))
-            .execute(&self.pool)
-            .await
-            .map_err(|e| {
-                if sql::is_unique_violation(&e) {
-                    sql::user_taken(&user.name)
-                } else {
-                    sql::db_error(BACKEND, format_args!("create user `{}`", user.name), e)
-                }
-            })?;
-            Ok(())
-        })
-    }
-
-    fn set_password_hash<'a>(
-        &'a self,
-        name: &'a str,
-        hash: PasswordHash,
-    ) -> BoxFuture<'a, Result<(), StoreError>> {
-        Box::pin(async move {
-            let done =
-                sqlx::query("UPDATE users SET password_hash = ?, updated_at = ? WHERE name = ?")
-                    .bind(hash.expose_phc())
-                    .bind(micros(Utc::now()))
-                    .bind(name)
-                    .execute(&self.pool)
-                    .await
-                    .map_err(|e| {
-                        sql::db_error(BACKEND, format_args!("set the password of `{name}`"), e)
-                    })?;
-            sql::found(done.rows_affected(), || sql::no_user(name))
-        })
-    }
-
-    fn replace_password_hash<'a>(
-        &'a self,
-        name: &'a str,
-        expected: &'a PasswordHash,
-        hash: PasswordHash,
-    ) -> BoxFuture<'a, Result<bool, StoreError>> {
-        Box::pin(async move {
-            let err = |e| sql::db_error(BACKEND, format_args!("upgrade the hash of `{name}`"), e);
-            // A rehash is not a password change, so `updated_at` stays.
-            let done = sqlx::query(
-                "UPDATE users SET password_hash = ? WHERE name = ? AND password_hash = ?",
-            )
-            .bind(hash.expose_phc())
-            .bind(name)
-            .bind(expected.expose_phc())
-            .execute(&self.pool)
-            .await
-            .map_err(err)?;
-            if done.rows_affected() > 0 {
-                return Ok(true);
-            }
-            let exists = sqlx::query("SELECT 1 FROM users WHERE name = ?")
-                .bind(name)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(err)?;
-            match exists {
-                Some(_) => Ok(false),
-                None => Err(sql::no_user(name)),
-            }
-        })
-    }
-
-    fn set_disabled<'a>(
-        &'a self,
-        name: &'a str,
-        disabled: bool,
-    ) -> BoxFuture<'a, Result<(), StoreError>> {
-        Box::pin(async move {
-            let done = sqlx::query("UPDATE users SET disabled = ?, updated_at = ? WHERE name = ?")
-                .bind(disabled)
-                .bind(micros(Utc::now()))
-                .bind(name)
-                .execute(&self.pool)
-                .await
-                .map_err(|e| sql::db_error(BACKEND, format_args!("disable `{name}`"), e))?;
-            sql::found(done.rows_affected(), || sql::no_user(name))
-        })
-    }
-
-    fn list_users(&self) -> BoxFuture<'_, Result<Vec<UserRecord>, StoreError>> {
-        Box::pin(async move {
-            let rows = sqlx::query(concat!(
-                "SELECT ",
-                user_columns!(),
-                " FROM users ORDER BY name"
-            ))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(|e| sql::db_error(BACKEND, "list users", e))?;
-            rows.iter().map(user_from_row).collect()
-        })
-    }
-}
-
-impl ApiKeyStore for SqliteStore {
-    fn insert(&self, record: ApiKeyRecord) -> BoxFuture<'_, Result<(), StoreError>> {
-        Box::pin(async move { insert_key(&self.pool, &record).await })
-    }
-
-    fn find<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<ApiKeyRecord>, StoreError>> {
-        Box::pin(async move {
-            let row = sqlx::query(concat!(
-                "SELECT ",
-                key_columns!(),
-                " FROM api_keys WHERE id = ?"
-            ))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(|e| sql::db_error(BACKEND, format_args!("find API key `{id}`"), e))?;
-            row.as_ref().map(key_from_row).transpose()
-        })
-    }
-
-    fn list<'a>(
-        &'a self,
-        owner: Option<&'a str>,
-    ) -> BoxFuture<'a, Result<Vec<ApiKeyRecord>, StoreError>> {
-        Box::pin(async move {
-            let query = match owner {
-                Some(owner) => sqlx::query(concat!(
-                    "SELECT ",
-                    key_columns!(),
-                    " FROM api_keys WHERE owner = ? ORDER BY created_at, id"
-                ))
-                .bind(owner),
-                None => sqlx::query(concat!(
-                    "SELECT ",
-                    key_columns!(),
-                    " FROM api_keys ORDER BY created_at, id"
-                )),
-            };
-            let rows = query
-                .fetch_all(&self.pool)
-                .await
-                .map_err(|e| sql::db_error(BACKEND, "list API keys", e))?;
-            rows.iter().map(key_from_row).collect()
-        })
-    }
-
-    fn revoke<'a>(
-        &'a self,
-        id: &'a str,
-        at: DateTime<Utc>,
-    ) -> BoxFuture<'a, Result<ApiKeyRecord, StoreError>> {
-        Box::pin(async move {
-            // One statement: the first revocation time stays, and no read-then-write race.
-            let row = sqlx::query(concat!(
-                "UPDATE api_keys SET revoked_at = coalesce(revoked_at, ?) WHERE id = ? RETURNING ",
-                key_columns!()
-            ))
-            .bind(micros(at))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(|e| sql::db_error(BACKEND, format_args!("revoke API key `{id}`"), e))?;
-            match row {
-                Some(row) => key_from_row(&row),
-                None => Err(sql::no_key(id)),
-            }
-        })
-    }
-
-    fn set_expires_at<'a>(
-        &'a self,
-        id: &'a str,
-        expires_at: Option<DateTime<Utc>>,
-    ) -> BoxFuture<'a, Result<(), StoreError>> {
-        Box::pin(async move {
-            let done = sqlx::query("UPDATE api_keys SET expires_at = ? WHERE id = ?")
-                .bind(expires_at.map(micros))
-                .bind(id)
-                .execute(&self.pool)
-                .await
-                .map_err(|e| {
-                    sql::db_error(BACKEND, format_args!("set the expiry of API key `{id}`"), e)
-                })?;
-            sql::found(done.rows_affected(), || sql::no_key(id))
-        })
-    }
-
-    fn rotate<'a>(
-        &'a self,
-        old_id: &'a str,
-        old_expires_by: DateTime<Utc>,
-        new: ApiKeyRecord,
-    ) -> BoxFuture<'a, Result<ApiKeyRecord, StoreError>> {
-        Box::pin(async move {
-            let err = |e| sql::db_error(BACKEND, format_args!("rotate API key `{old_id}`"), e);
-            // IMMEDIATE: take the write lock first, so the transaction never has to upgrade a
-            // read lock (which SQLite refuses at once instead of waiting) and rotations of one key
-            // run one after the other. Any early return drops `tx`, which rolls back.
-            let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(err)?;
-            insert_key(&mut *tx, &new).await?;
-            let by = micros(old_expires_by);
-            let row = sqlx::query(concat!(
-                "UPDATE api_keys SET replaced_by = ?, expires_at = CASE WHEN expires_at IS NULL \
-                 OR expires_at > ? THEN ? ELSE expires_at END \
-                 WHERE id = ? AND revoked_at IS NULL AND replaced_by IS NULL RETURNING ",
-                key_columns!()
-            ))
-            .bind(&new.id)
-            .bind(by)
-            .bind(by)
-            .bind(old_id)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(err)?;
-            let Some(row) = row else {
-                let exists = sqlx::query("SELECT 1 FROM api_keys WHERE id = ?")
-                    .bind(old_id)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(err)?;
-                return Err(match exists {
-                    Some(_) => sql::not_rotatable(old_id),
-                    None => sql::no_key(old_id),
-                });
-            };
-            let old = key_from_row(&row)?;
-            tx.commit().await.map_err(err)?;
-            Ok(old)
-        })
-    }
-
-    fn delete<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
-        Box::pin(async move {
-            let done = sqlx::query("DELETE FROM api_keys WHERE id = ?")
-                .bind(id)
-                .execute(&self.pool)
-                .await
-                .map_err(|e| sql::db_error(BACKEND, format_args!("delete API key `{id}`"), e))?;
-            sql::found(done.rows_affected(), || sql::no_key(id))
-        })
-    }
-
-    fn touch_last_used<'a>(
-        &'a self,
-        uses: &'a [(String, DateTime<Utc>)],
-    ) -> BoxFuture<'a, Result<(), StoreError>> {
-        Box::pin(async move {
-            let latest = sql::latest_uses(uses);
-            if latest.is_empty() {
-                return Ok(());
-            }
-            let err = |e| sql::db_error(BACKEND, "record API key use", e);
-            // One transaction, so a batch costs one commit (and one fsync), not one per key.
-            let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(err)?;
-            for (id, at) in latest {
-                let at = micros(at);
-                sqlx::query(
-                    "UPDATE api_keys SET last_used_at = ? \
-                     WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)",
-                )
-                .bind(at)
-                .bind(id)
-                .bind(at)
-                .execute(&mut *tx)
-                .await
-                .map_err(err)?;
-            }
-            tx.commit().await.map_err(err)
-        })
-    }
-}
+sql::sql_store!(SqliteStore, Sqlite, jsonb = "");
 
 const BACKEND: &str = "sqlite";
+
+/// IMMEDIATE takes the write lock at once, so a transaction never has to upgrade a read lock
+/// (which SQLite refuses at once instead of waiting) and writers run one after the other.
+const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
 
 /// How long a writer waits for another writer's lock before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -500,26 +188,18 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Connections in the pool. SQLite runs one writer at a time; readers run beside it in WAL mode.
 const MAX_CONNECTIONS: u32 = 8;
 
+const MIGRATIONS_TABLE: &str = "CREATE TABLE IF NOT EXISTS portcullis_migrations (
+    version     INTEGER NOT NULL PRIMARY KEY,
+    description TEXT    NOT NULL,
+    checksum    BLOB    NOT NULL,
+    applied_at  INTEGER NOT NULL
+) STRICT";
+
 const MIGRATIONS: &[Migration] = &[Migration {
     version: 1,
     description: "users and API keys",
     sql: include_str!("../../migrations/sqlite/0001_init.sql"),
 }];
-
-macro_rules! user_columns {
-    () => {
-        "name, password_hash, kind, groups, disabled, created_at, updated_at"
-    };
-}
-use user_columns;
-
-macro_rules! key_columns {
-    () => {
-        "id, owner, owner_kind, name, scopes, groups, created_at, created_by, expires_at, \
-         revoked_at, last_used_at, replaces, replaced_by, digest"
-    };
-}
-use key_columns;
 
 /// Whether `path_or_url` names an in-memory database (query parameters allowed after a URL).
 fn is_memory(path_or_url: &str) -> bool {
@@ -529,98 +209,15 @@ fn is_memory(path_or_url: &str) -> bool {
             .any(|url| path_or_url.split('?').next() == Some(url))
 }
 
-async fn insert_key<'e, E>(executor: E, record: &ApiKeyRecord) -> Result<(), StoreError>
-where
-    E: Executor<'e, Database = Sqlite>,
-{
-    sqlx::query(concat!(
-        "INSERT INTO api_keys (",
-        key_columns!(),
-        ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-    ))
-    .bind(record.id.clone())
-    .bind(record.owner.clone())
-    .bind(sql::kind_str(record.owner_kind))
-    .bind(record.name.clone())
-    .bind(sql::encode_list(&record.scopes))
-    .bind(sql::encode_list(&record.groups))
-    .bind(micros(record.created_at))
-    .bind(record.created_by.clone())
-    .bind(record.expires_at.map(micros))
-    .bind(record.revoked_at.map(micros))
-    .bind(record.last_used_at.map(micros))
-    .bind(record.replaces.clone())
-    .bind(record.replaced_by.clone())
-    .bind(record.digest.as_bytes().to_vec())
-    .execute(executor)
-    .await
-    .map_err(|e| {
-        if sql::is_unique_violation(&e) {
-            sql::key_taken(&record.id)
-        } else {
-            sql::db_error(BACKEND, format_args!("insert API key `{}`", record.id), e)
-        }
-    })?;
-    Ok(())
-}
-
-fn user_from_row(row: &SqliteRow) -> Result<UserRecord, StoreError> {
-    let name: String = get(row, "name")?;
-    let what = || format!("user `{name}`");
-    Ok(UserRecord {
-        password_hash: PasswordHash::new(get::<String>(row, "password_hash")?),
-        kind: sql::parse_kind(BACKEND, what(), &get::<String>(row, "kind")?)?,
-        groups: sql::decode_list(BACKEND, what(), &get::<String>(row, "groups")?)?,
-        disabled: get(row, "disabled")?,
-        created_at: time(&what, get(row, "created_at")?)?,
-        updated_at: time(&what, get(row, "updated_at")?)?,
-        name,
-    })
-}
-
-fn key_from_row(row: &SqliteRow) -> Result<ApiKeyRecord, StoreError> {
-    let id: String = get(row, "id")?;
-    let what = || format!("API key `{id}`");
-    let opt_time = |column| -> Result<Option<DateTime<Utc>>, StoreError> {
-        get::<Option<i64>>(row, column)?
-            .map(|t| time(&what, t))
-            .transpose()
-    };
-    let digest: Vec<u8> = get(row, "digest")?;
-    Ok(ApiKeyRecord {
-        owner: get(row, "owner")?,
-        owner_kind: sql::parse_kind(BACKEND, what(), &get::<String>(row, "owner_kind")?)?,
-        name: get(row, "name")?,
-        scopes: sql::decode_list(BACKEND, what(), &get::<String>(row, "scopes")?)?,
-        groups: sql::decode_list(BACKEND, what(), &get::<String>(row, "groups")?)?,
-        created_at: time(&what, get(row, "created_at")?)?,
-        created_by: get(row, "created_by")?,
-        expires_at: opt_time("expires_at")?,
-        revoked_at: opt_time("revoked_at")?,
-        last_used_at: opt_time("last_used_at")?,
-        replaces: get(row, "replaces")?,
-        replaced_by: get(row, "replaced_by")?,
-        digest: KeyDigest::from_slice(&digest)
-            .ok_or_else(|| sql::malformed(BACKEND, format_args!("{}: digest length", what())))?,
-        id,
-    })
-}
-
-fn get<'r, T>(row: &'r SqliteRow, column: &str) -> Result<T, StoreError>
-where
-    T: sqlx::Decode<'r, Sqlite> + sqlx::Type<Sqlite>,
-{
-    row.try_get(column)
-        .map_err(|e| sql::db_error(BACKEND, format_args!("read column `{column}`"), e))
-}
-
 /// Times are stored as microseconds since the Unix epoch: integers sort and compare exactly,
 /// which text timestamps of varying precision do not.
-fn micros(at: DateTime<Utc>) -> i64 {
+type Time = i64;
+
+fn to_time(at: DateTime<Utc>) -> Time {
     at.timestamp_micros()
 }
 
-fn time(what: &dyn Fn() -> String, micros: i64) -> Result<DateTime<Utc>, StoreError> {
+fn from_time(what: &dyn Fn() -> String, micros: Time) -> Result<DateTime<Utc>, StoreError> {
     DateTime::from_timestamp_micros(micros)
         .ok_or_else(|| sql::malformed(BACKEND, format_args!("{}: time out of range", what())))
 }
@@ -628,6 +225,7 @@ fn time(what: &dyn Fn() -> String, micros: i64) -> Result<DateTime<Utc>, StoreEr
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::{PasswordHash, UserRecord, UserStore};
 
     fn assert_send<T: Send + 'static>(_: T) {}
 
