@@ -242,7 +242,7 @@ impl Config {
         if url == "memory" {
             return Ok(basic.users.iter().map(RawUser::record).collect());
         }
-        if names_missing_sqlite_file(&store_url(url, self.base_dir.as_deref())) {
+        if crate::store::missing_sqlite_file(&store_url(url, self.base_dir.as_deref())).is_some() {
             return Ok(Vec::new());
         }
         open_stores(self.store.as_ref(), self.base_dir.as_deref())
@@ -1559,32 +1559,6 @@ async fn open_stores(
     open_store_with(&store_url(url, base_dir), &options)
         .await
         .map_err(|e| ConfigError::new(e.to_string()).with_key("store.url"))
-}
-
-/// Whether `url` names a SQLite file that does not exist, which opening it would create.
-#[cfg(all(feature = "basic", feature = "sqlite"))]
-fn names_missing_sqlite_file(url: &str) -> bool {
-    use std::str::FromStr as _;
-
-    let is_sqlite = url
-        .get(.."sqlite:".len())
-        .is_some_and(|scheme| scheme.eq_ignore_ascii_case("sqlite:"));
-    if !is_sqlite
-        || url
-            .split('?')
-            .next()
-            .is_some_and(|u| u.ends_with(":memory:"))
-    {
-        return false;
-    }
-    // Parsed as `SqliteStore::open` parses it, so both agree on the path.
-    sqlx::sqlite::SqliteConnectOptions::from_str(url)
-        .is_ok_and(|options| !options.get_filename().exists())
-}
-
-#[cfg(all(feature = "basic", not(feature = "sqlite")))]
-fn names_missing_sqlite_file(_url: &str) -> bool {
-    false
 }
 
 /// `url` with a relative SQLite path made relative to the configuration file's directory, as

@@ -22,6 +22,9 @@ mod postgres;
 mod sql;
 #[cfg(feature = "sqlite")]
 mod sqlite;
+// Only the `[basic]` configuration check asks in the library; the command compiles it in itself.
+#[cfg(feature = "basic")]
+mod sqlite_file;
 
 pub use api_keys::{
     ApiKeyRecord, ApiKeyStore, ChangeSink, KeyChange, KeyDigest, MemoryApiKeyStore,
@@ -31,6 +34,8 @@ pub use memory::MemoryUserStore;
 pub use postgres::PostgresStore;
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
+#[cfg(feature = "basic")]
+pub(crate) use sqlite_file::missing_sqlite_file;
 
 /// A user (or application) that can log in with a password.
 #[derive(Clone, Debug)]

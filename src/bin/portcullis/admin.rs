@@ -16,6 +16,7 @@ use portcullis::store::{ApiKeyStore, StoreOptions, UserRecord, UserStore, open_s
 use portcullis::{ApiKeys, NewApiKey, SecretString, SubjectKind};
 
 use crate::duration::parse_duration;
+use crate::sqlite_file::missing_sqlite_file;
 use portcullis::config::Config;
 
 /// Where the store is.
@@ -249,34 +250,6 @@ fn read_pepper(args: &StoreArgs) -> Result<SecretString, String> {
             .map_err(|_| format!("set {DEFAULT_PEPPER_ENV} or give --pepper-file"))?,
     };
     Ok(SecretString::new(pepper))
-}
-
-/// The file a `sqlite:` URL names, if it does not exist yet. `None` for other stores and for an
-/// in-memory SQLite database.
-#[cfg(feature = "sqlite")]
-fn missing_sqlite_file(url: &str) -> Option<PathBuf> {
-    use std::str::FromStr as _;
-
-    let is_sqlite = url
-        .get(.."sqlite:".len())
-        .is_some_and(|scheme| scheme.eq_ignore_ascii_case("sqlite:"));
-    if !is_sqlite
-        || url
-            .split('?')
-            .next()
-            .is_some_and(|u| u.ends_with(":memory:"))
-    {
-        return None;
-    }
-    // Parsed as the store parses it, so both agree on the path.
-    let options = sqlx::sqlite::SqliteConnectOptions::from_str(url).ok()?;
-    let path = options.get_filename();
-    (!path.exists()).then(|| path.to_owned())
-}
-
-#[cfg(not(feature = "sqlite"))]
-fn missing_sqlite_file(_url: &str) -> Option<PathBuf> {
-    None
 }
 
 fn read_password() -> Result<SecretString, String> {

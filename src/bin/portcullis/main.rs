@@ -6,6 +6,9 @@ mod admin;
 // The library's duration syntax, compiled in from the same file: it is not part of the API.
 #[path = "../../duration.rs"]
 mod duration;
+// The store's check for a SQLite file that opening would create, compiled in likewise.
+#[path = "../../store/sqlite_file.rs"]
+mod sqlite_file;
 mod token;
 
 use std::io::BufRead;
