@@ -449,41 +449,29 @@ async fn refused_and_accepted_tokens_are_audited_as_api_keys() {
         .await;
     }
     let output = logs.text();
-    let audit: Vec<&str> = output
-        .lines()
-        .filter(|line| line.contains("portcullis::audit"))
-        .collect();
+    let audit = common::logs::audit_lines(&output);
     assert_eq!(audit.len(), 2, "{output}");
-    let has = |line: &str, fields: &[&str]| fields.iter().all(|f| line.contains(f));
     let credential = format!(r#"credential_id="{id}""#);
     let attempted = format!(r#"attempted_credential_id="{unknown_id}""#);
-    assert!(
-        has(
-            audit[0],
-            &[
-                r#"outcome="allow""#,
-                r#"scheme="api_key""#,
-                r#"subject="alice""#,
-                credential.as_str(),
-            ]
-        ),
-        "{}",
-        audit[0]
+    common::logs::assert_fields(
+        audit[0],
+        &[
+            r#"outcome="allow""#,
+            r#"scheme="api_key""#,
+            r#"subject="alice""#,
+            credential.as_str(),
+        ],
     );
-    assert!(
-        has(
-            audit[1],
-            &[
-                r#"outcome="reject""#,
-                "status=401",
-                r#"scheme="api_key""#,
-                r#"attempted_subject="alice""#,
-                attempted.as_str(),
-                r#"reason="unknown API key id""#,
-            ]
-        ),
-        "{}",
-        audit[1]
+    common::logs::assert_fields(
+        audit[1],
+        &[
+            r#"outcome="reject""#,
+            "status=401",
+            r#"scheme="api_key""#,
+            r#"attempted_subject="alice""#,
+            attempted.as_str(),
+            r#"reason="unknown API key id""#,
+        ],
     );
     for secret in [&token, &unknown] {
         let secret_part = &secret[secret.len() - 49..];

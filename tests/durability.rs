@@ -36,6 +36,22 @@ const WRITERS: usize = 4;
 fn killed_writer_loses_nothing_it_reported() {
     let db = TempDb::new();
     let started = Instant::now();
+    let reported = write_until_killed(&db.path, started);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(check_survivors(&db.path, &reported));
+    println!(
+        "{} reported writes survived SIGKILL ({:?})",
+        reported.len(),
+        started.elapsed()
+    );
+}
+
+/// Runs [`child_writer`] on `path` and kills it with SIGKILL after [`KILL_AFTER`] reports;
+/// returns every write it reported.
+fn write_until_killed(path: &std::path::Path, started: Instant) -> Vec<Reported> {
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args([
             "child_writer",
@@ -44,7 +60,7 @@ fn killed_writer_loses_nothing_it_reported() {
             "--nocapture",
             "--test-threads=1",
         ])
-        .env(WRITER_ENV, &db.path)
+        .env(WRITER_ENV, path)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -75,63 +91,56 @@ fn killed_writer_loses_nothing_it_reported() {
             .map_while(Result::ok)
             .filter_map(|l| Reported::parse(&l)),
     );
+    reported
+}
 
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
+/// Every reported write reads back from the file at `path`, and the store still writes.
+async fn check_survivors(path: &std::path::Path, reported: &[Reported]) {
+    let store = SqliteStore::open(path.to_str().unwrap()).await.unwrap();
+    let keys = manager(&store);
+    let gate = Gate::builder()
+        .authenticator(keys.authenticator())
         .build()
         .unwrap();
-    runtime.block_on(async {
-        let store = SqliteStore::open(db.path.to_str().unwrap()).await.unwrap();
-        let keys = manager(&store);
-        let gate = Gate::builder()
-            .authenticator(keys.authenticator())
-            .build()
-            .unwrap();
-        for write in &reported {
-            match write {
-                Reported::Key(n, key) => {
-                    let principal = authenticate(&gate, key)
-                        .await
-                        .unwrap_or_else(|e| panic!("reported key {n} refused: {e}"))
-                        .expect("a principal");
-                    assert_eq!(principal.subject(), owner(*n));
-                    let id = principal.credential_id().expect("a key id");
-                    let record = store.find(id).await.unwrap().expect("listed");
-                    assert_eq!(record.name, key_name(*n));
-                    assert_eq!(record.scopes, ["read".to_owned(), format!("s{n}")]);
-                }
-                Reported::User(n) => {
-                    let expected = user_record(*n);
-                    let found = store
-                        .find_user(&expected.name)
-                        .await
-                        .unwrap()
-                        .unwrap_or_else(|| panic!("reported user {} is lost", expected.name));
-                    assert!(found.password_hash.ct_eq(&expected.password_hash));
-                    assert_eq!(found.groups, expected.groups);
-                }
+    for write in reported {
+        match write {
+            Reported::Key(n, key) => {
+                let principal = authenticate(&gate, key)
+                    .await
+                    .unwrap_or_else(|e| panic!("reported key {n} refused: {e}"))
+                    .expect("a principal");
+                assert_eq!(principal.subject(), owner(*n));
+                let id = principal.credential_id().expect("a key id");
+                let record = store.find(id).await.unwrap().expect("listed");
+                assert_eq!(record.name, key_name(*n));
+                assert_eq!(record.scopes, ["read".to_owned(), format!("s{n}")]);
+            }
+            Reported::User(n) => {
+                let expected = user_record(*n);
+                let found = store
+                    .find_user(&expected.name)
+                    .await
+                    .unwrap()
+                    .unwrap_or_else(|| panic!("reported user {} is lost", expected.name));
+                assert!(found.password_hash.ct_eq(&expected.password_hash));
+                assert_eq!(found.groups, expected.groups);
             }
         }
-        // The file is whole: everything in it reads back, and writing still works.
-        let all = store.list(None).await.unwrap();
-        assert!(
-            all.len()
-                >= reported
-                    .iter()
-                    .filter(|w| matches!(w, Reported::Key(..)))
-                    .count()
-        );
-        let after = keys.create(new_key(1_000_000)).await.unwrap();
-        let key = after.key().expose_secret().to_owned();
-        assert!(authenticate(&gate, &key).await.is_ok());
-        drop((gate, keys));
-        store.close().await;
-    });
-    println!(
-        "{} reported writes survived SIGKILL ({:?})",
-        reported.len(),
-        started.elapsed()
+    }
+    // The file is whole: everything in it reads back, and writing still works.
+    let all = store.list(None).await.unwrap();
+    assert!(
+        all.len()
+            >= reported
+                .iter()
+                .filter(|w| matches!(w, Reported::Key(..)))
+                .count()
     );
+    let after = keys.create(new_key(1_000_000)).await.unwrap();
+    let key = after.key().expose_secret().to_owned();
+    assert!(authenticate(&gate, &key).await.is_ok());
+    drop((gate, keys));
+    store.close().await;
 }
 
 /// The child: creates keys (and every fifth time a user) as fast as it can, printing each key in

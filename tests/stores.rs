@@ -12,7 +12,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use portcullis::SubjectKind;
-use portcullis::store::{ApiKeyRecord, KeyDigest, Stores, UserRecord, open_store};
+use portcullis::store::{
+    ApiKeyRecord, ApiKeyStore, KeyDigest, Stores, UserRecord, UserStore, open_store,
+};
 use portcullis::store::{PasswordHash, StoreErrorKind};
 
 // ---------------------------------------------------------------------------------------------
@@ -21,10 +23,19 @@ use portcullis::store::{PasswordHash, StoreErrorKind};
 async fn users_lifecycle(stores: Stores) {
     let users = &*stores.users;
     let t = now();
-    let h1 = PasswordHash::new("$argon2id$v=19$m=64,t=1,p=1$c2FsdHNhbHQ$aGFzaDE");
-    let h2 = PasswordHash::new("$argon2id$v=19$m=64,t=1,p=1$c2FsdHNhbHQ$aGFzaDI");
-    let h3 = PasswordHash::new("$argon2id$v=19$m=64,t=1,p=1$c2FsdHNhbHQ$aGFzaDM");
+    users_create_and_list(users, t).await;
+    users_change_passwords(users, t).await;
+    users_disable(users).await;
+}
 
+/// Three distinct PHC strings (`hash1`, `hash2`, `hash3` as the hash).
+fn hashes() -> [PasswordHash; 3] {
+    ["aGFzaDE", "aGFzaDI", "aGFzaDM"]
+        .map(|h| PasswordHash::new(format!("$argon2id$v=19$m=64,t=1,p=1$c2FsdHNhbHQ${h}")))
+}
+
+async fn users_create_and_list(users: &dyn UserStore, t: DateTime<Utc>) {
+    let [h1, h2, _] = hashes();
     assert!(users.find_user("alice").await.unwrap().is_none());
     assert!(users.list_users().await.unwrap().is_empty());
 
@@ -64,7 +75,11 @@ async fn users_lifecycle(stores: Stores) {
     let names: Vec<&str> = listed.iter().map(|u| u.name.as_str()).collect();
     assert_eq!(names, ["alice", "app", "bob"]);
     assert_eq!(listed[1].kind, SubjectKind::Application);
+}
 
+async fn users_change_passwords(users: &dyn UserStore, t: DateTime<Utc>) {
+    let [h1, h2, h3] = hashes();
+    let stored = async |name| users.find_user(name).await.unwrap().unwrap().password_hash;
     // set_password_hash.
     users.set_password_hash("alice", h2.clone()).await.unwrap();
     let found = users.find_user("alice").await.unwrap().unwrap();
@@ -84,36 +99,22 @@ async fn users_lifecycle(stores: Stores) {
             .await
             .unwrap()
     );
-    assert!(
-        users
-            .find_user("alice")
-            .await
-            .unwrap()
-            .unwrap()
-            .password_hash
-            .ct_eq(&h2)
-    );
+    assert!(stored("alice").await.ct_eq(&h2));
     assert!(
         users
             .replace_password_hash("alice", &h2, h3.clone())
             .await
             .unwrap()
     );
-    assert!(
-        users
-            .find_user("alice")
-            .await
-            .unwrap()
-            .unwrap()
-            .password_hash
-            .ct_eq(&h3)
-    );
+    assert!(stored("alice").await.ct_eq(&h3));
     let err = users
         .replace_password_hash("nobody", &h2, h3.clone())
         .await
         .unwrap_err();
     assert_eq!(err.kind(), StoreErrorKind::NotFound, "{err}");
+}
 
+async fn users_disable(users: &dyn UserStore) {
     // set_disabled, both ways.
     users.set_disabled("bob", true).await.unwrap();
     assert!(users.find_user("bob").await.unwrap().unwrap().disabled);
@@ -127,6 +128,14 @@ async fn users_lifecycle(stores: Stores) {
 async fn api_keys_lifecycle(stores: Stores) {
     let keys = &*stores.api_keys;
     let t = now();
+    let k1 = keys_insert_and_list(keys, t).await;
+    keys_revoke_and_expire(keys, t).await;
+    keys_rotate(keys, t).await;
+    keys_touch_and_delete(keys, t, &k1).await;
+}
+
+/// Inserts k1 (returned), k2 and k3.
+async fn keys_insert_and_list(keys: &dyn ApiKeyStore, t: DateTime<Utc>) -> ApiKeyRecord {
     assert!(keys.find("k1").await.unwrap().is_none());
     assert!(keys.list(None).await.unwrap().is_empty());
 
@@ -155,7 +164,11 @@ async fn api_keys_lifecycle(stores: Stores) {
     assert_eq!(ids(keys.list(Some("alice")).await.unwrap()), ["k1", "k3"]);
     assert_eq!(ids(keys.list(None).await.unwrap()), ["k1", "k2", "k3"]);
     assert!(keys.list(Some("carol")).await.unwrap().is_empty());
+    k1
+}
 
+/// Revokes k3 and leaves k2 without an expiry.
+async fn keys_revoke_and_expire(keys: &dyn ApiKeyStore, t: DateTime<Utc>) {
     // Revoke: the first time stays.
     let revoked = keys.revoke("k3", t).await.unwrap();
     assert_eq!(revoked.revoked_at, Some(t));
@@ -177,7 +190,10 @@ async fn api_keys_lifecycle(stores: Stores) {
     assert_eq!(keys.find("k2").await.unwrap().unwrap().expires_at, None);
     let err = keys.set_expires_at("nope", Some(later)).await.unwrap_err();
     assert_eq!(err.kind(), StoreErrorKind::NotFound, "{err}");
+}
 
+/// Rotates k1 to k4, k2 to k6 and k6 to k7; k3 (revoked) refuses.
+async fn keys_rotate(keys: &dyn ApiKeyStore, t: DateTime<Utc>) {
     // Rotate: the overlap ends before the old expiry, so it wins; the new key is there.
     let by = t + TimeDelta::minutes(5);
     let mut k4 = key("k4", "alice", t);
@@ -240,7 +256,10 @@ async fn api_keys_lifecycle(stores: Stores) {
     let k4_now = keys.find("k4").await.unwrap().unwrap();
     assert_same(&k4_now, &k4);
     assert_eq!(keys.find("k2").await.unwrap().unwrap().owner, "bob");
+}
 
+async fn keys_touch_and_delete(keys: &dyn ApiKeyStore, t: DateTime<Utc>, k1: &ApiKeyRecord) {
+    let last_used = async |id| keys.find(id).await.unwrap().unwrap().last_used_at;
     // touch_last_used: one batch, the latest time per key, gone keys skipped, never backwards.
     let earlier = t - TimeDelta::seconds(30);
     keys.touch_last_used(&[
@@ -251,36 +270,21 @@ async fn api_keys_lifecycle(stores: Stores) {
     ])
     .await
     .unwrap();
-    assert_eq!(
-        keys.find("k4").await.unwrap().unwrap().last_used_at,
-        Some(t)
-    );
-    assert_eq!(
-        keys.find("k7").await.unwrap().unwrap().last_used_at,
-        Some(earlier)
-    );
+    assert_eq!(last_used("k4").await, Some(t));
+    assert_eq!(last_used("k7").await, Some(earlier));
     keys.touch_last_used(&[("k4".into(), earlier)])
         .await
         .unwrap();
-    assert_eq!(
-        keys.find("k4").await.unwrap().unwrap().last_used_at,
-        Some(t)
-    );
+    assert_eq!(last_used("k4").await, Some(t));
     let t1 = t + TimeDelta::seconds(1);
     keys.touch_last_used(&[("k4".into(), t1)]).await.unwrap();
-    assert_eq!(
-        keys.find("k4").await.unwrap().unwrap().last_used_at,
-        Some(t1)
-    );
+    assert_eq!(last_used("k4").await, Some(t1));
     keys.touch_last_used(&[]).await.unwrap();
     // k1 had a last use before; an older touch leaves it.
     keys.touch_last_used(&[("k1".into(), t - TimeDelta::seconds(60))])
         .await
         .unwrap();
-    assert_eq!(
-        keys.find("k1").await.unwrap().unwrap().last_used_at,
-        k1.last_used_at
-    );
+    assert_eq!(last_used("k1").await, k1.last_used_at);
 
     // Delete.
     keys.delete("k2").await.unwrap();
@@ -293,19 +297,25 @@ async fn api_keys_lifecycle(stores: Stores) {
     );
 }
 
+/// The tasks of [`concurrent_writes`], and the keys each inserts.
+const TASKS: usize = 32;
+const PER_TASK: usize = 6;
+
+/// The id of a task's `i`th key in [`concurrent_writes`].
+fn id(task: usize, i: usize) -> String {
+    format!("c{task:02}-{i}")
+}
+
 /// 32 tasks create and revoke keys at once, then revoke each other's keys (two tasks racing on
 /// every odd row) while uses of every key are recorded; then 16 tasks race to rotate one key.
 async fn concurrent_writes(stores: Stores) {
-    const TASKS: usize = 32;
-    const PER_TASK: usize = 6;
-    let keys = stores.api_keys.clone();
+    let keys = stores.api_keys;
     let t = now();
     let (later, used_early, used_late) = (
         t + TimeDelta::seconds(1),
         t + TimeDelta::minutes(1),
         t + TimeDelta::minutes(2),
     );
-    let id = |task: usize, i: usize| format!("c{task:02}-{i}");
     let start = Arc::new(tokio::sync::Barrier::new(TASKS));
     let inserted = Arc::new(tokio::sync::Barrier::new(TASKS));
     let mut tasks = Vec::new();
@@ -341,6 +351,17 @@ async fn concurrent_writes(stores: Stores) {
     for task in tasks {
         task.await.unwrap();
     }
+    check_concurrent_writes(&*keys, t, later, used_late).await;
+    rotation_race(keys, t).await;
+}
+
+/// What `concurrent_writes` left: every key, revoked at the first time, used at the latest.
+async fn check_concurrent_writes(
+    keys: &dyn ApiKeyStore,
+    t: DateTime<Utc>,
+    later: DateTime<Utc>,
+    used_late: DateTime<Utc>,
+) {
     let all = keys.list(None).await.unwrap();
     assert_eq!(all.len(), TASKS * PER_TASK);
     for task in 0..TASKS {
@@ -373,7 +394,9 @@ async fn concurrent_writes(stores: Stores) {
         keys.list(Some("owner0")).await.unwrap().len(),
         TASKS / 4 * PER_TASK
     );
+}
 
+async fn rotation_race(keys: Arc<dyn ApiKeyStore>, t: DateTime<Utc>) {
     // Rotation races: exactly one winner, and the losers leave no new key behind.
     keys.insert(key("hot", "alice", t)).await.unwrap();
     let by = t + TimeDelta::minutes(1);

@@ -8,7 +8,7 @@ use http::header::AUTHORIZATION;
 use super::cache::VerifiedCache;
 use super::header::{self, BasicCredentials, BasicLimits, parse_basic};
 use super::turns::Turns;
-use super::{HashError, HashingConfig, HashingPool};
+use super::{HashError, HashingConfig, HashingPool, Verification};
 use crate::authenticator::{ApiKeyVerifier, Authenticator, BoxFuture, Outcome};
 use crate::error::{ConfigError, StoreError};
 use crate::lockout::{AttemptEnd, Lockout};
@@ -179,33 +179,9 @@ impl BasicAuthenticator {
         }
 
         let stored = record.as_ref().map(|r| &r.password_hash);
-        let verification = match self.pool.verify(&credentials.password, stored).await {
-            Ok(verification) => verification,
-            Err(HashError::Busy) => {
-                end(AttemptEnd::NotChecked).await?;
-                return refuse(
-                    Rejection::unavailable("password hashing pool is busy")
-                        .with_retry_after(Duration::from_secs(1)),
-                );
-            }
-            Err(HashError::InvalidHash) => {
-                // Refused after a dummy verification, like a wrong password, and counted like
-                // one: a malformed hash must not stand out by its time or by never locking.
-                end(AttemptEnd::Failed).await?;
-                tracing::error!(
-                    user,
-                    "stored password hash is malformed; the user cannot log in"
-                );
-                return refuse(Rejection::invalid_credentials(
-                    Scheme::Basic,
-                    "stored password hash is malformed",
-                ));
-            }
-            Err(err) => {
-                end(AttemptEnd::NotChecked).await?;
-                return refuse(Rejection::unavailable(err.to_string()));
-            }
-        };
+        let verification = self
+            .verify_password(user, &credentials.password, stored, request)
+            .await?;
 
         let record = match record {
             Some(record) if verification.matched && !record.disabled => record,
@@ -229,6 +205,42 @@ impl BasicAuthenticator {
             cache.insert(fp, current);
         }
         Ok(Outcome::Authenticated(principal_of(&record)))
+    }
+
+    /// Runs argon2 on `password` against `stored` (a dummy hash when there is no such user).
+    /// When the password cannot be checked, or the stored hash is malformed, the attempt ends
+    /// here and the rejection says why.
+    async fn verify_password(
+        &self,
+        user: &str,
+        password: &SecretString,
+        stored: Option<&PasswordHash>,
+        request: &RequestView<'_>,
+    ) -> Result<Verification, Rejection> {
+        let end = |how: AttemptEnd| self.end_attempt(user, request, how);
+        let rejection = match self.pool.verify(password, stored).await {
+            Ok(verification) => return Ok(verification),
+            Err(HashError::Busy) => {
+                end(AttemptEnd::NotChecked).await?;
+                Rejection::unavailable("password hashing pool is busy")
+                    .with_retry_after(Duration::from_secs(1))
+            }
+            Err(HashError::InvalidHash) => {
+                // Refused after a dummy verification, like a wrong password, and counted like
+                // one: a malformed hash must not stand out by its time or by never locking.
+                end(AttemptEnd::Failed).await?;
+                tracing::error!(
+                    user,
+                    "stored password hash is malformed; the user cannot log in"
+                );
+                Rejection::invalid_credentials(Scheme::Basic, "stored password hash is malformed")
+            }
+            Err(err) => {
+                end(AttemptEnd::NotChecked).await?;
+                Rejection::unavailable(err.to_string())
+            }
+        };
+        Err(rejection.with_attempted_subject(user))
     }
 
     async fn locked_out(

@@ -70,3 +70,19 @@ impl Write for ThreadWriter {
         Ok(())
     }
 }
+
+/// The audit events (target `portcullis::audit`) among the lines of `output`.
+pub(crate) fn audit_lines(output: &str) -> Vec<&str> {
+    output
+        .lines()
+        .filter(|line| line.contains("portcullis::audit"))
+        .collect()
+}
+
+/// Asserts that the event `line` holds every one of `fields` (`name=value` as `tracing` writes
+/// it).
+pub(crate) fn assert_fields(line: &str, fields: &[&str]) {
+    for field in fields {
+        assert!(line.contains(field), "no {field} in {line}");
+    }
+}
