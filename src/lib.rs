@@ -137,6 +137,8 @@ pub mod tower {
 
 mod adapters;
 mod authenticator;
+#[cfg(any(feature = "api-key", feature = "introspection"))]
+mod cache;
 mod duration;
 mod error;
 mod gate;

@@ -8,14 +8,14 @@
 //! through the full check on every request (keyed hash, revocation, expiry against the clock), so
 //! caching never extends a key's life past its `expires_at`.
 //!
-//! All entries share one TTL, so insertion order is expiry order: each table is a map plus a FIFO
-//! queue, and eviction (expired first, then oldest when full) is O(1) amortised, even under a
+//! Each table is an [`ExpiringMap`]; all entries share one TTL, so insertion order is expiry
+//! order, and eviction (expired first, then oldest when full) is O(1) amortised, even under a
 //! flood of made-up ids.
 
-use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
+use crate::cache::ExpiringMap;
 use crate::store::ApiKeyRecord;
 
 /// What the cache knows about an id.
@@ -36,8 +36,8 @@ pub(crate) struct KeyCache {
 
 #[derive(Debug)]
 struct State {
-    found: Fifo<Arc<ApiKeyRecord>>,
-    unknown: Fifo<()>,
+    found: ExpiringMap<String, Arc<ApiKeyRecord>>,
+    unknown: ExpiringMap<String, ()>,
     /// Bumped by every eviction. A lookup that missed remembers the epoch before reading the
     /// store, and its answer is cached only if no eviction happened meanwhile: otherwise a read
     /// that raced a revocation could put the pre-revocation record back after the eviction.
@@ -49,8 +49,8 @@ impl KeyCache {
         Self {
             ttl,
             state: RwLock::new(State {
-                found: Fifo::new(found_capacity),
-                unknown: Fifo::new(unknown_capacity),
+                found: ExpiringMap::new(found_capacity),
+                unknown: ExpiringMap::new(unknown_capacity),
                 epoch: 0,
             }),
         }
@@ -62,8 +62,8 @@ impl KeyCache {
         let state = self.state.read().unwrap_or_else(|e| e.into_inner());
         // Both tables are read whatever the first says, so a cached unknown id costs what a
         // cached known one does: timing must not tell a caller which ids exist.
-        let found = state.found.get(id, now, self.ttl);
-        let unknown = state.unknown.get(id, now, self.ttl);
+        let found = state.found.get(id, now);
+        let unknown = state.unknown.get(id, now);
         if let Some(record) = found {
             return Cached::Found(Arc::clone(record));
         }
@@ -79,13 +79,14 @@ impl KeyCache {
             return;
         }
         let now = Instant::now();
+        let until = now + self.ttl;
         let mut state = self.state.write().unwrap_or_else(|e| e.into_inner());
         if state.epoch != epoch {
             return;
         }
         match found {
-            Some(record) => state.found.insert(id, record, now, self.ttl),
-            None => state.unknown.insert(id, (), now, self.ttl),
+            Some(record) => state.found.insert(id.to_owned(), record, now, until),
+            None => state.unknown.insert(id.to_owned(), (), now, until),
         }
     }
 
@@ -108,161 +109,13 @@ impl KeyCache {
     #[cfg(test)]
     pub(crate) fn len(&self) -> (usize, usize) {
         let state = self.state.read().unwrap_or_else(|e| e.into_inner());
-        (state.found.map.len(), state.unknown.map.len())
-    }
-}
-
-/// A bounded map whose entries leave in insertion order.
-#[derive(Debug)]
-struct Fifo<V> {
-    capacity: usize,
-    map: HashMap<String, Entry<V>>,
-    /// `(id, seq)` in insertion order. An element whose `seq` no longer matches the map's entry
-    /// (removed or re-inserted since) is stale and skipped.
-    order: VecDeque<(String, u64)>,
-    next_seq: u64,
-}
-
-#[derive(Debug)]
-struct Entry<V> {
-    value: V,
-    at: Instant,
-    seq: u64,
-}
-
-impl<V> Fifo<V> {
-    fn new(capacity: usize) -> Self {
-        Self {
-            capacity,
-            map: HashMap::new(),
-            order: VecDeque::new(),
-            next_seq: 0,
-        }
-    }
-
-    fn get(&self, id: &str, now: Instant, ttl: Duration) -> Option<&V> {
-        self.map
-            .get(id)
-            .filter(|e| now.saturating_duration_since(e.at) < ttl)
-            .map(|e| &e.value)
-    }
-
-    fn insert(&mut self, id: &str, value: V, now: Instant, ttl: Duration) {
-        if self.capacity == 0 {
-            return;
-        }
-        // A re-inserted id leaves a stale element in `order`.
-        self.map.remove(id);
-        while let Some((front, seq)) = self.order.front() {
-            let live = self.map.get(front).filter(|e| e.seq == *seq);
-            let keep = live.is_some_and(|e| {
-                self.map.len() < self.capacity && now.saturating_duration_since(e.at) < ttl
-            });
-            if keep {
-                break;
-            }
-            if let Some((front, _)) = self.order.pop_front()
-                && live.is_some()
-            {
-                self.map.remove(&front);
-            }
-        }
-        // Stale elements behind a fresh front can pile up (ids evicted by revocations); compact
-        // when they outnumber the live ones, so `order` stays O(capacity).
-        if self.order.len() > 2 * self.capacity + 16 {
-            let map = &self.map;
-            self.order
-                .retain(|(id, seq)| map.get(id).is_some_and(|e| e.seq == *seq));
-        }
-        let seq = self.next_seq;
-        self.next_seq += 1;
-        self.order.push_back((id.to_owned(), seq));
-        self.map.insert(
-            id.to_owned(),
-            Entry {
-                value,
-                at: now,
-                seq,
-            },
-        );
-    }
-
-    fn remove(&mut self, id: &str) {
-        self.map.remove(id);
-    }
-
-    fn clear(&mut self) {
-        self.map.clear();
-        self.order.clear();
+        (state.found.len(), state.unknown.len())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn entries_expire_after_the_ttl() {
-        let mut fifo = Fifo::new(10);
-        let start = Instant::now();
-        let ttl = Duration::from_secs(5);
-        fifo.insert("a", 1, start, ttl);
-        assert_eq!(fifo.get("a", start + Duration::from_secs(4), ttl), Some(&1));
-        assert_eq!(fifo.get("a", start + ttl, ttl), None);
-    }
-
-    #[test]
-    fn the_oldest_entry_leaves_when_full() {
-        let mut fifo = Fifo::new(3);
-        let now = Instant::now();
-        let ttl = Duration::from_secs(60);
-        for (i, id) in ["a", "b", "c", "d"].into_iter().enumerate() {
-            fifo.insert(id, i, now, ttl);
-        }
-        assert_eq!(fifo.map.len(), 3);
-        assert_eq!(fifo.get("a", now, ttl), None);
-        assert_eq!(fifo.get("d", now, ttl), Some(&3));
-    }
-
-    #[test]
-    fn expired_entries_leave_before_live_ones() {
-        let mut fifo = Fifo::new(100);
-        let start = Instant::now();
-        let ttl = Duration::from_secs(5);
-        fifo.insert("old", 0, start, ttl);
-        fifo.insert("new", 1, start + Duration::from_secs(6), ttl);
-        assert!(!fifo.map.contains_key("old"));
-        assert_eq!(fifo.order.len(), 1);
-    }
-
-    #[test]
-    fn a_flood_of_ids_stays_bounded() {
-        let mut fifo = Fifo::new(100);
-        let now = Instant::now();
-        let ttl = Duration::from_secs(60);
-        for i in 0..10_000 {
-            fifo.insert(&format!("id{i}"), (), now, ttl);
-            if i % 3 == 0 {
-                // Evictions and re-inserts leave stale queue elements behind.
-                fifo.remove(&format!("id{}", i / 2));
-                fifo.insert(&format!("id{}", i / 3), (), now, ttl);
-            }
-        }
-        assert!(fifo.map.len() <= 100);
-        assert!(fifo.order.len() <= 2 * 100 + 17, "{}", fifo.order.len());
-    }
-
-    #[test]
-    fn a_reinserted_id_is_not_evicted_by_its_stale_element() {
-        let mut fifo = Fifo::new(2);
-        let now = Instant::now();
-        let ttl = Duration::from_secs(60);
-        fifo.insert("a", 1, now, ttl);
-        fifo.insert("a", 2, now, ttl);
-        fifo.insert("b", 3, now, ttl);
-        assert_eq!(fifo.get("a", now, ttl), Some(&2));
-        assert_eq!(fifo.get("b", now, ttl), Some(&3));
-    }
 
     #[test]
     fn an_eviction_during_a_store_read_keeps_the_stale_answer_out() {

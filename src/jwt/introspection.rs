@@ -15,7 +15,6 @@
 //! in `aud` (unless `dangerous_skip_audience_check`), carry an accepted `token_type` when it
 //! carries one, and come from the configured `iss` when one is configured (issue #16).
 
-use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -39,6 +38,7 @@ use super::validation::{Rules, now_secs};
 #[cfg(feature = "api-key")]
 use crate::api_key::KeyFormat;
 use crate::authenticator::{Authenticator, BoxFuture, Outcome};
+use crate::cache::ExpiringMap;
 use crate::error::ConfigError;
 use crate::json;
 use crate::principal::{Principal, Scheme};
@@ -699,85 +699,28 @@ fn joined(parts: &[&str]) -> Zeroizing<String> {
 /// Answers by token digest, each until its own deadline; the oldest leaves first when full.
 struct Cache<T> {
     ttl: Duration,
-    capacity: usize,
-    state: Mutex<CacheState<T>>,
-}
-
-struct CacheState<T> {
-    map: HashMap<[u8; 32], Entry<T>>,
-    /// Digests in insertion order with their sequence number; stale elements are skipped.
-    order: VecDeque<([u8; 32], u64)>,
-    next_seq: u64,
-}
-
-// Not derived: a derive would ask for `T: Default`.
-impl<T> Default for CacheState<T> {
-    fn default() -> Self {
-        Self {
-            map: HashMap::new(),
-            order: VecDeque::new(),
-            next_seq: 0,
-        }
-    }
-}
-
-struct Entry<T> {
-    value: T,
-    until: Instant,
-    seq: u64,
+    map: Mutex<ExpiringMap<[u8; 32], T>>,
 }
 
 impl<T: Clone> Cache<T> {
     fn new(ttl: Duration, capacity: usize) -> Self {
         Self {
             ttl,
-            capacity,
-            state: Mutex::new(CacheState::default()),
+            map: Mutex::new(ExpiringMap::new(capacity)),
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, CacheState<T>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, ExpiringMap<[u8; 32], T>> {
         // A poisoned lock means a panic mid-insert; at worst an entry is missing: a miss.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        self.map.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn get(&self, digest: &[u8; 32]) -> Option<T> {
-        if self.capacity == 0 || self.ttl.is_zero() {
-            return None;
-        }
-        let mut state = self.lock();
-        let entry = state.map.get(digest)?;
-        if entry.until > Instant::now() {
-            return Some(entry.value.clone());
-        }
-        state.map.remove(digest);
-        None
+        self.lock().get(digest, Instant::now()).cloned()
     }
 
     fn insert(&self, digest: [u8; 32], value: T, until: Instant) {
-        if self.capacity == 0 || until <= Instant::now() {
-            return;
-        }
-        let mut state = self.lock();
-        state.map.remove(&digest);
-        while state.map.len() >= self.capacity {
-            let Some((oldest, seq)) = state.order.pop_front() else {
-                break;
-            };
-            if state.map.get(&oldest).is_some_and(|e| e.seq == seq) {
-                state.map.remove(&oldest);
-            }
-        }
-        // Elements of removed or replaced entries pile up; drop them when they outnumber the
-        // live ones, so the queue stays O(capacity).
-        if state.order.len() > 2 * self.capacity + 16 {
-            let CacheState { map, order, .. } = &mut *state;
-            order.retain(|(digest, seq)| map.get(digest).is_some_and(|e| e.seq == *seq));
-        }
-        let seq = state.next_seq;
-        state.next_seq += 1;
-        state.order.push_back((digest, seq));
-        state.map.insert(digest, Entry { value, until, seq });
+        self.lock().insert(digest, value, Instant::now(), until);
     }
 }
 
@@ -797,7 +740,7 @@ mod tests {
         for i in 0..10u8 {
             cache.insert([i; 32], principal(), later);
         }
-        assert_eq!(cache.lock().map.len(), 3);
+        assert_eq!(cache.lock().len(), 3);
         assert!(cache.get(&[0; 32]).is_none());
         assert!(cache.get(&[9; 32]).is_some());
         cache.insert(
