@@ -92,6 +92,10 @@ impl<K: Hash + Eq + Clone, V> ExpiringMap<K, V> {
     }
 
     /// Forgets `key`.
+    #[cfg_attr(
+        not(feature = "api-key"),
+        expect(dead_code, reason = "only the API-key cache forgets entries")
+    )]
     pub(crate) fn remove<Q>(&mut self, key: &Q)
     where
         K: Borrow<Q>,
@@ -101,6 +105,10 @@ impl<K: Hash + Eq + Clone, V> ExpiringMap<K, V> {
     }
 
     /// Forgets everything.
+    #[cfg_attr(
+        not(feature = "api-key"),
+        expect(dead_code, reason = "only the API-key cache forgets entries")
+    )]
     pub(crate) fn clear(&mut self) {
         self.map.clear();
         self.order.clear();

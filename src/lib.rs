@@ -149,6 +149,8 @@ mod principal;
 mod request;
 mod route;
 mod secret;
+#[cfg(any(feature = "api-key", feature = "jwt", feature = "introspection"))]
+mod secret_file;
 
 #[cfg(feature = "tower")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tower")))]

@@ -8,7 +8,7 @@
 //! (headers, bodies), by a library a secret is handed to (argon2, HMAC, TLS), or by the OS (swap).
 
 use std::fmt;
-#[cfg(any(feature = "api-key", feature = "jwt", feature = "introspection"))]
+#[cfg(feature = "api-key")]
 use std::path::Path;
 
 use subtle::ConstantTimeEq;
@@ -103,55 +103,12 @@ impl fmt::Debug for PasswordHash {
 }
 
 /// Reads a secret file (a pepper, an HMAC key, a client secret or token) into a `SecretString`,
-/// without one trailing line ending (editors add one). Warns first if the file is readable by
-/// its group or by everyone (see [`warn_if_readable_by_others`]). `what` names the file in the
-/// warning and in errors.
+/// by the one rule every secret file follows (see [`crate::secret_file::read_secret_file`]: the
+/// trailing line endings go, and an empty secret is an error). Warns first if the file is
+/// readable by its group or by everyone. `what` names the file in the warning.
 #[cfg(feature = "api-key")]
 pub(crate) fn read_secret_file(path: &Path, what: &str) -> std::io::Result<SecretString> {
-    warn_if_readable_by_others(path, what);
-    let mut text = std::fs::read_to_string(path)?;
-    let keep = text.trim_end_matches(['\r', '\n']).len();
-    // Truncating keeps the buffer (no copy); the cut line ending is not secret.
-    text.truncate(keep);
-    Ok(SecretString(text))
-}
-
-/// Logs a warning (`WARN`, target `portcullis::audit`, `event = "secret_file_readable"`) when
-/// the file at `path` can be read by its group or by everyone: anyone else on the machine (or in
-/// the container image's other processes) could then read the secret. Unix only; a file that
-/// cannot be inspected is left to the read that follows.
-#[cfg(any(feature = "api-key", feature = "jwt", feature = "introspection"))]
-pub(crate) fn warn_if_readable_by_others(path: &Path, what: &str) {
-    if let Some(mode) = readable_by_others(path) {
-        tracing::warn!(
-            target: crate::audit::TARGET,
-            event = "secret_file_readable",
-            file = %path.display(),
-            mode = %format_args!("{mode:04o}"),
-            "the {what} file {} is readable by group or others (mode {mode:04o}): make it 0400 or \
-             0600 (in Kubernetes, `defaultMode: 0400` on the secret volume)",
-            path.display()
-        );
-    }
-}
-
-/// The permission bits of `path` if its group or everyone may read it.
-#[cfg(all(
-    unix,
-    any(feature = "api-key", feature = "jwt", feature = "introspection")
-))]
-pub(crate) fn readable_by_others(path: &Path) -> Option<u32> {
-    use std::os::unix::fs::PermissionsExt as _;
-    let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o7777;
-    (mode & 0o044 != 0).then_some(mode)
-}
-
-#[cfg(all(
-    not(unix),
-    any(feature = "api-key", feature = "jwt", feature = "introspection")
-))]
-pub(crate) fn readable_by_others(_path: &Path) -> Option<u32> {
-    None
+    crate::secret_file::read_secret_file(path, what).map(SecretString)
 }
 
 /// Compares two byte strings in time that depends only on their lengths.
@@ -177,6 +134,8 @@ mod tests {
     #[test]
     fn secret_files_readable_by_others_are_warned_about() {
         use std::os::unix::fs::PermissionsExt as _;
+        // The shared reader spells the audit target out (the command compiles it alone).
+        assert_eq!(crate::secret_file::AUDIT_TARGET, crate::audit::TARGET);
         use std::sync::{Arc, Mutex};
 
         #[derive(Clone, Default)]

@@ -103,7 +103,7 @@ pub struct IssuerSettings {
     pub jwks_file: Option<PathBuf>,
     /// A PEM public key file; needs `algorithm`.
     pub pem_file: Option<PathBuf>,
-    /// A file holding an HMAC secret (raw bytes; one trailing newline is ignored). `algorithm`
+    /// A file holding an HMAC secret (its text; trailing line endings are ignored). `algorithm`
     /// defaults to `HS256`.
     pub secret_file: Option<PathBuf>,
     /// The algorithm of `pem_file` or `secret_file`.
@@ -496,15 +496,15 @@ pub struct IntrospectionSettings {
     /// `bearer`.
     #[serde(default)]
     pub client_id: String,
-    /// A file holding the client secret (one trailing newline is ignored). Required unless
+    /// A file holding the client secret (trailing line endings are ignored). Required unless
     /// `auth_method` is `bearer`.
     #[serde(default)]
     pub client_secret_file: PathBuf,
     /// How the client authenticates. Defaults to `client_secret_basic`.
     #[serde(default)]
     pub auth_method: ClientAuthMethod,
-    /// With `auth_method = "bearer"`: a file holding the service's own token (one trailing
-    /// newline is ignored).
+    /// With `auth_method = "bearer"`: a file holding the service's own token (trailing line
+    /// endings are ignored).
     pub client_token_file: Option<PathBuf>,
     /// With `auth_method = "bearer"`: the environment variable holding the service's own token.
     pub client_token_env: Option<String>,
@@ -787,24 +787,13 @@ fn read(path: &Path, key: &str) -> Result<Vec<u8>, ConfigError> {
         .map_err(|e| ConfigError::new(format!("cannot read {}: {e}", path.display())).with_key(key))
 }
 
-/// A secret from a file, without one trailing newline (editors add one). Warns when the file is
-/// readable by group or others; `what` names it in that warning.
+/// A secret from a file, by the one rule of `crate::secret_file::read_secret_file` (trailing line
+/// endings dropped, an empty secret refused). Warns when the file is readable by group or
+/// others; `what` names it in that warning.
 pub(crate) fn read_secret(path: &Path, what: &str) -> Result<SecretString, ConfigError> {
-    crate::secret::warn_if_readable_by_others(path, what);
-    let mut text = std::fs::read_to_string(path)
-        .map_err(|e| ConfigError::new(format!("cannot read {}: {e}", path.display())))?;
-    let keep = text
-        .strip_suffix("\r\n")
-        .or_else(|| text.strip_suffix('\n'))
-        .unwrap_or(&text)
-        .len();
-    // Truncated in place, not copied, so the only copy is the one the `SecretString` wipes.
-    text.truncate(keep);
-    let secret = SecretString::new(text);
-    if secret.expose_secret().is_empty() {
-        return Err(ConfigError::new(format!("{} is empty", path.display())));
-    }
-    Ok(secret)
+    crate::secret_file::read_secret_file(path, what)
+        .map(SecretString::new)
+        .map_err(|e| ConfigError::new(format!("cannot read {}: {e}", path.display())))
 }
 
 #[cfg(all(test, feature = "jwt"))]

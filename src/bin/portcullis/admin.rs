@@ -244,8 +244,8 @@ impl Admin {
 /// The pepper from `--pepper-file` or the environment.
 fn read_pepper(args: &StoreArgs) -> Result<SecretString, String> {
     let pepper = match &args.pepper_file {
-        Some(path) => crate::read_secret_file(path, "pepper")
-            .map(|text| text.trim_end_matches(['\r', '\n']).to_owned())?,
+        Some(path) => crate::secret_file::read_secret_file(path, "pepper")
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?,
         None => std::env::var(DEFAULT_PEPPER_ENV)
             .map_err(|_| format!("set {DEFAULT_PEPPER_ENV} or give --pepper-file"))?,
     };

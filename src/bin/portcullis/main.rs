@@ -9,6 +9,10 @@ mod duration;
 // The store's check for a SQLite file that opening would create, compiled in likewise.
 #[path = "../../store/sqlite_file.rs"]
 mod sqlite_file;
+// The library's one reader of secret files (pepper, HMAC key), compiled in likewise: the
+// command reads a file as the same secret a service does.
+#[path = "../../secret_file.rs"]
+mod secret_file;
 mod token;
 
 use std::io::BufRead;
@@ -287,24 +291,4 @@ fn print_warnings() {
                 .with_target("portcullis", tracing::Level::WARN),
         );
     let _ = tracing_subscriber::registry().with(warnings).try_init();
-}
-
-/// Reads a secret file given on the command line, warning on stderr (before reading) when its
-/// group or everyone may read it.
-pub(crate) fn read_secret_file(path: &std::path::Path, what: &str) -> Result<String, String> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        if let Ok(meta) = std::fs::metadata(path) {
-            let mode = meta.permissions().mode() & 0o7777;
-            if mode & 0o044 != 0 {
-                eprintln!(
-                    "warning: the {what} file {} is readable by group or others (mode {mode:04o}): \
-                     make it 0400 or 0600",
-                    path.display()
-                );
-            }
-        }
-    }
-    std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
 }

@@ -39,7 +39,7 @@ struct VerifyArgs {
     /// issuer unless --issuer says otherwise.
     #[arg(long, value_name = "ISSUER_URL")]
     discovery: Option<String>,
-    /// A file holding an HMAC secret (one trailing newline is ignored); see --algorithm.
+    /// A file holding an HMAC secret (trailing line endings are ignored); see --algorithm.
     #[arg(long, value_name = "FILE")]
     secret_file: Option<PathBuf>,
     /// A PEM public key file; needs --algorithm.
@@ -144,11 +144,8 @@ fn key_source(args: &VerifyArgs) -> Result<KeySource, String> {
         return Ok(KeySource::discovery());
     }
     if let Some(path) = &args.secret_file {
-        let text = crate::read_secret_file(path, "HMAC key")?;
-        let secret = text
-            .strip_suffix("\r\n")
-            .or_else(|| text.strip_suffix('\n'))
-            .unwrap_or(&text);
+        let secret = crate::secret_file::read_secret_file(path, "HMAC key")
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         let algorithm = args.algorithm.unwrap_or(Algorithm::HS256);
         let key = VerifyingKey::hmac(algorithm, secret.as_bytes())
             .map_err(|e| format!("{}: {e}", path.display()))?;
