@@ -1,48 +1,46 @@
 //! `portcullis user …` and `portcullis key …` against a SQLite file, run as an operator would.
 #![cfg(all(feature = "cli", feature = "sqlite"))]
 
-use std::io::Write;
+mod common;
+
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use portcullis::store::open_store;
 use portcullis::{ApiKeys, Gate, Principal, Rejection, RequestView, SecretString};
 
+use common::cli::{self, TempDir, portcullis, succeeded};
+
 const PEPPER: &str = "cli-test-pepper-0123456789-abcdefghijklmnop";
 
+/// A SQLite database file (not there yet) in a directory of its own.
 struct Db {
-    dir: PathBuf,
+    dir: TempDir,
     url: String,
 }
 
 impl Db {
     fn new(name: &str) -> Self {
-        let dir =
-            std::env::temp_dir().join(format!("portcullis-cli-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        let url = format!("sqlite://{}", dir.join("admin.db").display());
+        let dir = TempDir::new(name);
+        let url = format!("sqlite://{}", dir.path().join("admin.db").display());
         Self { dir, url }
     }
 
     fn run(&self, args: &[&str], stdin: Option<&str>) -> Output {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_portcullis"));
-        command
-            .args(["--db", &self.url])
-            .args(args)
-            .env_remove("PORTCULLIS_DB");
+        let mut command = cli::command(&["--db", &self.url]);
+        command.args(args);
         run(command, stdin)
     }
 
     /// Runs with the database named by `PORTCULLIS_DB` instead of `--db`.
     fn run_from_env(&self, args: &[&str], stdin: Option<&str>) -> Output {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_portcullis"));
-        command.args(args).env("PORTCULLIS_DB", &self.url);
+        let mut command = cli::command(args);
+        command.env("PORTCULLIS_DB", &self.url);
         run(command, stdin)
     }
 
     fn path(&self) -> PathBuf {
-        self.dir.join("admin.db")
+        self.dir.path().join("admin.db")
     }
 
     fn ok(&self, args: &[&str], stdin: Option<&str>) -> String {
@@ -71,43 +69,8 @@ impl Db {
 
 /// Runs `command` with the test pepper and `stdin`, and waits for it.
 fn run(mut command: Command, stdin: Option<&str>) -> Output {
-    let mut child = command
-        .env("PORTCULLIS_API_KEY_PEPPER", PEPPER)
-        .env_remove("PORTCULLIS_CONFIG")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("portcullis runs");
-    let mut input = child.stdin.take().expect("stdin");
-    if let Some(text) = stdin {
-        // A command that fails before reading its input may already be gone.
-        if let Err(err) = input.write_all(text.as_bytes()) {
-            assert_eq!(
-                err.kind(),
-                std::io::ErrorKind::BrokenPipe,
-                "write stdin: {err}"
-            );
-        }
-    }
-    drop(input);
-    child.wait_with_output().expect("exits")
-}
-
-/// Asserts `out` is a success and returns its stdout.
-fn succeeded(args: &[&str], out: Output) -> String {
-    assert!(
-        out.status.success(),
-        "{args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("utf8")
-}
-
-impl Drop for Db {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
+    command.env("PORTCULLIS_API_KEY_PEPPER", PEPPER);
+    cli::run(command, stdin)
 }
 
 #[tokio::test]
@@ -261,10 +224,10 @@ fn bad_input_is_one_line_and_writes_nothing() {
 
 #[test]
 fn unreachable_database_is_one_line() {
-    let out = Command::new(env!("CARGO_BIN_EXE_portcullis"))
-        .args(["--db", "postgres://nobody@127.0.0.1:1/none", "user", "list"])
-        .output()
-        .expect("runs");
+    let out = portcullis(
+        &["--db", "postgres://nobody@127.0.0.1:1/none", "user", "list"],
+        None,
+    );
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
@@ -301,12 +264,7 @@ fn users_list_passwd_and_disable() {
 
 #[test]
 fn no_store_is_a_clear_error() {
-    let out = Command::new(env!("CARGO_BIN_EXE_portcullis"))
-        .args(["user", "list"])
-        .env_remove("PORTCULLIS_DB")
-        .env_remove("PORTCULLIS_CONFIG")
-        .output()
-        .expect("runs");
+    let out = portcullis(&["user", "list"], None);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--db"));
 }
@@ -317,10 +275,7 @@ fn help_and_version_print_as_usual() {
         (&["--version"][..], "portcullis "),
         (&["key", "create", "--help"][..], "--expires-in"),
     ] {
-        let out = Command::new(env!("CARGO_BIN_EXE_portcullis"))
-            .args(args)
-            .output()
-            .expect("runs");
+        let out = portcullis(args, None);
         assert_eq!(out.status.code(), Some(0), "{args:?}");
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(stdout.contains(expected), "{args:?}: {stdout}");
@@ -551,7 +506,7 @@ async fn check(gate: &Gate, key: &str) -> Result<Option<Principal>, Rejection> {
 fn a_pepper_file_others_can_read_is_warned_about() {
     use std::os::unix::fs::PermissionsExt as _;
     let db = Db::new("pepper-mode");
-    let pepper = db.dir.join("pepper");
+    let pepper = db.dir.path().join("pepper");
     std::fs::write(&pepper, format!("{PEPPER}\n")).expect("pepper");
     std::fs::set_permissions(&pepper, std::fs::Permissions::from_mode(0o644)).expect("chmod");
     let pepper_arg = pepper.to_str().expect("utf8 path");
@@ -583,7 +538,7 @@ fn a_pepper_file_others_can_read_is_warned_about() {
         & 0o777;
     assert_eq!(mode, 0o600, "database file mode {mode:o}");
 
-    let config = db.dir.join("portcullis.toml");
+    let config = db.dir.path().join("portcullis.toml");
     std::fs::write(
         &config,
         format!(
@@ -592,15 +547,12 @@ fn a_pepper_file_others_can_read_is_warned_about() {
         ),
     )
     .expect("config");
-    let mut command = Command::new(env!("CARGO_BIN_EXE_portcullis"));
-    command
-        .args([
-            "key",
-            "list",
-            "--config",
-            config.to_str().expect("utf8 path"),
-        ])
-        .env_remove("PORTCULLIS_DB");
+    let command = cli::command(&[
+        "key",
+        "list",
+        "--config",
+        config.to_str().expect("utf8 path"),
+    ]);
     let out = run(command, None);
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     succeeded(&["key", "list"], out);

@@ -1,8 +1,9 @@
 //! `portcullis config check|explain` and `portcullis hash-password`, run as a user would.
 #![cfg(feature = "cli")]
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
+mod common;
+
+use std::process::Output;
 use std::time::Duration;
 
 use portcullis::SecretString;
@@ -11,12 +12,7 @@ use portcullis::jwt::{JwtIssuer, SigningKey};
 use portcullis::store::PasswordHash;
 use portcullis::{Principal, Scheme, SubjectKind};
 
-fn portcullis(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_portcullis"))
-        .args(args)
-        .output()
-        .expect("portcullis runs")
-}
+use common::cli::{TempDir, portcullis};
 
 fn example() -> String {
     concat!(env!("CARGO_MANIFEST_DIR"), "/examples/portcullis.toml").to_owned()
@@ -32,7 +28,7 @@ fn last_line(output: &Output) -> String {
 
 #[test]
 fn check_accepts_the_example() {
-    let out = portcullis(&["config", "check", &example()]);
+    let out = portcullis(&["config", "check", &example()], None);
     assert!(
         out.status.success(),
         "{}",
@@ -42,35 +38,36 @@ fn check_accepts_the_example() {
 
 #[test]
 fn check_reports_line_column_and_key() {
-    let dir = std::env::temp_dir().join(format!("portcullis-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let file = dir.join("bad.toml");
-    std::fs::write(&file, "[gate]\ntrusted_proxies = [\"300.0.0.1\"]\n").expect("write");
-    let out = portcullis(&["config", "check", file.to_str().expect("utf8 path")]);
+    let dir = TempDir::new("bad-config");
+    let file = dir.write("bad.toml", "[gate]\ntrusted_proxies = [\"300.0.0.1\"]\n");
+    let out = portcullis(&["config", "check", &file], None);
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.starts_with(&format!("{}:2:", file.display())),
-        "{stderr}"
-    );
+    assert!(stderr.starts_with(&format!("{file}:2:")), "{stderr}");
     assert!(stderr.contains("gate.trusted_proxies[0]"), "{stderr}");
 }
 
 #[test]
 fn explain_prints_the_trace_and_the_decision() {
-    let out = portcullis(&["config", "explain", &example(), "--path", "/health"]);
+    let out = portcullis(
+        &["config", "explain", &example(), "--path", "/health"],
+        None,
+    );
     assert!(out.status.success());
     assert!(last_line(&out).starts_with("allow"), "{}", last_line(&out));
 
-    let out = portcullis(&[
-        "config",
-        "explain",
-        &example(),
-        "--method",
-        "DELETE",
-        "--path",
-        "/admin/users",
-    ]);
+    let out = portcullis(
+        &[
+            "config",
+            "explain",
+            &example(),
+            "--method",
+            "DELETE",
+            "--path",
+            "/admin/users",
+        ],
+        None,
+    );
     assert_eq!(out.status.code(), Some(1));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -113,19 +110,22 @@ fn explain_prints_the_trace_and_the_decision() {
 
 /// `GET /admin/x` through the trusted proxy 10.1.1.1, forwarding for `client`.
 fn admin_via_proxy(client: &str, credential: &str) -> Output {
-    portcullis(&[
-        "config",
-        "explain",
-        &example(),
-        "--path",
-        "/admin/x",
-        "--peer",
-        "10.1.1.1",
-        "--header",
-        &format!("X-Forwarded-For: {client}"),
-        "--header",
-        credential,
-    ])
+    portcullis(
+        &[
+            "config",
+            "explain",
+            &example(),
+            "--path",
+            "/admin/x",
+            "--peer",
+            "10.1.1.1",
+            "--header",
+            &format!("X-Forwarded-For: {client}"),
+            "--header",
+            credential,
+        ],
+        None,
+    )
 }
 
 /// A token from the example's `billing` issuer for "root", in group admin.
@@ -146,19 +146,7 @@ fn admin_token() -> String {
 
 #[test]
 fn hash_password_prints_a_phc_string() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_portcullis"))
-        .arg("hash-password")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("runs");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(b"correct horse\n")
-        .expect("write");
-    let out = child.wait_with_output().expect("exits");
+    let out = portcullis(&["hash-password"], Some("correct horse\n"));
     assert!(out.status.success());
     let phc = String::from_utf8_lossy(&out.stdout);
     assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc}");
@@ -166,48 +154,19 @@ fn hash_password_prints_a_phc_string() {
 
 #[test]
 fn check_reports_jwt_mistakes_with_line_and_key() {
-    let dir = std::env::temp_dir().join(format!("portcullis-cli-jwt-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let file = dir.join("jwt.toml");
-    std::fs::write(
-        &file,
+    let dir = TempDir::new("jwt-config");
+    let file = dir.write(
+        "jwt.toml",
         "[jwt]\naudiences = [\"orders\"]\nmax_lifetime = \"ninety days\"\n\n[[jwt.issuers]]\nissuer = \"billing\"\nsecret_file = \"billing.key\"\n",
-    )
-    .expect("write");
-    let out = portcullis(&["config", "check", file.to_str().expect("utf8 path")]);
+    );
+    let out = portcullis(&["config", "check", &file], None);
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.starts_with(&format!("{}:3:16: jwt.max_lifetime:", file.display())),
+        stderr.starts_with(&format!("{file}:3:16: jwt.max_lifetime:")),
         "{stderr}"
     );
     assert!(stderr.contains("not a duration"), "{stderr}");
-    let _ = std::fs::remove_dir_all(&dir);
-}
-
-/// A directory of its own under the system temp dir, removed on drop.
-struct TempDir(std::path::PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> Self {
-        let dir =
-            std::env::temp_dir().join(format!("portcullis-cli-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        Self(dir)
-    }
-
-    fn write(&self, name: &str, text: &str) -> String {
-        let file = self.0.join(name);
-        std::fs::write(&file, text).expect("write");
-        file.to_str().expect("utf8 path").to_owned()
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 /// The pool cost of the files below: small, so the tests stay fast.
@@ -246,7 +205,7 @@ async fn check_warns_only_about_inline_hashes_costlier_than_the_pool() {
             inline_user("bob", &hash_at(256, 1, 1).await),
         ),
     );
-    let out = portcullis(&["config", "check", &file]);
+    let out = portcullis(&["config", "check", &file], None);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     let warnings: Vec<&str> = stderr.lines().filter(|l| l.contains("warning")).collect();
@@ -272,7 +231,7 @@ async fn check_warns_about_costlier_hashes_in_the_store() {
     use portcullis::store::{SqliteStore, UserRecord, UserStore as _};
 
     let dir = TempDir::new("costly-store");
-    let store = SqliteStore::open(dir.0.join("users.db").to_str().expect("utf8 path"))
+    let store = SqliteStore::open(dir.path().join("users.db").to_str().expect("utf8 path"))
         .await
         .expect("store");
     for (name, phc) in [
@@ -290,7 +249,7 @@ async fn check_warns_about_costlier_hashes_in_the_store() {
         "store.toml",
         &format!("[store]\nurl = \"sqlite://users.db\"\n\n{POOL_HASHING}"),
     );
-    let out = portcullis(&["config", "check", &file]);
+    let out = portcullis(&["config", "check", &file], None);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
@@ -302,30 +261,18 @@ async fn check_warns_about_costlier_hashes_in_the_store() {
         "missing.toml",
         &format!("[store]\nurl = \"sqlite://missing.db\"\n\n{POOL_HASHING}"),
     );
-    let out = portcullis(&["config", "check", &file]);
+    let out = portcullis(&["config", "check", &file], None);
     assert!(out.status.success());
     assert_eq!(String::from_utf8_lossy(&out.stderr), "");
-    assert!(!dir.0.join("missing.db").exists());
+    assert!(!dir.path().join("missing.db").exists());
 }
 
 /// `portcullis hash-password` with `args`, "correct horse" on stdin.
 fn hash_password(args: &[&str]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_portcullis"))
-        .arg("hash-password")
-        .args(args)
-        .env_remove("PORTCULLIS_CONFIG")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("runs");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(b"correct horse\n")
-        .expect("write");
-    child.wait_with_output().expect("exits")
+    portcullis(
+        &[&["hash-password"], args].concat(),
+        Some("correct horse\n"),
+    )
 }
 
 #[test]

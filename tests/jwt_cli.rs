@@ -2,39 +2,17 @@
 //! token is refused and exit 1; keys from a secret file, a JWKS file and a JWKS URL.
 #![cfg(feature = "cli")]
 
+mod common;
 #[path = "jwt_fixtures/support.rs"]
 mod support;
 
-use std::io::Write;
-use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 use std::time::Duration;
 
+use common::cli::{TempDir, portcullis};
 use portcullis::jwt::{Algorithm, JwtIssuer, SigningKey};
 use portcullis::{Principal, Scheme, SubjectKind};
 use support::{IdpServer, TestKey, claims, jwks};
-
-fn portcullis(args: &[&str], stdin: Option<&str>) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_portcullis"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("portcullis runs");
-    let mut input = child.stdin.take().expect("stdin");
-    if let Some(text) = stdin {
-        input.write_all(text.as_bytes()).expect("stdin written");
-    }
-    drop(input);
-    child.wait_with_output().expect("portcullis ends")
-}
-
-fn temp_dir() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("portcullis-token-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
-}
 
 fn stdout(out: &Output) -> serde_json::Value {
     serde_json::from_slice(&out.stdout)
@@ -43,7 +21,8 @@ fn stdout(out: &Output) -> serde_json::Value {
 
 #[test]
 fn verify_with_a_secret_file_and_a_jwks_file() {
-    let dir = temp_dir();
+    let temp = TempDir::new("token-verify");
+    let dir = temp.path();
     let secret = "a CLI test secret of 32+ bytes!!";
     std::fs::write(dir.join("secret"), format!("{secret}\n")).unwrap();
     #[cfg(unix)]
@@ -138,7 +117,6 @@ fn verify_with_a_secret_file_and_a_jwks_file() {
         None,
     );
     assert_eq!(out.status.code(), Some(2));
-    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[tokio::test]

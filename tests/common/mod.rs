@@ -7,6 +7,8 @@
 // Each test file uses only some of these helpers; the rest would warn as dead code.
 #![allow(dead_code, reason = "shared by several test files, each using a part")]
 
+#[cfg(feature = "cli")]
+pub(crate) mod cli;
 pub(crate) mod logs;
 
 use std::net::SocketAddr;
