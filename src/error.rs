@@ -97,12 +97,14 @@ pub enum StoreErrorKind {
 }
 
 /// A store failure. The message is for operators; it never holds a secret.
+///
+/// Like every error type in this crate, its `Display` says everything, the underlying error's
+/// message included, and [`source`](std::error::Error::source) is `None` (see
+/// [`with_source`](Self::with_source)).
 #[derive(Debug, thiserror::Error)]
 pub struct StoreError {
     kind: StoreErrorKind,
     message: String,
-    #[source]
-    source: Option<Box<dyn std::error::Error + Send + Sync>>,
 }
 
 impl StoreError {
@@ -111,13 +113,16 @@ impl StoreError {
         Self {
             kind,
             message: message.into(),
-            source: None,
         }
     }
 
-    /// Attaches the underlying error.
-    pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
-        self.source = Some(Box::new(source));
+    /// Adds the underlying error's message to this one's (`{message}: {source}`). The error
+    /// itself is not kept, so [`source`](std::error::Error::source) stays `None` and `Debug`
+    /// never prints what a foreign error's `Debug` would (a database error's can quote the row).
+    #[must_use]
+    pub fn with_source(mut self, source: impl std::error::Error) -> Self {
+        use std::fmt::Write as _;
+        let _ = write!(self.message, ": {source}");
         self
     }
 

@@ -117,12 +117,15 @@ impl IssuedKey {
 }
 
 /// Why a key operation failed.
+///
+/// `Display` includes the store's message; [`source`](std::error::Error::source) is `None`, as
+/// for every error type in this crate.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ApiKeyError {
     /// The store failed or refused.
     #[error("API key store: {0}")]
-    Store(#[from] StoreError),
+    Store(StoreError),
     /// No expiry was given, and non-expiring keys are not allowed.
     #[error("an expiry is required: non-expiring API keys are not allowed")]
     ExpiryRequired,
@@ -162,6 +165,14 @@ pub enum ApiKeyError {
 
 /// A duration in the units an operator would write: `90d`, `1d12h`, `30m`, `45s`.
 struct HumanDuration(Duration);
+
+// Written out rather than `#[from]`, which would also make the store error the `source` that
+// `Display` already shows.
+impl From<StoreError> for ApiKeyError {
+    fn from(error: StoreError) -> Self {
+        Self::Store(error)
+    }
+}
 
 impl fmt::Display for HumanDuration {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

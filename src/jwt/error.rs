@@ -186,11 +186,14 @@ pub enum FetchErrorKind {
 
 /// A failed fetch of a JWKS, discovery document or introspection answer. The message is for
 /// operators; it never holds a token or a client secret.
+///
+/// Like every error type in this crate, its `Display` says everything, the underlying error's
+/// message included, and [`source`](std::error::Error::source) is `None` (see
+/// [`with_source`](Self::with_source)).
 #[derive(Debug)]
 pub struct FetchError {
     kind: FetchErrorKind,
     message: String,
-    source: Option<Box<dyn std::error::Error + Send + Sync>>,
 }
 
 impl FetchError {
@@ -199,13 +202,16 @@ impl FetchError {
         Self {
             kind,
             message: message.into(),
-            source: None,
         }
     }
 
-    /// Attaches the underlying error.
-    pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
-        self.source = Some(Box::new(source));
+    /// Adds the underlying error's message to this one's (`{message}: {source}`). The error
+    /// itself is not kept, so [`source`](std::error::Error::source) stays `None` and `Debug`
+    /// never prints what a foreign error's `Debug` would.
+    #[must_use]
+    pub fn with_source(mut self, source: impl std::error::Error) -> Self {
+        use std::fmt::Write as _;
+        let _ = write!(self.message, ": {source}");
         self
     }
 
@@ -217,21 +223,11 @@ impl FetchError {
 
 impl fmt::Display for FetchError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)?;
-        if let Some(source) = &self.source {
-            write!(f, ": {source}")?;
-        }
-        Ok(())
+        f.write_str(&self.message)
     }
 }
 
-impl std::error::Error for FetchError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.source
-            .as_deref()
-            .map(|e| e as &(dyn std::error::Error + 'static))
-    }
-}
+impl std::error::Error for FetchError {}
 
 #[cfg(feature = "jwt")]
 /// Why [`JwtIssuer::issue`](super::JwtIssuer::issue) refused.

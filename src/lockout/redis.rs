@@ -209,7 +209,7 @@ impl RedisFailureStore {
     fn error(&self, err: RedisError) -> StoreError {
         StoreError::new(
             StoreErrorKind::Unavailable,
-            format!("redis at {}: {err}", self.address),
+            format!("redis at {}", self.address),
         )
         .with_source(err)
     }

@@ -104,7 +104,7 @@ pub(super) fn db_error(
         sqlx::Error::Configuration(_) | sqlx::Error::InvalidArgument(_) => StoreErrorKind::Invalid,
         _ => StoreErrorKind::Unavailable,
     };
-    StoreError::new(kind, format!("{backend}: {context}: {error}")).with_source(error)
+    StoreError::new(kind, format!("{backend}: {context}")).with_source(error)
 }
 
 /// Whether `error` is a unique-constraint violation (a taken name or id).
