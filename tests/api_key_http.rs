@@ -60,23 +60,9 @@ impl App {
             .authenticator(basic)
             .build()
             .expect("valid gate");
-        let app = Router::new()
-            .route("/whoami", get(whoami))
-            .layer(GateLayer::new(gate));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("local addr");
-        tokio::spawn(async move {
-            axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .await
-            .expect("server runs");
-        });
+        let base = common::serve_router(Router::new().route("/whoami", get(whoami)), gate).await;
         App {
-            base: format!("http://{addr}"),
+            base,
             client: reqwest::Client::new(),
             keys,
         }

@@ -47,7 +47,7 @@ mod tests {
         let url = format!("sqlite://{}", absent.display());
         assert_eq!(missing_sqlite_file(&url), Some(absent.clone()));
         assert_eq!(
-            missing_sqlite_file(&format!("SQLite:{}?mode=rwc", absent.display())),
+            missing_sqlite_file(&format!("sqlite:{}?mode=rwc", absent.display())),
             Some(absent)
         );
         let present = std::env::current_exe().unwrap();

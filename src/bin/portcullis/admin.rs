@@ -252,7 +252,8 @@ fn read_pepper(args: &StoreArgs) -> Result<SecretString, String> {
     Ok(SecretString::new(pepper))
 }
 
-fn read_password() -> Result<SecretString, String> {
+/// One line from stdin, without its line ending; an empty one is refused.
+pub(crate) fn read_password() -> Result<SecretString, String> {
     let mut line = String::new();
     std::io::stdin()
         .lock()

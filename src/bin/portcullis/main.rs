@@ -131,15 +131,7 @@ async fn run(store: admin::StoreArgs, command: Command) -> Result<ExitCode, Stri
         Command::Key(command) => admin::key(store, command).await.map(|()| ExitCode::SUCCESS),
         Command::Token(args) => token::run(args).await,
         Command::HashPassword => {
-            let mut line = String::new();
-            std::io::stdin()
-                .lock()
-                .read_line(&mut line)
-                .map_err(|e| format!("cannot read the password from stdin: {e}"))?;
-            let password = line.trim_end_matches(['\r', '\n']);
-            if password.is_empty() {
-                return Err("empty password on stdin".to_owned());
-            }
+            let password = admin::read_password()?;
             // Read before hashing, so a bad file is reported at once; with `--config`, the
             // stored hash then costs what the Gate's own refusals cost (issue #15 item 4).
             let hashing = match store.config_file() {
@@ -150,10 +142,7 @@ async fn run(store: admin::StoreArgs, command: Command) -> Result<ExitCode, Stri
                 None => HashingConfig::default(),
             };
             let pool = HashingPool::new(hashing).map_err(|e| e.to_string())?;
-            let hash = pool
-                .hash(&SecretString::new(password))
-                .await
-                .map_err(|e| e.to_string())?;
+            let hash = pool.hash(&password).await.map_err(|e| e.to_string())?;
             println!("{}", hash.expose_phc());
             Ok(ExitCode::SUCCESS)
         }
