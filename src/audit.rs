@@ -68,3 +68,48 @@ impl AuditRecord<'_> {
         );
     }
 }
+
+/// What `tracing` writes on this thread while it lives, for unit tests that assert on events
+/// (a thread-local default subscriber: run the code under test on this thread).
+#[cfg(test)]
+pub(crate) struct CapturedLogs {
+    buffer: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+    _guard: tracing::subscriber::DefaultGuard,
+}
+
+#[cfg(test)]
+impl CapturedLogs {
+    /// Starts capturing this thread's events.
+    pub(crate) fn start() -> Self {
+        let buffer = std::sync::Arc::default();
+        let writer = LogWriter(std::sync::Arc::clone(&buffer));
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        Self {
+            buffer,
+            _guard: tracing::subscriber::set_default(subscriber),
+        }
+    }
+
+    /// Everything written so far.
+    pub(crate) fn text(&self) -> String {
+        String::from_utf8_lossy(&self.buffer.lock().unwrap()).into_owned()
+    }
+}
+
+#[cfg(test)]
+#[derive(Clone)]
+struct LogWriter(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+#[cfg(test)]
+impl std::io::Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}

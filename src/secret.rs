@@ -136,26 +136,7 @@ mod tests {
         use std::os::unix::fs::PermissionsExt as _;
         // The shared reader spells the audit target out (the command compiles it alone).
         assert_eq!(crate::secret_file::AUDIT_TARGET, crate::audit::TARGET);
-        use std::sync::{Arc, Mutex};
-
-        #[derive(Clone, Default)]
-        struct Capture(Arc<Mutex<Vec<u8>>>);
-        impl std::io::Write for Capture {
-            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-                self.0.lock().unwrap().extend_from_slice(buf);
-                Ok(buf.len())
-            }
-            fn flush(&mut self) -> std::io::Result<()> {
-                Ok(())
-            }
-        }
-        let captured = Capture::default();
-        let writer = captured.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(move || writer.clone())
-            .with_ansi(false)
-            .finish();
-        let _guard = tracing::subscriber::set_default(subscriber);
+        let logs = crate::audit::CapturedLogs::start();
 
         let dir = std::env::temp_dir().join(format!("portcullis-secret-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -168,7 +149,7 @@ mod tests {
         let secret = read_secret_file(&shared, "API key pepper").unwrap();
         assert_eq!(secret.expose_secret(), "pepper pepper pepper pepper pepper");
         read_secret_file(&private, "API key pepper").unwrap();
-        let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        let logs = logs.text();
         let _ = std::fs::remove_dir_all(&dir);
         assert_eq!(logs.lines().count(), 1, "{logs}");
         assert!(logs.contains("WARN"), "{logs}");

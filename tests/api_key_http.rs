@@ -8,7 +8,6 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,7 +18,7 @@ use portcullis::api_key::{ApiKeyError, IssuedKey};
 use portcullis::api_key::{ApiKeysBuilder, CHECKSUM_LEN};
 use portcullis::basic::encode_basic;
 use portcullis::store::{MemoryApiKeyStore, MemoryUserStore};
-use portcullis::{ApiKeys, BasicAuthenticator, Gate, GateLayer, NewApiKey, Principal, RequestView};
+use portcullis::{ApiKeys, BasicAuthenticator, Gate, NewApiKey, Principal, RequestView};
 use reqwest::StatusCode;
 use reqwest::header::WWW_AUTHENTICATE;
 

@@ -539,30 +539,12 @@ mod tests {
         listener.local_addr().unwrap().port()
     }
 
-    struct Capture(std::sync::Arc<Mutex<Vec<u8>>>);
-
-    impl std::io::Write for Capture {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
     /// Either way, an unreachable Redis is logged as a warning, once per 10 s, with how many
     /// warnings were held back.
     #[tokio::test]
     async fn an_outage_is_logged_once_per_interval_open_or_closed() {
-        let captured = std::sync::Arc::new(Mutex::new(Vec::new()));
-        let writer = std::sync::Arc::clone(&captured);
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(move || Capture(std::sync::Arc::clone(&writer)))
-            .with_ansi(false)
-            .finish();
         // Thread-local, and this test's runtime is single-threaded.
-        let _guard = tracing::subscriber::set_default(subscriber);
+        let captured = crate::audit::CapturedLogs::start();
         let url = format!("redis://127.0.0.1:{}", closed_port());
         let window = Duration::from_secs(60);
 
@@ -579,7 +561,7 @@ mod tests {
         assert_eq!(open.record_failure("user:a", window).await.unwrap(), 0);
         open.clear("user:a").await.unwrap();
 
-        let logs = String::from_utf8(captured.lock().unwrap().clone()).unwrap();
+        let logs = captured.text();
         let closed_lines = logs.matches("failing closed").count();
         let open_lines = logs.matches("failing open").count();
         assert_eq!((closed_lines, open_lines), (1, 1), "{logs}");

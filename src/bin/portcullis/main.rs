@@ -15,15 +15,14 @@ mod sqlite_file;
 mod secret_file;
 mod token;
 
-use std::io::BufRead;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use portcullis::RequestView;
 use portcullis::basic::{HashingConfig, HashingPool};
 use portcullis::config::Config;
-use portcullis::{RequestView, SecretString};
 
 #[derive(Parser)]
 #[command(
