@@ -7,6 +7,8 @@
     feature = "introspection"
 ))]
 
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
@@ -999,17 +1001,7 @@ fn redis_lockout_mistakes_are_located() {
 #[cfg(feature = "redis")]
 #[tokio::test]
 async fn redis_lockout_from_the_file_locks_out() {
-    let up = std::net::TcpStream::connect_timeout(
-        &"127.0.0.1:6379".parse().expect("address"),
-        std::time::Duration::from_secs(1),
-    )
-    .is_ok();
-    if !up {
-        let message = "no Redis at 127.0.0.1:6379";
-        if std::env::var("PORTCULLIS_REQUIRE_SERVICES").as_deref() == Ok("1") {
-            panic!("{message}, and PORTCULLIS_REQUIRE_SERVICES=1");
-        }
-        println!("SKIPPED: {message}");
+    if !common::redis_lockout::redis_up() {
         return;
     }
     let prefix = format!(
@@ -1040,24 +1032,10 @@ async fn redis_lockout_from_the_file_locks_out() {
     assert!((1..=60).contains(&retry), "Retry-After {retry}");
 
     // The counter lives in Redis, under the configured prefix.
-    let client = redis::Client::open("redis://127.0.0.1:6379").expect("url");
-    let mut conn = client
-        .get_multiplexed_async_connection()
-        .await
-        .expect("connect");
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("portcullis:lockout:{prefix}:*"))
-        .query_async(&mut conn)
-        .await
-        .expect("KEYS");
-    assert!(!keys.is_empty(), "no counter under the prefix");
-    for key in keys {
-        let _: u64 = redis::cmd("DEL")
-            .arg(key)
-            .query_async(&mut conn)
-            .await
-            .expect("DEL");
-    }
+    assert!(
+        common::redis_lockout::clean_up(&prefix).await > 0,
+        "no counter under the prefix"
+    );
 }
 
 #[test]

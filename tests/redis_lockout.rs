@@ -21,29 +21,11 @@ use reqwest::StatusCode;
 use reqwest::header::RETRY_AFTER;
 use tokio::task::JoinSet;
 
+use common::redis_lockout::{REDIS, clean_up, redis_up};
 use common::{TestApp, basic_builder, client, gate_with, serve};
 
-const REDIS: &str = "redis://127.0.0.1:6379";
 const PASSWORD: &str = "correct horse battery staple";
 const THRESHOLD: u32 = 3;
-
-/// Whether the shared Redis answers; prints `SKIPPED` (or panics under
-/// `PORTCULLIS_REQUIRE_SERVICES=1`) when it does not.
-fn redis_up() -> bool {
-    let up = TcpStream::connect_timeout(
-        &"127.0.0.1:6379".parse().expect("address"),
-        Duration::from_secs(1),
-    )
-    .is_ok();
-    if !up {
-        let message = "no Redis at 127.0.0.1:6379";
-        if std::env::var("PORTCULLIS_REQUIRE_SERVICES").as_deref() == Ok("1") {
-            panic!("{message}, and PORTCULLIS_REQUIRE_SERVICES=1");
-        }
-        println!("SKIPPED: {message}");
-    }
-    up
-}
 
 /// A key prefix no other test or run uses.
 fn unique_prefix(test: &str) -> String {
@@ -57,27 +39,6 @@ fn unique_prefix(test: &str) -> String {
         std::process::id(),
         NEXT.fetch_add(1, Ordering::Relaxed)
     )
-}
-
-/// Deletes every key under `prefix`.
-async fn clean_up(prefix: &str) {
-    let client = redis::Client::open(REDIS).expect("url");
-    let mut conn = client
-        .get_multiplexed_async_connection()
-        .await
-        .expect("connect");
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("portcullis:lockout:{prefix}:*"))
-        .query_async(&mut conn)
-        .await
-        .expect("KEYS");
-    for key in keys {
-        let _: u64 = redis::cmd("DEL")
-            .arg(key)
-            .query_async(&mut conn)
-            .await
-            .expect("DEL");
-    }
 }
 
 /// The lockout rules every instance of the test service uses, counting in `store`.

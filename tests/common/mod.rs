@@ -10,6 +10,8 @@
 #[cfg(feature = "cli")]
 pub(crate) mod cli;
 pub(crate) mod logs;
+#[cfg(feature = "redis")]
+pub(crate) mod redis_lockout;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
