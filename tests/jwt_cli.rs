@@ -20,7 +20,7 @@ fn stdout(out: &Output) -> serde_json::Value {
 }
 
 #[test]
-fn verify_with_a_secret_file_and_a_jwks_file() {
+fn verify_with_a_secret_file() {
     let temp = TempDir::new("token-verify");
     let dir = temp.path();
     let secret = "a CLI test secret of 32+ bytes!!";
@@ -78,8 +78,14 @@ fn verify_with_a_secret_file_and_a_jwks_file() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("InvalidAudience"), "{stderr}");
     assert!(!stderr.contains(token.expose_secret()));
+}
 
-    // A JWKS file with an ES256 issuer's public key.
+/// A JWKS file with an ES256 issuer's public key; no key source at all is a usage error.
+#[test]
+fn verify_with_a_jwks_file() {
+    let temp = TempDir::new("token-verify-jwks");
+    let dir = temp.path();
+    let alice = Principal::new("alice", SubjectKind::User, Scheme::Basic).with_groups(["staff"]);
     let es = JwtIssuer::builder(
         "https://es.example",
         SigningKey::generate(Algorithm::ES256)
