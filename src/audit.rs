@@ -1,6 +1,8 @@
 //! The audit trail: one `tracing` event per decision, target `portcullis::audit`.
 //!
-//! Fields: `outcome` (`allow`, `deny`, `reject`), `status`, `scheme`, `subject` (or
+//! Fields: `stage` (`gate`: the Gate's decision; `route`: a route-bound policy,
+//! `tower::PolicyLayer` or `actix::PolicyMiddleware`; `handler`: a
+//! guard or an extractor in a handler), `outcome` (`allow`, `deny`, `reject`), `status`, `scheme`, `subject` (or
 //! `attempted_subject`: who a refused credential claimed to be), `credential_id` (or
 //! `attempted_credential_id`: the public id of a refused API key, e.g. a revoked one),
 //! `client_ip`, `method`, `path` (as sent), `route`, `rule`, `reason`, `report_only`. Never a
@@ -15,6 +17,7 @@ use crate::reject::Rejection;
 pub const TARGET: &str = "portcullis::audit";
 
 pub(crate) struct AuditRecord<'a> {
+    pub(crate) stage: &'static str,
     pub(crate) method: &'a str,
     pub(crate) path: &'a str,
     pub(crate) client_ip: Option<IpAddr>,
@@ -25,6 +28,7 @@ impl AuditRecord<'_> {
     pub(crate) fn allowed(&self, principal: Option<&Principal>) {
         tracing::info!(
             target: TARGET,
+            stage = self.stage,
             outcome = "allow",
             status = 200u16,
             scheme = principal.map(|p| p.scheme().as_str()),
@@ -51,6 +55,7 @@ impl AuditRecord<'_> {
             .map(|s| s.as_str());
         tracing::info!(
             target: TARGET,
+            stage = self.stage,
             outcome,
             status = rejection.status().as_u16(),
             scheme,

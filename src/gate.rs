@@ -10,7 +10,8 @@ use crate::audit::AuditRecord;
 use crate::authenticator::{Authenticator, Outcome};
 use crate::client_ip::TrustedProxies;
 use crate::error::ConfigError;
-use crate::policy::{Authenticated, Policy, PolicyContext};
+use crate::context::GateContext;
+use crate::policy::{Authenticated, Denial, Policy, PolicyContext};
 use crate::principal::Principal;
 use crate::reject::{Challenge, ProblemJson, Rejection, RejectionResponder};
 use crate::request::RequestView;
@@ -55,7 +56,24 @@ impl Gate {
     /// Checks a request: `Ok(Some(principal))` when authenticated and allowed, `Ok(None)` when an
     /// anonymous request is allowed, or the rejection to send. Emits one audit event.
     pub async fn check(&self, request: &RequestView<'_>) -> Result<Option<Principal>, Rejection> {
-        self.run(request, &mut Trace::Off).await
+        let decided = self.run(request, &mut Trace::Off).await?;
+        Ok(decided.principal)
+    }
+
+    /// Checks a request like [`check`](Self::check) and returns, on success, the context the
+    /// adapters put in the request's extensions for route-bound policies, guards and extractors.
+    #[cfg_attr(
+        not(any(feature = "tower", feature = "actix")),
+        expect(dead_code, reason = "only the adapters put a context in extensions")
+    )]
+    pub(crate) async fn decide(&self, request: &RequestView<'_>) -> Result<GateContext, Rejection> {
+        let decided = self.run(request, &mut Trace::Off).await?;
+        Ok(GateContext::new(
+            self.clone(),
+            decided.principal,
+            decided.client_ip,
+            decided.route,
+        ))
     }
 
     /// Checks a request like [`check`](Self::check) (audit event included) and returns the trace
@@ -63,18 +81,17 @@ impl Gate {
     /// `portcullis config explain`.
     pub async fn explain(&self, request: &RequestView<'_>) -> Explanation {
         let mut trace = Trace::On(Vec::new());
-        let result = self.run(request, &mut trace).await;
+        let result = self
+            .run(request, &mut trace)
+            .await
+            .map(|decided| decided.principal);
         let Trace::On(steps) = trace else {
             unreachable!("the trace was created on")
         };
         Explanation { steps, result }
     }
 
-    async fn run(
-        &self,
-        request: &RequestView<'_>,
-        trace: &mut Trace,
-    ) -> Result<Option<Principal>, Rejection> {
+    async fn run(&self, request: &RequestView<'_>, trace: &mut Trace) -> Result<Decided, Rejection> {
         let method = request.method().as_str();
         if request.path().len() > self.inner.max_path_bytes {
             // Refused before anything else reads it, and not quoted whole in the audit log.
@@ -121,7 +138,7 @@ impl Gate {
             )
         });
         let request = request.with_client_ip(client_ip);
-        let route = self.route_for(request.method(), path);
+        let (route_index, route) = self.route_for(request.method(), path);
         let audit = self.audit(method, path, client_ip, route.name());
 
         let principal = match self.authenticate(&request, trace).await {
@@ -140,24 +157,21 @@ impl Gate {
         let Some(denial) = decision.refusal() else {
             trace.step("policy", || "allow".to_owned());
             audit.allowed(principal.as_ref());
-            return Ok(principal);
+            return Ok(Decided {
+                principal,
+                client_ip,
+                route: route_index,
+            });
         };
-        let reason = format!("{}: {}", denial.rule, denial.reason);
+        let rejection = refusal(principal.as_ref(), denial);
         trace.step("policy", || {
             let how = if decision.is_indeterminate() {
                 "indeterminate"
             } else {
                 "deny"
             };
-            format!("{how} by {reason}")
+            format!("{how} by {}", rejection.reason())
         });
-        let rejection = match &principal {
-            None => Rejection::missing_credentials(reason),
-            Some(_) if !denial.missing_scopes.is_empty() => {
-                Rejection::insufficient_scope(denial.missing_scopes.clone(), reason)
-            }
-            Some(_) => Rejection::forbidden(reason),
-        };
         audit.rejected(principal.as_ref(), &rejection, Some(&denial.rule));
         Err(rejection)
     }
@@ -229,12 +243,25 @@ impl Gate {
         Ok(None)
     }
 
-    fn route_for(&self, method: &Method, path: &str) -> &Route {
-        self.inner
+    /// The first rule matching, with its index (`None` for the default rule).
+    fn route_for(&self, method: &Method, path: &str) -> (Option<usize>, &Route) {
+        match self
+            .inner
             .routes
             .iter()
-            .find(|route| route.matches(method, path))
+            .position(|route| route.matches(method, path))
+        {
+            Some(index) => (Some(index), &self.inner.routes[index]),
+            None => (None, &self.inner.default_route),
+        }
+    }
+
+    /// The name of rule `index` as [`route_for`](Self::route_for) gave it.
+    pub(crate) fn route_name(&self, index: Option<usize>) -> &str {
+        index
+            .and_then(|index| self.inner.routes.get(index))
             .unwrap_or(&self.inner.default_route)
+            .name()
     }
 
     fn audit<'a>(
@@ -245,6 +272,7 @@ impl Gate {
         route: &'a str,
     ) -> AuditRecord<'a> {
         AuditRecord {
+            stage: "gate",
             method,
             path,
             client_ip,
@@ -399,6 +427,29 @@ impl GateBuilder {
                 max_path_bytes: self.max_path_bytes,
             }),
         })
+    }
+}
+
+/// What the Gate established about a request it let through.
+struct Decided {
+    principal: Option<Principal>,
+    client_ip: Option<IpAddr>,
+    /// The index of the rule that matched; `None` for the default rule.
+    route: Option<usize>,
+}
+
+/// What a policy's refusal becomes: 401 (every challenge) for an anonymous caller, 403 for a
+/// principal, `insufficient_scope` when the denial names missing scopes. The one mapping the
+/// Gate and route-bound policies and guards share, so a refusal reads the same wherever it is
+/// made. The reason, for logs, names the rule.
+pub(crate) fn refusal(principal: Option<&Principal>, denial: &Denial) -> Rejection {
+    let reason = format!("{}: {}", denial.rule, denial.reason);
+    match principal {
+        None => Rejection::missing_credentials(reason),
+        Some(_) if !denial.missing_scopes.is_empty() => {
+            Rejection::insufficient_scope(denial.missing_scopes.clone(), reason)
+        }
+        Some(_) => Rejection::forbidden(reason),
     }
 }
 

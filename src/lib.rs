@@ -121,22 +121,41 @@ pub mod reject;
 pub mod store;
 
 /// actix-web 4: [`GateMiddleware`](actix::GateMiddleware) runs the Gate in front of an `App` or a
-/// scope; handlers take [`Principal`] (or `Option<Principal>`) as an argument.
+/// scope; [`PolicyMiddleware`](actix::PolicyMiddleware) adds a policy to a resource or scope;
+/// handlers take [`Principal`] (or `Option<Principal>`), [`Guard`](extract::Guard) and
+/// [`Claims`](extract::Claims) as arguments.
 #[cfg(feature = "actix")]
 #[cfg_attr(docsrs, doc(cfg(feature = "actix")))]
 pub mod actix {
-    pub use crate::adapters::actix::{GateMiddleware, GateMiddlewareService};
+    pub use crate::adapters::actix::{
+        GateMiddleware, GateMiddlewareService, PolicyMiddleware, PolicyMiddlewareService,
+    };
 }
 
-/// The tower service behind [`GateLayer`] (axum, hyper, tonic) and its response body.
+/// The tower service behind [`GateLayer`] (axum, hyper, tonic) and its response body, and the
+/// route-bound policy layer for axum's `route_layer` ([`PolicyLayer`](tower::PolicyLayer)).
 #[cfg(feature = "tower")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
 pub mod tower {
-    pub use crate::adapters::tower::{GateBody, GateService};
+    pub use crate::adapters::tower::{GateBody, GateService, PolicyLayer, PolicyService};
+}
+
+/// What handlers take after the Gate: the [`GateContext`](extract::GateContext) the Gate puts in
+/// every request it lets through, a [`Guard`](extract::Guard) to demand a policy inside a
+/// handler, and [`Claims`](extract::Claims) for typed token claims (the last two are axum and
+/// actix-web extractors). Their refusals ([`reject::Refusal`]) are built by the Gate's own
+/// responder, as the route-bound policies' are ([`tower::PolicyLayer`],
+/// `actix::PolicyMiddleware`).
+pub mod extract {
+    #[cfg(any(feature = "axum", feature = "actix"))]
+    #[cfg_attr(docsrs, doc(cfg(any(feature = "axum", feature = "actix"))))]
+    pub use crate::adapters::extract::{Claims, Guard};
+    pub use crate::context::GateContext;
 }
 
 mod adapters;
 mod authenticator;
+mod context;
 mod duration;
 mod error;
 mod gate;

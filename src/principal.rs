@@ -285,6 +285,22 @@ impl Principal {
     pub fn claims(&self) -> Option<&serde_json::Map<String, serde_json::Value>> {
         self.claims.as_deref().map(Claims::map)
     }
+
+    /// The verified claims as a `T`: `None` for a principal without token claims (Basic, API
+    /// key), `Some(Err)` for claims that do not deserialize into `T`. serde's message may quote
+    /// claim values: log it, do not send it to the client.
+    ///
+    /// In axum and actix-web handlers, [`extract::Claims`](crate::extract::Claims) does this and
+    /// refuses as the Gate does.
+    pub fn claims_as<T: serde::de::DeserializeOwned>(&self) -> Option<Result<T, serde_json::Error>> {
+        let claims = self.claims.as_deref()?;
+        Some(if claims.json.is_empty() {
+            // Claims attached as a map (`with_claims`): no document to read from.
+            T::deserialize(&serde_json::Value::Object(claims.map().clone()))
+        } else {
+            serde_json::from_slice(&claims.json)
+        })
+    }
 }
 
 #[cfg(test)]
