@@ -11,7 +11,7 @@ use crate::audit::AuditRecord;
 use crate::gate::{Gate, refusal};
 use crate::policy::{Policy, PolicyContext};
 use crate::principal::Principal;
-use crate::reject::{Challenge, ProblemJson, Refusal, Rejection, RejectionResponder};
+use crate::reject::{Challenge, Refusal, Rejection};
 use crate::request::RequestView;
 
 /// The audit `stage` of a route-bound policy (`tower::PolicyLayer`, `actix::PolicyMiddleware`).
@@ -210,6 +210,7 @@ pub(crate) fn no_context(request: &RequestView<'_>, stage: &'static str, what: &
         route: "-",
     }
     .rejected(None, &rejection, None);
-    let response = ProblemJson.respond(&rejection, &[]);
+    let response =
+        crate::reject::RejectionResponder::respond(&crate::reject::ProblemJson, &rejection, &[]);
     Refusal::new(rejection, response)
 }

@@ -9,8 +9,8 @@ use http::{Method, Response};
 use crate::audit::AuditRecord;
 use crate::authenticator::{Authenticator, Outcome};
 use crate::client_ip::TrustedProxies;
-use crate::error::ConfigError;
 use crate::context::GateContext;
+use crate::error::ConfigError;
 use crate::policy::{Authenticated, Denial, Policy, PolicyContext};
 use crate::principal::Principal;
 use crate::reject::{Challenge, ProblemJson, Rejection, RejectionResponder};
@@ -91,7 +91,11 @@ impl Gate {
         Explanation { steps, result }
     }
 
-    async fn run(&self, request: &RequestView<'_>, trace: &mut Trace) -> Result<Decided, Rejection> {
+    async fn run(
+        &self,
+        request: &RequestView<'_>,
+        trace: &mut Trace,
+    ) -> Result<Decided, Rejection> {
         let method = request.method().as_str();
         if request.path().len() > self.inner.max_path_bytes {
             // Refused before anything else reads it, and not quoted whole in the audit log.

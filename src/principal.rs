@@ -292,7 +292,9 @@ impl Principal {
     ///
     /// In axum and actix-web handlers, [`extract::Claims`](crate::extract::Claims) does this and
     /// refuses as the Gate does.
-    pub fn claims_as<T: serde::de::DeserializeOwned>(&self) -> Option<Result<T, serde_json::Error>> {
+    pub fn claims_as<T: serde::de::DeserializeOwned>(
+        &self,
+    ) -> Option<Result<T, serde_json::Error>> {
         let claims = self.claims.as_deref()?;
         Some(if claims.json.is_empty() {
             // Claims attached as a map (`with_claims`): no document to read from.

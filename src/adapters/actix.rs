@@ -309,14 +309,14 @@ impl FromRequest for Principal {
     type Future = Ready<Result<Self, Self::Error>>;
 
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(context(request, "the Principal extractor").and_then(|context| {
-            match context.principal() {
-                Some(principal) => Ok(principal.clone()),
-                None => with_view(request, |view| {
-                    context.principal_or_refuse(view).cloned()
-                }),
-            }
-        }))
+        ready(
+            context(request, "the Principal extractor").and_then(|context| {
+                match context.principal() {
+                    Some(principal) => Ok(principal.clone()),
+                    None => with_view(request, |view| context.principal_or_refuse(view).cloned()),
+                }
+            }),
+        )
     }
 }
 
@@ -334,12 +334,9 @@ impl FromRequest for Guard {
                     parts.headers,
                     parts.peer,
                 )),
-                Err(rejection) => Err(context.refuse(
-                    &HttpParts::unknown().view(),
-                    HANDLER,
-                    rejection,
-                    None,
-                )),
+                Err(rejection) => {
+                    Err(context.refuse(&HttpParts::unknown().view(), HANDLER, rejection, None))
+                }
             }
         }))
     }
