@@ -109,7 +109,8 @@ impl GateContext {
         stage: &'static str,
     ) -> Result<(), Refusal> {
         let request = request.with_client_ip(self.client_ip());
-        let context = PolicyContext::new(self.principal(), &request, request.path());
+        let context =
+            PolicyContext::new(self.principal(), &request, request.path()).at_stage(stage);
         let decision = policy.evaluate(&context);
         let Some(denial) = decision.refusal() else {
             return Ok(());

@@ -66,8 +66,9 @@
 //! ([`BasicAuthenticator`], [`ApiKeys`]), the everyday [policies](Policy), [`Rejection`],
 //! [`SecretString`] and [`ConfigError`]. Everything else lives in one public module, at one path:
 //! [`basic`], [`api_key`], [`jwt`] (JWT and introspection), [`store`], [`lockout`], [`policy`],
-//! [`client_ip`], [`reject`], [`config`] (TOML), [`audit`], and the framework modules [`tower`]
-//! and [`actix`].
+//! [`client_ip`], [`reject`], [`config`] (TOML), [`audit`], the framework modules [`tower`]
+//! and [`actix`], and [`extract`], what handlers take after the Gate (its context, a guard to
+//! demand a policy, typed claims).
 //!
 //! ## Features
 //!
@@ -80,8 +81,8 @@
 //! | `jwt` | [`jwt`]: JWT bearer tokens, checked ([`jwt::JwtAuthenticator`]) and issued ([`jwt::JwtIssuer`]); compiles aws-lc-rs (C) | yes |
 //! | `introspection` | [`jwt::IntrospectionAuthenticator`]: opaque bearer tokens checked by RFC 7662 introspection. Does not imply `jwks`: without it, pass an [`HttpClient`](jwt::HttpClient) | yes |
 //! | `tower` | [`GateLayer`], a tower `Layer` for axum, hyper and tonic | yes |
-//! | `axum` | `Principal` as an axum extractor; peer address from `ConnectInfo`. Implies `tower` | yes |
-//! | `actix` | [`actix::GateMiddleware`] for actix-web 4; `Principal` as an actix extractor | no |
+//! | `axum` | `Principal`, `Guard` and `Claims<T>` as axum extractors; peer address from `ConnectInfo`. Implies `tower` | yes |
+//! | `actix` | [`actix::GateMiddleware`] and [`actix::PolicyMiddleware`] for actix-web 4; `Principal`, `Guard` and `Claims<T>` as actix extractors | no |
 //! | `sqlite` | [`store::SqliteStore`]: users and API keys in a SQLite file (compiles SQLite, C) | yes |
 //! | `postgres` | [`store::PostgresStore`]: users and API keys in PostgreSQL | no |
 //! | `jwks` | `jwt::ReqwestClient`: fetches JWKS, discovery documents and introspection answers. Implies `jwt` | no |

@@ -697,6 +697,41 @@ fn without_a_gate_everything_refuses_with_500() {
 }
 
 #[test]
+fn unknown_paths_get_the_gates_401_under_layer_and_404_under_route_layer() {
+    run(|| async {
+        let fixture = Fixture::new(false).await;
+        let unknown = "/no/such/route";
+        // `.layer`: the Gate sees every request. Anonymous: its 401; authenticated: the 404.
+        expect(
+            &fixture,
+            unknown,
+            Caller::Anonymous,
+            401,
+            &[BASIC, BEARER],
+            "",
+        )
+        .await;
+        expect(&fixture, unknown, Caller::Basic("alice"), 404, &[], "").await;
+        // `.route_layer`: only matched routes pass the Gate; an unknown path is a plain 404,
+        // and nothing is authenticated.
+        let app = Router::new()
+            .route("/me", get(me))
+            .route_layer(GateLayer::new(fixture.gate.clone()));
+        for (path, status) in [(unknown, 404), ("/me", 401)] {
+            let request = Request::get(path)
+                .header("authorization", encode_basic("mallory", "password"))
+                .body(Body::empty())
+                .expect("request");
+            let before = fixture.calls();
+            let response = app.clone().oneshot(request).await.expect("infallible");
+            assert_eq!(response.status().as_u16(), status, "{path}");
+            let expected_calls = usize::from(status == 401);
+            assert_eq!(fixture.calls() - before, expected_calls, "{path}");
+        }
+    });
+}
+
+#[test]
 fn route_policies_are_validated_when_built() {
     let empty: [&str; 0] = [];
     assert!(PolicyLayer::new(Groups::any_of(empty)).is_err());

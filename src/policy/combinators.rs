@@ -161,6 +161,7 @@ impl<P: Policy> Policy for ReportOnly<P> {
             let principal = context.principal();
             tracing::warn!(
                 target: audit::TARGET,
+                stage = context.stage(),
                 outcome = "deny",
                 indeterminate = decision.is_indeterminate(),
                 report_only = true,
