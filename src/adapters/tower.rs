@@ -406,6 +406,7 @@ mod tests {
                 8,
             ),
             (Rejection::unavailable("x"), 503, 14),
+            (Rejection::misconfigured("x"), 500, 13),
         ];
         for (rejection, status, code) in cases {
             assert_eq!(rejection.status().as_u16(), status);
