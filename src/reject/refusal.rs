@@ -16,6 +16,11 @@ use super::Rejection;
 /// is then a 500 ([`RejectionKind::Misconfigured`](super::RejectionKind::Misconfigured)) with the
 /// default problem body.
 pub struct Refusal {
+    // Boxed: handlers return it in a `Result`, whose every `Ok` would otherwise carry its size.
+    inner: Box<Inner>,
+}
+
+struct Inner {
     rejection: Rejection,
     response: Response<String>,
 }
@@ -23,19 +28,21 @@ pub struct Refusal {
 impl Refusal {
     pub(crate) fn new(rejection: Rejection, response: Response<String>) -> Self {
         Self {
-            rejection,
-            response,
+            inner: Box::new(Inner {
+                rejection,
+                response,
+            }),
         }
     }
 
     /// Why the request was refused. Its reason is for logs, never for the client.
     pub fn rejection(&self) -> &Rejection {
-        &self.rejection
+        &self.inner.rejection
     }
 
     /// The response to send.
     pub fn response(&self) -> &Response<String> {
-        &self.response
+        &self.inner.response
     }
 
     /// The rejection and the response, by value.
@@ -44,28 +51,32 @@ impl Refusal {
         expect(dead_code, reason = "the tower layers take the response apart")
     )]
     pub(crate) fn split(self) -> (Rejection, Response<String>) {
-        (self.rejection, self.response)
+        let Inner {
+            rejection,
+            response,
+        } = *self.inner;
+        (rejection, response)
     }
 }
 
 impl From<Refusal> for Response<String> {
     fn from(refusal: Refusal) -> Self {
-        refusal.response
+        refusal.inner.response
     }
 }
 
 impl fmt::Debug for Refusal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Refusal")
-            .field("rejection", &self.rejection)
-            .field("status", &self.response.status())
+            .field("rejection", &self.inner.rejection)
+            .field("status", &self.inner.response.status())
             .finish_non_exhaustive()
     }
 }
 
 impl fmt::Display for Refusal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.rejection.fmt(f)
+        self.inner.rejection.fmt(f)
     }
 }
 
