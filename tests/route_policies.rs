@@ -35,8 +35,8 @@ use portcullis::reject::{Challenge, Refusal, add_standard_headers};
 use portcullis::store::MemoryUserStore;
 use portcullis::tower::PolicyLayer;
 use portcullis::{
-    Authenticator, BoxFuture, Gate, GateLayer, Groups, Outcome, Principal, Public, Rejection,
-    RequestView, Scheme, Scopes, SubjectKind,
+    Authenticator, BoxFuture, Gate, GateLayer, Groups, Outcome, PolicyExt, Principal, Public,
+    Rejection, RequestView, Scheme, Scopes, SubjectKind,
 };
 use serde::Deserialize;
 use tower::ServiceExt as _;
@@ -728,6 +728,31 @@ fn unknown_paths_get_the_gates_401_under_layer_and_404_under_route_layer() {
             let expected_calls = usize::from(status == 401);
             assert_eq!(fixture.calls() - before, expected_calls, "{path}");
         }
+    });
+}
+
+#[test]
+fn a_report_only_route_policy_allows_and_logs_at_stage_route() {
+    run(|| async {
+        let fixture = Fixture::new(false).await;
+        let layer = PolicyLayer::new(admins().report_only()).expect("valid policy");
+        let app = Router::new()
+            .route("/admin", get(|| async { "admin" }))
+            .route_layer(layer)
+            .layer(GateLayer::new(fixture.gate.clone()));
+        let logs = logs::capture();
+        let request = Request::get("/admin")
+            .header("authorization", encode_basic("bob", "password"))
+            .body(Body::empty())
+            .expect("request");
+        let response = app.oneshot(request).await.expect("infallible");
+        assert_eq!(response.status().as_u16(), 200);
+        let text = logs.text();
+        let would = text
+            .lines()
+            .find(|line| line.contains("report_only=true"))
+            .unwrap_or_else(|| panic!("a report-only event: {text}"));
+        assert!(would.contains("stage=\"route\""), "{would}");
     });
 }
 
