@@ -29,7 +29,7 @@ use http::Request;
 use http_body_util::BodyExt as _;
 use portcullis::actix::{GateMiddleware, PolicyMiddleware};
 use portcullis::basic::encode_basic;
-use portcullis::extract::{Claims, Guard};
+use portcullis::extract::{Claims, GateContext, Guard};
 use portcullis::jwt::{Algorithm, JwtIssuer, SigningKey};
 use portcullis::reject::{Challenge, Refusal, add_standard_headers};
 use portcullis::store::MemoryUserStore;
@@ -39,7 +39,7 @@ use portcullis::{
     Rejection, RequestView, Scheme, Scopes, SubjectKind,
 };
 use serde::Deserialize;
-use tower::ServiceExt as _;
+use tower::{Layer as _, ServiceExt as _};
 
 use common::{REALM, basic_builder, logs};
 
@@ -753,6 +753,48 @@ fn a_report_only_route_policy_allows_and_logs_at_stage_route() {
             .find(|line| line.contains("report_only=true"))
             .unwrap_or_else(|| panic!("a report-only event: {text}"));
         assert!(would.contains("stage=\"route\""), "{would}");
+    });
+}
+
+/// hyper and tonic have no extractors: a handler reads the context from the extensions.
+#[test]
+fn a_plain_tower_service_reads_the_context_and_requires_a_policy() {
+    run(|| async {
+        let fixture = Fixture::new(true).await;
+        let handler = tower::service_fn(|request: Request<Body>| async move {
+            let (parts, _) = request.into_parts();
+            let context = parts
+                .extensions
+                .get::<GateContext>()
+                .expect("the Gate ran")
+                .clone();
+            assert_eq!(context.rule(), "default");
+            assert_eq!(context.challenges().len(), 2);
+            let view = RequestView::from_parts(&parts);
+            let response = match context.require(&admins(), &view) {
+                Ok(()) => {
+                    http::Response::new(format!("ok {}", context.principal().unwrap().subject()))
+                }
+                Err(refusal) => http::Response::from(refusal),
+            };
+            Ok::<_, std::convert::Infallible>(response)
+        });
+        let service = GateLayer::new(fixture.gate.clone()).layer(handler);
+        for (user, status, body) in [("alice", 200, "ok alice"), ("bob", 403, CUSTOM)] {
+            let request = Request::get("/anything")
+                .header("authorization", encode_basic(user, "password"))
+                .body(Body::empty())
+                .expect("request");
+            let response = service.clone().oneshot(request).await.expect("infallible");
+            assert_eq!(response.status().as_u16(), status, "{user}");
+            let bytes = response
+                .into_body()
+                .collect()
+                .await
+                .expect("body")
+                .to_bytes();
+            assert_eq!(bytes, body.as_bytes(), "{user}");
+        }
     });
 }
 
