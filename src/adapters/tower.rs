@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -11,8 +12,6 @@ use http_body::{Frame, SizeHint};
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use tower_layer::Layer;
 use tower_service::Service;
-
-use std::sync::Arc;
 
 use crate::authenticator::BoxFuture;
 use crate::context::{GateContext, ROUTE, no_context};
@@ -154,7 +153,8 @@ pub struct PolicyLayer {
 
 impl PolicyLayer {
     /// A layer requiring `policy`, or the error its [`validate`](Policy::validate) reports (an
-    /// empty list of groups, scopes, schemes or IP ranges), as [`GateBuilder::build`](crate::GateBuilder::build) would.
+    /// empty list of groups, scopes, schemes or IP ranges), as
+    /// [`GateBuilder::build`](crate::GateBuilder::build) would.
     pub fn new(policy: impl Policy) -> Result<Self, ConfigError> {
         policy.validate()?;
         Ok(Self {

@@ -7,10 +7,11 @@ use http::Response;
 use super::Rejection;
 
 /// A request refused after the Gate let it through: by a route-bound policy, a handler guard
-/// ([`Guard::require`](crate::extract::Guard::require)) or an extractor ([`Principal`](crate::Principal),
-/// [`Claims`](crate::extract::Claims)). It carries the response the Gate's own responder built, so
-/// a refusal in a handler looks exactly like one at the Gate: same status, same challenges, same
-/// body. Return it from an axum or actix-web handler (`Result<_, Refusal>`, or `?`).
+/// ([`Guard::require`](crate::extract::Guard::require)) or an extractor
+/// ([`Principal`](crate::Principal), [`Claims`](crate::extract::Claims)). It carries the response
+/// the Gate's own responder built, so a refusal in a handler looks exactly like one at the Gate:
+/// same status, same challenges, same body. Return it from an axum or actix-web handler
+/// (`Result<_, Refusal>`, or `?`).
 ///
 /// Only portcullis builds one. Without a Gate in front there is no responder to ask: the refusal
 /// is then a 500 ([`RejectionKind::Misconfigured`](super::RejectionKind::Misconfigured)) with the
