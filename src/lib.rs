@@ -20,6 +20,10 @@
 //! 5. A [`Rejection`] becomes a response in one place ([`reject`]): status, `WWW-Authenticate`,
 //!    `Retry-After`, and an RFC 9457 problem body with no internal detail.
 //! 6. Every decision is an audit event on target `portcullis::audit` ([`audit`]).
+//! 7. The Gate leaves its context in the request's extensions ([`extract::GateContext`]): a
+//!    policy bound to a framework route (`tower::PolicyLayer`, `actix::PolicyMiddleware`), a
+//!    handler guard and the extractors judge the principal it established, without
+//!    authenticating again, and refuse through the same responder.
 //!
 //! ## Quick start
 //!
