@@ -1,15 +1,11 @@
 //! The [`Authenticator`] trait: one per scheme, asked in order by the Gate.
 
 use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 
+use crate::future::BoxFuture;
 use crate::principal::{Principal, Scheme};
 use crate::reject::{Challenge, Rejection};
 use crate::request::RequestView;
-
-/// A boxed, `Send` future: what trait objects in this crate return from async methods.
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// What an authenticator made of a request.
 #[derive(Debug)]

@@ -139,10 +139,13 @@ mod adapters;
 mod authenticator;
 mod duration;
 mod error;
+mod future;
 mod gate;
 mod handle;
 mod ipset;
 mod json;
+#[cfg(feature = "api-key")]
+mod key_format;
 mod principal;
 mod request;
 mod route;
@@ -154,11 +157,12 @@ pub use adapters::tower::GateLayer;
 #[cfg(feature = "api-key")]
 #[cfg_attr(docsrs, doc(cfg(feature = "api-key")))]
 pub use api_key::{manager::ApiKeys, new_key::NewApiKey};
-pub use authenticator::{Authenticator, BoxFuture, Outcome};
+pub use authenticator::{Authenticator, Outcome};
 #[cfg(feature = "basic")]
 #[cfg_attr(docsrs, doc(cfg(feature = "basic")))]
 pub use basic::authenticator::BasicAuthenticator;
 pub use error::ConfigError;
+pub use future::BoxFuture;
 pub use gate::{Explanation, Gate, GateBuilder};
 pub use handle::GateHandle;
 pub use policy::builtin::{Authenticated, Groups, Public, Schemes, Scopes};

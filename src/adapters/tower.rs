@@ -12,7 +12,7 @@ use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::authenticator::BoxFuture;
+use crate::future::BoxFuture;
 use crate::handle::GateHandle;
 use crate::reject::{Rejection, RejectionKind};
 use crate::request::{PeerAddr, RequestView};

@@ -7,7 +7,8 @@ use http::HeaderName;
 use http::header::AUTHORIZATION;
 
 use super::manager::Inner;
-use crate::authenticator::{Authenticator, BoxFuture, Outcome};
+use crate::authenticator::{Authenticator, Outcome};
+use crate::future::BoxFuture;
 use crate::error::ConfigError;
 use crate::principal::{Principal, Scheme};
 use crate::reject::{Challenge, Rejection};

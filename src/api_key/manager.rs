@@ -12,7 +12,7 @@ use tokio::task::JoinHandle;
 
 use super::cache::{Cached, KeyCache};
 use super::digest::KeyHasher;
-use super::format::{KeyFormat, ParsedKey};
+use crate::key_format::{KeyFormat, ParsedKey};
 use super::{ApiKeyAuthenticator, ApiKeyAuthenticatorBuilder, ApiKeyError, IssuedKey, NewApiKey};
 use crate::error::{ConfigError, StoreError, StoreErrorKind};
 use crate::principal::Scheme;

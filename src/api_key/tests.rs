@@ -7,9 +7,10 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 
-use super::format::checksum;
+use crate::key_format::checksum;
 use super::*;
-use crate::authenticator::{Authenticator, BoxFuture, Outcome};
+use crate::authenticator::{Authenticator, Outcome};
+use crate::future::BoxFuture;
 use crate::error::StoreErrorKind;
 use crate::principal::{Scheme, SubjectKind};
 use crate::reject::RejectionKind;

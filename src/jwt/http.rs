@@ -20,7 +20,7 @@ use http::{Request, Response, Uri};
 use serde_json::{Map, Value};
 
 use super::error::{FetchError, FetchErrorKind};
-use crate::authenticator::BoxFuture;
+use crate::future::BoxFuture;
 use crate::error::ConfigError;
 #[cfg(feature = "jwt")]
 use crate::json;

@@ -37,8 +37,9 @@ use super::error::{TokenError, TokenErrorKind};
 use super::http::{FetchLimits, HttpClient, check_url, send};
 use super::validation::{Rules, now_secs};
 #[cfg(feature = "api-key")]
-use crate::api_key::KeyFormat;
-use crate::authenticator::{Authenticator, BoxFuture, Outcome};
+use crate::key_format::KeyFormat;
+use crate::authenticator::{Authenticator, Outcome};
+use crate::future::BoxFuture;
 use crate::error::ConfigError;
 use crate::json;
 use crate::principal::{Principal, Scheme};

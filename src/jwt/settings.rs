@@ -38,7 +38,7 @@ use super::jwks::{JwksCacheConfig, KeySource};
 #[cfg(feature = "jwt")]
 use super::keys::{KeySet, VerifyingKey};
 #[cfg(all(feature = "introspection", feature = "api-key"))]
-use crate::api_key::KeyFormat;
+use crate::key_format::KeyFormat;
 use crate::config::parse_duration;
 use crate::error::ConfigError;
 use crate::secret::SecretString;

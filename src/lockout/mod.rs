@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use ipnet::{IpNet, Ipv6Net};
 
-use crate::authenticator::BoxFuture;
+use crate::future::BoxFuture;
 use crate::error::{StoreError, StoreErrorKind};
 
 #[cfg(feature = "redis")]

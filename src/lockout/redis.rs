@@ -17,7 +17,7 @@ use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use ::redis::{Client, ConnectionAddr, IntoConnectionInfo, RedisError, Script, TlsCertificates};
 
 use super::{FailureRecord, FailureStore};
-use crate::authenticator::BoxFuture;
+use crate::future::BoxFuture;
 use crate::error::{ConfigError, StoreError, StoreErrorKind};
 
 /// Every key this store writes starts with this.

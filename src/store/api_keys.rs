@@ -13,7 +13,7 @@ use std::sync::RwLock;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::authenticator::BoxFuture;
+use crate::future::BoxFuture;
 use crate::error::{StoreError, StoreErrorKind};
 use crate::principal::SubjectKind;
 use crate::secret::constant_time_eq;

@@ -6,7 +6,7 @@ use std::sync::RwLock;
 use chrono::Utc;
 
 use super::{UserRecord, UserStore};
-use crate::authenticator::BoxFuture;
+use crate::future::BoxFuture;
 use crate::error::{StoreError, StoreErrorKind};
 use crate::secret::PasswordHash;
 

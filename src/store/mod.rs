@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use crate::authenticator::BoxFuture;
+use crate::future::BoxFuture;
 pub use crate::error::{StoreError, StoreErrorKind};
 use crate::principal::SubjectKind;
 pub use crate::secret::PasswordHash;

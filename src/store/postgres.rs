@@ -15,7 +15,7 @@ use super::{
     ApiKeyRecord, ApiKeyStore, ChangeSink, KeyChange, KeyDigest, StoreOptions, UserRecord,
     UserStore,
 };
-use crate::authenticator::BoxFuture;
+use crate::future::BoxFuture;
 use crate::error::{StoreError, StoreErrorKind};
 use crate::secret::PasswordHash;
 

@@ -14,7 +14,7 @@ use sqlx::{Executor, Row, Sqlite};
 
 use super::sql::{self, Migration};
 use super::{ApiKeyRecord, ApiKeyStore, KeyDigest, UserRecord, UserStore};
-use crate::authenticator::BoxFuture;
+use crate::future::BoxFuture;
 use crate::error::{StoreError, StoreErrorKind};
 use crate::secret::PasswordHash;
 
