@@ -125,7 +125,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
     let issuer = JwtIssuer::builder("portcullis-demo", SigningKey::hs256(&jwt_secret)?)
         .audience("portcullis-demo")
         .build()?;
-    let demo_user = Principal::new("demo", SubjectKind::User, Scheme::Jwt).with_groups(["users"]);
+    let demo_user = Principal::new("demo", SubjectKind::User, Scheme::JWT).with_groups(["users"]);
     let token = issuer.issue(&demo_user, Duration::from_secs(3600))?;
     let token = token.expose_secret();
     // The same token with the first signature character changed.

@@ -7,11 +7,11 @@ use std::sync::Arc;
 use http::{Method, Response};
 
 use crate::audit::AuditRecord;
-use crate::authenticator::{Authenticator, Outcome};
+use crate::authenticator::{Authenticator, CredentialSource, Outcome};
 use crate::client_ip::TrustedProxies;
 use crate::error::ConfigError;
 use crate::policy::{Authenticated, Policy, PolicyContext};
-use crate::principal::Principal;
+use crate::principal::{Principal, Scheme};
 use crate::reject::{Challenge, ProblemJson, Rejection, RejectionResponder};
 use crate::request::RequestView;
 use crate::route::{Methods, Route, check_path};
@@ -27,8 +27,9 @@ const MAX_AUTHENTICATORS: usize = 64;
 ///
 /// For each request: refuse a path that a router could read differently from the Gate (400;
 /// rules match the path as sent, see [`GateBuilder::route`]), resolve the client
-/// IP, refuse a request that carries credentials of two schemes (400), ask the authenticators
-/// that recognise a credential in order (the first that authenticates or rejects decides), then
+/// IP, refuse a request that carries credentials in two sources (400; see
+/// [`CredentialSource`](crate::CredentialSource)), ask the authenticators whose source it
+/// carries in order (the first that authenticates or rejects decides), then
 /// run the policy of the first route rule that matches. A denied anonymous request gets 401 with
 /// every scheme's challenge; a denied principal gets 403.
 #[derive(Clone)]
@@ -38,6 +39,10 @@ pub struct Gate {
 
 struct Inner {
     authenticators: Vec<Arc<dyn Authenticator>>,
+    /// Every source an authenticator reads, once, with the authenticators reading it (a bit each).
+    sources: Vec<(CredentialSource, u64)>,
+    /// The authenticators that read no source of the request's, and so are always asked.
+    always_asked: u64,
     challenges: Vec<Challenge>,
     routes: Vec<Route>,
     default_route: Route,
@@ -75,6 +80,58 @@ impl Gate {
         request: &RequestView<'_>,
         trace: &mut Trace,
     ) -> Result<Option<Principal>, Rejection> {
+        let method = request.method().as_str();
+        let path = request.path();
+        let client_ip = self.admit(request, trace)?;
+        let request = request.with_client_ip(client_ip);
+        let route = self.route_for(request.method(), path);
+        let audit = self.audit(method, path, client_ip, route.name());
+
+        let principal = match self.authenticate(&request, trace).await {
+            Ok(principal) => principal,
+            Err(rejection) => {
+                audit.rejected(None, &rejection, None);
+                return Err(rejection);
+            }
+        };
+
+        trace.step("route", || format!("matched rule {}", route.name()));
+        let context = PolicyContext::new(principal.as_ref(), &request, path);
+        let decision = route.policy.evaluate(&context);
+        // Indeterminate (the rule could not judge: no principal, no client IP) is refused like a
+        // denial; only `Not` treats the two apart.
+        let Some(denial) = decision.refusal() else {
+            trace.step("policy", || "allow".to_owned());
+            audit.allowed(principal.as_ref());
+            return Ok(principal);
+        };
+        let reason = format!("{}: {}", denial.rule, denial.reason);
+        trace.step("policy", || {
+            let how = if decision.is_indeterminate() {
+                "indeterminate"
+            } else {
+                "deny"
+            };
+            format!("{how} by {reason}")
+        });
+        let rejection = match &principal {
+            None => Rejection::missing_credentials(reason),
+            Some(_) if !denial.missing_scopes.is_empty() => {
+                Rejection::insufficient_scope(denial.missing_scopes.clone(), reason)
+            }
+            Some(_) => Rejection::forbidden(reason),
+        };
+        audit.rejected(principal.as_ref(), &rejection, Some(&denial.rule));
+        Err(rejection)
+    }
+
+    /// The checks before any credential is read: the path's length and spelling, then the client
+    /// IP, which it returns. A refusal is audited here.
+    fn admit(
+        &self,
+        request: &RequestView<'_>,
+        trace: &mut Trace,
+    ) -> Result<Option<IpAddr>, Rejection> {
         let method = request.method().as_str();
         if request.path().len() > self.inner.max_path_bytes {
             // Refused before anything else reads it, and not quoted whole in the audit log.
@@ -120,46 +177,7 @@ impl Gate {
                 display_ip(client_ip)
             )
         });
-        let request = request.with_client_ip(client_ip);
-        let route = self.route_for(request.method(), path);
-        let audit = self.audit(method, path, client_ip, route.name());
-
-        let principal = match self.authenticate(&request, trace).await {
-            Ok(principal) => principal,
-            Err(rejection) => {
-                audit.rejected(None, &rejection, None);
-                return Err(rejection);
-            }
-        };
-
-        trace.step("route", || format!("matched rule {}", route.name()));
-        let context = PolicyContext::new(principal.as_ref(), &request, path);
-        let decision = route.policy.evaluate(&context);
-        // Indeterminate (the rule could not judge: no principal, no client IP) is refused like a
-        // denial; only `Not` treats the two apart.
-        let Some(denial) = decision.refusal() else {
-            trace.step("policy", || "allow".to_owned());
-            audit.allowed(principal.as_ref());
-            return Ok(principal);
-        };
-        let reason = format!("{}: {}", denial.rule, denial.reason);
-        trace.step("policy", || {
-            let how = if decision.is_indeterminate() {
-                "indeterminate"
-            } else {
-                "deny"
-            };
-            format!("{how} by {reason}")
-        });
-        let rejection = match &principal {
-            None => Rejection::missing_credentials(reason),
-            Some(_) if !denial.missing_scopes.is_empty() => {
-                Rejection::insufficient_scope(denial.missing_scopes.clone(), reason)
-            }
-            Some(_) => Rejection::forbidden(reason),
-        };
-        audit.rejected(principal.as_ref(), &rejection, Some(&denial.rule));
-        Err(rejection)
+        Ok(client_ip)
     }
 
     /// The response for a rejection: status, challenges, `Retry-After`, body.
@@ -178,34 +196,34 @@ impl Gate {
         request: &RequestView<'_>,
         trace: &mut Trace,
     ) -> Result<Option<Principal>, Rejection> {
-        // Which authenticators recognise the request, one bit each (`build` caps their number),
-        // so the common case allocates nothing.
+        // Which authenticators to ask, one bit each (`build` caps their number), so the common
+        // case allocates nothing: those reading a source the request carries, and those reading
+        // none. Two sources carried is two credentials: refused before any expensive work.
         let authenticators = &self.inner.authenticators;
-        let mut recognising = 0u64;
-        for (i, authenticator) in authenticators.iter().enumerate() {
-            if authenticator.recognizes(request) {
-                recognising |= 1 << i;
+        let mut asked = self.inner.always_asked;
+        let mut carried: Option<&CredentialSource> = None;
+        for (source, readers) in &self.inner.sources {
+            if !source.is_in(request) {
+                continue;
             }
-        }
-        let recognising = || {
-            authenticators
-                .iter()
-                .enumerate()
-                .filter(move |(i, _)| recognising & (1 << i) != 0)
-                .map(|(_, authenticator)| authenticator)
-        };
-        if let Some(first) = recognising().next() {
-            let family = first.scheme().credential_family();
-            if recognising().any(|a| a.scheme().credential_family() != family) {
-                let schemes: Vec<&str> = recognising().map(|a| a.scheme().as_str()).collect();
+            if let Some(first) = carried {
                 trace.step("authenticate", || {
-                    format!("refused: credentials for {schemes:?}")
+                    format!("refused: credentials in {first} and in {source}")
                 });
                 return Err(Rejection::invalid_request(
                     "credentials for more than one scheme",
                 ));
             }
+            carried = Some(source);
+            asked |= readers;
         }
+        let recognising = || {
+            authenticators
+                .iter()
+                .enumerate()
+                .filter(move |(i, _)| asked & (1 << i) != 0)
+                .map(|(_, authenticator)| authenticator)
+        };
         for authenticator in recognising() {
             let scheme = authenticator.scheme();
             match authenticator.authenticate(request).await {
@@ -354,8 +372,8 @@ impl GateBuilder {
     /// Builds the Gate, or reports the first configuration error: a bad route pattern, or a
     /// policy whose [`validate`](Policy::validate) fails (an empty list of groups, scopes,
     /// schemes or IP ranges).
-    pub fn build(self) -> Result<Gate, ConfigError> {
-        if let Some(err) = self.errors.into_iter().next() {
+    pub fn build(mut self) -> Result<Gate, ConfigError> {
+        if let Some(err) = std::mem::take(&mut self.errors).into_iter().next() {
             return Err(err);
         }
         for route in &self.routes {
@@ -372,6 +390,7 @@ impl GateBuilder {
                 self.authenticators.len()
             )));
         }
+        let (sources, always_asked) = self.check_schemes()?;
         let mut challenges: Vec<Challenge> = Vec::new();
         for authenticator in &self.authenticators {
             let challenge = authenticator.challenge();
@@ -391,6 +410,8 @@ impl GateBuilder {
         Ok(Gate {
             inner: Arc::new(Inner {
                 authenticators: self.authenticators,
+                sources,
+                always_asked,
                 challenges,
                 routes: self.routes,
                 default_route,
@@ -399,6 +420,56 @@ impl GateBuilder {
                 max_path_bytes: self.max_path_bytes,
             }),
         })
+    }
+}
+
+impl GateBuilder {
+    /// Checks every authenticator's scheme name and every scheme a policy names (a name no
+    /// authenticator checks is a typo, unless it is a built-in one: denying Basic where it is
+    /// not configured is harmless), and gathers the credential sources with their readers.
+    #[expect(
+        clippy::type_complexity,
+        reason = "a private pair, named by the fields it fills"
+    )]
+    fn check_schemes(&self) -> Result<(Vec<(CredentialSource, u64)>, u64), ConfigError> {
+        let mut sources: Vec<(CredentialSource, u64)> = Vec::new();
+        let mut always_asked = 0u64;
+        for (i, authenticator) in self.authenticators.iter().enumerate() {
+            authenticator.scheme().check()?;
+            let read = authenticator.sources();
+            if read.is_empty() {
+                always_asked |= 1 << i;
+            }
+            for source in read {
+                match sources.iter_mut().find(|(s, _)| *s == source) {
+                    Some((_, readers)) => *readers |= 1 << i,
+                    None => sources.push((source, 1 << i)),
+                }
+            }
+        }
+        let known = |name: &str| {
+            Scheme::built_in(name).is_some()
+                || self.authenticators.iter().any(|a| a.scheme().as_str() == name)
+        };
+        let policies = self
+            .routes
+            .iter()
+            .map(|route| (format!("route {}", route.name()), &route.policy))
+            .chain([("default policy".to_owned(), &self.default_policy)]);
+        for (route, policy) in policies {
+            if let Some(name) = policy.scheme_names().into_iter().find(|n| !known(n)) {
+                return Err(ConfigError::new(format!(
+                    "{route}: scheme `{name}` is not built in and no authenticator of this Gate \
+                     checks it"
+                )));
+            }
+        }
+        Ok((sources, always_asked))
+    }
+
+    /// The schemes of the authenticators added so far, for configuration to check its names.
+    pub(crate) fn schemes(&self) -> impl Iterator<Item = Scheme> + '_ {
+        self.authenticators.iter().map(|a| a.scheme())
     }
 }
 

@@ -157,7 +157,7 @@ pub use adapters::tower::GateLayer;
 #[cfg(feature = "api-key")]
 #[cfg_attr(docsrs, doc(cfg(feature = "api-key")))]
 pub use api_key::{manager::ApiKeys, new_key::NewApiKey};
-pub use authenticator::{Authenticator, Outcome};
+pub use authenticator::{Authenticator, CredentialSource, Outcome};
 #[cfg(feature = "basic")]
 #[cfg_attr(docsrs, doc(cfg(feature = "basic")))]
 pub use basic::authenticator::BasicAuthenticator;

@@ -953,7 +953,7 @@ impl Fixture {
         };
         let trusted = issuer(SigningKey::generate(Algorithm::ES256).expect("key generated"));
         let impostor = issuer(SigningKey::generate(Algorithm::ES256).expect("key generated"));
-        let carol = Principal::new("carol", SubjectKind::User, Scheme::Jwt).with_groups(["staff"]);
+        let carol = Principal::new("carol", SubjectKind::User, Scheme::JWT).with_groups(["staff"]);
         let lifetime = Duration::from_secs(300);
         let jwt = trusted
             .authenticator_builder()

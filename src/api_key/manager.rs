@@ -592,10 +592,10 @@ impl fmt::Debug for Inner {
 impl CheckFailure {
     pub(super) fn into_rejection(self) -> Rejection {
         match self {
-            CheckFailure::Invalid(reason) => Rejection::invalid_credentials(Scheme::ApiKey, reason),
+            CheckFailure::Invalid(reason) => Rejection::invalid_credentials(Scheme::API_KEY, reason),
             CheckFailure::Store(err) => {
                 tracing::warn!(error = %err, "API key store failed");
-                Rejection::unavailable(format!("API key store: {err}")).for_scheme(Scheme::ApiKey)
+                Rejection::unavailable(format!("API key store: {err}")).for_scheme(Scheme::API_KEY)
             }
         }
     }

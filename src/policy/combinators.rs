@@ -51,6 +51,10 @@ impl Policy for All {
     fn validate(&self) -> Result<(), ConfigError> {
         self.0.iter().try_for_each(|policy| policy.validate())
     }
+
+    fn scheme_names(&self) -> Vec<&str> {
+        self.0.iter().flat_map(|policy| policy.scheme_names()).collect()
+    }
 }
 
 /// Allows when at least one policy allows. Otherwise, when some policy answers indeterminate, so
@@ -107,6 +111,10 @@ impl Policy for Any {
     fn validate(&self) -> Result<(), ConfigError> {
         self.0.iter().try_for_each(|policy| policy.validate())
     }
+
+    fn scheme_names(&self) -> Vec<&str> {
+        self.0.iter().flat_map(|policy| policy.scheme_names()).collect()
+    }
 }
 
 /// Allows exactly when the inner policy denies, denies when it allows, and stays indeterminate
@@ -138,6 +146,10 @@ impl Policy for Not {
 
     fn validate(&self) -> Result<(), ConfigError> {
         self.0.validate()
+    }
+
+    fn scheme_names(&self) -> Vec<&str> {
+        self.0.scheme_names()
     }
 }
 
@@ -180,6 +192,10 @@ impl<P: Policy> Policy for ReportOnly<P> {
 
     fn validate(&self) -> Result<(), ConfigError> {
         self.0.validate()
+    }
+
+    fn scheme_names(&self) -> Vec<&str> {
+        self.0.scheme_names()
     }
 }
 
