@@ -227,6 +227,10 @@ impl Policy for Box<dyn Policy> {
     fn validate(&self) -> Result<(), ConfigError> {
         (**self).validate()
     }
+
+    fn scheme_names(&self) -> Vec<&str> {
+        (**self).scheme_names()
+    }
 }
 
 impl Policy for Arc<dyn Policy> {
@@ -236,5 +240,9 @@ impl Policy for Arc<dyn Policy> {
 
     fn validate(&self) -> Result<(), ConfigError> {
         (**self).validate()
+    }
+
+    fn scheme_names(&self) -> Vec<&str> {
+        (**self).scheme_names()
     }
 }
