@@ -427,10 +427,6 @@ impl GateBuilder {
     /// Checks every authenticator's scheme name and every scheme a policy names (a name no
     /// authenticator checks is a typo, unless it is a built-in one: denying Basic where it is
     /// not configured is harmless), and gathers the credential sources with their readers.
-    #[expect(
-        clippy::type_complexity,
-        reason = "a private pair, named by the fields it fills"
-    )]
     fn check_schemes(&self) -> Result<(Vec<(CredentialSource, u64)>, u64), ConfigError> {
         let mut sources: Vec<(CredentialSource, u64)> = Vec::new();
         let mut always_asked = 0u64;

@@ -29,6 +29,7 @@ mod gateway;
     dead_code,
     missing_docs,
     clippy::allow_attributes_without_reason,
+    clippy::too_many_lines,
     reason = "generated code, partly used"
 )]
 #[path = "../examples/proto/whoami.rs"]
