@@ -23,8 +23,8 @@ use portcullis::client_ip::IpSet;
 use portcullis::policy::{All, ExpiryCap, IpRanges};
 use portcullis::reject::Challenge;
 use portcullis::{
-    Authenticator, BoxFuture, CredentialSource, Gate, GateLayer, Groups, Outcome, Principal, Public, RequestView,
-    Scheme, Scopes, SubjectKind,
+    Authenticator, BoxFuture, CredentialSource, Gate, GateLayer, Groups, Outcome, Principal,
+    Public, RequestView, Scheme, Scopes, SubjectKind,
 };
 use tower::{Layer as _, ServiceExt as _};
 

@@ -16,9 +16,9 @@ use toml::Spanned;
 
 #[cfg(feature = "api-key")]
 use crate::api_key::{ApiKeyAuthenticator, ApiKeys};
+use crate::authenticator::Authenticator;
 #[cfg(feature = "basic")]
 use crate::basic::{ApiKeyVerifier, BasicAuthenticator, BasicLimits, HashingConfig};
-use crate::authenticator::Authenticator;
 use crate::client_ip::{ForwardedHeader, TrustedProxies};
 pub(crate) use crate::duration::parse_duration;
 use crate::error::ConfigError;

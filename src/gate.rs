@@ -445,7 +445,10 @@ impl GateBuilder {
         }
         let known = |name: &str| {
             Scheme::built_in(name).is_some()
-                || self.authenticators.iter().any(|a| a.scheme().as_str() == name)
+                || self
+                    .authenticators
+                    .iter()
+                    .any(|a| a.scheme().as_str() == name)
         };
         let policies = self
             .routes

@@ -12,9 +12,10 @@
 //! 1. A [`RequestView`] borrows the method, path, headers and peer address.
 //! 2. The [`Gate`] refuses (400) a path that a router could read differently from it (dot
 //!    segments, `//`, needless escapes: rules match the path as sent), resolves the client IP, and
-//!    refuses a request carrying credentials of two schemes (400).
-//! 3. Authenticators that recognise a credential are asked in order. Each [abstains, authenticates
-//!    or rejects](Outcome); a rejected credential never falls through to a weaker scheme.
+//!    refuses a request carrying credentials in two [sources](CredentialSource) (400).
+//! 3. The authenticators reading a source the request carries are asked in order. Each [abstains,
+//!    authenticates or rejects](Outcome); a rejected credential never falls through to a weaker
+//!    scheme. An authenticator of your own is a [`Scheme`] of its own.
 //! 4. The first [route rule](GateBuilder::route) matching method and path names a [`Policy`]; a denied anonymous
 //!    request gets 401 with every scheme's challenge, a denied principal 403.
 //! 5. A [`Rejection`] becomes a response in one place ([`reject`]): status, `WWW-Authenticate`,

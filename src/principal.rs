@@ -335,10 +335,25 @@ mod tests {
 
     #[test]
     fn scheme_names_are_label_safe() {
-        for good in ["ldap", "hmac-v2", "a", "x_1", "abcdefghijklmnopqrstuvwxyz012345"] {
+        for good in [
+            "ldap",
+            "hmac-v2",
+            "a",
+            "x_1",
+            "abcdefghijklmnopqrstuvwxyz012345",
+        ] {
             assert!(check_name(good).is_ok(), "{good}");
         }
-        for bad in ["", "LDAP", "1ldap", "-x", "with space", "é", "a\"b", &"a".repeat(33)] {
+        for bad in [
+            "",
+            "LDAP",
+            "1ldap",
+            "-x",
+            "with space",
+            "é",
+            "a\"b",
+            &"a".repeat(33),
+        ] {
             let err = check_name(bad).unwrap_err();
             assert!(err.to_string().contains("scheme name"), "{bad}: {err}");
         }

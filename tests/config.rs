@@ -58,7 +58,10 @@ fn invalid_cidr_names_line_and_key() {
 /// with `Config::authenticator` may check it), then refused with its line and key.
 async fn assert_build_error(text: &str, line: usize, key: &str, message: &str) {
     let config = Config::from_str(text).expect("the names are well-formed");
-    let err = config.build().await.expect_err("no authenticator checks the name");
+    let err = config
+        .build()
+        .await
+        .expect_err("no authenticator checks the name");
     assert_eq!(err.location().map(|l| l.line), Some(line), "{err}");
     assert_eq!(err.key(), Some(key), "{err}");
     assert!(err.message().contains(message), "{err}");

@@ -101,7 +101,10 @@ async fn a_custom_scheme_is_named_in_the_principal_policies_and_audit() {
     let base = serve(gate().await).await;
     let client = common::client();
 
-    let response = ticket(client.get(format!("{base}/me"))).send().await.unwrap();
+    let response = ticket(client.get(format!("{base}/me")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(response.text().await.unwrap(), "ticket");
     let log = logs.text();
@@ -114,7 +117,10 @@ async fn a_custom_scheme_is_named_in_the_principal_policies_and_audit() {
 
     // Schemes::allow([TICKET]) lets the ticket in and keeps Basic out; Schemes::deny(["ticket"])
     // the other way round.
-    let response = ticket(client.get(format!("{base}/tickets"))).send().await.unwrap();
+    let response = ticket(client.get(format!("{base}/tickets")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     let response = client
         .get(format!("{base}/tickets"))
@@ -180,7 +186,9 @@ async fn two_credentials_by_source_are_refused_but_one_spanning_two_headers_is_n
     // A ticket and a Basic password: two credentials, refused before either is checked.
     for request in [
         ticket(client.get(format!("{base}/me"))),
-        client.get(format!("{base}/me")).header("x-ticket-secret", "x"),
+        client
+            .get(format!("{base}/me"))
+            .header("x-ticket-secret", "x"),
     ] {
         let response = request
             .basic_auth("alice", Some(ALICE_PASSWORD))
@@ -254,7 +262,11 @@ async fn toml_names_a_custom_scheme_once_its_authenticator_is_added() {
         .build()
         .await
         .unwrap_err();
-    assert_eq!(err.key(), Some("policies.tickets_only.schemes_allow[0]"), "{err}");
+    assert_eq!(
+        err.key(),
+        Some("policies.tickets_only.schemes_allow[0]"),
+        "{err}"
+    );
     assert_eq!(err.location().map(|l| l.line), Some(3), "{err}");
     assert!(err.message().contains("unknown scheme `ticket`"), "{err}");
 
@@ -266,7 +278,10 @@ async fn toml_names_a_custom_scheme_once_its_authenticator_is_added() {
         .expect("the ticket scheme is registered");
     let base = serve(gate).await;
     let client = common::client();
-    let response = ticket(client.get(format!("{base}/tickets"))).send().await.unwrap();
+    let response = ticket(client.get(format!("{base}/tickets")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(response.text().await.unwrap(), "ticket");
     let response = ticket(client.get(format!("{base}/no-tickets")))

@@ -21,10 +21,9 @@ use portcullis::policy::{All, Anonymous, Any, Decision, ExpiryCap, KindIs, Not, 
 use portcullis::reject::{Challenge, RejectionKind};
 use portcullis::store::MemoryApiKeyStore;
 use portcullis::{
-    CredentialSource,
-    ApiKeys, Authenticated, Authenticator, BoxFuture, Gate, GateHandle, Groups, NewApiKey, Outcome,
-    Policy, PolicyExt, Principal, Public, Rejection, RequestView, Scheme, Schemes, Scopes,
-    SubjectKind,
+    ApiKeys, Authenticated, Authenticator, BoxFuture, CredentialSource, Gate, GateHandle, Groups,
+    NewApiKey, Outcome, Policy, PolicyExt, Principal, Public, Rejection, RequestView, Scheme,
+    Schemes, Scopes, SubjectKind,
 };
 
 /// A policy with a fixed answer, for truth tables.
@@ -680,7 +679,10 @@ fn empty_lists_are_refused_when_the_gate_is_built() {
         (Box::new(Groups::any_of(none)), "Groups::any_of"),
         (Box::new(Scopes::all_of(none)), "Scopes::all_of"),
         (Box::new(Scopes::any_of(none)), "Scopes::any_of"),
-        (Box::new(Schemes::allow([] as [Scheme; 0])), "Schemes::allow"),
+        (
+            Box::new(Schemes::allow([] as [Scheme; 0])),
+            "Schemes::allow",
+        ),
         (Box::new(Schemes::deny([] as [Scheme; 0])), "Schemes::deny"),
         (
             Box::new(

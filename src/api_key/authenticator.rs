@@ -7,9 +7,9 @@ use http::HeaderName;
 use http::header::AUTHORIZATION;
 
 use super::manager::Inner;
-use crate::authenticator::{CredentialSource, Authenticator, Outcome};
-use crate::future::BoxFuture;
+use crate::authenticator::{Authenticator, CredentialSource, Outcome};
 use crate::error::ConfigError;
+use crate::future::BoxFuture;
 use crate::principal::{Principal, Scheme};
 use crate::reject::{Challenge, Rejection};
 use crate::request::{RequestView, split_authorization};

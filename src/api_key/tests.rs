@@ -7,11 +7,11 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 
-use crate::key_format::checksum;
 use super::*;
 use crate::authenticator::{Authenticator, Outcome};
-use crate::future::BoxFuture;
 use crate::error::StoreErrorKind;
+use crate::future::BoxFuture;
+use crate::key_format::checksum;
 use crate::principal::{Scheme, SubjectKind};
 use crate::reject::RejectionKind;
 use crate::request::RequestView;

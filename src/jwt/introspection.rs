@@ -36,12 +36,12 @@ use super::claims::{ClaimMapping, Claims};
 use super::error::{TokenError, TokenErrorKind};
 use super::http::{FetchLimits, HttpClient, check_url, send};
 use super::validation::{Rules, now_secs};
+use crate::authenticator::{Authenticator, CredentialSource, Outcome};
+use crate::error::ConfigError;
+use crate::future::BoxFuture;
+use crate::json;
 #[cfg(feature = "api-key")]
 use crate::key_format::KeyFormat;
-use crate::authenticator::{CredentialSource, Authenticator, Outcome};
-use crate::future::BoxFuture;
-use crate::error::ConfigError;
-use crate::json;
 use crate::principal::{Principal, Scheme};
 use crate::reject::Challenge;
 use crate::request::RequestView;

@@ -53,7 +53,10 @@ impl Policy for All {
     }
 
     fn scheme_names(&self) -> Vec<&str> {
-        self.0.iter().flat_map(|policy| policy.scheme_names()).collect()
+        self.0
+            .iter()
+            .flat_map(|policy| policy.scheme_names())
+            .collect()
     }
 }
 
@@ -113,7 +116,10 @@ impl Policy for Any {
     }
 
     fn scheme_names(&self) -> Vec<&str> {
-        self.0.iter().flat_map(|policy| policy.scheme_names()).collect()
+        self.0
+            .iter()
+            .flat_map(|policy| policy.scheme_names())
+            .collect()
     }
 }
 

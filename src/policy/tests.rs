@@ -71,7 +71,11 @@ fn names() -> impl Strategy<Value = Vec<&'static str>> {
 }
 
 fn scheme() -> impl Strategy<Value = Scheme> {
-    prop_oneof![Just(Scheme::BASIC), Just(Scheme::API_KEY), Just(Scheme::JWT)]
+    prop_oneof![
+        Just(Scheme::BASIC),
+        Just(Scheme::API_KEY),
+        Just(Scheme::JWT)
+    ]
 }
 
 fn kind() -> impl Strategy<Value = SubjectKind> {

@@ -20,9 +20,8 @@ use portcullis::basic::{BasicAuthenticatorBuilder, HashingConfig};
 use portcullis::reject::Challenge;
 use portcullis::store::MemoryUserStore;
 use portcullis::{
-    CredentialSource,
-    Authenticator, BasicAuthenticator, BoxFuture, Gate, GateLayer, Groups, Outcome, Principal,
-    Public, RequestView, Scheme, SubjectKind,
+    Authenticator, BasicAuthenticator, BoxFuture, CredentialSource, Gate, GateLayer, Groups,
+    Outcome, Principal, Public, RequestView, Scheme, SubjectKind,
 };
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, WWW_AUTHENTICATE};
@@ -278,7 +277,9 @@ impl Authenticator for HeaderAuthenticator {
         Challenge::new("Test")
     }
     fn sources(&self) -> Vec<CredentialSource> {
-        vec![CredentialSource::header(http::HeaderName::from_static("x-user"))]
+        vec![CredentialSource::header(http::HeaderName::from_static(
+            "x-user",
+        ))]
     }
     fn authenticate<'a>(&'a self, request: &'a RequestView<'a>) -> BoxFuture<'a, Outcome> {
         let h = |name: &str| {
