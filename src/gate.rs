@@ -201,20 +201,25 @@ impl Gate {
         // none. Two sources carried is two credentials: refused before any expensive work.
         let authenticators = &self.inner.authenticators;
         let mut asked = self.inner.always_asked;
-        let mut carried: Option<&CredentialSource> = None;
+        let mut carried: Option<(&CredentialSource, u64)> = None;
         for (source, readers) in &self.inner.sources {
             if !source.is_in(request) {
                 continue;
             }
-            if let Some(first) = carried {
+            if let Some((first, first_readers)) = carried {
                 trace.step("authenticate", || {
                     format!("refused: credentials in {first} and in {source}")
                 });
-                return Err(Rejection::invalid_request(
-                    "credentials for more than one scheme",
-                ));
+                let rejection = Rejection::invalid_request("credentials in more than one place");
+                // One scheme reading both (a bearer token in the header and the query, RFC 6750
+                // §2) owns the refusal, so its challenge says `invalid_request`.
+                let both = first_readers & readers;
+                return Err(match authenticators.get(both.trailing_zeros() as usize) {
+                    Some(reader) if both != 0 => rejection.for_scheme(reader.scheme()),
+                    _ => rejection,
+                });
             }
-            carried = Some(source);
+            carried = Some((source, *readers));
             asked |= readers;
         }
         let recognising = || {
