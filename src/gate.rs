@@ -20,7 +20,7 @@ use crate::route::{Methods, Route, check_path};
 /// request-line buffer is 8 KiB), and far beyond any route a service declares.
 const DEFAULT_MAX_PATH_BYTES: usize = 8 * 1024;
 
-/// The most authenticators one Gate takes: which ones recognise a request is kept in a `u64`.
+/// The most authenticators one Gate takes: which ones to ask about a request is kept in a `u64`.
 const MAX_AUTHENTICATORS: usize = 64;
 
 /// Authenticates and authorizes requests. Cheap to clone (one `Arc`).
@@ -222,14 +222,12 @@ impl Gate {
             carried = Some((source, *readers));
             asked |= readers;
         }
-        let recognising = || {
-            authenticators
-                .iter()
-                .enumerate()
-                .filter(move |(i, _)| asked & (1 << i) != 0)
-                .map(|(_, authenticator)| authenticator)
-        };
-        for authenticator in recognising() {
+        let asked = authenticators
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| asked & (1 << i) != 0)
+            .map(|(_, authenticator)| authenticator);
+        for authenticator in asked {
             let scheme = authenticator.scheme();
             match authenticator.authenticate(request).await {
                 Outcome::Abstain => trace.step("authenticate", || format!("{scheme}: abstained")),
