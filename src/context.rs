@@ -43,20 +43,19 @@ struct Inner {
 }
 
 impl GateContext {
-    pub(crate) fn new(
-        gate: Gate,
-        principal: Option<Principal>,
-        client_ip: Option<IpAddr>,
-        route: Option<usize>,
-    ) -> Self {
-        Self {
+    /// Runs `gate` on `request`: the context of a request it lets through, or its rejection.
+    /// The only way to build one.
+    #[cfg(any(feature = "tower", feature = "actix"))]
+    pub(crate) async fn decide(gate: &Gate, request: &RequestView<'_>) -> Result<Self, Rejection> {
+        let decided = gate.decide(request).await?;
+        Ok(Self {
             inner: Arc::new(Inner {
-                gate,
-                principal,
-                client_ip,
-                route,
+                gate: gate.clone(),
+                principal: decided.principal,
+                client_ip: decided.client_ip,
+                route: decided.route,
             }),
-        }
+        })
     }
 
     /// The authenticated caller, or `None` when the Gate let an anonymous request through.

@@ -12,9 +12,10 @@
 //! 1. A [`RequestView`] borrows the method, path, headers and peer address.
 //! 2. The [`Gate`] refuses (400) a path that a router could read differently from it (dot
 //!    segments, `//`, needless escapes: rules match the path as sent), resolves the client IP, and
-//!    refuses a request carrying credentials of two schemes (400).
-//! 3. Authenticators that recognise a credential are asked in order. Each [abstains, authenticates
-//!    or rejects](Outcome); a rejected credential never falls through to a weaker scheme.
+//!    refuses a request carrying credentials in two [sources](CredentialSource) (400).
+//! 3. The authenticators reading a source the request carries are asked in order. Each [abstains,
+//!    authenticates or rejects](Outcome); a rejected credential never falls through to a weaker
+//!    scheme. An authenticator of your own is a [`Scheme`] of its own.
 //! 4. The first [route rule](GateBuilder::route) matching method and path names a [`Policy`]; a denied anonymous
 //!    request gets 401 with every scheme's challenge, a denied principal 403.
 //! 5. A [`Rejection`] becomes a response in one place ([`reject`]): status, `WWW-Authenticate`,
@@ -163,10 +164,13 @@ mod authenticator;
 mod context;
 mod duration;
 mod error;
+mod future;
 mod gate;
 mod handle;
 mod ipset;
 mod json;
+#[cfg(feature = "api-key")]
+mod key_format;
 mod principal;
 mod request;
 mod route;
@@ -178,12 +182,13 @@ pub use adapters::tower::GateLayer;
 #[cfg(feature = "api-key")]
 #[cfg_attr(docsrs, doc(cfg(feature = "api-key")))]
 pub use api_key::{manager::ApiKeys, new_key::NewApiKey};
-pub use authenticator::{Authenticator, BoxFuture, Outcome};
+pub use authenticator::{Authenticator, CredentialSource, Outcome};
 #[cfg(feature = "basic")]
 #[cfg_attr(docsrs, doc(cfg(feature = "basic")))]
 pub use basic::authenticator::BasicAuthenticator;
 pub use error::ConfigError;
-pub use gate::{Explanation, Gate, GateBuilder};
+pub use future::BoxFuture;
+pub use gate::{Gate, GateBuilder};
 pub use handle::GateHandle;
 pub use policy::builtin::{Authenticated, Groups, Public, Schemes, Scopes};
 pub use policy::combinators::PolicyExt;

@@ -59,7 +59,7 @@ fn verify_with_a_secret_file_and_a_jwks_file() {
     .audience("api")
     .build()
     .unwrap();
-    let alice = Principal::new("alice", SubjectKind::User, Scheme::Basic).with_groups(["staff"]);
+    let alice = Principal::new("alice", SubjectKind::User, Scheme::BASIC).with_groups(["staff"]);
     let token = issuer.issue(&alice, Duration::from_secs(300)).unwrap();
     let secret_file = dir.join("secret");
     let args = [

@@ -35,8 +35,8 @@ use portcullis::reject::{Challenge, Refusal, add_standard_headers};
 use portcullis::store::MemoryUserStore;
 use portcullis::tower::PolicyLayer;
 use portcullis::{
-    Authenticator, BoxFuture, Gate, GateLayer, Groups, Outcome, PolicyExt, Principal, Public,
-    Rejection, RequestView, Scheme, Scopes, SubjectKind,
+    Authenticator, BoxFuture, CredentialSource, Gate, GateLayer, Groups, Outcome, PolicyExt,
+    Principal, Public, Rejection, RequestView, Scheme, Scopes, SubjectKind,
 };
 use serde::Deserialize;
 use tower::{Layer as _, ServiceExt as _};
@@ -64,8 +64,8 @@ impl Authenticator for Counting {
     fn challenge(&self) -> Challenge {
         self.inner.challenge()
     }
-    fn recognizes(&self, request: &RequestView<'_>) -> bool {
-        self.inner.recognizes(request)
+    fn sources(&self) -> Vec<CredentialSource> {
+        self.inner.sources()
     }
     fn authenticate<'a>(&'a self, request: &'a RequestView<'a>) -> BoxFuture<'a, Outcome> {
         self.calls.fetch_add(1, Ordering::SeqCst);
@@ -109,7 +109,7 @@ impl Fixture {
             .build()
             .expect("valid JWT authenticator");
         let token = |subject: &str, groups: &[&str], scopes: &[&str]| {
-            let principal = Principal::new(subject, SubjectKind::User, Scheme::Jwt)
+            let principal = Principal::new(subject, SubjectKind::User, Scheme::JWT)
                 .with_groups(groups.iter().copied())
                 .with_scopes(scopes.iter().copied());
             issuer
@@ -557,7 +557,7 @@ fn typed_claims_deserialize_or_refuse() {
 
 #[test]
 fn principal_claims_as_has_three_outcomes() {
-    let principal = Principal::new("erin", SubjectKind::User, Scheme::Jwt);
+    let principal = Principal::new("erin", SubjectKind::User, Scheme::JWT);
     assert!(principal.claims_as::<serde_json::Value>().is_none());
     let mut map = serde_json::Map::new();
     map.insert("sub".into(), "erin".into());

@@ -133,7 +133,7 @@ where
         let gate = self.gate.gate();
         Box::pin(async move {
             let decision = match HttpParts::of(request.request()) {
-                Ok(parts) => gate.decide(&parts.view()).await,
+                Ok(parts) => GateContext::decide(&gate, &parts.view()).await,
                 Err(rejection) => Err(rejection),
             };
             match decision {

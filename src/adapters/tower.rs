@@ -13,9 +13,9 @@ use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::authenticator::BoxFuture;
 use crate::context::{GateContext, ROUTE, no_context};
 use crate::error::ConfigError;
+use crate::future::BoxFuture;
 use crate::handle::GateHandle;
 use crate::policy::Policy;
 use crate::reject::{Rejection, RejectionKind};
@@ -101,7 +101,7 @@ where
             let peer = peer_addr(&parts.extensions);
             let uri = client_uri(&parts.extensions).unwrap_or(&parts.uri);
             let view = RequestView::new(&parts.method, uri, &parts.headers).with_peer(peer);
-            match gate.decide(&view).await {
+            match GateContext::decide(&gate, &view).await {
                 Ok(context) => {
                     if let Some(principal) = context.principal() {
                         parts.extensions.insert(principal.clone());

@@ -24,6 +24,14 @@ pub trait Policy: fmt::Debug + Send + Sync + 'static {
     fn validate(&self) -> Result<(), ConfigError> {
         Ok(())
     }
+
+    /// The scheme names this policy judges by ([`Schemes`](crate::Schemes),
+    /// [`ExpiryCap`](super::ExpiryCap)), so that the Gate can refuse, when it is built, a name
+    /// that no authenticator of its checks (a typo would otherwise never match). Combinators
+    /// list what they wrap. Defaults to none.
+    fn scheme_names(&self) -> Vec<&str> {
+        Vec::new()
+    }
 }
 
 /// Everything a policy may look at. Built only by the Gate, after authentication.

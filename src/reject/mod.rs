@@ -203,7 +203,7 @@ mod tests {
 
     #[test]
     fn bad_token_adds_invalid_token_to_bearer_only() {
-        let r = Rejection::invalid_credentials(Scheme::Jwt, "bad signature");
+        let r = Rejection::invalid_credentials(Scheme::JWT, "bad signature");
         let c = r.challenges(&enabled());
         assert_eq!(c[0].get("error"), None);
         assert_eq!(c[1].get("error"), Some("invalid_token"));

@@ -188,10 +188,10 @@ impl Rejection {
     /// Bearer challenge with `error="insufficient_scope"`. Other statuses carry none.
     pub fn challenges(&self, enabled: &[Challenge]) -> Vec<Challenge> {
         let bearer_error = match (self.kind, self.scheme) {
-            (RejectionKind::InvalidCredentials, Some(Scheme::Jwt | Scheme::Introspection)) => {
+            (RejectionKind::InvalidCredentials, Some(Scheme::JWT | Scheme::INTROSPECTION)) => {
                 Some(("invalid_token", "The access token is invalid or expired"))
             }
-            (RejectionKind::InvalidRequest, Some(Scheme::Jwt | Scheme::Introspection)) => Some((
+            (RejectionKind::InvalidRequest, Some(Scheme::JWT | Scheme::INTROSPECTION)) => Some((
                 "invalid_request",
                 "The request carries a malformed bearer token",
             )),

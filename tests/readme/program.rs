@@ -17,7 +17,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .max_lifetime(Duration::from_secs(90 * 24 * 60 * 60))
         .build()?;
     let basic = BasicAuthenticator::builder(stores.users).build()?;
-    let admins_without_basic = Groups::any_of(["admin"]).and(Schemes::deny([Scheme::Basic]));
+    let admins_without_basic = Groups::any_of(["admin"]).and(Schemes::deny([Scheme::BASIC]));
     let gate = Gate::builder()
         .authenticator(basic)
         .authenticator(keys.authenticator())

@@ -80,7 +80,7 @@ pub async fn gate() -> Result<Callers, Box<dyn std::error::Error>> {
         .route("/health", Public)
         .route(
             "/admin/**",
-            Groups::any_of(["admin"]).and(Schemes::deny([Scheme::Basic])),
+            Groups::any_of(["admin"]).and(Schemes::deny([Scheme::BASIC])),
         )
         .default_policy(ReadOnlyForApplications)
         .responder(with_service_header)
