@@ -16,6 +16,7 @@ use toml::Spanned;
 
 #[cfg(feature = "api-key")]
 use crate::api_key::{ApiKeyAuthenticator, ApiKeys};
+use crate::authenticator::Authenticator;
 #[cfg(feature = "basic")]
 use crate::basic::{ApiKeyVerifier, BasicAuthenticator, BasicLimits, HashingConfig};
 use crate::client_ip::{ForwardedHeader, TrustedProxies};
@@ -67,6 +68,11 @@ pub struct Config {
     trusted_proxies: TrustedProxies,
     max_path_bytes: Option<usize>,
     upstream_paths: UpstreamPaths,
+    /// Scheme names the policies use that are not built in, each with the error (key and
+    /// location) for when no authenticator checks it; checked when the Gate is built.
+    custom_scheme_names: Vec<(String, ConfigError)>,
+    /// Authenticators of the service's own (see [`Config::authenticator`]).
+    authenticators: Vec<Arc<dyn Authenticator>>,
 }
 
 /// How the upstream behind a proxy built on the Gate reads paths (`[gateway] upstream_paths`).
@@ -97,6 +103,16 @@ impl Config {
     )]
     pub fn from_str(text: &str) -> Result<Self, ConfigError> {
         Self::parse(text, None)
+    }
+
+    /// Adds an authenticator of your own, asked after the ones the file configures. Its scheme's
+    /// name may then appear in `schemes_allow`, `schemes_deny` and `max_lifetime`; a name there
+    /// that is neither built in nor the scheme of an added authenticator is an error, keyed and
+    /// located, when the Gate is built.
+    #[must_use]
+    pub fn authenticator(mut self, authenticator: impl Authenticator) -> Self {
+        self.authenticators.push(Arc::new(authenticator));
+        self
     }
 
     /// Reads, parses and validates a configuration file.
@@ -142,6 +158,7 @@ impl Config {
             raw: &raw,
             spans: &spans,
             built: BTreeMap::new(),
+            custom_scheme_names: Vec::new(),
         }
         .finish()
         .map_err(|e| spans.locate_error(e))?;
@@ -352,6 +369,19 @@ impl Config {
             }
             builder = builder.authenticator(settings.build()?);
         }
+        for authenticator in &self.authenticators {
+            builder = builder.shared_authenticator(Arc::clone(authenticator));
+        }
+        // The first unknown name in the file, not in the order policies were read.
+        let unknown = self
+            .custom_scheme_names
+            .iter()
+            .filter(|(name, _)| !builder.schemes().any(|scheme| scheme.as_str() == name))
+            .map(|(_, error)| error)
+            .min_by_key(|error| error.location().map(|at| (at.line, at.column)));
+        if let Some(error) = unknown {
+            return Err(error.clone());
+        }
         for route in &self.routes {
             builder = builder.rule(route.clone());
         }
@@ -511,6 +541,7 @@ struct Validator<'a> {
     raw: &'a RawConfig,
     spans: &'a Spans<'a>,
     built: BTreeMap<String, Arc<dyn Policy>>,
+    custom_scheme_names: Vec<(String, ConfigError)>,
 }
 
 impl Validator<'_> {
@@ -688,7 +719,33 @@ impl Validator<'_> {
             trusted_proxies,
             max_path_bytes,
             upstream_paths,
+            custom_scheme_names: self.custom_scheme_names,
+            authenticators: Vec::new(),
         })
+    }
+
+    /// Checks a scheme name written at `value` (key `key`) and, unless it is built in, keeps it
+    /// to check against the authenticators when the Gate is built.
+    fn scheme_name<T>(
+        &mut self,
+        name: &str,
+        value: &Spanned<T>,
+        key: String,
+    ) -> Result<(), ConfigError> {
+        crate::principal::check_name(name)
+            .map_err(|e| self.spans.error(value, key.clone(), e.message().to_owned()))?;
+        if Scheme::built_in(name).is_none() {
+            let error = self.spans.error(
+                value,
+                key,
+                format!(
+                    "unknown scheme `{name}`: not one of basic, api_key, jwt or introspection, \
+                     and no authenticator added to the configuration checks it"
+                ),
+            );
+            self.custom_scheme_names.push((name.to_owned(), error));
+        }
+        Ok(())
     }
 
     fn ip_set(&self, entries: &[Spanned<String>], key: &str) -> Result<IpSet, ConfigError> {
@@ -804,26 +861,23 @@ impl Validator<'_> {
         if section.anonymous == Some(true) {
             all = add(all, Box::new(Anonymous));
         }
-        let schemes =
-            |list: &Vec<Spanned<String>>, field: &str| -> Result<Vec<Scheme>, ConfigError> {
-                list.iter()
-                    .enumerate()
-                    .map(|(i, s)| {
-                        s.get_ref().parse::<Scheme>().map_err(|e| {
-                            self.spans
-                                .error(s, format!("{key}.{field}[{i}]"), e.to_string())
-                        })
-                    })
-                    .collect()
-            };
-        if let Some(list) = &section.schemes_allow {
+        for (field, list) in [
+            ("schemes_allow", &section.schemes_allow),
+            ("schemes_deny", &section.schemes_deny),
+        ] {
+            let Some(list) = list else { continue };
+            for (i, s) in list.iter().enumerate() {
+                self.scheme_name(s.get_ref(), s, format!("{key}.{field}[{i}]"))?;
+            }
+            let names = list.iter().map(Spanned::get_ref);
             all = add(
                 all,
-                Box::new(Schemes::allow(schemes(list, "schemes_allow")?)),
+                Box::new(if field == "schemes_allow" {
+                    Schemes::allow(names)
+                } else {
+                    Schemes::deny(names)
+                }),
             );
-        }
-        if let Some(list) = &section.schemes_deny {
-            all = add(all, Box::new(Schemes::deny(schemes(list, "schemes_deny")?)));
         }
         if let Some(kind) = section.kind {
             all = add(all, Box::new(KindIs(kind)));
@@ -867,10 +921,8 @@ impl Validator<'_> {
                 cap = match scheme.as_str() {
                     "default" => cap.default_max_lifetime(duration),
                     name => {
-                        let scheme = name
-                            .parse::<Scheme>()
-                            .map_err(|e| self.spans.error(lifetime, field, e.to_string()))?;
-                        cap.max_lifetime(scheme, duration)
+                        self.scheme_name(name, lifetime, field)?;
+                        cap.max_lifetime(name, duration)
                     }
                 };
             }

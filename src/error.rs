@@ -152,23 +152,5 @@ mod tests {
             .with_source(cause);
         assert_eq!(error.to_string(), "sqlite: find user `a`: pool timed out");
         assert!(error.source().is_none());
-        #[cfg(feature = "api-key")]
-        {
-            let wrapped = crate::api_key::ApiKeyError::from(error);
-            assert_eq!(
-                wrapped.to_string(),
-                "API key store: sqlite: find user `a`: pool timed out"
-            );
-            assert!(wrapped.source().is_none());
-        }
-        #[cfg(any(feature = "jwt", feature = "introspection"))]
-        {
-            use crate::jwt::{FetchError, FetchErrorKind};
-            let cause = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
-            let error =
-                FetchError::new(FetchErrorKind::Connect, "request failed").with_source(cause);
-            assert_eq!(error.to_string(), "request failed: refused");
-            assert!(error.source().is_none());
-        }
     }
 }

@@ -38,7 +38,7 @@ fn verify_with_a_secret_file() {
     .audience("api")
     .build()
     .unwrap();
-    let alice = Principal::new("alice", SubjectKind::User, Scheme::Basic).with_groups(["staff"]);
+    let alice = Principal::new("alice", SubjectKind::User, Scheme::BASIC).with_groups(["staff"]);
     let token = issuer.issue(&alice, Duration::from_secs(300)).unwrap();
     let secret_file = dir.join("secret");
     let args = [
@@ -85,7 +85,7 @@ fn verify_with_a_secret_file() {
 fn verify_with_a_jwks_file() {
     let temp = TempDir::new("token-verify-jwks");
     let dir = temp.path();
-    let alice = Principal::new("alice", SubjectKind::User, Scheme::Basic).with_groups(["staff"]);
+    let alice = Principal::new("alice", SubjectKind::User, Scheme::BASIC).with_groups(["staff"]);
     let es = JwtIssuer::builder(
         "https://es.example",
         SigningKey::generate(Algorithm::ES256)

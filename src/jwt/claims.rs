@@ -183,7 +183,7 @@ impl ClaimMapping {
         let sub = claims.sub.as_deref();
         let client_id = claims.client_id.as_deref();
         let username = match scheme {
-            Scheme::Introspection => claims.username.as_deref(),
+            Scheme::INTROSPECTION => claims.username.as_deref(),
             _ => None,
         };
         let (subject, from_client_id) = match (sub, username, client_id) {
@@ -499,7 +499,7 @@ mod tests {
     fn map(mapping: &ClaimMapping, json: &str) -> Result<Principal, TokenError> {
         let claims = Claims::parse(json.as_bytes(), mapping)
             .map_err(|e| TokenError::malformed(e.to_string()))?;
-        let mut principal = mapping.principal(&claims, Scheme::Jwt, Times::default())?;
+        let mut principal = mapping.principal(&claims, Scheme::JWT, Times::default())?;
         principal.set_claims_json(json.as_bytes().to_vec());
         Ok(principal)
     }

@@ -257,3 +257,19 @@ pub enum IssueError {
     #[error("signing failed: {0}")]
     Signing(String),
 }
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::*;
+
+    /// The crate's one error convention: `Display` says everything, `source()` is `None`.
+    #[test]
+    fn fetch_errors_show_the_cause_and_have_no_source() {
+        let cause = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        let error = FetchError::new(FetchErrorKind::Connect, "request failed").with_source(cause);
+        assert_eq!(error.to_string(), "request failed: refused");
+        assert!(error.source().is_none());
+    }
+}

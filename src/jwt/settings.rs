@@ -37,10 +37,10 @@ use super::introspection::{ClientAuth, IntrospectionAuthenticator};
 use super::jwks::{JwksCacheConfig, KeySource};
 #[cfg(feature = "jwt")]
 use super::keys::{KeySet, VerifyingKey};
-#[cfg(all(feature = "introspection", feature = "api-key"))]
-use crate::api_key::KeyFormat;
 use crate::config::parse_duration;
 use crate::error::ConfigError;
+#[cfg(all(feature = "introspection", feature = "api-key"))]
+use crate::key_format::KeyFormat;
 use crate::secret::SecretString;
 
 #[cfg(feature = "jwt")]
