@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use http::StatusCode;
-use portcullis::config::Config;
-use portcullis::{ConfigError, Gate, GateHandle, RequestView};
+use portcullis::config::{Config, Reloader};
+use portcullis::{ConfigError, Gate, RequestView};
 
 fn error(text: &str) -> ConfigError {
     Config::from_str(text).expect_err("config should be refused")
@@ -259,8 +259,8 @@ async fn anonymous_status(gate: &Gate) -> (StatusCode, Option<String>) {
 }
 
 /// Config A lets anyone reach /x and names realm "A"; config B closes /x and names realm "B".
-/// Under load, the file is rewritten and [`GateHandle::reload`] reads it again, alternately A and
-/// B (and [`GateHandle::reload_config`] with the other one in between). A half-applied swap would
+/// Under load, the file is rewritten and [`Reloader::reload`] reads it again, alternately A and
+/// B (and [`Reloader::reload_config`] with the other one in between). A half-applied swap would
 /// show a 401 challenging for realm "A". Each reload must be seen to take effect.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hot_reload_under_load_is_atomic() {
@@ -275,7 +275,8 @@ async fn hot_reload_under_load_is_atomic() {
     std::fs::create_dir_all(&dir).expect("temp dir");
     let path = dir.join("gate.toml");
     std::fs::write(&path, &text_a).expect("write");
-    let handle = GateHandle::from_config_file(&path).await.expect("loads");
+    let reloader = Reloader::from_file(&path).await.expect("loads");
+    let handle = reloader.handle();
     let stop = Arc::new(AtomicBool::new(false));
     let seen = Arc::new([AtomicUsize::new(0), AtomicUsize::new(0)]);
     let mut workers = Vec::new();
@@ -305,17 +306,17 @@ async fn hot_reload_under_load_is_atomic() {
     for i in 0..100 {
         if i % 2 == 0 {
             std::fs::write(&path, &text_b).expect("write B");
-            handle.reload().await.expect("reload B from the file");
+            reloader.reload().await.expect("reload B from the file");
             assert_eq!(
                 anonymous_status(&handle.gate()).await.0,
                 StatusCode::UNAUTHORIZED
             );
         } else if i % 4 == 1 {
-            handle.reload_config(&parsed_a).await.expect("reload A");
+            reloader.reload_config(&parsed_a).await.expect("reload A");
             assert_eq!(anonymous_status(&handle.gate()).await.0, StatusCode::OK);
         } else {
             std::fs::write(&path, &text_a).expect("write A");
-            handle.reload().await.expect("reload A from the file");
+            reloader.reload().await.expect("reload A from the file");
             assert_eq!(anonymous_status(&handle.gate()).await.0, StatusCode::OK);
         }
         reloads += 1;
@@ -340,10 +341,11 @@ async fn failed_reload_keeps_the_old_configuration() {
     std::fs::create_dir_all(&dir).expect("temp dir");
     let path = dir.join("gate.toml");
     std::fs::write(&path, "[[routes]]\npath = \"/x\"\npolicy = \"public\"\n").expect("write");
-    let handle = GateHandle::from_config_file(&path).await.expect("loads");
+    let reloader = Reloader::from_file(&path).await.expect("loads");
+    let handle = reloader.handle();
     assert_eq!(anonymous_status(&handle.gate()).await.0, StatusCode::OK);
     std::fs::write(&path, "[[routes]]\npath = \"/x\"\npolicy = \"missing\"\n").expect("write");
-    let err = handle.reload().await.expect_err("bad reload refused");
+    let err = reloader.reload().await.expect_err("bad reload refused");
     assert!(err.to_string().contains("routes[0].policy"), "{err}");
     assert_eq!(
         anonymous_status(&handle.gate()).await.0,
@@ -355,7 +357,7 @@ async fn failed_reload_keeps_the_old_configuration() {
         "[[routes]]\npath = \"/x\"\npolicy = \"authenticated\"\n",
     )
     .expect("write");
-    handle.reload().await.expect("good reload");
+    reloader.reload().await.expect("good reload");
     assert_eq!(
         anonymous_status(&handle.gate()).await.0,
         StatusCode::UNAUTHORIZED
@@ -392,7 +394,8 @@ async fn reload_keeps_memory_lockout_counters() {
         .expect("write");
     };
     write("A", 1000);
-    let handle = GateHandle::from_config_file(&path).await.expect("loads");
+    let reloader = Reloader::from_file(&path).await.expect("loads");
+    let handle = reloader.handle();
     for _ in 0..2 {
         let wrong = answer(&handle.gate(), basic_get("/x", "alice", "wrong")).await;
         assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
@@ -404,7 +407,7 @@ async fn reload_keeps_memory_lockout_counters() {
 
     // A new configuration (realm B) is served, and alice is still locked out.
     write("B", 1000);
-    handle.reload().await.expect("reload");
+    reloader.reload().await.expect("reload");
     let locked = answer(&handle.gate(), basic_get("/x", "alice", PASSWORD)).await;
     assert_eq!(
         (locked.status, locked.challenge),
@@ -421,7 +424,7 @@ async fn reload_keeps_memory_lockout_counters() {
 
     // Other counters (another capacity) start empty: alice gets in.
     write("B", 2000);
-    handle.reload().await.expect("reload");
+    reloader.reload().await.expect("reload");
     let fresh = answer(&handle.gate(), basic_get("/x", "alice", PASSWORD)).await;
     assert_eq!(
         (fresh.status, fresh.subject.as_deref()),

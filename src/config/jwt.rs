@@ -1,154 +1,110 @@
-//! Configuration-file shapes for the `[jwt]` and `[introspection]` sections: plain serde structs
-//! whose `build` makes the authenticator, reporting mistakes as [`ConfigError`]s that name the key.
-//!
-//! ```toml
-//! [jwt]
-//! audiences = ["orders-api"]
-//! typ = "at+jwt"
-//! groups_claims = ["realm_access.roles"]
-//!
-//! [[jwt.issuers]]
-//! issuer = "https://sso.example.com/realms/main"
-//! discovery = true
-//!
-//! [[jwt.issuers]]
-//! issuer = "billing"
-//! secret_file = "/run/secrets/billing-hs256"
-//! algorithm = "HS256"
-//! ```
+//! The `[jwt]` section: its TOML shape and how it becomes a [`JwtAuthenticator`].
 
 use std::path::{Path, PathBuf};
-#[cfg(feature = "introspection")]
-use std::sync::Arc;
-use std::time::Duration;
 
 use serde::Deserialize;
 
-#[cfg(feature = "jwt")]
-use super::algorithm::Algorithm;
-#[cfg(feature = "jwt")]
-use super::authenticator::{JwtAuthenticator, JwtAuthenticatorBuilder};
-use super::claims::{ClaimMapping, ClaimPath};
-#[cfg(feature = "introspection")]
-use super::http::HttpClient;
-#[cfg(feature = "introspection")]
-use super::introspection::{ClientAuth, IntrospectionAuthenticator};
-#[cfg(feature = "jwt")]
-use super::jwks::{JwksCacheConfig, KeySource};
-#[cfg(feature = "jwt")]
-use super::keys::{KeySet, VerifyingKey};
-#[cfg(all(feature = "introspection", feature = "api-key"))]
-use crate::api_key::KeyFormat;
-use crate::config::parse_duration;
+use super::{mapping, read_secret, setting_duration as duration};
 use crate::error::ConfigError;
-use crate::secret::SecretString;
+use crate::jwt::{
+    Algorithm, JwksCacheConfig, JwtAuthenticator, JwtAuthenticatorBuilder, KeySet, KeySource,
+    VerifyingKey,
+};
 
-#[cfg(feature = "jwt")]
 /// The `[jwt]` section: a [`JwtAuthenticator`].
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-#[non_exhaustive]
-pub struct JwtSettings {
+pub(super) struct JwtSettings {
     /// The realm in the `Bearer` challenge. Defaults to `api`.
-    pub realm: Option<String>,
+    pub(crate) realm: Option<String>,
     /// The trusted issuers, each with its key source. At least one.
     #[serde(default)]
-    pub issuers: Vec<IssuerSettings>,
+    pub(crate) issuers: Vec<IssuerSettings>,
     /// The accepted audiences (`aud`). At least one.
     #[serde(default)]
-    pub audiences: Vec<String>,
+    pub(crate) audiences: Vec<String>,
     /// The accepted algorithms. Defaults to every public-key algorithm plus those of the static
     /// HMAC secrets.
-    pub algorithms: Option<Vec<Algorithm>>,
+    pub(crate) algorithms: Option<Vec<Algorithm>>,
     /// Clock skew allowed on `exp`, `nbf`, `iat`, e.g. `30s`. Defaults to `30s`.
-    pub leeway: Option<String>,
+    pub(crate) leeway: Option<String>,
     /// Claims every token must carry. Defaults to `["exp", "iss", "aud"]`.
-    pub required_claims: Option<Vec<String>>,
+    pub(crate) required_claims: Option<Vec<String>>,
     /// The required header `typ`, e.g. `at+jwt`. Defaults to none (any).
-    pub typ: Option<String>,
+    pub(crate) typ: Option<String>,
     /// The largest token accepted, in bytes. Defaults to 8192.
-    pub max_token_size: Option<usize>,
+    pub(crate) max_token_size: Option<usize>,
     /// The longest `kid` accepted, in bytes. Defaults to 256.
-    pub max_kid_len: Option<usize>,
+    pub(crate) max_kid_len: Option<usize>,
     /// The longest token lifetime accepted, e.g. `1h`, or `none` for no cap. Defaults to `24h`.
-    pub max_lifetime: Option<String>,
+    pub(crate) max_lifetime: Option<String>,
     /// Claims (dotted paths) the principal's groups come from. Defaults to `["groups"]`.
-    pub groups_claims: Option<Vec<String>>,
+    pub(crate) groups_claims: Option<Vec<String>>,
     /// Also read tokens from the `access_token` query parameter. Dangerous (tokens end up in
     /// logs). Defaults to `false`.
     #[serde(default)]
-    pub dangerous_allow_query_token: bool,
+    pub(crate) dangerous_allow_query_token: bool,
     /// Accept any audience. Dangerous: tokens for other services are accepted. Defaults to
     /// `false`.
     #[serde(default)]
-    pub dangerous_skip_audience_check: bool,
+    pub(crate) dangerous_skip_audience_check: bool,
     /// How remote key sets are fetched and cached.
-    pub jwks: Option<JwksSettings>,
+    pub(crate) jwks: Option<JwksSettings>,
 }
 
-#[cfg(feature = "jwt")]
 /// One `[[jwt.issuers]]` entry: the issuer and exactly one key source.
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-#[non_exhaustive]
-pub struct IssuerSettings {
+pub(super) struct IssuerSettings {
     /// The issuer, compared exactly with the token's `iss`.
-    pub issuer: String,
+    pub(crate) issuer: String,
     /// Find the keys through OpenID Connect discovery from the issuer URL. Defaults to `false`.
     #[serde(default)]
-    pub discovery: bool,
+    pub(crate) discovery: bool,
     /// A JWKS URL (`https`, or `http` to a loopback address).
-    pub jwks_url: Option<String>,
+    pub(crate) jwks_url: Option<String>,
     /// A JWKS file (read once, at build).
-    pub jwks_file: Option<PathBuf>,
+    pub(crate) jwks_file: Option<PathBuf>,
     /// A PEM public key file; needs `algorithm`.
-    pub pem_file: Option<PathBuf>,
+    pub(crate) pem_file: Option<PathBuf>,
     /// A file holding an HMAC secret (raw bytes; one trailing newline is ignored). `algorithm`
     /// defaults to `HS256`.
-    pub secret_file: Option<PathBuf>,
+    pub(crate) secret_file: Option<PathBuf>,
     /// The algorithm of `pem_file` or `secret_file`.
-    pub algorithm: Option<Algorithm>,
+    pub(crate) algorithm: Option<Algorithm>,
     /// The `kid` of the `pem_file` or `secret_file` key. Defaults to none (the key serves tokens
     /// without a matching `kid`).
-    pub kid: Option<String>,
+    pub(crate) kid: Option<String>,
 }
 
-#[cfg(feature = "jwt")]
 /// `[jwt.jwks]`: how remote key sets are fetched and cached (see [`JwksCacheConfig`]).
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-#[non_exhaustive]
-pub struct JwksSettings {
+pub(super) struct JwksSettings {
     /// Age at which a key set is fetched again. Defaults to `5m`.
-    pub refresh_interval: Option<String>,
+    pub(crate) refresh_interval: Option<String>,
     /// Least time between fetches caused by unknown `kid`s. Defaults to `30s`.
-    pub unknown_kid_cooldown: Option<String>,
+    pub(crate) unknown_kid_cooldown: Option<String>,
     /// Wait after a failed fetch. Defaults to `5s`.
-    pub retry_interval: Option<String>,
+    pub(crate) retry_interval: Option<String>,
     /// Timeout of one fetch. Defaults to `5s`.
-    pub fetch_timeout: Option<String>,
+    pub(crate) fetch_timeout: Option<String>,
     /// Largest document read, in bytes. Defaults to 262144.
-    pub max_response_size: Option<usize>,
+    pub(crate) max_response_size: Option<usize>,
     /// How long after the last successful fetch (discovery included) a key set still serves
     /// while fetches fail; past it, the issuer's tokens get 503. Longer than `refresh_interval`.
     /// Defaults to `24h`.
-    pub max_stale: Option<String>,
+    pub(crate) max_stale: Option<String>,
     /// Serve the last good key set for as long as fetches fail, with no limit. Dangerous: a key
     /// the provider removed keeps working while the provider is unreachable. Excludes
     /// `max_stale`. Defaults to `false`.
     #[serde(default)]
-    pub dangerous_serve_stale_keys_forever: bool,
+    pub(crate) dangerous_serve_stale_keys_forever: bool,
 }
 
-#[cfg(feature = "jwt")]
 impl JwtSettings {
-    /// Builds the authenticator with the default HTTP client (feature `jwks`) for remote keys.
-    pub fn build(&self) -> Result<JwtAuthenticator, ConfigError> {
-        self.builder()?.build()
-    }
-
     /// The builder these settings describe, to add what a file cannot say (an HTTP client).
-    pub fn builder(&self) -> Result<JwtAuthenticatorBuilder, ConfigError> {
+    pub(crate) fn builder(&self) -> Result<JwtAuthenticatorBuilder, ConfigError> {
         let mut builder = self.builder_without_issuers()?;
         for (i, issuer) in self.issuers.iter().enumerate() {
             let source = issuer.source(&format!("jwt.issuers[{i}]"))?;
@@ -160,7 +116,7 @@ impl JwtSettings {
     /// Checks what can be checked without reading a file or the network: durations, sizes, one
     /// key source per issuer, algorithms that fit their keys, URLs. [`build`](Self::build)
     /// checks the rest (the key files themselves). Errors name the key (`jwt.max_lifetime`).
-    pub fn validate(&self) -> Result<(), ConfigError> {
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
         if self.issuers.is_empty() {
             return Err(ConfigError::new("at least one issuer is required").with_key("jwt.issuers"));
         }
@@ -226,7 +182,7 @@ impl JwtSettings {
             }
         }
         if let Some(claims) = &self.required_claims {
-            super::validation::Rules::required_claims(claims, "jwt.required_claims")?;
+            crate::jwt::Rules::required_claims(claims, "jwt.required_claims")?;
         }
         if self.typ.as_ref().is_some_and(|t| t.trim().is_empty()) {
             return Err(ConfigError::new("the required `typ` is empty").with_key("jwt.typ"));
@@ -284,7 +240,6 @@ impl JwtSettings {
     }
 }
 
-#[cfg(feature = "jwt")]
 impl IssuerSettings {
     /// The checks that need no file: one key source, `algorithm` and `kid` where they belong,
     /// an algorithm of the key's family, URLs fit to fetch keys from.
@@ -344,11 +299,11 @@ impl IssuerSettings {
             .with_key(format!("{key}.algorithm")));
         }
         if let Some(url) = &self.jwks_url {
-            super::http::check_url(url)
+            crate::jwt::check_url(url)
                 .map_err(|e| ConfigError::new(e.to_string()).with_key(format!("{key}.jwks_url")))?;
         }
         if self.discovery {
-            super::http::check_url(&self.issuer).map_err(|e| {
+            crate::jwt::check_url(&self.issuer).map_err(|e| {
                 ConfigError::new(format!("discovery needs an https issuer URL: {e}"))
                     .with_key(format!("{key}.issuer"))
             })?;
@@ -407,7 +362,6 @@ impl IssuerSettings {
     }
 }
 
-#[cfg(feature = "jwt")]
 impl JwksSettings {
     fn config(&self) -> Result<JwksCacheConfig, ConfigError> {
         let mut config = JwksCacheConfig::default();
@@ -468,347 +422,15 @@ impl JwksSettings {
     }
 }
 
-#[cfg(feature = "introspection")]
-/// How the service authenticates to the introspection endpoint.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum ClientAuthMethod {
-    /// HTTP Basic (`client_secret_basic`). The default.
-    #[default]
-    ClientSecretBasic,
-    /// Form parameters (`client_secret_post`).
-    ClientSecretPost,
-    /// A bearer token of the service's own (`client_token_file` or `client_token_env`) instead
-    /// of a client id and secret.
-    Bearer,
-}
-
-#[cfg(feature = "introspection")]
-/// The `[introspection]` section: an [`IntrospectionAuthenticator`].
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-#[non_exhaustive]
-pub struct IntrospectionSettings {
-    /// The introspection endpoint (`https`, or `http` to a loopback address).
-    pub endpoint: String,
-    /// This service's client id at the authorization server. Required unless `auth_method` is
-    /// `bearer`.
-    #[serde(default)]
-    pub client_id: String,
-    /// A file holding the client secret (one trailing newline is ignored). Required unless
-    /// `auth_method` is `bearer`.
-    #[serde(default)]
-    pub client_secret_file: PathBuf,
-    /// How the client authenticates. Defaults to `client_secret_basic`.
-    #[serde(default)]
-    pub auth_method: ClientAuthMethod,
-    /// With `auth_method = "bearer"`: a file holding the service's own token (one trailing
-    /// newline is ignored).
-    pub client_token_file: Option<PathBuf>,
-    /// With `auth_method = "bearer"`: the environment variable holding the service's own token.
-    pub client_token_env: Option<String>,
-    /// The realm in the `Bearer` challenge. Defaults to `api`.
-    pub realm: Option<String>,
-    /// Require the answer's `iss` to be this (set it when the endpoint may answer for more
-    /// than one issuer; see [`IntrospectionAuthenticatorBuilder::issuer`]). Defaults to no check.
-    ///
-    /// [`IntrospectionAuthenticatorBuilder::issuer`]: super::IntrospectionAuthenticatorBuilder::issuer
-    pub issuer: Option<String>,
-    /// Require the answer's `aud` to name one of these. At least one, unless
-    /// `dangerous_skip_audience_check`.
-    #[serde(default)]
-    pub audiences: Vec<String>,
-    /// Accept an answer whatever its `aud`. Dangerous: tokens issued to other services, and
-    /// refresh tokens without a `token_type`, authenticate. Defaults to `false`.
-    #[serde(default)]
-    pub dangerous_skip_audience_check: bool,
-    /// Clock skew allowed on `exp`, `nbf`, `iat`. Defaults to `30s`.
-    pub leeway: Option<String>,
-    /// How long an answer is reused (never past the token's `exp`); also how long a revoked
-    /// token keeps working. Defaults to `60s`.
-    pub cache_ttl: Option<String>,
-    /// How many answers are cached. Defaults to 10000.
-    pub cache_capacity: Option<usize>,
-    /// How many `active: false` answers are cached, apart from active ones. Defaults to 10000.
-    pub inactive_cache_capacity: Option<usize>,
-    /// The most calls to the endpoint in flight at once. Defaults to 32.
-    pub max_concurrent: Option<usize>,
-    /// How long a check waits for a free call slot before it is refused with 503. Defaults to
-    /// `1s`.
-    pub max_wait: Option<String>,
-    /// Timeout of one call. Defaults to `5s`.
-    pub timeout: Option<String>,
-    /// Largest answer read, in bytes. Defaults to 65536.
-    pub max_response_size: Option<usize>,
-    /// Largest token accepted, in bytes. Defaults to 8192.
-    pub max_token_size: Option<usize>,
-    /// Claims (dotted paths) the principal's groups come from. Defaults to `["groups"]`.
-    pub groups_claims: Option<Vec<String>>,
-    /// The prefix of API keys, which are left to the API-key authenticator. Defaults to
-    /// `[api_keys] prefix` in a configuration file that has one, else `pc`. Refused without the
-    /// `api-key` feature, where every non-JWT bearer token is introspected.
-    pub api_key_prefix: Option<String>,
-    /// Also introspect JWT-shaped tokens. Defaults to `false`.
-    #[serde(default)]
-    pub introspect_jwt_shaped: bool,
-    /// Also introspect API-key-shaped tokens (for a service with no API keys of its own);
-    /// excludes `api_key_prefix`. Defaults to `false`.
-    #[serde(default)]
-    pub introspect_api_key_shaped: bool,
-    /// Also read tokens from the `access_token` query parameter. Dangerous. Defaults to `false`.
-    #[serde(default)]
-    pub dangerous_allow_query_token: bool,
-}
-
-#[cfg(feature = "introspection")]
-impl IntrospectionSettings {
-    /// Builds the authenticator with the default HTTP client (feature `jwks`).
-    pub fn build(&self) -> Result<IntrospectionAuthenticator, ConfigError> {
-        self.build_with_client(None)
-    }
-
-    /// Checks what can be checked without reading a file or the network: the endpoint URL,
-    /// durations, sizes, and that the credentials fit `auth_method`. Errors name the key.
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        super::http::check_url(&self.endpoint)
-            .map_err(|e| ConfigError::new(e.to_string()).with_key("introspection.endpoint"))?;
-        let secret_given =
-            !self.client_id.is_empty() || !self.client_secret_file.as_os_str().is_empty();
-        match self.auth_method {
-            ClientAuthMethod::ClientSecretBasic | ClientAuthMethod::ClientSecretPost => {
-                if self.client_id.is_empty() {
-                    return Err(
-                        ConfigError::new("required unless `auth_method = \"bearer\"`")
-                            .with_key("introspection.client_id"),
-                    );
-                }
-                if self.client_secret_file.as_os_str().is_empty() {
-                    return Err(
-                        ConfigError::new("required unless `auth_method = \"bearer\"`")
-                            .with_key("introspection.client_secret_file"),
-                    );
-                }
-                if self.client_token_file.is_some() || self.client_token_env.is_some() {
-                    return Err(ConfigError::new(
-                        "a client token goes with `auth_method = \"bearer\"`",
-                    )
-                    .with_key("introspection.auth_method"));
-                }
-            }
-            ClientAuthMethod::Bearer => {
-                if secret_given {
-                    return Err(ConfigError::new(
-                        "`bearer` sends a token, not a client id and secret",
-                    )
-                    .with_key("introspection.auth_method"));
-                }
-                if self.client_token_file.is_some() == self.client_token_env.is_some() {
-                    return Err(ConfigError::new(
-                        "give client_token_file or client_token_env (one of them)",
-                    )
-                    .with_key("introspection.auth_method"));
-                }
-            }
-        }
-        for (value, key) in [
-            (&self.leeway, "introspection.leeway"),
-            (&self.cache_ttl, "introspection.cache_ttl"),
-            (&self.timeout, "introspection.timeout"),
-            (&self.max_wait, "introspection.max_wait"),
-        ] {
-            if let Some(value) = value {
-                duration(value, key)?;
-            }
-        }
-        for (size, key) in [
-            (self.max_response_size, "introspection.max_response_size"),
-            (self.max_token_size, "introspection.max_token_size"),
-            (self.max_concurrent, "introspection.max_concurrent"),
-        ] {
-            if size == Some(0) {
-                return Err(ConfigError::new("must be positive").with_key(key));
-            }
-        }
-        if let Some(paths) = &self.groups_claims {
-            mapping(paths).validate("introspection.groups_claims")?;
-        }
-        if let Some(prefix) = &self.api_key_prefix {
-            if self.introspect_api_key_shaped {
-                return Err(ConfigError::new(
-                    "give api_key_prefix or introspect_api_key_shaped, not both",
-                )
-                .with_key("introspection.introspect_api_key_shaped"));
-            }
-            api_key_format(prefix)?;
-        }
-        if self.audiences.iter().any(String::is_empty)
-            || (self.audiences.is_empty() && !self.dangerous_skip_audience_check)
-        {
-            return Err(ConfigError::new(
-                "at least one non-empty audience is required (the endpoint also answers for \
-                 tokens minted for other services, and for refresh tokens)",
-            )
-            .with_key("introspection.audiences"));
-        }
-        Ok(())
-    }
-
-    /// Builds the authenticator with `client`, or the default one when `None`.
-    pub fn build_with_client(
-        &self,
-        client: Option<Arc<dyn HttpClient>>,
-    ) -> Result<IntrospectionAuthenticator, ConfigError> {
-        self.validate()?;
-        let auth = match self.auth_method {
-            ClientAuthMethod::ClientSecretBasic => ClientAuth::basic(
-                self.client_id.clone(),
-                read_secret(&self.client_secret_file, "client secret")
-                    .map_err(|e| e.with_key("introspection.client_secret_file"))?,
-            ),
-            ClientAuthMethod::ClientSecretPost => ClientAuth::post(
-                self.client_id.clone(),
-                read_secret(&self.client_secret_file, "client secret")
-                    .map_err(|e| e.with_key("introspection.client_secret_file"))?,
-            ),
-            ClientAuthMethod::Bearer => ClientAuth::Bearer(self.client_token()?),
-        };
-        let mut builder = IntrospectionAuthenticator::builder(self.endpoint.clone(), auth)
-            .audiences(self.audiences.iter().cloned())
-            .introspect_jwt_shaped(self.introspect_jwt_shaped);
-        if let Some(realm) = &self.realm {
-            builder = builder.realm(realm.clone());
-        }
-        if let Some(issuer) = &self.issuer {
-            builder = builder.issuer(issuer.clone());
-        }
-        if let Some(leeway) = &self.leeway {
-            builder = builder.leeway(duration(leeway, "introspection.leeway")?);
-        }
-        let ttl = match &self.cache_ttl {
-            Some(ttl) => duration(ttl, "introspection.cache_ttl")?,
-            None => Duration::from_secs(60),
-        };
-        builder = builder.cache(ttl, self.cache_capacity.unwrap_or(10_000));
-        if let Some(capacity) = self.inactive_cache_capacity {
-            builder = builder.inactive_cache_capacity(capacity);
-        }
-        if let Some(requests) = self.max_concurrent {
-            builder = builder.max_concurrent(requests);
-        }
-        if let Some(wait) = &self.max_wait {
-            builder = builder.max_wait(duration(wait, "introspection.max_wait")?);
-        }
-        if let Some(timeout) = &self.timeout {
-            builder = builder.timeout(duration(timeout, "introspection.timeout")?);
-        }
-        if let Some(size) = self.max_response_size {
-            builder = builder.max_response_size(size);
-        }
-        if let Some(size) = self.max_token_size {
-            builder = builder.max_token_size(size);
-        }
-        if let Some(paths) = &self.groups_claims {
-            builder = builder.claims(mapping(paths));
-        }
-        // Without the `api-key` feature every non-JWT token is introspected: `validate` refused
-        // `api_key_prefix`, and `introspect_api_key_shaped` is what happens anyway.
-        #[cfg(feature = "api-key")]
-        {
-            if let Some(prefix) = &self.api_key_prefix {
-                builder = builder.api_key_format(Some(api_key_format(prefix)?));
-            }
-            if self.introspect_api_key_shaped {
-                builder = builder.api_key_format(None);
-            }
-        }
-        if self.dangerous_allow_query_token {
-            builder = builder.dangerous_allow_query_token();
-        }
-        if self.dangerous_skip_audience_check {
-            builder = builder.dangerous_skip_audience_check();
-        }
-        if let Some(client) = client {
-            builder = builder.http_client(client);
-        }
-        builder.build()
-    }
-}
-
-#[cfg(feature = "introspection")]
-impl IntrospectionSettings {
-    /// The service's own token, from the file or the environment variable `validate` checked
-    /// is given: never from the configuration file itself.
-    fn client_token(&self) -> Result<SecretString, ConfigError> {
-        if let Some(path) = &self.client_token_file {
-            return read_secret(path, "client token")
-                .map_err(|e| e.with_key("introspection.client_token_file"));
-        }
-        let var = self.client_token_env.as_deref().unwrap_or_default();
-        match std::env::var(var) {
-            Ok(token) if !token.is_empty() => Ok(SecretString::new(token)),
-            _ => Err(
-                ConfigError::new(format!("environment variable {var} is not set or empty"))
-                    .with_key("introspection.client_token_env"),
-            ),
-        }
-    }
-}
-
-/// The key format `[introspection] api_key_prefix` names.
-#[cfg(all(feature = "introspection", feature = "api-key"))]
-fn api_key_format(prefix: &str) -> Result<KeyFormat, ConfigError> {
-    KeyFormat::new(prefix).map_err(|e| {
-        ConfigError::new(e.message().to_owned()).with_key("introspection.api_key_prefix")
-    })
-}
-
-/// Without the `api-key` feature there are no API keys to leave to another authenticator.
-#[cfg(all(feature = "introspection", not(feature = "api-key")))]
-fn api_key_format(_prefix: &str) -> Result<(), ConfigError> {
-    Err(ConfigError::new(
-        "`introspection.api_key_prefix` needs portcullis's `api-key` feature, which this build \
-         leaves out",
-    )
-    .with_key("introspection.api_key_prefix"))
-}
-
-fn mapping(paths: &[String]) -> ClaimMapping {
-    ClaimMapping::new().groups_claims(paths.iter().map(|p| ClaimPath::new(p.clone())))
-}
-
-fn duration(text: &str, key: &str) -> Result<Duration, ConfigError> {
-    parse_duration(text).map_err(|e| ConfigError::new(e).with_key(key))
-}
-
-#[cfg(feature = "jwt")]
-fn read(path: &Path, key: &str) -> Result<Vec<u8>, ConfigError> {
+pub(super) fn read(path: &Path, key: &str) -> Result<Vec<u8>, ConfigError> {
     std::fs::read(path)
         .map_err(|e| ConfigError::new(format!("cannot read {}: {e}", path.display())).with_key(key))
 }
 
-/// A secret from a file, without one trailing newline (editors add one). Warns when the file is
-/// readable by group or others; `what` names it in that warning.
-pub(crate) fn read_secret(path: &Path, what: &str) -> Result<SecretString, ConfigError> {
-    crate::secret::warn_if_readable_by_others(path, what);
-    let mut text = std::fs::read_to_string(path)
-        .map_err(|e| ConfigError::new(format!("cannot read {}: {e}", path.display())))?;
-    let keep = text
-        .strip_suffix("\r\n")
-        .or_else(|| text.strip_suffix('\n'))
-        .unwrap_or(&text)
-        .len();
-    // Truncated in place, not copied, so the only copy is the one the `SecretString` wipes.
-    text.truncate(keep);
-    let secret = SecretString::new(text);
-    if secret.expose_secret().is_empty() {
-        return Err(ConfigError::new(format!("{} is empty", path.display())));
-    }
-    Ok(secret)
-}
-
 #[cfg(all(test, feature = "jwt"))]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     #[test]
