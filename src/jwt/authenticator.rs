@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::algorithm::Algorithm;
 use super::bearer::{BearerLocator, is_jws_shaped};
-use super::claims::{ClaimMapping, Claims};
+use super::claims::{ClaimMapping, Claims, Verified};
 use super::compact;
 use super::error::{FetchError, TokenError, TokenErrorKind};
 use super::http::{HttpClient, default_http_client};
@@ -99,14 +99,17 @@ impl JwtAuthenticator {
         };
         let mut signature = [0; compact::SIGNATURE_BUF_LEN];
         let signature = token.signature(&mut signature)?;
-        if !key.verify(token.signing_input.as_bytes(), signature) {
-            return Err(TokenError::new(
-                TokenErrorKind::InvalidSignature,
-                "the signature does not verify",
-            ));
-        }
+        let verified = Verified::signature(&key, token.signing_input.as_bytes(), signature)
+            .ok_or_else(|| {
+                TokenError::new(
+                    TokenErrorKind::InvalidSignature,
+                    "the signature does not verify",
+                )
+            })?;
         let times = inner.rules.check_claims(&claims)?;
-        let mut principal = inner.claims.principal(&claims, Scheme::Jwt, times)?;
+        let mut principal = inner
+            .claims
+            .principal(&claims, Scheme::Jwt, times, verified)?;
         principal.set_claims_json(token.payload);
         Ok(principal)
     }

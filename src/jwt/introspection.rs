@@ -32,7 +32,7 @@ use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use super::bearer::{BearerLocator, is_jws_shaped};
-use super::claims::{ClaimMapping, Claims};
+use super::claims::{ClaimMapping, Claims, Verified};
 use super::error::{TokenError, TokenErrorKind};
 use super::http::{FetchLimits, HttpClient, check_url, send};
 use super::validation::{Rules, now_secs};
@@ -237,11 +237,14 @@ impl IntrospectionAuthenticator {
             }
             Err(e) => return Err(unavailable(format!("the answer is not a JSON object: {e}"))),
         };
-        match answer.active {
-            Some(Some(true)) => {}
+        let verified = match answer.active {
             Some(Some(false)) => return Err(inactive()),
-            _ => return Err(unavailable("the answer has no boolean `active`".to_owned())),
-        }
+            Some(Some(true)) => Verified::active(&answer),
+            _ => None,
+        };
+        let Some(verified) = verified else {
+            return Err(unavailable("the answer has no boolean `active`".to_owned()));
+        };
         // Before the audience: a refresh token of this very service is refused for what it is.
         if let Some(token_type) = &answer.token_type
             && !ACCEPTED_TOKEN_TYPES
@@ -266,9 +269,10 @@ impl IntrospectionAuthenticator {
         }
         let times = inner.rules.check_claims(&answer)?;
         let exp = answer.exp;
-        let mut principal = inner
-            .claims
-            .principal(&answer, Scheme::Introspection, times)?;
+        let mut principal =
+            inner
+                .claims
+                .principal(&answer, Scheme::Introspection, times, verified)?;
         principal.set_claims_json(body.to_vec());
         Ok((principal, exp))
     }

@@ -171,7 +171,7 @@ impl VerifyingKey {
 
     /// Whether `signature` is this key's signature of `message`. HMAC tags are compared in
     /// constant time.
-    pub(crate) fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
+    pub(super) fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
         match &self.inner {
             Material::Hmac(key) => hmac::verify(key, message, signature).is_ok(),
             Material::Public(key) => key.verify_sig(message, signature).is_ok(),
