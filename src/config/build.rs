@@ -61,32 +61,31 @@ impl Config {
         #[cfg(feature = "basic")]
         let lockout_counters = self.basic.as_ref().and_then(|s| s.memory_counters(kept));
         #[cfg(feature = "basic")]
-        let mut basic = None;
-        #[cfg(feature = "basic")]
-        if let Some(section) = &self.basic {
-            let counters = lockout_counters.clone();
-            // Validation refused `accept_api_keys` without `[api_keys]` (and so without the
-            // `api-key` feature).
-            #[cfg(feature = "api-key")]
-            let verifier = key_services
-                .as_ref()
-                .filter(|_| section.accepts_api_keys())
-                .map(|(manager, _)| Arc::new(manager.clone()) as Arc<dyn ApiKeyVerifier>);
-            #[cfg(not(feature = "api-key"))]
-            let verifier = None;
-            let authenticator = Arc::new(
-                section
+        let basic = match &self.basic {
+            Some(section) => {
+                // Validation refused `accept_api_keys` without `[api_keys]` (and so without the
+                // `api-key` feature).
+                #[cfg(feature = "api-key")]
+                let verifier = key_services
+                    .as_ref()
+                    .filter(|_| section.accepts_api_keys())
+                    .map(|(manager, _)| Arc::new(manager.clone()) as Arc<dyn ApiKeyVerifier>);
+                #[cfg(not(feature = "api-key"))]
+                let verifier = None;
+                let authenticator = section
                     .build(
                         Arc::clone(&stores.users),
-                        counters.clone(),
+                        lockout_counters.clone(),
                         verifier,
                         self.base_dir.as_deref(),
                     )
-                    .await?,
-            );
-            builder = builder.shared_authenticator(authenticator.clone());
-            basic = Some(authenticator);
-        }
+                    .await?;
+                let authenticator = Arc::new(authenticator);
+                builder = builder.shared_authenticator(authenticator.clone());
+                Some(authenticator)
+            }
+            None => None,
+        };
         #[cfg(feature = "api-key")]
         let mut api_keys = None;
         #[cfg(feature = "api-key")]
@@ -94,6 +93,40 @@ impl Config {
             builder = builder.authenticator(authenticator);
             api_keys = Some(manager);
         }
+        builder = self.bearer_authenticators(builder)?;
+        for route in &self.routes {
+            builder = builder.rule(route.clone());
+        }
+        let gate = builder
+            .default_policy(Arc::clone(&self.default_policy))
+            .build()?;
+        *kept = Kept {
+            #[cfg(feature = "basic")]
+            lockout_counters,
+        };
+        Ok(Services {
+            gate,
+            #[cfg(feature = "basic")]
+            basic,
+            #[cfg(feature = "api-key")]
+            api_keys,
+            users: stores.users,
+            api_key_store: stores.api_keys,
+        })
+    }
+
+    /// Adds the `[jwt]` and `[introspection]` authenticators, their files taken relative to the
+    /// configuration file.
+    #[cfg_attr(
+        not(any(feature = "jwt", feature = "introspection")),
+        expect(
+            clippy::unused_self,
+            reason = "only the bearer-token sections read `self`"
+        )
+    )]
+    fn bearer_authenticators(&self, builder: GateBuilder) -> Result<GateBuilder, ConfigError> {
+        #[cfg(any(feature = "jwt", feature = "introspection"))]
+        let mut builder = builder;
         #[cfg(any(feature = "jwt", feature = "introspection"))]
         let base = self.base_dir.as_deref();
         #[cfg(feature = "jwt")]
@@ -132,24 +165,6 @@ impl Config {
             }
             builder = builder.authenticator(settings.build_with_client(self.http_client.clone())?);
         }
-        for route in &self.routes {
-            builder = builder.rule(route.clone());
-        }
-        let gate = builder
-            .default_policy(Arc::clone(&self.default_policy))
-            .build()?;
-        *kept = Kept {
-            #[cfg(feature = "basic")]
-            lockout_counters,
-        };
-        Ok(Services {
-            gate,
-            #[cfg(feature = "basic")]
-            basic,
-            #[cfg(feature = "api-key")]
-            api_keys,
-            users: stores.users,
-            api_key_store: stores.api_keys,
-        })
+        Ok(builder)
     }
 }

@@ -196,19 +196,7 @@ impl IntrospectionSettings {
         client: Option<Arc<dyn HttpClient>>,
     ) -> Result<IntrospectionAuthenticator, ConfigError> {
         self.validate()?;
-        let auth = match self.auth_method {
-            ClientAuthMethod::ClientSecretBasic => ClientAuth::basic(
-                self.client_id.clone(),
-                read_secret(&self.client_secret_file, "client secret")
-                    .map_err(|e| e.with_key("introspection.client_secret_file"))?,
-            ),
-            ClientAuthMethod::ClientSecretPost => ClientAuth::post(
-                self.client_id.clone(),
-                read_secret(&self.client_secret_file, "client secret")
-                    .map_err(|e| e.with_key("introspection.client_secret_file"))?,
-            ),
-            ClientAuthMethod::Bearer => ClientAuth::Bearer(self.client_token()?),
-        };
+        let auth = self.client_auth()?;
         let mut builder = IntrospectionAuthenticator::builder(self.endpoint.clone(), auth)
             .audiences(self.audiences.iter().cloned())
             .introspect_jwt_shaped(self.introspect_jwt_shaped);
@@ -272,6 +260,23 @@ impl IntrospectionSettings {
 }
 
 impl IntrospectionSettings {
+    /// How the service authenticates to the endpoint, its secret read from where the file says.
+    fn client_auth(&self) -> Result<ClientAuth, ConfigError> {
+        let secret = || {
+            read_secret(&self.client_secret_file, "client secret")
+                .map_err(|e| e.with_key("introspection.client_secret_file"))
+        };
+        Ok(match self.auth_method {
+            ClientAuthMethod::ClientSecretBasic => {
+                ClientAuth::basic(self.client_id.clone(), secret()?)
+            }
+            ClientAuthMethod::ClientSecretPost => {
+                ClientAuth::post(self.client_id.clone(), secret()?)
+            }
+            ClientAuthMethod::Bearer => ClientAuth::Bearer(self.client_token()?),
+        })
+    }
+
     /// The service's own token, from the file or the environment variable `validate` checked
     /// is given: never from the configuration file itself.
     fn client_token(&self) -> Result<SecretString, ConfigError> {

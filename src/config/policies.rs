@@ -13,146 +13,15 @@ pub(super) struct Validator<'a> {
 
 impl Validator<'_> {
     pub(super) fn finish(mut self) -> Result<Config, ConfigError> {
-        for name in self.raw.policies.keys() {
-            // A reference to a built-in name never reaches a policy defined under that name, so
-            // defining one would be silently ignored: `[policies.public]` with a rule would
-            // still let everyone in.
-            if BUILT_IN_POLICIES.contains(&name.as_str()) {
-                return Err(ConfigError::new(format!(
-                    "`{name}` is a built-in policy and cannot be redefined; give this policy \
-                     another name"
-                ))
-                .with_key(format!("policies.{name}")));
-            }
-            self.policy_named(name, &mut BTreeSet::new())?;
-        }
-        let mut routes = Vec::new();
-        for (i, route) in self.raw.routes.iter().enumerate() {
-            let key = format!("routes[{i}]");
-            let policy = self.reference(
-                &route.policy,
-                &format!("{key}.policy"),
-                &mut BTreeSet::new(),
-            )?;
-            let methods = if route.methods.is_empty() {
-                Methods::Any
-            } else {
-                let mut list = Vec::new();
-                for (j, m) in route.methods.iter().enumerate() {
-                    let method = Method::from_bytes(m.get_ref().to_ascii_uppercase().as_bytes())
-                        .map_err(|_| {
-                            self.spans.error(
-                                m,
-                                format!("{key}.methods[{j}]"),
-                                format!("`{}` is not an HTTP method", m.get_ref()),
-                            )
-                        })?;
-                    list.push(method);
-                }
-                let methods = Methods::Only(list);
-                if let Err(e) = methods.check() {
-                    return Err(self.spans.error(
-                        &route.methods[0],
-                        format!("{key}.methods"),
-                        e.message().to_owned(),
-                    ));
-                }
-                methods
-            };
-            let route = Route::new(methods, route.path.get_ref(), policy).map_err(|e| {
-                self.spans
-                    .error(&route.path, format!("{key}.path"), e.message().to_owned())
-            })?;
-            routes.push(route);
-        }
-        let upstream_paths = self.raw.gateway.upstream_paths;
-        if upstream_paths == UpstreamPaths::CaseInsensitive {
-            // A rule for `/Admin/**` would never see the paths a case-insensitive upstream
-            // serves under it (`/admin/x`, `/ADMIN/x`): a proxy finds those by lowercasing.
-            for (i, route) in self.raw.routes.iter().enumerate() {
-                if route.path.get_ref().bytes().any(|b| b.is_ascii_uppercase()) {
-                    return Err(self.spans.error(
-                        &route.path,
-                        format!("routes[{i}].path"),
-                        "with `gateway.upstream_paths = \"case-insensitive\"` patterns must be \
-                         lowercase",
-                    ));
-                }
-            }
-        }
+        self.define_policies()?;
+        let routes = self.routes()?;
+        let upstream_paths = self.upstream_paths()?;
         let default_policy = match &self.raw.gate.default_policy {
             Some(name) => self.reference(name, "gate.default_policy", &mut BTreeSet::new())?,
             None => Arc::new(Authenticated),
         };
-        let proxies = &self.raw.gate.trusted_proxies;
-        let set = self.ip_set(proxies, "gate.trusted_proxies")?;
-        let mut trusted_proxies = TrustedProxies::new(set);
-        if let Some(n) = self.raw.gate.max_forwarded_entries {
-            trusted_proxies = trusted_proxies.max_forwarded_entries(n);
-        }
-        if let Some(name) = &self.raw.gate.forwarded_header {
-            let header = match name.get_ref().as_str() {
-                "x-forwarded-for" => ForwardedHeader::XForwardedFor,
-                "forwarded" => ForwardedHeader::Forwarded,
-                other => {
-                    return Err(self.spans.error(
-                        name,
-                        "gate.forwarded_header",
-                        format!(
-                            "unknown forwarding header `{other}` (use \"x-forwarded-for\" or \"forwarded\")"
-                        ),
-                    ));
-                }
-            };
-            trusted_proxies = trusted_proxies.forwarded_header(header);
-        }
-        if let Some(store) = &self.raw.store {
-            store.validate(self.spans)?;
-        }
-        self.raw.refuse_compiled_out()?;
-        #[cfg(feature = "basic")]
-        if let Some(basic) = &self.raw.basic {
-            basic.validate(self.spans)?;
-            let store_is_memory = self
-                .raw
-                .store
-                .as_ref()
-                .is_none_or(|s| s.url.get_ref() == "memory");
-            if let (false, Some(user)) = (store_is_memory, basic.users.first()) {
-                return Err(self.spans.error(
-                    &user.password_hash,
-                    "basic.users",
-                    "inline users need `store.url = \"memory\"`; add users to a database with `portcullis user add`",
-                ));
-            }
-            if let (true, Some(accept), None) = (
-                basic.accepts_api_keys(),
-                &basic.accept_api_keys,
-                &self.raw.api_keys,
-            ) {
-                let needs = if cfg!(feature = "api-key") {
-                    "needs an `[api_keys]` section: a key sent as the password is checked with \
-                     its pepper and store"
-                } else {
-                    "needs an `[api_keys]` section, and portcullis's `api-key` feature, which this \
-                     build leaves out"
-                };
-                return Err(self.spans.error(accept, "basic.accept_api_keys", needs));
-            }
-        }
-        #[cfg(feature = "api-key")]
-        if let Some(api_keys) = &self.raw.api_keys {
-            api_keys.validate(self.spans)?;
-        }
-        // Located by key (`jwt.max_lifetime`) in `Config::parse`.
-        #[cfg(feature = "jwt")]
-        if let Some(jwt) = &self.raw.jwt {
-            jwt.validate()?;
-        }
-        #[cfg(feature = "introspection")]
-        if let Some(introspection) = &self.raw.introspection {
-            introspection.validate()?;
-        }
+        let trusted_proxies = self.trusted_proxies()?;
+        self.validate_sections()?;
         let max_path_bytes = match &self.raw.gate.max_path_bytes {
             Some(bytes) if *bytes.get_ref() == 0 => {
                 return Err(self.spans.error(
@@ -190,6 +59,176 @@ impl Validator<'_> {
             #[cfg(any(feature = "jwt", feature = "introspection"))]
             http_client: None,
         })
+    }
+
+    /// Builds every `[policies]` entry, refusing one that takes a built-in name.
+    fn define_policies(&mut self) -> Result<(), ConfigError> {
+        for name in self.raw.policies.keys() {
+            // A reference to a built-in name never reaches a policy defined under that name, so
+            // defining one would be silently ignored: `[policies.public]` with a rule would
+            // still let everyone in.
+            if BUILT_IN_POLICIES.contains(&name.as_str()) {
+                return Err(ConfigError::new(format!(
+                    "`{name}` is a built-in policy and cannot be redefined; give this policy \
+                     another name"
+                ))
+                .with_key(format!("policies.{name}")));
+            }
+            self.policy_named(name, &mut BTreeSet::new())?;
+        }
+        Ok(())
+    }
+
+    /// The `[[routes]]`, in order.
+    fn routes(&mut self) -> Result<Vec<Route>, ConfigError> {
+        let mut routes = Vec::new();
+        for (i, route) in self.raw.routes.iter().enumerate() {
+            let key = format!("routes[{i}]");
+            let policy = self.reference(
+                &route.policy,
+                &format!("{key}.policy"),
+                &mut BTreeSet::new(),
+            )?;
+            let methods = self.methods(&route.methods, &key)?;
+            let route = Route::new(methods, route.path.get_ref(), policy).map_err(|e| {
+                self.spans
+                    .error(&route.path, format!("{key}.path"), e.message().to_owned())
+            })?;
+            routes.push(route);
+        }
+        Ok(routes)
+    }
+
+    /// A route's `methods`: any method when the list is empty.
+    fn methods(&self, names: &[Spanned<String>], key: &str) -> Result<Methods, ConfigError> {
+        if names.is_empty() {
+            return Ok(Methods::Any);
+        }
+        let mut list = Vec::new();
+        for (j, m) in names.iter().enumerate() {
+            let method =
+                Method::from_bytes(m.get_ref().to_ascii_uppercase().as_bytes()).map_err(|_| {
+                    self.spans.error(
+                        m,
+                        format!("{key}.methods[{j}]"),
+                        format!("`{}` is not an HTTP method", m.get_ref()),
+                    )
+                })?;
+            list.push(method);
+        }
+        let methods = Methods::Only(list);
+        methods.check().map_err(|e| {
+            self.spans
+                .error(&names[0], format!("{key}.methods"), e.message().to_owned())
+        })?;
+        Ok(methods)
+    }
+
+    /// `[gateway] upstream_paths`, refusing route patterns a case-insensitive upstream would
+    /// route past their rule.
+    fn upstream_paths(&self) -> Result<UpstreamPaths, ConfigError> {
+        let upstream_paths = self.raw.gateway.upstream_paths;
+        if upstream_paths == UpstreamPaths::CaseInsensitive {
+            // A rule for `/Admin/**` would never see the paths a case-insensitive upstream
+            // serves under it (`/admin/x`, `/ADMIN/x`): a proxy finds those by lowercasing.
+            for (i, route) in self.raw.routes.iter().enumerate() {
+                if route.path.get_ref().bytes().any(|b| b.is_ascii_uppercase()) {
+                    return Err(self.spans.error(
+                        &route.path,
+                        format!("routes[{i}].path"),
+                        "with `gateway.upstream_paths = \"case-insensitive\"` patterns must be \
+                         lowercase",
+                    ));
+                }
+            }
+        }
+        Ok(upstream_paths)
+    }
+
+    /// `[gate]`'s client-IP settings.
+    fn trusted_proxies(&self) -> Result<TrustedProxies, ConfigError> {
+        let proxies = &self.raw.gate.trusted_proxies;
+        let set = self.ip_set(proxies, "gate.trusted_proxies")?;
+        let mut trusted_proxies = TrustedProxies::new(set);
+        if let Some(n) = self.raw.gate.max_forwarded_entries {
+            trusted_proxies = trusted_proxies.max_forwarded_entries(n);
+        }
+        if let Some(name) = &self.raw.gate.forwarded_header {
+            let header = match name.get_ref().as_str() {
+                "x-forwarded-for" => ForwardedHeader::XForwardedFor,
+                "forwarded" => ForwardedHeader::Forwarded,
+                other => {
+                    return Err(self.spans.error(
+                        name,
+                        "gate.forwarded_header",
+                        format!(
+                            "unknown forwarding header `{other}` (use \"x-forwarded-for\" or \"forwarded\")"
+                        ),
+                    ));
+                }
+            };
+            trusted_proxies = trusted_proxies.forwarded_header(header);
+        }
+        Ok(trusted_proxies)
+    }
+
+    /// Each section's own checks, before any I/O.
+    fn validate_sections(&self) -> Result<(), ConfigError> {
+        if let Some(store) = &self.raw.store {
+            store.validate(self.spans)?;
+        }
+        self.raw.refuse_compiled_out()?;
+        #[cfg(feature = "basic")]
+        if let Some(basic) = &self.raw.basic {
+            self.validate_basic(basic)?;
+        }
+        #[cfg(feature = "api-key")]
+        if let Some(api_keys) = &self.raw.api_keys {
+            api_keys.validate(self.spans)?;
+        }
+        // Located by key (`jwt.max_lifetime`) in `Config::parse`.
+        #[cfg(feature = "jwt")]
+        if let Some(jwt) = &self.raw.jwt {
+            jwt.validate()?;
+        }
+        #[cfg(feature = "introspection")]
+        if let Some(introspection) = &self.raw.introspection {
+            introspection.validate()?;
+        }
+        Ok(())
+    }
+
+    /// `[basic]`'s own checks, and those that need the other sections.
+    #[cfg(feature = "basic")]
+    fn validate_basic(&self, basic: &RawBasic) -> Result<(), ConfigError> {
+        basic.validate(self.spans)?;
+        let store_is_memory = self
+            .raw
+            .store
+            .as_ref()
+            .is_none_or(|s| s.url.get_ref() == "memory");
+        if let (false, Some(user)) = (store_is_memory, basic.users.first()) {
+            return Err(self.spans.error(
+                &user.password_hash,
+                "basic.users",
+                "inline users need `store.url = \"memory\"`; add users to a database with `portcullis user add`",
+            ));
+        }
+        if let (true, Some(accept), None) = (
+            basic.accepts_api_keys(),
+            &basic.accept_api_keys,
+            &self.raw.api_keys,
+        ) {
+            let needs = if cfg!(feature = "api-key") {
+                "needs an `[api_keys]` section: a key sent as the password is checked with \
+                 its pepper and store"
+            } else {
+                "needs an `[api_keys]` section, and portcullis's `api-key` feature, which this \
+                 build leaves out"
+            };
+            return Err(self.spans.error(accept, "basic.accept_api_keys", needs));
+        }
+        Ok(())
     }
 
     pub(super) fn ip_set(
@@ -273,141 +312,156 @@ impl Validator<'_> {
         key: &str,
         visiting: &mut BTreeSet<String>,
     ) -> Result<Arc<dyn Policy>, ConfigError> {
-        let mut all = All::new();
-        let mut rules = 0usize;
-        let mut add = |all: All, p: Box<dyn Policy>| {
-            rules += 1;
-            let policies: Vec<Box<dyn Policy>> = vec![Box::new(all), p];
-            All::from(policies)
-        };
-        // An empty list makes a rule that allows everyone (`groups_all = []`) or no one: never
-        // what was meant, so it is refused where it is written. (`GateBuilder::build` refuses
-        // the same for policies built in code, through `Policy::validate`.)
-        let lengths = [
-            ("groups_any", section.groups_any.as_ref().map(Vec::len)),
-            ("groups_all", section.groups_all.as_ref().map(Vec::len)),
-            ("scopes_any", section.scopes_any.as_ref().map(Vec::len)),
-            ("scopes_all", section.scopes_all.as_ref().map(Vec::len)),
-            (
-                "schemes_allow",
-                section.schemes_allow.as_ref().map(Vec::len),
-            ),
-            ("schemes_deny", section.schemes_deny.as_ref().map(Vec::len)),
-            ("ip_allow", section.ip_allow.as_ref().map(Vec::len)),
-            ("ip_deny", section.ip_deny.as_ref().map(Vec::len)),
-        ];
-        if let Some((field, _)) = lengths.iter().find(|(_, len)| *len == Some(0)) {
-            return Err(ConfigError::new(
-                "an empty list would allow every caller or none; list at least one, or remove \
-                 the key",
-            )
-            .with_key(format!("{key}.{field}")));
-        }
+        refuse_empty_lists(section, key)?;
+        let mut rules: Vec<Box<dyn Policy>> = Vec::new();
         if section.authenticated == Some(true) {
-            all = add(all, Box::new(Authenticated));
+            rules.push(Box::new(Authenticated));
         }
         if section.anonymous == Some(true) {
-            all = add(all, Box::new(Anonymous));
+            rules.push(Box::new(Anonymous));
         }
-        let schemes =
-            |list: &Vec<Spanned<String>>, field: &str| -> Result<Vec<Scheme>, ConfigError> {
-                list.iter()
-                    .enumerate()
-                    .map(|(i, s)| {
-                        s.get_ref().parse::<Scheme>().map_err(|e| {
-                            self.spans
-                                .error(s, format!("{key}.{field}[{i}]"), e.to_string())
-                        })
-                    })
-                    .collect()
-            };
         if let Some(list) = &section.schemes_allow {
-            all = add(
-                all,
-                Box::new(Schemes::allow(schemes(list, "schemes_allow")?)),
-            );
+            let schemes = self.schemes(list, &format!("{key}.schemes_allow"))?;
+            rules.push(Box::new(Schemes::allow(schemes)));
         }
         if let Some(list) = &section.schemes_deny {
-            all = add(all, Box::new(Schemes::deny(schemes(list, "schemes_deny")?)));
+            let schemes = self.schemes(list, &format!("{key}.schemes_deny"))?;
+            rules.push(Box::new(Schemes::deny(schemes)));
         }
         if let Some(kind) = section.kind {
-            all = add(all, Box::new(KindIs(kind)));
+            rules.push(Box::new(KindIs(kind)));
         }
-        if section.ip_allow.is_some() || section.ip_deny.is_some() {
-            let empty = Vec::new();
-            let allow = section.ip_allow.as_ref();
-            let allow_set = self.ip_set(allow.unwrap_or(&empty), &format!("{key}.ip_allow"))?;
-            let deny_set = self.ip_set(
-                section.ip_deny.as_ref().unwrap_or(&empty),
-                &format!("{key}.ip_deny"),
-            )?;
-            let mut ranges = IpRanges::new();
-            if section.ip_deny.is_some() {
-                ranges = ranges.deny(deny_set);
-            }
-            if allow.is_some() {
-                ranges = ranges.allow(allow_set);
-            }
-            all = add(all, Box::new(ranges));
+        if let Some(ranges) = self.ip_ranges(section, key)? {
+            rules.push(Box::new(ranges));
         }
         if let Some(groups) = &section.groups_any {
-            all = add(all, Box::new(Groups::any_of(groups.clone())));
+            rules.push(Box::new(Groups::any_of(groups.clone())));
         }
         if let Some(groups) = &section.groups_all {
-            all = add(all, Box::new(Groups::all_of(groups.clone())));
+            rules.push(Box::new(Groups::all_of(groups.clone())));
         }
         if let Some(scopes) = &section.scopes_any {
-            all = add(all, Box::new(Scopes::any_of(scopes.clone())));
+            rules.push(Box::new(Scopes::any_of(scopes.clone())));
         }
         if let Some(scopes) = &section.scopes_all {
-            all = add(all, Box::new(Scopes::all_of(scopes.clone())));
+            rules.push(Box::new(Scopes::all_of(scopes.clone())));
         }
-        if section.max_lifetime.is_some() || section.allow_non_expiring.is_some() {
-            let mut cap =
-                ExpiryCap::new().allow_non_expiring(section.allow_non_expiring.unwrap_or(false));
-            for (scheme, lifetime) in section.max_lifetime.iter().flatten() {
-                let field = format!("{key}.max_lifetime.{scheme}");
-                let duration = parse_duration(lifetime.get_ref())
-                    .map_err(|e| self.spans.error(lifetime, field.clone(), e))?;
-                cap = match scheme.as_str() {
-                    "default" => cap.default_max_lifetime(duration),
-                    name => {
-                        let scheme = name
-                            .parse::<Scheme>()
-                            .map_err(|e| self.spans.error(lifetime, field, e.to_string()))?;
-                        cap.max_lifetime(scheme, duration)
-                    }
-                };
-            }
-            all = add(all, Box::new(cap));
+        if let Some(cap) = self.expiry_cap(section, key)? {
+            rules.push(Box::new(cap));
         }
-        for (field, names) in [("all", &section.all), ("any", &section.any)] {
-            let Some(names) = names else { continue };
-            let mut policies: Vec<Box<dyn Policy>> = Vec::new();
-            for (i, name) in names.iter().enumerate() {
-                policies.push(Box::new(self.reference(
-                    name,
-                    &format!("{key}.{field}[{i}]"),
-                    visiting,
-                )?));
-            }
-            let combined: Box<dyn Policy> = if field == "all" {
-                Box::new(All::from(policies))
-            } else {
-                Box::new(Any::from(policies))
-            };
-            all = add(all, combined);
-        }
-        if let Some(name) = &section.not {
-            let inner = self.reference(name, &format!("{key}.not"), visiting)?;
-            all = add(all, Box::new(Not::new(inner)));
-        }
-        if rules == 0 {
+        self.combinators(section, key, visiting, &mut rules)?;
+        if rules.is_empty() {
             return Err(ConfigError::new("a policy must state at least one rule").with_key(key));
         }
+        let all = All::from(rules);
         if section.report_only {
             return Ok(Arc::new(ReportOnly::new(all)));
         }
         Ok(Arc::new(all))
     }
+
+    /// A `schemes_allow` or `schemes_deny` list (`key`), each name one of the built-in schemes.
+    fn schemes(&self, list: &[Spanned<String>], key: &str) -> Result<Vec<Scheme>, ConfigError> {
+        list.iter()
+            .enumerate()
+            .map(|(i, s)| {
+                s.get_ref()
+                    .parse::<Scheme>()
+                    .map_err(|e| self.spans.error(s, format!("{key}[{i}]"), e.to_string()))
+            })
+            .collect()
+    }
+
+    /// `ip_allow` and `ip_deny`, when either is given.
+    fn ip_ranges(&self, section: &RawPolicy, key: &str) -> Result<Option<IpRanges>, ConfigError> {
+        if section.ip_allow.is_none() && section.ip_deny.is_none() {
+            return Ok(None);
+        }
+        let mut ranges = IpRanges::new();
+        if let Some(deny) = &section.ip_deny {
+            ranges = ranges.deny(self.ip_set(deny, &format!("{key}.ip_deny"))?);
+        }
+        if let Some(allow) = &section.ip_allow {
+            ranges = ranges.allow(self.ip_set(allow, &format!("{key}.ip_allow"))?);
+        }
+        Ok(Some(ranges))
+    }
+
+    /// `max_lifetime` and `allow_non_expiring`, when either is given.
+    fn expiry_cap(&self, section: &RawPolicy, key: &str) -> Result<Option<ExpiryCap>, ConfigError> {
+        if section.max_lifetime.is_none() && section.allow_non_expiring.is_none() {
+            return Ok(None);
+        }
+        let mut cap =
+            ExpiryCap::new().allow_non_expiring(section.allow_non_expiring.unwrap_or(false));
+        for (scheme, lifetime) in section.max_lifetime.iter().flatten() {
+            let field = format!("{key}.max_lifetime.{scheme}");
+            let duration = parse_duration(lifetime.get_ref())
+                .map_err(|e| self.spans.error(lifetime, field.clone(), e))?;
+            cap = match scheme.as_str() {
+                "default" => cap.default_max_lifetime(duration),
+                name => {
+                    let scheme = name
+                        .parse::<Scheme>()
+                        .map_err(|e| self.spans.error(lifetime, field, e.to_string()))?;
+                    cap.max_lifetime(scheme, duration)
+                }
+            };
+        }
+        Ok(Some(cap))
+    }
+
+    /// `all`, `any` and `not`: rules made of other policies, by name.
+    fn combinators(
+        &mut self,
+        section: &RawPolicy,
+        key: &str,
+        visiting: &mut BTreeSet<String>,
+        rules: &mut Vec<Box<dyn Policy>>,
+    ) -> Result<(), ConfigError> {
+        for (field, names) in [("all", &section.all), ("any", &section.any)] {
+            let Some(names) = names else { continue };
+            let mut policies: Vec<Box<dyn Policy>> = Vec::new();
+            for (i, name) in names.iter().enumerate() {
+                let key = format!("{key}.{field}[{i}]");
+                policies.push(Box::new(self.reference(name, &key, visiting)?));
+            }
+            rules.push(if field == "all" {
+                Box::new(All::from(policies))
+            } else {
+                Box::new(Any::from(policies))
+            });
+        }
+        if let Some(name) = &section.not {
+            let inner = self.reference(name, &format!("{key}.not"), visiting)?;
+            rules.push(Box::new(Not::new(inner)));
+        }
+        Ok(())
+    }
+}
+
+/// An empty list makes a rule that allows everyone (`groups_all = []`) or no one: never what was
+/// meant, so it is refused where it is written. (`GateBuilder::build` refuses the same for
+/// policies built in code, through `Policy::validate`.)
+fn refuse_empty_lists(section: &RawPolicy, key: &str) -> Result<(), ConfigError> {
+    let lengths = [
+        ("groups_any", section.groups_any.as_ref().map(Vec::len)),
+        ("groups_all", section.groups_all.as_ref().map(Vec::len)),
+        ("scopes_any", section.scopes_any.as_ref().map(Vec::len)),
+        ("scopes_all", section.scopes_all.as_ref().map(Vec::len)),
+        (
+            "schemes_allow",
+            section.schemes_allow.as_ref().map(Vec::len),
+        ),
+        ("schemes_deny", section.schemes_deny.as_ref().map(Vec::len)),
+        ("ip_allow", section.ip_allow.as_ref().map(Vec::len)),
+        ("ip_deny", section.ip_deny.as_ref().map(Vec::len)),
+    ];
+    if let Some((field, _)) = lengths.iter().find(|(_, len)| *len == Some(0)) {
+        return Err(ConfigError::new(
+            "an empty list would allow every caller or none; list at least one, or remove the key",
+        )
+        .with_key(format!("{key}.{field}")));
+    }
+    Ok(())
 }
