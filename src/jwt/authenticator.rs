@@ -392,7 +392,46 @@ impl JwtAuthenticatorBuilder {
     /// Checks every setting and builds the authenticator.
     pub fn build(self) -> Result<JwtAuthenticator, ConfigError> {
         crypto_backend_check()?;
-        let key = |field: &str| format!("jwt.{field}");
+        self.check_issuers()?;
+        let required = self.check_settings()?;
+        let typ = match &self.typ {
+            Some(typ) if typ.trim().is_empty() => {
+                return Err(ConfigError::new("the required `typ` is empty").with_key(key("typ")));
+            }
+            Some(typ) => Some(normalize_typ(typ.trim())),
+            None => None,
+        };
+        let algorithms = self.allowed_algorithms()?;
+        let issuers = self.issuer_entries()?;
+        Ok(JwtAuthenticator {
+            inner: Arc::new(Inner {
+                realm: self.realm,
+                issuers,
+                algorithms,
+                rules: Rules {
+                    audiences: if self.skip_audience {
+                        Vec::new()
+                    } else {
+                        self.audiences
+                    },
+                    leeway: self.leeway,
+                    required,
+                    typ,
+                    max_lifetime: self.max_lifetime,
+                },
+                claims: self.claims,
+                max_token_size: self.max_token_size,
+                max_kid_len: self.max_kid_len,
+                locator: BearerLocator {
+                    scheme: Scheme::Jwt,
+                    allow_query: self.allow_query,
+                },
+            }),
+        })
+    }
+
+    /// At least one issuer, none empty or listed twice.
+    fn check_issuers(&self) -> Result<(), ConfigError> {
         if self.issuers.is_empty() {
             return Err(
                 ConfigError::new("at least one issuer is required").with_key(key("issuers"))
@@ -410,6 +449,11 @@ impl JwtAuthenticatorBuilder {
                 );
             }
         }
+        Ok(())
+    }
+
+    /// The settings that do not depend on the key sources; the required claims, checked.
+    fn check_settings(&self) -> Result<Vec<&'static str>, ConfigError> {
         if self.jwks.max_stale <= self.jwks.refresh_interval {
             return Err(ConfigError::new(
                 "max_stale must be longer than refresh_interval, or keys would go stale between \
@@ -439,13 +483,6 @@ impl JwtAuthenticatorBuilder {
                 ConfigError::new("size limits must be positive").with_key(key("max_token_size"))
             );
         }
-        let typ = match self.typ {
-            Some(typ) if typ.trim().is_empty() => {
-                return Err(ConfigError::new("the required `typ` is empty").with_key(key("typ")));
-            }
-            Some(typ) => Some(normalize_typ(typ.trim())),
-            None => None,
-        };
         if self.realm.chars().any(char::is_control) {
             return Err(
                 ConfigError::new("the realm contains a control character").with_key(key("realm"))
@@ -462,7 +499,12 @@ impl JwtAuthenticatorBuilder {
             )
             .with_key(key("jwks")));
         }
+        Ok(required)
+    }
 
+    /// The allowed algorithms: those given, which must fit the static keys, or every public-key
+    /// algorithm and those of the static keys.
+    fn allowed_algorithms(&self) -> Result<Vec<Algorithm>, ConfigError> {
         let static_algorithms: Vec<(usize, Algorithm)> = self
             .issuers
             .iter()
@@ -473,7 +515,7 @@ impl JwtAuthenticatorBuilder {
             })
             .flatten()
             .collect();
-        let algorithms = match self.algorithms {
+        Ok(match self.algorithms.clone() {
             Some(list) => {
                 if list.is_empty() {
                     return Err(
@@ -508,11 +550,14 @@ impl JwtAuthenticatorBuilder {
                 }
                 list
             }
-        };
+        })
+    }
 
-        let mut client = self.http_client;
+    /// Each issuer with its keys; remote ones share one HTTP client.
+    fn issuer_entries(&self) -> Result<Vec<IssuerEntry>, ConfigError> {
+        let mut client = self.http_client.clone();
         let mut issuers = Vec::with_capacity(self.issuers.len());
-        for (i, (issuer, source)) in self.issuers.into_iter().enumerate() {
+        for (i, (issuer, source)) in self.issuers.iter().enumerate() {
             let at = |field: &str| key(&format!("issuers[{i}].{field}"));
             let keys = match &source {
                 KeySource::Static(set) => {
@@ -543,34 +588,18 @@ impl JwtAuthenticatorBuilder {
                     Keys::Remote(Arc::new(RemoteKeys::new(&issuer, None, client, self.jwks)))
                 }
             };
-            issuers.push(IssuerEntry { issuer, keys });
+            issuers.push(IssuerEntry {
+                issuer: issuer.clone(),
+                keys,
+            });
         }
-        Ok(JwtAuthenticator {
-            inner: Arc::new(Inner {
-                realm: self.realm,
-                issuers,
-                algorithms,
-                rules: Rules {
-                    audiences: if self.skip_audience {
-                        Vec::new()
-                    } else {
-                        self.audiences
-                    },
-                    leeway: self.leeway,
-                    required,
-                    typ,
-                    max_lifetime: self.max_lifetime,
-                },
-                claims: self.claims,
-                max_token_size: self.max_token_size,
-                max_kid_len: self.max_kid_len,
-                locator: BearerLocator {
-                    scheme: Scheme::Jwt,
-                    allow_query: self.allow_query,
-                },
-            }),
-        })
+        Ok(issuers)
     }
+}
+
+/// A builder setting's key in the `[jwt]` section.
+fn key(field: &str) -> String {
+    format!("jwt.{field}")
 }
 
 impl fmt::Debug for JwtAuthenticatorBuilder {
