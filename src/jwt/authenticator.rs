@@ -573,19 +573,19 @@ impl JwtAuthenticatorBuilder {
                         .map_err(|e| ConfigError::new(e.to_string()).with_key(at("jwks_url")))?;
                     let client = shared_client(&mut client)?;
                     Keys::Remote(Arc::new(RemoteKeys::new(
-                        &issuer,
+                        issuer,
                         Some(url),
                         client,
                         self.jwks,
                     )))
                 }
                 KeySource::Discovery => {
-                    super::http::check_url(&issuer).map_err(|e| {
+                    super::http::check_url(issuer).map_err(|e| {
                         ConfigError::new(format!("discovery needs an https issuer URL: {e}"))
                             .with_key(at("issuer"))
                     })?;
                     let client = shared_client(&mut client)?;
-                    Keys::Remote(Arc::new(RemoteKeys::new(&issuer, None, client, self.jwks)))
+                    Keys::Remote(Arc::new(RemoteKeys::new(issuer, None, client, self.jwks)))
                 }
             };
             issuers.push(IssuerEntry {
