@@ -569,6 +569,49 @@ impl IntrospectionAuthenticatorBuilder {
 
     /// Checks every setting and builds the authenticator.
     pub fn build(self) -> Result<IntrospectionAuthenticator, ConfigError> {
+        self.check()?;
+        let client = match self.http_client {
+            Some(client) => client,
+            None => super::http::default_http_client()?,
+        };
+        Ok(IntrospectionAuthenticator {
+            inner: Arc::new(Inner {
+                endpoint: self.endpoint,
+                auth: self.auth,
+                realm: self.realm,
+                issuer: self.issuer,
+                rules: Rules {
+                    audiences: self.audiences,
+                    leeway: self.leeway,
+                    required: Vec::new(),
+                    #[cfg(feature = "jwt")]
+                    typ: None,
+                    max_lifetime: None,
+                },
+                claims: self.claims,
+                client,
+                limits: FetchLimits {
+                    timeout: self.timeout,
+                    max_body: self.max_response_size,
+                },
+                cache: Cache::new(self.cache_ttl, self.cache_capacity),
+                inactive: Cache::new(self.cache_ttl, self.inactive_cache_capacity),
+                in_flight: Semaphore::new(self.max_concurrent),
+                max_wait: self.max_wait,
+                #[cfg(feature = "api-key")]
+                api_keys: self.api_keys,
+                jwt_shaped: self.jwt_shaped,
+                max_token_size: self.max_token_size,
+                locator: BearerLocator {
+                    scheme: Scheme::Introspection,
+                    allow_query: self.allow_query,
+                },
+            }),
+        })
+    }
+
+    /// Every setting, checked before anything is built.
+    fn check(&self) -> Result<(), ConfigError> {
         check_url(&self.endpoint)
             .map_err(|e| ConfigError::new(e.to_string()).with_key("introspection.endpoint"))?;
         let client_id_ok = match &self.auth {
@@ -619,44 +662,7 @@ impl IntrospectionAuthenticatorBuilder {
             .with_key("introspection.max_concurrent"));
         }
         self.claims.validate("introspection.groups_claims")?;
-        let client = match self.http_client {
-            Some(client) => client,
-            None => super::http::default_http_client()?,
-        };
-        Ok(IntrospectionAuthenticator {
-            inner: Arc::new(Inner {
-                endpoint: self.endpoint,
-                auth: self.auth,
-                realm: self.realm,
-                issuer: self.issuer,
-                rules: Rules {
-                    audiences: self.audiences,
-                    leeway: self.leeway,
-                    required: Vec::new(),
-                    #[cfg(feature = "jwt")]
-                    typ: None,
-                    max_lifetime: None,
-                },
-                claims: self.claims,
-                client,
-                limits: FetchLimits {
-                    timeout: self.timeout,
-                    max_body: self.max_response_size,
-                },
-                cache: Cache::new(self.cache_ttl, self.cache_capacity),
-                inactive: Cache::new(self.cache_ttl, self.inactive_cache_capacity),
-                in_flight: Semaphore::new(self.max_concurrent),
-                max_wait: self.max_wait,
-                #[cfg(feature = "api-key")]
-                api_keys: self.api_keys,
-                jwt_shaped: self.jwt_shaped,
-                max_token_size: self.max_token_size,
-                locator: BearerLocator {
-                    scheme: Scheme::Introspection,
-                    allow_query: self.allow_query,
-                },
-            }),
-        })
+        Ok(())
     }
 }
 
