@@ -633,15 +633,21 @@ fn built_in_policy_names_cannot_be_redefined() {
     );
 }
 
+/// A `[jwt]` section with `extra` settings and one issuer with `issuer`'s key source.
+fn jwt_section(extra: &str, issuer: &str) -> String {
+    format!(
+        "[jwt]\naudiences = [\"a\"]\n{extra}\n[[jwt.issuers]]\nissuer = \"billing\"\n{issuer}\n"
+    )
+}
+
+/// A secret file that does not exist: mistakes are caught before anything is read.
+const MISSING_SECRET: &str = "secret_file = \"missing.key\"";
+
 #[test]
 fn jwt_mistakes_are_located_before_any_file_is_read() {
-    let jwt = |extra: &str, issuer: &str| {
-        format!(
-            "[jwt]\naudiences = [\"a\"]\n{extra}\n[[jwt.issuers]]\nissuer = \"billing\"\n{issuer}\n"
-        )
-    };
+    let jwt = jwt_section;
     // The secret file does not exist: these are caught before anything is read.
-    let secret = "secret_file = \"missing.key\"";
+    let secret = MISSING_SECRET;
     assert_error(
         &jwt("max_lifetime = \"ninety days\"", secret),
         3,
@@ -684,6 +690,13 @@ fn jwt_mistakes_are_located_before_any_file_is_read() {
         "jwt.issuers[0].algorithm",
         "go with pem_file or secret_file",
     );
+}
+
+/// As above, for a key source's own settings.
+#[test]
+fn jwt_key_source_mistakes_are_located_before_any_file_is_read() {
+    let jwt = jwt_section;
+    let secret = MISSING_SECRET;
     // Not written at all: located at the issuer it belongs in.
     assert_error(
         &jwt("", "pem_file = \"missing.pem\""),

@@ -30,8 +30,12 @@ fn portcullis(args: &[&str], stdin: Option<&str>) -> Output {
     child.wait_with_output().expect("portcullis ends")
 }
 
-fn temp_dir() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("portcullis-token-cli-{}", std::process::id()));
+/// A directory of this process's own for the test `name`.
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "portcullis-token-cli-{name}-{}",
+        std::process::id()
+    ));
     std::fs::create_dir_all(&dir).expect("temp dir");
     dir
 }
@@ -42,8 +46,8 @@ fn stdout(out: &Output) -> serde_json::Value {
 }
 
 #[test]
-fn verify_with_a_secret_file_and_a_jwks_file() {
-    let dir = temp_dir();
+fn verify_with_a_secret_file() {
+    let dir = temp_dir("secret");
     let secret = "a CLI test secret of 32+ bytes!!";
     std::fs::write(dir.join("secret"), format!("{secret}\n")).unwrap();
     #[cfg(unix)]
@@ -99,7 +103,13 @@ fn verify_with_a_secret_file_and_a_jwks_file() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("InvalidAudience"), "{stderr}");
     assert!(!stderr.contains(token.expose_secret()));
+    std::fs::remove_dir_all(&dir).ok();
+}
 
+#[test]
+fn verify_with_a_jwks_file() {
+    let dir = temp_dir("jwks");
+    let alice = Principal::new("alice", SubjectKind::User, Scheme::Basic).with_groups(["staff"]);
     // A JWKS file with an ES256 issuer's public key.
     let es = JwtIssuer::builder(
         "https://es.example",
