@@ -3,7 +3,6 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -11,7 +10,10 @@ use super::{mapping, read_secret, setting_duration as duration};
 #[cfg(feature = "api-key")]
 use crate::api_key::KeyFormat;
 use crate::error::ConfigError;
-use crate::jwt::{ClientAuth, HttpClient, IntrospectionAuthenticator};
+use crate::jwt::{
+    ClientAuth, DEFAULT_CACHE_CAPACITY, DEFAULT_CACHE_TTL, HttpClient, IntrospectionAuthenticator,
+    IntrospectionAuthenticatorBuilder,
+};
 use crate::secret::SecretString;
 
 /// How the service authenticates to the introspection endpoint.
@@ -104,11 +106,10 @@ pub(super) struct IntrospectionSettings {
 }
 
 impl IntrospectionSettings {
-    /// Checks what can be checked without reading a file or the network: the endpoint URL,
-    /// durations, sizes, and that the credentials fit `auth_method`. Errors name the key.
+    /// Checks what can be checked without reading a file or the network: that the credentials
+    /// fit `auth_method` here, every other rule through the builder's own check. Errors name the
+    /// key.
     pub(crate) fn validate(&self) -> Result<(), ConfigError> {
-        crate::jwt::check_url(&self.endpoint)
-            .map_err(|e| ConfigError::new(e.to_string()).with_key("introspection.endpoint"))?;
         let secret_given =
             !self.client_id.is_empty() || !self.client_secret_file.as_os_str().is_empty();
         match self.auth_method {
@@ -147,28 +148,6 @@ impl IntrospectionSettings {
                 }
             }
         }
-        for (value, key) in [
-            (&self.leeway, "introspection.leeway"),
-            (&self.cache_ttl, "introspection.cache_ttl"),
-            (&self.timeout, "introspection.timeout"),
-            (&self.max_wait, "introspection.max_wait"),
-        ] {
-            if let Some(value) = value {
-                duration(value, key)?;
-            }
-        }
-        for (size, key) in [
-            (self.max_response_size, "introspection.max_response_size"),
-            (self.max_token_size, "introspection.max_token_size"),
-            (self.max_concurrent, "introspection.max_concurrent"),
-        ] {
-            if size == Some(0) {
-                return Err(ConfigError::new("must be positive").with_key(key));
-            }
-        }
-        if let Some(paths) = &self.groups_claims {
-            mapping(paths).validate("introspection.groups_claims")?;
-        }
         if let Some(prefix) = &self.api_key_prefix {
             if self.introspect_api_key_shaped {
                 return Err(ConfigError::new(
@@ -178,16 +157,14 @@ impl IntrospectionSettings {
             }
             api_key_format(prefix)?;
         }
-        if self.audiences.iter().any(String::is_empty)
-            || (self.audiences.is_empty() && !self.dangerous_skip_audience_check)
-        {
-            return Err(ConfigError::new(
-                "at least one non-empty audience is required (the endpoint also answers for \
-                 tokens minted for other services, and for refresh tokens)",
-            )
-            .with_key("introspection.audiences"));
-        }
-        Ok(())
+        // Every other rule is the builder's: it checks them here with a stand-in credential, so
+        // that no file is read.
+        let stand_in = SecretString::new("stand-in".to_owned());
+        let auth = match self.auth_method {
+            ClientAuthMethod::Bearer => ClientAuth::Bearer(stand_in),
+            _ => ClientAuth::basic(self.client_id.clone(), stand_in),
+        };
+        self.builder(auth, None)?.check()
     }
 
     /// Builds the authenticator with `client`, or the default one when `None`.
@@ -196,7 +173,15 @@ impl IntrospectionSettings {
         client: Option<Arc<dyn HttpClient>>,
     ) -> Result<IntrospectionAuthenticator, ConfigError> {
         self.validate()?;
-        let auth = self.client_auth()?;
+        self.builder(self.client_auth()?, client)?.build()
+    }
+
+    /// The builder these settings describe, with `auth` and `client`.
+    fn builder(
+        &self,
+        auth: ClientAuth,
+        client: Option<Arc<dyn HttpClient>>,
+    ) -> Result<IntrospectionAuthenticatorBuilder, ConfigError> {
         let mut builder = IntrospectionAuthenticator::builder(self.endpoint.clone(), auth)
             .audiences(self.audiences.iter().cloned())
             .introspect_jwt_shaped(self.introspect_jwt_shaped);
@@ -211,9 +196,9 @@ impl IntrospectionSettings {
         }
         let ttl = match &self.cache_ttl {
             Some(ttl) => duration(ttl, "introspection.cache_ttl")?,
-            None => Duration::from_secs(60),
+            None => DEFAULT_CACHE_TTL,
         };
-        builder = builder.cache(ttl, self.cache_capacity.unwrap_or(10_000));
+        builder = builder.cache(ttl, self.cache_capacity.unwrap_or(DEFAULT_CACHE_CAPACITY));
         if let Some(capacity) = self.inactive_cache_capacity {
             builder = builder.inactive_cache_capacity(capacity);
         }
@@ -255,7 +240,7 @@ impl IntrospectionSettings {
         if let Some(client) = client {
             builder = builder.http_client(client);
         }
-        builder.build()
+        Ok(builder)
     }
 }
 

@@ -407,6 +407,12 @@ pub struct IntrospectionAuthenticatorBuilder {
     allow_query: bool,
 }
 
+/// How long an introspection answer is reused unless configured otherwise
+/// ([`IntrospectionAuthenticatorBuilder::cache`]): also how long a revoked token keeps working.
+pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(60);
+/// How many active, and apart from them inactive, answers are cached unless configured otherwise.
+pub const DEFAULT_CACHE_CAPACITY: usize = 10_000;
+
 impl IntrospectionAuthenticatorBuilder {
     fn new(endpoint: String, auth: ClientAuth) -> Self {
         Self {
@@ -417,9 +423,9 @@ impl IntrospectionAuthenticatorBuilder {
             audiences: Vec::new(),
             skip_audience: false,
             leeway: super::DEFAULT_LEEWAY,
-            cache_ttl: Duration::from_secs(60),
-            cache_capacity: 10_000,
-            inactive_cache_capacity: 10_000,
+            cache_ttl: DEFAULT_CACHE_TTL,
+            cache_capacity: DEFAULT_CACHE_CAPACITY,
+            inactive_cache_capacity: DEFAULT_CACHE_CAPACITY,
             max_concurrent: 32,
             max_wait: Duration::from_secs(1),
             timeout: Duration::from_secs(5),
@@ -610,8 +616,9 @@ impl IntrospectionAuthenticatorBuilder {
         })
     }
 
-    /// Every setting, checked before anything is built.
-    fn check(&self) -> Result<(), ConfigError> {
+    /// Every setting, checked before anything is built (and by `config`, before any file is
+    /// read, with a stand-in credential).
+    pub(crate) fn check(&self) -> Result<(), ConfigError> {
         check_url(&self.endpoint)
             .map_err(|e| ConfigError::new(e.to_string()).with_key("introspection.endpoint"))?;
         let client_id_ok = match &self.auth {
@@ -641,6 +648,21 @@ impl IntrospectionAuthenticatorBuilder {
             return Err(ConfigError::new("the realm contains a control character")
                 .with_key("introspection.realm"));
         }
+        for (size, key) in [
+            (self.max_token_size, "introspection.max_token_size"),
+            (self.max_response_size, "introspection.max_response_size"),
+        ] {
+            if size == 0 {
+                return Err(ConfigError::new("size limits must be positive").with_key(key));
+            }
+        }
+        if self.max_concurrent == 0 || self.max_concurrent > Semaphore::MAX_PERMITS {
+            return Err(ConfigError::new(format!(
+                "max_concurrent must be positive and at most {}",
+                Semaphore::MAX_PERMITS
+            ))
+            .with_key("introspection.max_concurrent"));
+        }
         if self.audiences.iter().any(String::is_empty)
             || (self.audiences.is_empty() && !self.skip_audience)
         {
@@ -649,17 +671,6 @@ impl IntrospectionAuthenticatorBuilder {
                  tokens minted for other services, and for refresh tokens)",
             )
             .with_key("introspection.audiences"));
-        }
-        if self.max_token_size == 0 || self.max_response_size == 0 {
-            return Err(ConfigError::new("size limits must be positive")
-                .with_key("introspection.max_token_size"));
-        }
-        if self.max_concurrent == 0 || self.max_concurrent > Semaphore::MAX_PERMITS {
-            return Err(ConfigError::new(format!(
-                "max_concurrent must be between 1 and {}",
-                Semaphore::MAX_PERMITS
-            ))
-            .with_key("introspection.max_concurrent"));
         }
         self.claims.validate("introspection.groups_claims")?;
         Ok(())

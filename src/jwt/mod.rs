@@ -115,7 +115,8 @@ pub use http::{FetchLimits, HttpClient};
 #[cfg(feature = "introspection")]
 #[cfg_attr(docsrs, doc(cfg(feature = "introspection")))]
 pub use introspection::{
-    ClientAuth, IntrospectionAuthenticator, IntrospectionAuthenticatorBuilder,
+    ClientAuth, DEFAULT_CACHE_CAPACITY, DEFAULT_CACHE_TTL, IntrospectionAuthenticator,
+    IntrospectionAuthenticatorBuilder,
 };
 #[cfg(feature = "jwt")]
 #[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
@@ -129,6 +130,7 @@ pub use keys::{KeySet, MAX_JWKS_KEYS, MAX_RSA_BITS, MIN_RSA_BITS, VerifyingKey};
 pub use validation::KNOWN_REQUIRED_CLAIMS;
 
 // For `config`, which builds authenticators from TOML.
+#[cfg(feature = "jwt")]
 pub(crate) use http::check_url;
 #[cfg(feature = "jwt")]
 pub(crate) use validation::Rules;
