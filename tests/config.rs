@@ -974,6 +974,41 @@ fn redis_lockout_needs_the_redis_feature() {
     );
 }
 
+/// A setting a builder refuses (not the file's own checks) is reported at the file's key, line
+/// and column: the Redis store's builder names the setting in its own terms
+/// (`RedisSetting::CaFile`), and config maps it to `basic.lockout.redis_ca_file`.
+#[cfg(feature = "redis")]
+#[test]
+fn a_lockout_builder_refusal_is_reported_at_its_key() {
+    let text = "[basic]\n[basic.lockout]\nstore = \"redis://127.0.0.1:6379\"\n\
+                redis_ca_file = \"ca.pem\"\n";
+    assert_error(
+        text,
+        4,
+        "basic.lockout.redis_ca_file",
+        "a CA file needs a `rediss://` (TLS) URL",
+    );
+    let location = error(text).location().cloned().expect("located");
+    assert_eq!((location.line, location.column), (4, 17));
+}
+
+/// The same for the introspection builder, whose check is the only one of its sizes.
+#[cfg(feature = "introspection")]
+#[test]
+fn an_introspection_builder_refusal_is_reported_at_its_key() {
+    let text = "[introspection]\nendpoint = \"https://idp.test/introspect\"\n\
+                client_id = \"api\"\nclient_secret_file = \"secret.txt\"\n\
+                audiences = [\"api\"]\nmax_response_size = 0\n";
+    assert_error(
+        text,
+        6,
+        "introspection.max_response_size",
+        "must be positive",
+    );
+    let location = error(text).location().cloned().expect("located");
+    assert_eq!((location.line, location.column), (6, 21));
+}
+
 #[cfg(feature = "redis")]
 #[test]
 fn redis_lockout_mistakes_are_located() {

@@ -445,13 +445,15 @@ impl RawLockout {
             builder = builder.dangerous_fail_open();
         }
         let store = builder.build().map_err(|e| {
-            // The builder names its keys `lockout.…`; here they live in `[basic.lockout]`.
-            let key = e.key().map(|k| format!("basic.{k}"));
-            let error = ConfigError::new(e.message().to_owned());
-            match key {
-                Some(key) => error.with_key(key),
-                None => error,
-            }
+            use crate::lockout::RedisSetting;
+            let key = match e.setting() {
+                RedisSetting::CaFile => "basic.lockout.redis_ca_file",
+                RedisSetting::Timeout => "basic.lockout.redis_timeout",
+                RedisSetting::KeyPrefix => "basic.lockout.redis_prefix",
+                // The URL, and any setting added later, under the table's `store`.
+                _ => "basic.lockout.store",
+            };
+            ConfigError::new(e.message().to_owned()).with_key(key)
         })?;
         Ok(Lockout::new(store))
     }

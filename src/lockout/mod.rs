@@ -22,7 +22,9 @@ use crate::error::{StoreError, StoreErrorKind};
 #[cfg(feature = "redis")]
 mod redis;
 #[cfg(feature = "redis")]
-pub use self::redis::{RedisFailureStore, RedisFailureStoreBuilder};
+pub use self::redis::{
+    RedisFailureStore, RedisFailureStoreBuilder, RedisSetting, RedisSettingError,
+};
 
 /// The failures recorded for one key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
