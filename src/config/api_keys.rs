@@ -10,14 +10,14 @@ pub(super) struct RawApiKeys {
     pub(super) header: Option<String>,
     pub(super) bearer: Option<bool>,
     pub(super) realm: Option<String>,
-    pub(super) max_lifetime: Option<Spanned<String>>,
+    pub(super) max_lifetime: Option<DurationSetting>,
     #[serde(default)]
     pub(super) allow_non_expiring: bool,
-    pub(super) cache_ttl: Option<Spanned<String>>,
+    pub(super) cache_ttl: Option<DurationSetting>,
     pub(super) cache_capacity: Option<usize>,
     pub(super) negative_cache_capacity: Option<usize>,
     pub(super) watch_store_changes: Option<bool>,
-    pub(super) last_used_flush_interval: Option<Spanned<String>>,
+    pub(super) last_used_flush_interval: Option<DurationSetting>,
     pub(super) dangerous_query_param: Option<String>,
 }
 
@@ -27,18 +27,6 @@ pub const DEFAULT_PEPPER_ENV: &str = "PORTCULLIS_API_KEY_PEPPER";
 
 impl RawApiKeys {
     pub(super) fn validate(&self, spans: &Spans<'_>) -> Result<(), ConfigError> {
-        for (value, key) in [
-            (&self.max_lifetime, "api_keys.max_lifetime"),
-            (&self.cache_ttl, "api_keys.cache_ttl"),
-            (
-                &self.last_used_flush_interval,
-                "api_keys.last_used_flush_interval",
-            ),
-        ] {
-            if let Some(value) = value {
-                parse_duration(value.get_ref()).map_err(|e| spans.error(value, key, e))?;
-            }
-        }
         if let Some(prefix) = &self.prefix {
             crate::api_key::KeyFormat::new(prefix.get_ref())
                 .map_err(|e| spans.error(prefix, "api_keys.prefix", e.message().to_owned()))?;
@@ -84,11 +72,11 @@ impl RawApiKeys {
         if let Some(prefix) = &self.prefix {
             builder = builder.prefix(prefix.get_ref().clone());
         }
-        if let Some(cap) = &self.max_lifetime {
-            builder = builder.max_lifetime(duration(cap)?);
+        if let Some(cap) = self.max_lifetime {
+            builder = builder.max_lifetime(cap.get());
         }
-        if let Some(ttl) = &self.cache_ttl {
-            builder = builder.cache_ttl(duration(ttl)?);
+        if let Some(ttl) = self.cache_ttl {
+            builder = builder.cache_ttl(ttl.get());
         }
         if let Some(n) = self.cache_capacity {
             builder = builder.cache_capacity(n);
@@ -99,8 +87,8 @@ impl RawApiKeys {
         if let Some(watch) = self.watch_store_changes {
             builder = builder.watch_store_changes(watch);
         }
-        if let Some(interval) = &self.last_used_flush_interval {
-            builder = builder.last_used_flush_interval(duration(interval)?);
+        if let Some(interval) = self.last_used_flush_interval {
+            builder = builder.last_used_flush_interval(interval.get());
         }
         let manager = builder.build()?;
         let mut authenticator = manager.authenticator_builder();

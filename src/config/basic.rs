@@ -68,14 +68,14 @@ pub(super) struct RawHashing {
     pub(super) iterations: Option<u32>,
     pub(super) parallelism: Option<u32>,
     pub(super) max_concurrent: Option<usize>,
-    pub(super) max_wait: Option<Spanned<String>>,
+    pub(super) max_wait: Option<Spanned<DurationSetting>>,
 }
 
 #[cfg(feature = "basic")]
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawCache {
-    pub(super) ttl: Spanned<String>,
+    pub(super) ttl: DurationSetting,
     pub(super) capacity: Option<usize>,
 }
 
@@ -86,14 +86,14 @@ pub(super) struct RawLockout {
     pub(super) user_threshold: Option<u32>,
     pub(super) ip_threshold: Option<u32>,
     pub(super) ipv6_prefix_len: Option<Spanned<u32>>,
-    pub(super) base_delay: Option<Spanned<String>>,
-    pub(super) max_delay: Option<Spanned<String>>,
-    pub(super) window: Option<Spanned<String>>,
+    pub(super) base_delay: Option<Spanned<DurationSetting>>,
+    pub(super) max_delay: Option<Spanned<DurationSetting>>,
+    pub(super) window: Option<Spanned<DurationSetting>>,
     pub(super) store: Option<Spanned<RedisUrl>>,
     pub(super) memory_capacity: Option<Spanned<usize>>,
     pub(super) redis_prefix: Option<Spanned<String>>,
-    pub(super) redis_timeout: Option<Spanned<String>>,
-    pub(super) redis_retry_after: Option<Spanned<String>>,
+    pub(super) redis_timeout: Option<Spanned<DurationSetting>>,
+    pub(super) redis_retry_after: Option<Spanned<DurationSetting>>,
     pub(super) redis_ca_file: Option<Spanned<PathBuf>>,
     pub(super) dangerous_fail_open: Option<Spanned<bool>>,
     pub(super) dangerous_allow_insecure_tls: Option<Spanned<bool>>,
@@ -124,36 +124,7 @@ pub(super) struct RawBasicLimits {
 
 #[cfg(feature = "basic")]
 impl RawBasic {
-    pub(super) fn durations(&self) -> Vec<(&Spanned<String>, String)> {
-        let mut list = Vec::new();
-        if let Some(h) = &self.hashing {
-            list.extend(
-                h.max_wait
-                    .as_ref()
-                    .map(|d| (d, "basic.hashing.max_wait".to_owned())),
-            );
-        }
-        if let Some(c) = &self.cache {
-            list.push((&c.ttl, "basic.cache.ttl".to_owned()));
-        }
-        if let Some(l) = &self.lockout {
-            for (d, name) in [
-                (&l.base_delay, "base_delay"),
-                (&l.max_delay, "max_delay"),
-                (&l.window, "window"),
-                (&l.redis_timeout, "redis_timeout"),
-                (&l.redis_retry_after, "redis_retry_after"),
-            ] {
-                list.extend(d.as_ref().map(|d| (d, format!("basic.lockout.{name}"))));
-            }
-        }
-        list
-    }
-
     pub(super) fn validate(&self, spans: &Spans<'_>) -> Result<(), ConfigError> {
-        for (value, key) in self.durations() {
-            parse_duration(value.get_ref()).map_err(|e| spans.error(value, key, e))?;
-        }
         for (i, user) in self.users.iter().enumerate() {
             let phc = user.password_hash.get_ref();
             if argon2::password_hash::PasswordHash::new(phc).is_err() {
@@ -198,7 +169,7 @@ impl RawBasic {
             config.parallelism = h.parallelism.unwrap_or(config.parallelism);
             config.max_concurrent = h.max_concurrent.unwrap_or(config.max_concurrent);
             if let Some(wait) = &h.max_wait {
-                config.max_wait = duration(wait)?;
+                config.max_wait = wait.get_ref().get();
             }
         }
         argon2::Params::new(
@@ -264,8 +235,7 @@ impl RawBasic {
             builder = builder.realm(realm.clone());
         }
         if let Some(cache) = &self.cache {
-            builder =
-                builder.verified_cache(duration(&cache.ttl)?, cache.capacity.unwrap_or(10_000));
+            builder = builder.verified_cache(cache.ttl.get(), cache.capacity.unwrap_or(10_000));
         }
         if let Some(limits) = &self.limits {
             builder = builder.limits(limits.limits());
@@ -292,13 +262,13 @@ impl RawBasic {
                 lockout = lockout.ipv6_prefix_len(u8::try_from(*bits.get_ref()).unwrap_or(128));
             }
             if let Some(d) = &l.base_delay {
-                lockout = lockout.base_delay(duration(d)?);
+                lockout = lockout.base_delay(d.get_ref().get());
             }
             if let Some(d) = &l.max_delay {
-                lockout = lockout.max_delay(duration(d)?);
+                lockout = lockout.max_delay(d.get_ref().get());
             }
             if let Some(d) = &l.window {
-                lockout = lockout.window(duration(d)?);
+                lockout = lockout.window(d.get_ref().get());
             }
             builder = builder.lockout(lockout);
         } else if let Some(lockout) = memory {
@@ -432,10 +402,10 @@ impl RawLockout {
             builder = builder.key_prefix(prefix.get_ref().clone());
         }
         if let Some(timeout) = &self.redis_timeout {
-            builder = builder.timeout(duration(timeout)?);
+            builder = builder.timeout(timeout.get_ref().get());
         }
         if let Some(wait) = &self.redis_retry_after {
-            builder = builder.retry_after(duration(wait)?);
+            builder = builder.retry_after(wait.get_ref().get());
         }
         if self
             .dangerous_fail_open

@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
-use super::{mapping, read_secret, setting_duration as duration};
+use super::duration::DurationSetting;
+use super::{mapping, read_secret};
 #[cfg(feature = "api-key")]
 use crate::api_key::KeyFormat;
 use crate::error::ConfigError;
@@ -68,10 +69,10 @@ pub(super) struct IntrospectionSettings {
     #[serde(default)]
     pub(crate) dangerous_skip_audience_check: bool,
     /// Clock skew allowed on `exp`, `nbf`, `iat`. Defaults to `30s`.
-    pub(crate) leeway: Option<String>,
+    pub(crate) leeway: Option<DurationSetting>,
     /// How long an answer is reused (never past the token's `exp`); also how long a revoked
     /// token keeps working. Defaults to `60s`.
-    pub(crate) cache_ttl: Option<String>,
+    pub(crate) cache_ttl: Option<DurationSetting>,
     /// How many answers are cached. Defaults to 10000.
     pub(crate) cache_capacity: Option<usize>,
     /// How many `active: false` answers are cached, apart from active ones. Defaults to 10000.
@@ -80,9 +81,9 @@ pub(super) struct IntrospectionSettings {
     pub(crate) max_concurrent: Option<usize>,
     /// How long a check waits for a free call slot before it is refused with 503. Defaults to
     /// `1s`.
-    pub(crate) max_wait: Option<String>,
+    pub(crate) max_wait: Option<DurationSetting>,
     /// Timeout of one call. Defaults to `5s`.
-    pub(crate) timeout: Option<String>,
+    pub(crate) timeout: Option<DurationSetting>,
     /// Largest answer read, in bytes. Defaults to 65536.
     pub(crate) max_response_size: Option<usize>,
     /// Largest token accepted, in bytes. Defaults to 8192.
@@ -191,13 +192,12 @@ impl IntrospectionSettings {
         if let Some(issuer) = &self.issuer {
             builder = builder.issuer(issuer.clone());
         }
-        if let Some(leeway) = &self.leeway {
-            builder = builder.leeway(duration(leeway, "introspection.leeway")?);
+        if let Some(leeway) = self.leeway {
+            builder = builder.leeway(leeway.get());
         }
-        let ttl = match &self.cache_ttl {
-            Some(ttl) => duration(ttl, "introspection.cache_ttl")?,
-            None => DEFAULT_CACHE_TTL,
-        };
+        let ttl = self
+            .cache_ttl
+            .map_or(DEFAULT_CACHE_TTL, DurationSetting::get);
         builder = builder.cache(ttl, self.cache_capacity.unwrap_or(DEFAULT_CACHE_CAPACITY));
         if let Some(capacity) = self.inactive_cache_capacity {
             builder = builder.inactive_cache_capacity(capacity);
@@ -205,11 +205,11 @@ impl IntrospectionSettings {
         if let Some(requests) = self.max_concurrent {
             builder = builder.max_concurrent(requests);
         }
-        if let Some(wait) = &self.max_wait {
-            builder = builder.max_wait(duration(wait, "introspection.max_wait")?);
+        if let Some(wait) = self.max_wait {
+            builder = builder.max_wait(wait.get());
         }
-        if let Some(timeout) = &self.timeout {
-            builder = builder.timeout(duration(timeout, "introspection.timeout")?);
+        if let Some(timeout) = self.timeout {
+            builder = builder.timeout(timeout.get());
         }
         if let Some(size) = self.max_response_size {
             builder = builder.max_response_size(size);

@@ -4,7 +4,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use super::{mapping, read_secret, setting_duration as duration};
+use super::duration::{DurationSetting, LifetimeCap};
+use super::{mapping, read_secret};
 use crate::error::ConfigError;
 use crate::jwt::{
     Algorithm, JwksCacheConfig, JwtAuthenticator, JwtAuthenticatorBuilder, KeySet, KeySource,
@@ -27,7 +28,7 @@ pub(super) struct JwtSettings {
     /// HMAC secrets.
     pub(crate) algorithms: Option<Vec<Algorithm>>,
     /// Clock skew allowed on `exp`, `nbf`, `iat`, e.g. `30s`. Defaults to `30s`.
-    pub(crate) leeway: Option<String>,
+    pub(crate) leeway: Option<DurationSetting>,
     /// Claims every token must carry. Defaults to `["exp", "iss", "aud"]`.
     pub(crate) required_claims: Option<Vec<String>>,
     /// The required header `typ`, e.g. `at+jwt`. Defaults to none (any).
@@ -37,7 +38,7 @@ pub(super) struct JwtSettings {
     /// The longest `kid` accepted, in bytes. Defaults to 256.
     pub(crate) max_kid_len: Option<usize>,
     /// The longest token lifetime accepted, e.g. `1h`, or `none` for no cap. Defaults to `24h`.
-    pub(crate) max_lifetime: Option<String>,
+    pub(crate) max_lifetime: Option<LifetimeCap>,
     /// Claims (dotted paths) the principal's groups come from. Defaults to `["groups"]`.
     pub(crate) groups_claims: Option<Vec<String>>,
     /// Also read tokens from the `access_token` query parameter. Dangerous (tokens end up in
@@ -82,19 +83,19 @@ pub(super) struct IssuerSettings {
 #[serde(deny_unknown_fields)]
 pub(super) struct JwksSettings {
     /// Age at which a key set is fetched again. Defaults to `5m`.
-    pub(crate) refresh_interval: Option<String>,
+    pub(crate) refresh_interval: Option<DurationSetting>,
     /// Least time between fetches caused by unknown `kid`s. Defaults to `30s`.
-    pub(crate) unknown_kid_cooldown: Option<String>,
+    pub(crate) unknown_kid_cooldown: Option<DurationSetting>,
     /// Wait after a failed fetch. Defaults to `5s`.
-    pub(crate) retry_interval: Option<String>,
+    pub(crate) retry_interval: Option<DurationSetting>,
     /// Timeout of one fetch. Defaults to `5s`.
-    pub(crate) fetch_timeout: Option<String>,
+    pub(crate) fetch_timeout: Option<DurationSetting>,
     /// Largest document read, in bytes. Defaults to 262144.
     pub(crate) max_response_size: Option<usize>,
     /// How long after the last successful fetch (discovery included) a key set still serves
     /// while fetches fail; past it, the issuer's tokens get 503. Longer than `refresh_interval`.
     /// Defaults to `24h`.
-    pub(crate) max_stale: Option<String>,
+    pub(crate) max_stale: Option<DurationSetting>,
     /// Serve the last good key set for as long as fetches fail, with no limit. Dangerous: a key
     /// the provider removed keeps working while the provider is unreachable. Excludes
     /// `max_stale`. Defaults to `false`.
@@ -202,8 +203,8 @@ impl JwtSettings {
         if let Some(algorithms) = &self.algorithms {
             builder = builder.algorithms(algorithms.iter().copied());
         }
-        if let Some(leeway) = &self.leeway {
-            builder = builder.leeway(duration(leeway, "jwt.leeway")?);
+        if let Some(leeway) = self.leeway {
+            builder = builder.leeway(leeway.get());
         }
         if let Some(claims) = &self.required_claims {
             builder = builder.required_claims(claims.iter().cloned());
@@ -217,12 +218,8 @@ impl JwtSettings {
         if let Some(len) = self.max_kid_len {
             builder = builder.max_kid_len(len);
         }
-        if let Some(lifetime) = &self.max_lifetime {
-            builder = builder.max_lifetime(if lifetime.trim() == "none" {
-                None
-            } else {
-                Some(duration(lifetime, "jwt.max_lifetime")?)
-            });
+        if let Some(lifetime) = self.max_lifetime {
+            builder = builder.max_lifetime(lifetime.get());
         }
         if let Some(paths) = &self.groups_claims {
             builder = builder.claims(mapping(paths));
@@ -366,31 +363,15 @@ impl JwksSettings {
     fn config(&self) -> Result<JwksCacheConfig, ConfigError> {
         let mut config = JwksCacheConfig::default();
         let fields = [
-            (
-                &self.refresh_interval,
-                "refresh_interval",
-                &mut config.refresh_interval,
-            ),
-            (
-                &self.unknown_kid_cooldown,
-                "unknown_kid_cooldown",
-                &mut config.unknown_kid_cooldown,
-            ),
-            (
-                &self.retry_interval,
-                "retry_interval",
-                &mut config.retry_interval,
-            ),
-            (
-                &self.fetch_timeout,
-                "fetch_timeout",
-                &mut config.fetch_timeout,
-            ),
-            (&self.max_stale, "max_stale", &mut config.max_stale),
+            (&self.refresh_interval, &mut config.refresh_interval),
+            (&self.unknown_kid_cooldown, &mut config.unknown_kid_cooldown),
+            (&self.retry_interval, &mut config.retry_interval),
+            (&self.fetch_timeout, &mut config.fetch_timeout),
+            (&self.max_stale, &mut config.max_stale),
         ];
-        for (value, name, target) in fields {
+        for (value, target) in fields {
             if let Some(value) = value {
-                *target = duration(value, &format!("jwt.jwks.{name}"))?;
+                *target = value.get();
             }
         }
         if let Some(size) = self.max_response_size {
@@ -508,14 +489,5 @@ mod tests {
             both.unwrap_err().key(),
             Some("jwt.jwks.dangerous_serve_stale_keys_forever")
         );
-    }
-
-    #[test]
-    fn bad_durations_name_the_key() {
-        let settings = JwtSettings {
-            leeway: Some("soon".into()),
-            ..Default::default()
-        };
-        assert_eq!(settings.builder().unwrap_err().key(), Some("jwt.leeway"));
     }
 }

@@ -10,6 +10,7 @@ mod api_keys;
 #[cfg(feature = "basic")]
 mod basic;
 mod build;
+mod duration;
 #[cfg(feature = "introspection")]
 mod introspection;
 #[cfg(feature = "jwt")]
@@ -33,6 +34,7 @@ use self::api_keys::RawApiKeys;
 #[cfg(feature = "basic")]
 use self::basic::*;
 use self::build::Kept;
+use self::duration::DurationSetting;
 use self::load::{Source, Spans};
 use self::policies::Validator;
 use self::shape::*;
@@ -56,7 +58,6 @@ use crate::api_key::{ApiKeyAuthenticator, ApiKeys};
 #[cfg(feature = "basic")]
 use crate::basic::{ApiKeyVerifier, BasicAuthenticator, BasicLimits, HashingConfig};
 use crate::client_ip::{ForwardedHeader, TrustedProxies};
-use crate::duration::parse_duration;
 use crate::error::ConfigError;
 pub use crate::error::Location;
 use crate::gate::{Gate, GateBuilder};
@@ -302,22 +303,10 @@ fn rebase(path: Option<&mut PathBuf>, base: Option<&Path>) {
     }
 }
 
-/// A duration already checked by validation.
-#[cfg(any(feature = "basic", feature = "api-key"))]
-fn duration(value: &Spanned<String>) -> Result<std::time::Duration, ConfigError> {
-    parse_duration(value.get_ref()).map_err(ConfigError::new)
-}
-
 #[cfg(any(feature = "jwt", feature = "introspection"))]
 fn mapping(paths: &[String]) -> crate::jwt::ClaimMapping {
     crate::jwt::ClaimMapping::new()
         .groups_claims(paths.iter().map(|p| crate::jwt::ClaimPath::new(p.clone())))
-}
-
-/// A duration setting, its error keyed `key`.
-#[cfg(any(feature = "jwt", feature = "introspection"))]
-fn setting_duration(text: &str, key: &str) -> Result<std::time::Duration, ConfigError> {
-    parse_duration(text).map_err(|e| ConfigError::new(e).with_key(key))
 }
 
 /// A secret from a file, without one trailing newline (editors add one). Warns when the file is

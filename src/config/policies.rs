@@ -396,8 +396,7 @@ impl Validator<'_> {
             ExpiryCap::new().allow_non_expiring(section.allow_non_expiring.unwrap_or(false));
         for (scheme, lifetime) in section.max_lifetime.iter().flatten() {
             let field = format!("{key}.max_lifetime.{scheme}");
-            let duration = parse_duration(lifetime.get_ref())
-                .map_err(|e| self.spans.error(lifetime, field.clone(), e))?;
+            let duration = lifetime.get_ref().get();
             cap = match scheme.as_str() {
                 "default" => cap.default_max_lifetime(duration),
                 name => {

@@ -120,7 +120,7 @@ pub(super) struct RawPolicy {
     pub(super) schemes_deny: Option<Vec<Spanned<String>>>,
     pub(super) ip_allow: Option<Vec<Spanned<String>>>,
     pub(super) ip_deny: Option<Vec<Spanned<String>>>,
-    pub(super) max_lifetime: Option<BTreeMap<String, Spanned<String>>>,
+    pub(super) max_lifetime: Option<BTreeMap<String, Spanned<DurationSetting>>>,
     pub(super) allow_non_expiring: Option<bool>,
     pub(super) all: Option<Vec<Spanned<String>>>,
     pub(super) any: Option<Vec<Spanned<String>>>,

@@ -1,6 +1,7 @@
 use std::time::Duration;
 
 use super::*;
+use crate::duration::parse_duration;
 
 #[test]
 fn durations_parse() {
