@@ -670,7 +670,7 @@ fn jwt_mistakes_are_located_before_any_file_is_read() {
         &jwt("algorithms = [\"RS256\"]", secret),
         4,
         "jwt.issuers[0].algorithm",
-        "not in jwt.algorithms",
+        "not in the allowed algorithms",
     );
     assert_error(
         &jwt(

@@ -114,84 +114,23 @@ impl JwtSettings {
         Ok(builder)
     }
 
-    /// Checks what can be checked without reading a file or the network: durations, sizes, one
-    /// key source per issuer, algorithms that fit their keys, URLs. [`build`](Self::build)
-    /// checks the rest (the key files themselves). Errors name the key (`jwt.max_lifetime`).
+    /// Checks what can be checked without reading a file or the network: here, what only the
+    /// file can get wrong (one key source per issuer, `algorithm` and `kid` where they belong);
+    /// every other rule through [`JwtAuthenticatorBuilder`]'s own check. The key files are read
+    /// at build. Errors name the key (`jwt.max_lifetime`).
     pub(crate) fn validate(&self) -> Result<(), ConfigError> {
-        if self.issuers.is_empty() {
-            return Err(ConfigError::new("at least one issuer is required").with_key("jwt.issuers"));
-        }
+        let mut builder = self.builder_without_issuers()?;
         let mut static_algorithms = Vec::new();
         for (i, issuer) in self.issuers.iter().enumerate() {
-            let key = format!("jwt.issuers[{i}]");
-            if issuer.issuer.is_empty() {
-                return Err(
-                    ConfigError::new("the issuer is empty").with_key(format!("{key}.issuer"))
-                );
-            }
-            if self.issuers[..i]
-                .iter()
-                .any(|other| other.issuer == issuer.issuer)
-            {
-                return Err(ConfigError::new(format!(
-                    "issuer `{}` is listed twice",
-                    issuer.issuer
-                ))
-                .with_key(format!("{key}.issuer")));
-            }
-            issuer.check(&key)?;
+            issuer.check(&format!("jwt.issuers[{i}]"))?;
             if let Some(algorithm) = issuer.static_algorithm() {
-                static_algorithms.push((key, algorithm));
+                static_algorithms.push((i, algorithm));
             }
+            builder = builder.issuer(issuer.issuer.clone(), issuer.stand_in_source());
         }
-        if self.audiences.is_empty() && !self.dangerous_skip_audience_check {
-            return Err(ConfigError::new(
-                "at least one audience is required (tokens minted for other services must not \
-                 be accepted here)",
-            )
-            .with_key("jwt.audiences"));
-        }
-        for (size, name) in [
-            (self.max_token_size, "max_token_size"),
-            (self.max_kid_len, "max_kid_len"),
-        ] {
-            if size == Some(0) {
-                return Err(ConfigError::new("must be positive").with_key(format!("jwt.{name}")));
-            }
-        }
-        if let Some(list) = &self.algorithms {
-            if list.is_empty() {
-                return Err(ConfigError::new("no algorithm is allowed").with_key("jwt.algorithms"));
-            }
-            // HMAC keys are never taken from a JWKS, so an HMAC algorithm needs a secret file.
-            for alg in list.iter().filter(|a| a.is_hmac()) {
-                if !static_algorithms.iter().any(|(_, a)| a == alg) {
-                    return Err(ConfigError::new(format!(
-                        "{alg} is allowed but no issuer has a {alg} secret_file; HMAC keys are \
-                         never taken from a JWKS"
-                    ))
-                    .with_key("jwt.algorithms"));
-                }
-            }
-            for (key, alg) in &static_algorithms {
-                if !list.contains(alg) {
-                    return Err(ConfigError::new(format!(
-                        "this key is for {alg}, which is not in jwt.algorithms"
-                    ))
-                    .with_key(format!("{key}.algorithm")));
-                }
-            }
-        }
-        if let Some(claims) = &self.required_claims {
-            crate::jwt::Rules::required_claims(claims, "jwt.required_claims")?;
-        }
-        if self.typ.as_ref().is_some_and(|t| t.trim().is_empty()) {
-            return Err(ConfigError::new("the required `typ` is empty").with_key("jwt.typ"));
-        }
-        if let Some(paths) = &self.groups_claims {
-            mapping(paths).validate("jwt.groups_claims")?;
-        }
-        self.builder_without_issuers().map(|_| ())
+        // Every other rule is the builder's own, given the algorithms the file declares for
+        // its key files (which are read only at build).
+        builder.check(&static_algorithms).map(|_| ())
     }
 
     /// Everything but the issuers, whose key sources may need files read.
@@ -295,17 +234,19 @@ impl IssuerSettings {
             ))
             .with_key(format!("{key}.algorithm")));
         }
-        if let Some(url) = &self.jwks_url {
-            crate::jwt::check_url(url)
-                .map_err(|e| ConfigError::new(e.to_string()).with_key(format!("{key}.jwks_url")))?;
-        }
-        if self.discovery {
-            crate::jwt::check_url(&self.issuer).map_err(|e| {
-                ConfigError::new(format!("discovery needs an https issuer URL: {e}"))
-                    .with_key(format!("{key}.issuer"))
-            })?;
-        }
         Ok(())
+    }
+
+    /// The key source the builder's checks see before any file is read: a remote source as it
+    /// is, a key file as an empty key set (its algorithm is passed apart).
+    fn stand_in_source(&self) -> KeySource {
+        if self.discovery {
+            KeySource::Discovery
+        } else if let Some(url) = &self.jwks_url {
+            KeySource::JwksUrl(url.clone())
+        } else {
+            KeySource::Static(KeySet::new())
+        }
     }
 
     /// The algorithm of a `pem_file` or `secret_file` key.
@@ -385,19 +326,6 @@ impl JwksSettings {
                 .with_key("jwt.jwks.dangerous_serve_stale_keys_forever"));
             }
             config = config.dangerous_serve_stale_keys_forever();
-        }
-        if config.max_stale <= config.refresh_interval {
-            return Err(ConfigError::new(
-                "max_stale must be longer than refresh_interval, or keys would go stale between \
-                 two refreshes",
-            )
-            .with_key("jwt.jwks.max_stale"));
-        }
-        if config.fetch_timeout.is_zero() || config.max_response_size == 0 {
-            return Err(
-                ConfigError::new("the fetch timeout and size must be positive")
-                    .with_key("jwt.jwks"),
-            );
         }
         Ok(config)
     }

@@ -392,16 +392,21 @@ impl JwtAuthenticatorBuilder {
     /// Checks every setting and builds the authenticator.
     pub fn build(self) -> Result<JwtAuthenticator, ConfigError> {
         crypto_backend_check()?;
-        self.check_issuers()?;
-        let required = self.check_settings()?;
-        let typ = match &self.typ {
-            Some(typ) if typ.trim().is_empty() => {
-                return Err(ConfigError::new("the required `typ` is empty").with_key(key("typ")));
-            }
-            Some(typ) => Some(normalize_typ(typ.trim())),
-            None => None,
-        };
-        let algorithms = self.allowed_algorithms()?;
+        let static_algorithms: Vec<(usize, Algorithm)> = self
+            .issuers
+            .iter()
+            .enumerate()
+            .filter_map(|(i, (_, source))| match source {
+                KeySource::Static(set) => Some(set.iter().map(move |k| (i, k.algorithm()))),
+                _ => None,
+            })
+            .flatten()
+            .collect();
+        let Checked {
+            required,
+            typ,
+            algorithms,
+        } = self.check(&static_algorithms)?;
         let issuers = self.issuer_entries()?;
         Ok(JwtAuthenticator {
             inner: Arc::new(Inner {
@@ -428,6 +433,52 @@ impl JwtAuthenticatorBuilder {
                 },
             }),
         })
+    }
+
+    /// Every rule of the settings, given the algorithms of the static keys (issuer index,
+    /// algorithm): what [`build`](Self::build) checks before it makes anything, and what `config`
+    /// checks before any key file is read (with the algorithms the file declares).
+    pub(crate) fn check(
+        &self,
+        static_algorithms: &[(usize, Algorithm)],
+    ) -> Result<Checked, ConfigError> {
+        self.check_issuers()?;
+        let required = self.check_settings()?;
+        let typ = match &self.typ {
+            Some(typ) if typ.trim().is_empty() => {
+                return Err(ConfigError::new("the required `typ` is empty").with_key(key("typ")));
+            }
+            Some(typ) => Some(normalize_typ(typ.trim())),
+            None => None,
+        };
+        let algorithms = self.allowed_algorithms(static_algorithms)?;
+        self.check_urls()?;
+        Ok(Checked {
+            required,
+            typ,
+            algorithms,
+        })
+    }
+
+    /// The URLs keys are fetched from: `https`, or `http` to a loopback address.
+    fn check_urls(&self) -> Result<(), ConfigError> {
+        for (i, (issuer, source)) in self.issuers.iter().enumerate() {
+            let at = |field: &str| key(&format!("issuers[{i}].{field}"));
+            match source {
+                KeySource::JwksUrl(url) => {
+                    super::http::check_url(url)
+                        .map_err(|e| ConfigError::new(e.to_string()).with_key(at("jwks_url")))?;
+                }
+                KeySource::Discovery => {
+                    super::http::check_url(issuer).map_err(|e| {
+                        ConfigError::new(format!("discovery needs an https issuer URL: {e}"))
+                            .with_key(at("issuer"))
+                    })?;
+                }
+                _ => {}
+            }
+        }
+        Ok(())
     }
 
     /// At least one issuer, none empty or listed twice.
@@ -478,10 +529,13 @@ impl JwtAuthenticatorBuilder {
             )
             .with_key(key("required_claims")));
         }
-        if self.max_token_size == 0 || self.max_kid_len == 0 {
-            return Err(
-                ConfigError::new("size limits must be positive").with_key(key("max_token_size"))
-            );
+        for (size, name) in [
+            (self.max_token_size, "max_token_size"),
+            (self.max_kid_len, "max_kid_len"),
+        ] {
+            if size == 0 {
+                return Err(ConfigError::new("size limits must be positive").with_key(key(name)));
+            }
         }
         if self.realm.chars().any(char::is_control) {
             return Err(
@@ -504,17 +558,10 @@ impl JwtAuthenticatorBuilder {
 
     /// The allowed algorithms: those given, which must fit the static keys, or every public-key
     /// algorithm and those of the static keys.
-    fn allowed_algorithms(&self) -> Result<Vec<Algorithm>, ConfigError> {
-        let static_algorithms: Vec<(usize, Algorithm)> = self
-            .issuers
-            .iter()
-            .enumerate()
-            .filter_map(|(i, (_, source))| match source {
-                KeySource::Static(set) => Some(set.iter().map(move |k| (i, k.algorithm()))),
-                _ => None,
-            })
-            .flatten()
-            .collect();
+    fn allowed_algorithms(
+        &self,
+        static_algorithms: &[(usize, Algorithm)],
+    ) -> Result<Vec<Algorithm>, ConfigError> {
         Ok(match self.algorithms.clone() {
             Some(list) => {
                 if list.is_empty() {
@@ -531,19 +578,19 @@ impl JwtAuthenticatorBuilder {
                         .with_key(key("algorithms")));
                     }
                 }
-                for (i, alg) in &static_algorithms {
+                for (i, alg) in static_algorithms {
                     if !list.contains(alg) {
                         return Err(ConfigError::new(format!(
-                            "a static key is for {alg}, which is not in the allowed algorithms"
+                            "this key is for {alg}, which is not in the allowed algorithms"
                         ))
-                        .with_key(key(&format!("issuers[{i}]"))));
+                        .with_key(key(&format!("issuers[{i}].algorithm"))));
                     }
                 }
                 list
             }
             None => {
                 let mut list = Algorithm::ASYMMETRIC.to_vec();
-                for (_, alg) in &static_algorithms {
+                for (_, alg) in static_algorithms {
                     if !list.contains(alg) {
                         list.push(*alg);
                     }
@@ -569,8 +616,6 @@ impl JwtAuthenticatorBuilder {
                     Keys::Static(set.clone())
                 }
                 KeySource::JwksUrl(url) => {
-                    super::http::check_url(url)
-                        .map_err(|e| ConfigError::new(e.to_string()).with_key(at("jwks_url")))?;
                     let client = shared_client(&mut client)?;
                     Keys::Remote(Arc::new(RemoteKeys::new(
                         issuer,
@@ -580,10 +625,6 @@ impl JwtAuthenticatorBuilder {
                     )))
                 }
                 KeySource::Discovery => {
-                    super::http::check_url(issuer).map_err(|e| {
-                        ConfigError::new(format!("discovery needs an https issuer URL: {e}"))
-                            .with_key(at("issuer"))
-                    })?;
                     let client = shared_client(&mut client)?;
                     Keys::Remote(Arc::new(RemoteKeys::new(issuer, None, client, self.jwks)))
                 }
@@ -595,6 +636,13 @@ impl JwtAuthenticatorBuilder {
         }
         Ok(issuers)
     }
+}
+
+/// What [`JwtAuthenticatorBuilder::check`] derives from the settings it checked.
+pub(crate) struct Checked {
+    required: Vec<&'static str>,
+    typ: Option<String>,
+    algorithms: Vec<Algorithm>,
 }
 
 /// A builder setting's key in the `[jwt]` section.

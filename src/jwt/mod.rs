@@ -128,9 +128,3 @@ pub use jwks::{JwksCacheConfig, KeySource};
 #[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
 pub use keys::{KeySet, MAX_JWKS_KEYS, MAX_RSA_BITS, MIN_RSA_BITS, VerifyingKey};
 pub use validation::KNOWN_REQUIRED_CLAIMS;
-
-// For `config`, which builds authenticators from TOML.
-#[cfg(feature = "jwt")]
-pub(crate) use http::check_url;
-#[cfg(feature = "jwt")]
-pub(crate) use validation::Rules;
