@@ -172,15 +172,7 @@ impl RawBasic {
                 config.max_wait = wait.get_ref().get();
             }
         }
-        argon2::Params::new(
-            config.memory_kib,
-            config.iterations,
-            config.parallelism,
-            None,
-        )
-        .map_err(|e| {
-            ConfigError::new(format!("argon2 parameters: {e}")).with_key("basic.hashing")
-        })?;
+        config.check().map_err(|e| e.with_key("basic.hashing"))?;
         Ok(config)
     }
 
