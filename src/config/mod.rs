@@ -29,6 +29,8 @@ pub use api_keys::DEFAULT_PEPPER_ENV;
 pub use build::Services;
 pub use reload::Reloader;
 
+// The names every file of this module shares: each `use super::*`, so that a file needs no
+// import list of its own that would differ with each feature set.
 #[cfg(feature = "api-key")]
 use self::api_keys::RawApiKeys;
 #[cfg(feature = "basic")]
