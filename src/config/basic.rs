@@ -3,7 +3,6 @@
 
 use super::*;
 
-#[cfg(feature = "basic")]
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawBasic {
@@ -19,7 +18,6 @@ pub(super) struct RawBasic {
     pub(super) accept_api_keys: Option<Spanned<bool>>,
 }
 
-#[cfg(feature = "basic")]
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawUser {
@@ -33,7 +31,6 @@ pub(super) struct RawUser {
     pub(super) disabled: bool,
 }
 
-#[cfg(feature = "basic")]
 impl RawUser {
     pub(super) fn record(&self) -> UserRecord {
         let mut record =
@@ -45,7 +42,6 @@ impl RawUser {
     }
 }
 
-#[cfg(feature = "basic")]
 /// By hand, like [`PasswordHash`]'s: a PHC string is an offline cracking target, and a
 /// `Config` gets logged.
 impl fmt::Debug for RawUser {
@@ -60,7 +56,6 @@ impl fmt::Debug for RawUser {
     }
 }
 
-#[cfg(feature = "basic")]
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawHashing {
@@ -71,7 +66,6 @@ pub(super) struct RawHashing {
     pub(super) max_wait: Option<Spanned<DurationSetting>>,
 }
 
-#[cfg(feature = "basic")]
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawCache {
@@ -79,7 +73,6 @@ pub(super) struct RawCache {
     pub(super) capacity: Option<usize>,
 }
 
-#[cfg(feature = "basic")]
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawLockout {
@@ -99,13 +92,11 @@ pub(super) struct RawLockout {
     pub(super) dangerous_allow_insecure_tls: Option<Spanned<bool>>,
 }
 
-#[cfg(feature = "basic")]
 /// `memory` or a Redis URL, which may hold a password: `Debug` shows only the scheme.
 #[derive(Clone, Deserialize)]
 #[serde(transparent)]
 pub(super) struct RedisUrl(String);
 
-#[cfg(feature = "basic")]
 impl std::fmt::Debug for RedisUrl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let scheme = self.0.split_once(':').map_or(self.0.as_str(), |(s, _)| s);
@@ -113,7 +104,6 @@ impl std::fmt::Debug for RedisUrl {
     }
 }
 
-#[cfg(feature = "basic")]
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawBasicLimits {
@@ -122,7 +112,6 @@ pub(super) struct RawBasicLimits {
     pub(super) max_password_bytes: Option<Spanned<usize>>,
 }
 
-#[cfg(feature = "basic")]
 impl RawBasic {
     pub(super) fn validate(&self, spans: &Spans<'_>) -> Result<(), ConfigError> {
         for (i, user) in self.users.iter().enumerate() {
@@ -270,7 +259,6 @@ impl RawBasic {
     }
 }
 
-#[cfg(feature = "basic")]
 impl RawLockout {
     pub(super) fn validate(&self, spans: &Spans<'_>) -> Result<(), ConfigError> {
         for (threshold, key) in [
@@ -430,7 +418,6 @@ impl RawLockout {
     }
 }
 
-#[cfg(feature = "basic")]
 impl RawBasicLimits {
     pub(super) fn fields(&self) -> [(Option<&Spanned<usize>>, &'static str); 3] {
         [
