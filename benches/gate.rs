@@ -17,13 +17,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{BatchSize, Criterion};
+use http::HeaderName;
 use http::request::Parts;
 use portcullis::client_ip::IpSet;
 use portcullis::policy::{All, ExpiryCap, IpRanges};
 use portcullis::reject::Challenge;
 use portcullis::{
-    Authenticator, BoxFuture, Gate, GateLayer, Groups, Outcome, Principal, Public, RequestView,
-    Scheme, Scopes, SubjectKind,
+    Authenticator, BoxFuture, CredentialSource, Gate, GateLayer, Groups, Outcome, Principal,
+    Public, RequestView, Scheme, Scopes, SubjectKind,
 };
 use tower::{Layer as _, ServiceExt as _};
 
@@ -34,23 +35,28 @@ struct AcceptAtOnce;
 
 impl Authenticator for AcceptAtOnce {
     fn scheme(&self) -> Scheme {
-        Scheme::ApiKey
+        Scheme::API_KEY
     }
 
     fn challenge(&self) -> Challenge {
         Challenge::new("ApiKey")
     }
 
-    fn recognizes(&self, request: &RequestView<'_>) -> bool {
-        request
-            .headers()
-            .get("x-test")
-            .is_some_and(|value| value == "1")
+    fn sources(&self) -> Vec<CredentialSource> {
+        vec![CredentialSource::header(HeaderName::from_static("x-test"))]
     }
 
-    fn authenticate<'a>(&'a self, _request: &'a RequestView<'a>) -> BoxFuture<'a, Outcome> {
+    fn authenticate<'a>(&'a self, request: &'a RequestView<'a>) -> BoxFuture<'a, Outcome> {
+        let accepted = request
+            .headers()
+            .get("x-test")
+            .is_some_and(|value| value == "1");
         Box::pin(async move {
-            Outcome::Authenticated(Principal::new("bench", SubjectKind::User, Scheme::ApiKey))
+            if accepted {
+                Outcome::Authenticated(Principal::new("bench", SubjectKind::User, Scheme::API_KEY))
+            } else {
+                Outcome::Abstain
+            }
         })
     }
 }
@@ -84,22 +90,22 @@ struct AcceptWithClaims;
 
 impl Authenticator for AcceptWithClaims {
     fn scheme(&self) -> Scheme {
-        Scheme::ApiKey
+        Scheme::API_KEY
     }
 
     fn challenge(&self) -> Challenge {
         Challenge::new("ApiKey")
     }
 
-    fn recognizes(&self, request: &RequestView<'_>) -> bool {
-        request.headers().contains_key("x-test")
+    fn sources(&self) -> Vec<CredentialSource> {
+        vec![CredentialSource::header(HeaderName::from_static("x-test"))]
     }
 
     fn authenticate<'a>(&'a self, _request: &'a RequestView<'a>) -> BoxFuture<'a, Outcome> {
         let now = chrono::Utc::now();
         Box::pin(async move {
             Outcome::Authenticated(
-                Principal::new("bench", SubjectKind::User, Scheme::ApiKey)
+                Principal::new("bench", SubjectKind::User, Scheme::API_KEY)
                     .with_groups(["staff", "reports"])
                     .with_scopes(["read", "write"])
                     .with_issued_at(now - chrono::Duration::days(1))

@@ -74,11 +74,11 @@ async fn main() -> Result<(), Box<dyn Error>> {
         .authenticator(basic)
         .route(
             "/keys/**",
-            Authenticated.and(Schemes::allow([Scheme::Basic])),
+            Authenticated.and(Schemes::allow([Scheme::BASIC])),
         )
         .route(
             "/reports/**",
-            Schemes::allow([Scheme::ApiKey]).and(Scopes::all_of(["reports:read"])),
+            Schemes::allow([Scheme::API_KEY]).and(Scopes::all_of(["reports:read"])),
         )
         .build()?;
 

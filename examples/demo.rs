@@ -18,7 +18,10 @@ use axum::routing::get;
 use axum::{Json, Router};
 use portcullis::config::{Config, Reloader};
 use portcullis::jwt::{JwtIssuer, SigningKey};
-use portcullis::{GateHandle, GateLayer, NewApiKey, Principal, Scheme, SecretString, SubjectKind};
+use portcullis::{
+    ApiKeys, BasicAuthenticator, GateHandle, GateLayer, NewApiKey, Principal, Scheme, SecretString,
+    SubjectKind,
+};
 use rand::Rng;
 use rand::distr::Alphanumeric;
 use serde_json::{Value, json};
@@ -67,30 +70,12 @@ path = "/api/**"
 policy = "tokens"
 "#;
 
-#[tokio::main]
-async fn main() -> Result<(), Box<dyn Error>> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,portcullis::audit=info".into()),
-        )
-        .init();
-    let addr: SocketAddr = std::env::var("PORTCULLIS_DEMO_ADDR")
-        .unwrap_or_else(|_| "127.0.0.1:8080".to_owned())
-        .parse()?;
-    let dir = std::env::var("PORTCULLIS_DEMO_DIR")
-        .unwrap_or_else(|_| "target/portcullis-demo".to_owned());
-    let config_file = first_run_files(Path::new(&dir))?;
-
-    let services = Config::from_file(&config_file)?.build_services().await?;
-    let basic = services
-        .basic
-        .ok_or("the demo config has a [basic] section")?;
-    let keys = services
-        .api_keys
-        .ok_or("the demo config has an [api_keys] section")?;
-
-    // Fresh credentials at every start: the store keeps only hashes, so old ones can't be shown.
+/// Fresh credentials at every start: the store keeps only hashes, so old ones can't be shown.
+/// The passwords of `demo` and `admin`, and a new API key of `demo`'s (its older keys revoked).
+async fn fresh_credentials(
+    basic: &BasicAuthenticator,
+    keys: &ApiKeys,
+) -> Result<(String, String, SecretString), Box<dyn Error>> {
     let demo_password = random_password();
     let admin_password = random_password();
     for (user, password, groups) in [
@@ -118,28 +103,59 @@ async fn main() -> Result<(), Box<dyn Error>> {
                 .with_expires_in(Duration::from_secs(30 * 86_400)),
         )
         .await?;
-    let api_key = issued.key().expose_secret();
+    Ok((demo_password, admin_password, issued.key().clone()))
+}
 
-    // Short-lived bearer tokens, as a service would hand out after a Basic or API-key login.
-    let jwt_secret = std::fs::read(Path::new(&dir).join("jwt-hs256.key"))?;
-    let issuer = JwtIssuer::builder("portcullis-demo", SigningKey::hs256(&jwt_secret)?)
-        .audience("portcullis-demo")
-        .build()?;
-    let demo_user = Principal::new("demo", SubjectKind::User, Scheme::Jwt).with_groups(["users"]);
-    let token = issuer.issue(&demo_user, Duration::from_secs(3600))?;
-    let token = token.expose_secret();
-    // The same token with the first signature character changed.
+/// The same token with the first signature character changed.
+fn tampered(token: &str) -> String {
     let signature_at = token.rfind('.').map_or(0, |dot| dot + 1);
     let flipped = if token[signature_at..].starts_with('A') {
         "B"
     } else {
         "A"
     };
-    let tampered = format!(
+    format!(
         "{}{flipped}{}",
         &token[..signature_at],
         &token[signature_at + 1..]
-    );
+    )
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn Error>> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,portcullis::audit=info".into()),
+        )
+        .init();
+    let addr: SocketAddr = std::env::var("PORTCULLIS_DEMO_ADDR")
+        .unwrap_or_else(|_| "127.0.0.1:8080".to_owned())
+        .parse()?;
+    let dir = std::env::var("PORTCULLIS_DEMO_DIR")
+        .unwrap_or_else(|_| "target/portcullis-demo".to_owned());
+    let config_file = first_run_files(Path::new(&dir))?;
+
+    let services = Config::from_file(&config_file)?.build_services().await?;
+    let basic = services
+        .basic
+        .ok_or("the demo config has a [basic] section")?;
+    let keys = services
+        .api_keys
+        .ok_or("the demo config has an [api_keys] section")?;
+
+    let (demo_password, admin_password, api_key) = fresh_credentials(&basic, &keys).await?;
+    let api_key = api_key.expose_secret();
+
+    // Short-lived bearer tokens, as a service would hand out after a Basic or API-key login.
+    let jwt_secret = std::fs::read(Path::new(&dir).join("jwt-hs256.key"))?;
+    let issuer = JwtIssuer::builder("portcullis-demo", SigningKey::hs256(&jwt_secret)?)
+        .audience("portcullis-demo")
+        .build()?;
+    let demo_user = Principal::new("demo", SubjectKind::User, Scheme::JWT).with_groups(["users"]);
+    let token = issuer.issue(&demo_user, Duration::from_secs(3600))?;
+    let token = token.expose_secret();
+    let tampered = tampered(token);
 
     let reloader = Reloader::for_handle(GateHandle::new(services.gate)).with_file(&config_file);
     let handle = reloader.handle();

@@ -22,7 +22,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use portcullis::store::MemoryApiKeyStore;
-use portcullis::{ApiKeys, Gate, GateLayer, Groups, NewApiKey, PeerAddr, Principal, Public};
+use portcullis::{
+    ApiKeys, Gate, GateLayer, Groups, NewApiKey, PeerAddr, Principal, Public, SecretString,
+};
 use rand::Rng;
 use tonic::transport::server::{TcpConnectInfo, TcpIncoming};
 use tonic::transport::{Channel, Server};
@@ -34,6 +36,7 @@ use tonic::{Request, Response, Status};
     unreachable_pub,
     missing_docs,
     clippy::allow_attributes_without_reason,
+    clippy::too_many_lines,
     reason = "generated code"
 )]
 #[path = "proto/whoami.rs"]
@@ -106,32 +109,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
         ("Admin, ops-console key", "Admin", Some(admin_key.key())),
     ];
     for (label, method, key) in calls {
-        let mut request = Request::new(WhoAmIRequest {});
-        if let Some(key) = key {
-            request
-                .metadata_mut()
-                .insert("x-api-key", key.expose_secret().parse()?);
-        }
-        let result = match method {
-            "Hello" => client.hello(request).await,
-            "Admin" => client.admin(request).await,
-            _ => client.who_am_i(request).await,
-        };
-        match result {
-            Ok(response) => println!("{label}: OK {:?}", response.into_inner()),
-            Err(status) => {
-                let challenges: Vec<_> = status
-                    .metadata()
-                    .get_all("www-authenticate")
-                    .iter()
-                    .collect();
-                println!(
-                    "{label}: {:?} {:?}, challenges {challenges:?}",
-                    status.code(),
-                    status.message()
-                );
-            }
-        }
+        call(&mut client, label, method, key).await?;
     }
     println!(
         "keys for grpcurl: ops-console {}  reporting {}",
@@ -139,6 +117,42 @@ async fn main() -> Result<(), Box<dyn Error>> {
         plain_key.key().expose_secret()
     );
     server.await??;
+    Ok(())
+}
+
+/// Calls `method` with `key` (or none) and prints the answer, or the status and challenges.
+async fn call(
+    client: &mut IdentityClient<Channel>,
+    label: &str,
+    method: &str,
+    key: Option<&SecretString>,
+) -> Result<(), Box<dyn Error>> {
+    let mut request = Request::new(WhoAmIRequest {});
+    if let Some(key) = key {
+        request
+            .metadata_mut()
+            .insert("x-api-key", key.expose_secret().parse()?);
+    }
+    let result = match method {
+        "Hello" => client.hello(request).await,
+        "Admin" => client.admin(request).await,
+        _ => client.who_am_i(request).await,
+    };
+    match result {
+        Ok(response) => println!("{label}: OK {:?}", response.into_inner()),
+        Err(status) => {
+            let challenges: Vec<_> = status
+                .metadata()
+                .get_all("www-authenticate")
+                .iter()
+                .collect();
+            println!(
+                "{label}: {:?} {:?}, challenges {challenges:?}",
+                status.code(),
+                status.message()
+            );
+        }
+    }
     Ok(())
 }
 

@@ -1,20 +1,63 @@
 //! The audit trail: one `tracing` event per decision, target `portcullis::audit`.
 //!
-//! Fields: `outcome` (`allow`, `deny`, `reject`), `status`, `scheme`, `subject` (or
+//! Fields: `stage` (`gate`: the Gate's decision; `route`: a route-bound policy,
+//! `tower::PolicyLayer` or `actix::PolicyMiddleware`; `handler`: a
+//! guard or an extractor in a handler), `outcome` (`allow`, `deny`, `reject`), `status`, `scheme`, `subject` (or
 //! `attempted_subject`: who a refused credential claimed to be), `credential_id` (or
 //! `attempted_credential_id`: the public id of a refused API key, e.g. a revoked one),
 //! `client_ip`, `method`, `path` (as sent), `route`, `rule`, `reason`, `report_only`. Never a
 //! secret, a token or a password: only what a [`Principal`] or a [`Rejection`] already holds.
 
+use std::fmt;
 use std::net::IpAddr;
 
-use crate::principal::Principal;
+use crate::principal::{Principal, SubjectKind};
 use crate::reject::Rejection;
 
 /// The target every audit event is emitted under.
 pub const TARGET: &str = "portcullis::audit";
 
+/// What [`Gate::explain`](crate::Gate::explain) found: each step, then the result [`Gate::check`](crate::Gate::check) would give.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Explanation {
+    /// `(stage, what happened)`, in order: `path`, `client_ip`, `authenticate` (one per
+    /// authenticator asked), `route`, `policy`.
+    pub steps: Vec<(&'static str, String)>,
+    /// The decision.
+    pub result: Result<Option<Principal>, Rejection>,
+}
+
+impl fmt::Display for Explanation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (stage, detail) in &self.steps {
+            writeln!(f, "{stage}: {detail}")?;
+        }
+        match &self.result {
+            Ok(Some(principal)) => write!(
+                f,
+                "allow: {} {:?} via {}",
+                match principal.kind() {
+                    SubjectKind::User => "user",
+                    SubjectKind::Application => "application",
+                },
+                principal.subject(),
+                principal.scheme()
+            ),
+            Ok(None) => write!(f, "allow: anonymous"),
+            Err(rejection) => write!(
+                f,
+                "deny: {} {} ({})",
+                rejection.status().as_u16(),
+                rejection.status().canonical_reason().unwrap_or(""),
+                rejection.reason()
+            ),
+        }
+    }
+}
+
 pub(crate) struct AuditRecord<'a> {
+    pub(crate) stage: &'static str,
     pub(crate) method: &'a str,
     pub(crate) path: &'a str,
     pub(crate) client_ip: Option<IpAddr>,
@@ -25,6 +68,7 @@ impl AuditRecord<'_> {
     pub(crate) fn allowed(&self, principal: Option<&Principal>) {
         tracing::info!(
             target: TARGET,
+            stage = self.stage,
             outcome = "allow",
             status = 200u16,
             scheme = principal.map(|p| p.scheme().as_str()),
@@ -51,6 +95,7 @@ impl AuditRecord<'_> {
             .map(|s| s.as_str());
         tracing::info!(
             target: TARGET,
+            stage = self.stage,
             outcome,
             status = rejection.status().as_u16(),
             scheme,

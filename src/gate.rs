@@ -6,12 +6,12 @@ use std::sync::Arc;
 
 use http::{Method, Response};
 
-use crate::audit::AuditRecord;
-use crate::authenticator::{Authenticator, Outcome};
+use crate::audit::{AuditRecord, Explanation};
+use crate::authenticator::{Authenticator, CredentialSource, Outcome};
 use crate::client_ip::TrustedProxies;
 use crate::error::ConfigError;
-use crate::policy::{Authenticated, Policy, PolicyContext};
-use crate::principal::Principal;
+use crate::policy::{Authenticated, Denial, Policy, PolicyContext};
+use crate::principal::{Principal, Scheme};
 use crate::reject::{Challenge, ProblemJson, Rejection, RejectionResponder};
 use crate::request::RequestView;
 use crate::route::{Methods, Route, check_path};
@@ -20,15 +20,16 @@ use crate::route::{Methods, Route, check_path};
 /// request-line buffer is 8 KiB), and far beyond any route a service declares.
 const DEFAULT_MAX_PATH_BYTES: usize = 8 * 1024;
 
-/// The most authenticators one Gate takes: which ones recognise a request is kept in a `u64`.
+/// The most authenticators one Gate takes: which ones to ask about a request is kept in a `u64`.
 const MAX_AUTHENTICATORS: usize = 64;
 
 /// Authenticates and authorizes requests. Cheap to clone (one `Arc`).
 ///
 /// For each request: refuse a path that a router could read differently from the Gate (400;
 /// rules match the path as sent, see [`GateBuilder::route`]), resolve the client
-/// IP, refuse a request that carries credentials of two schemes (400), ask the authenticators
-/// that recognise a credential in order (the first that authenticates or rejects decides), then
+/// IP, refuse a request that carries credentials in two sources (400; see
+/// [`CredentialSource`](crate::CredentialSource)), ask the authenticators whose source it
+/// carries in order (the first that authenticates or rejects decides), then
 /// run the policy of the first route rule that matches. A denied anonymous request gets 401 with
 /// every scheme's challenge; a denied principal gets 403.
 #[derive(Clone)]
@@ -38,6 +39,10 @@ pub struct Gate {
 
 struct Inner {
     authenticators: Vec<Arc<dyn Authenticator>>,
+    /// Every source an authenticator reads, once, with the authenticators reading it (a bit each).
+    sources: Vec<(CredentialSource, u64)>,
+    /// The authenticators that read no source of the request's, and so are always asked.
+    always_asked: u64,
     challenges: Vec<Challenge>,
     routes: Vec<Route>,
     default_route: Route,
@@ -55,6 +60,17 @@ impl Gate {
     /// Checks a request: `Ok(Some(principal))` when authenticated and allowed, `Ok(None)` when an
     /// anonymous request is allowed, or the rejection to send. Emits one audit event.
     pub async fn check(&self, request: &RequestView<'_>) -> Result<Option<Principal>, Rejection> {
+        let decided = self.run(request, &mut Trace::Off).await?;
+        Ok(decided.principal)
+    }
+
+    /// Checks a request like [`check`](Self::check) and returns, on success, what the Gate
+    /// established, for the context the adapters put in the request's extensions.
+    #[cfg_attr(
+        not(any(feature = "tower", feature = "actix")),
+        expect(dead_code, reason = "only the adapters put a context in extensions")
+    )]
+    pub(crate) async fn decide(&self, request: &RequestView<'_>) -> Result<Decided, Rejection> {
         self.run(request, &mut Trace::Off).await
     }
 
@@ -63,7 +79,10 @@ impl Gate {
     /// `portcullis config explain`.
     pub async fn explain(&self, request: &RequestView<'_>) -> Explanation {
         let mut trace = Trace::On(Vec::new());
-        let result = self.run(request, &mut trace).await;
+        let result = self
+            .run(request, &mut trace)
+            .await
+            .map(|decided| decided.principal);
         let Trace::On(steps) = trace else {
             unreachable!("the trace was created on")
         };
@@ -74,7 +93,56 @@ impl Gate {
         &self,
         request: &RequestView<'_>,
         trace: &mut Trace,
-    ) -> Result<Option<Principal>, Rejection> {
+    ) -> Result<Decided, Rejection> {
+        let method = request.method().as_str();
+        let path = request.path();
+        let client_ip = self.admit(request, trace)?;
+        let request = request.with_client_ip(client_ip);
+        let (route_index, route) = self.route_for(request.method(), path);
+        let audit = self.audit(method, path, client_ip, route.name());
+
+        let principal = match self.authenticate(&request, trace).await {
+            Ok(principal) => principal,
+            Err(rejection) => {
+                audit.rejected(None, &rejection, None);
+                return Err(rejection);
+            }
+        };
+
+        trace.step("route", || format!("matched rule {}", route.name()));
+        let context = PolicyContext::new(principal.as_ref(), &request, path);
+        let decision = route.policy.evaluate(&context);
+        // Indeterminate (the rule could not judge: no principal, no client IP) is refused like a
+        // denial; only `Not` treats the two apart.
+        let Some(denial) = decision.refusal() else {
+            trace.step("policy", || "allow".to_owned());
+            audit.allowed(principal.as_ref());
+            return Ok(Decided {
+                principal,
+                client_ip,
+                route: route_index,
+            });
+        };
+        let rejection = refusal(principal.as_ref(), denial);
+        trace.step("policy", || {
+            let how = if decision.is_indeterminate() {
+                "indeterminate"
+            } else {
+                "deny"
+            };
+            format!("{how} by {}", rejection.reason())
+        });
+        audit.rejected(principal.as_ref(), &rejection, Some(&denial.rule));
+        Err(rejection)
+    }
+
+    /// The checks before any credential is read: the path's length and spelling, then the client
+    /// IP, which it returns. A refusal is audited here.
+    fn admit(
+        &self,
+        request: &RequestView<'_>,
+        trace: &mut Trace,
+    ) -> Result<Option<IpAddr>, Rejection> {
         let method = request.method().as_str();
         if request.path().len() > self.inner.max_path_bytes {
             // Refused before anything else reads it, and not quoted whole in the audit log.
@@ -120,46 +188,7 @@ impl Gate {
                 display_ip(client_ip)
             )
         });
-        let request = request.with_client_ip(client_ip);
-        let route = self.route_for(request.method(), path);
-        let audit = self.audit(method, path, client_ip, route.name());
-
-        let principal = match self.authenticate(&request, trace).await {
-            Ok(principal) => principal,
-            Err(rejection) => {
-                audit.rejected(None, &rejection, None);
-                return Err(rejection);
-            }
-        };
-
-        trace.step("route", || format!("matched rule {}", route.name()));
-        let context = PolicyContext::new(principal.as_ref(), &request, path);
-        let decision = route.policy.evaluate(&context);
-        // Indeterminate (the rule could not judge: no principal, no client IP) is refused like a
-        // denial; only `Not` treats the two apart.
-        let Some(denial) = decision.refusal() else {
-            trace.step("policy", || "allow".to_owned());
-            audit.allowed(principal.as_ref());
-            return Ok(principal);
-        };
-        let reason = format!("{}: {}", denial.rule, denial.reason);
-        trace.step("policy", || {
-            let how = if decision.is_indeterminate() {
-                "indeterminate"
-            } else {
-                "deny"
-            };
-            format!("{how} by {reason}")
-        });
-        let rejection = match &principal {
-            None => Rejection::missing_credentials(reason),
-            Some(_) if !denial.missing_scopes.is_empty() => {
-                Rejection::insufficient_scope(denial.missing_scopes.clone(), reason)
-            }
-            Some(_) => Rejection::forbidden(reason),
-        };
-        audit.rejected(principal.as_ref(), &rejection, Some(&denial.rule));
-        Err(rejection)
+        Ok(client_ip)
     }
 
     /// The response for a rejection: status, challenges, `Retry-After`, body.
@@ -178,35 +207,38 @@ impl Gate {
         request: &RequestView<'_>,
         trace: &mut Trace,
     ) -> Result<Option<Principal>, Rejection> {
-        // Which authenticators recognise the request, one bit each (`build` caps their number),
-        // so the common case allocates nothing.
+        // Which authenticators to ask, one bit each (`build` caps their number), so the common
+        // case allocates nothing: those reading a source the request carries, and those reading
+        // none. Two sources carried is two credentials: refused before any expensive work.
         let authenticators = &self.inner.authenticators;
-        let mut recognising = 0u64;
-        for (i, authenticator) in authenticators.iter().enumerate() {
-            if authenticator.recognizes(request) {
-                recognising |= 1 << i;
+        let mut asked = self.inner.always_asked;
+        let mut carried: Option<(&CredentialSource, u64)> = None;
+        for (source, readers) in &self.inner.sources {
+            if !source.is_in(request) {
+                continue;
             }
-        }
-        let recognising = || {
-            authenticators
-                .iter()
-                .enumerate()
-                .filter(move |(i, _)| recognising & (1 << i) != 0)
-                .map(|(_, authenticator)| authenticator)
-        };
-        if let Some(first) = recognising().next() {
-            let family = first.scheme().credential_family();
-            if recognising().any(|a| a.scheme().credential_family() != family) {
-                let schemes: Vec<&str> = recognising().map(|a| a.scheme().as_str()).collect();
+            if let Some((first, first_readers)) = carried {
                 trace.step("authenticate", || {
-                    format!("refused: credentials for {schemes:?}")
+                    format!("refused: credentials in {first} and in {source}")
                 });
-                return Err(Rejection::invalid_request(
-                    "credentials for more than one scheme",
-                ));
+                let rejection = Rejection::invalid_request("credentials in more than one place");
+                // One scheme reading both (a bearer token in the header and the query, RFC 6750
+                // §2) owns the refusal, so its challenge says `invalid_request`.
+                let both = first_readers & readers;
+                return Err(match authenticators.get(both.trailing_zeros() as usize) {
+                    Some(reader) if both != 0 => rejection.for_scheme(reader.scheme()),
+                    _ => rejection,
+                });
             }
+            carried = Some((source, *readers));
+            asked |= readers;
         }
-        for authenticator in recognising() {
+        let asked = authenticators
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| asked & (1 << i) != 0)
+            .map(|(_, authenticator)| authenticator);
+        for authenticator in asked {
             let scheme = authenticator.scheme();
             match authenticator.authenticate(request).await {
                 Outcome::Abstain => trace.step("authenticate", || format!("{scheme}: abstained")),
@@ -229,12 +261,25 @@ impl Gate {
         Ok(None)
     }
 
-    fn route_for(&self, method: &Method, path: &str) -> &Route {
-        self.inner
+    /// The first rule matching, with its index (`None` for the default rule).
+    fn route_for(&self, method: &Method, path: &str) -> (Option<usize>, &Route) {
+        match self
+            .inner
             .routes
             .iter()
-            .find(|route| route.matches(method, path))
+            .position(|route| route.matches(method, path))
+        {
+            Some(index) => (Some(index), &self.inner.routes[index]),
+            None => (None, &self.inner.default_route),
+        }
+    }
+
+    /// The name of rule `index` as [`route_for`](Self::route_for) gave it.
+    pub(crate) fn route_name(&self, index: Option<usize>) -> &str {
+        index
+            .and_then(|index| self.inner.routes.get(index))
             .unwrap_or(&self.inner.default_route)
+            .name()
     }
 
     fn audit<'a>(
@@ -245,6 +290,7 @@ impl Gate {
         route: &'a str,
     ) -> AuditRecord<'a> {
         AuditRecord {
+            stage: "gate",
             method,
             path,
             client_ip,
@@ -354,8 +400,8 @@ impl GateBuilder {
     /// Builds the Gate, or reports the first configuration error: a bad route pattern, or a
     /// policy whose [`validate`](Policy::validate) fails (an empty list of groups, scopes,
     /// schemes or IP ranges).
-    pub fn build(self) -> Result<Gate, ConfigError> {
-        if let Some(err) = self.errors.into_iter().next() {
+    pub fn build(mut self) -> Result<Gate, ConfigError> {
+        if let Some(err) = std::mem::take(&mut self.errors).into_iter().next() {
             return Err(err);
         }
         for route in &self.routes {
@@ -372,6 +418,7 @@ impl GateBuilder {
                 self.authenticators.len()
             )));
         }
+        let (sources, always_asked) = self.check_schemes()?;
         let mut challenges: Vec<Challenge> = Vec::new();
         for authenticator in &self.authenticators {
             let challenge = authenticator.challenge();
@@ -391,6 +438,8 @@ impl GateBuilder {
         Ok(Gate {
             inner: Arc::new(Inner {
                 authenticators: self.authenticators,
+                sources,
+                always_asked,
                 challenges,
                 routes: self.routes,
                 default_route,
@@ -402,42 +451,75 @@ impl GateBuilder {
     }
 }
 
-/// What [`Gate::explain`] found: each step, then the result [`Gate::check`] would give.
-#[derive(Debug)]
-#[non_exhaustive]
-pub struct Explanation {
-    /// `(stage, what happened)`, in order: `path`, `client_ip`, `authenticate` (one per
-    /// authenticator asked), `route`, `policy`.
-    pub steps: Vec<(&'static str, String)>,
-    /// The decision.
-    pub result: Result<Option<Principal>, Rejection>,
+/// What the Gate established about a request it let through.
+pub(crate) struct Decided {
+    pub(crate) principal: Option<Principal>,
+    pub(crate) client_ip: Option<IpAddr>,
+    /// The index of the rule that matched; `None` for the default rule.
+    pub(crate) route: Option<usize>,
 }
 
-impl fmt::Display for Explanation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (stage, detail) in &self.steps {
-            writeln!(f, "{stage}: {detail}")?;
+/// What a policy's refusal becomes: 401 (every challenge) for an anonymous caller, 403 for a
+/// principal, `insufficient_scope` when the denial names missing scopes. The one mapping the
+/// Gate and route-bound policies and guards share, so a refusal reads the same wherever it is
+/// made. The reason, for logs, names the rule.
+pub(crate) fn refusal(principal: Option<&Principal>, denial: &Denial) -> Rejection {
+    let reason = format!("{}: {}", denial.rule, denial.reason);
+    match principal {
+        None => Rejection::missing_credentials(reason),
+        Some(_) if !denial.missing_scopes.is_empty() => {
+            Rejection::insufficient_scope(denial.missing_scopes.clone(), reason)
         }
-        match &self.result {
-            Ok(Some(principal)) => write!(
-                f,
-                "allow: {} {:?} via {}",
-                match principal.kind() {
-                    crate::SubjectKind::User => "user",
-                    crate::SubjectKind::Application => "application",
-                },
-                principal.subject(),
-                principal.scheme()
-            ),
-            Ok(None) => write!(f, "allow: anonymous"),
-            Err(rejection) => write!(
-                f,
-                "deny: {} {} ({})",
-                rejection.status().as_u16(),
-                rejection.status().canonical_reason().unwrap_or(""),
-                rejection.reason()
-            ),
+        Some(_) => Rejection::forbidden(reason),
+    }
+}
+
+impl GateBuilder {
+    /// Checks every authenticator's scheme name and every scheme a policy names (a name no
+    /// authenticator checks is a typo, unless it is a built-in one: denying Basic where it is
+    /// not configured is harmless), and gathers the credential sources with their readers.
+    fn check_schemes(&self) -> Result<(Vec<(CredentialSource, u64)>, u64), ConfigError> {
+        let mut sources: Vec<(CredentialSource, u64)> = Vec::new();
+        let mut always_asked = 0u64;
+        for (i, authenticator) in self.authenticators.iter().enumerate() {
+            authenticator.scheme().check()?;
+            let read = authenticator.sources();
+            if read.is_empty() {
+                always_asked |= 1 << i;
+            }
+            for source in read {
+                match sources.iter_mut().find(|(s, _)| *s == source) {
+                    Some((_, readers)) => *readers |= 1 << i,
+                    None => sources.push((source, 1 << i)),
+                }
+            }
         }
+        let known = |name: &str| {
+            Scheme::built_in(name).is_some()
+                || self
+                    .authenticators
+                    .iter()
+                    .any(|a| a.scheme().as_str() == name)
+        };
+        let policies = self
+            .routes
+            .iter()
+            .map(|route| (format!("route {}", route.name()), &route.policy))
+            .chain([("default policy".to_owned(), &self.default_policy)]);
+        for (route, policy) in policies {
+            if let Some(name) = policy.scheme_names().into_iter().find(|n| !known(n)) {
+                return Err(ConfigError::new(format!(
+                    "{route}: scheme `{name}` is not built in and no authenticator of this Gate \
+                     checks it"
+                )));
+            }
+        }
+        Ok((sources, always_asked))
+    }
+
+    /// The schemes of the authenticators added so far, for configuration to check its names.
+    pub(crate) fn schemes(&self) -> impl Iterator<Item = Scheme> + '_ {
+        self.authenticators.iter().map(|a| a.scheme())
     }
 }
 

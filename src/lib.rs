@@ -12,14 +12,19 @@
 //! 1. A [`RequestView`] borrows the method, path, headers and peer address.
 //! 2. The [`Gate`] refuses (400) a path that a router could read differently from it (dot
 //!    segments, `//`, needless escapes: rules match the path as sent), resolves the client IP, and
-//!    refuses a request carrying credentials of two schemes (400).
-//! 3. Authenticators that recognise a credential are asked in order. Each [abstains, authenticates
-//!    or rejects](Outcome); a rejected credential never falls through to a weaker scheme.
+//!    refuses a request carrying credentials in two [sources](CredentialSource) (400).
+//! 3. The authenticators reading a source the request carries are asked in order. Each [abstains,
+//!    authenticates or rejects](Outcome); a rejected credential never falls through to a weaker
+//!    scheme. An authenticator of your own is a [`Scheme`] of its own.
 //! 4. The first [route rule](GateBuilder::route) matching method and path names a [`Policy`]; a denied anonymous
 //!    request gets 401 with every scheme's challenge, a denied principal 403.
 //! 5. A [`Rejection`] becomes a response in one place ([`reject`]): status, `WWW-Authenticate`,
 //!    `Retry-After`, and an RFC 9457 problem body with no internal detail.
 //! 6. Every decision is an audit event on target `portcullis::audit` ([`audit`]).
+//! 7. The Gate leaves its context in the request's extensions ([`extract::GateContext`]): a
+//!    policy bound to a framework route (`tower::PolicyLayer`, `actix::PolicyMiddleware`), a
+//!    handler guard and the extractors judge the principal it established, without
+//!    authenticating again, and refuse through the same responder.
 //!
 //! ## Quick start
 //!
@@ -66,8 +71,9 @@
 //! ([`BasicAuthenticator`], [`ApiKeys`]), the everyday [policies](Policy), [`Rejection`],
 //! [`SecretString`] and [`ConfigError`]. Everything else lives in one public module, at one path:
 //! [`basic`], [`api_key`], [`jwt`] (JWT and introspection), [`store`], [`lockout`], [`policy`],
-//! [`client_ip`], [`reject`], [`config`] (TOML), [`audit`], and the framework modules [`tower`]
-//! and [`actix`].
+//! [`client_ip`], [`reject`], [`config`] (TOML), [`audit`], the framework modules [`tower`]
+//! and [`actix`], and [`extract`], what handlers take after the Gate (its context, a guard to
+//! demand a policy, typed claims).
 //!
 //! ## Features
 //!
@@ -80,8 +86,8 @@
 //! | `jwt` | [`jwt`]: JWT bearer tokens, checked ([`jwt::JwtAuthenticator`]) and issued ([`jwt::JwtIssuer`]); compiles aws-lc-rs (C) | yes |
 //! | `introspection` | [`jwt::IntrospectionAuthenticator`]: opaque bearer tokens checked by RFC 7662 introspection. Does not imply `jwks`: without it, pass an [`HttpClient`](jwt::HttpClient) | yes |
 //! | `tower` | [`GateLayer`], a tower `Layer` for axum, hyper and tonic | yes |
-//! | `axum` | `Principal` as an axum extractor; peer address from `ConnectInfo`. Implies `tower` | yes |
-//! | `actix` | [`actix::GateMiddleware`] for actix-web 4; `Principal` as an actix extractor | no |
+//! | `axum` | `Principal`, `Guard` and `Claims<T>` as axum extractors; peer address from `ConnectInfo`. Implies `tower` | yes |
+//! | `actix` | [`actix::GateMiddleware`] and [`actix::PolicyMiddleware`] for actix-web 4; `Principal`, `Guard` and `Claims<T>` as actix extractors | no |
 //! | `sqlite` | [`store::SqliteStore`]: users and API keys in a SQLite file (compiles SQLite, C) | yes |
 //! | `postgres` | [`store::PostgresStore`]: users and API keys in PostgreSQL | no |
 //! | `jwks` | `jwt::ReqwestClient`: fetches JWKS, discovery documents and introspection answers. Implies `jwt` | no |
@@ -121,28 +127,50 @@ pub mod reject;
 pub mod store;
 
 /// actix-web 4: [`GateMiddleware`](actix::GateMiddleware) runs the Gate in front of an `App` or a
-/// scope; handlers take [`Principal`] (or `Option<Principal>`) as an argument.
+/// scope; [`PolicyMiddleware`](actix::PolicyMiddleware) adds a policy to a resource or scope;
+/// handlers take [`Principal`] (or `Option<Principal>`), [`Guard`](extract::Guard) and
+/// [`Claims`](extract::Claims) as arguments.
 #[cfg(feature = "actix")]
 #[cfg_attr(docsrs, doc(cfg(feature = "actix")))]
 pub mod actix {
-    pub use crate::adapters::actix::{GateMiddleware, GateMiddlewareService};
+    pub use crate::adapters::actix::{
+        GateMiddleware, GateMiddlewareService, PolicyMiddleware, PolicyMiddlewareService,
+    };
 }
 
-/// The tower service behind [`GateLayer`] (axum, hyper, tonic) and its response body.
+/// The tower service behind [`GateLayer`] (axum, hyper, tonic) and its response body, and the
+/// route-bound policy layer for axum's `route_layer` ([`PolicyLayer`](tower::PolicyLayer)).
 #[cfg(feature = "tower")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
 pub mod tower {
-    pub use crate::adapters::tower::{GateBody, GateService};
+    pub use crate::adapters::tower::{GateBody, GateService, PolicyLayer, PolicyService};
+}
+
+/// What handlers take after the Gate: the [`GateContext`](extract::GateContext) the Gate puts in
+/// every request it lets through, a [`Guard`](extract::Guard) to demand a policy inside a
+/// handler, and [`Claims`](extract::Claims) for typed token claims (the last two are axum and
+/// actix-web extractors). Their refusals ([`reject::Refusal`]) are built by the Gate's own
+/// responder, as the route-bound policies' are ([`tower::PolicyLayer`],
+/// `actix::PolicyMiddleware`).
+pub mod extract {
+    #[cfg(any(feature = "axum", feature = "actix"))]
+    #[cfg_attr(docsrs, doc(cfg(any(feature = "axum", feature = "actix"))))]
+    pub use crate::adapters::extract::{Claims, Guard};
+    pub use crate::context::GateContext;
 }
 
 mod adapters;
 mod authenticator;
+mod context;
 mod duration;
 mod error;
+mod future;
 mod gate;
 mod handle;
 mod ipset;
 mod json;
+#[cfg(feature = "api-key")]
+mod key_format;
 mod principal;
 mod request;
 mod route;
@@ -154,12 +182,13 @@ pub use adapters::tower::GateLayer;
 #[cfg(feature = "api-key")]
 #[cfg_attr(docsrs, doc(cfg(feature = "api-key")))]
 pub use api_key::{manager::ApiKeys, new_key::NewApiKey};
-pub use authenticator::{Authenticator, BoxFuture, Outcome};
+pub use authenticator::{Authenticator, CredentialSource, Outcome};
 #[cfg(feature = "basic")]
 #[cfg_attr(docsrs, doc(cfg(feature = "basic")))]
 pub use basic::authenticator::BasicAuthenticator;
 pub use error::ConfigError;
-pub use gate::{Explanation, Gate, GateBuilder};
+pub use future::BoxFuture;
+pub use gate::{Gate, GateBuilder};
 pub use handle::GateHandle;
 pub use policy::builtin::{Authenticated, Groups, Public, Schemes, Scopes};
 pub use policy::combinators::PolicyExt;

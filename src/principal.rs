@@ -2,7 +2,6 @@
 
 use std::fmt;
 use std::net::IpAddr;
-use std::str::FromStr;
 use std::sync::{Arc, OnceLock};
 
 use chrono::{DateTime, Utc};
@@ -10,62 +9,95 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::ConfigError;
 
-/// An authentication scheme.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum Scheme {
-    /// HTTP Basic (RFC 7617) with a password checked against an argon2id hash.
-    Basic,
-    /// An API key issued by portcullis.
-    ApiKey,
-    /// A JWT bearer token checked against the issuer's keys.
-    Jwt,
-    /// An opaque bearer token checked by token introspection (RFC 7662).
-    Introspection,
-}
+/// The name of an authentication scheme: one of the built-in ones ([`BASIC`](Self::BASIC),
+/// [`API_KEY`](Self::API_KEY), [`JWT`](Self::JWT), [`INTROSPECTION`](Self::INTROSPECTION)) or
+/// one of a service's own [`Authenticator`](crate::Authenticator)s, made with
+/// [`Scheme::new`].
+///
+/// The name is what the principal, the audit trail, [`Schemes`](crate::Schemes) policies and
+/// `schemes_allow`/`schemes_deny` in a configuration file say. It is a `&'static str`, so the
+/// names a service can see are the ones written in its code: a bounded set, fit for a metrics
+/// label, never taken from a request.
+///
+/// A name is 1 to 32 bytes of lowercase ASCII letters, digits, `_` and `-`, starting with a
+/// letter; [`GateBuilder::build`](crate::GateBuilder::build) refuses an authenticator whose
+/// scheme breaks that rule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Scheme(&'static str);
 
 impl Scheme {
-    /// The scheme's name as used in config files, logs and the audit trail.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Scheme::Basic => "basic",
-            Scheme::ApiKey => "api_key",
-            Scheme::Jwt => "jwt",
-            Scheme::Introspection => "introspection",
-        }
+    /// HTTP Basic (RFC 7617) with a password checked against an argon2id hash: `"basic"`.
+    pub const BASIC: Scheme = Scheme("basic");
+    /// An API key issued by portcullis: `"api_key"`.
+    pub const API_KEY: Scheme = Scheme("api_key");
+    /// A JWT bearer token checked against the issuer's keys: `"jwt"`.
+    pub const JWT: Scheme = Scheme("jwt");
+    /// An opaque bearer token checked by token introspection (RFC 7662): `"introspection"`.
+    pub const INTROSPECTION: Scheme = Scheme("introspection");
+
+    /// The built-in schemes.
+    pub const BUILT_IN: [Scheme; 4] = [
+        Scheme::BASIC,
+        Scheme::API_KEY,
+        Scheme::JWT,
+        Scheme::INTROSPECTION,
+    ];
+
+    /// A scheme named `name`, for an authenticator of your own (`Scheme::new("ldap")`). The name
+    /// is checked when the Gate is built (see [`Scheme`]).
+    pub const fn new(name: &'static str) -> Self {
+        Self(name)
     }
 
-    /// Schemes that read the same kind of credential (a bearer token) and so may all recognise one
-    /// request without it carrying two credentials.
-    pub(crate) fn credential_family(self) -> u8 {
-        match self {
-            Scheme::Basic => 0,
-            Scheme::ApiKey => 1,
-            Scheme::Jwt | Scheme::Introspection => 2,
-        }
+    /// The built-in scheme named `name`, if there is one.
+    pub fn built_in(name: &str) -> Option<Scheme> {
+        Self::BUILT_IN.into_iter().find(|s| s.0 == name)
+    }
+
+    /// The scheme's name as used in config files, logs and the audit trail.
+    pub const fn as_str(self) -> &'static str {
+        self.0
+    }
+
+    /// Refuses a name outside the rule in the type's documentation.
+    pub(crate) fn check(self) -> Result<(), ConfigError> {
+        check_name(self.0)
+    }
+}
+
+/// Whether `name` may name a scheme: 1 to 32 bytes of lowercase ASCII letters, digits, `_` and
+/// `-`, starting with a letter (a metrics label, a TOML string and a log field without quoting).
+pub(crate) fn check_name(name: &str) -> Result<(), ConfigError> {
+    let ok = (1..=32).contains(&name.len())
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(ConfigError::new(format!(
+            "scheme name {name:?}: use 1 to 32 lowercase ASCII letters, digits, `_` or `-`, \
+             starting with a letter"
+        )))
+    }
+}
+
+impl AsRef<str> for Scheme {
+    fn as_ref(&self) -> &str {
+        self.0
     }
 }
 
 impl fmt::Display for Scheme {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        f.write_str(self.0)
     }
 }
 
-impl FromStr for Scheme {
-    type Err = ConfigError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "basic" => Ok(Scheme::Basic),
-            "api_key" => Ok(Scheme::ApiKey),
-            "jwt" => Ok(Scheme::Jwt),
-            "introspection" => Ok(Scheme::Introspection),
-            other => Err(ConfigError::new(format!(
-                "unknown scheme `{other}` (expected basic, api_key, jwt or introspection)"
-            ))),
-        }
+impl Serialize for Scheme {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.0)
     }
 }
 
@@ -285,6 +317,24 @@ impl Principal {
     pub fn claims(&self) -> Option<&serde_json::Map<String, serde_json::Value>> {
         self.claims.as_deref().map(Claims::map)
     }
+
+    /// The verified claims as a `T`: `None` for a principal without token claims (Basic, API
+    /// key), `Some(Err)` for claims that do not deserialize into `T`. serde's message may quote
+    /// claim values: log it, do not send it to the client.
+    ///
+    /// In axum and actix-web handlers, [`extract::Claims`](crate::extract::Claims) does this and
+    /// refuses as the Gate does.
+    pub fn claims_as<T: serde::de::DeserializeOwned>(
+        &self,
+    ) -> Option<Result<T, serde_json::Error>> {
+        let claims = self.claims.as_deref()?;
+        Some(if claims.json.is_empty() {
+            // Claims attached as a map (`with_claims`): no document to read from.
+            T::deserialize(&serde_json::Value::Object(claims.map().clone()))
+        } else {
+            serde_json::from_slice(&claims.json)
+        })
+    }
 }
 
 #[cfg(test)]
@@ -292,16 +342,38 @@ mod tests {
     use super::*;
 
     #[test]
-    fn scheme_names_round_trip() {
-        for scheme in [
-            Scheme::Basic,
-            Scheme::ApiKey,
-            Scheme::Jwt,
-            Scheme::Introspection,
-        ] {
-            assert_eq!(scheme.as_str().parse::<Scheme>().ok(), Some(scheme));
+    fn built_in_names_round_trip() {
+        for scheme in Scheme::BUILT_IN {
+            assert_eq!(Scheme::built_in(scheme.as_str()), Some(scheme));
+            assert!(scheme.check().is_ok());
         }
-        let err = "digest".parse::<Scheme>().unwrap_err();
-        assert!(err.to_string().contains("`digest`"));
+        assert_eq!(Scheme::built_in("ldap"), None);
+        assert_eq!(Scheme::new("ldap").as_str(), "ldap");
+    }
+
+    #[test]
+    fn scheme_names_are_label_safe() {
+        for good in [
+            "ldap",
+            "hmac-v2",
+            "a",
+            "x_1",
+            "abcdefghijklmnopqrstuvwxyz012345",
+        ] {
+            assert!(check_name(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            "LDAP",
+            "1ldap",
+            "-x",
+            "with space",
+            "é",
+            "a\"b",
+            &"a".repeat(33),
+        ] {
+            let err = check_name(bad).unwrap_err();
+            assert!(err.to_string().contains("scheme name"), "{bad}: {err}");
+        }
     }
 }

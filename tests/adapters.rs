@@ -29,6 +29,7 @@ mod gateway;
     dead_code,
     missing_docs,
     clippy::allow_attributes_without_reason,
+    clippy::too_many_lines,
     reason = "generated code, partly used"
 )]
 #[path = "../examples/proto/whoami.rs"]
@@ -953,7 +954,7 @@ impl Fixture {
         };
         let trusted = issuer(SigningKey::generate(Algorithm::ES256).expect("key generated"));
         let impostor = issuer(SigningKey::generate(Algorithm::ES256).expect("key generated"));
-        let carol = Principal::new("carol", SubjectKind::User, Scheme::Jwt).with_groups(["staff"]);
+        let carol = Principal::new("carol", SubjectKind::User, Scheme::JWT).with_groups(["staff"]);
         let lifetime = Duration::from_secs(300);
         let jwt = trusted
             .authenticator_builder()

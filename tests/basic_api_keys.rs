@@ -80,7 +80,7 @@ impl FailureStore for Watched {
 
 /// A server with alice (`staff`) and bob, Basic taking keys as passwords (unless `accept` is
 /// false) and locking a user after 2 failures for 30 s, the API-key authenticator, and
-/// `/rest/**` closed to Basic (`Schemes::deny([Scheme::Basic])`).
+/// `/rest/**` closed to Basic (`Schemes::deny([Scheme::BASIC])`).
 struct App {
     base: String,
     client: reqwest::Client,
@@ -118,7 +118,7 @@ impl App {
         let gate = Gate::builder()
             .shared_authenticator(basic.clone())
             .authenticator(keys.authenticator())
-            .route("/rest/**", Schemes::deny([Scheme::Basic]))
+            .route("/rest/**", Schemes::deny([Scheme::BASIC]))
             .build()
             .expect("valid gate");
         let router = Router::new()
@@ -258,7 +258,7 @@ async fn a_token_as_the_password_of_another_user_gets_401_with_challenges() {
     .await
     .expect_err("bob does not own alice's key");
     assert_eq!(rejection.status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(rejection.scheme(), Some(Scheme::ApiKey));
+    assert_eq!(rejection.scheme(), Some(Scheme::API_KEY));
     assert_eq!(rejection.attempted_credential_id(), Some(id.as_str()));
     assert_eq!(rejection.attempted_subject(), Some("bob"));
 }
@@ -295,7 +295,7 @@ async fn a_wrong_key_shaped_password_costs_no_argon2_and_no_lockout() {
         .await
         .expect_err("a bad key");
         assert_eq!(rejection.reason(), reason);
-        assert_eq!(rejection.scheme(), Some(Scheme::ApiKey));
+        assert_eq!(rejection.scheme(), Some(Scheme::API_KEY));
     }
     assert_eq!(app.hashes(), hashes, "no argon2 ran");
     assert_eq!(
@@ -418,7 +418,7 @@ async fn a_password_that_is_not_key_shaped_is_checked_with_argon2() {
     )
     .await
     .expect_err("a wrong password");
-    assert_eq!(rejection.scheme(), Some(Scheme::Basic));
+    assert_eq!(rejection.scheme(), Some(Scheme::BASIC));
     assert_eq!(rejection.reason(), "wrong password");
 
     // Without `accept_api_keys`, a key is a password like any other, as before.
@@ -582,7 +582,7 @@ async fn the_recipe_configuration_works_as_documented() {
             .await
             .expect("admitted")
             .expect("a principal");
-        assert_eq!(principal.scheme(), Scheme::ApiKey);
+        assert_eq!(principal.scheme(), Scheme::API_KEY);
         assert_eq!(principal.subject(), "alice");
     }
     // A password on the REST API: 403. In the web UI, from anywhere: allowed.
@@ -643,7 +643,7 @@ async fn the_recipe_in_code_works_as_documented() {
             .unwrap(),
     );
     let tokens_from_the_office = || {
-        Schemes::deny([Scheme::Basic]).and(
+        Schemes::deny([Scheme::BASIC]).and(
             IpRanges::new()
                 .allow(IpSet::parse(["10.0.0.0/8", "192.0.2.0/24"]).expect("valid CIDRs")),
         )
@@ -677,7 +677,7 @@ async fn the_recipe_in_code_works_as_documented() {
         .await
         .expect("a token from the office")
         .expect("a principal");
-    assert_eq!(principal.scheme(), Scheme::ApiKey);
+    assert_eq!(principal.scheme(), Scheme::API_KEY);
     let refused = check(&gate, rest, "192.0.2.9", ("authorization", &password))
         .await
         .expect_err("a password on the REST API");
@@ -698,5 +698,5 @@ async fn the_recipe_in_code_works_as_documented() {
     )
     .await
     .expect("the web UI takes passwords");
-    assert_eq!(web.expect("a principal").scheme(), Scheme::Basic);
+    assert_eq!(web.expect("a principal").scheme(), Scheme::BASIC);
 }

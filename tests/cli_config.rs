@@ -137,7 +137,7 @@ fn admin_token() -> String {
         .audience("orders-api")
         .build()
         .expect("issuer");
-    let root = Principal::new("root", SubjectKind::User, Scheme::Jwt).with_groups(["admin"]);
+    let root = Principal::new("root", SubjectKind::User, Scheme::JWT).with_groups(["admin"]);
     let token = issuer
         .issue(&root, Duration::from_secs(300))
         .expect("token");

@@ -54,13 +54,34 @@ fn invalid_cidr_names_line_and_key() {
     );
 }
 
-#[test]
-fn unknown_scheme_names_line_and_key() {
-    assert_error(
+/// A scheme name that is not built in is kept until the Gate is built (an authenticator added
+/// with `Config::authenticator` may check it), then refused with its line and key.
+async fn assert_build_error(text: &str, line: usize, key: &str, message: &str) {
+    let config = Config::from_str(text).expect("the names are well-formed");
+    let err = config
+        .build()
+        .await
+        .expect_err("no authenticator checks the name");
+    assert_eq!(err.location().map(|l| l.line), Some(line), "{err}");
+    assert_eq!(err.key(), Some(key), "{err}");
+    assert!(err.message().contains(message), "{err}");
+}
+
+#[tokio::test]
+async fn unknown_scheme_names_line_and_key() {
+    assert_build_error(
         "[policies.p]\n\nschemes_deny = [\"basic\", \"digest\"]\n",
         3,
         "policies.p.schemes_deny[1]",
         "unknown scheme `digest`",
+    )
+    .await;
+    // A name that could not name any scheme is refused at once.
+    assert_error(
+        "[policies.p]\nschemes_allow = [\"Digest Auth\"]\n",
+        2,
+        "policies.p.schemes_allow[0]",
+        "scheme name",
     );
 }
 
@@ -71,20 +92,21 @@ fn route_with_unknown_policy_names_line_and_key() {
     assert!(error(text).message().contains("defined: admins"));
 }
 
-#[test]
-fn unparseable_cap_names_line_and_key() {
+#[tokio::test]
+async fn unparseable_cap_names_line_and_key() {
     assert_error(
         "[policies.p]\nmax_lifetime = { api_key = \"ninety days\" }\n",
         2,
         "policies.p.max_lifetime.api_key",
         "not a duration",
     );
-    assert_error(
+    assert_build_error(
         "[policies.p]\nmax_lifetime = { digest = \"1d\" }\n",
         2,
         "policies.p.max_lifetime.digest",
         "unknown scheme",
-    );
+    )
+    .await;
 }
 
 #[test]
@@ -520,7 +542,7 @@ async fn jwt_section_builds_a_jwt_authenticator_with_files_relative_to_the_confi
     let principal = portcullis::Principal::new(
         "alice",
         portcullis::SubjectKind::User,
-        portcullis::Scheme::Jwt,
+        portcullis::Scheme::JWT,
     );
     let token = issuer
         .issue(&principal, std::time::Duration::from_secs(60))
@@ -536,7 +558,7 @@ async fn jwt_section_builds_a_jwt_authenticator_with_files_relative_to_the_confi
         .expect("allowed")
         .expect("principal");
     assert_eq!(who.subject(), "alice");
-    assert_eq!(who.scheme(), portcullis::Scheme::Jwt);
+    assert_eq!(who.scheme(), portcullis::Scheme::JWT);
     let _ = std::fs::remove_dir_all(&dir);
 }
 

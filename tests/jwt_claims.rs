@@ -45,7 +45,7 @@ async fn provider_claim_shapes_map_to_the_principal() {
     let p = keycloak.verify(&key.token(&c)).await.unwrap();
     assert_eq!(p.groups(), ["staff", "offline_access", "orders-admin"]);
     assert_eq!(p.scopes(), ["openid", "orders:read"]);
-    assert_eq!((p.scheme(), p.kind()), (Scheme::Jwt, SubjectKind::User));
+    assert_eq!((p.scheme(), p.kind()), (Scheme::JWT, SubjectKind::User));
     assert_eq!(p.credential_id(), Some("b1f6c2"));
     assert_eq!(
         p.expires_at().unwrap().timestamp(),
@@ -135,10 +135,10 @@ async fn each_tenant_is_checked_with_its_own_keys() {
 
 #[tokio::test]
 async fn the_issuer_round_trips_with_every_algorithm() {
-    let alice = Principal::new("alice", SubjectKind::User, Scheme::Basic)
+    let alice = Principal::new("alice", SubjectKind::User, Scheme::BASIC)
         .with_groups(["staff"])
         .with_scopes(["orders:read"]);
-    let ci = Principal::new("ci-bot", SubjectKind::Application, Scheme::ApiKey);
+    let ci = Principal::new("ci-bot", SubjectKind::Application, Scheme::API_KEY);
     for key in [
         SigningKey::generate(Algorithm::ES256)
             .unwrap()
@@ -217,7 +217,7 @@ async fn an_issued_token_never_outlives_its_source() {
     .unwrap();
     let jwt = issuer.authenticator_builder().build().unwrap();
     let source_exp = chrono::Utc::now() + chrono::Duration::seconds(120);
-    let key_login = Principal::new("ci-bot", SubjectKind::Application, Scheme::ApiKey)
+    let key_login = Principal::new("ci-bot", SubjectKind::Application, Scheme::API_KEY)
         .with_expires_at(source_exp);
     let token = issuer.issue(&key_login, Duration::from_secs(3600)).unwrap();
     let p = jwt.verify(token.expose_secret()).await.unwrap();

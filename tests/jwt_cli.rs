@@ -63,7 +63,7 @@ fn verify_with_a_secret_file() {
     .audience("api")
     .build()
     .unwrap();
-    let alice = Principal::new("alice", SubjectKind::User, Scheme::Basic).with_groups(["staff"]);
+    let alice = Principal::new("alice", SubjectKind::User, Scheme::BASIC).with_groups(["staff"]);
     let token = issuer.issue(&alice, Duration::from_secs(300)).unwrap();
     let secret_file = dir.join("secret");
     let args = [
@@ -109,7 +109,7 @@ fn verify_with_a_secret_file() {
 #[test]
 fn verify_with_a_jwks_file() {
     let dir = temp_dir("jwks");
-    let alice = Principal::new("alice", SubjectKind::User, Scheme::Basic).with_groups(["staff"]);
+    let alice = Principal::new("alice", SubjectKind::User, Scheme::BASIC).with_groups(["staff"]);
     // A JWKS file with an ES256 issuer's public key.
     let es = JwtIssuer::builder(
         "https://es.example",

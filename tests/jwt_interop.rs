@@ -181,7 +181,7 @@ async fn an_oidc_provider_token_verifies_through_discovery() {
         .expect("the provider's token verifies");
     assert_eq!(principal.subject(), CLIENT_ID);
     assert_eq!(principal.kind(), SubjectKind::Application);
-    assert_eq!(principal.scheme(), Scheme::Jwt);
+    assert_eq!(principal.scheme(), Scheme::JWT);
     assert_eq!(principal.scopes(), ["orders:read"]);
     assert!(principal.credential_id().is_some());
     let lifetime = principal.expires_at().unwrap() - principal.issued_at().unwrap();

@@ -156,7 +156,7 @@ async fn active_tokens_authenticate_and_are_cached() {
         let p = answer.principal.unwrap();
         assert_eq!(
             (p.subject(), p.scheme(), p.kind()),
-            ("alice", Scheme::Introspection, SubjectKind::User)
+            ("alice", Scheme::INTROSPECTION, SubjectKind::User)
         );
         assert_eq!(p.scopes(), ["orders:read", "orders:write"]);
         assert_eq!(p.groups(), ["staff"]);
@@ -448,14 +448,14 @@ async fn jwts_opaque_tokens_and_api_keys_share_the_header() {
         .await
         .principal
         .unwrap();
-    assert_eq!((p.subject(), p.scheme()), ("alice", Scheme::Jwt));
+    assert_eq!((p.subject(), p.scheme()), ("alice", Scheme::JWT));
     let p = bearer(&gate, "opaque-frank").await.principal.unwrap();
-    assert_eq!((p.subject(), p.scheme()), ("frank", Scheme::Introspection));
+    assert_eq!((p.subject(), p.scheme()), ("frank", Scheme::INTROSPECTION));
     let p = bearer(&gate, issued.key().expose_secret())
         .await
         .principal
         .unwrap();
-    assert_eq!((p.subject(), p.scheme()), ("grace", Scheme::ApiKey));
+    assert_eq!((p.subject(), p.scheme()), ("grace", Scheme::API_KEY));
     // An API key is never sent to the introspection endpoint.
     assert_eq!(endpoint.calls.load(Ordering::SeqCst), 1);
     // One token in the header and one in the query: 400 invalid_request.

@@ -21,9 +21,9 @@ use portcullis::policy::{All, Anonymous, Any, Decision, ExpiryCap, KindIs, Not, 
 use portcullis::reject::{Challenge, RejectionKind};
 use portcullis::store::MemoryApiKeyStore;
 use portcullis::{
-    ApiKeys, Authenticated, Authenticator, BoxFuture, Gate, GateHandle, Groups, NewApiKey, Outcome,
-    Policy, PolicyExt, Principal, Public, Rejection, RequestView, Scheme, Schemes, Scopes,
-    SubjectKind,
+    ApiKeys, Authenticated, Authenticator, BoxFuture, CredentialSource, Gate, GateHandle, Groups,
+    NewApiKey, Outcome, Policy, PolicyExt, Principal, Public, Rejection, RequestView, Scheme,
+    Schemes, Scopes, SubjectKind,
 };
 
 /// A policy with a fixed answer, for truth tables.
@@ -169,10 +169,10 @@ async fn missing_scopes_give_insufficient_scope() {
 async fn scheme_and_kind_rules() {
     let basic = &[("x-user", "a"), ("x-scheme", "basic")];
     let jwt = &[("x-user", "a"), ("x-scheme", "jwt")];
-    assert!(!allowed(Schemes::deny([Scheme::Basic]), basic).await);
-    assert!(allowed(Schemes::deny([Scheme::Basic]), jwt).await);
-    assert!(allowed(Schemes::allow([Scheme::Jwt]), jwt).await);
-    assert!(!allowed(Schemes::allow([Scheme::Jwt]), basic).await);
+    assert!(!allowed(Schemes::deny([Scheme::BASIC]), basic).await);
+    assert!(allowed(Schemes::deny([Scheme::BASIC]), jwt).await);
+    assert!(allowed(Schemes::allow([Scheme::JWT]), jwt).await);
+    assert!(!allowed(Schemes::allow([Scheme::JWT]), basic).await);
     let app = &[("x-user", "svc"), ("x-kind", "application")];
     assert!(allowed(KindIs(SubjectKind::Application), app).await);
     assert!(!allowed(KindIs(SubjectKind::User), app).await);
@@ -208,7 +208,7 @@ async fn tightening_an_expiry_cap_rejects_existing_long_lived_credentials() {
         !allowed(tight, &jwt).await,
         "90-day token over a 30-day cap"
     );
-    let per_scheme = ExpiryCap::new().max_lifetime(Scheme::ApiKey, 30 * day);
+    let per_scheme = ExpiryCap::new().max_lifetime(Scheme::API_KEY, 30 * day);
     assert!(
         allowed(per_scheme.clone(), &jwt).await,
         "cap only for API keys"
@@ -244,7 +244,7 @@ async fn tightening_an_expiry_cap_rejects_a_real_api_key_and_jwt() {
     .expect("issuer");
     let token = issuer
         .issue(
-            &Principal::new("alice", SubjectKind::User, Scheme::Jwt),
+            &Principal::new("alice", SubjectKind::User, Scheme::JWT),
             2 * HOUR,
         )
         .expect("2-hour token");
@@ -261,8 +261,8 @@ async fn tightening_an_expiry_cap_rejects_a_real_api_key_and_jwt() {
     let jwt_header = [("authorization", bearer.as_str())];
 
     let loose = ExpiryCap::new()
-        .max_lifetime(Scheme::ApiKey, 365 * DAY)
-        .max_lifetime(Scheme::Jwt, DAY);
+        .max_lifetime(Scheme::API_KEY, 365 * DAY)
+        .max_lifetime(Scheme::JWT, DAY);
     let handle = GateHandle::new(gate_with(loose));
     let key_caller = check(&handle.gate(), &key_header)
         .await
@@ -271,11 +271,11 @@ async fn tightening_an_expiry_cap_rejects_a_real_api_key_and_jwt() {
     let jwt_caller = check(&handle.gate(), &jwt_header)
         .await
         .expect("JWT allowed");
-    assert_eq!(jwt_caller.expect("principal").scheme(), Scheme::Jwt);
+    assert_eq!(jwt_caller.expect("principal").scheme(), Scheme::JWT);
 
     let tight = ExpiryCap::new()
-        .max_lifetime(Scheme::ApiKey, 30 * DAY)
-        .max_lifetime(Scheme::Jwt, HOUR);
+        .max_lifetime(Scheme::API_KEY, 30 * DAY)
+        .max_lifetime(Scheme::JWT, HOUR);
     handle.replace(gate_with(tight));
     let gate = handle.gate();
     for (headers, reason) in [
@@ -548,8 +548,8 @@ impl Authenticator for Scripted {
     fn challenge(&self) -> Challenge {
         Challenge::new("Bearer").param("realm", "api")
     }
-    fn recognizes(&self, request: &RequestView<'_>) -> bool {
-        request.headers().contains_key(http::header::AUTHORIZATION)
+    fn sources(&self) -> Vec<CredentialSource> {
+        vec![CredentialSource::authorization("Bearer")]
     }
     fn authenticate<'a>(&'a self, _: &'a RequestView<'a>) -> BoxFuture<'a, Outcome> {
         self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
@@ -571,12 +571,12 @@ async fn a_rejected_credential_never_falls_through_to_the_next_authenticator() {
     // JWT and introspection read the same bearer token, so both recognise the request.
     let gate = Gate::builder()
         .authenticator(Scripted {
-            scheme: Scheme::Jwt,
+            scheme: Scheme::JWT,
             accepts: false,
             calls: Arc::clone(&first_calls),
         })
         .authenticator(Scripted {
-            scheme: Scheme::Introspection,
+            scheme: Scheme::INTROSPECTION,
             accepts: true,
             calls: Arc::clone(&second_calls),
         })
@@ -650,7 +650,7 @@ async fn not_of_an_indeterminate_rule_is_refused() {
 /// Rules about a principal no longer let anonymous requests through on their own.
 #[tokio::test]
 async fn principal_rules_refuse_anonymous_requests() {
-    assert!(!allowed(Schemes::deny([Scheme::Basic]), &[]).await);
+    assert!(!allowed(Schemes::deny([Scheme::BASIC]), &[]).await);
     assert!(
         !allowed(
             ExpiryCap::new().default_max_lifetime(Duration::from_secs(60)),
@@ -659,7 +659,7 @@ async fn principal_rules_refuse_anonymous_requests() {
         .await
     );
     // Anonymous callers are let through by saying so.
-    assert!(allowed(Anonymous.or(Schemes::deny([Scheme::Basic])), &[]).await);
+    assert!(allowed(Anonymous.or(Schemes::deny([Scheme::BASIC])), &[]).await);
     // A deny outranks an indeterminate in `All`; an allow outranks it in `Any`.
     let g = gate(Groups::any_of(["ops"]).and(Fixed(false)));
     assert_eq!(
@@ -679,8 +679,11 @@ fn empty_lists_are_refused_when_the_gate_is_built() {
         (Box::new(Groups::any_of(none)), "Groups::any_of"),
         (Box::new(Scopes::all_of(none)), "Scopes::all_of"),
         (Box::new(Scopes::any_of(none)), "Scopes::any_of"),
-        (Box::new(Schemes::allow([])), "Schemes::allow"),
-        (Box::new(Schemes::deny([])), "Schemes::deny"),
+        (
+            Box::new(Schemes::allow([] as [Scheme; 0])),
+            "Schemes::allow",
+        ),
+        (Box::new(Schemes::deny([] as [Scheme; 0])), "Schemes::deny"),
         (
             Box::new(
                 portcullis::policy::IpRanges::new()

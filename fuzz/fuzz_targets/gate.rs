@@ -111,7 +111,7 @@ fn world() -> &'static World {
             .expect("valid issuer");
             let jwt = issuer
                 .issue(
-                    &Principal::new("jwt-user", SubjectKind::User, Scheme::Jwt)
+                    &Principal::new("jwt-user", SubjectKind::User, Scheme::JWT)
                         .with_scopes(["orders:read"]),
                     Duration::from_secs(3600),
                 )

@@ -136,5 +136,5 @@ fuzz_target!(|data: &[u8]| {
     let text = |name: &str| answer.get(name).and_then(Value::as_str);
     let subject = text("sub").or(text("username")).or(text("client_id"));
     assert_eq!(Some(principal.subject()), subject);
-    assert_eq!(principal.scheme(), Scheme::Introspection);
+    assert_eq!(principal.scheme(), Scheme::INTROSPECTION);
 });

@@ -32,6 +32,9 @@
 //!
 //! A refused request gets exactly the response [`Gate::respond`](crate::Gate::respond) builds
 //! (status, `WWW-Authenticate`, `Retry-After`, body) and never reaches the handler.
+//! [`PolicyMiddleware`] adds a policy to a resource or scope, and the extractors
+//! ([`Principal`], [`Guard`](crate::extract::Guard), [`Claims`](crate::extract::Claims)) refuse
+//! through the same responder.
 //!
 //! actix-web 4 is built on `http` 0.2 while portcullis uses `http` 1, so the middleware copies
 //! the method, URI and headers into `http` 1 types for the Gate, and the rejection back. Both
@@ -41,6 +44,7 @@ use std::fmt;
 use std::future::{Future, Ready, ready};
 use std::pin::Pin;
 use std::rc::Rc;
+use std::sync::Arc;
 
 use actix_web::body::{BoxBody, EitherBody, MessageBody};
 use actix_web::dev::{Payload, Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
@@ -48,9 +52,15 @@ use actix_web::http::StatusCode as ActixStatus;
 use actix_web::http::header::{HeaderName as ActixName, HeaderValue as ActixValue};
 use actix_web::{FromRequest, HttpMessage as _, HttpRequest, HttpResponse, ResponseError};
 
+use serde::de::DeserializeOwned;
+
+use super::extract::{Claims, Guard};
+use crate::context::{GateContext, HANDLER, ROUTE, no_context};
+use crate::error::ConfigError;
 use crate::handle::GateHandle;
+use crate::policy::Policy;
 use crate::principal::Principal;
-use crate::reject::{MissingPrincipal, Rejection};
+use crate::reject::{Refusal, Rejection};
 use crate::request::RequestView;
 
 /// actix-web middleware that passes every request through the [`Gate`](crate::Gate):
@@ -122,15 +132,18 @@ where
         // One snapshot for the whole request: a reload cannot change the Gate halfway.
         let gate = self.gate.gate();
         Box::pin(async move {
-            let decision = match HttpParts::of(&request) {
-                Ok(parts) => gate.check(&parts.view()).await,
+            let decision = match HttpParts::of(request.request()) {
+                Ok(parts) => GateContext::decide(&gate, &parts.view()).await,
                 Err(rejection) => Err(rejection),
             };
             match decision {
-                Ok(Some(principal)) => {
-                    request.extensions_mut().insert(principal);
+                Ok(context) => {
+                    let mut extensions = request.extensions_mut();
+                    if let Some(principal) = context.principal() {
+                        extensions.insert(principal.clone());
+                    }
+                    extensions.insert(context);
                 }
-                Ok(None) => {}
                 Err(rejection) => {
                     let response = to_actix(gate.respond(&rejection));
                     return Ok(request.into_response(response).map_into_right_body());
@@ -142,29 +155,202 @@ where
     }
 }
 
-impl ResponseError for MissingPrincipal {
-    fn status_code(&self) -> ActixStatus {
-        ActixStatus::UNAUTHORIZED
-    }
+/// Judges the principal the [`GateMiddleware`] in front already established (no second
+/// authentication) with one more [`Policy`], for the resource or scope it wraps:
+///
+/// ```no_run
+/// use actix_web::{App, web};
+/// use portcullis::actix::{GateMiddleware, PolicyMiddleware};
+/// use portcullis::{Gate, Groups};
+///
+/// # fn app(gate: Gate) -> Result<(), portcullis::ConfigError> {
+/// let admins = PolicyMiddleware::new(Groups::any_of(["admin"]))?;
+/// let app = App::new()
+///     .wrap(GateMiddleware::new(gate)) // outside: runs first, once per request
+///     .service(
+///         web::scope("/admin")
+///             .wrap(admins)
+///             .route("/users", web::get().to(|| async { "users" })),
+///     );
+/// # Ok(()) }
+/// ```
+///
+/// It refuses exactly as the Gate does, with the Gate's responder: 401 with every challenge for
+/// an anonymous caller, 403 for a principal, Bearer `insufficient_scope` with `scope=` for
+/// missing scopes; each refusal is one audit event with `stage = "route"`. Without a
+/// [`GateMiddleware`] in front it refuses with 500 and an audit event, and never judges the
+/// request as anonymous.
+#[derive(Clone, Debug)]
+pub struct PolicyMiddleware {
+    policy: Arc<dyn Policy>,
+}
 
-    fn error_response(&self) -> HttpResponse<BoxBody> {
-        to_actix(self.response())
+impl PolicyMiddleware {
+    /// Middleware requiring `policy`, or the error its [`validate`](Policy::validate) reports,
+    /// as [`GateBuilder::build`](crate::GateBuilder::build) would.
+    pub fn new(policy: impl Policy) -> Result<Self, ConfigError> {
+        policy.validate()?;
+        Ok(Self {
+            policy: Arc::new(policy),
+        })
     }
 }
 
-/// `Principal` as a handler argument; `Option<Principal>` (actix-web's blanket impl) for routes
-/// anonymous callers may also use.
+impl<S, B> Transform<S, ServiceRequest> for PolicyMiddleware
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
+    B: MessageBody + 'static,
+{
+    type Response = ServiceResponse<EitherBody<B>>;
+    type Error = actix_web::Error;
+    type Transform = PolicyMiddlewareService<S>;
+    type InitError = ();
+    type Future = Ready<Result<Self::Transform, Self::InitError>>;
+
+    fn new_transform(&self, service: S) -> Self::Future {
+        ready(Ok(PolicyMiddlewareService {
+            policy: Arc::clone(&self.policy),
+            service,
+        }))
+    }
+}
+
+/// The service [`PolicyMiddleware`] wraps around a resource's or scope's.
+pub struct PolicyMiddlewareService<S> {
+    policy: Arc<dyn Policy>,
+    service: S,
+}
+
+impl<S> fmt::Debug for PolicyMiddlewareService<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PolicyMiddlewareService")
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, B> Service<ServiceRequest> for PolicyMiddlewareService<S>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
+    B: MessageBody + 'static,
+{
+    type Response = ServiceResponse<EitherBody<B>>;
+    type Error = actix_web::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>>>>;
+
+    forward_ready!(service);
+
+    fn call(&self, request: ServiceRequest) -> Self::Future {
+        let verdict = judge_route(&self.policy, request.request());
+        if let Err(refusal) = verdict {
+            let response = refusal_response(&refusal);
+            return Box::pin(ready(Ok(request
+                .into_response(response)
+                .map_into_right_body())));
+        }
+        let future = self.service.call(request);
+        Box::pin(async move { Ok(future.await?.map_into_left_body()) })
+    }
+}
+
+/// The route-bound policy's verdict on `request`.
+fn judge_route(policy: &Arc<dyn Policy>, request: &HttpRequest) -> Result<(), Refusal> {
+    let parts = HttpParts::of(request);
+    let context = request.extensions().get::<GateContext>().cloned();
+    match (context, parts) {
+        (Some(context), Ok(parts)) => context.judge(&**policy, &parts.view(), ROUTE),
+        (None, parts) => Err(no_context(
+            &parts.unwrap_or_else(|_| HttpParts::unknown()).view(),
+            ROUTE,
+            "a route-bound policy",
+        )),
+        // The Gate in front read this request through the same conversion; it cannot fail here.
+        (Some(context), Err(rejection)) => {
+            Err(context.refuse(&HttpParts::unknown().view(), ROUTE, rejection, None))
+        }
+    }
+}
+
+impl ResponseError for Refusal {
+    fn status_code(&self) -> ActixStatus {
+        actix_status(self.response().status())
+    }
+
+    fn error_response(&self) -> HttpResponse<BoxBody> {
+        refusal_response(self)
+    }
+}
+
+/// The Gate's context for a handler's extractor, or the 500 refusal when no Gate ran in front.
+fn context(request: &HttpRequest, what: &str) -> Result<GateContext, Refusal> {
+    request
+        .extensions()
+        .get::<GateContext>()
+        .cloned()
+        .ok_or_else(|| {
+            let parts = HttpParts::of(request).unwrap_or_else(|_| HttpParts::unknown());
+            no_context(&parts.view(), HANDLER, what)
+        })
+}
+
+/// Runs `f` with the request's view; a request the conversion cannot represent was refused by
+/// the Gate in front, so the fallback only serves the audit line of a refusal.
+fn with_view<R>(request: &HttpRequest, f: impl FnOnce(&RequestView<'_>) -> R) -> R {
+    let parts = HttpParts::of(request).unwrap_or_else(|_| HttpParts::unknown());
+    f(&parts.view())
+}
+
+/// `Principal` as a handler argument: 401 with every challenge for an anonymous caller, 500
+/// without a Gate in front. `Option<Principal>` (actix-web's blanket impl) turns every refusal
+/// into `None`, the 500 included: where a missing Gate must not read as an anonymous caller,
+/// take a [`Guard`] and read [`Guard::principal`].
 impl FromRequest for Principal {
-    type Error = MissingPrincipal;
+    type Error = Refusal;
     type Future = Ready<Result<Self, Self::Error>>;
 
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
         ready(
-            request
-                .extensions()
-                .get::<Principal>()
-                .cloned()
-                .ok_or(MissingPrincipal),
+            context(request, "the Principal extractor").and_then(|context| {
+                match context.principal() {
+                    Some(principal) => Ok(principal.clone()),
+                    None => with_view(request, |view| context.principal_or_refuse(view).cloned()),
+                }
+            }),
+        )
+    }
+}
+
+impl FromRequest for Guard {
+    type Error = Refusal;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(context(request, "the Guard extractor").and_then(|context| {
+            match HttpParts::of(request) {
+                Ok(parts) => Ok(Guard::new(
+                    context,
+                    parts.method,
+                    parts.uri,
+                    parts.headers,
+                    parts.peer,
+                )),
+                Err(rejection) => {
+                    Err(context.refuse(&HttpParts::unknown().view(), HANDLER, rejection, None))
+                }
+            }
+        }))
+    }
+}
+
+impl<T: DeserializeOwned> FromRequest for Claims<T> {
+    type Error = Refusal;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(
+            context(request, "the Claims extractor")
+                .and_then(|context| with_view(request, |view| context.claims(view)))
+                .map(Claims),
         )
     }
 }
@@ -178,7 +364,7 @@ struct HttpParts {
 }
 
 impl HttpParts {
-    fn of(request: &ServiceRequest) -> Result<Self, Rejection> {
+    fn of(request: &HttpRequest) -> Result<Self, Rejection> {
         let malformed = |what: &'static str| Rejection::invalid_request(what);
         let method = http::Method::from_bytes(request.method().as_str().as_bytes())
             .map_err(|_| malformed("method not representable"))?;
@@ -201,19 +387,41 @@ impl HttpParts {
         })
     }
 
+    /// Stands in for a request the conversion cannot represent, in an audit line.
+    fn unknown() -> Self {
+        Self {
+            method: http::Method::GET,
+            uri: http::Uri::from_static("/"),
+            headers: http::HeaderMap::new(),
+            peer: None,
+        }
+    }
+
     fn view(&self) -> RequestView<'_> {
         RequestView::new(&self.method, &self.uri, &self.headers).with_peer(self.peer)
     }
+}
+
+/// A refusal's response as an actix response.
+fn refusal_response(refusal: &Refusal) -> HttpResponse<BoxBody> {
+    let response = refusal.response();
+    let mut copy = http::Response::new(response.body().clone());
+    *copy.status_mut() = response.status();
+    *copy.headers_mut() = response.headers().clone();
+    to_actix(copy)
+}
+
+fn actix_status(status: http::StatusCode) -> ActixStatus {
+    // Both `http` versions accept every status from 100 to 999, which is all an `http` 1 one can
+    // be; the fallback is unreachable.
+    ActixStatus::from_u16(status.as_u16()).unwrap_or(ActixStatus::INTERNAL_SERVER_ERROR)
 }
 
 /// The Gate's `http` 1 response as an actix response: same status, headers (in order, repeated
 /// ones repeated) and body.
 fn to_actix(response: http::Response<String>) -> HttpResponse<BoxBody> {
     let (parts, body) = response.into_parts();
-    // Both `http` versions accept every status from 100 to 999, which is all an `http` 1 one can
-    // be; the fallback is unreachable.
-    let status =
-        ActixStatus::from_u16(parts.status.as_u16()).unwrap_or(ActixStatus::INTERNAL_SERVER_ERROR);
+    let status = actix_status(parts.status);
     let mut out = HttpResponse::with_body(status, body).map_into_boxed_body();
     let headers = out.headers_mut();
     for (name, value) in &parts.headers {
@@ -244,7 +452,7 @@ mod tests {
             .append_header(("x-opaque", &b"caf\xc3\xa9"[..]))
             .peer_addr("10.0.0.7:4000".parse().unwrap())
             .to_srv_request();
-        let parts = HttpParts::of(&request).unwrap();
+        let parts = HttpParts::of(request.request()).unwrap();
         let view = parts.view();
         assert_eq!(view.method(), http::Method::GET);
         assert_eq!(view.path(), "/a/b");
@@ -261,7 +469,7 @@ mod tests {
         let request = TestRequest::default()
             .method(actix_web::http::Method::from_bytes(b"PURGE").unwrap())
             .to_srv_request();
-        let parts = HttpParts::of(&request).unwrap();
+        let parts = HttpParts::of(request.request()).unwrap();
         assert_eq!(parts.method.as_str(), "PURGE");
     }
 

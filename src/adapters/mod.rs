@@ -4,5 +4,7 @@
 pub(crate) mod actix;
 #[cfg(feature = "axum")]
 pub(crate) mod axum;
+#[cfg(any(feature = "axum", feature = "actix"))]
+pub(crate) mod extract;
 #[cfg(feature = "tower")]
 pub(crate) mod tower;

@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -12,8 +13,11 @@ use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::authenticator::BoxFuture;
+use crate::context::{GateContext, ROUTE, no_context};
+use crate::error::ConfigError;
+use crate::future::BoxFuture;
 use crate::handle::GateHandle;
+use crate::policy::Policy;
 use crate::reject::{Rejection, RejectionKind};
 use crate::request::{PeerAddr, RequestView};
 
@@ -97,17 +101,17 @@ where
             let peer = peer_addr(&parts.extensions);
             let uri = client_uri(&parts.extensions).unwrap_or(&parts.uri);
             let view = RequestView::new(&parts.method, uri, &parts.headers).with_peer(peer);
-            match gate.check(&view).await {
-                Ok(Some(principal)) => {
-                    parts.extensions.insert(principal);
+            match GateContext::decide(&gate, &view).await {
+                Ok(context) => {
+                    if let Some(principal) = context.principal() {
+                        parts.extensions.insert(principal.clone());
+                    }
+                    parts.extensions.insert(context);
                 }
-                Ok(None) => {}
                 Err(rejection) => {
                     let response = gate.respond(&rejection);
-                    return Ok(match grpc_content_type(&parts.headers) {
-                        Some(content_type) => grpc_rejection(response, &rejection, content_type),
-                        None => response.map(|text| GateBody::rejection(Bytes::from(text))),
-                    });
+                    let grpc = grpc_content_type(&parts.headers);
+                    return Ok(refused(response, &rejection, grpc));
                 }
             }
             let response = inner.call(Request::from_parts(parts, body)).await?;
@@ -116,17 +120,129 @@ where
     }
 }
 
+/// A route-bound policy: judges the principal the [`GateLayer`] in front already established
+/// (no second authentication) with one more [`Policy`], for the routes it wraps. Made for axum's
+/// `route_layer`, so a policy sits beside the handler it guards rather than in the Gate's table:
+///
+/// ```
+/// # use axum::{Router, routing::{delete, get}};
+/// # use portcullis::{Gate, GateLayer, Groups, Scopes};
+/// # use portcullis::tower::PolicyLayer;
+/// # fn app(gate: Gate) -> Result<Router, portcullis::ConfigError> {
+/// let admin = Router::new()
+///     .route("/users/{id}", delete(|| async { "deleted" }))
+///     .route_layer(PolicyLayer::new(Groups::any_of(["admin"]))?);
+/// let app = Router::new()
+///     .route("/reports", get(|| async { "reports" }))
+///     .route_layer(PolicyLayer::new(Scopes::all_of(["reports:read"]))?)
+///     .merge(admin)
+///     .layer(GateLayer::new(gate)); // outside: runs first, once per request
+/// # Ok(app) }
+/// ```
+///
+/// It refuses exactly as the Gate does, with the Gate's responder: 401 with every challenge for
+/// an anonymous caller, 403 for a principal, Bearer `insufficient_scope` with `scope=` for
+/// missing scopes; each refusal is one audit event with `stage = "route"`. Without a
+/// [`GateLayer`] in front (no [`GateContext`](crate::extract::GateContext) in the request's
+/// extensions) it refuses with 500 and an audit event, and never judges the request as
+/// anonymous. gRPC requests are refused as [`GateLayer`] refuses them.
+#[derive(Clone, Debug)]
+pub struct PolicyLayer {
+    policy: Arc<dyn Policy>,
+}
+
+impl PolicyLayer {
+    /// A layer requiring `policy`, or the error its [`validate`](Policy::validate) reports (an
+    /// empty list of groups, scopes, schemes or IP ranges), as
+    /// [`GateBuilder::build`](crate::GateBuilder::build) would.
+    pub fn new(policy: impl Policy) -> Result<Self, ConfigError> {
+        policy.validate()?;
+        Ok(Self {
+            policy: Arc::new(policy),
+        })
+    }
+}
+
+impl<S> Layer<S> for PolicyLayer {
+    type Service = PolicyService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        PolicyService {
+            policy: Arc::clone(&self.policy),
+            inner,
+        }
+    }
+}
+
+/// The service [`PolicyLayer`] makes.
+#[derive(Clone, Debug)]
+pub struct PolicyService<S> {
+    policy: Arc<dyn Policy>,
+    inner: S,
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for PolicyService<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    ReqBody: Send + 'static,
+    ResBody: 'static,
+{
+    type Response = Response<GateBody<ResBody>>;
+    type Error = S::Error;
+    type Future = BoxFuture<'static, Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let (parts, body) = request.into_parts();
+        let uri = client_uri(&parts.extensions).unwrap_or(&parts.uri);
+        let view = RequestView::new(&parts.method, uri, &parts.headers)
+            .with_peer(peer_addr(&parts.extensions));
+        let verdict = match parts.extensions.get::<GateContext>() {
+            Some(context) => context.judge(&*self.policy, &view, ROUTE),
+            None => Err(no_context(&view, ROUTE, "a route-bound policy")),
+        };
+        if let Err(refusal) = verdict {
+            let grpc = grpc_content_type(&parts.headers);
+            // Built inside the future: the response body need not be `Send`.
+            return Box::pin(async move {
+                let (rejection, response) = refusal.split();
+                Ok(refused(response, &rejection, grpc))
+            });
+        }
+        let future = inner.call(Request::from_parts(parts, body));
+        Box::pin(async move { Ok(future.await?.map(GateBody::inner)) })
+    }
+}
+
+/// The response for a refusal: the responder's, or for a gRPC request its Trailers-Only form.
+fn refused<B>(
+    response: Response<String>,
+    rejection: &Rejection,
+    grpc_content_type: Option<HeaderValue>,
+) -> Response<GateBody<B>> {
+    match grpc_content_type {
+        Some(content_type) => grpc_rejection(response, rejection, content_type),
+        None => response.map(|text| GateBody::rejection(Bytes::from(text))),
+    }
+}
+
 /// The URI the client sent, where a router in front rewrote it: axum's `nest` and `nest_service`
 /// strip their prefix and keep the original in `OriginalUri`.
 #[cfg(feature = "axum")]
-fn client_uri(extensions: &Extensions) -> Option<&http::Uri> {
+pub(crate) fn client_uri(extensions: &Extensions) -> Option<&http::Uri> {
     extensions
         .get::<axum::extract::OriginalUri>()
         .map(|original| &original.0)
 }
 
 #[cfg(not(feature = "axum"))]
-fn client_uri(_: &Extensions) -> Option<&http::Uri> {
+pub(crate) fn client_uri(_: &Extensions) -> Option<&http::Uri> {
     None
 }
 
@@ -210,7 +326,7 @@ impl<B> std::fmt::Debug for GateBody<B> {
     }
 }
 
-fn peer_addr(extensions: &Extensions) -> Option<SocketAddr> {
+pub(crate) fn peer_addr(extensions: &Extensions) -> Option<SocketAddr> {
     if let Some(PeerAddr(addr)) = extensions.get::<PeerAddr>() {
         return Some(*addr);
     }
@@ -243,6 +359,7 @@ fn grpc_code(kind: RejectionKind) -> u16 {
         RejectionKind::Forbidden | RejectionKind::InsufficientScope => 7, // PERMISSION_DENIED
         RejectionKind::LockedOut => 8,                                    // RESOURCE_EXHAUSTED
         RejectionKind::Unavailable => 14,                                 // UNAVAILABLE
+        RejectionKind::Misconfigured => 13,                               // INTERNAL
     }
 }
 
@@ -289,6 +406,7 @@ mod tests {
                 8,
             ),
             (Rejection::unavailable("x"), 503, 14),
+            (Rejection::misconfigured("x"), 500, 13),
         ];
         for (rejection, status, code) in cases {
             assert_eq!(rejection.status().as_u16(), status);

@@ -7,8 +7,9 @@ use http::HeaderName;
 use http::header::AUTHORIZATION;
 
 use super::manager::Inner;
-use crate::authenticator::{Authenticator, BoxFuture, Outcome};
+use crate::authenticator::{Authenticator, CredentialSource, Outcome};
 use crate::error::ConfigError;
+use crate::future::BoxFuture;
 use crate::principal::{Principal, Scheme};
 use crate::reject::{Challenge, Rejection};
 use crate::request::{RequestView, split_authorization};
@@ -63,7 +64,7 @@ impl ApiKeyAuthenticator {
         let presented = match self.presented(request) {
             Ok(Some(presented)) => presented,
             Ok(None) => return Outcome::Abstain,
-            Err(rejection) => return Outcome::Rejected(rejection.for_scheme(Scheme::ApiKey)),
+            Err(rejection) => return Outcome::Rejected(rejection.for_scheme(Scheme::API_KEY)),
         };
         match verify(&self.inner, &presented).await {
             Ok(principal) => Outcome::Authenticated(principal),
@@ -119,7 +120,7 @@ impl ApiKeyAuthenticator {
 /// scheme.
 async fn verify(inner: &Arc<Inner>, presented: &str) -> Result<Principal, Rejection> {
     let parsed = inner.format().parse(presented).map_err(|err| {
-        Rejection::invalid_credentials(Scheme::ApiKey, format!("malformed API key: {err}"))
+        Rejection::invalid_credentials(Scheme::API_KEY, format!("malformed API key: {err}"))
     })?;
     match inner.check(&parsed).await {
         Ok(record) => Ok(principal_of(&record)),
@@ -181,7 +182,7 @@ fn query_values<'q>(query: &'q str, name: &str) -> impl Iterator<Item = Cow<'q, 
 }
 
 fn principal_of(record: &ApiKeyRecord) -> Principal {
-    let principal = Principal::new(&record.owner, record.owner_kind, Scheme::ApiKey)
+    let principal = Principal::new(&record.owner, record.owner_kind, Scheme::API_KEY)
         .with_credential_id(&record.id)
         .with_groups(record.groups.iter().map(String::as_str))
         .with_scopes(record.scopes.iter().map(String::as_str))
@@ -194,7 +195,7 @@ fn principal_of(record: &ApiKeyRecord) -> Principal {
 
 impl Authenticator for ApiKeyAuthenticator {
     fn scheme(&self) -> Scheme {
-        Scheme::ApiKey
+        Scheme::API_KEY
     }
 
     fn challenge(&self) -> Challenge {
@@ -203,18 +204,15 @@ impl Authenticator for ApiKeyAuthenticator {
             .param("header", self.header_display.clone())
     }
 
-    fn recognizes(&self, request: &RequestView<'_>) -> bool {
-        let headers = request.headers();
-        headers.contains_key(&self.header)
-            || (self.bearer
-                && headers
-                    .get_all(AUTHORIZATION)
-                    .iter()
-                    .any(|v| self.bearer_key(v).is_some()))
-            || match (&self.query_param, request.query()) {
-                (Some(name), Some(query)) => query_values(query, name).next().is_some(),
-                _ => false,
-            }
+    fn sources(&self) -> Vec<CredentialSource> {
+        let mut sources = vec![CredentialSource::header(self.header.clone())];
+        if self.bearer {
+            sources.push(CredentialSource::authorization("Bearer"));
+        }
+        if let Some(name) = &self.query_param {
+            sources.push(CredentialSource::query(name.clone()));
+        }
+        sources
     }
 
     fn authenticate<'a>(&'a self, request: &'a RequestView<'a>) -> BoxFuture<'a, Outcome> {

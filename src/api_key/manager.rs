@@ -12,9 +12,9 @@ use tokio::task::JoinHandle;
 
 use super::cache::{Cached, KeyCache};
 use super::digest::KeyHasher;
-use super::format::{KeyFormat, ParsedKey};
 use super::{ApiKeyAuthenticator, ApiKeyAuthenticatorBuilder, ApiKeyError, IssuedKey, NewApiKey};
 use crate::error::{ConfigError, StoreError, StoreErrorKind};
+use crate::key_format::{KeyFormat, ParsedKey};
 use crate::principal::Scheme;
 use crate::reject::Rejection;
 use crate::secret::SecretString;
@@ -592,10 +592,12 @@ impl fmt::Debug for Inner {
 impl CheckFailure {
     pub(super) fn into_rejection(self) -> Rejection {
         match self {
-            CheckFailure::Invalid(reason) => Rejection::invalid_credentials(Scheme::ApiKey, reason),
+            CheckFailure::Invalid(reason) => {
+                Rejection::invalid_credentials(Scheme::API_KEY, reason)
+            }
             CheckFailure::Store(err) => {
                 tracing::warn!(error = %err, "API key store failed");
-                Rejection::unavailable(format!("API key store: {err}")).for_scheme(Scheme::ApiKey)
+                Rejection::unavailable(format!("API key store: {err}")).for_scheme(Scheme::API_KEY)
             }
         }
     }

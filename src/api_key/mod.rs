@@ -59,17 +59,16 @@ use std::time::Duration;
 mod authenticator;
 mod cache;
 mod digest;
-mod format;
 // `ApiKeys` and `NewApiKey` are re-exported at the crate root, their one public path.
 pub(crate) mod manager;
 pub(crate) mod new_key;
 
-pub use authenticator::{ApiKeyAuthenticator, ApiKeyAuthenticatorBuilder, DEFAULT_HEADER};
-pub use digest::MIN_PEPPER_LEN;
-pub use format::{
+pub use crate::key_format::{
     CHECKSUM_LEN, DEFAULT_PREFIX, GeneratedKey, ID_LEN, KeyFormat, KeyFormatError, MAX_PREFIX_LEN,
     ParsedKey, SECRET_LEN,
 };
+pub use authenticator::{ApiKeyAuthenticator, ApiKeyAuthenticatorBuilder, DEFAULT_HEADER};
+pub use digest::MIN_PEPPER_LEN;
 pub use manager::ApiKeysBuilder;
 
 pub(crate) use manager::ApiKeys;

@@ -6,11 +6,12 @@ use std::time::Duration;
 use http::header::AUTHORIZATION;
 
 use super::cache::VerifiedCache;
-use super::header::{self, BasicCredentials, BasicLimits, parse_basic};
+use super::header::{BasicCredentials, BasicLimits, parse_basic};
 use super::turns::Turns;
 use super::{HashError, HashingConfig, HashingPool};
-use crate::authenticator::{ApiKeyVerifier, Authenticator, BoxFuture, Outcome};
+use crate::authenticator::{ApiKeyVerifier, Authenticator, CredentialSource, Outcome};
 use crate::error::{ConfigError, StoreError};
+use crate::future::BoxFuture;
 use crate::lockout::{AttemptEnd, Lockout};
 use crate::principal::{Principal, Scheme};
 use crate::reject::{Challenge, Rejection};
@@ -74,14 +75,14 @@ impl BasicAuthenticator {
         let header = match request.single_header(AUTHORIZATION) {
             Ok(Some(header)) => header,
             Ok(None) => return Outcome::Abstain,
-            Err(rejection) => return Outcome::Rejected(rejection.for_scheme(Scheme::Basic)),
+            Err(rejection) => return Outcome::Rejected(rejection.for_scheme(Scheme::BASIC)),
         };
         let credentials = match parse_basic(header, &self.limits) {
             Ok(Some(credentials)) => credentials,
             Ok(None) => return Outcome::Abstain,
             Err(reason) => {
                 return Outcome::Rejected(
-                    Rejection::invalid_request(reason).for_scheme(Scheme::Basic),
+                    Rejection::invalid_request(reason).for_scheme(Scheme::BASIC),
                 );
             }
         };
@@ -92,7 +93,7 @@ impl BasicAuthenticator {
         }
         match self.verify(&credentials, request).await {
             Ok(outcome) => outcome,
-            Err(rejection) => Outcome::Rejected(rejection.for_scheme(Scheme::Basic)),
+            Err(rejection) => Outcome::Rejected(rejection.for_scheme(Scheme::BASIC)),
         }
     }
 
@@ -197,7 +198,7 @@ impl BasicAuthenticator {
                     "stored password hash is malformed; the user cannot log in"
                 );
                 return refuse(Rejection::invalid_credentials(
-                    Scheme::Basic,
+                    Scheme::BASIC,
                     "stored password hash is malformed",
                 ));
             }
@@ -216,7 +217,7 @@ impl BasicAuthenticator {
                     Some(r) if r.disabled => "user is disabled",
                     Some(_) => "wrong password",
                 };
-                return refuse(Rejection::invalid_credentials(Scheme::Basic, reason));
+                return refuse(Rejection::invalid_credentials(Scheme::BASIC, reason));
             }
         };
 
@@ -299,7 +300,7 @@ impl BasicAuthenticator {
 }
 
 fn principal_of(record: &UserRecord) -> Principal {
-    Principal::new(&record.name, record.kind, Scheme::Basic).with_groups(record.groups.clone())
+    Principal::new(&record.name, record.kind, Scheme::BASIC).with_groups(record.groups.clone())
 }
 
 fn unavailable(err: StoreError) -> Rejection {
@@ -309,7 +310,7 @@ fn unavailable(err: StoreError) -> Rejection {
 
 impl Authenticator for BasicAuthenticator {
     fn scheme(&self) -> Scheme {
-        Scheme::Basic
+        Scheme::BASIC
     }
 
     fn challenge(&self) -> Challenge {
@@ -318,12 +319,8 @@ impl Authenticator for BasicAuthenticator {
             .param("charset", "UTF-8")
     }
 
-    fn recognizes(&self, request: &RequestView<'_>) -> bool {
-        request
-            .headers()
-            .get_all(AUTHORIZATION)
-            .iter()
-            .any(header::is_basic)
+    fn sources(&self) -> Vec<CredentialSource> {
+        vec![CredentialSource::authorization("Basic")]
     }
 
     fn authenticate<'a>(&'a self, request: &'a RequestView<'a>) -> BoxFuture<'a, Outcome> {
@@ -409,8 +406,8 @@ impl BasicAuthenticatorBuilder {
     /// counters are neither read nor counted, so a locked-out user's scripts keep working and
     /// bad tokens cannot lock anyone out. It authenticates when the key is valid and its owner is
     /// the user name, both passed through [`UserStore::canonical_name`]; otherwise it is a 401.
-    /// The principal is the key's (scheme [`Scheme::ApiKey`], its id, groups and scopes), so a
-    /// route with `Schemes::deny([Scheme::Basic])` refuses passwords and still admits keys;
+    /// The principal is the key's (scheme [`Scheme::API_KEY`], its id, groups and scopes), so a
+    /// route with `Schemes::deny([Scheme::BASIC])` refuses passwords and still admits keys;
     /// a refused key is audited as an API key (scheme `api_key`, `attempted_credential_id`).
     /// As with a key in `X-API-Key`, the user record is not read: disabling a user does not
     /// stop their keys, revoking the keys does.

@@ -94,6 +94,19 @@ impl Config {
             api_keys = Some(manager);
         }
         builder = self.bearer_authenticators(builder)?;
+        for authenticator in &self.authenticators {
+            builder = builder.shared_authenticator(Arc::clone(authenticator));
+        }
+        // The first unknown name in the file, not in the order policies were read.
+        let unknown = self
+            .custom_scheme_names
+            .iter()
+            .filter(|(name, _)| !builder.schemes().any(|scheme| scheme.as_str() == name))
+            .map(|(_, error)| error)
+            .min_by_key(|error| error.location().map(|at| (at.line, at.column)));
+        if let Some(error) = unknown {
+            return Err(error.clone());
+        }
         for route in &self.routes {
             builder = builder.rule(route.clone());
         }

@@ -8,13 +8,13 @@ use serde::Deserialize;
 
 use super::duration::DurationSetting;
 use super::{mapping, read_secret};
-#[cfg(feature = "api-key")]
-use crate::api_key::KeyFormat;
 use crate::error::ConfigError;
 use crate::jwt::{
     ClientAuth, DEFAULT_CACHE_CAPACITY, DEFAULT_CACHE_TTL, HttpClient, IntrospectionAuthenticator,
     IntrospectionAuthenticatorBuilder,
 };
+#[cfg(feature = "api-key")]
+use crate::key_format::KeyFormat;
 use crate::secret::SecretString;
 
 /// How the service authenticates to the introspection endpoint.

@@ -150,6 +150,7 @@ impl Config {
             raw: &raw,
             spans: &spans,
             built: BTreeMap::new(),
+            custom_scheme_names: Vec::new(),
         }
         .finish()
         .map_err(|e| spans.locate_error(e))?;

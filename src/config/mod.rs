@@ -57,6 +57,7 @@ use self::introspection::IntrospectionSettings;
 use self::jwt::JwtSettings;
 #[cfg(feature = "api-key")]
 use crate::api_key::{ApiKeyAuthenticator, ApiKeys};
+use crate::authenticator::Authenticator;
 #[cfg(feature = "basic")]
 use crate::basic::{ApiKeyVerifier, BasicAuthenticator, BasicLimits, HashingConfig};
 use crate::client_ip::{ForwardedHeader, TrustedProxies};
@@ -108,6 +109,11 @@ pub struct Config {
     /// default one (feature `jwks`).
     #[cfg(any(feature = "jwt", feature = "introspection"))]
     http_client: Option<Arc<dyn crate::jwt::HttpClient>>,
+    /// Scheme names the policies use that are not built in, each with the error (key and
+    /// location) for when no authenticator checks it; checked when the Gate is built.
+    custom_scheme_names: Vec<(String, ConfigError)>,
+    /// Authenticators of the service's own (see [`Config::authenticator`]).
+    authenticators: Vec<Arc<dyn Authenticator>>,
 }
 
 /// How the upstream behind a proxy built on the Gate reads paths (`[gateway] upstream_paths`).
@@ -138,6 +144,16 @@ impl Config {
     )]
     pub fn from_str(text: &str) -> Result<Self, ConfigError> {
         Self::parse(text, None)
+    }
+
+    /// Adds an authenticator of your own, asked after the ones the file configures. Its scheme's
+    /// name may then appear in `schemes_allow`, `schemes_deny` and `max_lifetime`; a name there
+    /// that is neither built in nor the scheme of an added authenticator is an error, keyed and
+    /// located, when the Gate is built.
+    #[must_use]
+    pub fn authenticator(mut self, authenticator: impl Authenticator) -> Self {
+        self.authenticators.push(Arc::new(authenticator));
+        self
     }
 
     /// Reads, parses and validates a configuration file.

@@ -9,6 +9,7 @@ pub(super) struct Validator<'a> {
     pub(super) raw: &'a RawConfig,
     pub(super) spans: &'a Spans<'a>,
     pub(super) built: BTreeMap<String, Arc<dyn Policy>>,
+    pub(super) custom_scheme_names: Vec<(String, ConfigError)>,
 }
 
 impl Validator<'_> {
@@ -58,6 +59,8 @@ impl Validator<'_> {
             upstream_paths,
             #[cfg(any(feature = "jwt", feature = "introspection"))]
             http_client: None,
+            custom_scheme_names: self.custom_scheme_names,
+            authenticators: Vec::new(),
         })
     }
 
@@ -321,12 +324,12 @@ impl Validator<'_> {
             rules.push(Box::new(Anonymous));
         }
         if let Some(list) = &section.schemes_allow {
-            let schemes = self.schemes(list, &format!("{key}.schemes_allow"))?;
-            rules.push(Box::new(Schemes::allow(schemes)));
+            self.scheme_names(list, &format!("{key}.schemes_allow"))?;
+            rules.push(Box::new(Schemes::allow(list.iter().map(Spanned::get_ref))));
         }
         if let Some(list) = &section.schemes_deny {
-            let schemes = self.schemes(list, &format!("{key}.schemes_deny"))?;
-            rules.push(Box::new(Schemes::deny(schemes)));
+            self.scheme_names(list, &format!("{key}.schemes_deny"))?;
+            rules.push(Box::new(Schemes::deny(list.iter().map(Spanned::get_ref))));
         }
         if let Some(kind) = section.kind {
             rules.push(Box::new(KindIs(kind)));
@@ -360,16 +363,36 @@ impl Validator<'_> {
         Ok(Arc::new(all))
     }
 
-    /// A `schemes_allow` or `schemes_deny` list (`key`), each name one of the built-in schemes.
-    fn schemes(&self, list: &[Spanned<String>], key: &str) -> Result<Vec<Scheme>, ConfigError> {
-        list.iter()
-            .enumerate()
-            .map(|(i, s)| {
-                s.get_ref()
-                    .parse::<Scheme>()
-                    .map_err(|e| self.spans.error(s, format!("{key}[{i}]"), e.to_string()))
-            })
-            .collect()
+    /// Checks each name of a `schemes_allow` or `schemes_deny` list (`key`).
+    fn scheme_names(&mut self, list: &[Spanned<String>], key: &str) -> Result<(), ConfigError> {
+        for (i, s) in list.iter().enumerate() {
+            self.scheme_name(s.get_ref(), s, format!("{key}[{i}]"))?;
+        }
+        Ok(())
+    }
+
+    /// Checks a scheme name written at `value` (key `key`) and, unless it is built in, keeps it
+    /// to check against the authenticators when the Gate is built.
+    fn scheme_name<T>(
+        &mut self,
+        name: &str,
+        value: &Spanned<T>,
+        key: String,
+    ) -> Result<(), ConfigError> {
+        crate::principal::check_name(name)
+            .map_err(|e| self.spans.error(value, key.clone(), e.message().to_owned()))?;
+        if Scheme::built_in(name).is_none() {
+            let error = self.spans.error(
+                value,
+                key,
+                format!(
+                    "unknown scheme `{name}`: not one of basic, api_key, jwt or introspection, \
+                     and no authenticator added to the configuration checks it"
+                ),
+            );
+            self.custom_scheme_names.push((name.to_owned(), error));
+        }
+        Ok(())
     }
 
     /// `ip_allow` and `ip_deny`, when either is given.
@@ -388,7 +411,11 @@ impl Validator<'_> {
     }
 
     /// `max_lifetime` and `allow_non_expiring`, when either is given.
-    fn expiry_cap(&self, section: &RawPolicy, key: &str) -> Result<Option<ExpiryCap>, ConfigError> {
+    fn expiry_cap(
+        &mut self,
+        section: &RawPolicy,
+        key: &str,
+    ) -> Result<Option<ExpiryCap>, ConfigError> {
         if section.max_lifetime.is_none() && section.allow_non_expiring.is_none() {
             return Ok(None);
         }
@@ -400,10 +427,8 @@ impl Validator<'_> {
             cap = match scheme.as_str() {
                 "default" => cap.default_max_lifetime(duration),
                 name => {
-                    let scheme = name
-                        .parse::<Scheme>()
-                        .map_err(|e| self.spans.error(lifetime, field, e.to_string()))?;
-                    cap.max_lifetime(scheme, duration)
+                    self.scheme_name(name, lifetime, field)?;
+                    cap.max_lifetime(name, duration)
                 }
             };
         }

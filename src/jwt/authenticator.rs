@@ -14,8 +14,9 @@ use super::jwks::{JwksCacheConfig, KeySource, RemoteKeys, resolve};
 use super::keys::KeySet;
 use super::validation::{Rules, normalize_typ};
 use super::{DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_SIZE};
-use crate::authenticator::{Authenticator, BoxFuture, Outcome};
+use crate::authenticator::{Authenticator, CredentialSource, Outcome};
 use crate::error::ConfigError;
+use crate::future::BoxFuture;
 use crate::principal::{Principal, Scheme};
 use crate::reject::Challenge;
 use crate::request::RequestView;
@@ -109,7 +110,7 @@ impl JwtAuthenticator {
         let times = inner.rules.check_claims(&claims)?;
         let mut principal = inner
             .claims
-            .principal(&claims, Scheme::Jwt, times, verified)?;
+            .principal(&claims, Scheme::JWT, times, verified)?;
         principal.set_claims_json(token.payload);
         Ok(principal)
     }
@@ -172,15 +173,15 @@ impl JwtAuthenticator {
 
 impl Authenticator for JwtAuthenticator {
     fn scheme(&self) -> Scheme {
-        Scheme::Jwt
+        Scheme::JWT
     }
 
     fn challenge(&self) -> Challenge {
         Challenge::new("Bearer").param("realm", self.inner.realm.clone())
     }
 
-    fn recognizes(&self, request: &RequestView<'_>) -> bool {
-        self.inner.locator.recognizes(request, Self::accepts)
+    fn sources(&self) -> Vec<CredentialSource> {
+        self.inner.locator.sources()
     }
 
     fn authenticate<'a>(&'a self, request: &'a RequestView<'a>) -> BoxFuture<'a, Outcome> {
@@ -192,7 +193,7 @@ impl Authenticator for JwtAuthenticator {
             };
             match self.verify(&token).await {
                 Ok(principal) => Outcome::Authenticated(principal),
-                Err(err) => Outcome::Rejected(err.into_rejection(Scheme::Jwt)),
+                Err(err) => Outcome::Rejected(err.into_rejection(Scheme::JWT)),
             }
         })
     }
@@ -428,7 +429,7 @@ impl JwtAuthenticatorBuilder {
                 max_token_size: self.max_token_size,
                 max_kid_len: self.max_kid_len,
                 locator: BearerLocator {
-                    scheme: Scheme::Jwt,
+                    scheme: Scheme::JWT,
                     allow_query: self.allow_query,
                 },
             }),

@@ -8,6 +8,7 @@ use std::borrow::Cow;
 
 use http::header::AUTHORIZATION;
 
+use crate::authenticator::CredentialSource;
 use crate::principal::Scheme;
 use crate::reject::Rejection;
 use crate::request::{RequestView, split_authorization};
@@ -23,17 +24,13 @@ pub(crate) struct BearerLocator {
 }
 
 impl BearerLocator {
-    /// Whether the request carries a token `accept` takes. No allocation for the header case.
-    pub(crate) fn recognizes(
-        &self,
-        request: &RequestView<'_>,
-        accept: impl Fn(&str) -> bool,
-    ) -> bool {
-        header_tokens(request).any(&accept)
-            || (self.allow_query
-                && request
-                    .query()
-                    .is_some_and(|q| query_values(q).any(|token| accept(&token))))
+    /// Where the tokens are read: the header, and the query parameter when allowed.
+    pub(crate) fn sources(&self) -> Vec<CredentialSource> {
+        let mut sources = vec![CredentialSource::authorization("Bearer")];
+        if self.allow_query {
+            sources.push(CredentialSource::query(QUERY_PARAM));
+        }
+        sources
     }
 
     /// The one token the request carries for this authenticator, or why it is ambiguous.

@@ -186,7 +186,7 @@ impl ClaimMapping {
         let sub = claims.sub.as_deref();
         let client_id = claims.client_id.as_deref();
         let username = match scheme {
-            Scheme::Introspection => claims.username.as_deref(),
+            Scheme::INTROSPECTION => claims.username.as_deref(),
             _ => None,
         };
         let (subject, from_client_id) = match (sub, username, client_id) {
@@ -538,7 +538,7 @@ mod tests {
             .map_err(|e| TokenError::malformed(e.to_string()))?;
         let mut principal = mapping.principal(
             &claims,
-            Scheme::Jwt,
+            Scheme::JWT,
             Times::default(),
             Verified::for_fuzzing(),
         )?;

@@ -83,9 +83,9 @@ pub fn jwt_claims(
     let fail = |e: super::error::TokenError| Some((e.kind(), e.to_string()));
     let times = rules.check_claims(&claims).map_err(fail)?;
     let scheme = if introspection {
-        Scheme::Introspection
+        Scheme::INTROSPECTION
     } else {
-        Scheme::Jwt
+        Scheme::JWT
     };
     mapping
         .principal(&claims, scheme, times, Verified::for_fuzzing())

@@ -20,8 +20,8 @@ use http::{Request, Response, Uri};
 use serde_json::{Map, Value};
 
 use super::error::{FetchError, FetchErrorKind};
-use crate::authenticator::BoxFuture;
 use crate::error::ConfigError;
+use crate::future::BoxFuture;
 #[cfg(feature = "jwt")]
 use crate::json;
 

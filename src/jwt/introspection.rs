@@ -36,11 +36,12 @@ use super::claims::{ClaimMapping, Claims, Verified};
 use super::error::{TokenError, TokenErrorKind};
 use super::http::{FetchLimits, HttpClient, check_url, send};
 use super::validation::{Rules, now_secs};
-#[cfg(feature = "api-key")]
-use crate::api_key::KeyFormat;
-use crate::authenticator::{Authenticator, BoxFuture, Outcome};
+use crate::authenticator::{Authenticator, CredentialSource, Outcome};
 use crate::error::ConfigError;
+use crate::future::BoxFuture;
 use crate::json;
+#[cfg(feature = "api-key")]
+use crate::key_format::KeyFormat;
 use crate::principal::{Principal, Scheme};
 use crate::reject::Challenge;
 use crate::request::RequestView;
@@ -272,7 +273,7 @@ impl IntrospectionAuthenticator {
         let mut principal =
             inner
                 .claims
-                .principal(&answer, Scheme::Introspection, times, verified)?;
+                .principal(&answer, Scheme::INTROSPECTION, times, verified)?;
         principal.set_claims_json(body.to_vec());
         Ok((principal, exp))
     }
@@ -343,15 +344,15 @@ impl IntrospectionAuthenticator {
 
 impl Authenticator for IntrospectionAuthenticator {
     fn scheme(&self) -> Scheme {
-        Scheme::Introspection
+        Scheme::INTROSPECTION
     }
 
     fn challenge(&self) -> Challenge {
         Challenge::new("Bearer").param("realm", self.inner.realm.clone())
     }
 
-    fn recognizes(&self, request: &RequestView<'_>) -> bool {
-        self.inner.locator.recognizes(request, |t| self.accepts(t))
+    fn sources(&self) -> Vec<CredentialSource> {
+        self.inner.locator.sources()
     }
 
     fn authenticate<'a>(&'a self, request: &'a RequestView<'a>) -> BoxFuture<'a, Outcome> {
@@ -363,7 +364,7 @@ impl Authenticator for IntrospectionAuthenticator {
             };
             match self.introspect(&token).await {
                 Ok(principal) => Outcome::Authenticated(principal),
-                Err(err) => Outcome::Rejected(err.into_rejection(Scheme::Introspection)),
+                Err(err) => Outcome::Rejected(err.into_rejection(Scheme::INTROSPECTION)),
             }
         })
     }
@@ -609,7 +610,7 @@ impl IntrospectionAuthenticatorBuilder {
                 jwt_shaped: self.jwt_shaped,
                 max_token_size: self.max_token_size,
                 locator: BearerLocator {
-                    scheme: Scheme::Introspection,
+                    scheme: Scheme::INTROSPECTION,
                     allow_query: self.allow_query,
                 },
             }),
@@ -808,7 +809,7 @@ mod tests {
     use crate::principal::SubjectKind;
 
     fn principal() -> Principal {
-        Principal::new("s", SubjectKind::User, Scheme::Introspection)
+        Principal::new("s", SubjectKind::User, Scheme::INTROSPECTION)
     }
 
     #[test]

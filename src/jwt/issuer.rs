@@ -189,7 +189,7 @@ impl fmt::Debug for SigningKey {
 /// let gate = Gate::builder().authenticator(issuer.authenticator_builder().build()?).build()?;
 ///
 /// // After checking a password or an API key:
-/// let alice = Principal::new("alice", SubjectKind::User, Scheme::Basic).with_groups(["staff"]);
+/// let alice = Principal::new("alice", SubjectKind::User, Scheme::BASIC).with_groups(["staff"]);
 /// let token = issuer.issue(&alice, Duration::from_secs(600))?;
 ///
 /// let request = http::Request::get("/orders")

@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 
 use ipnet::{IpNet, Ipv6Net};
 
-use crate::authenticator::BoxFuture;
 use crate::error::{StoreError, StoreErrorKind};
+use crate::future::BoxFuture;
 
 #[cfg(feature = "redis")]
 mod redis;

@@ -17,8 +17,8 @@ use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use ::redis::{Client, ConnectionAddr, IntoConnectionInfo, RedisError, Script, TlsCertificates};
 
 use super::{FailureRecord, FailureStore};
-use crate::authenticator::BoxFuture;
 use crate::error::{ConfigError, StoreError, StoreErrorKind};
+use crate::future::BoxFuture;
 
 /// Every key this store writes starts with this.
 const NAMESPACE: &str = "portcullis:lockout:";

@@ -2,7 +2,7 @@
 
 use super::{Decision, Policy, PolicyContext};
 use crate::error::ConfigError;
-use crate::principal::{Scheme, SubjectKind};
+use crate::principal::SubjectKind;
 
 /// The error for a rule given an empty list: whatever the rule's logic makes of it (an empty
 /// all-of is true for everyone, an empty any-of for no one), it is never what was meant.
@@ -199,26 +199,38 @@ impl Policy for KindIs {
 /// for an anonymous request, which the Gate refuses (see [`Decision`]): to let anonymous callers
 /// through as well, use `Any(Anonymous, Schemes)`. An empty list is refused when the Gate is
 /// built.
+///
+/// Schemes are named by [`Scheme`](crate::Scheme) or by name (`Schemes::deny([Scheme::BASIC])`,
+/// `Schemes::allow(["ldap"])`). A name that is neither built in nor the scheme of one of the
+/// Gate's authenticators is refused when the Gate is built.
 #[derive(Clone, Debug)]
 pub struct Schemes {
-    schemes: Vec<Scheme>,
+    schemes: Vec<String>,
     allow: bool,
 }
 
 impl Schemes {
     /// Allows only principals authenticated by one of `schemes`.
-    pub fn allow(schemes: impl IntoIterator<Item = Scheme>) -> Self {
+    pub fn allow<I, S>(schemes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
         Self {
-            schemes: schemes.into_iter().collect(),
+            schemes: schemes.into_iter().map(|s| s.as_ref().to_owned()).collect(),
             allow: true,
         }
     }
 
     /// Denies principals authenticated by any of `schemes`.
-    pub fn deny(schemes: impl IntoIterator<Item = Scheme>) -> Self {
+    pub fn deny<I, S>(schemes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
         Self {
-            schemes: schemes.into_iter().collect(),
             allow: false,
+            ..Self::allow(schemes)
         }
     }
 }
@@ -228,7 +240,8 @@ impl Policy for Schemes {
         let Some(principal) = context.principal() else {
             return Decision::indeterminate("schemes", "anonymous request");
         };
-        let listed = self.schemes.contains(&principal.scheme());
+        let scheme = principal.scheme().as_str();
+        let listed = self.schemes.iter().any(|s| s == scheme);
         if listed == self.allow {
             Decision::Allow
         } else {
@@ -248,5 +261,9 @@ impl Policy for Schemes {
             }));
         }
         Ok(())
+    }
+
+    fn scheme_names(&self) -> Vec<&str> {
+        self.schemes.iter().map(String::as_str).collect()
     }
 }

@@ -51,6 +51,13 @@ impl Policy for All {
     fn validate(&self) -> Result<(), ConfigError> {
         self.0.iter().try_for_each(|policy| policy.validate())
     }
+
+    fn scheme_names(&self) -> Vec<&str> {
+        self.0
+            .iter()
+            .flat_map(|policy| policy.scheme_names())
+            .collect()
+    }
 }
 
 /// Allows when at least one policy allows. Otherwise, when some policy answers indeterminate, so
@@ -107,6 +114,13 @@ impl Policy for Any {
     fn validate(&self) -> Result<(), ConfigError> {
         self.0.iter().try_for_each(|policy| policy.validate())
     }
+
+    fn scheme_names(&self) -> Vec<&str> {
+        self.0
+            .iter()
+            .flat_map(|policy| policy.scheme_names())
+            .collect()
+    }
 }
 
 /// Allows exactly when the inner policy denies, denies when it allows, and stays indeterminate
@@ -139,6 +153,10 @@ impl Policy for Not {
     fn validate(&self) -> Result<(), ConfigError> {
         self.0.validate()
     }
+
+    fn scheme_names(&self) -> Vec<&str> {
+        self.0.scheme_names()
+    }
 }
 
 /// Runs a policy without enforcing it: a denial (or indeterminate answer) it would have made is
@@ -161,6 +179,7 @@ impl<P: Policy> Policy for ReportOnly<P> {
             let principal = context.principal();
             tracing::warn!(
                 target: audit::TARGET,
+                stage = context.stage(),
                 outcome = "deny",
                 indeterminate = decision.is_indeterminate(),
                 report_only = true,
@@ -180,6 +199,10 @@ impl<P: Policy> Policy for ReportOnly<P> {
 
     fn validate(&self) -> Result<(), ConfigError> {
         self.0.validate()
+    }
+
+    fn scheme_names(&self) -> Vec<&str> {
+        self.0.scheme_names()
     }
 }
 
@@ -211,6 +234,10 @@ impl Policy for Box<dyn Policy> {
     fn validate(&self) -> Result<(), ConfigError> {
         (**self).validate()
     }
+
+    fn scheme_names(&self) -> Vec<&str> {
+        (**self).scheme_names()
+    }
 }
 
 impl Policy for Arc<dyn Policy> {
@@ -220,5 +247,9 @@ impl Policy for Arc<dyn Policy> {
 
     fn validate(&self) -> Result<(), ConfigError> {
         (**self).validate()
+    }
+
+    fn scheme_names(&self) -> Vec<&str> {
+        (**self).scheme_names()
     }
 }

@@ -24,6 +24,14 @@ pub trait Policy: fmt::Debug + Send + Sync + 'static {
     fn validate(&self) -> Result<(), ConfigError> {
         Ok(())
     }
+
+    /// The scheme names this policy judges by ([`Schemes`](crate::Schemes),
+    /// [`ExpiryCap`](super::ExpiryCap)), so that the Gate can refuse, when it is built, a name
+    /// that no authenticator of its checks (a typo would otherwise never match). Combinators
+    /// list what they wrap. Defaults to none.
+    fn scheme_names(&self) -> Vec<&str> {
+        Vec::new()
+    }
 }
 
 /// Everything a policy may look at. Built only by the Gate, after authentication.
@@ -32,6 +40,8 @@ pub struct PolicyContext<'a> {
     principal: Option<&'a Principal>,
     request: &'a RequestView<'a>,
     path: &'a str,
+    /// Who runs the policy, for audit events: `gate`, `route` or `handler`.
+    stage: &'static str,
     /// Read from the clock only if a policy asks: most never do.
     now: OnceCell<DateTime<Utc>>,
 }
@@ -46,8 +56,20 @@ impl<'a> PolicyContext<'a> {
             principal,
             request,
             path,
+            stage: "gate",
             now: OnceCell::new(),
         }
+    }
+
+    /// Marks the context as run by a route-bound policy or a handler guard, not the Gate.
+    pub(crate) fn at_stage(mut self, stage: &'static str) -> Self {
+        self.stage = stage;
+        self
+    }
+
+    /// Who runs the policy, for audit events.
+    pub(crate) fn stage(&self) -> &'static str {
+        self.stage
     }
 
     /// The authenticated caller, or `None` for an anonymous request.

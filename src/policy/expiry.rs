@@ -17,7 +17,7 @@ use crate::principal::Scheme;
 /// request is indeterminate (see [`Decision`]): there is no credential to judge.
 #[derive(Clone, Debug, Default)]
 pub struct ExpiryCap {
-    caps: BTreeMap<Scheme, Duration>,
+    caps: BTreeMap<String, Duration>,
     default_cap: Option<Duration>,
     allow_non_expiring: bool,
 }
@@ -28,9 +28,9 @@ impl ExpiryCap {
         Self::default()
     }
 
-    /// The longest lifetime for credentials of `scheme`.
-    pub fn max_lifetime(mut self, scheme: Scheme, lifetime: Duration) -> Self {
-        self.caps.insert(scheme, lifetime);
+    /// The longest lifetime for credentials of `scheme` (a [`Scheme`] or a scheme's name).
+    pub fn max_lifetime(mut self, scheme: impl AsRef<str>, lifetime: Duration) -> Self {
+        self.caps.insert(scheme.as_ref().to_owned(), lifetime);
         self
     }
 
@@ -47,8 +47,8 @@ impl ExpiryCap {
     }
 
     fn cap_for(&self, scheme: Scheme) -> Option<Duration> {
-        self.caps.get(&scheme).copied().or(match scheme {
-            Scheme::Basic => None,
+        self.caps.get(scheme.as_str()).copied().or(match scheme {
+            Scheme::BASIC => None,
             _ => self.default_cap,
         })
     }
@@ -83,5 +83,9 @@ impl Policy for ExpiryCap {
                 ),
             )
         }
+    }
+
+    fn scheme_names(&self) -> Vec<&str> {
+        self.caps.keys().map(String::as_str).collect()
     }
 }

@@ -71,7 +71,11 @@ fn names() -> impl Strategy<Value = Vec<&'static str>> {
 }
 
 fn scheme() -> impl Strategy<Value = Scheme> {
-    prop_oneof![Just(Scheme::Basic), Just(Scheme::ApiKey), Just(Scheme::Jwt)]
+    prop_oneof![
+        Just(Scheme::BASIC),
+        Just(Scheme::API_KEY),
+        Just(Scheme::JWT)
+    ]
 }
 
 fn kind() -> impl Strategy<Value = SubjectKind> {
@@ -134,7 +138,7 @@ fn build(tree: &Tree) -> Box<dyn Policy> {
         Tree::Expiry => Box::new(
             ExpiryCap::new()
                 .default_max_lifetime(Duration::from_secs(3600))
-                .max_lifetime(Scheme::Basic, Duration::from_secs(3600)),
+                .max_lifetime(Scheme::BASIC, Duration::from_secs(3600)),
         ),
         Tree::All(trees) => Box::new(All::from(trees.iter().map(build).collect::<Vec<_>>())),
         Tree::Any(trees) => Box::new(Any::from(trees.iter().map(build).collect::<Vec<_>>())),

@@ -13,6 +13,8 @@ pub(crate) mod rejection;
 
 pub(crate) use rejection::Rejection;
 
+mod refusal;
+
 /// What went wrong, as a growable list; reach it through [`Rejection::kind`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -32,6 +34,9 @@ pub enum RejectionKind {
     LockedOut,
     /// A store, key source or the hashing pool cannot answer: an outage, not a bad credential. 503.
     Unavailable,
+    /// The service is not set up to decide: a route layer, handler guard or extractor found no
+    /// Gate in front of it. 500; the request is refused, never judged as anonymous.
+    Misconfigured,
 }
 
 /// One `WWW-Authenticate` challenge: a scheme name and its auth-params (RFC 9110 §11.6.1).
@@ -160,33 +165,9 @@ pub fn add_standard_headers<B>(
     }
 }
 
-/// The refusal when a handler asks for a [`Principal`](crate::Principal) the Gate did not
-/// provide (axum and actix-web extractors): the route is not behind the Gate, or its rule lets
-/// anonymous callers in.
-///
-/// It answers 401 with the default problem body but no `WWW-Authenticate` challenge, since the
-/// extractor does not know which schemes the Gate offers. Let the Gate refuse such callers instead
-/// (a rule that needs authentication answers with every challenge), or take
-/// `Option<Principal>`.
-#[derive(Debug)]
-pub struct MissingPrincipal;
-
-impl MissingPrincipal {
-    /// The response: 401, problem body, no challenge.
-    #[cfg(any(feature = "axum", feature = "actix"))]
-    pub(crate) fn response(&self) -> Response<String> {
-        let rejection = Rejection::missing_credentials("handler needs a principal");
-        ProblemJson.respond(&rejection, &[])
-    }
-}
-
-impl fmt::Display for MissingPrincipal {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("the handler needs a principal and the request has none")
-    }
-}
-
-impl std::error::Error for MissingPrincipal {}
+/// A refusal after the Gate (route layers, handler guards, extractors), ready to send: the
+/// rejection and the response the Gate's own responder built for it.
+pub use refusal::Refusal;
 
 #[cfg(test)]
 mod tests {
@@ -222,7 +203,7 @@ mod tests {
 
     #[test]
     fn bad_token_adds_invalid_token_to_bearer_only() {
-        let r = Rejection::invalid_credentials(Scheme::Jwt, "bad signature");
+        let r = Rejection::invalid_credentials(Scheme::JWT, "bad signature");
         let c = r.challenges(&enabled());
         assert_eq!(c[0].get("error"), None);
         assert_eq!(c[1].get("error"), Some("invalid_token"));

@@ -80,6 +80,12 @@ impl Rejection {
         Self::new(RejectionKind::Unavailable, reason)
     }
 
+    /// The service is not set up to decide (500): no Gate in front of a route layer, guard or
+    /// extractor.
+    pub(crate) fn misconfigured(reason: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(RejectionKind::Misconfigured, reason)
+    }
+
     /// Marks which scheme's credential this is about, so its challenge can carry the error.
     pub fn for_scheme(mut self, scheme: Scheme) -> Self {
         self.scheme = Some(scheme);
@@ -152,6 +158,7 @@ impl Rejection {
             RejectionKind::Forbidden | RejectionKind::InsufficientScope => StatusCode::FORBIDDEN,
             RejectionKind::LockedOut => StatusCode::TOO_MANY_REQUESTS,
             RejectionKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            RejectionKind::Misconfigured => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -169,6 +176,7 @@ impl Rejection {
             RejectionKind::Unavailable => {
                 "Authentication is temporarily unavailable; try again later."
             }
+            RejectionKind::Misconfigured => "The service cannot authorize this request.",
         }
     }
 
@@ -180,10 +188,10 @@ impl Rejection {
     /// Bearer challenge with `error="insufficient_scope"`. Other statuses carry none.
     pub fn challenges(&self, enabled: &[Challenge]) -> Vec<Challenge> {
         let bearer_error = match (self.kind, self.scheme) {
-            (RejectionKind::InvalidCredentials, Some(Scheme::Jwt | Scheme::Introspection)) => {
+            (RejectionKind::InvalidCredentials, Some(Scheme::JWT | Scheme::INTROSPECTION)) => {
                 Some(("invalid_token", "The access token is invalid or expired"))
             }
-            (RejectionKind::InvalidRequest, Some(Scheme::Jwt | Scheme::Introspection)) => Some((
+            (RejectionKind::InvalidRequest, Some(Scheme::JWT | Scheme::INTROSPECTION)) => Some((
                 "invalid_request",
                 "The request carries a malformed bearer token",
             )),

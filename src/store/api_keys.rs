@@ -13,8 +13,8 @@ use std::sync::RwLock;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::authenticator::BoxFuture;
 use crate::error::{StoreError, StoreErrorKind};
+use crate::future::BoxFuture;
 use crate::principal::SubjectKind;
 use crate::secret::constant_time_eq;
 

@@ -6,8 +6,8 @@ use std::sync::RwLock;
 use chrono::Utc;
 
 use super::{UserRecord, UserStore};
-use crate::authenticator::BoxFuture;
 use crate::error::{StoreError, StoreErrorKind};
+use crate::future::BoxFuture;
 use crate::secret::PasswordHash;
 
 /// Users in a `RwLock<BTreeMap>`. Nothing survives the process.

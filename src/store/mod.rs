@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use crate::authenticator::BoxFuture;
 pub use crate::error::{StoreError, StoreErrorKind};
+use crate::future::BoxFuture;
 use crate::principal::SubjectKind;
 pub use crate::secret::PasswordHash;
 

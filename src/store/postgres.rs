@@ -15,8 +15,8 @@ use super::{
     ApiKeyRecord, ApiKeyStore, ChangeSink, KeyChange, KeyDigest, StoreOptions, UserRecord,
     UserStore,
 };
-use crate::authenticator::BoxFuture;
 use crate::error::{StoreError, StoreErrorKind};
+use crate::future::BoxFuture;
 use crate::secret::PasswordHash;
 
 /// Users and API keys in a PostgreSQL database.

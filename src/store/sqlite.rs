@@ -14,8 +14,8 @@ use sqlx::{Executor, Row, Sqlite};
 
 use super::sql::{self, Migration};
 use super::{ApiKeyRecord, ApiKeyStore, KeyDigest, UserRecord, UserStore};
-use crate::authenticator::BoxFuture;
 use crate::error::{StoreError, StoreErrorKind};
+use crate::future::BoxFuture;
 use crate::secret::PasswordHash;
 
 /// Users and API keys in a SQLite file.

@@ -20,8 +20,8 @@ use portcullis::basic::{BasicAuthenticatorBuilder, HashingConfig};
 use portcullis::reject::Challenge;
 use portcullis::store::MemoryUserStore;
 use portcullis::{
-    Authenticator, BasicAuthenticator, BoxFuture, Gate, GateLayer, Groups, Outcome, Principal,
-    Public, RequestView, Scheme, SubjectKind,
+    Authenticator, BasicAuthenticator, BoxFuture, CredentialSource, Gate, GateLayer, Groups,
+    Outcome, Principal, Public, RequestView, Scheme, SubjectKind,
 };
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, WWW_AUTHENTICATE};
@@ -271,13 +271,15 @@ pub(crate) struct HeaderAuthenticator;
 
 impl Authenticator for HeaderAuthenticator {
     fn scheme(&self) -> Scheme {
-        Scheme::ApiKey
+        Scheme::API_KEY
     }
     fn challenge(&self) -> Challenge {
         Challenge::new("Test")
     }
-    fn recognizes(&self, request: &RequestView<'_>) -> bool {
-        request.headers().contains_key("x-user")
+    fn sources(&self) -> Vec<CredentialSource> {
+        vec![CredentialSource::header(http::HeaderName::from_static(
+            "x-user",
+        ))]
     }
     fn authenticate<'a>(&'a self, request: &'a RequestView<'a>) -> BoxFuture<'a, Outcome> {
         let h = |name: &str| {
@@ -293,8 +295,8 @@ impl Authenticator for HeaderAuthenticator {
                 .unwrap_or_default()
         };
         let scheme = h("x-scheme")
-            .map(|s| s.parse().expect("scheme"))
-            .unwrap_or(Scheme::ApiKey);
+            .map(|s| Scheme::built_in(&s).expect("a built-in scheme"))
+            .unwrap_or(Scheme::API_KEY);
         let kind = match h("x-kind").as_deref() {
             Some("application") => SubjectKind::Application,
             _ => SubjectKind::User,

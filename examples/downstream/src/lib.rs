@@ -1,12 +1,16 @@
 //! A service built on portcullis through its public API only: the same rules in front of an axum
-//! router and an actix-web app, a policy of its own, and a responder that shapes refusals.
+//! router and an actix-web app, a policy of its own, a policy bound to a route and a guard in a
+//! handler, and a responder that shapes refusals.
 
 use std::sync::Arc;
 
+use portcullis::actix::PolicyMiddleware;
 use portcullis::basic::HashingConfig;
+use portcullis::extract::Guard;
 use portcullis::policy::{Decision, PolicyContext};
-use portcullis::reject::{Challenge, ProblemJson, RejectionResponder};
+use portcullis::reject::{Challenge, ProblemJson, Refusal, RejectionResponder};
 use portcullis::store::{MemoryApiKeyStore, MemoryUserStore};
+use portcullis::tower::PolicyLayer;
 use portcullis::{
     ApiKeys, BasicAuthenticator, ConfigError, Gate, Groups, NewApiKey, Policy, PolicyExt,
     Principal, Public, Rejection, Scheme, Schemes, SecretString,
@@ -76,7 +80,7 @@ pub async fn gate() -> Result<Callers, Box<dyn std::error::Error>> {
         .route("/health", Public)
         .route(
             "/admin/**",
-            Groups::any_of(["admin"]).and(Schemes::deny([Scheme::Basic])),
+            Groups::any_of(["admin"]).and(Schemes::deny([Scheme::BASIC])),
         )
         .default_policy(ReadOnlyForApplications)
         .responder(with_service_header)
@@ -106,9 +110,26 @@ pub fn whoami(principal: &Principal) -> serde_json::Value {
     })
 }
 
+/// The policy bound to `/reports/summary`, next to the route rather than in the Gate's table.
+fn admins() -> Groups {
+    Groups::any_of(["admin"])
+}
+
+/// A handler that demands a policy itself; a refusal is the Gate's, with the service's header.
+async fn audit_log(guard: Guard) -> Result<String, Refusal> {
+    guard.require(&admins())?;
+    let who = guard.principal().map_or("-", Principal::subject);
+    Ok(format!("audit log, read by {who}"))
+}
+
 /// The axum app behind the Gate.
 pub fn axum_app(gate: Gate) -> axum::Router {
     use axum::routing::{get, post};
+    // `admins()` names a group, so it validates: the error is unreachable.
+    let summary = PolicyLayer::new(admins()).expect("a non-empty group list is valid");
+    let reports = axum::Router::new()
+        .route("/reports/summary", get(|| async { "summary" }))
+        .route_layer(summary);
     axum::Router::new()
         .route("/health", get(|| async { "ok" }))
         .route(
@@ -117,6 +138,8 @@ pub fn axum_app(gate: Gate) -> axum::Router {
         )
         .route("/reports", post(|| async { "created" }))
         .route("/admin/users", get(|| async { "users" }))
+        .route("/audit-log", get(audit_log))
+        .merge(reports)
         .layer(portcullis::GateLayer::new(gate))
 }
 
@@ -130,5 +153,12 @@ pub fn actix_routes(config: &mut actix_web::web::ServiceConfig) {
             web::get().to(|who: Principal| async move { HttpResponse::Ok().json(whoami(&who)) }),
         )
         .route("/reports", web::post().to(|| async { "created" }))
-        .route("/admin/users", web::get().to(|| async { "users" }));
+        .route("/admin/users", web::get().to(|| async { "users" }))
+        .route("/audit-log", web::get().to(audit_log))
+        .service(
+            web::resource("/reports/summary")
+                // `admins()` names a group, so it validates: the error is unreachable.
+                .wrap(PolicyMiddleware::new(admins()).expect("a non-empty group list is valid"))
+                .route(web::get().to(|| async { "summary" })),
+        );
 }

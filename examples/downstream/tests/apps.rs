@@ -115,6 +115,22 @@ async fn axum_and_actix_answer_alike() {
         ),
         ("GET", "/admin/users", Credential::ApiKey(&key), 403),
         ("GET", "/admin/users", Credential::None, 401),
+        // A policy bound to the route and a guard in the handler: admins only, refused with
+        // the service's own responder.
+        (
+            "GET",
+            "/reports/summary",
+            Credential::Basic("alice", "correct horse"),
+            200,
+        ),
+        ("GET", "/reports/summary", Credential::ApiKey(&key), 403),
+        (
+            "GET",
+            "/audit-log",
+            Credential::Basic("alice", "correct horse"),
+            200,
+        ),
+        ("GET", "/audit-log", Credential::ApiKey(&key), 403),
         // A path two readers could read differently is refused before anything else.
         ("GET", "/health/../admin/users", Credential::None, 400),
     ];

@@ -17,6 +17,10 @@
 //!
 //! Every part has a fixed length and the id and secret never contain `_`, so parsing is positional
 //! and does not depend on what the prefix contains.
+//!
+//! It sits beneath the schemes (public as `api_key::KeyFormat`): the API-key scheme issues and
+//! parses keys in it, and introspection leaves tokens of its shape to the API-key authenticator,
+//! without either scheme importing the other.
 
 use std::fmt;
 
@@ -250,7 +254,7 @@ fn is_base62(b: u8) -> bool {
 }
 
 /// CRC32 (IEEE) of `data`, as 6 base62 characters.
-pub(super) fn checksum(data: &[u8]) -> String {
+pub(crate) fn checksum(data: &[u8]) -> String {
     encode_base62_fixed(u64::from(crc32fast::hash(data)), CHECKSUM_LEN)
 }
 
