@@ -34,10 +34,7 @@ import sys
 # Imports against the layers that another change removes; the lead empties this after merging it.
 # pending, removed by the config split (issue #18): GateHandle becomes a plain ArcSwap<Gate> handle
 # (config does the reload), and the TOML shapes of [jwt] and [introspection] move into config/.
-PENDING = {
-    ("handle", "config"): "pending, removed by the config split: GateHandle reload moves to config",
-    ("jwt", "config"): "pending, removed by the config split: jwt/settings.rs moves to config/",
-}
+PENDING = {}
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -148,16 +148,7 @@ fn bench(c: &mut Criterion) {
         .build()
         .unwrap();
     for case in cases() {
-        let mut jwk = case.jwk.clone();
-        jwk["kid"] = json!("k1");
-        let keys = KeySet::from_jwks(&json!({ "keys": [jwk] }).to_string()).unwrap();
-        let jwt = JwtAuthenticator::builder()
-            .issuer(ISS, KeySource::Static(keys))
-            .audience("api")
-            .require_typ("at+jwt")
-            .build()
-            .unwrap();
-        let gate = Gate::builder().authenticator(jwt.clone()).build().unwrap();
+        let (jwt, gate) = gate_for(&case);
         let request = http::Request::get("/orders/42")
             .header("authorization", format!("Bearer {}", case.token))
             .body(())
@@ -212,28 +203,55 @@ fn bench(c: &mut Criterion) {
         if !interleave(case.name) {
             continue;
         }
-        let ratio = interleaved_ratio(
-            || {
-                runtime.block_on(async {
-                    for _ in 0..BATCH {
-                        black_box(gate.check(black_box(&view)).await.unwrap());
-                    }
-                })
-            },
-            || {
-                for _ in 0..BATCH {
-                    assert!((case.raw)(
-                        black_box(input.as_bytes()),
-                        black_box(&signature)
-                    ));
-                }
-            },
-        );
-        println!(
-            "jwt/{}: gate_check / raw_verify, interleaved = {ratio:.3} (median of {ROUNDS} rounds of {BATCH} each)",
-            case.name
-        );
+        print_interleaved(&runtime, &gate, &view, &case, input, &signature);
     }
+}
+
+/// The authenticator for `case`'s key, and a Gate with it alone.
+fn gate_for(case: &Case) -> (JwtAuthenticator, Gate) {
+    let mut jwk = case.jwk.clone();
+    jwk["kid"] = json!("k1");
+    let keys = KeySet::from_jwks(&json!({ "keys": [jwk] }).to_string()).unwrap();
+    let jwt = JwtAuthenticator::builder()
+        .issuer(ISS, KeySource::Static(keys))
+        .audience("api")
+        .require_typ("at+jwt")
+        .build()
+        .unwrap();
+    let gate = Gate::builder().authenticator(jwt.clone()).build().unwrap();
+    (jwt, gate)
+}
+
+/// Prints `gate_check / raw_verify` for `case`, measured interleaved.
+fn print_interleaved(
+    runtime: &tokio::runtime::Runtime,
+    gate: &Gate,
+    view: &RequestView<'_>,
+    case: &Case,
+    input: &str,
+    signature: &[u8],
+) {
+    let ratio = interleaved_ratio(
+        || {
+            runtime.block_on(async {
+                for _ in 0..BATCH {
+                    black_box(gate.check(black_box(view)).await.unwrap());
+                }
+            })
+        },
+        || {
+            for _ in 0..BATCH {
+                assert!((case.raw)(
+                    black_box(input.as_bytes()),
+                    black_box(signature)
+                ));
+            }
+        },
+    );
+    println!(
+        "jwt/{}: gate_check / raw_verify, interleaved = {ratio:.3} (median of {ROUNDS} rounds of {BATCH} each)",
+        case.name
+    );
 }
 
 /// Whether to run the interleaved ratio for `case`: not when profiling, and not for a case a

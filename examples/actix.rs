@@ -76,7 +76,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
 
     HttpServer::new(move || {
         App::new()
-            // The Gate is cheap to clone: one `Arc`. Pass a `GateHandle` to reload config live.
+            // The Gate is cheap to clone: one `Arc`. Pass a `config::Reloader`'s handle to reload live.
             .wrap(GateMiddleware::new(gate.clone()))
             .service(home)
             .service(me)

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use axum::routing::get;
 use axum::{Json, Router};
-use portcullis::config::Config;
+use portcullis::config::{Config, Reloader};
 use portcullis::jwt::{JwtIssuer, SigningKey};
 use portcullis::{
     ApiKeys, BasicAuthenticator, GateHandle, GateLayer, NewApiKey, Principal, Scheme, SecretString,
@@ -157,8 +157,9 @@ async fn main() -> Result<(), Box<dyn Error>> {
     let token = token.expose_secret();
     let tampered = tampered(token);
 
-    let handle = GateHandle::new(services.gate).with_config_file(&config_file);
-    reload_on_sighup(handle.clone());
+    let reloader = Reloader::for_handle(GateHandle::new(services.gate)).with_file(&config_file);
+    let handle = reloader.handle();
+    reload_on_sighup(reloader);
 
     let app = Router::new()
         .route("/health", get(|| async { "ok" }))
@@ -240,7 +241,7 @@ fn first_run_files(dir: &Path) -> Result<String, Box<dyn Error>> {
 }
 
 #[cfg(unix)]
-fn reload_on_sighup(handle: GateHandle) {
+fn reload_on_sighup(reloader: Reloader) {
     tokio::spawn(async move {
         let Ok(mut hangups) =
             tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
@@ -248,7 +249,7 @@ fn reload_on_sighup(handle: GateHandle) {
             return;
         };
         while hangups.recv().await.is_some() {
-            match handle.reload().await {
+            match reloader.reload().await {
                 Ok(()) => println!("configuration reloaded"),
                 Err(err) => println!("reload failed, keeping the old configuration: {err}"),
             }
@@ -257,7 +258,7 @@ fn reload_on_sighup(handle: GateHandle) {
 }
 
 #[cfg(not(unix))]
-fn reload_on_sighup(_: GateHandle) {}
+fn reload_on_sighup(_: Reloader) {}
 
 fn random_password() -> String {
     rand::rng()

@@ -81,9 +81,8 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
-use portcullis::config::Config;
-use portcullis::config::UpstreamPaths;
-use portcullis::{ConfigError, GateHandle, GateLayer, PeerAddr, Principal, Rejection};
+use portcullis::config::{Config, Reloader, UpstreamPaths};
+use portcullis::{ConfigError, GateLayer, PeerAddr, Principal, Rejection};
 use tower::{ServiceBuilder, ServiceExt as _};
 
 /// The headers the gateway sets for the upstream; incoming ones are removed.
@@ -181,7 +180,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
 /// together.
 #[derive(Clone)]
 pub(crate) struct Gateway {
-    gate: GateHandle,
+    gate: Reloader,
     hidden: Arc<RwLock<Hidden>>,
     upstream_paths: UpstreamPaths,
     config: Arc<PathBuf>,
@@ -199,7 +198,7 @@ impl Gateway {
     pub(crate) async fn from_config_file(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
         let config = Config::from_file(path.as_ref())?;
         let gateway = Self {
-            gate: GateHandle::from_config(&config).await?,
+            gate: Reloader::from_config(&config).await?,
             hidden: Arc::default(),
             upstream_paths: config.upstream_paths(),
             config: Arc::new(path.as_ref().to_owned()),
@@ -269,9 +268,9 @@ pub(crate) async fn serve(
                 request.extensions_mut().insert(PeerAddr(peer));
                 request
             })
-            .layer(GateLayer::new(gateway.gate.clone()))
+            .layer(GateLayer::new(gateway.gate.handle()))
             .service_fn(move |request| proxy.clone().forward(request));
-        let gate = gateway.gate.clone();
+        let gate = gateway.gate.handle();
         let upstream_paths = gateway.upstream_paths;
         let service = tower::service_fn(move |mut request: Request<Incoming>| {
             let gated = gated.clone();

@@ -452,6 +452,13 @@ impl GateBuilder {
 }
 
 /// What the Gate established about a request it let through.
+#[cfg_attr(
+    not(any(feature = "tower", feature = "actix")),
+    expect(
+        dead_code,
+        reason = "only the adapters' context reads the client IP and the rule"
+    )
+)]
 pub(crate) struct Decided {
     pub(crate) principal: Option<Principal>,
     pub(crate) client_ip: Option<IpAddr>,

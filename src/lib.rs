@@ -65,7 +65,7 @@
 //! ## Where things are
 //!
 //! The crate root holds what a service names in everyday code: the [`Gate`] and its
-//! [builder](GateBuilder), [`GateHandle`] for reloading, the adapters' entry point ([`GateLayer`];
+//! [builder](GateBuilder), [`GateHandle`] for swapping Gates while serving, the adapters' entry point ([`GateLayer`];
 //! [`actix::GateMiddleware`]), the request and the caller ([`RequestView`], [`Principal`],
 //! [`Scheme`]), the [`Authenticator`] trait, the built-in authenticators people start with
 //! ([`BasicAuthenticator`], [`ApiKeys`]), the everyday [policies](Policy), [`Rejection`],

@@ -13,8 +13,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use http::StatusCode;
-use portcullis::config::Config;
-use portcullis::{ConfigError, Gate, GateHandle, RequestView};
+use portcullis::config::{Config, Reloader};
+use portcullis::{ConfigError, Gate, RequestView};
 
 fn error(text: &str) -> ConfigError {
     Config::from_str(text).expect_err("config should be refused")
@@ -283,8 +283,8 @@ async fn anonymous_status(gate: &Gate) -> (StatusCode, Option<String>) {
 }
 
 /// Config A lets anyone reach /x and names realm "A"; config B closes /x and names realm "B".
-/// Under load, the file is rewritten and [`GateHandle::reload`] reads it again, alternately A and
-/// B (and [`GateHandle::reload_config`] with the other one in between). A half-applied swap would
+/// Under load, the file is rewritten and [`Reloader::reload`] reads it again, alternately A and
+/// B (and [`Reloader::reload_config`] with the other one in between). A half-applied swap would
 /// show a 401 challenging for realm "A". Each reload must be seen to take effect.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hot_reload_under_load_is_atomic() {
@@ -299,7 +299,8 @@ async fn hot_reload_under_load_is_atomic() {
     std::fs::create_dir_all(&dir).expect("temp dir");
     let path = dir.join("gate.toml");
     std::fs::write(&path, &text_a).expect("write");
-    let handle = GateHandle::from_config_file(&path).await.expect("loads");
+    let reloader = Reloader::from_file(&path).await.expect("loads");
+    let handle = reloader.handle();
     let stop = Arc::new(AtomicBool::new(false));
     let seen = Arc::new([AtomicUsize::new(0), AtomicUsize::new(0)]);
     let mut workers = Vec::new();
@@ -329,17 +330,17 @@ async fn hot_reload_under_load_is_atomic() {
     for i in 0..100 {
         if i % 2 == 0 {
             std::fs::write(&path, &text_b).expect("write B");
-            handle.reload().await.expect("reload B from the file");
+            reloader.reload().await.expect("reload B from the file");
             assert_eq!(
                 anonymous_status(&handle.gate()).await.0,
                 StatusCode::UNAUTHORIZED
             );
         } else if i % 4 == 1 {
-            handle.reload_config(&parsed_a).await.expect("reload A");
+            reloader.reload_config(&parsed_a).await.expect("reload A");
             assert_eq!(anonymous_status(&handle.gate()).await.0, StatusCode::OK);
         } else {
             std::fs::write(&path, &text_a).expect("write A");
-            handle.reload().await.expect("reload A from the file");
+            reloader.reload().await.expect("reload A from the file");
             assert_eq!(anonymous_status(&handle.gate()).await.0, StatusCode::OK);
         }
         reloads += 1;
@@ -364,10 +365,11 @@ async fn failed_reload_keeps_the_old_configuration() {
     std::fs::create_dir_all(&dir).expect("temp dir");
     let path = dir.join("gate.toml");
     std::fs::write(&path, "[[routes]]\npath = \"/x\"\npolicy = \"public\"\n").expect("write");
-    let handle = GateHandle::from_config_file(&path).await.expect("loads");
+    let reloader = Reloader::from_file(&path).await.expect("loads");
+    let handle = reloader.handle();
     assert_eq!(anonymous_status(&handle.gate()).await.0, StatusCode::OK);
     std::fs::write(&path, "[[routes]]\npath = \"/x\"\npolicy = \"missing\"\n").expect("write");
-    let err = handle.reload().await.expect_err("bad reload refused");
+    let err = reloader.reload().await.expect_err("bad reload refused");
     assert!(err.to_string().contains("routes[0].policy"), "{err}");
     assert_eq!(
         anonymous_status(&handle.gate()).await.0,
@@ -379,7 +381,7 @@ async fn failed_reload_keeps_the_old_configuration() {
         "[[routes]]\npath = \"/x\"\npolicy = \"authenticated\"\n",
     )
     .expect("write");
-    handle.reload().await.expect("good reload");
+    reloader.reload().await.expect("good reload");
     assert_eq!(
         anonymous_status(&handle.gate()).await.0,
         StatusCode::UNAUTHORIZED
@@ -416,7 +418,8 @@ async fn reload_keeps_memory_lockout_counters() {
         .expect("write");
     };
     write("A", 1000);
-    let handle = GateHandle::from_config_file(&path).await.expect("loads");
+    let reloader = Reloader::from_file(&path).await.expect("loads");
+    let handle = reloader.handle();
     for _ in 0..2 {
         let wrong = answer(&handle.gate(), basic_get("/x", "alice", "wrong")).await;
         assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
@@ -428,7 +431,7 @@ async fn reload_keeps_memory_lockout_counters() {
 
     // A new configuration (realm B) is served, and alice is still locked out.
     write("B", 1000);
-    handle.reload().await.expect("reload");
+    reloader.reload().await.expect("reload");
     let locked = answer(&handle.gate(), basic_get("/x", "alice", PASSWORD)).await;
     assert_eq!(
         (locked.status, locked.challenge),
@@ -445,7 +448,7 @@ async fn reload_keeps_memory_lockout_counters() {
 
     // Other counters (another capacity) start empty: alice gets in.
     write("B", 2000);
-    handle.reload().await.expect("reload");
+    reloader.reload().await.expect("reload");
     let fresh = answer(&handle.gate(), basic_get("/x", "alice", PASSWORD)).await;
     assert_eq!(
         (fresh.status, fresh.subject.as_deref()),
@@ -654,15 +657,21 @@ fn built_in_policy_names_cannot_be_redefined() {
     );
 }
 
+/// A `[jwt]` section with `extra` settings and one issuer with `issuer`'s key source.
+fn jwt_section(extra: &str, issuer: &str) -> String {
+    format!(
+        "[jwt]\naudiences = [\"a\"]\n{extra}\n[[jwt.issuers]]\nissuer = \"billing\"\n{issuer}\n"
+    )
+}
+
+/// A secret file that does not exist: mistakes are caught before anything is read.
+const MISSING_SECRET: &str = "secret_file = \"missing.key\"";
+
 #[test]
 fn jwt_mistakes_are_located_before_any_file_is_read() {
-    let jwt = |extra: &str, issuer: &str| {
-        format!(
-            "[jwt]\naudiences = [\"a\"]\n{extra}\n[[jwt.issuers]]\nissuer = \"billing\"\n{issuer}\n"
-        )
-    };
+    let jwt = jwt_section;
     // The secret file does not exist: these are caught before anything is read.
-    let secret = "secret_file = \"missing.key\"";
+    let secret = MISSING_SECRET;
     assert_error(
         &jwt("max_lifetime = \"ninety days\"", secret),
         3,
@@ -685,7 +694,7 @@ fn jwt_mistakes_are_located_before_any_file_is_read() {
         &jwt("algorithms = [\"RS256\"]", secret),
         4,
         "jwt.issuers[0].algorithm",
-        "not in jwt.algorithms",
+        "not in the allowed algorithms",
     );
     assert_error(
         &jwt(
@@ -705,6 +714,13 @@ fn jwt_mistakes_are_located_before_any_file_is_read() {
         "jwt.issuers[0].algorithm",
         "go with pem_file or secret_file",
     );
+}
+
+/// As above, for a key source's own settings.
+#[test]
+fn jwt_key_source_mistakes_are_located_before_any_file_is_read() {
+    let jwt = jwt_section;
+    let secret = MISSING_SECRET;
     // Not written at all: located at the issuer it belongs in.
     assert_error(
         &jwt("", "pem_file = \"missing.pem\""),
@@ -980,6 +996,41 @@ fn redis_lockout_needs_the_redis_feature() {
         "basic.lockout.store",
         "needs portcullis's `redis` feature",
     );
+}
+
+/// A setting a builder refuses (not the file's own checks) is reported at the file's key, line
+/// and column: the Redis store's builder names the setting in its own terms
+/// (`RedisSetting::CaFile`), and config maps it to `basic.lockout.redis_ca_file`.
+#[cfg(feature = "redis")]
+#[test]
+fn a_lockout_builder_refusal_is_reported_at_its_key() {
+    let text = "[basic]\n[basic.lockout]\nstore = \"redis://127.0.0.1:6379\"\n\
+                redis_ca_file = \"ca.pem\"\n";
+    assert_error(
+        text,
+        4,
+        "basic.lockout.redis_ca_file",
+        "a CA file needs a `rediss://` (TLS) URL",
+    );
+    let location = error(text).location().cloned().expect("located");
+    assert_eq!((location.line, location.column), (4, 17));
+}
+
+/// The same for the introspection builder, whose check is the only one of its sizes.
+#[cfg(feature = "introspection")]
+#[test]
+fn an_introspection_builder_refusal_is_reported_at_its_key() {
+    let text = "[introspection]\nendpoint = \"https://idp.test/introspect\"\n\
+                client_id = \"api\"\nclient_secret_file = \"secret.txt\"\n\
+                audiences = [\"api\"]\nmax_response_size = 0\n";
+    assert_error(
+        text,
+        6,
+        "introspection.max_response_size",
+        "must be positive",
+    );
+    let location = error(text).location().cloned().expect("located");
+    assert_eq!((location.line, location.column), (6, 21));
 }
 
 #[cfg(feature = "redis")]

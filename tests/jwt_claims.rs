@@ -8,13 +8,13 @@ mod support;
 
 use std::time::Duration;
 
+use portcullis::config::Config;
 use portcullis::jwt::{
-    Algorithm, ClaimMapping, IssueError, IssuerSettings, JwtAuthenticator, JwtIssuer, JwtSettings,
-    KeySet, KeySource, SigningKey,
+    Algorithm, ClaimMapping, IssueError, JwtAuthenticator, JwtIssuer, KeySet, KeySource, SigningKey,
 };
 use portcullis::{Principal, Scheme, SubjectKind};
 use serde_json::json;
-use support::{TestKey, claims, jwks};
+use support::{TestKey, bearer, claims, jwks};
 
 const ISS: &str = "https://sso.example.com/realms/main";
 
@@ -235,39 +235,56 @@ async fn an_issued_token_never_outlives_its_source() {
     ));
 }
 
-#[tokio::test]
-async fn settings_build_every_static_source_and_name_bad_keys() {
-    let dir = std::env::temp_dir().join(format!("portcullis-jwt-settings-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+/// Writes a PEM key, a JWKS and an HMAC secret into `dir`.
+fn key_files(dir: &std::path::Path) -> (TestKey, TestKey, &'static [u8]) {
+    std::fs::create_dir_all(dir).unwrap();
     let rsa = TestKey::rsa(0, "pem-key");
     let ec = TestKey::es256("jwks-key");
     let hs_secret = b"a secret file of thirty-two bytes";
     std::fs::write(dir.join("key.pem"), rsa.public_pem()).unwrap();
     std::fs::write(dir.join("keys.json"), jwks(&[&ec])).unwrap();
     std::fs::write(dir.join("secret"), [&hs_secret[..], b"\n"].concat()).unwrap();
-    let text = format!(
+    (rsa, ec, hs_secret)
+}
+
+/// A `[jwt]` section with a key of every static kind.
+fn jwt_section(dir: &std::path::Path, extra: &str) -> String {
+    format!(
         r#"
-        audiences = ["api"]
-        typ = "at+jwt"
-        leeway = "5s"
-        max_lifetime = "1h"
-        groups_claims = ["roles"]
-        [[issuers]]
-        issuer = "https://pem.example"
-        pem_file = "{dir}/key.pem"
-        algorithm = "RS256"
-        kid = "pem-key"
-        [[issuers]]
-        issuer = "https://jwks.example"
-        jwks_file = "{dir}/keys.json"
-        [[issuers]]
-        issuer = "https://hs.example"
-        secret_file = "{dir}/secret"
-        "#,
+[gate]
+default_policy = "authenticated"
+[jwt]
+audiences = ["api"]
+typ = "at+jwt"
+leeway = "5s"
+max_lifetime = "1h"
+groups_claims = ["roles"]
+{extra}
+[[jwt.issuers]]
+issuer = "https://pem.example"
+pem_file = "{dir}/key.pem"
+algorithm = "RS256"
+kid = "pem-key"
+[[jwt.issuers]]
+issuer = "https://jwks.example"
+jwks_file = "{dir}/keys.json"
+[[jwt.issuers]]
+issuer = "https://hs.example"
+secret_file = "{dir}/secret"
+"#,
         dir = dir.display()
-    );
-    let settings: JwtSettings = toml::from_str(&text).unwrap();
-    let jwt = settings.build().unwrap();
+    )
+}
+
+#[tokio::test]
+async fn a_jwt_section_builds_every_static_source() {
+    let dir = std::env::temp_dir().join(format!("portcullis-jwt-settings-{}", std::process::id()));
+    let (rsa, ec, hs_secret) = key_files(&dir);
+    let gate = Config::from_str(&jwt_section(&dir, ""))
+        .unwrap()
+        .build()
+        .await
+        .unwrap();
     let hs = TestKey::hs256("any", hs_secret);
     for (key, iss) in [
         (&rsa, "https://pem.example"),
@@ -276,38 +293,45 @@ async fn settings_build_every_static_source_and_name_bad_keys() {
     ] {
         let mut c = claims(iss);
         c["roles"] = json!(["r"]);
-        let p = jwt
-            .verify(&key.token(&c))
-            .await
-            .unwrap_or_else(|e| panic!("{iss}: {e}"));
+        let answer = bearer(&gate, &key.token(&c)).await;
+        let p = answer.principal.clone();
+        let p = p.unwrap_or_else(|| panic!("{iss}: {answer:?}"));
         assert_eq!(p.groups(), ["r"]);
     }
-    // Mistakes name their key.
-    let bad = |edit: &dyn Fn(&mut JwtSettings)| {
-        let mut s: JwtSettings = toml::from_str(&text).unwrap();
-        edit(&mut s);
-        s.build().unwrap_err()
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Mistakes in a `[jwt]` section, found by the section's own checks or by
+/// `JwtAuthenticatorBuilder::build`, name their key and where it is written.
+#[tokio::test]
+async fn a_jwt_section_names_bad_keys() {
+    let dir = std::env::temp_dir().join(format!("portcullis-jwt-bad-{}", std::process::id()));
+    key_files(&dir);
+    let error = |text: String| async move {
+        match Config::from_str(&text) {
+            Err(e) => e,
+            Ok(config) => config.build().await.expect_err("refused"),
+        }
     };
-    let err = bad(&|s| s.issuers[0].algorithm = None);
-    assert_eq!(err.key(), Some("jwt.issuers[0].algorithm"));
-    let err = bad(&|s| s.issuers[1].jwks_file = Some(dir.join("missing.json")));
-    assert_eq!(err.key(), Some("jwt.issuers[1].jwks_file"));
-    let err = bad(&|s| s.audiences.clear());
-    assert_eq!(err.key(), Some("jwt.audiences"));
-    let err = bad(&|s| s.required_claims = Some(vec!["exp".into(), "nonce".into()]));
-    assert_eq!(err.key(), Some("jwt.required_claims"));
-    let err = bad(&|s| s.algorithms = Some(vec![Algorithm::ES256]));
+    let section = jwt_section(&dir, "");
+    let err = error(section.replace("algorithm = \"RS256\"\n", "")).await;
+    assert_eq!(err.key(), Some("jwt.issuers[0].algorithm"), "{err}");
+    let err = error(section.replace("keys.json", "missing.json")).await;
+    assert_eq!(err.key(), Some("jwt.issuers[1].jwks_file"), "{err}");
+    assert_eq!(err.location().map(|l| l.line), Some(18), "{err}");
+    let err = error(section.replace("audiences = [\"api\"]", "")).await;
+    assert_eq!(err.key(), Some("jwt.audiences"), "{err}");
+    let err = error(jwt_section(&dir, "required_claims = [\"exp\", \"nonce\"]")).await;
+    assert_eq!(err.key(), Some("jwt.required_claims"), "{err}");
+    assert_eq!(err.location().map(|l| l.line), Some(10), "{err}");
+    let err = error(jwt_section(&dir, "algorithms = [\"ES256\"]")).await;
     assert!(err.key().unwrap().starts_with("jwt.issuers["), "{err}");
-    let err = bad(&|s| {
-        let mut remote = IssuerSettings::default();
-        remote.issuer = "https://remote.example".into();
-        remote.jwks_url = Some("http://remote.example/jwks".into());
-        s.issuers.push(remote);
-    });
+    let remote = "[[jwt.issuers]]\nissuer = \"https://remote.example\"\n\
+                  jwks_url = \"http://remote.example/jwks\"\n";
+    let err = error(format!("{section}{remote}")).await;
     assert_eq!(err.key(), Some("jwt.issuers[3].jwks_url"), "{err}");
-    let err =
-        toml::from_str::<JwtSettings>("[[issuers]]\nissuer = \"x\"\njwks = \"y\"").unwrap_err();
-    assert!(err.to_string().contains("unknown field"), "{err}");
+    let err = error(section.replace("jwks_file =", "jwks =")).await;
+    assert!(err.message().contains("unknown field"), "{err}");
     std::fs::remove_dir_all(&dir).ok();
 }
 

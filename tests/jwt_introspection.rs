@@ -17,9 +17,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::{Form, Json, Router};
 use base64::Engine;
+use portcullis::config::Config;
 use portcullis::jwt::{
-    ClientAuth, IntrospectionAuthenticator, IntrospectionSettings, JwtAuthenticator, KeySet,
-    KeySource, TokenErrorKind,
+    ClientAuth, IntrospectionAuthenticator, JwtAuthenticator, KeySet, KeySource, TokenErrorKind,
 };
 use portcullis::store::MemoryApiKeyStore;
 use portcullis::{ApiKeys, Gate, NewApiKey, Scheme, SecretString, SubjectKind};
@@ -396,28 +396,23 @@ async fn tokens_for_other_services_and_refresh_tokens_are_refused() {
         anything.introspect("poc").await.unwrap_err().kind(),
         TokenErrorKind::InvalidTokenType
     );
+}
 
-    // The same from a configuration section.
+/// The same rules from an `[introspection]` section: an audience is required unless skipped.
+#[tokio::test]
+async fn an_introspection_section_needs_an_audience() {
+    let (_endpoint, url) = start("basic").await;
     let section = |extra: &str| {
-        toml::from_str::<IntrospectionSettings>(&format!(
-            "endpoint = \"{url}\"\nclient_id = \"{CLIENT_ID}\"\nclient_secret_file = \"s\"\n{extra}"
+        Config::from_str(&format!(
+            "[introspection]\nendpoint = \"{url}\"\nclient_id = \"{CLIENT_ID}\"\n\
+             client_secret_file = \"s\"\n{extra}"
         ))
-        .unwrap()
     };
-    assert_eq!(
-        section("").validate().unwrap_err().key(),
-        Some("introspection.audiences")
-    );
-    assert!(
-        section("dangerous_skip_audience_check = true")
-            .validate()
-            .is_ok()
-    );
-    assert!(
-        section("audiences = [\"api\"]\nissuer = \"https://as.example\"")
-            .validate()
-            .is_ok()
-    );
+    let error = section("").unwrap_err();
+    assert_eq!(error.key(), Some("introspection.audiences"), "{error}");
+    assert_eq!(error.location().map(|l| l.line), Some(1), "{error}");
+    assert!(section("dangerous_skip_audience_check = true").is_ok());
+    assert!(section("audiences = [\"api\"]\nissuer = \"https://as.example\"").is_ok());
 }
 
 #[tokio::test]
@@ -475,33 +470,40 @@ async fn jwts_opaque_tokens_and_api_keys_share_the_header() {
 }
 
 #[tokio::test]
-async fn settings_build_an_introspection_authenticator() {
+async fn a_configuration_section_builds_an_introspection_authenticator() {
     let (endpoint, url) = start("post").await;
     endpoint.answer("t", active("heidi", 300));
     let dir = std::env::temp_dir().join(format!("portcullis-introspection-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("secret"), format!("{CLIENT_SECRET}\n")).unwrap();
-    let settings: IntrospectionSettings = toml::from_str(&format!(
-        r#"
-        endpoint = "{url}"
-        client_id = "{CLIENT_ID}"
-        client_secret_file = "{}"
-        auth_method = "client_secret_post"
-        audiences = ["api"]
-        cache_ttl = "10s"
-        groups_claims = ["groups"]
-        "#,
-        dir.join("secret").display()
-    ))
-    .unwrap();
-    let jwt = settings.build_with_client(Some(client())).unwrap();
-    assert_eq!(jwt.introspect("t").await.unwrap().subject(), "heidi");
-    let mut bad = settings.clone();
-    bad.endpoint = "http://as.example/introspect".into();
-    assert_eq!(
-        bad.build_with_client(Some(client())).unwrap_err().key(),
-        Some("introspection.endpoint")
-    );
+    let text = |endpoint: &str| {
+        format!(
+            r#"
+            [gate]
+            default_policy = "authenticated"
+            [introspection]
+            endpoint = "{endpoint}"
+            client_id = "{CLIENT_ID}"
+            client_secret_file = "{}"
+            auth_method = "client_secret_post"
+            audiences = ["api"]
+            cache_ttl = "10s"
+            groups_claims = ["groups"]
+            "#,
+            dir.join("secret").display()
+        )
+    };
+    let gate = Config::from_str(&text(&url))
+        .unwrap()
+        .with_http_client(client())
+        .build()
+        .await
+        .unwrap();
+    let principal = bearer(&gate, "t").await.principal.unwrap();
+    assert_eq!(principal.subject(), "heidi");
+    let error = Config::from_str(&text("http://as.example/introspect")).unwrap_err();
+    assert_eq!(error.key(), Some("introspection.endpoint"), "{error}");
+    assert_eq!(error.location().map(|l| l.line), Some(5), "{error}");
     std::fs::remove_dir_all(&dir).ok();
 }
 

@@ -167,22 +167,26 @@ impl fmt::Debug for Buffers {
     }
 }
 
-impl HashingPool {
-    /// A pool with `config`. Computes one hash (the dummy used for unknown users), so it takes as
-    /// long as one login.
-    pub fn new(config: HashingConfig) -> Result<Self, ConfigError> {
-        let params = Params::new(
-            config.memory_kib,
-            config.iterations,
-            config.parallelism,
-            None,
-        )
-        .map_err(|e| ConfigError::new(format!("argon2 parameters: {e}")))?;
-        if config.max_concurrent == 0 {
+impl HashingConfig {
+    /// The argon2 parameters, refusing settings no pool can run with: what
+    /// [`HashingPool::new`] checks, and `config` before it builds anything.
+    pub(crate) fn check(&self) -> Result<Params, ConfigError> {
+        let params = Params::new(self.memory_kib, self.iterations, self.parallelism, None)
+            .map_err(|e| ConfigError::new(format!("argon2 parameters: {e}")))?;
+        if self.max_concurrent == 0 {
             return Err(ConfigError::new(
                 "hashing max_concurrent must be at least 1",
             ));
         }
+        Ok(params)
+    }
+}
+
+impl HashingPool {
+    /// A pool with `config`. Computes one hash (the dummy used for unknown users), so it takes as
+    /// long as one login.
+    pub fn new(config: HashingConfig) -> Result<Self, ConfigError> {
+        let params = config.check()?;
         let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
         let mut inner = PoolInner {
             argon2,

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::algorithm::Algorithm;
 use super::bearer::{BearerLocator, is_jws_shaped};
-use super::claims::{ClaimMapping, Claims};
+use super::claims::{ClaimMapping, Claims, Verified};
 use super::compact;
 use super::error::{FetchError, TokenError, TokenErrorKind};
 use super::http::{HttpClient, default_http_client};
@@ -100,14 +100,17 @@ impl JwtAuthenticator {
         };
         let mut signature = [0; compact::SIGNATURE_BUF_LEN];
         let signature = token.signature(&mut signature)?;
-        if !key.verify(token.signing_input.as_bytes(), signature) {
-            return Err(TokenError::new(
-                TokenErrorKind::InvalidSignature,
-                "the signature does not verify",
-            ));
-        }
+        let verified = Verified::signature(&key, token.signing_input.as_bytes(), signature)
+            .ok_or_else(|| {
+                TokenError::new(
+                    TokenErrorKind::InvalidSignature,
+                    "the signature does not verify",
+                )
+            })?;
         let times = inner.rules.check_claims(&claims)?;
-        let mut principal = inner.claims.principal(&claims, Scheme::JWT, times)?;
+        let mut principal = inner
+            .claims
+            .principal(&claims, Scheme::JWT, times, verified)?;
         principal.set_claims_json(token.payload);
         Ok(principal)
     }
@@ -390,77 +393,6 @@ impl JwtAuthenticatorBuilder {
     /// Checks every setting and builds the authenticator.
     pub fn build(self) -> Result<JwtAuthenticator, ConfigError> {
         crypto_backend_check()?;
-        let key = |field: &str| format!("jwt.{field}");
-        if self.issuers.is_empty() {
-            return Err(
-                ConfigError::new("at least one issuer is required").with_key(key("issuers"))
-            );
-        }
-        for (i, (issuer, _)) in self.issuers.iter().enumerate() {
-            if issuer.is_empty() {
-                return Err(ConfigError::new("the issuer is empty")
-                    .with_key(key(&format!("issuers[{i}].issuer"))));
-            }
-            if self.issuers[..i].iter().any(|(other, _)| other == issuer) {
-                return Err(
-                    ConfigError::new(format!("issuer `{issuer}` is listed twice"))
-                        .with_key(key(&format!("issuers[{i}].issuer"))),
-                );
-            }
-        }
-        if self.jwks.max_stale <= self.jwks.refresh_interval {
-            return Err(ConfigError::new(
-                "max_stale must be longer than refresh_interval, or keys would go stale between \
-                 two refreshes",
-            )
-            .with_key(key("jwks.max_stale")));
-        }
-        if self.audiences.is_empty() && !self.skip_audience {
-            return Err(ConfigError::new(
-                "at least one audience is required (tokens minted for other services must not \
-                 be accepted here)",
-            )
-            .with_key(key("audiences")));
-        }
-        if self.audiences.iter().any(String::is_empty) {
-            return Err(ConfigError::new("an audience is empty").with_key(key("audiences")));
-        }
-        let required = Rules::required_claims(&self.required_claims, &key("required_claims"))?;
-        if !required.contains(&"iss") && self.issuers.len() > 1 {
-            return Err(ConfigError::new(
-                "`iss` must be required when several issuers are configured",
-            )
-            .with_key(key("required_claims")));
-        }
-        if self.max_token_size == 0 || self.max_kid_len == 0 {
-            return Err(
-                ConfigError::new("size limits must be positive").with_key(key("max_token_size"))
-            );
-        }
-        let typ = match self.typ {
-            Some(typ) if typ.trim().is_empty() => {
-                return Err(ConfigError::new("the required `typ` is empty").with_key(key("typ")));
-            }
-            Some(typ) => Some(normalize_typ(typ.trim())),
-            None => None,
-        };
-        if self.realm.chars().any(char::is_control) {
-            return Err(
-                ConfigError::new("the realm contains a control character").with_key(key("realm"))
-            );
-        }
-        self.claims.validate(&key("groups_claims"))?;
-        let jwks = &self.jwks;
-        if jwks.fetch_timeout.is_zero()
-            || jwks.max_response_size == 0
-            || jwks.refresh_interval.is_zero()
-        {
-            return Err(ConfigError::new(
-                "the JWKS refresh interval, fetch timeout and response size must be positive",
-            )
-            .with_key(key("jwks")));
-        }
-
         let static_algorithms: Vec<(usize, Algorithm)> = self
             .issuers
             .iter()
@@ -471,78 +403,12 @@ impl JwtAuthenticatorBuilder {
             })
             .flatten()
             .collect();
-        let algorithms = match self.algorithms {
-            Some(list) => {
-                if list.is_empty() {
-                    return Err(
-                        ConfigError::new("no algorithm is allowed").with_key(key("algorithms"))
-                    );
-                }
-                for alg in list.iter().filter(|a| a.is_hmac()) {
-                    if !static_algorithms.iter().any(|(_, a)| a == alg) {
-                        return Err(ConfigError::new(format!(
-                            "{alg} is allowed but no issuer has a static {alg} secret; HMAC keys \
-                             are never taken from a JWKS URL"
-                        ))
-                        .with_key(key("algorithms")));
-                    }
-                }
-                for (i, alg) in &static_algorithms {
-                    if !list.contains(alg) {
-                        return Err(ConfigError::new(format!(
-                            "a static key is for {alg}, which is not in the allowed algorithms"
-                        ))
-                        .with_key(key(&format!("issuers[{i}]"))));
-                    }
-                }
-                list
-            }
-            None => {
-                let mut list = Algorithm::ASYMMETRIC.to_vec();
-                for (_, alg) in &static_algorithms {
-                    if !list.contains(alg) {
-                        list.push(*alg);
-                    }
-                }
-                list
-            }
-        };
-
-        let mut client = self.http_client;
-        let mut issuers = Vec::with_capacity(self.issuers.len());
-        for (i, (issuer, source)) in self.issuers.into_iter().enumerate() {
-            let at = |field: &str| key(&format!("issuers[{i}].{field}"));
-            let keys = match &source {
-                KeySource::Static(set) => {
-                    if set.is_empty() {
-                        return Err(
-                            ConfigError::new("the static key set is empty").with_key(at("keys"))
-                        );
-                    }
-                    Keys::Static(set.clone())
-                }
-                KeySource::JwksUrl(url) => {
-                    super::http::check_url(url)
-                        .map_err(|e| ConfigError::new(e.to_string()).with_key(at("jwks_url")))?;
-                    let client = shared_client(&mut client)?;
-                    Keys::Remote(Arc::new(RemoteKeys::new(
-                        &issuer,
-                        Some(url),
-                        client,
-                        self.jwks,
-                    )))
-                }
-                KeySource::Discovery => {
-                    super::http::check_url(&issuer).map_err(|e| {
-                        ConfigError::new(format!("discovery needs an https issuer URL: {e}"))
-                            .with_key(at("issuer"))
-                    })?;
-                    let client = shared_client(&mut client)?;
-                    Keys::Remote(Arc::new(RemoteKeys::new(&issuer, None, client, self.jwks)))
-                }
-            };
-            issuers.push(IssuerEntry { issuer, keys });
-        }
+        let Checked {
+            required,
+            typ,
+            algorithms,
+        } = self.check(&static_algorithms)?;
+        let issuers = self.issuer_entries()?;
         Ok(JwtAuthenticator {
             inner: Arc::new(Inner {
                 realm: self.realm,
@@ -569,6 +435,220 @@ impl JwtAuthenticatorBuilder {
             }),
         })
     }
+
+    /// Every rule of the settings, given the algorithms of the static keys (issuer index,
+    /// algorithm): what [`build`](Self::build) checks before it makes anything, and what `config`
+    /// checks before any key file is read (with the algorithms the file declares).
+    pub(crate) fn check(
+        &self,
+        static_algorithms: &[(usize, Algorithm)],
+    ) -> Result<Checked, ConfigError> {
+        self.check_issuers()?;
+        let required = self.check_settings()?;
+        let typ = match &self.typ {
+            Some(typ) if typ.trim().is_empty() => {
+                return Err(ConfigError::new("the required `typ` is empty").with_key(key("typ")));
+            }
+            Some(typ) => Some(normalize_typ(typ.trim())),
+            None => None,
+        };
+        let algorithms = self.allowed_algorithms(static_algorithms)?;
+        self.check_urls()?;
+        Ok(Checked {
+            required,
+            typ,
+            algorithms,
+        })
+    }
+
+    /// The URLs keys are fetched from: `https`, or `http` to a loopback address.
+    fn check_urls(&self) -> Result<(), ConfigError> {
+        for (i, (issuer, source)) in self.issuers.iter().enumerate() {
+            let at = |field: &str| key(&format!("issuers[{i}].{field}"));
+            match source {
+                KeySource::JwksUrl(url) => {
+                    super::http::check_url(url)
+                        .map_err(|e| ConfigError::new(e.to_string()).with_key(at("jwks_url")))?;
+                }
+                KeySource::Discovery => {
+                    super::http::check_url(issuer).map_err(|e| {
+                        ConfigError::new(format!("discovery needs an https issuer URL: {e}"))
+                            .with_key(at("issuer"))
+                    })?;
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// At least one issuer, none empty or listed twice.
+    fn check_issuers(&self) -> Result<(), ConfigError> {
+        if self.issuers.is_empty() {
+            return Err(
+                ConfigError::new("at least one issuer is required").with_key(key("issuers"))
+            );
+        }
+        for (i, (issuer, _)) in self.issuers.iter().enumerate() {
+            if issuer.is_empty() {
+                return Err(ConfigError::new("the issuer is empty")
+                    .with_key(key(&format!("issuers[{i}].issuer"))));
+            }
+            if self.issuers[..i].iter().any(|(other, _)| other == issuer) {
+                return Err(
+                    ConfigError::new(format!("issuer `{issuer}` is listed twice"))
+                        .with_key(key(&format!("issuers[{i}].issuer"))),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// The settings that do not depend on the key sources; the required claims, checked.
+    fn check_settings(&self) -> Result<Vec<&'static str>, ConfigError> {
+        if self.jwks.max_stale <= self.jwks.refresh_interval {
+            return Err(ConfigError::new(
+                "max_stale must be longer than refresh_interval, or keys would go stale between \
+                 two refreshes",
+            )
+            .with_key(key("jwks.max_stale")));
+        }
+        if self.audiences.is_empty() && !self.skip_audience {
+            return Err(ConfigError::new(
+                "at least one audience is required (tokens minted for other services must not \
+                 be accepted here)",
+            )
+            .with_key(key("audiences")));
+        }
+        if self.audiences.iter().any(String::is_empty) {
+            return Err(ConfigError::new("an audience is empty").with_key(key("audiences")));
+        }
+        let required = Rules::required_claims(&self.required_claims, &key("required_claims"))?;
+        if !required.contains(&"iss") && self.issuers.len() > 1 {
+            return Err(ConfigError::new(
+                "`iss` must be required when several issuers are configured",
+            )
+            .with_key(key("required_claims")));
+        }
+        for (size, name) in [
+            (self.max_token_size, "max_token_size"),
+            (self.max_kid_len, "max_kid_len"),
+        ] {
+            if size == 0 {
+                return Err(ConfigError::new("size limits must be positive").with_key(key(name)));
+            }
+        }
+        if self.realm.chars().any(char::is_control) {
+            return Err(
+                ConfigError::new("the realm contains a control character").with_key(key("realm"))
+            );
+        }
+        self.claims.validate(&key("groups_claims"))?;
+        let jwks = &self.jwks;
+        if jwks.fetch_timeout.is_zero()
+            || jwks.max_response_size == 0
+            || jwks.refresh_interval.is_zero()
+        {
+            return Err(ConfigError::new(
+                "the JWKS refresh interval, fetch timeout and response size must be positive",
+            )
+            .with_key(key("jwks")));
+        }
+        Ok(required)
+    }
+
+    /// The allowed algorithms: those given, which must fit the static keys, or every public-key
+    /// algorithm and those of the static keys.
+    fn allowed_algorithms(
+        &self,
+        static_algorithms: &[(usize, Algorithm)],
+    ) -> Result<Vec<Algorithm>, ConfigError> {
+        Ok(match self.algorithms.clone() {
+            Some(list) => {
+                if list.is_empty() {
+                    return Err(
+                        ConfigError::new("no algorithm is allowed").with_key(key("algorithms"))
+                    );
+                }
+                for alg in list.iter().filter(|a| a.is_hmac()) {
+                    if !static_algorithms.iter().any(|(_, a)| a == alg) {
+                        return Err(ConfigError::new(format!(
+                            "{alg} is allowed but no issuer has a static {alg} secret; HMAC keys \
+                             are never taken from a JWKS URL"
+                        ))
+                        .with_key(key("algorithms")));
+                    }
+                }
+                for (i, alg) in static_algorithms {
+                    if !list.contains(alg) {
+                        return Err(ConfigError::new(format!(
+                            "this key is for {alg}, which is not in the allowed algorithms"
+                        ))
+                        .with_key(key(&format!("issuers[{i}].algorithm"))));
+                    }
+                }
+                list
+            }
+            None => {
+                let mut list = Algorithm::ASYMMETRIC.to_vec();
+                for (_, alg) in static_algorithms {
+                    if !list.contains(alg) {
+                        list.push(*alg);
+                    }
+                }
+                list
+            }
+        })
+    }
+
+    /// Each issuer with its keys; remote ones share one HTTP client.
+    fn issuer_entries(&self) -> Result<Vec<IssuerEntry>, ConfigError> {
+        let mut client = self.http_client.clone();
+        let mut issuers = Vec::with_capacity(self.issuers.len());
+        for (i, (issuer, source)) in self.issuers.iter().enumerate() {
+            let at = |field: &str| key(&format!("issuers[{i}].{field}"));
+            let keys = match &source {
+                KeySource::Static(set) => {
+                    if set.is_empty() {
+                        return Err(
+                            ConfigError::new("the static key set is empty").with_key(at("keys"))
+                        );
+                    }
+                    Keys::Static(set.clone())
+                }
+                KeySource::JwksUrl(url) => {
+                    let client = shared_client(&mut client)?;
+                    Keys::Remote(Arc::new(RemoteKeys::new(
+                        issuer,
+                        Some(url),
+                        client,
+                        self.jwks,
+                    )))
+                }
+                KeySource::Discovery => {
+                    let client = shared_client(&mut client)?;
+                    Keys::Remote(Arc::new(RemoteKeys::new(issuer, None, client, self.jwks)))
+                }
+            };
+            issuers.push(IssuerEntry {
+                issuer: issuer.clone(),
+                keys,
+            });
+        }
+        Ok(issuers)
+    }
+}
+
+/// What [`JwtAuthenticatorBuilder::check`] derives from the settings it checked.
+pub(crate) struct Checked {
+    required: Vec<&'static str>,
+    typ: Option<String>,
+    algorithms: Vec<Algorithm>,
+}
+
+/// A builder setting's key in the `[jwt]` section.
+fn key(field: &str) -> String {
+    format!("jwt.{field}")
 }
 
 impl fmt::Debug for JwtAuthenticatorBuilder {

@@ -173,12 +173,15 @@ impl ClaimMapping {
         self.groups.iter().try_for_each(|path| path.validate(key))
     }
 
-    /// Builds the principal from verified claims. The caller attaches the claims document.
+    /// Builds the principal from verified claims: `_verified` is the proof that they are, which
+    /// only a passed signature check or an active introspection answer makes. The caller
+    /// attaches the claims document.
     pub(crate) fn principal(
         &self,
         claims: &Claims<'_>,
         scheme: Scheme,
         times: Times,
+        _verified: Verified,
     ) -> Result<Principal, TokenError> {
         let sub = claims.sub.as_deref();
         let client_id = claims.client_id.as_deref();
@@ -247,6 +250,40 @@ impl ClaimMapping {
         principal.set_names(groups.0, scopes.0);
         principal.set_credential(claims.jti.as_deref(), times.issued_at, times.expires_at);
         Ok(principal)
+    }
+}
+
+/// Proof that a claims document may become a principal: its token's signature verified under a
+/// trusted key, or the introspection endpoint answered `active: true` for it. Claim mapping
+/// ([`ClaimMapping::principal`]) takes one, so no path maps claims nobody vouched for, as rustls's
+/// `HandshakeSignatureValid` is the only way past its handshake checks. Only the checks below
+/// make one (and fuzzing, through `__fuzz`, which cannot sign).
+#[derive(Debug)]
+#[must_use]
+pub(crate) struct Verified(());
+
+impl Verified {
+    /// Verifies `signature` over `signing_input` with `key`: the proof when it holds.
+    #[cfg(feature = "jwt")]
+    pub(super) fn signature(
+        key: &super::keys::VerifyingKey,
+        signing_input: &[u8],
+        signature: &[u8],
+    ) -> Option<Self> {
+        key.verify(signing_input, signature).then_some(Self(()))
+    }
+
+    /// An introspection answer (from the configured endpoint, over the authenticated call) that
+    /// says `active: true`: the proof when it does.
+    #[cfg(feature = "introspection")]
+    pub(super) fn active(answer: &Claims<'_>) -> Option<Self> {
+        (answer.active == Some(Some(true))).then_some(Self(()))
+    }
+
+    /// For fuzz targets (and this module's tests), which map made-up claims without a key.
+    #[cfg(any(test, fuzzing))]
+    pub(crate) fn for_fuzzing() -> Self {
+        Self(())
     }
 }
 
@@ -499,7 +536,12 @@ mod tests {
     fn map(mapping: &ClaimMapping, json: &str) -> Result<Principal, TokenError> {
         let claims = Claims::parse(json.as_bytes(), mapping)
             .map_err(|e| TokenError::malformed(e.to_string()))?;
-        let mut principal = mapping.principal(&claims, Scheme::JWT, Times::default())?;
+        let mut principal = mapping.principal(
+            &claims,
+            Scheme::JWT,
+            Times::default(),
+            Verified::for_fuzzing(),
+        )?;
         principal.set_claims_json(json.as_bytes().to_vec());
         Ok(principal)
     }

@@ -110,27 +110,7 @@ pub(crate) fn parse(
             format!("token of {} bytes exceeds {max_token_size}", token.len()),
         ));
     }
-    let mut parts = token.splitn(6, '.');
-    let (Some(header), Some(payload), Some(signature)) = (parts.next(), parts.next(), parts.next())
-    else {
-        return Err(TokenError::malformed(
-            "not a compact JWS (fewer than three parts)",
-        ));
-    };
-    match parts.count() {
-        0 => {}
-        2 => {
-            return Err(TokenError::new(
-                TokenErrorKind::UnsupportedHeader,
-                "an encrypted token (JWE) is not accepted",
-            ));
-        }
-        _ => {
-            return Err(TokenError::malformed(
-                "not a compact JWS (more than three parts)",
-            ));
-        }
-    }
+    let (header, payload, signature) = split(token)?;
     if signature.is_empty() {
         return Err(TokenError::malformed("the signature is empty"));
     }
@@ -144,36 +124,7 @@ pub(crate) fn parse(
         .map_err(|e| TokenError::malformed(format!("header: {e}")))?;
     let raw: RawHeader<'_> =
         serde_json::from_slice(&buf).map_err(|e| TokenError::malformed(format!("header: {e}")))?;
-    if raw.enc.is_some() {
-        return Err(TokenError::new(
-            TokenErrorKind::UnsupportedHeader,
-            "an encrypted token (JWE) is not accepted",
-        ));
-    }
-    // RFC 7515 §4.1.11: a recipient must refuse a `crit` extension it does not understand, and
-    // portcullis understands none (so `b64: false`, RFC 7797, is refused too).
-    if raw.crit.is_some() || raw.b64.is_some() {
-        return Err(TokenError::new(
-            TokenErrorKind::UnsupportedHeader,
-            "the header has critical extensions (`crit` or `b64`)",
-        ));
-    }
-    if raw.zip.is_some() {
-        return Err(TokenError::new(
-            TokenErrorKind::UnsupportedHeader,
-            "compressed payloads (`zip`) are not accepted",
-        ));
-    }
-    if raw
-        .cty
-        .as_deref()
-        .is_some_and(|cty| cty.eq_ignore_ascii_case("jwt"))
-    {
-        return Err(TokenError::new(
-            TokenErrorKind::UnsupportedHeader,
-            "a nested JWT (`cty: JWT`) is not accepted",
-        ));
-    }
+    refuse_extensions(&raw)?;
     let alg = match raw.alg.as_deref() {
         None => return Err(TokenError::malformed("the header has no `alg`")),
         Some(name) => name
@@ -211,6 +162,68 @@ pub(crate) fn parse(
         payload: buf,
         signature,
     })
+}
+
+/// The three parts of a compact JWS; five parts are a JWE, refused for what it is.
+fn split(token: &str) -> Result<(&str, &str, &str), TokenError> {
+    let mut parts = token.splitn(6, '.');
+    let (Some(header), Some(payload), Some(signature)) = (parts.next(), parts.next(), parts.next())
+    else {
+        return Err(TokenError::malformed(
+            "not a compact JWS (fewer than three parts)",
+        ));
+    };
+    match parts.count() {
+        0 => {}
+        2 => {
+            return Err(TokenError::new(
+                TokenErrorKind::UnsupportedHeader,
+                "an encrypted token (JWE) is not accepted",
+            ));
+        }
+        _ => {
+            return Err(TokenError::malformed(
+                "not a compact JWS (more than three parts)",
+            ));
+        }
+    }
+    Ok((header, payload, signature))
+}
+
+/// Refuses what the header may ask for that portcullis does not do: decryption, critical
+/// extensions, compression, nesting.
+fn refuse_extensions(raw: &RawHeader<'_>) -> Result<(), TokenError> {
+    if raw.enc.is_some() {
+        return Err(TokenError::new(
+            TokenErrorKind::UnsupportedHeader,
+            "an encrypted token (JWE) is not accepted",
+        ));
+    }
+    // RFC 7515 §4.1.11: a recipient must refuse a `crit` extension it does not understand, and
+    // portcullis understands none (so `b64: false`, RFC 7797, is refused too).
+    if raw.crit.is_some() || raw.b64.is_some() {
+        return Err(TokenError::new(
+            TokenErrorKind::UnsupportedHeader,
+            "the header has critical extensions (`crit` or `b64`)",
+        ));
+    }
+    if raw.zip.is_some() {
+        return Err(TokenError::new(
+            TokenErrorKind::UnsupportedHeader,
+            "compressed payloads (`zip`) are not accepted",
+        ));
+    }
+    if raw
+        .cty
+        .as_deref()
+        .is_some_and(|cty| cty.eq_ignore_ascii_case("jwt"))
+    {
+        return Err(TokenError::new(
+            TokenErrorKind::UnsupportedHeader,
+            "a nested JWT (`cty: JWT`) is not accepted",
+        ));
+    }
+    Ok(())
 }
 
 /// Decodes `part` into `buf` (appending), reusing its allocation.

@@ -31,7 +31,7 @@ use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use super::bearer::{BearerLocator, is_jws_shaped};
-use super::claims::{ClaimMapping, Claims};
+use super::claims::{ClaimMapping, Claims, Verified};
 use super::error::{TokenError, TokenErrorKind};
 use super::http::{FetchLimits, HttpClient, check_url, send};
 use super::validation::{Rules, now_secs};
@@ -238,11 +238,14 @@ impl IntrospectionAuthenticator {
             }
             Err(e) => return Err(unavailable(format!("the answer is not a JSON object: {e}"))),
         };
-        match answer.active {
-            Some(Some(true)) => {}
+        let verified = match answer.active {
             Some(Some(false)) => return Err(inactive()),
-            _ => return Err(unavailable("the answer has no boolean `active`".to_owned())),
-        }
+            Some(Some(true)) => Verified::active(&answer),
+            _ => None,
+        };
+        let Some(verified) = verified else {
+            return Err(unavailable("the answer has no boolean `active`".to_owned()));
+        };
         // Before the audience: a refresh token of this very service is refused for what it is.
         if let Some(token_type) = &answer.token_type
             && !ACCEPTED_TOKEN_TYPES
@@ -267,9 +270,10 @@ impl IntrospectionAuthenticator {
         }
         let times = inner.rules.check_claims(&answer)?;
         let exp = answer.exp;
-        let mut principal = inner
-            .claims
-            .principal(&answer, Scheme::INTROSPECTION, times)?;
+        let mut principal =
+            inner
+                .claims
+                .principal(&answer, Scheme::INTROSPECTION, times, verified)?;
         principal.set_claims_json(body.to_vec());
         Ok((principal, exp))
     }
@@ -404,6 +408,12 @@ pub struct IntrospectionAuthenticatorBuilder {
     allow_query: bool,
 }
 
+/// How long an introspection answer is reused unless configured otherwise
+/// ([`IntrospectionAuthenticatorBuilder::cache`]): also how long a revoked token keeps working.
+pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(60);
+/// How many active, and apart from them inactive, answers are cached unless configured otherwise.
+pub const DEFAULT_CACHE_CAPACITY: usize = 10_000;
+
 impl IntrospectionAuthenticatorBuilder {
     fn new(endpoint: String, auth: ClientAuth) -> Self {
         Self {
@@ -414,9 +424,9 @@ impl IntrospectionAuthenticatorBuilder {
             audiences: Vec::new(),
             skip_audience: false,
             leeway: super::DEFAULT_LEEWAY,
-            cache_ttl: Duration::from_secs(60),
-            cache_capacity: 10_000,
-            inactive_cache_capacity: 10_000,
+            cache_ttl: DEFAULT_CACHE_TTL,
+            cache_capacity: DEFAULT_CACHE_CAPACITY,
+            inactive_cache_capacity: DEFAULT_CACHE_CAPACITY,
             max_concurrent: 32,
             max_wait: Duration::from_secs(1),
             timeout: Duration::from_secs(5),
@@ -566,56 +576,7 @@ impl IntrospectionAuthenticatorBuilder {
 
     /// Checks every setting and builds the authenticator.
     pub fn build(self) -> Result<IntrospectionAuthenticator, ConfigError> {
-        check_url(&self.endpoint)
-            .map_err(|e| ConfigError::new(e.to_string()).with_key("introspection.endpoint"))?;
-        let client_id_ok = match &self.auth {
-            ClientAuth::Basic {
-                client_id,
-                client_secret,
-            }
-            | ClientAuth::Post {
-                client_id,
-                client_secret,
-            } => !client_id.is_empty() && !client_secret.expose_secret().is_empty(),
-            ClientAuth::Bearer(token) => !token.expose_secret().is_empty(),
-        };
-        if !client_id_ok {
-            return Err(ConfigError::new("the client credentials are empty")
-                .with_key("introspection.client_id"));
-        }
-        if let ClientAuth::Bearer(token) = &self.auth
-            && http::HeaderValue::from_str(&format!("Bearer {}", token.expose_secret())).is_err()
-        {
-            return Err(
-                ConfigError::new("the client token cannot be sent in a header")
-                    .with_key("introspection.client_token"),
-            );
-        }
-        if self.realm.chars().any(char::is_control) {
-            return Err(ConfigError::new("the realm contains a control character")
-                .with_key("introspection.realm"));
-        }
-        if self.audiences.iter().any(String::is_empty)
-            || (self.audiences.is_empty() && !self.skip_audience)
-        {
-            return Err(ConfigError::new(
-                "at least one non-empty audience is required (the endpoint also answers for \
-                 tokens minted for other services, and for refresh tokens)",
-            )
-            .with_key("introspection.audiences"));
-        }
-        if self.max_token_size == 0 || self.max_response_size == 0 {
-            return Err(ConfigError::new("size limits must be positive")
-                .with_key("introspection.max_token_size"));
-        }
-        if self.max_concurrent == 0 || self.max_concurrent > Semaphore::MAX_PERMITS {
-            return Err(ConfigError::new(format!(
-                "max_concurrent must be between 1 and {}",
-                Semaphore::MAX_PERMITS
-            ))
-            .with_key("introspection.max_concurrent"));
-        }
-        self.claims.validate("introspection.groups_claims")?;
+        self.check()?;
         let client = match self.http_client {
             Some(client) => client,
             None => super::http::default_http_client()?,
@@ -654,6 +615,66 @@ impl IntrospectionAuthenticatorBuilder {
                 },
             }),
         })
+    }
+
+    /// Every setting, checked before anything is built (and by `config`, before any file is
+    /// read, with a stand-in credential).
+    pub(crate) fn check(&self) -> Result<(), ConfigError> {
+        check_url(&self.endpoint)
+            .map_err(|e| ConfigError::new(e.to_string()).with_key("introspection.endpoint"))?;
+        let client_id_ok = match &self.auth {
+            ClientAuth::Basic {
+                client_id,
+                client_secret,
+            }
+            | ClientAuth::Post {
+                client_id,
+                client_secret,
+            } => !client_id.is_empty() && !client_secret.expose_secret().is_empty(),
+            ClientAuth::Bearer(token) => !token.expose_secret().is_empty(),
+        };
+        if !client_id_ok {
+            return Err(ConfigError::new("the client credentials are empty")
+                .with_key("introspection.client_id"));
+        }
+        if let ClientAuth::Bearer(token) = &self.auth
+            && http::HeaderValue::from_str(&format!("Bearer {}", token.expose_secret())).is_err()
+        {
+            return Err(
+                ConfigError::new("the client token cannot be sent in a header")
+                    .with_key("introspection.client_token"),
+            );
+        }
+        if self.realm.chars().any(char::is_control) {
+            return Err(ConfigError::new("the realm contains a control character")
+                .with_key("introspection.realm"));
+        }
+        for (size, key) in [
+            (self.max_token_size, "introspection.max_token_size"),
+            (self.max_response_size, "introspection.max_response_size"),
+        ] {
+            if size == 0 {
+                return Err(ConfigError::new("size limits must be positive").with_key(key));
+            }
+        }
+        if self.max_concurrent == 0 || self.max_concurrent > Semaphore::MAX_PERMITS {
+            return Err(ConfigError::new(format!(
+                "max_concurrent must be positive and at most {}",
+                Semaphore::MAX_PERMITS
+            ))
+            .with_key("introspection.max_concurrent"));
+        }
+        if self.audiences.iter().any(String::is_empty)
+            || (self.audiences.is_empty() && !self.skip_audience)
+        {
+            return Err(ConfigError::new(
+                "at least one non-empty audience is required (the endpoint also answers for \
+                 tokens minted for other services, and for refresh tokens)",
+            )
+            .with_key("introspection.audiences"));
+        }
+        self.claims.validate("introspection.groups_claims")?;
+        Ok(())
     }
 }
 

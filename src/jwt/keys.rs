@@ -171,7 +171,7 @@ impl VerifyingKey {
 
     /// Whether `signature` is this key's signature of `message`. HMAC tags are compared in
     /// constant time.
-    pub(crate) fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
+    pub(super) fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
         match &self.inner {
             Material::Hmac(key) => hmac::verify(key, message, signature).is_ok(),
             Material::Public(key) => key.verify_sig(message, signature).is_ok(),
@@ -359,22 +359,7 @@ struct RawJwk {
 
 impl RawJwk {
     fn into_key(self, origin: Origin) -> Result<VerifyingKey, KeyError> {
-        if let Some(use_) = &self.use_
-            && use_ != "sig"
-        {
-            return Err(KeyError::new(
-                KeyErrorKind::Unsupported,
-                format!("a key for `use: {use_}`, not `sig`"),
-            ));
-        }
-        if let Some(ops) = &self.key_ops
-            && !ops.iter().any(|op| op == "verify")
-        {
-            return Err(KeyError::new(
-                KeyErrorKind::Unsupported,
-                "`key_ops` does not include `verify`",
-            ));
-        }
+        self.check_use()?;
         let declared = match &self.alg {
             None => None,
             Some(name) => Some(
@@ -382,83 +367,15 @@ impl RawJwk {
                     .map_err(|e| KeyError::new(KeyErrorKind::Unsupported, e.to_string()))?,
             ),
         };
-        let require = |field: &'static str, value: &Option<String>| -> Result<Vec<u8>, KeyError> {
-            let text = value
-                .as_deref()
-                .ok_or_else(|| KeyError::new(KeyErrorKind::Malformed, format!("no `{field}`")))?;
-            BASE64URL.decode(text).map_err(|_| {
-                KeyError::new(
-                    KeyErrorKind::Malformed,
-                    format!("`{field}` is not unpadded base64url"),
-                )
-            })
-        };
-        let check = |algorithm: Algorithm, family: Family| {
-            if algorithm.family() == family {
-                Ok(algorithm)
-            } else {
-                Err(KeyError::new(
-                    KeyErrorKind::AlgorithmMismatch,
-                    format!("`alg: {algorithm}` does not fit a `{}` key", self.kty),
-                ))
-            }
-        };
         let key = match self.kty.as_str() {
             "RSA" => {
-                let algorithm = check(declared.unwrap_or(Algorithm::RS256), Family::Rsa)?;
-                let n = require("n", &self.n)?;
-                let e = require("e", &self.e)?;
+                let algorithm = self.fits(declared.unwrap_or(Algorithm::RS256), Family::Rsa)?;
+                let n = member("n", &self.n)?;
+                let e = member("e", &self.e)?;
                 rsa_key(algorithm, strip_zeros(&n), strip_zeros(&e))?
             }
-            "EC" => {
-                let (curve_alg, len) = match self.crv.as_deref() {
-                    Some("P-256") => (Algorithm::ES256, 32),
-                    Some("P-384") => (Algorithm::ES384, 48),
-                    other => {
-                        return Err(KeyError::new(
-                            KeyErrorKind::Unsupported,
-                            format!("EC curve {other:?} is not supported"),
-                        ));
-                    }
-                };
-                let algorithm = declared.unwrap_or(curve_alg);
-                if algorithm != curve_alg {
-                    return Err(KeyError::new(
-                        KeyErrorKind::AlgorithmMismatch,
-                        format!("`alg: {algorithm}` does not fit curve {:?}", self.crv),
-                    ));
-                }
-                let x = require("x", &self.x)?;
-                let y = require("y", &self.y)?;
-                if x.len() != len || y.len() != len {
-                    return Err(KeyError::new(
-                        KeyErrorKind::Malformed,
-                        "EC coordinates of the wrong length",
-                    ));
-                }
-                let mut point = Vec::with_capacity(1 + 2 * len);
-                point.push(0x04);
-                point.extend_from_slice(&x);
-                point.extend_from_slice(&y);
-                VerifyingKey::from_der(algorithm, &point)?
-            }
-            "OKP" => {
-                if self.crv.as_deref() != Some("Ed25519") {
-                    return Err(KeyError::new(
-                        KeyErrorKind::Unsupported,
-                        format!("OKP curve {:?} is not supported", self.crv),
-                    ));
-                }
-                let algorithm = check(declared.unwrap_or(Algorithm::EdDSA), Family::Ed)?;
-                let x = require("x", &self.x)?;
-                if x.len() != 32 {
-                    return Err(KeyError::new(
-                        KeyErrorKind::Malformed,
-                        "an Ed25519 key is 32 bytes",
-                    ));
-                }
-                VerifyingKey::from_der(algorithm, &x)?
-            }
+            "EC" => self.ec_key(declared)?,
+            "OKP" => self.okp_key(declared)?,
             "oct" => {
                 if origin == Origin::Remote {
                     return Err(KeyError::new(
@@ -466,8 +383,8 @@ impl RawJwk {
                         "a shared secret (`oct`) in a remote JWKS is never used",
                     ));
                 }
-                let algorithm = check(declared.unwrap_or(Algorithm::HS256), Family::Hmac)?;
-                VerifyingKey::hmac(algorithm, &require("k", &self.k)?)?
+                let algorithm = self.fits(declared.unwrap_or(Algorithm::HS256), Family::Hmac)?;
+                VerifyingKey::hmac(algorithm, &member("k", &self.k)?)?
             }
             other => {
                 return Err(KeyError::new(
@@ -484,6 +401,105 @@ impl RawJwk {
             None => key,
         })
     }
+
+    /// Refuses a key published for something other than verifying signatures.
+    fn check_use(&self) -> Result<(), KeyError> {
+        if let Some(use_) = &self.use_
+            && use_ != "sig"
+        {
+            return Err(KeyError::new(
+                KeyErrorKind::Unsupported,
+                format!("a key for `use: {use_}`, not `sig`"),
+            ));
+        }
+        if let Some(ops) = &self.key_ops
+            && !ops.iter().any(|op| op == "verify")
+        {
+            return Err(KeyError::new(
+                KeyErrorKind::Unsupported,
+                "`key_ops` does not include `verify`",
+            ));
+        }
+        Ok(())
+    }
+
+    /// `algorithm`, when it is of this key's `family`.
+    fn fits(&self, algorithm: Algorithm, family: Family) -> Result<Algorithm, KeyError> {
+        if algorithm.family() == family {
+            Ok(algorithm)
+        } else {
+            Err(KeyError::new(
+                KeyErrorKind::AlgorithmMismatch,
+                format!("`alg: {algorithm}` does not fit a `{}` key", self.kty),
+            ))
+        }
+    }
+
+    /// A P-256 or P-384 key, its curve deciding the algorithm.
+    fn ec_key(&self, declared: Option<Algorithm>) -> Result<VerifyingKey, KeyError> {
+        let (curve_alg, len) = match self.crv.as_deref() {
+            Some("P-256") => (Algorithm::ES256, 32),
+            Some("P-384") => (Algorithm::ES384, 48),
+            other => {
+                return Err(KeyError::new(
+                    KeyErrorKind::Unsupported,
+                    format!("EC curve {other:?} is not supported"),
+                ));
+            }
+        };
+        let algorithm = declared.unwrap_or(curve_alg);
+        if algorithm != curve_alg {
+            return Err(KeyError::new(
+                KeyErrorKind::AlgorithmMismatch,
+                format!("`alg: {algorithm}` does not fit curve {:?}", self.crv),
+            ));
+        }
+        let x = member("x", &self.x)?;
+        let y = member("y", &self.y)?;
+        if x.len() != len || y.len() != len {
+            return Err(KeyError::new(
+                KeyErrorKind::Malformed,
+                "EC coordinates of the wrong length",
+            ));
+        }
+        let mut point = Vec::with_capacity(1 + 2 * len);
+        point.push(0x04);
+        point.extend_from_slice(&x);
+        point.extend_from_slice(&y);
+        VerifyingKey::from_der(algorithm, &point)
+    }
+
+    /// An Ed25519 key.
+    fn okp_key(&self, declared: Option<Algorithm>) -> Result<VerifyingKey, KeyError> {
+        if self.crv.as_deref() != Some("Ed25519") {
+            return Err(KeyError::new(
+                KeyErrorKind::Unsupported,
+                format!("OKP curve {:?} is not supported", self.crv),
+            ));
+        }
+        let algorithm = self.fits(declared.unwrap_or(Algorithm::EdDSA), Family::Ed)?;
+        let x = member("x", &self.x)?;
+        if x.len() != 32 {
+            return Err(KeyError::new(
+                KeyErrorKind::Malformed,
+                "an Ed25519 key is 32 bytes",
+            ));
+        }
+        VerifyingKey::from_der(algorithm, &x)
+    }
+}
+
+/// A required base64url member of a JWK (`n`, `x`, `k`), decoded.
+fn member(field: &'static str, value: &Option<String>) -> Result<Vec<u8>, KeyError> {
+    let text = value
+        .as_deref()
+        .ok_or_else(|| KeyError::new(KeyErrorKind::Malformed, format!("no `{field}`")))?;
+    BASE64URL.decode(text).map_err(|_| {
+        KeyError::new(
+            KeyErrorKind::Malformed,
+            format!("`{field}` is not unpadded base64url"),
+        )
+    })
 }
 
 fn strip_zeros(bytes: &[u8]) -> &[u8] {

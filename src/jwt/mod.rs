@@ -85,7 +85,6 @@ mod issuer;
 mod jwks;
 #[cfg(feature = "jwt")]
 mod keys;
-mod settings;
 mod validation;
 
 use std::time::Duration;
@@ -116,7 +115,8 @@ pub use http::{FetchLimits, HttpClient};
 #[cfg(feature = "introspection")]
 #[cfg_attr(docsrs, doc(cfg(feature = "introspection")))]
 pub use introspection::{
-    ClientAuth, IntrospectionAuthenticator, IntrospectionAuthenticatorBuilder,
+    ClientAuth, DEFAULT_CACHE_CAPACITY, DEFAULT_CACHE_TTL, IntrospectionAuthenticator,
+    IntrospectionAuthenticatorBuilder,
 };
 #[cfg(feature = "jwt")]
 #[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
@@ -127,10 +127,4 @@ pub use jwks::{JwksCacheConfig, KeySource};
 #[cfg(feature = "jwt")]
 #[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
 pub use keys::{KeySet, MAX_JWKS_KEYS, MAX_RSA_BITS, MIN_RSA_BITS, VerifyingKey};
-#[cfg(feature = "introspection")]
-#[cfg_attr(docsrs, doc(cfg(feature = "introspection")))]
-pub use settings::{ClientAuthMethod, IntrospectionSettings};
-#[cfg(feature = "jwt")]
-#[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
-pub use settings::{IssuerSettings, JwksSettings, JwtSettings};
 pub use validation::KNOWN_REQUIRED_CLAIMS;

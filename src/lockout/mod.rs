@@ -22,7 +22,9 @@ use crate::future::BoxFuture;
 #[cfg(feature = "redis")]
 mod redis;
 #[cfg(feature = "redis")]
-pub use self::redis::{RedisFailureStore, RedisFailureStoreBuilder};
+pub use self::redis::{
+    RedisFailureStore, RedisFailureStoreBuilder, RedisSetting, RedisSettingError,
+};
 
 /// The failures recorded for one key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -348,9 +350,13 @@ struct Entry {
     window: Duration,
 }
 
+/// How many keys (user names and client IPs) a [`MemoryFailureStore`] holds unless told
+/// otherwise ([`MemoryFailureStore::default`], and `[basic.lockout] memory_capacity`).
+pub const DEFAULT_MEMORY_CAPACITY: usize = 100_000;
+
 impl Default for MemoryFailureStore {
     fn default() -> Self {
-        Self::with_capacity(100_000)
+        Self::with_capacity(DEFAULT_MEMORY_CAPACITY)
     }
 }
 

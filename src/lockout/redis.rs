@@ -76,7 +76,7 @@ const WARN_EVERY: Duration = Duration::from_secs(10);
 /// use portcullis::BasicAuthenticator;
 /// use portcullis::store::MemoryUserStore;
 ///
-/// # fn main() -> Result<(), portcullis::ConfigError> {
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let counters = RedisFailureStore::builder("redis://127.0.0.1:6379")
 ///     .key_prefix("billing-api")
 ///     .build()?;
@@ -371,36 +371,37 @@ impl RedisFailureStoreBuilder {
     }
 
     /// Builds the store. Checks the URL and the settings, reads the CA file; does not connect.
-    pub fn build(self) -> Result<RedisFailureStore, ConfigError> {
+    pub fn build(self) -> Result<RedisFailureStore, RedisSettingError> {
         let info = self.url.as_str().into_connection_info().map_err(|err| {
-            ConfigError::new(format!("not a usable Redis URL: {err}")).with_key("lockout.store")
+            RedisSettingError::new(RedisSetting::Url, format!("not a usable Redis URL: {err}"))
         })?;
         let tls = match &info.addr {
             ConnectionAddr::TcpTls { insecure, .. } => Some(*insecure),
             _ => None,
         };
         if tls == Some(true) && !self.allow_insecure_tls {
-            return Err(ConfigError::new(
+            return Err(RedisSettingError::new(
+                RedisSetting::Url,
                 "a `#insecure` Redis URL checks no certificate, so anyone on the network path can \
                  reset the lockout counters; give the CA with `redis_ca_file` instead, or set \
                  `dangerous_allow_insecure_tls = true`",
-            )
-            .with_key("lockout.store"));
+            ));
         }
         let client = match (&self.ca_file, tls) {
             (None, _) => Client::open(info),
             (Some(path), Some(_)) => {
                 let pem = std::fs::read(path).map_err(|err| {
-                    ConfigError::new(format!("cannot read `{}`: {err}", path.display()))
-                        .with_key("lockout.redis_ca_file")
+                    RedisSettingError::new(
+                        RedisSetting::CaFile,
+                        format!("cannot read `{}`: {err}", path.display()),
+                    )
                 })?;
                 // An empty or non-PEM file would trust nothing and fail every connection later.
                 if !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
-                    return Err(ConfigError::new(format!(
-                        "`{}` holds no PEM certificate",
-                        path.display()
-                    ))
-                    .with_key("lockout.redis_ca_file"));
+                    return Err(RedisSettingError::new(
+                        RedisSetting::CaFile,
+                        format!("`{}` holds no PEM certificate", path.display()),
+                    ));
                 }
                 let certificates = TlsCertificates {
                     client_tls: None,
@@ -409,23 +410,29 @@ impl RedisFailureStoreBuilder {
                 Client::build_with_tls(info, certificates)
             }
             (Some(_), None) => {
-                return Err(ConfigError::new("a CA file needs a `rediss://` (TLS) URL")
-                    .with_key("lockout.redis_ca_file"));
+                return Err(RedisSettingError::new(
+                    RedisSetting::CaFile,
+                    "a CA file needs a `rediss://` (TLS) URL",
+                ));
             }
         }
         .map_err(|err| {
-            ConfigError::new(format!("not a usable Redis URL or CA file: {err}"))
-                .with_key("lockout.store")
+            RedisSettingError::new(
+                RedisSetting::Url,
+                format!("not a usable Redis URL or CA file: {err}"),
+            )
         })?;
         if self.timeout.is_zero() {
-            return Err(ConfigError::new("the Redis timeout must be above zero")
-                .with_key("lockout.redis_timeout"));
+            return Err(RedisSettingError::new(
+                RedisSetting::Timeout,
+                "the Redis timeout must be above zero",
+            ));
         }
         if self.prefix.chars().any(char::is_control) {
-            return Err(
-                ConfigError::new("the Redis key prefix contains a control character")
-                    .with_key("lockout.redis_prefix"),
-            );
+            return Err(RedisSettingError::new(
+                RedisSetting::KeyPrefix,
+                "the Redis key prefix contains a control character",
+            ));
         }
         let address = client.get_connection_info().addr.to_string();
         let namespace = if self.prefix.is_empty() {
@@ -496,6 +503,68 @@ impl Warnings {
                 "lockout store unreachable: failing closed, requests that need it get 503"
             );
         }
+    }
+}
+
+/// A setting of [`RedisFailureStoreBuilder`], as the builder names it: what a
+/// [`RedisSettingError`] is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RedisSetting {
+    /// The URL given to [`RedisFailureStore::builder`].
+    Url,
+    /// [`RedisFailureStoreBuilder::ca_file`].
+    CaFile,
+    /// [`RedisFailureStoreBuilder::timeout`].
+    Timeout,
+    /// [`RedisFailureStoreBuilder::key_prefix`].
+    KeyPrefix,
+}
+
+impl RedisSetting {
+    /// The builder's name for the setting (`ca_file`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Url => "url",
+            Self::CaFile => "ca_file",
+            Self::Timeout => "timeout",
+            Self::KeyPrefix => "key_prefix",
+        }
+    }
+}
+
+/// Why [`RedisFailureStoreBuilder::build`] refused: the setting at fault and what is wrong with
+/// it. Converts into a [`ConfigError`] keyed by the setting's builder name; a configuration file
+/// maps the setting to its own key (`basic.lockout.redis_ca_file`) instead.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{}: {message}", setting.name())]
+pub struct RedisSettingError {
+    setting: RedisSetting,
+    message: String,
+}
+
+impl RedisSettingError {
+    fn new(setting: RedisSetting, message: impl Into<String>) -> Self {
+        Self {
+            setting,
+            message: message.into(),
+        }
+    }
+
+    /// The setting at fault.
+    pub fn setting(&self) -> RedisSetting {
+        self.setting
+    }
+
+    /// What is wrong with it.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl From<RedisSettingError> for ConfigError {
+    fn from(error: RedisSettingError) -> Self {
+        ConfigError::new(error.message).with_key(error.setting.name())
     }
 }
 
@@ -575,7 +644,7 @@ mod tests {
         let err = RedisFailureStore::builder("rediss://127.0.0.1:6380/#insecure")
             .build()
             .unwrap_err();
-        assert_eq!(err.key(), Some("lockout.store"));
+        assert_eq!(err.setting(), RedisSetting::Url);
         assert!(err.message().contains("#insecure"), "{err}");
         assert!(
             RedisFailureStore::builder("rediss://127.0.0.1:6380/#insecure")
@@ -601,12 +670,12 @@ mod tests {
             .ca_file("/etc/hostname")
             .build()
             .unwrap_err();
-        assert_eq!(err.key(), Some("lockout.redis_ca_file"), "{err}");
+        assert_eq!(err.setting(), RedisSetting::CaFile, "{err}");
         let err = RedisFailureStore::builder("rediss://127.0.0.1:6380")
             .ca_file("/nonexistent/portcullis-ca.pem")
             .build()
             .unwrap_err();
-        assert_eq!(err.key(), Some("lockout.redis_ca_file"), "{err}");
+        assert_eq!(err.setting(), RedisSetting::CaFile, "{err}");
         assert!(err.message().contains("portcullis-ca.pem"), "{err}");
     }
 

@@ -348,30 +348,7 @@ async fn user_in(
         }
         UserCommand::List { json } => {
             let users = admin.users.list_users().await.map_err(|e| e.to_string())?;
-            if json {
-                let list: Vec<_> = users
-                    .iter()
-                    .map(|u| {
-                        serde_json::json!({
-                            "name": u.name, "kind": u.kind, "groups": u.groups,
-                            "disabled": u.disabled, "created_at": u.created_at,
-                            "updated_at": u.updated_at,
-                        })
-                    })
-                    .collect();
-                println!("{}", serde_json::Value::Array(list));
-            } else {
-                for u in users {
-                    let state = if u.disabled { "disabled" } else { "enabled" };
-                    println!(
-                        "{}\t{:?}\t{}\t{}",
-                        u.name,
-                        u.kind,
-                        u.groups.join(","),
-                        state
-                    );
-                }
-            }
+            print_users(&users, json);
         }
     }
     Ok(())
@@ -448,29 +425,7 @@ async fn key_in(
                 .list(owner.as_deref())
                 .await
                 .map_err(|e| e.to_string())?;
-            if json {
-                println!(
-                    "{}",
-                    serde_json::to_string(&list).map_err(|e| e.to_string())?
-                );
-            } else {
-                for record in list {
-                    println!(
-                        "{}\t{}\t{}\texpires {}\t{}",
-                        record.id,
-                        record.owner,
-                        record.name,
-                        record
-                            .expires_at
-                            .map_or("never".to_owned(), |t| t.to_rfc3339()),
-                        if record.revoked_at.is_some() {
-                            "revoked"
-                        } else {
-                            "active"
-                        }
-                    );
-                }
-            }
+            print_keys(&list, json)?;
         }
         KeyCommand::Revoke { id } => {
             keys.revoke(&id).await.map_err(|e| e.to_string())?;
@@ -496,6 +451,62 @@ async fn key_in(
         }
     }
     keys.flush().await.map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+/// `user list`: one line per user, or a JSON array.
+fn print_users(users: &[UserRecord], json: bool) {
+    if json {
+        let list: Vec<_> = users
+            .iter()
+            .map(|u| {
+                serde_json::json!({
+                    "name": u.name, "kind": u.kind, "groups": u.groups,
+                    "disabled": u.disabled, "created_at": u.created_at,
+                    "updated_at": u.updated_at,
+                })
+            })
+            .collect();
+        println!("{}", serde_json::Value::Array(list));
+    } else {
+        for u in users {
+            let state = if u.disabled { "disabled" } else { "enabled" };
+            println!(
+                "{}\t{:?}\t{}\t{}",
+                u.name,
+                u.kind,
+                u.groups.join(","),
+                state
+            );
+        }
+    }
+}
+
+/// `key list`: one line per key, or a JSON array.
+fn print_keys(list: &[portcullis::store::ApiKeyRecord], json: bool) -> Result<(), String> {
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string(&list).map_err(|e| e.to_string())?
+        );
+    } else {
+        for record in list {
+            println!(
+                "{}\t{}\t{}\texpires {}\t{}",
+                record.id,
+                record.owner,
+                record.name,
+                record
+                    .expires_at
+                    .map_or("never".to_owned(), |t| t.to_rfc3339()),
+                if record.revoked_at.is_some() {
+                    "revoked"
+                } else {
+                    "active"
+                }
+            );
+        }
+    }
     Ok(())
 }
 
