@@ -41,6 +41,14 @@ impl ConfigError {
         self
     }
 
+    /// The key as a file names it: a builder names its own setting (`max_kid_len`), and
+    /// configuration puts it in the section that builder reads (`jwt.max_kid_len`).
+    #[cfg(any(feature = "jwt", feature = "introspection"))]
+    pub(crate) fn in_section(mut self, section: &str) -> Self {
+        self.key = self.key.map(|key| format!("{section}.{key}"));
+        self
+    }
+
     /// Sets where in the file the error is.
     pub fn with_location(mut self, location: Location) -> Self {
         self.location = Some(location);

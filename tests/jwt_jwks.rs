@@ -302,7 +302,7 @@ async fn max_stale_counts_from_the_last_full_fetch_through_discovery() {
         .http_client(client())
         .build()
         .unwrap_err();
-    assert_eq!(err.key(), Some("jwt.jwks.max_stale"));
+    assert_eq!(err.key(), Some("jwks.max_stale"));
 }
 
 #[tokio::test]
@@ -412,7 +412,7 @@ async fn discovery_finds_the_jwks_and_checks_the_issuer_exactly() {
         .http_client(client())
         .build()
         .unwrap_err();
-    assert_eq!(err.key(), Some("jwt.issuers[0].issuer"));
+    assert_eq!(err.key(), Some("issuers[0].issuer"));
 }
 
 /// The default client (feature `jwks`): the same server, its limits enforced by reqwest.

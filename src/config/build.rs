@@ -158,7 +158,7 @@ impl Config {
             if let Some(client) = &self.http_client {
                 jwt = jwt.http_client(Arc::clone(client));
             }
-            builder = builder.authenticator(jwt.build()?);
+            builder = builder.authenticator(jwt.build().map_err(|e| e.in_section("jwt"))?);
         }
         #[cfg(feature = "introspection")]
         if let Some(settings) = &self.introspection {

@@ -165,7 +165,9 @@ impl IntrospectionSettings {
             ClientAuthMethod::Bearer => ClientAuth::Bearer(stand_in),
             _ => ClientAuth::basic(self.client_id.clone(), stand_in),
         };
-        self.builder(auth, None)?.check()
+        self.builder(auth, None)?
+            .check()
+            .map_err(|e| e.in_section("introspection"))
     }
 
     /// Builds the authenticator with `client`, or the default one when `None`.
@@ -174,7 +176,9 @@ impl IntrospectionSettings {
         client: Option<Arc<dyn HttpClient>>,
     ) -> Result<IntrospectionAuthenticator, ConfigError> {
         self.validate()?;
-        self.builder(self.client_auth()?, client)?.build()
+        self.builder(self.client_auth()?, client)?
+            .build()
+            .map_err(|e| e.in_section("introspection"))
     }
 
     /// The builder these settings describe, with `auth` and `client`.

@@ -130,7 +130,10 @@ impl JwtSettings {
         }
         // Every other rule is the builder's own, given the algorithms the file declares for
         // its key files (which are read only at build).
-        builder.check(&static_algorithms).map(|_| ())
+        builder
+            .check(&static_algorithms)
+            .map(|_| ())
+            .map_err(|e| e.in_section("jwt"))
     }
 
     /// Everything but the issuers, whose key sources may need files read.

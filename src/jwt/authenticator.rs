@@ -646,9 +646,10 @@ pub(crate) struct Checked {
     algorithms: Vec<Algorithm>,
 }
 
-/// A builder setting's key in the `[jwt]` section.
+/// The key of a builder setting in its errors: the setting's own name (`max_kid_len`,
+/// `issuers[0].issuer`); configuration places it in the `[jwt]` section.
 fn key(field: &str) -> String {
-    format!("jwt.{field}")
+    field.to_owned()
 }
 
 impl fmt::Debug for JwtAuthenticatorBuilder {

@@ -621,7 +621,7 @@ impl IntrospectionAuthenticatorBuilder {
     /// read, with a stand-in credential).
     pub(crate) fn check(&self) -> Result<(), ConfigError> {
         check_url(&self.endpoint)
-            .map_err(|e| ConfigError::new(e.to_string()).with_key("introspection.endpoint"))?;
+            .map_err(|e| ConfigError::new(e.to_string()).with_key("endpoint"))?;
         let client_id_ok = match &self.auth {
             ClientAuth::Basic {
                 client_id,
@@ -635,23 +635,23 @@ impl IntrospectionAuthenticatorBuilder {
         };
         if !client_id_ok {
             return Err(ConfigError::new("the client credentials are empty")
-                .with_key("introspection.client_id"));
+                .with_key("client_id"));
         }
         if let ClientAuth::Bearer(token) = &self.auth
             && http::HeaderValue::from_str(&format!("Bearer {}", token.expose_secret())).is_err()
         {
             return Err(
                 ConfigError::new("the client token cannot be sent in a header")
-                    .with_key("introspection.client_token"),
+                    .with_key("client_token"),
             );
         }
         if self.realm.chars().any(char::is_control) {
             return Err(ConfigError::new("the realm contains a control character")
-                .with_key("introspection.realm"));
+                .with_key("realm"));
         }
         for (size, key) in [
-            (self.max_token_size, "introspection.max_token_size"),
-            (self.max_response_size, "introspection.max_response_size"),
+            (self.max_token_size, "max_token_size"),
+            (self.max_response_size, "max_response_size"),
         ] {
             if size == 0 {
                 return Err(ConfigError::new("size limits must be positive").with_key(key));
@@ -662,7 +662,7 @@ impl IntrospectionAuthenticatorBuilder {
                 "max_concurrent must be positive and at most {}",
                 Semaphore::MAX_PERMITS
             ))
-            .with_key("introspection.max_concurrent"));
+            .with_key("max_concurrent"));
         }
         if self.audiences.iter().any(String::is_empty)
             || (self.audiences.is_empty() && !self.skip_audience)
@@ -671,9 +671,9 @@ impl IntrospectionAuthenticatorBuilder {
                 "at least one non-empty audience is required (the endpoint also answers for \
                  tokens minted for other services, and for refresh tokens)",
             )
-            .with_key("introspection.audiences"));
+            .with_key("audiences"));
         }
-        self.claims.validate("introspection.groups_claims")?;
+        self.claims.validate("groups_claims")?;
         Ok(())
     }
 }
