@@ -20,8 +20,6 @@ checked (rustdoc resolves it without a `use`, and the doc build checks that it r
 `src/lib.rs` (the root: declarations and re-exports) and `src/bin/` (the CLI, which sees only the
 public API through `portcullis::`) are not modules of the graph.
 
-Edges listed in PENDING are allowed for now and printed as such; each names what removes it.
-
     python3 .ci/layers.py               check src/ against docs/architecture.md
     python3 .ci/layers.py --self-test   the parser's cases, and the fixture must fail
     python3 .ci/layers.py --graph       print the module graph
@@ -30,11 +28,6 @@ Edges listed in PENDING are allowed for now and printed as such; each names what
 import os
 import re
 import sys
-
-# Imports against the layers that another change removes; the lead empties this after merging it.
-# pending, removed by the config split (issue #18): GateHandle becomes a plain ArcSwap<Gate> handle
-# (config does the reload), and the TOML shapes of [jwt] and [introspection] move into config/.
-PENDING = {}
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -195,7 +188,7 @@ def read_layers(doc):
     return modules, layers
 
 
-def check(src, doc, pending=PENDING, out=print):
+def check(src, doc):
     """Every violation found, as lines; empty when the crate keeps its layers."""
     modules, layers = read_layers(doc)
     edges = graph(src)
@@ -223,15 +216,9 @@ def check(src, doc, pending=PENDING, out=print):
                 why = f"modules of layer {layer} ({layers[layer][0]}) never import each other"
             if why is None:
                 continue
-            edge = f"{module} -> {target}: {why} ({', '.join(places[:3])})"
-            if (module, target) in pending:
-                out(f"allowed for now: {edge}; {pending[(module, target)]}")
-            else:
-                problems.append(edge)
+            problems.append(f"{module} -> {target}: {why} ({', '.join(places[:3])})")
     # Cycles, which imports within a layer could still make.
-    allowed = {
-        m: {t for t in ts if (m, t) not in pending and t in modules} for m, ts in edges.items()
-    }
+    allowed = {m: {t for t in ts if t in modules} for m, ts in edges.items()}
     state = {}
 
     def visit(m, stack):
@@ -273,8 +260,7 @@ def self_test():
            {"Gate": "gate", "GateBuilder": "gate", "Z": "x"})
 
     fixture = os.path.join(ROOT, ".ci", "fixtures", "layers")
-    lines = []
-    problems = check(os.path.join(fixture, "src"), os.path.join(fixture, "architecture.md"), {}, lines.append)
+    problems = check(os.path.join(fixture, "src"), os.path.join(fixture, "architecture.md"))
     want = [
         "principal -> scheme_a: layer 0 (basics) imports layer 2 (schemes)",
         "scheme_a -> scheme_b: modules of layer 2 (schemes) never import each other",
