@@ -11,7 +11,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::routing::get;
 use http::{HeaderName, StatusCode};
-use portcullis::config::Config;
+use portcullis::config::{Config, Reloader};
 use portcullis::reject::Challenge;
 use portcullis::store::MemoryUserStore;
 use portcullis::{
@@ -289,4 +289,57 @@ async fn toml_names_a_custom_scheme_once_its_authenticator_is_added() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
+}
+
+/// A reload reads only the file: the authenticator added in code must survive it, or a file
+/// naming its scheme could no longer be built (and its callers would lose their scheme).
+#[tokio::test]
+async fn a_reload_keeps_the_authenticators_added_in_code() {
+    let path = std::env::temp_dir().join(format!(
+        "portcullis-custom-scheme-{}.toml",
+        std::process::id()
+    ));
+    std::fs::write(&path, TOML).unwrap();
+    let config = Config::from_file(&path).unwrap().authenticator(Tickets);
+    let reloader = Reloader::from_config(&config)
+        .await
+        .unwrap()
+        .with_file(&path);
+    let check = |path: &'static str| {
+        let gate = reloader.handle().gate();
+        async move {
+            let request = http::Request::get(path)
+                .header("x-ticket-id", "t1")
+                .header("x-ticket-secret", "open-sesame")
+                .body(())
+                .unwrap();
+            let (parts, ()) = request.into_parts();
+            gate.check(&RequestView::from_parts(&parts)).await
+        }
+    };
+    let principal = check("/tickets").await.unwrap().expect("a principal");
+    assert_eq!(principal.scheme(), TICKET);
+
+    // The file changes: /tickets is now closed to tickets too.
+    std::fs::write(
+        &path,
+        TOML.replacen("policy = \"tickets_only\"", "policy = \"no_tickets\"", 1),
+    )
+    .unwrap();
+    reloader
+        .reload()
+        .await
+        .expect("the reloaded file still names a registered scheme");
+    let rejection = check("/tickets").await.unwrap_err();
+    assert_eq!(
+        rejection.status(),
+        StatusCode::FORBIDDEN,
+        "the new file serves"
+    );
+    let principal = check("/me")
+        .await
+        .unwrap()
+        .expect("tickets still authenticate");
+    assert_eq!(principal.scheme(), TICKET);
+    std::fs::remove_file(&path).ok();
 }

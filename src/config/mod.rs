@@ -116,6 +116,15 @@ pub struct Config {
     authenticators: Vec<Arc<dyn Authenticator>>,
 }
 
+/// What a [`Config`] was given in code ([`Config::authenticator`], `Config::with_http_client`),
+/// which a [`Reloader`] carries over to the file it reads again.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct AddedInCode {
+    authenticators: Vec<Arc<dyn Authenticator>>,
+    #[cfg(any(feature = "jwt", feature = "introspection"))]
+    http_client: Option<Arc<dyn crate::jwt::HttpClient>>,
+}
+
 /// How the upstream behind a proxy built on the Gate reads paths (`[gateway] upstream_paths`).
 ///
 /// The Gate never reads it: it matches paths byte for byte, as in-process routers (axum,
@@ -144,6 +153,26 @@ impl Config {
     )]
     pub fn from_str(text: &str) -> Result<Self, ConfigError> {
         Self::parse(text, None)
+    }
+
+    /// What this configuration was given in code rather than read from its file.
+    pub(crate) fn added_in_code(&self) -> AddedInCode {
+        AddedInCode {
+            authenticators: self.authenticators.clone(),
+            #[cfg(any(feature = "jwt", feature = "introspection"))]
+            http_client: self.http_client.clone(),
+        }
+    }
+
+    /// This configuration with what another was given in code (a reload reads only the file).
+    pub(crate) fn with_added_in_code(mut self, added: &AddedInCode) -> Self {
+        self.authenticators
+            .extend(added.authenticators.iter().cloned());
+        #[cfg(any(feature = "jwt", feature = "introspection"))]
+        if self.http_client.is_none() {
+            self.http_client.clone_from(&added.http_client);
+        }
+        self
     }
 
     /// Adds an authenticator of your own, asked after the ones the file configures. Its scheme's

@@ -3,8 +3,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::Config;
 use super::build::Kept;
+use super::{AddedInCode, Config};
 use crate::error::ConfigError;
 use crate::handle::GateHandle;
 
@@ -33,6 +33,8 @@ pub struct Reloader {
     file: Option<Arc<PathBuf>>,
     /// What the next build reuses; the lock also keeps two reloads from interleaving.
     kept: Arc<tokio::sync::Mutex<Kept>>,
+    /// What the first configuration was given in code, added to the file each reload reads.
+    added: AddedInCode,
 }
 
 impl Reloader {
@@ -50,6 +52,7 @@ impl Reloader {
             handle: GateHandle::new(gate),
             file: None,
             kept: Arc::new(tokio::sync::Mutex::new(kept)),
+            added: config.added_in_code(),
         })
     }
 
@@ -61,6 +64,7 @@ impl Reloader {
             handle,
             file: None,
             kept: Arc::default(),
+            added: AddedInCode::default(),
         }
     }
 
@@ -77,15 +81,17 @@ impl Reloader {
     }
 
     /// Reads the configuration file again and swaps it in. On any error the old Gate keeps
-    /// serving and the error says why.
+    /// serving and the error says why. What the first configuration was given in code
+    /// ([`Config::authenticator`], `Config::with_http_client`, when this Reloader was built
+    /// [`from_config`](Self::from_config)) is added to the file read again.
     pub async fn reload(&self) -> Result<(), ConfigError> {
         let Some(path) = &self.file else {
             return Err(ConfigError::new(
                 "this Reloader was not given a configuration file",
             ));
         };
-        self.reload_config(&Config::from_file(path.as_path())?)
-            .await?;
+        let config = Config::from_file(path.as_path())?.with_added_in_code(&self.added);
+        self.reload_config(&config).await?;
         tracing::info!(file = %path.display(), "configuration reloaded");
         Ok(())
     }

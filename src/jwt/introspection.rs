@@ -634,8 +634,7 @@ impl IntrospectionAuthenticatorBuilder {
             ClientAuth::Bearer(token) => !token.expose_secret().is_empty(),
         };
         if !client_id_ok {
-            return Err(ConfigError::new("the client credentials are empty")
-                .with_key("client_id"));
+            return Err(ConfigError::new("the client credentials are empty").with_key("client_id"));
         }
         if let ClientAuth::Bearer(token) = &self.auth
             && http::HeaderValue::from_str(&format!("Bearer {}", token.expose_secret())).is_err()
@@ -646,8 +645,9 @@ impl IntrospectionAuthenticatorBuilder {
             );
         }
         if self.realm.chars().any(char::is_control) {
-            return Err(ConfigError::new("the realm contains a control character")
-                .with_key("realm"));
+            return Err(
+                ConfigError::new("the realm contains a control character").with_key("realm")
+            );
         }
         for (size, key) in [
             (self.max_token_size, "max_token_size"),
