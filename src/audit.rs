@@ -5,8 +5,14 @@
 //! guard or an extractor in a handler), `outcome` (`allow`, `deny`, `reject`), `status`, `scheme`, `subject` (or
 //! `attempted_subject`: who a refused credential claimed to be), `credential_id` (or
 //! `attempted_credential_id`: the public id of a refused API key, e.g. a revoked one),
-//! `client_ip`, `method`, `path` (as sent), `route`, `rule`, `reason`, `report_only`. Never a
-//! secret, a token or a password: only what a [`Principal`] or a [`Rejection`] already holds.
+//! `client_ip`, `method`, `path` (as sent), `route`, `rule`, `reason` (the stable
+//! [`Reason`](crate::reject::Reason) string, e.g. `token_expired`), `detail` (free text: which
+//! check failed), `report_only`. Never a secret, a token or a password: only what a
+//! [`Principal`] or a [`Rejection`] already holds.
+//!
+//! Refusals are emitted at INFO; allowed requests at the Gate's
+//! [`audit_allowed_level`](crate::GateBuilder::audit_allowed_level) (INFO unless set, `[gate]
+//! audit_allowed_level` in TOML), so a busy service can keep refusals and drop the allows.
 
 use std::fmt;
 use std::net::IpAddr;
@@ -50,13 +56,15 @@ impl fmt::Display for Explanation {
                 "deny: {} {} ({})",
                 rejection.status().as_u16(),
                 rejection.status().canonical_reason().unwrap_or(""),
-                rejection.reason()
+                rejection.detail()
             ),
         }
     }
 }
 
 pub(crate) struct AuditRecord<'a> {
+    /// The level of the event for an allowed request (refusals are always INFO).
+    pub(crate) allowed_level: tracing::Level,
     pub(crate) stage: &'static str,
     pub(crate) method: &'a str,
     pub(crate) path: &'a str,
@@ -66,20 +74,33 @@ pub(crate) struct AuditRecord<'a> {
 
 impl AuditRecord<'_> {
     pub(crate) fn allowed(&self, principal: Option<&Principal>) {
-        tracing::info!(
-            target: TARGET,
-            stage = self.stage,
-            outcome = "allow",
-            status = 200u16,
-            scheme = principal.map(|p| p.scheme().as_str()),
-            subject = principal.map(Principal::subject),
-            credential_id = principal.and_then(Principal::credential_id),
-            client_ip = self.client_ip.map(tracing::field::display),
-            method = self.method,
-            path = self.path,
-            route = self.route,
-            "request allowed"
-        );
+        // `tracing`'s macros take the level as a constant: one call per level.
+        macro_rules! allowed_at {
+            ($level:expr) => {
+                tracing::event!(
+                    target: TARGET,
+                    $level,
+                    stage = self.stage,
+                    outcome = "allow",
+                    status = 200u16,
+                    scheme = principal.map(|p| p.scheme().as_str()),
+                    subject = principal.map(Principal::subject),
+                    credential_id = principal.and_then(Principal::credential_id),
+                    client_ip = self.client_ip.map(tracing::field::display),
+                    method = self.method,
+                    path = self.path,
+                    route = self.route,
+                    "request allowed"
+                )
+            };
+        }
+        match self.allowed_level {
+            tracing::Level::ERROR => allowed_at!(tracing::Level::ERROR),
+            tracing::Level::WARN => allowed_at!(tracing::Level::WARN),
+            tracing::Level::INFO => allowed_at!(tracing::Level::INFO),
+            tracing::Level::DEBUG => allowed_at!(tracing::Level::DEBUG),
+            tracing::Level::TRACE => allowed_at!(tracing::Level::TRACE),
+        }
     }
 
     pub(crate) fn rejected(
@@ -108,7 +129,8 @@ impl AuditRecord<'_> {
             path = self.path,
             route = self.route,
             rule,
-            reason = rejection.reason(),
+            reason = rejection.reason().as_str(),
+            detail = rejection.detail(),
             "request refused"
         );
     }

@@ -11,7 +11,7 @@ use crate::audit::AuditRecord;
 use crate::gate::{Gate, refusal};
 use crate::policy::{Policy, PolicyContext};
 use crate::principal::Principal;
-use crate::reject::{Challenge, Refusal, Rejection};
+use crate::reject::{Challenge, Reason, Refusal, Rejection};
 use crate::request::RequestView;
 
 /// The audit `stage` of a route-bound policy (`tower::PolicyLayer`, `actix::PolicyMiddleware`).
@@ -144,14 +144,17 @@ impl GateContext {
         match principal.claims_as::<T>() {
             Some(Ok(claims)) => Ok(claims),
             None => {
-                let rejection = Rejection::forbidden("the credential carries no token claims");
+                let rejection = Rejection::forbidden("the credential carries no token claims")
+                    .for_scheme(principal.scheme());
                 Err(self.refuse(request, HANDLER, rejection, None))
             }
             Some(Err(err)) => {
                 const REASON: &str = "the token's claims do not have the shape the handler needs";
-                let rejection = Rejection::invalid_credentials(principal.scheme(), REASON);
+                let rejection = Rejection::invalid_credentials(principal.scheme(), REASON)
+                    .with_reason(Reason::TokenClaims);
                 let audited =
-                    Rejection::invalid_credentials(principal.scheme(), format!("{REASON}: {err}"));
+                    Rejection::invalid_credentials(principal.scheme(), format!("{REASON}: {err}"))
+                        .with_reason(Reason::TokenClaims);
                 self.audit(&request.with_client_ip(self.client_ip()), HANDLER)
                     .rejected(Some(principal), &audited, None);
                 let response = self.respond(&rejection);
@@ -176,6 +179,7 @@ impl GateContext {
 
     fn audit<'a>(&'a self, request: &'a RequestView<'a>, stage: &'static str) -> AuditRecord<'a> {
         AuditRecord {
+            allowed_level: self.inner.gate.audit_allowed_level(),
             stage,
             method: request.method().as_str(),
             path: request.path(),
@@ -203,6 +207,7 @@ pub(crate) fn no_context(request: &RequestView<'_>, stage: &'static str, what: &
         "{what} found no Gate context: no Gate in front of this route"
     ));
     AuditRecord {
+        allowed_level: tracing::Level::INFO,
         stage,
         method: request.method().as_str(),
         path: request.path(),
@@ -211,6 +216,6 @@ pub(crate) fn no_context(request: &RequestView<'_>, stage: &'static str, what: &
     }
     .rejected(None, &rejection, None);
     let response =
-        crate::reject::RejectionResponder::respond(&crate::reject::ProblemJson, &rejection, &[]);
+        crate::reject::RejectionResponder::respond(&crate::reject::ProblemJson, &rejection.public(), &[]);
     Refusal::new(rejection, response)
 }

@@ -3,8 +3,11 @@
 use std::fmt;
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::time::Instant;
 
 use http::{Method, Response};
+use tracing::Instrument;
+use tracing::field::Empty;
 
 use crate::audit::{AuditRecord, Explanation};
 use crate::authenticator::{Authenticator, CredentialSource, Outcome};
@@ -12,9 +15,10 @@ use crate::client_ip::TrustedProxies;
 use crate::error::ConfigError;
 use crate::policy::{Authenticated, Denial, Policy, PolicyContext};
 use crate::principal::{Principal, Scheme};
-use crate::reject::{Challenge, ProblemJson, Rejection, RejectionResponder};
+use crate::reject::{Challenge, ProblemJson, Reason, Rejection, RejectionResponder};
 use crate::request::RequestView;
 use crate::route::{Methods, Route, check_path};
+use crate::telemetry::GateMetrics;
 
 /// The default for [`GateBuilder::max_path_bytes`]: what proxies accept by default (nginx's
 /// request-line buffer is 8 KiB), and far beyond any route a service declares.
@@ -49,6 +53,8 @@ struct Inner {
     responder: Box<dyn RejectionResponder>,
     trusted_proxies: TrustedProxies,
     max_path_bytes: usize,
+    audit_allowed_level: tracing::Level,
+    metrics: GateMetrics,
 }
 
 impl Gate {
@@ -89,7 +95,37 @@ impl Gate {
         Explanation { steps, result }
     }
 
+    /// Decides in a `portcullis.check` span (DEBUG: `scheme`, `rule`, `decision`, `reason`),
+    /// and counts the decision and its time.
     async fn run(
+        &self,
+        request: &RequestView<'_>,
+        trace: &mut Trace,
+    ) -> Result<Decided, Rejection> {
+        let span = tracing::debug_span!(
+            target: "portcullis::gate",
+            "portcullis.check",
+            scheme = Empty,
+            rule = Empty,
+            decision = Empty,
+            reason = Empty,
+        );
+        let started = Instant::now();
+        let result = self.decide_in(request, trace).instrument(span.clone()).await;
+        let (scheme, reason) = match &result {
+            Ok(decided) => (decided.principal.as_ref().map(Principal::scheme), None),
+            Err(rejection) => (rejection.scheme(), Some(rejection.reason())),
+        };
+        self.inner.metrics.record(scheme, reason, started.elapsed());
+        if !span.is_disabled() {
+            span.record("scheme", scheme.map_or("none", |s| s.as_str()));
+            span.record("decision", if reason.is_some() { "refused" } else { "allowed" });
+            span.record("reason", reason.map_or("none", Reason::as_str));
+        }
+        result
+    }
+
+    async fn decide_in(
         &self,
         request: &RequestView<'_>,
         trace: &mut Trace,
@@ -100,6 +136,7 @@ impl Gate {
         let request = request.with_client_ip(client_ip);
         let (route_index, route) = self.route_for(request.method(), path);
         let audit = self.audit(method, path, client_ip, route.name());
+        tracing::Span::current().record("rule", route.name());
 
         let principal = match self.authenticate(&request, trace).await {
             Ok(principal) => principal,
@@ -130,7 +167,7 @@ impl Gate {
             } else {
                 "deny"
             };
-            format!("{how} by {}", rejection.reason())
+            format!("{how} by {}", rejection.detail())
         });
         audit.rejected(principal.as_ref(), &rejection, Some(&denial.rule));
         Err(rejection)
@@ -194,7 +231,9 @@ impl Gate {
     /// The response for a rejection: status, challenges, `Retry-After`, body.
     pub fn respond(&self, rejection: &Rejection) -> Response<String> {
         let challenges = rejection.challenges(&self.inner.challenges);
-        self.inner.responder.respond(rejection, &challenges)
+        self.inner
+            .responder
+            .respond(&rejection.public(), &challenges)
     }
 
     /// The base challenge of every enabled scheme, one per scheme name, in order.
@@ -251,7 +290,7 @@ impl Gate {
                 }
                 Outcome::Rejected(rejection) => {
                     trace.step("authenticate", || {
-                        format!("{scheme}: rejected ({})", rejection.reason())
+                        format!("{scheme}: rejected ({})", rejection.detail())
                     });
                     return Err(rejection);
                 }
@@ -282,6 +321,11 @@ impl Gate {
             .name()
     }
 
+    /// The level of the audit event for an allowed request.
+    pub(crate) fn audit_allowed_level(&self) -> tracing::Level {
+        self.inner.audit_allowed_level
+    }
+
     fn audit<'a>(
         &self,
         method: &'a str,
@@ -290,6 +334,7 @@ impl Gate {
         route: &'a str,
     ) -> AuditRecord<'a> {
         AuditRecord {
+            allowed_level: self.inner.audit_allowed_level,
             stage: "gate",
             method,
             path,
@@ -319,6 +364,7 @@ pub struct GateBuilder {
     responder: Box<dyn RejectionResponder>,
     trusted_proxies: TrustedProxies,
     max_path_bytes: usize,
+    audit_allowed_level: tracing::Level,
     errors: Vec<ConfigError>,
 }
 
@@ -331,6 +377,7 @@ impl Default for GateBuilder {
             responder: Box::new(ProblemJson),
             trusted_proxies: TrustedProxies::none(),
             max_path_bytes: DEFAULT_MAX_PATH_BYTES,
+            audit_allowed_level: tracing::Level::INFO,
             errors: Vec::new(),
         }
     }
@@ -391,7 +438,16 @@ impl GateBuilder {
         self
     }
 
-    /// Replaces how rejections become responses. Defaults to [`ProblemJson`].
+    /// The level of the audit event for an allowed request (target `portcullis::audit`).
+    /// Refusals stay at INFO whatever this says. `DEBUG` keeps a busy service's log to its
+    /// refusals while a subscriber at INFO runs. Defaults to INFO.
+    pub fn audit_allowed_level(mut self, level: tracing::Level) -> Self {
+        self.audit_allowed_level = level;
+        self
+    }
+
+    /// Replaces how rejections become responses. Defaults to [`ProblemJson`]. The responder gets
+    /// a rejection's [`PublicRejection`](crate::reject::PublicRejection), never its reason.
     pub fn responder(mut self, responder: impl RejectionResponder) -> Self {
         self.responder = Box::new(responder);
         self
@@ -429,6 +485,7 @@ impl GateBuilder {
                 challenges.push(challenge);
             }
         }
+        let metrics = GateMetrics::new(self.authenticators.iter().map(|a| a.scheme()));
         let default_route = Route {
             methods: Methods::Any,
             pattern: crate::route::PathPattern::parse("/**")?,
@@ -446,6 +503,8 @@ impl GateBuilder {
                 responder: self.responder,
                 trusted_proxies: self.trusted_proxies,
                 max_path_bytes: self.max_path_bytes,
+                audit_allowed_level: self.audit_allowed_level,
+                metrics,
             }),
         })
     }
@@ -470,15 +529,27 @@ pub(crate) struct Decided {
 /// principal, `insufficient_scope` when the denial names missing scopes. The one mapping the
 /// Gate and route-bound policies and guards share, so a refusal reads the same wherever it is
 /// made. The reason, for logs, names the rule.
+///
+/// The [`Reason`] comes from the built-in rule that decided (`ip_denied` for `ip_ranges`,
+/// `group_denied`, `scope_insufficient`, `scheme_denied`, `credential_lifetime`;
+/// `credentials_missing` for `authenticated`), `policy_denied` for any other rule.
 pub(crate) fn refusal(principal: Option<&Principal>, denial: &Denial) -> Rejection {
-    let reason = format!("{}: {}", denial.rule, denial.reason);
-    match principal {
-        None => Rejection::missing_credentials(reason),
+    let detail = format!("{}: {}", denial.rule, denial.reason);
+    let reason = if denial.missing_scopes.is_empty() {
+        Reason::for_rule(&denial.rule)
+    } else {
+        Reason::ScopeInsufficient
+    };
+    let rejection = match principal {
+        None => Rejection::missing_credentials(detail),
         Some(_) if !denial.missing_scopes.is_empty() => {
-            Rejection::insufficient_scope(denial.missing_scopes.clone(), reason)
+            Rejection::insufficient_scope(denial.missing_scopes.clone(), detail)
         }
-        Some(_) => Rejection::forbidden(reason),
-    }
+        // The scheme is the principal's, for the audit trail and metrics; a 403 carries no
+        // challenge, so it changes nothing the client sees.
+        Some(principal) => Rejection::forbidden(detail).for_scheme(principal.scheme()),
+    };
+    rejection.with_reason(reason)
 }
 
 impl GateBuilder {

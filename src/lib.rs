@@ -179,6 +179,7 @@ mod route;
 mod secret;
 #[cfg(any(feature = "api-key", feature = "jwt", feature = "introspection"))]
 mod secret_file;
+mod telemetry;
 
 #[cfg(feature = "tower")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tower")))]

@@ -480,7 +480,7 @@ mod tests {
             crate::reject::Challenge::new("Basic").param("realm", "r"),
             crate::reject::Challenge::new("ApiKey").param("realm", "r"),
         ];
-        let original = ProblemJson.respond(&rejection, &challenges);
+        let original = ProblemJson.respond(&rejection.public(), &challenges);
         let converted = to_actix(original.clone());
         assert_eq!(converted.status().as_u16(), 429);
         let values = |name: &str| -> Vec<Vec<u8>> {

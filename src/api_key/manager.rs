@@ -16,7 +16,7 @@ use super::{ApiKeyAuthenticator, ApiKeyAuthenticatorBuilder, ApiKeyError, Issued
 use crate::error::{ConfigError, StoreError, StoreErrorKind};
 use crate::key_format::{KeyFormat, ParsedKey};
 use crate::principal::Scheme;
-use crate::reject::Rejection;
+use crate::reject::{Reason, Rejection};
 use crate::secret::SecretString;
 use crate::store::{ApiKeyRecord, ApiKeyStore, KeyChange};
 
@@ -340,8 +340,8 @@ fn delta(duration: Duration) -> Option<TimeDelta> {
 
 /// Why a presented key was refused, for the authenticator to turn into a rejection.
 pub(super) enum CheckFailure {
-    /// The key is not valid: 401, with this reason for logs.
-    Invalid(&'static str),
+    /// The key is not valid: 401, with this reason and detail for logs.
+    Invalid(Reason, &'static str),
     /// The store failed: 503.
     Store(StoreError),
 }
@@ -404,23 +404,25 @@ impl Inner {
         let stored = record.as_deref().map(|r| &r.digest);
         let matched = self.hasher.verify(key.id(), key.secret(), stored);
         let record = match record {
-            None => return Err(CheckFailure::Invalid("unknown API key id")),
-            Some(_) if !matched => return Err(CheckFailure::Invalid("wrong API key secret")),
+            None => return Err(CheckFailure::Invalid(Reason::CredentialsInvalid, "unknown API key id")),
+            Some(_) if !matched => return Err(CheckFailure::Invalid(Reason::CredentialsInvalid, "wrong API key secret")),
             Some(record) => record,
         };
+        // The secret matched: only now may the reason say revoked or expired (a wrong secret
+        // for a revoked key's id is `credentials_invalid`, like any wrong secret).
         let now = Utc::now();
         if record.revoked_at.is_some() {
-            return Err(CheckFailure::Invalid("API key revoked"));
+            return Err(CheckFailure::Invalid(Reason::KeyRevoked, "API key revoked"));
         }
         if record.expires_at.is_some_and(|at| now >= at) {
-            return Err(CheckFailure::Invalid(if record.replaced_by.is_some() {
+            return Err(CheckFailure::Invalid(Reason::KeyExpired, if record.replaced_by.is_some() {
                 "API key rotated out (overlap ended)"
             } else {
                 "API key expired"
             }));
         }
         if let Some(reason) = self.beyond_lifetime_rules(&record) {
-            return Err(CheckFailure::Invalid(reason));
+            return Err(CheckFailure::Invalid(Reason::KeyExpired, reason));
         }
         self.record_use(&record.id, now);
         Ok(record)
@@ -592,8 +594,8 @@ impl fmt::Debug for Inner {
 impl CheckFailure {
     pub(super) fn into_rejection(self) -> Rejection {
         match self {
-            CheckFailure::Invalid(reason) => {
-                Rejection::invalid_credentials(Scheme::API_KEY, reason)
+            CheckFailure::Invalid(reason, detail) => {
+                Rejection::invalid_credentials(Scheme::API_KEY, detail).with_reason(reason)
             }
             CheckFailure::Store(err) => {
                 tracing::warn!(error = %err, "API key store failed");

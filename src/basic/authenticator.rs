@@ -14,7 +14,7 @@ use crate::error::{ConfigError, StoreError};
 use crate::future::BoxFuture;
 use crate::lockout::{AttemptEnd, Lockout};
 use crate::principal::{Principal, Scheme};
-use crate::reject::{Challenge, Rejection};
+use crate::reject::{Challenge, Reason, Rejection};
 use crate::request::RequestView;
 use crate::secret::{PasswordHash, SecretString};
 use crate::store::{UserRecord, UserStore};
@@ -160,6 +160,7 @@ impl BasicAuthenticator {
         let Some(_turn) = self.turns.take(user, self.pool.max_wait()).await else {
             return refuse(
                 Rejection::unavailable("too many concurrent attempts for one user")
+                    .with_reason(Reason::HashingBusy)
                     .with_retry_after(Duration::from_secs(1)),
             );
         };
@@ -188,12 +189,14 @@ impl BasicAuthenticator {
             Some(record) if verification.matched && !record.disabled => record,
             record => {
                 end(AttemptEnd::Failed).await?;
-                let reason = match record {
+                // One reason for all three (`credentials_invalid`): metrics and the audit
+                // trail's reason must not tell which user names exist; the detail is for logs.
+                let detail = match record {
                     None => "unknown user",
                     Some(r) if r.disabled => "user is disabled",
                     Some(_) => "wrong password",
                 };
-                return refuse(Rejection::invalid_credentials(Scheme::BASIC, reason));
+                return refuse(Rejection::invalid_credentials(Scheme::BASIC, detail));
             }
         };
 
@@ -224,6 +227,7 @@ impl BasicAuthenticator {
             Err(HashError::Busy) => {
                 end(AttemptEnd::NotChecked).await?;
                 Rejection::unavailable("password hashing pool is busy")
+                    .with_reason(Reason::HashingBusy)
                     .with_retry_after(Duration::from_secs(1))
             }
             Err(HashError::InvalidHash) => {
@@ -235,10 +239,11 @@ impl BasicAuthenticator {
                     "stored password hash is malformed; the user cannot log in"
                 );
                 Rejection::invalid_credentials(Scheme::BASIC, "stored password hash is malformed")
+                    .with_reason(Reason::Misconfigured)
             }
             Err(err) => {
                 end(AttemptEnd::NotChecked).await?;
-                Rejection::unavailable(err.to_string())
+                Rejection::unavailable(err.to_string()).with_reason(Reason::HashingBusy)
             }
         };
         Err(rejection.with_attempted_subject(user))

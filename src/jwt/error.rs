@@ -7,7 +7,7 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::principal::Scheme;
-use crate::reject::Rejection;
+use crate::reject::{Reason, Rejection};
 
 /// Why a bearer token was refused; reach the kind through [`TokenError::kind`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -92,17 +92,46 @@ impl TokenError {
     }
 
     /// The rejection to send: 503 with `Retry-After` for [`TokenErrorKind::Unavailable`], else
-    /// 401 with `error="invalid_token"` in the Bearer challenge (RFC 6750 §3.1).
+    /// 401 with `error="invalid_token"` in the Bearer challenge (RFC 6750 §3.1). Its
+    /// [`Reason`] follows the kind ([`reason_code`](Self::reason_code)).
     pub fn into_rejection(self, scheme: Scheme) -> Rejection {
+        let reason = self.reason_code();
         match self.kind {
             TokenErrorKind::Unavailable => {
-                let rejection = Rejection::unavailable(self.reason);
+                let rejection = Rejection::unavailable(self.reason).with_reason(reason);
                 match self.retry_after {
                     Some(after) => rejection.with_retry_after(after),
                     None => rejection,
                 }
             }
-            _ => Rejection::invalid_credentials(scheme, self.reason),
+            _ => Rejection::invalid_credentials(scheme, self.reason).with_reason(reason),
+        }
+    }
+
+    /// The machine-readable reason the rejection carries: `token_malformed`, `token_algorithm`,
+    /// `token_signature`, `token_expired`, `token_not_yet_valid`, `token_claims`,
+    /// `token_issuer`, `token_audience`, `introspection_inactive` or `keys_unavailable`.
+    pub fn reason_code(&self) -> Reason {
+        match self.kind {
+            TokenErrorKind::Malformed
+            | TokenErrorKind::TooLarge
+            | TokenErrorKind::UnsupportedHeader
+            | TokenErrorKind::InvalidType => Reason::TokenMalformed,
+            TokenErrorKind::UnsupportedAlgorithm => Reason::TokenAlgorithm,
+            TokenErrorKind::UnknownKey | TokenErrorKind::InvalidSignature => {
+                Reason::TokenSignature
+            }
+            TokenErrorKind::Expired | TokenErrorKind::LifetimeTooLong => Reason::TokenExpired,
+            TokenErrorKind::NotYetValid | TokenErrorKind::IssuedInFuture => {
+                Reason::TokenNotYetValid
+            }
+            TokenErrorKind::MissingClaim => Reason::TokenClaims,
+            TokenErrorKind::InvalidIssuer => Reason::TokenIssuer,
+            TokenErrorKind::InvalidAudience => Reason::TokenAudience,
+            TokenErrorKind::Inactive | TokenErrorKind::InvalidTokenType => {
+                Reason::IntrospectionInactive
+            }
+            TokenErrorKind::Unavailable => Reason::KeysUnavailable,
         }
     }
 }

@@ -1,19 +1,26 @@
 //! The one place where failures become HTTP: [`Rejection`] knows its status, the challenges it
-//! carries and a public description; a [`RejectionResponder`] turns it into a response
-//! ([`ProblemJson`], RFC 9457, unless the caller brings its own).
+//! carries, a public description and, for the operator only, a machine-readable [`Reason`]; a
+//! [`RejectionResponder`] turns its [`PublicRejection`] into a response ([`ProblemJson`],
+//! RFC 9457, unless the caller brings its own).
 
 use std::borrow::Cow;
 use std::fmt;
+use std::time::Duration;
 
 use http::header::{CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
-use http::{HeaderValue, Response};
+use http::{HeaderValue, Response, StatusCode};
 
 // `Rejection` is re-exported at the crate root, its one public path.
 pub(crate) mod rejection;
 
 pub(crate) use rejection::Rejection;
 
+use crate::principal::Scheme;
+
+mod reason;
 mod refusal;
+
+pub use reason::Reason;
 
 /// What went wrong, as a growable list; reach it through [`Rejection::kind`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,6 +44,127 @@ pub enum RejectionKind {
     /// The service is not set up to decide: a route layer, handler guard or extractor found no
     /// Gate in front of it. 500; the request is refused, never judged as anonymous.
     Misconfigured,
+}
+
+impl RejectionKind {
+    /// The HTTP status of a rejection of this kind.
+    pub fn status(self) -> StatusCode {
+        match self {
+            RejectionKind::InvalidRequest => StatusCode::BAD_REQUEST,
+            RejectionKind::MissingCredentials | RejectionKind::InvalidCredentials => {
+                StatusCode::UNAUTHORIZED
+            }
+            RejectionKind::Forbidden | RejectionKind::InsufficientScope => StatusCode::FORBIDDEN,
+            RejectionKind::LockedOut => StatusCode::TOO_MANY_REQUESTS,
+            RejectionKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            RejectionKind::Misconfigured => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// A short description that is safe to show a client.
+    pub fn public_detail(self) -> &'static str {
+        match self {
+            RejectionKind::InvalidRequest => {
+                "The request's credentials are malformed or ambiguous."
+            }
+            RejectionKind::MissingCredentials => "Authentication is required.",
+            RejectionKind::InvalidCredentials => "The credentials are not valid.",
+            RejectionKind::Forbidden => "The credentials do not allow this request.",
+            RejectionKind::InsufficientScope => "The token does not grant the scope required.",
+            RejectionKind::LockedOut => "Too many failed attempts; try again later.",
+            RejectionKind::Unavailable => {
+                "Authentication is temporarily unavailable; try again later."
+            }
+            RejectionKind::Misconfigured => "The service cannot authorize this request.",
+        }
+    }
+}
+
+/// The public class of a [`Rejection`]: what a [`RejectionResponder`] is given, and all it is
+/// given. Its kind and status, the scheme whose challenge carries an error, the RFC 6750 error
+/// code, the scopes an `insufficient_scope` refusal asks for and `Retry-After`; never the
+/// [`Reason`] or the free-text detail, so a custom body cannot leak why a credential failed
+/// (which user names exist, that a key is revoked rather than wrong).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PublicRejection {
+    kind: RejectionKind,
+    scheme: Option<Scheme>,
+    retry_after: Option<Duration>,
+    scopes: Vec<String>,
+}
+
+impl PublicRejection {
+    pub(crate) fn new(
+        kind: RejectionKind,
+        scheme: Option<Scheme>,
+        retry_after: Option<Duration>,
+        scopes: Vec<String>,
+    ) -> Self {
+        Self {
+            kind,
+            scheme,
+            retry_after,
+            scopes,
+        }
+    }
+
+    /// What went wrong, as a class.
+    pub fn kind(&self) -> RejectionKind {
+        self.kind
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        self.kind.status()
+    }
+
+    /// A short description that is safe to show a client: it depends only on the kind.
+    pub fn public_detail(&self) -> &'static str {
+        self.kind.public_detail()
+    }
+
+    /// The scheme whose credential failed, if any.
+    pub fn scheme(&self) -> Option<Scheme> {
+        self.scheme
+    }
+
+    /// How long to wait before retrying, for 429 and 503.
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.retry_after
+    }
+
+    /// The scopes an `insufficient_scope` rejection asks for.
+    pub fn scopes(&self) -> &[String] {
+        &self.scopes
+    }
+
+    /// The RFC 6750 §3.1 error code the Bearer challenge carries (`invalid_request`,
+    /// `invalid_token`, `insufficient_scope`), if any.
+    pub fn bearer_error(&self) -> Option<&'static str> {
+        bearer_error(self.kind, self.scheme).map(|(code, _)| code)
+    }
+}
+
+/// The RFC 6750 error and description a Bearer challenge gains for a rejection of `kind` about
+/// `scheme`'s credential.
+pub(crate) fn bearer_error(
+    kind: RejectionKind,
+    scheme: Option<Scheme>,
+) -> Option<(&'static str, &'static str)> {
+    match (kind, scheme) {
+        (RejectionKind::InvalidCredentials, Some(Scheme::JWT | Scheme::INTROSPECTION)) => {
+            Some(("invalid_token", "The access token is invalid or expired"))
+        }
+        (RejectionKind::InvalidRequest, Some(Scheme::JWT | Scheme::INTROSPECTION)) => Some((
+            "invalid_request",
+            "The request carries a malformed bearer token",
+        )),
+        (RejectionKind::InsufficientScope, _) => Some((
+            "insufficient_scope",
+            "The access token lacks a required scope",
+        )),
+        _ => None,
+    }
 }
 
 /// One `WWW-Authenticate` challenge: a scheme name and its auth-params (RFC 9110 §11.6.1).
@@ -103,20 +231,23 @@ impl fmt::Display for Challenge {
 }
 
 /// Turns a rejection into the response the client gets. Implemented for closures
-/// `Fn(&Rejection, &[Challenge]) -> Response<String>`, so a service can shape its own errors.
+/// `Fn(&PublicRejection, &[Challenge]) -> Response<String>`, so a service can shape its own
+/// errors.
 ///
+/// It gets the rejection's [`PublicRejection`], not the [`Rejection`]: the [`Reason`] and the
+/// detail are for the operator (audit trail, metrics) and cannot reach a body from here.
 /// `challenges` are the ones this rejection must carry ([`Rejection::challenges`]); a replacement
 /// should send them and keep the status, or clients cannot authenticate.
 pub trait RejectionResponder: Send + Sync + 'static {
     /// Builds the response.
-    fn respond(&self, rejection: &Rejection, challenges: &[Challenge]) -> Response<String>;
+    fn respond(&self, rejection: &PublicRejection, challenges: &[Challenge]) -> Response<String>;
 }
 
 impl<F> RejectionResponder for F
 where
-    F: Fn(&Rejection, &[Challenge]) -> Response<String> + Send + Sync + 'static,
+    F: Fn(&PublicRejection, &[Challenge]) -> Response<String> + Send + Sync + 'static,
 {
-    fn respond(&self, rejection: &Rejection, challenges: &[Challenge]) -> Response<String> {
+    fn respond(&self, rejection: &PublicRejection, challenges: &[Challenge]) -> Response<String> {
         self(rejection, challenges)
     }
 }
@@ -127,7 +258,7 @@ where
 pub struct ProblemJson;
 
 impl RejectionResponder for ProblemJson {
-    fn respond(&self, rejection: &Rejection, challenges: &[Challenge]) -> Response<String> {
+    fn respond(&self, rejection: &PublicRejection, challenges: &[Challenge]) -> Response<String> {
         let status = rejection.status();
         let body = serde_json::json!({
             "type": "about:blank",
@@ -149,7 +280,7 @@ impl RejectionResponder for ProblemJson {
 /// Adds the `WWW-Authenticate` and `Retry-After` headers a rejection needs to any response.
 pub fn add_standard_headers<B>(
     response: &mut Response<B>,
-    rejection: &Rejection,
+    rejection: &PublicRejection,
     challenges: &[Challenge],
 ) {
     let headers = response.headers_mut();
@@ -176,7 +307,6 @@ mod tests {
     use http::StatusCode;
 
     use super::*;
-    use crate::principal::Scheme;
 
     fn enabled() -> Vec<Challenge> {
         vec![
@@ -224,7 +354,7 @@ mod tests {
     #[test]
     fn problem_json_has_no_internal_detail() {
         let r = Rejection::locked_out(Duration::from_millis(1500));
-        let resp = ProblemJson.respond(&r, &[]);
+        let resp = ProblemJson.respond(&r.public(), &[]);
         assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(resp.headers()[RETRY_AFTER], "2");
         assert_eq!(resp.headers()[CONTENT_TYPE], "application/problem+json");

@@ -6,16 +6,23 @@ use std::time::Duration;
 
 use http::StatusCode;
 
-use super::{Challenge, RejectionKind};
+use super::{Challenge, PublicRejection, Reason, RejectionKind};
 use crate::principal::Scheme;
 
 /// Why a request was not let through. Carries the status, the scheme whose credential failed (for
-/// its challenge) and a reason for logs. The reason is never sent to the client.
+/// its challenge), a machine-readable [`Reason`] and a free-text detail, both for logs, the audit
+/// trail and metrics. Neither is sent to the client: the responder sees only
+/// [`public`](Self::public).
+///
+/// Each constructor sets the reason its kind usually has (`credentials_invalid` for
+/// [`invalid_credentials`](Self::invalid_credentials), …); [`with_reason`](Self::with_reason)
+/// names a more precise one, so a custom authenticator can say `token_expired` too.
 #[derive(Clone, Debug)]
 pub struct Rejection {
     kind: RejectionKind,
     scheme: Option<Scheme>,
-    reason: Cow<'static, str>,
+    reason: Reason,
+    detail: Cow<'static, str>,
     retry_after: Option<Duration>,
     scopes: Vec<String>,
     attempted_subject: Option<Box<str>>,
@@ -23,11 +30,22 @@ pub struct Rejection {
 }
 
 impl Rejection {
-    fn new(kind: RejectionKind, reason: impl Into<Cow<'static, str>>) -> Self {
+    fn new(kind: RejectionKind, detail: impl Into<Cow<'static, str>>) -> Self {
+        let reason = match kind {
+            RejectionKind::InvalidRequest => Reason::RequestMalformed,
+            RejectionKind::MissingCredentials => Reason::CredentialsMissing,
+            RejectionKind::InvalidCredentials => Reason::CredentialsInvalid,
+            RejectionKind::Forbidden => Reason::PolicyDenied,
+            RejectionKind::InsufficientScope => Reason::ScopeInsufficient,
+            RejectionKind::LockedOut => Reason::LockedOut,
+            RejectionKind::Unavailable => Reason::StoreUnavailable,
+            RejectionKind::Misconfigured => Reason::Misconfigured,
+        };
         Self {
             kind,
             scheme: None,
-            reason: reason.into(),
+            reason,
+            detail: detail.into(),
             retry_after: None,
             scopes: Vec::new(),
             attempted_subject: None,
@@ -35,37 +53,39 @@ impl Rejection {
         }
     }
 
-    /// A malformed request (400). `reason` is for logs only.
-    pub fn invalid_request(reason: impl Into<Cow<'static, str>>) -> Self {
-        Self::new(RejectionKind::InvalidRequest, reason)
+    /// A malformed request (400), reason `request_malformed`. `detail` is for logs only.
+    pub fn invalid_request(detail: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(RejectionKind::InvalidRequest, detail)
     }
 
-    /// No credentials where some are needed (401).
-    pub fn missing_credentials(reason: impl Into<Cow<'static, str>>) -> Self {
-        Self::new(RejectionKind::MissingCredentials, reason)
+    /// No credentials where some are needed (401), reason `credentials_missing`.
+    pub fn missing_credentials(detail: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(RejectionKind::MissingCredentials, detail)
     }
 
-    /// A bad credential of `scheme` (401).
-    pub fn invalid_credentials(scheme: Scheme, reason: impl Into<Cow<'static, str>>) -> Self {
-        Self::new(RejectionKind::InvalidCredentials, reason).for_scheme(scheme)
+    /// A bad credential of `scheme` (401), reason `credentials_invalid`.
+    pub fn invalid_credentials(scheme: Scheme, detail: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(RejectionKind::InvalidCredentials, detail).for_scheme(scheme)
     }
 
-    /// A policy denial (403).
-    pub fn forbidden(reason: impl Into<Cow<'static, str>>) -> Self {
-        Self::new(RejectionKind::Forbidden, reason)
+    /// A policy denial (403), reason `policy_denied`.
+    pub fn forbidden(detail: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(RejectionKind::Forbidden, detail)
     }
 
-    /// A bearer token without the `scopes` the route needs (403, RFC 6750 §3.1).
+    /// A bearer token without the `scopes` the route needs (403, RFC 6750 §3.1), reason
+    /// `scope_insufficient`.
     pub fn insufficient_scope(
         scopes: impl IntoIterator<Item = impl Into<String>>,
-        reason: impl Into<Cow<'static, str>>,
+        detail: impl Into<Cow<'static, str>>,
     ) -> Self {
-        let mut rejection = Self::new(RejectionKind::InsufficientScope, reason);
+        let mut rejection = Self::new(RejectionKind::InsufficientScope, detail);
         rejection.scopes = scopes.into_iter().map(Into::into).collect();
         rejection
     }
 
-    /// Locked out after repeated failures (429); `retry_after` is rounded up to whole seconds.
+    /// Locked out after repeated failures (429), reason `locked_out`; `retry_after` is rounded up
+    /// to whole seconds.
     pub fn locked_out(retry_after: Duration) -> Self {
         let mut rejection = Self::new(
             RejectionKind::LockedOut,
@@ -75,15 +95,23 @@ impl Rejection {
         rejection
     }
 
-    /// A dependency cannot answer (503).
-    pub fn unavailable(reason: impl Into<Cow<'static, str>>) -> Self {
-        Self::new(RejectionKind::Unavailable, reason)
+    /// A dependency cannot answer (503), reason `store_unavailable`; name another with
+    /// [`with_reason`](Self::with_reason) (`keys_unavailable`, `hashing_busy`).
+    pub fn unavailable(detail: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(RejectionKind::Unavailable, detail)
     }
 
     /// The service is not set up to decide (500): no Gate in front of a route layer, guard or
     /// extractor.
-    pub(crate) fn misconfigured(reason: impl Into<Cow<'static, str>>) -> Self {
-        Self::new(RejectionKind::Misconfigured, reason)
+    pub(crate) fn misconfigured(detail: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(RejectionKind::Misconfigured, detail)
+    }
+
+    /// Names the reason more precisely than the constructor's default (`token_expired` rather
+    /// than `credentials_invalid`, say). It changes neither the status nor the challenges.
+    pub fn with_reason(mut self, reason: Reason) -> Self {
+        self.reason = reason;
+        self
     }
 
     /// Marks which scheme's credential this is about, so its challenge can carry the error.
@@ -133,9 +161,21 @@ impl Rejection {
         self.scheme
     }
 
-    /// The reason, for logs and the audit trail. Not for clients.
-    pub fn reason(&self) -> &str {
-        &self.reason
+    /// The machine-readable reason, for logs, the audit trail and metrics. Not for clients.
+    pub fn reason(&self) -> Reason {
+        self.reason
+    }
+
+    /// The free-text detail (which check failed, and how), for logs and the audit trail. Not
+    /// for clients.
+    pub fn detail(&self) -> &str {
+        &self.detail
+    }
+
+    /// What a [`RejectionResponder`](super::RejectionResponder) may see: the status, the
+    /// challenges' scheme and scopes, `Retry-After`, a public description; no reason, no detail.
+    pub fn public(&self) -> PublicRejection {
+        PublicRejection::new(self.kind, self.scheme, self.retry_after, self.scopes.clone())
     }
 
     /// How long to wait before retrying, for 429 and 503.
@@ -150,34 +190,12 @@ impl Rejection {
 
     /// The HTTP status.
     pub fn status(&self) -> StatusCode {
-        match self.kind {
-            RejectionKind::InvalidRequest => StatusCode::BAD_REQUEST,
-            RejectionKind::MissingCredentials | RejectionKind::InvalidCredentials => {
-                StatusCode::UNAUTHORIZED
-            }
-            RejectionKind::Forbidden | RejectionKind::InsufficientScope => StatusCode::FORBIDDEN,
-            RejectionKind::LockedOut => StatusCode::TOO_MANY_REQUESTS,
-            RejectionKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-            RejectionKind::Misconfigured => StatusCode::INTERNAL_SERVER_ERROR,
-        }
+        self.kind.status()
     }
 
     /// A short description that is safe to show a client: it depends only on the kind.
     pub fn public_detail(&self) -> &'static str {
-        match self.kind {
-            RejectionKind::InvalidRequest => {
-                "The request's credentials are malformed or ambiguous."
-            }
-            RejectionKind::MissingCredentials => "Authentication is required.",
-            RejectionKind::InvalidCredentials => "The credentials are not valid.",
-            RejectionKind::Forbidden => "The credentials do not allow this request.",
-            RejectionKind::InsufficientScope => "The token does not grant the scope required.",
-            RejectionKind::LockedOut => "Too many failed attempts; try again later.",
-            RejectionKind::Unavailable => {
-                "Authentication is temporarily unavailable; try again later."
-            }
-            RejectionKind::Misconfigured => "The service cannot authorize this request.",
-        }
+        self.kind.public_detail()
     }
 
     /// The `WWW-Authenticate` challenges for this rejection, given every enabled scheme's base
@@ -187,20 +205,7 @@ impl Rejection {
     /// rejection is about a bearer credential that was sent. 403 for a missing scope carries the
     /// Bearer challenge with `error="insufficient_scope"`. Other statuses carry none.
     pub fn challenges(&self, enabled: &[Challenge]) -> Vec<Challenge> {
-        let bearer_error = match (self.kind, self.scheme) {
-            (RejectionKind::InvalidCredentials, Some(Scheme::JWT | Scheme::INTROSPECTION)) => {
-                Some(("invalid_token", "The access token is invalid or expired"))
-            }
-            (RejectionKind::InvalidRequest, Some(Scheme::JWT | Scheme::INTROSPECTION)) => Some((
-                "invalid_request",
-                "The request carries a malformed bearer token",
-            )),
-            (RejectionKind::InsufficientScope, _) => Some((
-                "insufficient_scope",
-                "The access token lacks a required scope",
-            )),
-            _ => None,
-        };
+        let bearer_error = super::bearer_error(self.kind, self.scheme);
         let with_bearer_error = |challenge: &Challenge| {
             let mut challenge = challenge.clone();
             if let (true, Some((error, description))) = (challenge.is_bearer(), bearer_error) {
@@ -229,7 +234,7 @@ impl Rejection {
 
 impl fmt::Display for Rejection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} ({})", self.public_detail(), self.reason)
+        write!(f, "{} ({}: {})", self.public_detail(), self.reason, self.detail)
     }
 }
 
