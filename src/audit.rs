@@ -23,6 +23,14 @@ use crate::reject::Rejection;
 /// The target every audit event is emitted under.
 pub const TARGET: &str = "portcullis::audit";
 
+/// Gives every portcullis metric its unit and help text, with the recorder installed now
+/// (exporters that print help, such as Prometheus, show them). Optional: call it once after
+/// installing the recorder. The metrics themselves are listed in `docs/operations.md`.
+#[cfg(feature = "metrics")]
+pub fn describe_metrics() {
+    crate::telemetry::describe();
+}
+
 /// What [`Gate::explain`](crate::Gate::explain) found: each step, then the result [`Gate::check`](crate::Gate::check) would give.
 #[derive(Debug)]
 #[non_exhaustive]

@@ -294,7 +294,7 @@ async fn a_wrong_key_shaped_password_costs_no_argon2_and_no_lockout() {
         )
         .await
         .expect_err("a bad key");
-        assert_eq!(rejection.reason(), reason);
+        assert_eq!(rejection.detail(), reason);
         assert_eq!(rejection.scheme(), Some(Scheme::API_KEY));
     }
     assert_eq!(app.hashes(), hashes, "no argon2 ran");
@@ -361,7 +361,7 @@ async fn a_token_as_the_password_is_checked_like_a_key_in_a_header() {
     )
     .await
     .expect_err("a revoked key");
-    assert_eq!(rejection.reason(), "API key revoked");
+    assert_eq!(rejection.detail(), "API key revoked");
     assert_eq!(rejection.attempted_credential_id(), Some(id.as_str()));
 }
 
@@ -419,7 +419,7 @@ async fn a_password_that_is_not_key_shaped_is_checked_with_argon2() {
     .await
     .expect_err("a wrong password");
     assert_eq!(rejection.scheme(), Some(Scheme::BASIC));
-    assert_eq!(rejection.reason(), "wrong password");
+    assert_eq!(rejection.detail(), "wrong password");
 
     // Without `accept_api_keys`, a key is a password like any other, as before.
     let off = App::start(false).await;

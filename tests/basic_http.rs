@@ -688,7 +688,7 @@ async fn a_replaced_responder_keeps_the_status_and_challenges() {
     let gate = Gate::builder()
         .shared_authenticator(basic)
         .route("/admin/**", Groups::any_of(["admin"]))
-        .responder(|rejection: &Rejection, challenges: &[Challenge]| {
+        .responder(|rejection: &portcullis::reject::PublicRejection, challenges: &[Challenge]| {
             let mut response =
                 http::Response::new(format!("custom refusal {}", rejection.status().as_u16()));
             *response.status_mut() = rejection.status();

@@ -824,7 +824,7 @@ async fn a_refused_path_is_a_400_from_the_responder_and_audited() {
         .layer(GateLayer::new(probe_gate()));
     let custom_gate = Gate::builder()
         .authenticator(HeaderAuthenticator)
-        .responder(|rejection: &portcullis::Rejection, _: &[Challenge]| {
+        .responder(|rejection: &portcullis::reject::PublicRejection, _: &[Challenge]| {
             http::Response::builder()
                 .status(rejection.status())
                 .body(format!("custom {}", rejection.status().as_u16()))

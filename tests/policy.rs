@@ -98,7 +98,7 @@ async fn not_denies_with_a_short_reason_whatever_it_wraps() {
     let gate = gate(Not::new(blocked));
     let rejection = check_from(&gate, "10.1.2.3:1", ALICE).await.unwrap_err();
     assert_eq!(rejection.status(), StatusCode::FORBIDDEN);
-    assert_eq!(rejection.reason(), "not: the negated policy allowed");
+    assert_eq!(rejection.detail(), "not: the negated policy allowed");
     let response = gate.respond(&rejection);
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
     assert!(!response.headers().contains_key("www-authenticate"));
@@ -122,9 +122,9 @@ async fn first_denial_decides_and_names_its_rule() {
     let rejection = check(&gate(policy), ALICE).await.unwrap_err();
     assert_eq!(rejection.status(), StatusCode::FORBIDDEN);
     assert!(
-        rejection.reason().starts_with("groups:"),
+        rejection.detail().starts_with("groups:"),
         "{}",
-        rejection.reason()
+        rejection.detail()
     );
 }
 
@@ -290,7 +290,7 @@ async fn tightening_an_expiry_cap_rejects_a_real_api_key_and_jwt() {
     ] {
         let rejection = check(&gate, headers).await.unwrap_err();
         assert_eq!(rejection.kind(), RejectionKind::Forbidden);
-        assert_eq!(rejection.reason(), reason);
+        assert_eq!(rejection.detail(), reason);
         let response = gate.respond(&rejection);
         assert_eq!(response.status(), StatusCode::FORBIDDEN);
         assert!(
@@ -389,7 +389,7 @@ policy = "office"
     let view = RequestView::from_parts(&parts).with_peer(peer);
     let rejection = gate.check(&view).await.unwrap_err();
     assert_eq!(
-        rejection.reason(),
+        rejection.detail(),
         "ip_ranges: 198.51.100.7 is not in the allow list"
     );
     let response = gate.respond(&rejection);
@@ -588,7 +588,7 @@ async fn a_rejected_credential_never_falls_through_to_the_next_authenticator() {
         .expect_err("the first authenticator's rejection decides");
     assert_eq!(rejection.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(rejection.kind(), RejectionKind::InvalidCredentials);
-    assert_eq!(rejection.reason(), "signature does not verify");
+    assert_eq!(rejection.detail(), "signature does not verify");
     let response = gate.respond(&rejection);
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     let challenges: Vec<_> = response
@@ -663,7 +663,7 @@ async fn principal_rules_refuse_anonymous_requests() {
     // A deny outranks an indeterminate in `All`; an allow outranks it in `Any`.
     let g = gate(Groups::any_of(["ops"]).and(Fixed(false)));
     assert_eq!(
-        check(&g, &[]).await.unwrap_err().reason(),
+        check(&g, &[]).await.unwrap_err().detail(),
         "fixed: fixed denial"
     );
     assert!(allowed(Groups::any_of(["ops"]).or(Fixed(true)), &[]).await);

@@ -36,7 +36,7 @@ use portcullis::store::MemoryUserStore;
 use portcullis::tower::PolicyLayer;
 use portcullis::{
     Authenticator, BoxFuture, CredentialSource, Gate, GateLayer, Groups, Outcome, PolicyExt,
-    Principal, Public, Rejection, RequestView, Scheme, Scopes, SubjectKind,
+    Principal, Public, RequestView, Scheme, Scopes, SubjectKind,
 };
 use serde::Deserialize;
 use tower::{Layer as _, ServiceExt as _};
@@ -128,7 +128,7 @@ impl Fixture {
             .authenticator(counting(Arc::new(jwt)))
             .route("/public/**", Public);
         if custom {
-            builder = builder.responder(|rejection: &Rejection, challenges: &[Challenge]| {
+            builder = builder.responder(|rejection: &portcullis::reject::PublicRejection, challenges: &[Challenge]| {
                 let mut response = http::Response::new(CUSTOM.to_owned());
                 *response.status_mut() = rejection.status();
                 add_standard_headers(&mut response, rejection, challenges);

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use tokio::task::JoinHandle;
+use tracing::Instrument as _;
 
 use super::cache::{Cached, KeyCache};
 use super::digest::KeyHasher;
@@ -18,6 +19,7 @@ use crate::key_format::{KeyFormat, ParsedKey};
 use crate::principal::Scheme;
 use crate::reject::{Reason, Rejection};
 use crate::secret::SecretString;
+use crate::telemetry;
 use crate::store::{ApiKeyRecord, ApiKeyStore, KeyChange};
 
 /// How many times `create` draws a new id when the store says the one drawn is taken. With 71-bit
@@ -59,6 +61,9 @@ pub(super) struct Inner {
     watch_store: AtomicBool,
     /// The store's change watch, once started (see [`Inner::watch_store_changes`]).
     watcher: Mutex<Option<JoinHandle<()>>>,
+    /// `portcullis_api_key_cache_hits_total` and `_misses_total`.
+    cache_hits: telemetry::Counter,
+    cache_misses: telemetry::Counter,
 }
 
 #[derive(Default)]
@@ -448,13 +453,21 @@ impl Inner {
 
     async fn lookup(self: &Arc<Self>, id: &str) -> Result<Option<Arc<ApiKeyRecord>>, StoreError> {
         let epoch = match self.cache.get(id) {
-            Cached::Found(record) => return Ok(Some(record)),
-            Cached::Unknown => return Ok(None),
+            Cached::Found(record) => {
+                self.cache_hits.increment(1);
+                return Ok(Some(record));
+            }
+            Cached::Unknown => {
+                self.cache_hits.increment(1);
+                return Ok(None);
+            }
             Cached::Miss(epoch) => epoch,
         };
+        self.cache_misses.increment(1);
         // The first lookup always misses, so the watch starts before anything is cached.
         self.watch_store_changes();
-        let found = self.store.find(id).await?.map(Arc::new);
+        let span = tracing::debug_span!(target: "portcullis::api_key", "portcullis.store", op = "find_key");
+        let found = self.store.find(id).instrument(span).await?.map(Arc::new);
         self.cache.insert(id, found.clone(), epoch);
         Ok(found)
     }
@@ -727,6 +740,8 @@ impl ApiKeysBuilder {
                 flush_interval: self.flush_interval,
                 watch_store: AtomicBool::new(self.watch_store),
                 watcher: Mutex::new(None),
+                cache_hits: telemetry::counter(telemetry::API_KEY_CACHE_HITS),
+                cache_misses: telemetry::counter(telemetry::API_KEY_CACHE_MISSES),
             }),
         })
     }

@@ -152,9 +152,9 @@ fn assert_invalid(outcome: Outcome, reason: &str) {
     assert_eq!(rejection.kind(), RejectionKind::InvalidCredentials);
     assert_eq!(rejection.scheme(), Some(Scheme::API_KEY));
     assert!(
-        rejection.reason().contains(reason),
+        rejection.detail().contains(reason),
         "reason {:?} should contain {reason:?}",
-        rejection.reason()
+        rejection.detail()
     );
 }
 

@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::header::AUTHORIZATION;
+use tracing::Instrument as _;
 
 use super::cache::VerifiedCache;
 use super::header::{BasicCredentials, BasicLimits, parse_basic};
@@ -18,6 +19,7 @@ use crate::reject::{Challenge, Reason, Rejection};
 use crate::request::RequestView;
 use crate::secret::{PasswordHash, SecretString};
 use crate::store::{UserRecord, UserStore};
+use crate::telemetry;
 
 /// Authenticates `Authorization: Basic` against a [`UserStore`].
 #[derive(Debug)]
@@ -31,6 +33,8 @@ pub struct BasicAuthenticator {
     limits: BasicLimits,
     /// Checks key-shaped passwords as API keys ([`BasicAuthenticatorBuilder::accept_api_keys`]).
     api_keys: Option<Arc<dyn ApiKeyVerifier>>,
+    /// `portcullis_lockouts_total`.
+    lockouts: telemetry::Counter,
 }
 
 impl BasicAuthenticator {
@@ -140,9 +144,16 @@ impl BasicAuthenticator {
         let user = user.as_ref();
         let refuse = |rejection: Rejection| Err(rejection.with_attempted_subject(user));
         if let Some(wait) = self.locked_out(user, request).await? {
+            self.lockouts.increment(1);
             return refuse(Rejection::locked_out(wait));
         }
-        let record = self.store.find_user(user).await.map_err(unavailable)?;
+        let span = tracing::debug_span!(target: "portcullis::basic", "portcullis.store", op = "find_user");
+        let record = self
+            .store
+            .find_user(user)
+            .instrument(span)
+            .await
+            .map_err(unavailable)?;
         let fingerprint = self
             .cache
             .as_ref()
@@ -172,6 +183,7 @@ impl BasicAuthenticator {
                 .await
                 .map_err(unavailable)?
         {
+            self.lockouts.increment(1);
             return refuse(Rejection::locked_out(wait));
         }
         let end = |how: AttemptEnd| self.end_attempt(user, request, how);
@@ -455,6 +467,7 @@ impl BasicAuthenticatorBuilder {
             turns: Turns::default(),
             limits: self.limits,
             api_keys: self.api_keys,
+            lockouts: telemetry::counter(telemetry::LOCKOUTS),
         })
     }
 }

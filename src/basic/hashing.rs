@@ -15,16 +15,18 @@
 use std::fmt;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{Output, ParamsString, PasswordHash as Phc, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use subtle::ConstantTimeEq as _;
 use tokio::sync::Semaphore;
+use tracing::Instrument as _;
 
 use crate::error::ConfigError;
 use crate::secret::{PasswordHash, SecretString};
+use crate::telemetry;
 
 /// argon2id cost and pool settings.
 #[derive(Clone, Copy, Debug)]
@@ -108,7 +110,10 @@ pub enum HashError {
     Internal,
 }
 
-/// Counters of the pool's work, for metrics and tests.
+/// Counters of the pool's work, for tests and services without a `metrics` recorder. With the
+/// `metrics` feature the pool also reports `portcullis_hashing_in_use`,
+/// `portcullis_hashing_queue_wait_seconds` and `portcullis_hashing_refusals_total` through the
+/// facade (docs/operations.md).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct PoolMetrics {
@@ -150,6 +155,10 @@ struct PoolInner {
     peak: AtomicUsize,
     completed: AtomicU64,
     busy: AtomicU64,
+    /// `portcullis_hashing_in_use`, `_queue_wait_seconds`, `_refusals_total`.
+    in_use: telemetry::Gauge,
+    queue_wait: telemetry::Histogram,
+    refusals: telemetry::Counter,
     /// argon2's working memory, `params.block_count()` blocks each, for reuse. A run takes one
     /// (or allocates one when none is free) and puts it back; since every run holds a permit,
     /// there are never more buffers than permits.
@@ -198,6 +207,9 @@ impl HashingPool {
             peak: AtomicUsize::new(0),
             completed: AtomicU64::new(0),
             busy: AtomicU64::new(0),
+            in_use: telemetry::gauge(telemetry::HASHING_IN_USE),
+            queue_wait: telemetry::histogram(telemetry::HASHING_QUEUE_WAIT),
+            refusals: telemetry::counter(telemetry::HASHING_REFUSALS),
             buffers: Buffers::default(),
         };
         let mut memory = inner.take_buffer();
@@ -307,26 +319,36 @@ impl HashingPool {
         work: impl FnOnce(&PoolInner, &mut [Block]) -> T + Send + 'static,
     ) -> Result<T, HashError> {
         let inner = &self.inner;
+        let waited = Instant::now();
         let acquire = inner.permits.clone().acquire_owned();
-        let permit = match tokio::time::timeout(inner.max_wait, acquire).await {
+        let acquire = tokio::time::timeout(inner.max_wait, acquire)
+            .instrument(tracing::debug_span!(target: "portcullis::basic", "portcullis.hash.wait"));
+        let permit = match acquire.await {
             Ok(Ok(permit)) => permit,
             // The semaphore is never closed; treat it like a timeout if it ever is.
             Ok(Err(_)) | Err(_) => {
                 inner.busy.fetch_add(1, Ordering::Relaxed);
+                inner.refusals.increment(1);
                 return Err(HashError::Busy);
             }
         };
+        inner.queue_wait.record(waited.elapsed().as_secs_f64());
         let pool = Arc::clone(inner);
+        // Created here, a child of the request's span; entered on the blocking thread.
+        let span = tracing::debug_span!(target: "portcullis::basic", "portcullis.hash");
         // The permit moves into the blocking task: if the request is dropped mid-hash, the slot
         // stays taken until argon2 finishes, so the memory bound holds.
         let task = tokio::task::spawn_blocking(move || {
+            let _entered = span.enter();
             let _permit = permit;
             let now = pool.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+            pool.in_use.increment(1.0);
             pool.peak.fetch_max(now, Ordering::SeqCst);
             let mut memory = pool.take_buffer();
             let result = work(&pool, &mut memory);
             pool.put_buffer(memory);
             pool.in_flight.fetch_sub(1, Ordering::SeqCst);
+            pool.in_use.decrement(1.0);
             pool.completed.fetch_add(1, Ordering::Relaxed);
             result
         });

@@ -50,6 +50,9 @@ impl Config {
         if let Some(bytes) = self.max_path_bytes {
             builder = builder.max_path_bytes(bytes);
         }
+        if let Some(level) = self.audit_allowed_level {
+            builder = builder.audit_allowed_level(level);
+        }
         // The key manager comes first, for `[basic] accept_api_keys`; its authenticator is
         // added after Basic's, so the challenges keep their order.
         #[cfg(feature = "api-key")]

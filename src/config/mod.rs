@@ -104,6 +104,8 @@ pub struct Config {
     default_policy: Arc<dyn Policy>,
     trusted_proxies: TrustedProxies,
     max_path_bytes: Option<usize>,
+    /// `[gate] audit_allowed_level`.
+    audit_allowed_level: Option<tracing::Level>,
     upstream_paths: UpstreamPaths,
     /// The client that fetches keys and calls the introspection endpoint; `None` for the
     /// default one (feature `jwks`).

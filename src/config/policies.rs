@@ -33,6 +33,19 @@ impl Validator<'_> {
             }
             bytes => bytes.as_ref().map(|b| *b.get_ref()),
         };
+        let audit_allowed_level = match &self.raw.gate.audit_allowed_level {
+            None => None,
+            Some(level) => Some(parse_level(level.get_ref()).ok_or_else(|| {
+                self.spans.error(
+                    level,
+                    "gate.audit_allowed_level",
+                    format!(
+                        "{:?} is not a level: one of \"error\", \"warn\", \"info\", \"debug\", \"trace\"",
+                        level.get_ref()
+                    ),
+                )
+            })?),
+        };
         Ok(Config {
             source: Source::default(),
             base_dir: None,
@@ -56,6 +69,7 @@ impl Validator<'_> {
             default_policy,
             trusted_proxies,
             max_path_bytes,
+            audit_allowed_level,
             upstream_paths,
             #[cfg(any(feature = "jwt", feature = "introspection"))]
             http_client: None,
@@ -488,4 +502,16 @@ fn refuse_empty_lists(section: &RawPolicy, key: &str) -> Result<(), ConfigError>
         .with_key(format!("{key}.{field}")));
     }
     Ok(())
+}
+
+/// A `tracing` level by name, as `[gate] audit_allowed_level` spells it (any case).
+fn parse_level(name: &str) -> Option<tracing::Level> {
+    Some(match name.to_ascii_lowercase().as_str() {
+        "error" => tracing::Level::ERROR,
+        "warn" => tracing::Level::WARN,
+        "info" => tracing::Level::INFO,
+        "debug" => tracing::Level::DEBUG,
+        "trace" => tracing::Level::TRACE,
+        _ => return None,
+    })
 }

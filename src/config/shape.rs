@@ -104,6 +104,7 @@ pub(super) struct RawGate {
     pub(super) forwarded_header: Option<Spanned<String>>,
     pub(super) max_forwarded_entries: Option<usize>,
     pub(super) max_path_bytes: Option<Spanned<usize>>,
+    pub(super) audit_allowed_level: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

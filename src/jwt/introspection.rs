@@ -20,6 +20,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::Semaphore;
+use tracing::Instrument as _;
 
 use base64::Engine;
 use bytes::Bytes;
@@ -46,6 +47,7 @@ use crate::principal::{Principal, Scheme};
 use crate::reject::Challenge;
 use crate::request::RequestView;
 use crate::secret::SecretString;
+use crate::telemetry;
 
 /// How portcullis authenticates itself to the introspection endpoint (RFC 7662 §2.1).
 #[derive(Clone, Debug)]
@@ -119,6 +121,27 @@ struct Inner {
     jwt_shaped: bool,
     max_token_size: usize,
     locator: BearerLocator,
+    metrics: IntrospectionMetrics,
+}
+
+/// `portcullis_introspection_calls_total{result}` and `_cache_hits_total`, registered once.
+struct IntrospectionMetrics {
+    active: telemetry::Counter,
+    inactive: telemetry::Counter,
+    error: telemetry::Counter,
+    cache_hits: telemetry::Counter,
+}
+
+impl IntrospectionMetrics {
+    fn new() -> Self {
+        let calls = |result| telemetry::counter_with(telemetry::INTROSPECTION_CALLS, "result", result);
+        Self {
+            active: calls("active"),
+            inactive: calls("inactive"),
+            error: calls("error"),
+            cache_hits: telemetry::counter(telemetry::INTROSPECTION_CACHE_HITS),
+        }
+    }
 }
 
 /// The `token_type`s (RFC 7662 §2.2) that may authenticate here, compared case-insensitively
@@ -173,7 +196,16 @@ impl IntrospectionAuthenticator {
         if let Some(answer) = self.cached(&digest) {
             return answer;
         }
-        let (principal, exp) = match self.ask(token).await {
+        let span = tracing::debug_span!(target: "portcullis::jwt", "portcullis.introspect");
+        let answer = self.ask(token).instrument(span).await;
+        match &answer {
+            Ok(_) => inner.metrics.active.increment(1),
+            Err(err) if err.kind() == TokenErrorKind::Unavailable => {
+                inner.metrics.error.increment(1);
+            }
+            Err(_) => inner.metrics.inactive.increment(1),
+        }
+        let (principal, exp) = match answer {
             Ok(answer) => answer,
             Err(err) => {
                 if err.kind() == TokenErrorKind::Inactive {
@@ -194,10 +226,14 @@ impl IntrospectionAuthenticator {
 
     /// The cached answer for a token digest: its principal, or the refusal of an inactive token.
     fn cached(&self, digest: &[u8; 32]) -> Option<Result<Principal, TokenError>> {
-        if let Some(principal) = self.inner.cache.get(digest) {
-            return Some(Ok(principal));
+        let answer = match self.inner.cache.get(digest) {
+            Some(principal) => Some(Ok(principal)),
+            None => self.inner.inactive.get(digest).map(|()| Err(inactive())),
+        };
+        if answer.is_some() {
+            self.inner.metrics.cache_hits.increment(1);
         }
-        self.inner.inactive.get(digest).map(|()| Err(inactive()))
+        answer
     }
 
     async fn ask(&self, token: &str) -> Result<(Principal, Option<f64>), TokenError> {
@@ -613,6 +649,7 @@ impl IntrospectionAuthenticatorBuilder {
                     scheme: Scheme::INTROSPECTION,
                     allow_query: self.allow_query,
                 },
+                metrics: IntrospectionMetrics::new(),
             }),
         })
     }

@@ -20,11 +20,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwapOption;
+use tracing::Instrument as _;
 
 use super::algorithm::Algorithm;
 use super::error::{FetchError, FetchErrorKind, KeyErrorKind, TokenError, TokenErrorKind};
 use super::http::{self, FetchLimits, HttpClient};
 use super::keys::{KeySet, Lookup, Origin, VerifyingKey};
+use crate::telemetry;
 
 /// Where an issuer's verification keys come from.
 #[derive(Clone, Debug)]
@@ -179,6 +181,16 @@ pub(crate) struct RemoteKeys {
     /// Bumped when a fetch ends, so requests that waited for it do not fetch again.
     generation: AtomicU64,
     state: Mutex<State>,
+    metrics: KeyMetrics,
+}
+
+/// `portcullis_jwks_fetches_total`, `_fetch_failures_total` and `_key_set_age_seconds`, labelled
+/// with the issuer (from configuration: bounded).
+#[derive(Debug)]
+struct KeyMetrics {
+    fetches: telemetry::Counter,
+    failures: telemetry::Counter,
+    age: telemetry::Gauge,
 }
 
 #[derive(Debug)]
@@ -230,6 +242,15 @@ impl RemoteKeys {
             fetch_lock: Arc::new(tokio::sync::Mutex::new(())),
             generation: AtomicU64::new(0),
             state: Mutex::new(State::default()),
+            metrics: KeyMetrics {
+                fetches: telemetry::counter_with(telemetry::JWKS_FETCHES, "issuer", issuer),
+                failures: telemetry::counter_with(
+                    telemetry::JWKS_FETCH_FAILURES,
+                    "issuer",
+                    issuer,
+                ),
+                age: telemetry::gauge_with(telemetry::JWKS_KEY_SET_AGE, "issuer", issuer),
+            },
         }
     }
 
@@ -250,7 +271,9 @@ impl RemoteKeys {
                     self.config.retry_interval
                 }
                 Some(loaded) => {
-                    if now.saturating_duration_since(loaded.at) >= self.config.refresh_interval {
+                    let age = now.saturating_duration_since(loaded.at);
+                    self.metrics.age.set(age.as_secs_f64());
+                    if age >= self.config.refresh_interval {
                         self.refresh_in_background(now);
                     }
                     match loaded.keys.find(kid, alg) {
@@ -351,9 +374,16 @@ impl RemoteKeys {
             state.last_attempt = Some(Instant::now());
             state.fetches += 1;
         }
-        let result = self.load().await;
+        self.metrics.fetches.increment(1);
+        let span = tracing::debug_span!(
+            target: "portcullis::jwt",
+            "portcullis.jwks.fetch",
+            issuer = %self.issuer,
+        );
+        let result = self.load().instrument(span).await;
         match &result {
             Ok(keys) => {
+                self.metrics.age.set(0.0);
                 tracing::debug!(
                     target: "portcullis::jwt",
                     issuer = %self.issuer,
@@ -366,6 +396,7 @@ impl RemoteKeys {
                 })));
             }
             Err(err) => {
+                self.metrics.failures.increment(1);
                 if matches!(self.location, Location::Discovery) {
                     self.state().discovered = None;
                 }

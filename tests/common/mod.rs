@@ -263,7 +263,7 @@ pub(crate) async fn internal_reason(
     gate.check(&RequestView::from_parts(&parts))
         .await
         .expect_err("the gate refuses this request")
-        .reason()
+        .detail()
         .to_owned()
 }
 

@@ -8,12 +8,12 @@ use portcullis::actix::PolicyMiddleware;
 use portcullis::basic::HashingConfig;
 use portcullis::extract::Guard;
 use portcullis::policy::{Decision, PolicyContext};
-use portcullis::reject::{Challenge, ProblemJson, Refusal, RejectionResponder};
+use portcullis::reject::{Challenge, ProblemJson, PublicRejection, Refusal, RejectionResponder};
 use portcullis::store::{MemoryApiKeyStore, MemoryUserStore};
 use portcullis::tower::PolicyLayer;
 use portcullis::{
     ApiKeys, BasicAuthenticator, ConfigError, Gate, Groups, NewApiKey, Policy, PolicyExt,
-    Principal, Public, Rejection, Scheme, Schemes, SecretString,
+    Principal, Public, Scheme, Schemes, SecretString,
 };
 
 /// Applications may only read (GET); users may do anything their route allows. A policy written
@@ -93,7 +93,10 @@ pub async fn gate() -> Result<Callers, Box<dyn std::error::Error>> {
 }
 
 /// The default problem body, plus a header of the service's own.
-fn with_service_header(rejection: &Rejection, challenges: &[Challenge]) -> http::Response<String> {
+fn with_service_header(
+    rejection: &PublicRejection,
+    challenges: &[Challenge],
+) -> http::Response<String> {
     let mut response = ProblemJson.respond(rejection, challenges);
     response
         .headers_mut()
