@@ -540,16 +540,19 @@ pub(crate) fn refusal(principal: Option<&Principal>, denial: &Denial) -> Rejecti
     } else {
         Reason::ScopeInsufficient
     };
-    let rejection = match principal {
-        None => Rejection::missing_credentials(detail),
-        Some(_) if !denial.missing_scopes.is_empty() => {
-            Rejection::insufficient_scope(denial.missing_scopes.clone(), detail)
-        }
-        // The scheme is the principal's, for the audit trail and metrics; a 403 carries no
-        // challenge, so it changes nothing the client sees.
-        Some(principal) => Rejection::forbidden(detail).for_scheme(principal.scheme()),
+    let Some(principal) = principal else {
+        return Rejection::missing_credentials(detail).with_reason(reason);
     };
-    rejection.with_reason(reason)
+    let rejection = if denial.missing_scopes.is_empty() {
+        Rejection::forbidden(detail)
+    } else {
+        Rejection::insufficient_scope(denial.missing_scopes.clone(), detail)
+    };
+    // The scheme is the principal's, for the audit trail and metrics; a 403's challenges do not
+    // depend on it, so it changes nothing the client sees.
+    rejection
+        .for_scheme(principal.scheme())
+        .with_reason(reason)
 }
 
 impl GateBuilder {
