@@ -674,3 +674,45 @@ async fn audit_allowed_level_from_toml_and_a_bad_level_names_line_and_key() {
     assert!(shown.contains("audit_allowed_level"), "{shown}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[path = "jwt_fixtures/support.rs"]
+mod support;
+
+#[test]
+fn jwks_fetches_failures_and_key_set_age_by_issuer() {
+    const ISS: &str = "https://idp.example";
+    let snapshotter = recorded(|| async {
+        let key = support::TestKey::ed25519("k1");
+        let idp = support::IdpServer::start(support::jwks(&[&key])).await;
+        let jwt = portcullis::jwt::JwtAuthenticator::builder()
+            .issuer(ISS, portcullis::jwt::KeySource::jwks_url(idp.jwks_url()))
+            .audience("api")
+            .http_client(support::client())
+            .build()
+            .expect("jwt");
+        let gate = Gate::builder()
+            .authenticator(jwt.clone())
+            .build()
+            .expect("gate");
+        let claims = support::claims(ISS);
+        assert_eq!(support::bearer(&gate, &key.token(&claims)).await.status, 200);
+        idp.set_mode(support::Mode::Fail);
+        jwt.refresh_keys().await.expect_err("the provider is down");
+        // The last good keys still serve.
+        assert_eq!(support::bearer(&gate, &key.token(&claims)).await.status, 200);
+        assert_eq!(jwt.key_fetches(), 2);
+    });
+    let values = values(&snapshotter);
+    let by_issuer = |name: &str| {
+        let labels: Labels = [("issuer".to_owned(), ISS.to_owned())].into_iter().collect();
+        values.get(&(name.to_owned(), labels)).copied()
+    };
+    assert_eq!(by_issuer("portcullis_jwks_fetches_total"), Some(2.0));
+    assert_eq!(by_issuer("portcullis_jwks_fetch_failures_total"), Some(1.0));
+    let age = by_issuer("portcullis_jwks_key_set_age_seconds").expect("an age");
+    assert!((0.0..60.0).contains(&age), "{age}");
+    assert_eq!(
+        decisions(&values),
+        [(triple("jwt", "allowed", "none"), 2)].into_iter().collect()
+    );
+}
