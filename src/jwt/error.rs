@@ -301,4 +301,39 @@ mod tests {
         assert_eq!(error.to_string(), "request failed: refused");
         assert!(error.source().is_none());
     }
+
+    #[test]
+    fn every_token_error_kind_has_a_reason_and_unavailable_is_503() {
+        use crate::reject::{Reason, RejectionKind};
+        let cases = [
+            (TokenErrorKind::Malformed, Reason::TokenMalformed),
+            (TokenErrorKind::TooLarge, Reason::TokenMalformed),
+            (TokenErrorKind::UnsupportedAlgorithm, Reason::TokenAlgorithm),
+            (TokenErrorKind::UnsupportedHeader, Reason::TokenMalformed),
+            (TokenErrorKind::UnknownKey, Reason::TokenSignature),
+            (TokenErrorKind::InvalidSignature, Reason::TokenSignature),
+            (TokenErrorKind::Expired, Reason::TokenExpired),
+            (TokenErrorKind::NotYetValid, Reason::TokenNotYetValid),
+            (TokenErrorKind::IssuedInFuture, Reason::TokenNotYetValid),
+            (TokenErrorKind::LifetimeTooLong, Reason::TokenExpired),
+            (TokenErrorKind::MissingClaim, Reason::TokenClaims),
+            (TokenErrorKind::InvalidIssuer, Reason::TokenIssuer),
+            (TokenErrorKind::InvalidAudience, Reason::TokenAudience),
+            (TokenErrorKind::InvalidType, Reason::TokenMalformed),
+            (TokenErrorKind::Inactive, Reason::IntrospectionInactive),
+            (TokenErrorKind::InvalidTokenType, Reason::IntrospectionInactive),
+            (TokenErrorKind::Unavailable, Reason::KeysUnavailable),
+        ];
+        for (kind, reason) in cases {
+            let rejection = TokenError::new(kind, "why").into_rejection(Scheme::JWT);
+            assert_eq!(rejection.reason(), reason, "{kind:?}");
+            assert_eq!(rejection.detail(), "why");
+            let expected = if kind == TokenErrorKind::Unavailable {
+                RejectionKind::Unavailable
+            } else {
+                RejectionKind::InvalidCredentials
+            };
+            assert_eq!(rejection.kind(), expected, "{kind:?}");
+        }
+    }
 }

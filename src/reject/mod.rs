@@ -362,4 +362,49 @@ mod tests {
         assert_eq!(body["status"], 429);
         assert!(!resp.body().contains("repeated failures"));
     }
+
+    #[test]
+    fn constructors_set_their_kinds_reason_and_with_reason_refines_it() {
+        let cases = [
+            (Rejection::invalid_request("x"), Reason::RequestMalformed),
+            (Rejection::missing_credentials("x"), Reason::CredentialsMissing),
+            (
+                Rejection::invalid_credentials(Scheme::BASIC, "x"),
+                Reason::CredentialsInvalid,
+            ),
+            (Rejection::forbidden("x"), Reason::PolicyDenied),
+            (
+                Rejection::insufficient_scope(["a"], "x"),
+                Reason::ScopeInsufficient,
+            ),
+            (Rejection::locked_out(Duration::from_secs(1)), Reason::LockedOut),
+            (Rejection::unavailable("x"), Reason::StoreUnavailable),
+            (Rejection::misconfigured("x"), Reason::Misconfigured),
+        ];
+        for (rejection, reason) in cases {
+            assert_eq!(rejection.reason(), reason);
+        }
+        let refined = Rejection::unavailable("x").with_reason(Reason::KeysUnavailable);
+        assert_eq!(refined.reason(), Reason::KeysUnavailable);
+        assert_eq!(refined.status(), StatusCode::SERVICE_UNAVAILABLE);
+    }
+
+    #[test]
+    fn the_public_view_keeps_the_class_and_drops_reason_and_detail() {
+        let rejection = Rejection::invalid_credentials(Scheme::JWT, "signature does not verify")
+            .with_reason(Reason::TokenSignature)
+            .with_retry_after(Duration::from_secs(2));
+        let public = rejection.public();
+        assert_eq!(public.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(public.kind(), RejectionKind::InvalidCredentials);
+        assert_eq!(public.scheme(), Some(Scheme::JWT));
+        assert_eq!(public.bearer_error(), Some("invalid_token"));
+        assert_eq!(public.retry_after(), Some(Duration::from_secs(2)));
+        let shown = format!("{public:?}");
+        assert!(!shown.contains("signature"), "{shown}");
+        assert!(!shown.contains("token_signature"), "{shown}");
+        let scoped = Rejection::insufficient_scope(["write"], "x").public();
+        assert_eq!(scoped.bearer_error(), Some("insufficient_scope"));
+        assert_eq!(scoped.scopes(), ["write"]);
+    }
 }
