@@ -31,11 +31,14 @@ fn runtime() -> tokio::runtime::Runtime {
 /// recorder is current).
 fn warm_gate(rt: &tokio::runtime::Runtime, level: tracing::Level) -> (Gate, Parts) {
     rt.block_on(async {
-        let keys = ApiKeys::builder(Arc::new(MemoryApiKeyStore::new()), SecretString::new(PEPPER))
-            .cache_ttl(Duration::from_secs(3600))
-            .last_used_flush_interval(Duration::from_secs(3600))
-            .build()
-            .expect("valid settings");
+        let keys = ApiKeys::builder(
+            Arc::new(MemoryApiKeyStore::new()),
+            SecretString::new(PEPPER),
+        )
+        .cache_ttl(Duration::from_secs(3600))
+        .last_used_flush_interval(Duration::from_secs(3600))
+        .build()
+        .expect("valid settings");
         let issued = keys
             .create(NewApiKey::new("svc").with_expires_in(Duration::from_secs(86_400)))
             .await
@@ -58,7 +61,13 @@ fn warm_gate(rt: &tokio::runtime::Runtime, level: tracing::Level) -> (Gate, Part
     })
 }
 
-fn bench_check(c: &mut Criterion, rt: &tokio::runtime::Runtime, name: &str, gate: &Gate, parts: &Parts) {
+fn bench_check(
+    c: &mut Criterion,
+    rt: &tokio::runtime::Runtime,
+    name: &str,
+    gate: &Gate,
+    parts: &Parts,
+) {
     c.bench_function(name, |b| {
         b.to_async(rt).iter(|| async {
             let view = RequestView::from_parts(black_box(parts));
@@ -90,8 +99,9 @@ fn main() {
     bench_check(&mut c, &rt, "observability/prometheus", &measured, &parts);
     let text = handle.render();
     assert!(
-        text.lines().any(|line| line.starts_with("portcullis_decisions_total{")
-            && line.contains("outcome=\"allowed\"")),
+        text.lines()
+            .any(|line| line.starts_with("portcullis_decisions_total{")
+                && line.contains("outcome=\"allowed\"")),
         "{text}"
     );
 
@@ -99,10 +109,22 @@ fn main() {
         let (logged, parts) = warm_gate(&rt, tracing::Level::INFO);
         bench_check(&mut c, &rt, "observability/fmt_info", &logged, &parts);
         let (quiet, parts) = warm_gate(&rt, tracing::Level::DEBUG);
-        bench_check(&mut c, &rt, "observability/fmt_info_allowed_at_debug", &quiet, &parts);
+        bench_check(
+            &mut c,
+            &rt,
+            "observability/fmt_info_allowed_at_debug",
+            &quiet,
+            &parts,
+        );
     });
 
     // Back to none, to see the drift over the run.
-    bench_check(&mut c, &rt, "observability/none_again", &plain, &plain_parts);
+    bench_check(
+        &mut c,
+        &rt,
+        "observability/none_again",
+        &plain,
+        &plain_parts,
+    );
     c.final_summary();
 }

@@ -215,7 +215,10 @@ pub(crate) fn no_context(request: &RequestView<'_>, stage: &'static str, what: &
         route: "-",
     }
     .rejected(None, &rejection, None);
-    let response =
-        crate::reject::RejectionResponder::respond(&crate::reject::ProblemJson, &rejection.public(), &[]);
+    let response = crate::reject::RejectionResponder::respond(
+        &crate::reject::ProblemJson,
+        &rejection.public(),
+        &[],
+    );
     Refusal::new(rejection, response)
 }

@@ -111,7 +111,10 @@ impl Gate {
             reason = Empty,
         );
         let started = Instant::now();
-        let result = self.decide_in(request, trace).instrument(span.clone()).await;
+        let result = self
+            .decide_in(request, trace)
+            .instrument(span.clone())
+            .await;
         let (scheme, reason) = match &result {
             Ok(decided) => (decided.principal.as_ref().map(Principal::scheme), None),
             Err(rejection) => (rejection.scheme(), Some(rejection.reason())),
@@ -119,7 +122,14 @@ impl Gate {
         self.inner.metrics.record(scheme, reason, started.elapsed());
         if !span.is_disabled() {
             span.record("scheme", scheme.map_or("none", |s| s.as_str()));
-            span.record("decision", if reason.is_some() { "refused" } else { "allowed" });
+            span.record(
+                "decision",
+                if reason.is_some() {
+                    "refused"
+                } else {
+                    "allowed"
+                },
+            );
             span.record("reason", reason.map_or("none", Reason::as_str));
         }
         result
@@ -550,9 +560,7 @@ pub(crate) fn refusal(principal: Option<&Principal>, denial: &Denial) -> Rejecti
     };
     // The scheme is the principal's, for the audit trail and metrics; a 403's challenges do not
     // depend on it, so it changes nothing the client sees.
-    rejection
-        .for_scheme(principal.scheme())
-        .with_reason(reason)
+    rejection.for_scheme(principal.scheme()).with_reason(reason)
 }
 
 impl GateBuilder {

@@ -149,7 +149,9 @@ impl GateMetrics {
                 schemes.push(scheme.as_str());
             }
         }
-        let decisions = (0..schemes.len() * OUTCOMES).map(|_| OnceLock::new()).collect();
+        let decisions = (0..schemes.len() * OUTCOMES)
+            .map(|_| OnceLock::new())
+            .collect();
         let latency = (0..schemes.len()).map(|_| OnceLock::new()).collect();
         Self {
             schemes,
@@ -212,17 +214,36 @@ fn latency_histogram(_: &'static str) -> Histogram {
 #[cfg(feature = "metrics")]
 pub(crate) fn describe() {
     use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
-    describe_counter!(DECISIONS, "Decisions of the Gate by scheme, outcome and reason");
-    describe_histogram!(CHECK_DURATION, Unit::Seconds, "Time the Gate took to decide");
+    describe_counter!(
+        DECISIONS,
+        "Decisions of the Gate by scheme, outcome and reason"
+    );
+    describe_histogram!(
+        CHECK_DURATION,
+        Unit::Seconds,
+        "Time the Gate took to decide"
+    );
     describe_gauge!(HASHING_IN_USE, "Password hashes running now");
     describe_histogram!(HASHING_QUEUE_WAIT, Unit::Seconds, "Wait for a hashing slot");
-    describe_counter!(HASHING_REFUSALS, "Hashes refused: no slot came free in time");
+    describe_counter!(
+        HASHING_REFUSALS,
+        "Hashes refused: no slot came free in time"
+    );
     describe_counter!(JWKS_FETCHES, "Key-set fetches attempted");
     describe_counter!(JWKS_FETCH_FAILURES, "Key-set fetches that failed");
     describe_gauge!(JWKS_KEY_SET_AGE, Unit::Seconds, "Age of the key set in use");
     describe_counter!(INTROSPECTION_CALLS, "Calls to the introspection endpoint");
-    describe_counter!(INTROSPECTION_CACHE_HITS, "Introspection answers from the cache");
+    describe_counter!(
+        INTROSPECTION_CACHE_HITS,
+        "Introspection answers from the cache"
+    );
     describe_counter!(API_KEY_CACHE_HITS, "API-key checks answered by the cache");
-    describe_counter!(API_KEY_CACHE_MISSES, "API-key checks that went to the store");
-    describe_counter!(LOCKOUTS, "Login attempts refused by the brute-force lockout");
+    describe_counter!(
+        API_KEY_CACHE_MISSES,
+        "API-key checks that went to the store"
+    );
+    describe_counter!(
+        LOCKOUTS,
+        "Login attempts refused by the brute-force lockout"
+    );
 }

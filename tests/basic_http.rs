@@ -688,16 +688,18 @@ async fn a_replaced_responder_keeps_the_status_and_challenges() {
     let gate = Gate::builder()
         .shared_authenticator(basic)
         .route("/admin/**", Groups::any_of(["admin"]))
-        .responder(|rejection: &portcullis::reject::PublicRejection, challenges: &[Challenge]| {
-            let mut response =
-                http::Response::new(format!("custom refusal {}", rejection.status().as_u16()));
-            *response.status_mut() = rejection.status();
-            response
-                .headers_mut()
-                .insert(CONTENT_TYPE, HeaderValue::from_static("text/plain"));
-            add_standard_headers(&mut response, rejection, challenges);
-            response
-        })
+        .responder(
+            |rejection: &portcullis::reject::PublicRejection, challenges: &[Challenge]| {
+                let mut response =
+                    http::Response::new(format!("custom refusal {}", rejection.status().as_u16()));
+                *response.status_mut() = rejection.status();
+                response
+                    .headers_mut()
+                    .insert(CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+                add_standard_headers(&mut response, rejection, challenges);
+                response
+            },
+        )
         .build()
         .unwrap();
     let base = common::serve(gate).await;

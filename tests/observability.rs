@@ -2,7 +2,12 @@
 //! read it), the metrics the Gate and its parts report through the `metrics` facade (counted
 //! with `metrics-util`'s `DebuggingRecorder`), the `portcullis.check` span and its children, and
 //! the level of the audit event for allowed requests.
-#![cfg(all(feature = "metrics", feature = "basic", feature = "api-key", feature = "jwt"))]
+#![cfg(all(
+    feature = "metrics",
+    feature = "basic",
+    feature = "api-key",
+    feature = "jwt"
+))]
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -42,7 +47,9 @@ struct Fixture {
     key: String,
 }
 
-async fn fixture(configure: impl FnOnce(portcullis::GateBuilder) -> portcullis::GateBuilder) -> Fixture {
+async fn fixture(
+    configure: impl FnOnce(portcullis::GateBuilder) -> portcullis::GateBuilder,
+) -> Fixture {
     // The recording subscriber first, so no callsite caches "no interest" before it exists.
     seen();
     let keys = ApiKeys::builder(Arc::new(MemoryApiKeyStore::new()), PEPPER.into())
@@ -102,9 +109,11 @@ impl Authenticator for Custom {
         let value = request.headers().get("x-custom").cloned();
         Box::pin(async move {
             match value.as_ref().map(|v| v.as_bytes()) {
-                Some(b"ok") => {
-                    Outcome::Authenticated(Principal::new("robot", SubjectKind::Application, CUSTOM))
-                }
+                Some(b"ok") => Outcome::Authenticated(Principal::new(
+                    "robot",
+                    SubjectKind::Application,
+                    CUSTOM,
+                )),
                 Some(_) => Outcome::Rejected(
                     Rejection::invalid_credentials(CUSTOM, "the custom token expired")
                         .with_reason(Reason::TokenExpired),
@@ -163,7 +172,7 @@ fn values(snapshotter: &Snapshotter) -> BTreeMap<(String, Labels), f64> {
         .snapshot()
         .into_vec()
         .into_iter()
-        .filter_map(|(key, _, _, value)| {
+        .map(|(key, _, _, value)| {
             let key = key.key();
             let labels = key
                 .labels()
@@ -174,7 +183,7 @@ fn values(snapshotter: &Snapshotter) -> BTreeMap<(String, Labels), f64> {
                 DebugValue::Gauge(g) => g.into_inner(),
                 DebugValue::Histogram(h) => h.len() as f64,
             };
-            Some(((key.name().to_owned(), labels), value))
+            ((key.name().to_owned(), labels), value)
         })
         .collect()
 }
@@ -204,7 +213,8 @@ fn triple(scheme: &str, outcome: &str, reason: &str) -> (String, String, String)
 async fn every_refusal_names_its_reason() {
     let f = fixture(|b| b).await;
     let key = f.key.as_str();
-    let cases: Vec<(&str, Vec<(&str, String)>, Reason)> = vec![
+    type Case<'a> = (&'a str, Vec<(&'a str, String)>, Reason);
+    let cases: Vec<Case<'_>> = vec![
         ("/x", vec![], Reason::CredentialsMissing),
         ("/a/../b", vec![], Reason::RequestMalformed),
         (
@@ -212,21 +222,49 @@ async fn every_refusal_names_its_reason() {
             vec![("x-api-key", key.to_owned()), ("x-custom", "ok".into())],
             Reason::RequestMalformed,
         ),
-        ("/x", vec![("authorization", basic("alice", "wrong"))], Reason::CredentialsInvalid),
-        ("/x", vec![("authorization", basic("nobody", "wrong"))], Reason::CredentialsInvalid),
-        ("/x", vec![("x-api-key", "not a key".into())], Reason::CredentialsInvalid),
-        ("/admin/x", vec![("authorization", basic("alice", "correct horse"))], Reason::GroupDenied),
-        ("/write/x", vec![("x-api-key", key.to_owned())], Reason::ScopeInsufficient),
+        (
+            "/x",
+            vec![("authorization", basic("alice", "wrong"))],
+            Reason::CredentialsInvalid,
+        ),
+        (
+            "/x",
+            vec![("authorization", basic("nobody", "wrong"))],
+            Reason::CredentialsInvalid,
+        ),
+        (
+            "/x",
+            vec![("x-api-key", "not a key".into())],
+            Reason::CredentialsInvalid,
+        ),
+        (
+            "/admin/x",
+            vec![("authorization", basic("alice", "correct horse"))],
+            Reason::GroupDenied,
+        ),
+        (
+            "/write/x",
+            vec![("x-api-key", key.to_owned())],
+            Reason::ScopeInsufficient,
+        ),
         (
             "/no-basic/x",
             vec![("authorization", basic("alice", "correct horse"))],
             Reason::SchemeDenied,
         ),
-        ("/x", vec![("x-custom", "expired".into())], Reason::TokenExpired),
+        (
+            "/x",
+            vec![("x-custom", "expired".into())],
+            Reason::TokenExpired,
+        ),
     ];
     for (path, headers, expected) in cases {
         let headers: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
-        assert_eq!(reason(&f.gate, path, &headers).await, expected, "{path} {headers:?}");
+        assert_eq!(
+            reason(&f.gate, path, &headers).await,
+            expected,
+            "{path} {headers:?}"
+        );
     }
 }
 
@@ -245,12 +283,21 @@ async fn key_revoked_and_key_expired_only_after_the_secret_matched() {
         .await
         .expect("key");
     f.keys
-        .set_expires_at(expired.id(), Some(chrono::Utc::now() - chrono::TimeDelta::seconds(5)))
+        .set_expires_at(
+            expired.id(),
+            Some(chrono::Utc::now() - chrono::TimeDelta::seconds(5)),
+        )
         .await
         .expect("expiry moved");
-    for (issued, when_matched) in [(&revoked, Reason::KeyRevoked), (&expired, Reason::KeyExpired)] {
+    for (issued, when_matched) in [
+        (&revoked, Reason::KeyRevoked),
+        (&expired, Reason::KeyExpired),
+    ] {
         let right = issued.key().expose_secret().to_owned();
-        assert_eq!(reason(&f.gate, "/x", &[("x-api-key", &right)]).await, when_matched);
+        assert_eq!(
+            reason(&f.gate, "/x", &[("x-api-key", &right)]).await,
+            when_matched
+        );
         // The same id with a wrong secret: no word of revocation or expiry.
         let wrong = wrong_secret(&right);
         let got = reason(&f.gate, "/x", &[("x-api-key", &wrong)]).await;
@@ -302,9 +349,16 @@ async fn token_reasons_name_the_check_that_failed() {
         )
     };
     let other_audience = token(&issuer("elsewhere", secret));
-    let other_key = token(&issuer("api", b"another secret of at least thirty-two bytes!!"));
+    let other_key = token(&issuer(
+        "api",
+        b"another secret of at least thirty-two bytes!!",
+    ));
     let good = token(&accepted);
-    assert!(check(&gate, "/x", &[("authorization", &good)]).await.is_ok());
+    assert!(
+        check(&gate, "/x", &[("authorization", &good)])
+            .await
+            .is_ok()
+    );
     assert_eq!(
         reason(&gate, "/x", &[("authorization", &other_audience)]).await,
         Reason::TokenAudience
@@ -337,12 +391,26 @@ async fn a_custom_responder_sees_no_reason_and_no_detail() {
         .expect("key");
     f.keys.revoke(revoked.id()).await.expect("revoked");
     let cases = [
-        ("/x", ("x-api-key", revoked.key().expose_secret().to_owned()), "key_revoked"),
-        ("/x", ("authorization", basic("nobody", "pw")), "credentials_invalid"),
-        ("/admin/x", ("authorization", basic("alice", "correct horse")), "group_denied"),
+        (
+            "/x",
+            ("x-api-key", revoked.key().expose_secret().to_owned()),
+            "key_revoked",
+        ),
+        (
+            "/x",
+            ("authorization", basic("nobody", "pw")),
+            "credentials_invalid",
+        ),
+        (
+            "/admin/x",
+            ("authorization", basic("alice", "correct horse")),
+            "group_denied",
+        ),
     ];
     for (path, (name, value), why) in cases {
-        let rejection = check(&f.gate, path, &[(name, &value)]).await.expect_err("refused");
+        let rejection = check(&f.gate, path, &[(name, &value)])
+            .await
+            .expect_err("refused");
         assert_eq!(rejection.reason().as_str(), why);
         let response = f.gate.respond(&rejection);
         let body = response.body();
@@ -362,7 +430,9 @@ fn decision_counts_match_the_requests_made() {
         let f = fixture(|b| b).await;
         let key = f.key.clone();
         for _ in 0..3 {
-            check(&f.gate, "/x", &[("x-api-key", &key)]).await.expect("allowed");
+            check(&f.gate, "/x", &[("x-api-key", &key)])
+                .await
+                .expect("allowed");
         }
         for _ in 0..2 {
             check(&f.gate, "/x", &[]).await.expect_err("anonymous");
@@ -373,7 +443,9 @@ fn decision_counts_match_the_requests_made() {
         check(&f.gate, "/write/x", &[("x-api-key", &key)])
             .await
             .expect_err("scope");
-        check(&f.gate, "/x", &[("x-custom", "ok")]).await.expect("allowed");
+        check(&f.gate, "/x", &[("x-custom", "ok")])
+            .await
+            .expect("allowed");
         check(&f.gate, "/x", &[("x-custom", "expired")])
             .await
             .expect_err("expired");
@@ -432,7 +504,11 @@ fn label_cardinality_is_constant_over_ten_thousand_random_requests() {
                     rng
                 };
                 for i in 0..10_000u32 {
-                    let path = format!("/p{:x}/{}", next(), ["x", "admin/y", "write/z"][i as usize % 3]);
+                    let path = format!(
+                        "/p{:x}/{}",
+                        next(),
+                        ["x", "admin/y", "write/z"][i as usize % 3]
+                    );
                     let user = format!("user-{:x}", next());
                     let auth = basic(&user, "pw");
                     let header = match i % 4 {
@@ -563,7 +639,9 @@ fn spans_since(from: usize) -> Vec<(SpanSeen, Option<&'static str>)> {
         .collect();
     let mut out = Vec::new();
     for span in spans {
-        let parent = span.parent.and_then(|p| spans.iter().rev().find(|s| s.id == p));
+        let parent = span
+            .parent
+            .and_then(|p| spans.iter().rev().find(|s| s.id == p));
         let is_mine = (span.thread == me && span.name == "portcullis.check")
             || span.parent.is_some_and(|p| mine.contains(&p));
         if is_mine {
@@ -578,9 +656,13 @@ fn spans_since(from: usize) -> Vec<(SpanSeen, Option<&'static str>)> {
 async fn check_span_with_children_for_store_lookup_and_hashing() {
     let from = seen().lock().unwrap().spans.len();
     let f = fixture(|b| b).await;
-    check(&f.gate, "/admin/x", &[("authorization", &basic("alice", "correct horse"))])
-        .await
-        .expect_err("not in admin");
+    check(
+        &f.gate,
+        "/admin/x",
+        &[("authorization", &basic("alice", "correct horse"))],
+    )
+    .await
+    .expect_err("not in admin");
     let spans = spans_since(from);
     let decided = spans
         .iter()
@@ -605,7 +687,9 @@ async fn check_span_with_children_for_store_lookup_and_hashing() {
     // API keys: the store is asked on the first lookup only.
     let from = seen().lock().unwrap().spans.len();
     let key = f.key.clone();
-    check(&f.gate, "/x", &[("x-api-key", &key)]).await.expect("allowed");
+    check(&f.gate, "/x", &[("x-api-key", &key)])
+        .await
+        .expect("allowed");
     let spans = spans_since(from);
     let names: Vec<_> = spans.iter().map(|(s, _)| s.name).collect();
     assert_eq!(names, ["portcullis.check", "portcullis.store"]);
@@ -635,7 +719,9 @@ async fn audit_allowed_level_lowers_allows_and_keeps_refusals_at_info() {
             None => b,
         })
         .await;
-        check(&f.gate, "/x", &[("x-custom", "ok")]).await.expect("allowed");
+        check(&f.gate, "/x", &[("x-custom", "ok")])
+            .await
+            .expect("allowed");
         check(&f.gate, "/x", &[]).await.expect_err("refused");
         let events = audit_events_since(from);
         assert_eq!(events.len(), 2, "{events:#?}");
@@ -650,9 +736,11 @@ async fn audit_allowed_level_lowers_allows_and_keeps_refusals_at_info() {
 #[tokio::test]
 async fn audit_allowed_level_from_toml_and_a_bad_level_names_line_and_key() {
     let from = seen().lock().unwrap().events.len();
-    let gate = Gate::from_config_str("[gate]\ndefault_policy = \"public\"\naudit_allowed_level = \"debug\"\n")
-        .await
-        .expect("builds");
+    let gate = Gate::from_config_str(
+        "[gate]\ndefault_policy = \"public\"\naudit_allowed_level = \"debug\"\n",
+    )
+    .await
+    .expect("builds");
     check(&gate, "/x", &[]).await.expect("public");
     let events = audit_events_since(from);
     assert_eq!(events.len(), 1);
@@ -695,16 +783,24 @@ fn jwks_fetches_failures_and_key_set_age_by_issuer() {
             .build()
             .expect("gate");
         let claims = support::claims(ISS);
-        assert_eq!(support::bearer(&gate, &key.token(&claims)).await.status, 200);
+        assert_eq!(
+            support::bearer(&gate, &key.token(&claims)).await.status,
+            200
+        );
         idp.set_mode(support::Mode::Fail);
         jwt.refresh_keys().await.expect_err("the provider is down");
         // The last good keys still serve.
-        assert_eq!(support::bearer(&gate, &key.token(&claims)).await.status, 200);
+        assert_eq!(
+            support::bearer(&gate, &key.token(&claims)).await.status,
+            200
+        );
         assert_eq!(jwt.key_fetches(), 2);
     });
     let values = values(&snapshotter);
     let by_issuer = |name: &str| {
-        let labels: Labels = [("issuer".to_owned(), ISS.to_owned())].into_iter().collect();
+        let labels: Labels = [("issuer".to_owned(), ISS.to_owned())]
+            .into_iter()
+            .collect();
         values.get(&(name.to_owned(), labels)).copied()
     };
     assert_eq!(by_issuer("portcullis_jwks_fetches_total"), Some(2.0));
@@ -713,6 +809,8 @@ fn jwks_fetches_failures_and_key_set_age_by_issuer() {
     assert!((0.0..60.0).contains(&age), "{age}");
     assert_eq!(
         decisions(&values),
-        [(triple("jwt", "allowed", "none"), 2)].into_iter().collect()
+        [(triple("jwt", "allowed", "none"), 2)]
+            .into_iter()
+            .collect()
     );
 }

@@ -824,12 +824,14 @@ async fn a_refused_path_is_a_400_from_the_responder_and_audited() {
         .layer(GateLayer::new(probe_gate()));
     let custom_gate = Gate::builder()
         .authenticator(HeaderAuthenticator)
-        .responder(|rejection: &portcullis::reject::PublicRejection, _: &[Challenge]| {
-            http::Response::builder()
-                .status(rejection.status())
-                .body(format!("custom {}", rejection.status().as_u16()))
-                .expect("response")
-        })
+        .responder(
+            |rejection: &portcullis::reject::PublicRejection, _: &[Challenge]| {
+                http::Response::builder()
+                    .status(rejection.status())
+                    .body(format!("custom {}", rejection.status().as_u16()))
+                    .expect("response")
+            },
+        )
         .build()
         .expect("valid gate");
     let custom = axum::Router::new()

@@ -128,12 +128,14 @@ impl Fixture {
             .authenticator(counting(Arc::new(jwt)))
             .route("/public/**", Public);
         if custom {
-            builder = builder.responder(|rejection: &portcullis::reject::PublicRejection, challenges: &[Challenge]| {
-                let mut response = http::Response::new(CUSTOM.to_owned());
-                *response.status_mut() = rejection.status();
-                add_standard_headers(&mut response, rejection, challenges);
-                response
-            });
+            builder = builder.responder(
+                |rejection: &portcullis::reject::PublicRejection, challenges: &[Challenge]| {
+                    let mut response = http::Response::new(CUSTOM.to_owned());
+                    *response.status_mut() = rejection.status();
+                    add_standard_headers(&mut response, rejection, challenges);
+                    response
+                },
+            );
         }
         Fixture {
             gate: builder.build().expect("valid gate"),

@@ -19,8 +19,8 @@ use crate::key_format::{KeyFormat, ParsedKey};
 use crate::principal::Scheme;
 use crate::reject::{Reason, Rejection};
 use crate::secret::SecretString;
-use crate::telemetry;
 use crate::store::{ApiKeyRecord, ApiKeyStore, KeyChange};
+use crate::telemetry;
 
 /// How many times `create` draws a new id when the store says the one drawn is taken. With 71-bit
 /// random ids a second draw should never be needed; more than a few means the store is broken.
@@ -409,8 +409,18 @@ impl Inner {
         let stored = record.as_deref().map(|r| &r.digest);
         let matched = self.hasher.verify(key.id(), key.secret(), stored);
         let record = match record {
-            None => return Err(CheckFailure::Invalid(Reason::CredentialsInvalid, "unknown API key id")),
-            Some(_) if !matched => return Err(CheckFailure::Invalid(Reason::CredentialsInvalid, "wrong API key secret")),
+            None => {
+                return Err(CheckFailure::Invalid(
+                    Reason::CredentialsInvalid,
+                    "unknown API key id",
+                ));
+            }
+            Some(_) if !matched => {
+                return Err(CheckFailure::Invalid(
+                    Reason::CredentialsInvalid,
+                    "wrong API key secret",
+                ));
+            }
             Some(record) => record,
         };
         // The secret matched: only now may the reason say revoked or expired (a wrong secret
@@ -420,11 +430,14 @@ impl Inner {
             return Err(CheckFailure::Invalid(Reason::KeyRevoked, "API key revoked"));
         }
         if record.expires_at.is_some_and(|at| now >= at) {
-            return Err(CheckFailure::Invalid(Reason::KeyExpired, if record.replaced_by.is_some() {
-                "API key rotated out (overlap ended)"
-            } else {
-                "API key expired"
-            }));
+            return Err(CheckFailure::Invalid(
+                Reason::KeyExpired,
+                if record.replaced_by.is_some() {
+                    "API key rotated out (overlap ended)"
+                } else {
+                    "API key expired"
+                },
+            ));
         }
         if let Some(reason) = self.beyond_lifetime_rules(&record) {
             return Err(CheckFailure::Invalid(Reason::KeyExpired, reason));

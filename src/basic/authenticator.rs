@@ -147,7 +147,8 @@ impl BasicAuthenticator {
             self.lockouts.increment(1);
             return refuse(Rejection::locked_out(wait));
         }
-        let span = tracing::debug_span!(target: "portcullis::basic", "portcullis.store", op = "find_user");
+        let span =
+            tracing::debug_span!(target: "portcullis::basic", "portcullis.store", op = "find_user");
         let record = self
             .store
             .find_user(user)

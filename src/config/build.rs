@@ -43,16 +43,21 @@ impl Config {
             .map_err(|e| self.source.locate_error(e))
     }
 
-    async fn build_unlocated(&self, kept: &mut Kept) -> Result<Services, ConfigError> {
-        let stores = open_stores(self.store.as_ref(), self.base_dir.as_deref()).await?;
-        let mut builder: GateBuilder =
-            Gate::builder().trusted_proxies(self.trusted_proxies.clone());
+    /// A Gate builder with the `[gate]` settings.
+    fn gate_builder(&self) -> GateBuilder {
+        let mut builder = Gate::builder().trusted_proxies(self.trusted_proxies.clone());
         if let Some(bytes) = self.max_path_bytes {
             builder = builder.max_path_bytes(bytes);
         }
         if let Some(level) = self.audit_allowed_level {
             builder = builder.audit_allowed_level(level);
         }
+        builder
+    }
+
+    async fn build_unlocated(&self, kept: &mut Kept) -> Result<Services, ConfigError> {
+        let stores = open_stores(self.store.as_ref(), self.base_dir.as_deref()).await?;
+        let mut builder = self.gate_builder();
         // The key manager comes first, for `[basic] accept_api_keys`; its authenticator is
         // added after Basic's, so the challenges keep their order.
         #[cfg(feature = "api-key")]

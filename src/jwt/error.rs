@@ -118,9 +118,7 @@ impl TokenError {
             | TokenErrorKind::UnsupportedHeader
             | TokenErrorKind::InvalidType => Reason::TokenMalformed,
             TokenErrorKind::UnsupportedAlgorithm => Reason::TokenAlgorithm,
-            TokenErrorKind::UnknownKey | TokenErrorKind::InvalidSignature => {
-                Reason::TokenSignature
-            }
+            TokenErrorKind::UnknownKey | TokenErrorKind::InvalidSignature => Reason::TokenSignature,
             TokenErrorKind::Expired | TokenErrorKind::LifetimeTooLong => Reason::TokenExpired,
             TokenErrorKind::NotYetValid | TokenErrorKind::IssuedInFuture => {
                 Reason::TokenNotYetValid
@@ -321,7 +319,10 @@ mod tests {
             (TokenErrorKind::InvalidAudience, Reason::TokenAudience),
             (TokenErrorKind::InvalidType, Reason::TokenMalformed),
             (TokenErrorKind::Inactive, Reason::IntrospectionInactive),
-            (TokenErrorKind::InvalidTokenType, Reason::IntrospectionInactive),
+            (
+                TokenErrorKind::InvalidTokenType,
+                Reason::IntrospectionInactive,
+            ),
             (TokenErrorKind::Unavailable, Reason::KeysUnavailable),
         ];
         for (kind, reason) in cases {

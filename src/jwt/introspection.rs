@@ -134,7 +134,8 @@ struct IntrospectionMetrics {
 
 impl IntrospectionMetrics {
     fn new() -> Self {
-        let calls = |result| telemetry::counter_with(telemetry::INTROSPECTION_CALLS, "result", result);
+        let calls =
+            |result| telemetry::counter_with(telemetry::INTROSPECTION_CALLS, "result", result);
         Self {
             active: calls("active"),
             inactive: calls("inactive"),

@@ -244,11 +244,7 @@ impl RemoteKeys {
             state: Mutex::new(State::default()),
             metrics: KeyMetrics {
                 fetches: telemetry::counter_with(telemetry::JWKS_FETCHES, "issuer", issuer),
-                failures: telemetry::counter_with(
-                    telemetry::JWKS_FETCH_FAILURES,
-                    "issuer",
-                    issuer,
-                ),
+                failures: telemetry::counter_with(telemetry::JWKS_FETCH_FAILURES, "issuer", issuer),
                 age: telemetry::gauge_with(telemetry::JWKS_KEY_SET_AGE, "issuer", issuer),
             },
         }

@@ -367,7 +367,10 @@ mod tests {
     fn constructors_set_their_kinds_reason_and_with_reason_refines_it() {
         let cases = [
             (Rejection::invalid_request("x"), Reason::RequestMalformed),
-            (Rejection::missing_credentials("x"), Reason::CredentialsMissing),
+            (
+                Rejection::missing_credentials("x"),
+                Reason::CredentialsMissing,
+            ),
             (
                 Rejection::invalid_credentials(Scheme::BASIC, "x"),
                 Reason::CredentialsInvalid,
@@ -377,7 +380,10 @@ mod tests {
                 Rejection::insufficient_scope(["a"], "x"),
                 Reason::ScopeInsufficient,
             ),
-            (Rejection::locked_out(Duration::from_secs(1)), Reason::LockedOut),
+            (
+                Rejection::locked_out(Duration::from_secs(1)),
+                Reason::LockedOut,
+            ),
             (Rejection::unavailable("x"), Reason::StoreUnavailable),
             (Rejection::misconfigured("x"), Reason::Misconfigured),
         ];

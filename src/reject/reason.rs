@@ -180,7 +180,10 @@ mod tests {
         for (i, reason) in Reason::ALL.iter().enumerate() {
             assert_eq!(reason.index(), i, "{reason:?}");
             let s = reason.as_str();
-            assert!(s.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'), "{s}");
+            assert!(
+                s.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+                "{s}"
+            );
             assert!(seen.insert(s), "{s} twice");
             assert_eq!(reason.to_string(), s);
         }

@@ -175,7 +175,12 @@ impl Rejection {
     /// What a [`RejectionResponder`](super::RejectionResponder) may see: the status, the
     /// challenges' scheme and scopes, `Retry-After`, a public description; no reason, no detail.
     pub fn public(&self) -> PublicRejection {
-        PublicRejection::new(self.kind, self.scheme, self.retry_after, self.scopes.clone())
+        PublicRejection::new(
+            self.kind,
+            self.scheme,
+            self.retry_after,
+            self.scopes.clone(),
+        )
     }
 
     /// How long to wait before retrying, for 429 and 503.
@@ -234,7 +239,13 @@ impl Rejection {
 
 impl fmt::Display for Rejection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} ({}: {})", self.public_detail(), self.reason, self.detail)
+        write!(
+            f,
+            "{} ({}: {})",
+            self.public_detail(),
+            self.reason,
+            self.detail
+        )
     }
 }
 
