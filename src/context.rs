@@ -11,7 +11,7 @@ use crate::audit::AuditRecord;
 use crate::gate::{Gate, refusal};
 use crate::policy::{Policy, PolicyContext};
 use crate::principal::Principal;
-use crate::reject::{Challenge, Reason, Refusal, Rejection};
+use crate::reject::{Challenge, Refusal, Rejection};
 use crate::request::RequestView;
 
 /// The audit `stage` of a route-bound policy (`tower::PolicyLayer`, `actix::PolicyMiddleware`).
@@ -151,10 +151,10 @@ impl GateContext {
             Some(Err(err)) => {
                 const REASON: &str = "the token's claims do not have the shape the handler needs";
                 let rejection = Rejection::invalid_credentials(principal.scheme(), REASON)
-                    .with_reason(Reason::TokenClaims);
+                    .with_reason(crate::reject::Reason::TokenClaims);
                 let audited =
                     Rejection::invalid_credentials(principal.scheme(), format!("{REASON}: {err}"))
-                        .with_reason(Reason::TokenClaims);
+                        .with_reason(crate::reject::Reason::TokenClaims);
                 self.audit(&request.with_client_ip(self.client_ip()), HANDLER)
                     .rejected(Some(principal), &audited, None);
                 let response = self.respond(&rejection);

@@ -141,10 +141,6 @@ impl Reason {
     }
 
     /// The position in [`ALL`](Self::ALL), for tables indexed by reason.
-    #[cfg_attr(
-        not(feature = "metrics"),
-        expect(dead_code, reason = "only the metrics cache indexes by reason")
-    )]
     pub(crate) fn index(self) -> usize {
         // `ALL` lists every variant in declaration order (a unit test holds it).
         self as usize
