@@ -5,6 +5,10 @@
 //! `audit_allowed_level = DEBUG` (allowed requests leave no line). All in one run, one after
 //! the other, so the ratios compare like with like.
 //!
+//! Then the same four, interleaved: each round runs a batch of each, back to back, and the bench
+//! prints the median time per check and the median of the per-round ratios to "none" (the
+//! numbers docs/benchmarks.md reports).
+//!
 //! Run with `cargo bench --bench observability -- --warm-up-time 1 --measurement-time 4`.
 
 use std::hint::black_box;
@@ -84,6 +88,68 @@ fn fmt_subscriber() -> impl tracing::Subscriber + Send + Sync {
         .finish()
 }
 
+/// Checks in one timed batch of the interleaved comparison.
+const BATCH: usize = 500;
+/// Rounds of the interleaved comparison; odd, so the median is one of them.
+const ROUNDS: usize = 101;
+
+/// One way of running: a Gate (its metric handles registered with a recorder or none), its
+/// request, and the subscriber to run it under, if any.
+struct Variant {
+    name: &'static str,
+    gate: Gate,
+    parts: Parts,
+    subscriber: Option<tracing::Dispatch>,
+}
+
+impl Variant {
+    fn batch(&self, rt: &tokio::runtime::Runtime) -> f64 {
+        let _default = self
+            .subscriber
+            .as_ref()
+            .map(|dispatch| tracing::dispatcher::set_default(dispatch));
+        let start = std::time::Instant::now();
+        rt.block_on(async {
+            for _ in 0..BATCH {
+                let view = RequestView::from_parts(black_box(&self.parts));
+                black_box(self.gate.check(&view).await).expect("allowed");
+            }
+        });
+        start.elapsed().as_secs_f64()
+    }
+}
+
+/// Each variant's time per check and its ratio to the first (no recorder, no subscriber): the
+/// median over rounds in which every variant runs one batch, back to back. Criterion measures
+/// one function for seconds, then the next, so on a shared machine a slow spell lands on one
+/// side of a ratio; alternating in small batches puts it on all of them.
+fn interleaved(rt: &tokio::runtime::Runtime, variants: &[Variant]) {
+    for variant in variants {
+        variant.batch(rt);
+    }
+    let mut times: Vec<Vec<f64>> = vec![Vec::with_capacity(ROUNDS); variants.len()];
+    let mut ratios: Vec<Vec<f64>> = vec![Vec::with_capacity(ROUNDS); variants.len()];
+    for _ in 0..ROUNDS {
+        let took: Vec<f64> = variants.iter().map(|v| v.batch(rt)).collect();
+        for (i, t) in took.iter().enumerate() {
+            times[i].push(t / BATCH as f64);
+            ratios[i].push(t / took[0]);
+        }
+    }
+    let median = |values: &mut Vec<f64>| {
+        values.sort_by(f64::total_cmp);
+        values[values.len() / 2]
+    };
+    for (i, variant) in variants.iter().enumerate() {
+        println!(
+            "{}: {:.0} ns per check, {:.3}x none (interleaved, median of {ROUNDS} rounds of {BATCH})",
+            variant.name,
+            median(&mut times[i]) * 1e9,
+            median(&mut ratios[i]),
+        );
+    }
+}
+
 fn main() {
     let mut c = Criterion::default().configure_from_args();
     let rt = runtime();
@@ -125,6 +191,44 @@ fn main() {
         "observability/none_again",
         &plain,
         &plain_parts,
+    );
+
+    let recorder = PrometheusBuilder::new().build_recorder();
+    let (measured, measured_parts) =
+        metrics::with_local_recorder(&recorder, || warm_gate(&rt, tracing::Level::INFO));
+    let fmt = tracing::Dispatch::new(fmt_subscriber());
+    let (logged, logged_parts) =
+        tracing::dispatcher::with_default(&fmt, || warm_gate(&rt, tracing::Level::INFO));
+    let (quiet, quiet_parts) =
+        tracing::dispatcher::with_default(&fmt, || warm_gate(&rt, tracing::Level::DEBUG));
+    interleaved(
+        &rt,
+        &[
+            Variant {
+                name: "none",
+                gate: plain,
+                parts: plain_parts,
+                subscriber: None,
+            },
+            Variant {
+                name: "prometheus",
+                gate: measured,
+                parts: measured_parts,
+                subscriber: None,
+            },
+            Variant {
+                name: "fmt_info",
+                gate: logged,
+                parts: logged_parts,
+                subscriber: Some(fmt.clone()),
+            },
+            Variant {
+                name: "fmt_info_allowed_at_debug",
+                gate: quiet,
+                parts: quiet_parts,
+                subscriber: Some(fmt),
+            },
+        ],
     );
     c.final_summary();
 }

@@ -434,7 +434,7 @@ async fn a_stored_key_longer_than_the_cap_is_refused_at_request_time() {
 
     let audit = audit_of_check(&capped.keys, expose(&long));
     assert!(
-        audit.contains(r#"reason="API key lifetime exceeds the maximum""#),
+        audit.contains(r#"detail="API key lifetime exceeds the maximum""#),
         "{audit}"
     );
     assert_no_key_in(&audit, expose(&long));
@@ -464,7 +464,7 @@ async fn a_stored_key_without_expiry_is_refused_once_they_are_not_allowed() {
         let audit = audit_of_check(&strict.keys, expose(&forever));
         assert!(
             audit.contains(
-                r#"reason="API key never expires, and non-expiring keys are not allowed""#
+                r#"detail="API key never expires, and non-expiring keys are not allowed""#
             ),
             "{audit}"
         );
@@ -490,7 +490,7 @@ async fn a_refused_key_names_its_id_in_the_audit_event_and_never_its_secret() {
             audit.contains(&format!("attempted_credential_id=\"{id}\"")),
             "{audit}"
         );
-        assert!(audit.contains(&format!("reason=\"{reason}\"")), "{audit}");
+        assert!(audit.contains(&format!("detail=\"{reason}\"")), "{audit}");
         assert_no_key_in(&audit, key);
     }
     // A key that does not parse (here: a typo caught by the checksum) names no id: the id

@@ -470,7 +470,7 @@ async fn refused_and_accepted_tokens_are_audited_as_api_keys() {
             r#"scheme="api_key""#,
             r#"attempted_subject="alice""#,
             attempted.as_str(),
-            r#"reason="unknown API key id""#,
+            r#"detail="unknown API key id""#,
         ],
     );
     for secret in [&token, &unknown] {

@@ -571,7 +571,8 @@ async fn audit_events_carry_the_decision_but_never_the_password() {
         &[
             r#"outcome="reject""#,
             "status=401",
-            r#"reason="wrong password""#,
+            r#"reason="credentials_invalid""#,
+            r#"detail="wrong password""#,
         ],
     );
 

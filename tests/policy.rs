@@ -377,7 +377,7 @@ policy = "office"
     assert!(line.contains("portcullis::audit"), "{line}");
     assert!(line.contains("rule=ip_ranges"), "{line}");
     assert!(
-        line.contains("reason=198.51.100.7 is not in the allow list"),
+        line.contains("reason=\"ip_denied\" detail=198.51.100.7 is not in the allow list"),
         "{line}"
     );
     assert!(line.contains("client_ip=198.51.100.7"), "{line}");

@@ -190,7 +190,8 @@ impl<P: Policy> Policy for ReportOnly<P> {
                 method = context.request().method().as_str(),
                 path = context.path(),
                 rule = %denial.rule,
-                reason = %denial.reason,
+                reason = crate::reject::Reason::for_rule(&denial.rule).as_str(),
+                detail = %denial.reason,
                 "request would have been denied (report-only)"
             );
         }
