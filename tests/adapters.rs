@@ -423,6 +423,44 @@ async fn the_gateway_serves_metrics_and_healthz_to_this_host_only() {
     }
 }
 
+/// docs/operations.md's warning: behind a proxy on the same host every peer is loopback, so the
+/// loopback rule lets anyone through the proxy reach `/metrics`, until the proxy is listed in
+/// `trusted_proxies` and the client's own address is judged.
+#[tokio::test]
+async fn behind_a_same_host_proxy_the_loopback_rule_needs_trusted_proxies() {
+    let examples = concat!(env!("CARGO_MANIFEST_DIR"), "/examples");
+    let shipped = std::fs::read_to_string(format!("{examples}/gateway.toml")).expect("config");
+    // The rules only (no credentials), as the proxy sees them.
+    let rules = "[policies.loopback]\nip_allow = [\"127.0.0.0/8\", \"::1\"]\n\n\
+                 [[routes]]\npath = \"/metrics\"\npolicy = \"loopback\"\n";
+    assert!(shipped.contains("ip_allow = [\"127.0.0.0/8\", \"::1\"]"));
+    // A client at 203.0.113.9, through a proxy on this host.
+    let (parts, ()) = http::Request::get("/metrics")
+        .header("x-forwarded-for", "203.0.113.9")
+        .extension(portcullis::PeerAddr("127.0.0.1:4000".parse().expect("address")))
+        .body(())
+        .expect("request")
+        .into_parts();
+    let request = portcullis::RequestView::from_parts(&parts);
+
+    let untrusted = portcullis::config::Config::from_str(&format!("[gate]\ntrusted_proxies = []\n{rules}"))
+        .expect("config")
+        .build()
+        .await
+        .expect("builds");
+    assert!(untrusted.check(&request).await.is_ok(), "the peer is loopback");
+
+    let trusted = portcullis::config::Config::from_str(&format!(
+        "[gate]\ntrusted_proxies = [\"127.0.0.1\"]\n{rules}"
+    ))
+    .expect("config")
+    .build()
+    .await
+    .expect("builds");
+    let refused = trusted.check(&request).await.expect_err("judged as 203.0.113.9");
+    assert_eq!(trusted.respond(&refused).status(), 401);
+}
+
 /// The gateway's `/healthz` is 503, with the report, while a JWKS it is configured with has
 /// never loaded (nothing listens at its URL). The file is a copy of the shipped one (with a
 /// case-insensitive upstream, which changes nothing here) and a `[jwt]` section.

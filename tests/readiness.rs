@@ -558,6 +558,28 @@ async fn custom_authenticators_default_to_ready_and_a_hanging_check_times_out() 
     );
 }
 
+/// Introspection is not checked: an endpoint outage refuses its tokens (503), not the instance.
+#[cfg(feature = "introspection")]
+#[tokio::test]
+async fn introspection_is_not_checked() {
+    use portcullis::jwt::{ClientAuth, IntrospectionAuthenticator};
+    let introspection = IntrospectionAuthenticator::builder(
+        "http://127.0.0.1:1/introspect",
+        ClientAuth::basic("api", SecretString::new("client-secret")),
+    )
+    .audiences(["api"])
+    .http_client(client())
+    .build()
+    .unwrap();
+    let report = Gate::builder()
+        .authenticator(introspection)
+        .build()
+        .unwrap()
+        .readiness()
+        .await;
+    assert!(report.is_ready() && report.components.is_empty(), "{report:?}");
+}
+
 /// `/healthz` through a small axum app: 503 with the report as JSON while the JWKS has never
 /// loaded, 200 once it has.
 #[tokio::test]
