@@ -29,8 +29,8 @@ use metrics_exporter_prometheus::PrometheusBuilder;
 use portcullis::config::{Config, Reloader};
 use portcullis::jwt::{JwtIssuer, SigningKey};
 use portcullis::{
-    ApiKeys, BasicAuthenticator, Gate, GateHandle, GateLayer, NewApiKey, Principal, Scheme, SecretString,
-    SubjectKind,
+    ApiKeys, BasicAuthenticator, Gate, GateHandle, GateLayer, NewApiKey, Principal, Scheme,
+    SecretString, SubjectKind,
 };
 use rand::Rng;
 use rand::distr::Alphanumeric;
@@ -260,7 +260,11 @@ async fn healthz(gate: Arc<Gate>) -> impl IntoResponse {
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    (status, [(CONTENT_TYPE, "application/json")], report.to_json())
+    (
+        status,
+        [(CONTENT_TYPE, "application/json")],
+        report.to_json(),
+    )
 }
 
 async fn me(principal: Principal) -> Json<Principal> {

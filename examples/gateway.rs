@@ -179,7 +179,9 @@ async fn main() -> Result<(), Box<dyn Error>> {
         "curl -i -u 'alice:correct horse battery staple' {base}/admin/users   # 200: alice is an admin"
     );
     println!("curl -i -u 'bob:tr0ub4dor&3' {base}/admin/users   # 403: bob is not");
-    println!("curl -i {base}/healthz   # 200: ready (503 and why, as JSON, when not); this host only");
+    println!(
+        "curl -i {base}/healthz   # 200: ready (503 and why, as JSON, when not); this host only"
+    );
     println!("curl -i {base}/metrics   # 200: Prometheus metrics; this host only");
     serve(listener, gateway, upstream).await?;
     Ok(())

@@ -125,10 +125,9 @@ pub(crate) async fn ping(
     match tokio::time::timeout(timeout, ping).await {
         Ok(Ok(())) => ComponentStatus::ready(name, "reachable"),
         Ok(Err(err)) => ComponentStatus::not_ready(name, format!("unreachable: {err}")),
-        Err(_) => ComponentStatus::not_ready(
-            name,
-            format!("no answer within {}ms", timeout.as_millis()),
-        ),
+        Err(_) => {
+            ComponentStatus::not_ready(name, format!("no answer within {}ms", timeout.as_millis()))
+        }
     }
 }
 

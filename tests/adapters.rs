@@ -387,7 +387,11 @@ async fn the_gateway_serves_metrics_and_healthz_to_this_host_only() {
         .iter()
         .map(|c| c["name"].as_str().expect("name"))
         .collect();
-    assert_eq!(names, ["basic/users", "basic/lockout", "api_key/keys"], "{report}");
+    assert_eq!(
+        names,
+        ["basic/users", "basic/lockout", "api_key/keys"],
+        "{report}"
+    );
     assert_eq!(answered.load(Ordering::SeqCst), 0, "never forwarded");
 
     let gate = portcullis::config::Config::from_file(config)
@@ -409,7 +413,10 @@ async fn the_gateway_serves_metrics_and_healthz_to_this_host_only() {
                 .body(())
                 .expect("request")
                 .into_parts();
-            match gate.check(&portcullis::RequestView::from_parts(&parts)).await {
+            match gate
+                .check(&portcullis::RequestView::from_parts(&parts))
+                .await
+            {
                 Ok(principal) => {
                     assert!(allowed, "{path} from {peer}");
                     assert!(principal.is_none());
@@ -437,18 +444,24 @@ async fn behind_a_same_host_proxy_the_loopback_rule_needs_trusted_proxies() {
     // A client at 203.0.113.9, through a proxy on this host.
     let (parts, ()) = http::Request::get("/metrics")
         .header("x-forwarded-for", "203.0.113.9")
-        .extension(portcullis::PeerAddr("127.0.0.1:4000".parse().expect("address")))
+        .extension(portcullis::PeerAddr(
+            "127.0.0.1:4000".parse().expect("address"),
+        ))
         .body(())
         .expect("request")
         .into_parts();
     let request = portcullis::RequestView::from_parts(&parts);
 
-    let untrusted = portcullis::config::Config::from_str(&format!("[gate]\ntrusted_proxies = []\n{rules}"))
-        .expect("config")
-        .build()
-        .await
-        .expect("builds");
-    assert!(untrusted.check(&request).await.is_ok(), "the peer is loopback");
+    let untrusted =
+        portcullis::config::Config::from_str(&format!("[gate]\ntrusted_proxies = []\n{rules}"))
+            .expect("config")
+            .build()
+            .await
+            .expect("builds");
+    assert!(
+        untrusted.check(&request).await.is_ok(),
+        "the peer is loopback"
+    );
 
     let trusted = portcullis::config::Config::from_str(&format!(
         "[gate]\ntrusted_proxies = [\"127.0.0.1\"]\n{rules}"
@@ -457,7 +470,10 @@ async fn behind_a_same_host_proxy_the_loopback_rule_needs_trusted_proxies() {
     .build()
     .await
     .expect("builds");
-    let refused = trusted.check(&request).await.expect_err("judged as 203.0.113.9");
+    let refused = trusted
+        .check(&request)
+        .await
+        .expect_err("judged as 203.0.113.9");
     assert_eq!(trusted.respond(&refused).status(), 401);
 }
 

@@ -258,7 +258,10 @@ fn demo_metrics_count_the_printed_requests() {
     let text = body(&format!("{}/metrics", base_url(&lines)));
 
     let series = decisions(&text);
-    assert!(!series.is_empty(), "no portcullis_decisions_total in:\n{text}");
+    assert!(
+        !series.is_empty(),
+        "no portcullis_decisions_total in:\n{text}"
+    );
     for (labels, _) in &series {
         for label in ["scheme", "outcome", "reason"] {
             assert!(labels.iter().any(|(name, _)| name == label), "{labels:?}");
@@ -274,13 +277,28 @@ fn demo_metrics_count_the_printed_requests() {
             .map(|(_, count)| count)
             .sum()
     };
-    let succeeded = results.iter().filter(|(_, s)| (200..300).contains(s)).count();
+    let succeeded = results
+        .iter()
+        .filter(|(_, s)| (200..300).contains(s))
+        .count();
     let refused = results.iter().filter(|(_, s)| *s >= 400).count();
-    assert_eq!(sum(&[("outcome", "allowed")]), (succeeded + 1) as f64, "{text}");
+    assert_eq!(
+        sum(&[("outcome", "allowed")]),
+        (succeeded + 1) as f64,
+        "{text}"
+    );
     assert_eq!(sum(&[("outcome", "refused")]), refused as f64, "{text}");
     assert_eq!(sum(&[]), (results.len() + 1) as f64, "{text}");
-    assert_eq!(sum(&[("scheme", "jwt"), ("outcome", "allowed")]), 1.0, "{text}");
-    assert_eq!(sum(&[("scheme", "jwt"), ("outcome", "refused")]), 1.0, "{text}");
+    assert_eq!(
+        sum(&[("scheme", "jwt"), ("outcome", "allowed")]),
+        1.0,
+        "{text}"
+    );
+    assert_eq!(
+        sum(&[("scheme", "jwt"), ("outcome", "refused")]),
+        1.0,
+        "{text}"
+    );
     drop(demo);
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -335,7 +353,9 @@ async fn demo_metrics_and_healthz_answer_this_host_only() {
                 .extensions_mut()
                 .insert(portcullis::PeerAddr(peer.parse().expect("address")));
             let (parts, ()) = request.into_parts();
-            let decided = gate.check(&portcullis::RequestView::from_parts(&parts)).await;
+            let decided = gate
+                .check(&portcullis::RequestView::from_parts(&parts))
+                .await;
             match decided {
                 Ok(None) => assert!(allowed, "{path} from {peer} was let through"),
                 Ok(Some(principal)) => panic!("{path} from {peer}: {principal:?}"),
@@ -347,11 +367,17 @@ async fn demo_metrics_and_healthz_answer_this_host_only() {
         }
     }
     let (parts, ()) = http::Request::get("/health")
-        .extension(portcullis::PeerAddr("192.0.2.7:5000".parse().expect("address")))
+        .extension(portcullis::PeerAddr(
+            "192.0.2.7:5000".parse().expect("address"),
+        ))
         .body(())
         .expect("request")
         .into_parts();
-    assert!(gate.check(&portcullis::RequestView::from_parts(&parts)).await.is_ok());
+    assert!(
+        gate.check(&portcullis::RequestView::from_parts(&parts))
+            .await
+            .is_ok()
+    );
     drop(demo);
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -368,10 +394,17 @@ fn decisions_reads_prometheus_text() {
     assert_eq!(series.len(), 2);
     assert_eq!(
         series[0].0,
-        [("scheme", "jwt"), ("outcome", "allowed"), ("reason", "allowed")]
-            .map(|(n, v)| (n.to_owned(), v.to_owned()))
+        [
+            ("scheme", "jwt"),
+            ("outcome", "allowed"),
+            ("reason", "allowed")
+        ]
+        .map(|(n, v)| (n.to_owned(), v.to_owned()))
     );
     assert_eq!(series[0].1, 3.0);
-    assert_eq!(series[1].0[2], ("reason".to_owned(), "credentials_missing".to_owned()));
+    assert_eq!(
+        series[1].0[2],
+        ("reason".to_owned(), "credentials_missing".to_owned())
+    );
     assert_eq!(series[1].1, 1.0);
 }

@@ -24,8 +24,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use portcullis::audit::{ComponentStatus, Health, Readiness};
 use portcullis::basic::HashingConfig;
-use portcullis::jwt::{JwksCacheConfig, JwtAuthenticator, KeySet, KeySource, VerifyingKey};
 use portcullis::jwt::Algorithm;
+use portcullis::jwt::{JwksCacheConfig, JwtAuthenticator, KeySet, KeySource, VerifyingKey};
 use portcullis::reject::Challenge;
 use portcullis::store::{MemoryUserStore, PasswordHash, StoreError, UserRecord, UserStore};
 use portcullis::{
@@ -89,7 +89,10 @@ async fn ready_when_everything_is_up() {
         .with_kid("s1");
     let jwt = JwtAuthenticator::builder()
         .issuer(ISS, KeySource::jwks_url(idp.jwks_url()))
-        .issuer("https://static.example", KeySource::keys(KeySet::new().with(hs)))
+        .issuer(
+            "https://static.example",
+            KeySource::keys(KeySet::new().with(hs)),
+        )
         .audience("api")
         .jwks_cache(cache(60_000, 50))
         .http_client(client())
@@ -107,9 +110,12 @@ async fn ready_when_everything_is_up() {
             .unwrap();
         basic = basic.lockout(portcullis::lockout::Lockout::new(redis_store));
     }
-    let keys = ApiKeys::builder(store, SecretString::new("pepper-pepper-pepper-pepper-pepper"))
-        .build()
-        .unwrap();
+    let keys = ApiKeys::builder(
+        store,
+        SecretString::new("pepper-pepper-pepper-pepper-pepper"),
+    )
+    .build()
+    .unwrap();
     let gate = Gate::builder()
         .authenticator(basic.build().unwrap())
         .authenticator(keys.authenticator())
@@ -211,12 +217,16 @@ async fn a_failing_refresh_is_degraded_within_max_stale_and_not_ready_past_it() 
         assert!(keys.reason.contains("refreshing them fails"), "{report:?}");
     }
 
-    tokio::time::sleep(max_stale.saturating_sub(loaded.elapsed()) + Duration::from_millis(50)).await;
+    tokio::time::sleep(max_stale.saturating_sub(loaded.elapsed()) + Duration::from_millis(50))
+        .await;
     let report = gate.readiness().await;
     assert!(!report.is_ready(), "{report:?}");
     let keys = component(&report, "jwt/keys/https://idp.example");
     assert_eq!(keys.status, Health::NotReady);
-    assert!(keys.reason.starts_with("keys older than max_stale"), "{report:?}");
+    assert!(
+        keys.reason.starts_with("keys older than max_stale"),
+        "{report:?}"
+    );
 
     // The provider is back: the probe itself fetches (past the retry interval) and is ready.
     idp.set_mode(Mode::Serve);
@@ -234,11 +244,19 @@ async fn a_failing_refresh_is_degraded_within_max_stale_and_not_ready_past_it() 
 async fn not_ready_when_sqlite_is_down() {
     let (url, dir) = sqlite_url("down");
     let store = Arc::new(portcullis::store::SqliteStore::open(&url).await.unwrap());
-    let keys = ApiKeys::builder(store.clone(), SecretString::new("pepper-pepper-pepper-pepper-pepper"))
-        .build()
-        .unwrap();
+    let keys = ApiKeys::builder(
+        store.clone(),
+        SecretString::new("pepper-pepper-pepper-pepper-pepper"),
+    )
+    .build()
+    .unwrap();
     let gate = Gate::builder()
-        .authenticator(BasicAuthenticator::builder(store.clone()).hashing(cheap()).build().unwrap())
+        .authenticator(
+            BasicAuthenticator::builder(store.clone())
+                .hashing(cheap())
+                .build()
+                .unwrap(),
+        )
         .authenticator(keys.authenticator())
         .readiness_cache(Duration::ZERO)
         .build()
@@ -251,7 +269,10 @@ async fn not_ready_when_sqlite_is_down() {
         let found = component(&report, name);
         assert_eq!(found.status, Health::NotReady, "{report:?}");
         assert!(found.reason.contains("sqlite"), "{report:?}");
-        assert!(!found.reason.contains(&dir.display().to_string()), "{report:?}");
+        assert!(
+            !found.reason.contains(&dir.display().to_string()),
+            "{report:?}"
+        );
     }
     // The lockout counters in memory are always up.
     assert_eq!(component(&report, "basic/lockout").status, Health::Ready);
@@ -334,14 +355,26 @@ async fn not_ready_when_postgres_is_down() {
         Err(_) => {
             // Trust authentication under another user name (`root`).
             let url = format!("postgres://root:hunter2@{}/test", proxy.addr);
-            Arc::new(portcullis::store::PostgresStore::connect(&url).await.unwrap())
+            Arc::new(
+                portcullis::store::PostgresStore::connect(&url)
+                    .await
+                    .unwrap(),
+            )
         }
     };
-    let keys = ApiKeys::builder(store.clone(), SecretString::new("pepper-pepper-pepper-pepper-pepper"))
-        .build()
-        .unwrap();
+    let keys = ApiKeys::builder(
+        store.clone(),
+        SecretString::new("pepper-pepper-pepper-pepper-pepper"),
+    )
+    .build()
+    .unwrap();
     let gate = Gate::builder()
-        .authenticator(BasicAuthenticator::builder(store.clone()).hashing(cheap()).build().unwrap())
+        .authenticator(
+            BasicAuthenticator::builder(store.clone())
+                .hashing(cheap())
+                .build()
+                .unwrap(),
+        )
         .authenticator(keys.authenticator())
         .readiness_cache(Duration::ZERO)
         .readiness_timeout(Duration::from_millis(500))
@@ -354,7 +387,11 @@ async fn not_ready_when_postgres_is_down() {
     let report = gate.readiness().await;
     assert!(!report.is_ready(), "{report:?}");
     for name in ["basic/users", "api_key/keys"] {
-        assert_eq!(component(&report, name).status, Health::NotReady, "{report:?}");
+        assert_eq!(
+            component(&report, name).status,
+            Health::NotReady,
+            "{report:?}"
+        );
     }
     assert!(!report.to_json().contains("hunter2"), "{report:?}");
 }
@@ -472,7 +509,12 @@ impl UserStore for CountingStore {
 async fn probes_within_the_cache_window_cost_one_store_query() {
     let store = Arc::new(CountingStore::default());
     let gate = Gate::builder()
-        .authenticator(BasicAuthenticator::builder(store.clone()).hashing(cheap()).build().unwrap())
+        .authenticator(
+            BasicAuthenticator::builder(store.clone())
+                .hashing(cheap())
+                .build()
+                .unwrap(),
+        )
         .readiness_cache(Duration::from_secs(3600))
         .build()
         .unwrap();
@@ -491,7 +533,12 @@ async fn probes_within_the_cache_window_cost_one_store_query() {
 
     let store = Arc::new(CountingStore::default());
     let gate = Gate::builder()
-        .authenticator(BasicAuthenticator::builder(store.clone()).hashing(cheap()).build().unwrap())
+        .authenticator(
+            BasicAuthenticator::builder(store.clone())
+                .hashing(cheap())
+                .build()
+                .unwrap(),
+        )
         .readiness_cache(Duration::ZERO)
         .build()
         .unwrap();
@@ -542,7 +589,10 @@ async fn custom_authenticators_default_to_ready_and_a_hanging_check_times_out() 
     }
     let gate = Gate::builder().authenticator(Plain).build().unwrap();
     let report = gate.readiness().await;
-    assert!(report.is_ready() && report.components.is_empty(), "{report:?}");
+    assert!(
+        report.is_ready() && report.components.is_empty(),
+        "{report:?}"
+    );
 
     let gate = Gate::builder()
         .authenticator(Plain)
@@ -554,7 +604,10 @@ async fn custom_authenticators_default_to_ready_and_a_hanging_check_times_out() 
     assert!(!report.is_ready(), "{report:?}");
     assert_eq!(
         report.components,
-        vec![ComponentStatus::not_ready("hanging", "no answer within 50ms")]
+        vec![ComponentStatus::not_ready(
+            "hanging",
+            "no answer within 50ms"
+        )]
     );
 }
 
@@ -577,7 +630,10 @@ async fn introspection_is_not_checked() {
         .unwrap()
         .readiness()
         .await;
-    assert!(report.is_ready() && report.components.is_empty(), "{report:?}");
+    assert!(
+        report.is_ready() && report.components.is_empty(),
+        "{report:?}"
+    );
 }
 
 /// `/healthz` through a small axum app: 503 with the report as JSON while the JWKS has never
@@ -611,7 +667,10 @@ async fn healthz_is_503_while_a_jwks_has_never_loaded_then_200() {
     );
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["ready"], false);
-    assert_eq!(body["components"][0]["name"], "jwt/keys/https://idp.example");
+    assert_eq!(
+        body["components"][0]["name"],
+        "jwt/keys/https://idp.example"
+    );
     assert_eq!(body["components"][0]["status"], "not_ready");
 
     idp.set_mode(Mode::Serve);
@@ -628,5 +687,10 @@ async fn healthz(gate: &Gate) -> Response {
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    (status, [("content-type", "application/json")], report.to_json()).into_response()
+    (
+        status,
+        [("content-type", "application/json")],
+        report.to_json(),
+    )
+        .into_response()
 }

@@ -308,7 +308,11 @@ impl RemoteKeys {
     /// `max_stale`, not ready when never loaded or past it. A set never loaded (or past
     /// `max_stale`) is fetched now if the retry interval allows, and waited for up to `timeout`,
     /// so a probe at start-up loads the keys instead of waiting for the first token.
-    pub(crate) async fn readiness(self: &Arc<Self>, name: &str, timeout: Duration) -> ComponentStatus {
+    pub(crate) async fn readiness(
+        self: &Arc<Self>,
+        name: &str,
+        timeout: Duration,
+    ) -> ComponentStatus {
         let now = Instant::now();
         if let Some(status) = self.loaded_status(name, now) {
             return status;
@@ -365,10 +369,7 @@ impl RemoteKeys {
                     self.config.max_stale.as_secs()
                 ),
             ),
-            _ => ComponentStatus::ready(
-                name,
-                format!("{keys} keys loaded {}s ago", age.as_secs()),
-            ),
+            _ => ComponentStatus::ready(name, format!("{keys} keys loaded {}s ago", age.as_secs())),
         })
     }
 
