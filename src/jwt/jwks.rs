@@ -362,11 +362,15 @@ impl RemoteKeys {
             Some(since) if since >= loaded.at => ComponentStatus::degraded(
                 name,
                 format!(
-                    "{keys} keys loaded {}s ago; refreshing them fails (for {}s), they serve \
-                     until max_stale ({}s)",
+                    "{keys} keys loaded {}s ago; refreshing them fails (for {}s), they serve {}",
                     age.as_secs(),
                     now.saturating_duration_since(since).as_secs(),
-                    self.config.max_stale.as_secs()
+                    if self.config.max_stale == Duration::MAX {
+                        "for as long as fetches fail (dangerous_serve_stale_keys_forever)"
+                            .to_owned()
+                    } else {
+                        format!("until max_stale ({}s)", self.config.max_stale.as_secs())
+                    }
                 ),
             ),
             _ => ComponentStatus::ready(name, format!("{keys} keys loaded {}s ago", age.as_secs())),
