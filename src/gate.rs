@@ -471,7 +471,8 @@ impl GateBuilder {
 
     /// How long each component of a [`Gate::readiness`] check may take (a store query, a Redis
     /// `PING`, loading a key set) before it counts as not ready. Defaults to 800 ms, under
-    /// Kubernetes' default probe timeout of 1 second.
+    /// Kubernetes' default probe timeout of 1 second; zero is refused by
+    /// [`build`](Self::build).
     pub fn readiness_timeout(mut self, timeout: Duration) -> Self {
         self.readiness_timeout = timeout;
         self
@@ -505,6 +506,11 @@ impl GateBuilder {
         self.default_policy
             .validate()
             .map_err(|err| ConfigError::new(format!("default policy: {}", err.message())))?;
+        if self.readiness_timeout.is_zero() {
+            return Err(ConfigError::new(
+                "readiness_timeout must be above zero, or every component would be reported down",
+            ));
+        }
         if self.authenticators.len() > MAX_AUTHENTICATORS {
             return Err(ConfigError::new(format!(
                 "{} authenticators; a Gate takes at most {MAX_AUTHENTICATORS}",

@@ -587,6 +587,12 @@ async fn custom_authenticators_default_to_ready_and_a_hanging_check_times_out() 
             Box::pin(std::future::pending())
         }
     }
+    let err = Gate::builder()
+        .readiness_timeout(Duration::ZERO)
+        .build()
+        .unwrap_err();
+    assert!(err.to_string().contains("readiness_timeout"), "{err}");
+
     let gate = Gate::builder().authenticator(Plain).build().unwrap();
     let report = gate.readiness().await;
     assert!(
