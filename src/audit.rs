@@ -13,10 +13,15 @@
 //! Refusals are emitted at INFO; allowed requests at the Gate's
 //! [`audit_allowed_level`](crate::GateBuilder::audit_allowed_level) (INFO unless set, `[gate]
 //! audit_allowed_level` in TOML), so a busy service can keep refusals and drop the allows.
+//!
+//! Beside the trail, what the Gate reports about itself: [`Explanation`] (how it decided one
+//! request, from [`Gate::explain`](crate::Gate::explain)) and [`Readiness`] (whether it can
+//! decide requests now, per component, from [`Gate::readiness`](crate::Gate::readiness)).
 
 use std::fmt;
 use std::net::IpAddr;
 
+pub use crate::health::{ComponentStatus, Health, Readiness};
 use crate::principal::{Principal, SubjectKind};
 use crate::reject::Rejection;
 
