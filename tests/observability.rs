@@ -6,7 +6,9 @@
     feature = "metrics",
     feature = "basic",
     feature = "api-key",
-    feature = "jwt"
+    feature = "jwt",
+    feature = "introspection",
+    feature = "axum"
 ))]
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -812,5 +814,92 @@ fn jwks_fetches_failures_and_key_set_age_by_issuer() {
         [(triple("jwt", "allowed", "none"), 2)]
             .into_iter()
             .collect()
+    );
+}
+
+/// An introspection endpoint on 127.0.0.1: `good` is active, `down` is a 502, anything else
+/// inactive.
+async fn introspection_endpoint() -> String {
+    use axum::routing::post;
+    async fn answer(
+        axum::Form(form): axum::Form<BTreeMap<String, String>>,
+    ) -> Result<axum::Json<serde_json::Value>, http::StatusCode> {
+        match form.get("token").map(String::as_str) {
+            Some("good") => Ok(axum::Json(serde_json::json!({
+                "active": true, "sub": "alice", "aud": "api", "token_type": "Bearer",
+                "exp": support::now() + 300,
+            }))),
+            Some("down") => Err(http::StatusCode::BAD_GATEWAY),
+            _ => Ok(axum::Json(serde_json::json!({ "active": false }))),
+        }
+    }
+    let app = axum::Router::new().route("/introspect", post(answer));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}/introspect", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, app).await.expect("serve") });
+    url
+}
+
+#[test]
+fn introspection_calls_by_result_and_cache_hits() {
+    let snapshotter = recorded(|| async {
+        let url = introspection_endpoint().await;
+        let introspection = portcullis::jwt::IntrospectionAuthenticator::builder(
+            &url,
+            portcullis::jwt::ClientAuth::basic("client", portcullis::SecretString::new("secret")),
+        )
+        .audiences(["api"])
+        .cache(Duration::from_secs(60), 100)
+        .http_client(support::client())
+        .build()
+        .expect("introspection");
+        let gate = Gate::builder()
+            .authenticator(introspection)
+            .build()
+            .expect("gate");
+        for (token, status) in [("good", 200), ("good", 200), ("nope", 401), ("nope", 401)] {
+            assert_eq!(
+                support::bearer(&gate, token).await.status,
+                status,
+                "{token}"
+            );
+        }
+        assert_eq!(support::bearer(&gate, "down").await.status, 503);
+    });
+    let values = values(&snapshotter);
+    let calls = |result: &str| {
+        let labels: Labels = [("result".to_owned(), result.to_owned())]
+            .into_iter()
+            .collect();
+        values
+            .get(&("portcullis_introspection_calls_total".to_owned(), labels))
+            .copied()
+    };
+    assert_eq!(calls("active"), Some(1.0));
+    assert_eq!(calls("inactive"), Some(1.0));
+    assert_eq!(calls("error"), Some(1.0));
+    assert_eq!(
+        values
+            .get(&(
+                "portcullis_introspection_cache_hits_total".to_owned(),
+                Labels::new()
+            ))
+            .copied(),
+        Some(2.0)
+    );
+    assert_eq!(
+        decisions(&values),
+        [
+            (triple("introspection", "allowed", "none"), 2),
+            (
+                triple("introspection", "refused", "introspection_inactive"),
+                2
+            ),
+            (triple("introspection", "refused", "keys_unavailable"), 1),
+        ]
+        .into_iter()
+        .collect()
     );
 }

@@ -98,7 +98,10 @@ impl TokenError {
         let reason = self.reason_code();
         match self.kind {
             TokenErrorKind::Unavailable => {
-                let rejection = Rejection::unavailable(self.reason).with_reason(reason);
+                // The scheme, for the audit trail and metrics; a 503 carries no challenge.
+                let rejection = Rejection::unavailable(self.reason)
+                    .for_scheme(scheme)
+                    .with_reason(reason);
                 match self.retry_after {
                     Some(after) => rejection.with_retry_after(after),
                     None => rejection,
