@@ -107,7 +107,7 @@ impl Variant {
         let _default = self
             .subscriber
             .as_ref()
-            .map(|dispatch| tracing::dispatcher::set_default(dispatch));
+            .map(tracing::dispatcher::set_default);
         let start = std::time::Instant::now();
         rt.block_on(async {
             for _ in 0..BATCH {
