@@ -330,7 +330,7 @@ async fn the_kit_context_names_the_rule_the_given_gate_matches() {
         .unwrap();
     let kit = testing::authenticated(alice()).with_gate(gate);
     let (status, _, body) = call(&handlers(), kit.on(get_request("/staff"))).await;
-    assert_eq!((status, body.as_str()), (200, "rule /staff"));
+    assert_eq!((status, body.as_str()), (200, "rule * /staff"));
 }
 
 #[tokio::test]
