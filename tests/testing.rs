@@ -15,8 +15,8 @@ use axum::Router;
 use axum::routing::get;
 use http_body_util::BodyExt;
 use portcullis::actix::GateMiddleware;
-use portcullis::extract::{Claims, Guard};
 use portcullis::client_ip::IpSet;
+use portcullis::extract::{Claims, Guard};
 use portcullis::policy::IpRanges;
 use portcullis::reject::Refusal;
 use portcullis::store::UserStore;
@@ -24,8 +24,7 @@ use portcullis::testing::{
     self, Credentials, INSECURE_FAST_HASHING, JwksServer, Seed, ServerMode, TestIssuer,
 };
 use portcullis::{
-    Gate, GateLayer, Groups, NewApiKey, Principal, Public, RequestView, Scheme, Scopes,
-    SubjectKind,
+    Gate, GateLayer, Groups, NewApiKey, Principal, Public, RequestView, Scheme, Scopes, SubjectKind,
 };
 use serde_json::json;
 use tower::ServiceExt;
@@ -48,12 +47,19 @@ async fn call(app: &Router, request: http::Request<String>) -> (u16, Vec<String>
         .map(|v| v.to_str().unwrap().to_owned())
         .collect();
     let body = response.into_body().collect().await.unwrap().to_bytes();
-    (status, challenges, String::from_utf8(body.to_vec()).unwrap())
+    (
+        status,
+        challenges,
+        String::from_utf8(body.to_vec()).unwrap(),
+    )
 }
 
 /// What a Gate with `authenticator` says to `Authorization: Bearer token` on `/orders`.
 async fn check_bearer(gate: &Gate, token: &str) -> Result<Option<Principal>, u16> {
-    let request = http::Request::get("/orders").bearer(token).body(()).unwrap();
+    let request = http::Request::get("/orders")
+        .bearer(token)
+        .body(())
+        .unwrap();
     let (parts, ()) = request.into_parts();
     gate.check(&RequestView::from_parts(&parts))
         .await
@@ -125,7 +131,10 @@ async fn sign_writes_exactly_the_claims_given() {
     .unwrap();
     assert_eq!(claims, json!({ "sub": "bob", "custom": [1, 2] }));
     // Without `iss`, `aud` or `exp` a real authenticator refuses it.
-    assert_eq!(check_bearer(&jwt_gate(&issuer), &token).await.unwrap_err(), 401);
+    assert_eq!(
+        check_bearer(&jwt_gate(&issuer), &token).await.unwrap_err(),
+        401
+    );
 }
 
 #[tokio::test]
@@ -152,7 +161,10 @@ fn discovery_gate(server: &JwksServer) -> Gate {
         .http_client(Arc::new(ReqwestClient::new().unwrap()))
         .build()
         .unwrap();
-    Gate::builder().authenticator(authenticator).build().unwrap()
+    Gate::builder()
+        .authenticator(authenticator)
+        .build()
+        .unwrap()
 }
 
 #[cfg(feature = "jwks")]
@@ -297,7 +309,11 @@ async fn an_axum_handler_sees_the_principal_put_on_the_request() {
 #[tokio::test]
 async fn a_guard_refuses_a_kit_principal_its_policy_refuses_with_403() {
     let app = handlers();
-    let (status, _, body) = call(&app, testing::authenticated(alice()).on(get_request("/admin"))).await;
+    let (status, _, body) = call(
+        &app,
+        testing::authenticated(alice()).on(get_request("/admin")),
+    )
+    .await;
     assert_eq!(status, 403);
     assert!(body.contains("\"status\":403"), "{body}");
 }
@@ -313,7 +329,10 @@ async fn an_anonymous_kit_context_gets_401_from_principal_and_none_from_option()
     // The Gate given builds the refusal: its Bearer challenge.
     assert_eq!(challenges.len(), 1);
     assert!(challenges[0].starts_with("Bearer"), "{challenges:?}");
-    assert_eq!(call(&app, kit.on(get_request("/maybe"))).await.2, "anonymous");
+    assert_eq!(
+        call(&app, kit.on(get_request("/maybe"))).await.2,
+        "anonymous"
+    );
 }
 
 #[tokio::test]
@@ -346,7 +365,9 @@ async fn the_kit_client_ip_is_judged_by_ip_rules() {
         let request = get_request("/");
         let (parts, _) = request.into_parts();
         let view = RequestView::from_parts(&parts);
-        kit.context(&view).require(&office, &view).map_err(|r| r.response().status().as_u16())
+        kit.context(&view)
+            .require(&office, &view)
+            .map_err(|r| r.response().status().as_u16())
     };
     assert_eq!(judge(Some(inside)), Ok(()));
     assert_eq!(judge(Some(outside)), Err(403));
@@ -358,7 +379,10 @@ async fn the_kit_client_ip_is_judged_by_ip_rules() {
         .extensions_mut()
         .insert(portcullis::PeerAddr("10.9.9.9:4000".parse().unwrap()));
     let request = testing::authenticated(alice()).on(request);
-    let context = request.extensions().get::<portcullis::extract::GateContext>().unwrap();
+    let context = request
+        .extensions()
+        .get::<portcullis::extract::GateContext>()
+        .unwrap();
     assert_eq!(context.client_ip(), Some("10.9.9.9".parse().unwrap()));
 }
 
@@ -390,24 +414,41 @@ fn actix_handlers(config: &mut actix_web::web::ServiceConfig) {
 async fn an_actix_handler_sees_the_principal_and_its_guard_refuses_with_403() {
     let app = actix_test::init_service(actix_web::App::new().configure(actix_handlers)).await;
     let kit = testing::authenticated(alice());
-    let response =
-        actix_test::call_service(&app, kit.on_actix(actix_test::TestRequest::get().uri("/me")))
-            .await;
+    let response = actix_test::call_service(
+        &app,
+        kit.on_actix(actix_test::TestRequest::get().uri("/me")),
+    )
+    .await;
     assert_eq!(response.status().as_u16(), 200);
     assert_eq!(actix_test::read_body(response).await, "alice");
     let staff = kit.on_actix(actix_test::TestRequest::get().uri("/staff"));
-    assert_eq!(actix_test::call_service(&app, staff).await.status().as_u16(), 200);
+    assert_eq!(
+        actix_test::call_service(&app, staff)
+            .await
+            .status()
+            .as_u16(),
+        200
+    );
     let admin = kit.on_actix(actix_test::TestRequest::get().uri("/admin"));
-    assert_eq!(actix_test::call_service(&app, admin).await.status().as_u16(), 403);
+    assert_eq!(
+        actix_test::call_service(&app, admin)
+            .await
+            .status()
+            .as_u16(),
+        403
+    );
     // Without the kit: 500, no Gate in front.
     let bare = actix_test::TestRequest::get().uri("/me").to_request();
-    assert_eq!(actix_test::call_service(&app, bare).await.status().as_u16(), 500);
+    assert_eq!(
+        actix_test::call_service(&app, bare).await.status().as_u16(),
+        500
+    );
 }
 
 #[actix_web::test]
 async fn an_actix_extractor_reads_the_kit_principal_from_an_http_request() {
-    let request = testing::authenticated(alice())
-        .on_actix_http(actix_test::TestRequest::get().uri("/me"));
+    let request =
+        testing::authenticated(alice()).on_actix_http(actix_test::TestRequest::get().uri("/me"));
     let principal = Principal::extract(&request).await.unwrap();
     assert_eq!(principal.subject(), "alice");
     let anonymous = testing::anonymous().on_actix_http(actix_test::TestRequest::get());
@@ -455,13 +496,29 @@ async fn seeded_stores_and_credentials_authenticate_through_a_real_gate() {
     let ok = |path: &str| http::Request::get(path);
     let reporter = seeded.key(0).key().expose_secret();
     let cases = [
-        (with(ok("/me").basic_auth("alice", "correct horse")), 200, "alice"),
+        (
+            with(ok("/me").basic_auth("alice", "correct horse")),
+            200,
+            "alice",
+        ),
         (with(ok("/me").basic_auth("alice", "wrong")), 401, ""),
-        (with(ok("/me").basic_auth("nobody", "correct horse")), 401, ""),
+        (
+            with(ok("/me").basic_auth("nobody", "correct horse")),
+            401,
+            "",
+        ),
         (with(ok("/reports").api_key(reporter)), 200, "reporter"),
-        (with(ok("/reports").api_key(seeded.key(1).key().expose_secret())), 403, ""),
+        (
+            with(ok("/reports").api_key(seeded.key(1).key().expose_secret())),
+            403,
+            "",
+        ),
         (with(ok("/me").api_key("pc_notakey")), 401, ""),
-        (with(ok("/me").bearer(&issuer.token("carol").sign())), 200, "carol"),
+        (
+            with(ok("/me").bearer(&issuer.token("carol").sign())),
+            200,
+            "carol",
+        ),
         (with(ok("/me").bearer("not.a.token")), 401, ""),
         (with(ok("/me")), 401, ""),
     ];
@@ -490,7 +547,10 @@ async fn credentials_on_an_actix_test_request_pass_the_actix_middleware() {
         (get().basic_auth("bob", "wrong"), 401),
         (get().api_key(&key), 200),
         (get().bearer(&issuer.token("carol").sign()), 200),
-        (get().bearer(&issuer.token("carol").expires_in(-600).sign()), 401),
+        (
+            get().bearer(&issuer.token("carol").expires_in(-600).sign()),
+            401,
+        ),
     ] {
         let response = actix_test::call_service(&app, request.to_request()).await;
         assert_eq!(response.status().as_u16(), status);
@@ -508,11 +568,22 @@ async fn seeded_users_are_hashed_with_the_fast_parameters_and_keys_expire() {
     let reporter = seeded.key(0).record();
     assert_eq!(reporter.owner, "reporter");
     let lifetime = reporter.expires_at.unwrap() - reporter.created_at;
-    assert_eq!(lifetime.num_seconds(), testing::DEFAULT_KEY_LIFETIME.as_secs() as i64);
+    assert_eq!(
+        lifetime.num_seconds(),
+        testing::DEFAULT_KEY_LIFETIME.as_secs() as i64
+    );
     let alice_key = seeded.key(1).record();
-    assert_eq!((alice_key.expires_at.unwrap() - alice_key.created_at).num_seconds(), 60);
+    assert_eq!(
+        (alice_key.expires_at.unwrap() - alice_key.created_at).num_seconds(),
+        60
+    );
     // Every argon2 hash the seeded authenticator computed ran at the kit's cost.
-    assert!(!seeded.basic().hashing_pool().needs_rehash(&alice.password_hash));
+    assert!(
+        !seeded
+            .basic()
+            .hashing_pool()
+            .needs_rehash(&alice.password_hash)
+    );
 }
 
 #[tokio::test]
@@ -550,5 +621,52 @@ async fn a_gate_built_with_the_kit_compiled_in_warns_once_per_build() {
     assert_eq!(warnings.len(), 1, "{text}");
     assert!(warnings[0].contains("WARN"), "{text}");
     let _again = Gate::builder().build().unwrap();
-    assert_eq!(logs.text().lines().filter(|l| l.contains("test-util")).count(), 2);
+    assert_eq!(
+        logs.text()
+            .lines()
+            .filter(|l| l.contains("test-util"))
+            .count(),
+        2
+    );
+}
+
+#[test]
+fn credentials_set_the_headers_the_authenticators_read() {
+    let basic = http::Request::get("/")
+        .basic_auth("alice", "pä:ss")
+        .body(())
+        .unwrap();
+    assert_eq!(
+        basic.headers()["authorization"],
+        portcullis::basic::encode_basic("alice", "pä:ss").as_str()
+    );
+    let key = http::Request::get("/").api_key("pc_k").body(()).unwrap();
+    assert_eq!(key.headers()[portcullis::api_key::DEFAULT_HEADER], "pc_k");
+    let custom = http::Request::get("/")
+        .credential_header("x-token", "t")
+        .body(())
+        .unwrap();
+    assert_eq!(custom.headers()["x-token"], "t");
+    // Each replaces the header: one `Authorization`, the last one set.
+    let both = http::Request::get("/")
+        .basic_auth("a", "b")
+        .bearer("t")
+        .body(())
+        .unwrap();
+    assert_eq!(both.headers().get_all("authorization").iter().count(), 1);
+    assert_eq!(both.headers()["authorization"], "Bearer t");
+    // A value no header can hold is the builder's error, not a panic.
+    assert!(
+        http::Request::get("/")
+            .bearer("bad\nvalue")
+            .body(())
+            .is_err()
+    );
+    // actix-web's TestRequest.
+    let actix = actix_test::TestRequest::get()
+        .api_key("pc_k")
+        .bearer("t")
+        .to_http_request();
+    assert_eq!(actix.headers().get("x-api-key").unwrap(), "pc_k");
+    assert_eq!(actix.headers().get("authorization").unwrap(), "Bearer t");
 }

@@ -70,12 +70,7 @@ impl TestContext {
 
     /// The context for `request`: the rule the Gate matches for its method and path.
     pub fn context(&self, request: &RequestView<'_>) -> GateContext {
-        GateContext::for_test(
-            &self.gate,
-            self.principal.clone(),
-            self.client_ip,
-            request,
-        )
+        GateContext::for_test(&self.gate, self.principal.clone(), self.client_ip, request)
     }
 
     /// `request` with the context (and the principal) in its extensions, where the Gate's

@@ -3,8 +3,9 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
-/// The `X-API-Key` header [`Credentials::api_key`] sets, the API-key authenticator's default.
-pub const API_KEY_HEADER: &str = "x-api-key";
+/// The header [`Credentials::api_key`] sets: the API-key authenticator's default
+/// (`api_key::DEFAULT_HEADER`).
+const API_KEY_HEADER: &str = "x-api-key";
 
 /// Puts a credential on a request being built: `http::request::Builder` (axum, hyper, tower)
 /// and, with feature `actix`, actix-web's `TestRequest`. Each sets its header, replacing one
@@ -28,7 +29,8 @@ pub trait Credentials: Sized {
         self.credential_header("authorization", &format!("Basic {encoded}"))
     }
 
-    /// `X-API-Key: key` ([`API_KEY_HEADER`]); a service reading another header sets it with
+    /// `X-API-Key: key`, the API-key authenticator's default header; a service reading another
+    /// header sets it with
     /// [`credential_header`](Self::credential_header).
     #[must_use]
     fn api_key(self, key: &str) -> Self {

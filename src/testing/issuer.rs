@@ -46,9 +46,7 @@ impl TestIssuer {
         let key = SigningKey::generate(Algorithm::ES256)
             .map_err(|e| ConfigError::new(e.to_string()))?
             .with_kid("test-key");
-        let issuer = JwtIssuer::builder(issuer, key)
-            .audience(audience)
-            .build()?;
+        let issuer = JwtIssuer::builder(issuer, key).audience(audience).build()?;
         Ok(Self { issuer })
     }
 
@@ -185,7 +183,10 @@ impl TestToken<'_> {
         S: Into<String>,
     {
         let name = self.issuer.issuer.groups_claim().to_owned();
-        let groups: Vec<Value> = groups.into_iter().map(|g| Value::String(g.into())).collect();
+        let groups: Vec<Value> = groups
+            .into_iter()
+            .map(|g| Value::String(g.into()))
+            .collect();
         self.claim(&name, groups)
     }
 

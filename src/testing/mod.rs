@@ -42,7 +42,7 @@ mod server;
 mod stores;
 
 pub use context::{TestContext, anonymous, authenticated};
-pub use credentials::{API_KEY_HEADER, Credentials};
+pub use credentials::Credentials;
 #[cfg(feature = "jwt")]
 #[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
 pub use issuer::{DEFAULT_TOKEN_LIFETIME, TestIssuer, TestToken};

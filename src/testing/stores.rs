@@ -98,19 +98,21 @@ impl Seed {
             basic
         };
         #[cfg(feature = "api-key")]
-        let (key_store, api_keys, issued) = {
-            let key_store = Arc::new(MemoryApiKeyStore::new());
-            let api_keys = ApiKeys::builder(Arc::clone(&key_store) as _, random_pepper()).build()?;
-            let mut issued = Vec::with_capacity(self.keys.len());
-            for mut key in self.keys {
-                key.expires_in = key.expires_in.or(Some(DEFAULT_KEY_LIFETIME));
-                let owner = key.owner.clone();
-                issued.push(api_keys.create(key).await.map_err(|e| {
-                    ConfigError::new(format!("seed API key for `{owner}`: {e}"))
-                })?);
-            }
-            (key_store, api_keys, issued)
-        };
+        let (key_store, api_keys, issued) =
+            {
+                let key_store = Arc::new(MemoryApiKeyStore::new());
+                let api_keys =
+                    ApiKeys::builder(Arc::clone(&key_store) as _, random_pepper()).build()?;
+                let mut issued = Vec::with_capacity(self.keys.len());
+                for mut key in self.keys {
+                    key.expires_in = key.expires_in.or(Some(DEFAULT_KEY_LIFETIME));
+                    let owner = key.owner.clone();
+                    issued.push(api_keys.create(key).await.map_err(|e| {
+                        ConfigError::new(format!("seed API key for `{owner}`: {e}"))
+                    })?);
+                }
+                (key_store, api_keys, issued)
+            };
         Ok(Seeded {
             users,
             #[cfg(feature = "basic")]

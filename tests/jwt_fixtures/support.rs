@@ -20,10 +20,10 @@ use aws_lc_rs::rsa::{KeyPair as RsaKeyPair, KeySize};
 use aws_lc_rs::signature::{
     self, ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair,
 };
-use http::HeaderMap;
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use bytes::Bytes;
+use http::HeaderMap;
 use portcullis::jwt::{FetchError, FetchErrorKind, FetchLimits, HttpClient};
 use portcullis::{BoxFuture, Gate, RequestView};
 use serde_json::{Value, json};

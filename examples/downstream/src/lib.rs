@@ -12,8 +12,8 @@ use portcullis::reject::{Challenge, ProblemJson, Refusal, RejectionResponder};
 use portcullis::store::{MemoryApiKeyStore, MemoryUserStore};
 use portcullis::tower::PolicyLayer;
 use portcullis::{
-    ApiKeys, BasicAuthenticator, ConfigError, Gate, GateBuilder, Groups, NewApiKey, Policy, PolicyExt,
-    Principal, Public, Rejection, Scheme, Schemes, SecretString,
+    ApiKeys, BasicAuthenticator, ConfigError, Gate, GateBuilder, Groups, NewApiKey, Policy,
+    PolicyExt, Principal, Public, Rejection, Scheme, Schemes, SecretString,
 };
 
 /// Applications may only read (GET); users may do anything their route allows. A policy written

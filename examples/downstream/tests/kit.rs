@@ -54,7 +54,10 @@ async fn axum_handlers_with_a_kit_principal() {
     assert_eq!(me["subject"], "alice");
     assert_eq!(me["groups"], serde_json::json!(["admin"]));
     assert_eq!(axum_call(&app, admin.on(get("/audit-log"))).await.0, 200);
-    assert_eq!(axum_call(&app, admin.on(get("/reports/summary"))).await.0, 200);
+    assert_eq!(
+        axum_call(&app, admin.on(get("/reports/summary"))).await.0,
+        200
+    );
 
     // The handler's guard and the route-bound policy refuse bob, with the service's responder.
     let staff = testing::authenticated(bob()).with_gate(service_gate());
@@ -81,7 +84,10 @@ async fn actix_handlers_with_a_kit_principal() {
     for path in ["/audit-log", "/reports/summary"] {
         let allowed = admin.on_actix(actix_test::TestRequest::get().uri(path));
         assert_eq!(
-            actix_test::call_service(&app, allowed).await.status().as_u16(),
+            actix_test::call_service(&app, allowed)
+                .await
+                .status()
+                .as_u16(),
             200
         );
         let refused = staff.on_actix(actix_test::TestRequest::get().uri(path));
@@ -118,10 +124,20 @@ async fn the_service_rules_with_kit_credentials_no_network_and_cheap_argon2() {
         ("GET", "/me", Some(("basic", "correct horse".into())), 200),
         ("GET", "/me", Some(("basic", "wrong".into())), 401),
         // `/admin/**` refuses Basic even for an admin.
-        ("GET", "/admin/users", Some(("basic", "correct horse".into())), 403),
+        (
+            "GET",
+            "/admin/users",
+            Some(("basic", "correct horse".into())),
+            403,
+        ),
         ("GET", "/me", Some(("key", key.clone())), 200),
         ("POST", "/reports", Some(("key", key.clone())), 403),
-        ("GET", "/admin/users", Some(("bearer", admin_token.clone())), 200),
+        (
+            "GET",
+            "/admin/users",
+            Some(("bearer", admin_token.clone())),
+            200,
+        ),
         ("GET", "/me", Some(("bearer", expired.clone())), 401),
         ("GET", "/me", Some(("bearer", foreign.clone())), 401),
         ("GET", "/me", None, 401),
