@@ -73,7 +73,8 @@
 //! [`basic`], [`api_key`], [`jwt`] (JWT and introspection), [`store`], [`lockout`], [`policy`],
 //! [`client_ip`], [`reject`], [`config`] (TOML), [`audit`], the framework modules [`tower`]
 //! and [`actix`], and [`extract`], what handlers take after the Gate (its context, a guard to
-//! demand a policy, typed claims).
+//! demand a policy, typed claims). With feature `test-util` (tests only), `testing` is the kit
+//! for a service's own handler tests.
 //!
 //! ## Features
 //!

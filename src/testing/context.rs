@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::net::IpAddr;
+use std::sync::OnceLock;
 
 use crate::context::GateContext;
 use crate::gate::Gate;
@@ -32,7 +33,8 @@ pub fn anonymous() -> TestContext {
 #[derive(Clone)]
 pub struct TestContext {
     principal: Option<Principal>,
-    gate: Gate,
+    /// `None`: the empty Gate, built once per process.
+    gate: Option<Gate>,
     client_ip: Option<IpAddr>,
 }
 
@@ -40,17 +42,17 @@ impl TestContext {
     fn new(principal: Option<Principal>) -> Self {
         Self {
             principal,
-            gate: empty_gate(),
+            gate: None,
             client_ip: None,
         }
     }
 
     /// The Gate refusals are built with (its challenges and responder) and whose route rule
     /// names [`GateContext::rule`]; use the one your service builds. Defaults to a Gate with no
-    /// authenticators, no routes and the default responder.
+    /// authenticators, no routes and the default responder (one per process).
     #[must_use]
     pub fn with_gate(mut self, gate: Gate) -> Self {
-        self.gate = gate;
+        self.gate = Some(gate);
         self
     }
 
@@ -70,7 +72,8 @@ impl TestContext {
 
     /// The context for `request`: the rule the Gate matches for its method and path.
     pub fn context(&self, request: &RequestView<'_>) -> GateContext {
-        GateContext::for_test(&self.gate, self.principal.clone(), self.client_ip, request)
+        let gate = self.gate.as_ref().unwrap_or_else(|| empty_gate());
+        GateContext::for_test(gate, self.principal.clone(), self.client_ip, request)
     }
 
     /// `request` with the context (and the principal) in its extensions, where the Gate's
@@ -168,10 +171,13 @@ fn peer(extensions: &http::Extensions) -> Option<std::net::SocketAddr> {
     extensions.get::<std::net::SocketAddr>().copied()
 }
 
-/// A Gate with nothing in it: every path falls to the default rule (`Authenticated`).
-fn empty_gate() -> Gate {
-    // No authenticators, routes or policies to validate: building cannot fail.
-    Gate::builder()
-        .build()
-        .expect("a Gate with no authenticators or routes builds")
+/// A Gate with nothing in it (every path falls to the default rule), built once: one WARN.
+fn empty_gate() -> &'static Gate {
+    static EMPTY: OnceLock<Gate> = OnceLock::new();
+    EMPTY.get_or_init(|| {
+        // No authenticators, routes or policies to validate: building cannot fail.
+        Gate::builder()
+            .build()
+            .expect("a Gate with no authenticators or routes builds")
+    })
 }
