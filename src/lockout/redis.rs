@@ -223,6 +223,29 @@ impl RedisFailureStore {
 }
 
 impl FailureStore for RedisFailureStore {
+    fn ping(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async move {
+            let mut manager = self.connection().await?;
+            let ping = ::redis::cmd("PING");
+            match tokio::time::timeout(self.timeout, ping.query_async::<String>(&mut manager)).await
+            {
+                Ok(Ok(_)) => Ok(()),
+                Ok(Err(err)) => Err(self.error(err)),
+                Err(_) => Err(StoreError::new(
+                    StoreErrorKind::Unavailable,
+                    format!(
+                        "redis at {} did not answer within {:?}",
+                        self.address, self.timeout
+                    ),
+                )),
+            }
+        })
+    }
+
+    fn fails_open(&self) -> bool {
+        self.fail_open
+    }
+
     fn failures<'a>(
         &'a self,
         key: &'a str,
