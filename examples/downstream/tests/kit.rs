@@ -15,6 +15,10 @@ use portcullis::{Gate, NewApiKey, Principal, Scheme, SubjectKind};
 use portcullis_downstream::{actix_routes, axum_app, axum_routes, rules};
 use tower::ServiceExt;
 
+/// Method, path, credential (`basic` and alice's password, `key`, or `bearer` and a token),
+/// expected status.
+type Case<'a> = (&'a str, &'a str, Option<(&'a str, String)>, u16);
+
 fn alice_admin() -> Principal {
     Principal::new("alice", SubjectKind::User, Scheme::BASIC).with_groups(["admin"])
 }
@@ -120,7 +124,7 @@ async fn the_service_rules_with_kit_credentials_no_network_and_cheap_argon2() {
     let expired = issuer.token("carol").expires_in(-600).sign();
     let foreign = issuer.token("carol").audience("billing").sign();
     // (request, expected status) for both frameworks.
-    let cases: Vec<(&str, &str, Option<(&str, String)>, u16)> = vec![
+    let cases: Vec<Case<'_>> = vec![
         ("GET", "/me", Some(("basic", "correct horse".into())), 200),
         ("GET", "/me", Some(("basic", "wrong".into())), 401),
         // `/admin/**` refuses Basic even for an admin.
