@@ -1077,3 +1077,296 @@ async fn verify_proof_checks_a_url_without_a_gate() {
         .unwrap();
     assert!(principal.confirmation().is_some());
 }
+
+#[cfg(feature = "redis")]
+mod redis_replay {
+    use super::*;
+
+    /// Whether the shared Redis answers; `SKIPPED` (or a panic under
+    /// `PORTCULLIS_REQUIRE_SERVICES=1`) when it does not.
+    fn redis_up() -> bool {
+        let up = std::net::TcpStream::connect_timeout(
+            &"127.0.0.1:6379".parse().unwrap(),
+            Duration::from_secs(1),
+        )
+        .is_ok();
+        if !up {
+            assert_ne!(
+                std::env::var("PORTCULLIS_REQUIRE_SERVICES").as_deref(),
+                Ok("1"),
+                "no Redis at 127.0.0.1:6379"
+            );
+            println!("SKIPPED: no Redis at 127.0.0.1:6379");
+        }
+        up
+    }
+
+    fn closed_port() -> u16 {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    }
+
+    /// Two Gates (two instances) sharing one Redis: a proof accepted by one is a replay at the
+    /// other, and the entry expires with the proof's acceptance span.
+    #[tokio::test]
+    async fn a_replay_is_caught_across_two_gates_sharing_redis() {
+        if !redis_up() {
+            return;
+        }
+        let prefix = random_jti();
+        let gate = |_| {
+            let cache = RedisReplayCache::builder("redis://127.0.0.1:6379")
+                .key_prefix(prefix.clone())
+                .build()
+                .unwrap();
+            gate_with(
+                DpopSettings::default().replay_cache(Arc::new(cache)),
+                DpopMode::Allowed,
+            )
+        };
+        let (one, two) = (gate(1), gate(2));
+        let key = Key::p256();
+        let token = token(Some(&key.jkt()));
+        let proof = ProofSpec::new(&key, "GET", HTU, Some(&token)).sign(&key);
+        dpop_request(&one, &token, &proof).await.unwrap();
+        assert_dpop_error(
+            &two,
+            dpop_request(&two, &token, &proof).await,
+            "invalid_dpop_proof",
+        );
+        assert_dpop_error(
+            &one,
+            dpop_request(&one, &token, &proof).await,
+            "invalid_dpop_proof",
+        );
+
+        let client = ::redis::Client::open("redis://127.0.0.1:6379").unwrap();
+        let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+        let keys: Vec<String> = ::redis::cmd("KEYS")
+            .arg(format!("portcullis:dpop:{prefix}:*"))
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(keys.len(), 1, "{keys:?}");
+        let ttl: i64 = ::redis::cmd("PTTL")
+            .arg(&keys[0])
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        // Until `iat + max_age` (60 s) and a second's margin.
+        assert!((55_000..=61_000).contains(&ttl), "{ttl}");
+        let _: u64 = ::redis::cmd("DEL")
+            .arg(&keys[0])
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_redis_answers_503_unless_dangerously_allowed() {
+        let url = format!("redis://127.0.0.1:{}", closed_port());
+        let key = Key::p256();
+        let token = token(Some(&key.jkt()));
+
+        let closed = RedisReplayCache::builder(&url).build().unwrap();
+        let gate = gate_with(
+            DpopSettings::default().replay_cache(Arc::new(closed)),
+            DpopMode::Allowed,
+        );
+        let proof = ProofSpec::new(&key, "GET", HTU, Some(&token)).sign(&key);
+        let err = dpop_request(&gate, &token, &proof).await.unwrap_err();
+        assert_eq!(err.status(), StatusCode::SERVICE_UNAVAILABLE);
+
+        let open = RedisReplayCache::builder(&url)
+            .dangerous_accept_when_unreachable()
+            .build()
+            .unwrap();
+        let gate = gate_with(
+            DpopSettings::default().replay_cache(Arc::new(open)),
+            DpopMode::Allowed,
+        );
+        assert!(dpop_request(&gate, &token, &proof).await.is_ok());
+    }
+
+    #[test]
+    fn bad_redis_settings_are_config_errors() {
+        assert!(RedisReplayCache::builder("not a url").build().is_err());
+        let err = RedisReplayCache::builder("redis://127.0.0.1:6379")
+            .key_prefix("a\nb")
+            .build()
+            .unwrap_err();
+        assert_eq!(err.key(), Some("key_prefix"));
+        let insecure = RedisReplayCache::builder("rediss://127.0.0.1:6380/#insecure").build();
+        assert!(insecure.is_err());
+        let cache = RedisReplayCache::builder("redis://u:hunter2@127.0.0.1:6379")
+            .build()
+            .unwrap();
+        assert!(!format!("{cache:?}").contains("hunter2"));
+    }
+}
+
+mod config {
+    use super::*;
+    use crate::config::Config;
+
+    /// A JWKS file holding the issuer's key; its path.
+    fn jwks_file() -> std::path::PathBuf {
+        let pair =
+            EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &issuer_pkcs8()).unwrap();
+        let point = pair.public_key().as_ref();
+        let jwks = json!({"keys": [{
+            "kty": "EC", "crv": "P-256", "alg": "ES256",
+            "x": b64(&point[1..33]), "y": b64(&point[33..]),
+        }]});
+        let path = std::env::temp_dir().join(format!("portcullis-dpop-{}.json", random_jti()));
+        std::fs::write(&path, jwks.to_string()).unwrap();
+        path
+    }
+
+    fn toml(jwks: &std::path::Path, gate: &str, dpop: &str) -> String {
+        format!(
+            r#"{gate}
+
+[jwt]
+audiences = ["api"]
+
+[[jwt.issuers]]
+issuer = "{ISSUER}"
+jwks_file = "{}"
+dpop = "required"
+{dpop}
+
+[policies.bound]
+sender_constrained = true
+
+[[routes]]
+path = "/bound/**"
+policy = "bound"
+"#,
+            jwks.display()
+        )
+    }
+
+    #[tokio::test]
+    async fn a_file_sets_up_dpop() {
+        let jwks = jwks_file();
+        let text = toml(
+            &jwks,
+            "[gate]\npublic_origin = \"https://API.example.com:443\"",
+            "[jwt.dpop]\nmax_age = \"30s\"\nreplay_capacity = 1\nalgorithms = [\"ES256\"]",
+        );
+        let gate = Config::from_str(&text).unwrap().build().await.unwrap();
+        let key = Key::p256();
+        let bound = token(Some(&key.jkt()));
+        let htu = "https://api.example.com/bound/1";
+        let proof = ProofSpec::new(&key, "GET", htu, Some(&bound)).sign(&key);
+        let auth = format!("DPoP {bound}");
+        let principal = run(
+            &gate,
+            "GET",
+            "/bound/1",
+            &[("authorization", &auth), ("dpop", &proof)],
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        assert!(principal.confirmation().is_some());
+        // `required`: an unbound bearer token is refused.
+        let unbound = token(None);
+        let err = run(
+            &gate,
+            "GET",
+            "/bound/1",
+            &[("authorization", &format!("Bearer {unbound}"))],
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.status(), StatusCode::UNAUTHORIZED);
+        // `max_age = "30s"` from the file.
+        let mut stale = ProofSpec::new(&key, "GET", htu, Some(&bound));
+        stale.claims["iat"] = json!(now() - 40);
+        let err = run(
+            &gate,
+            "GET",
+            "/bound/1",
+            &[("authorization", &auth), ("dpop", &stale.sign(&key))],
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.dpop_error(), Some("invalid_dpop_proof"));
+        // `replay_capacity = 1`: the one live entry fills it.
+        let another = ProofSpec::new(&key, "GET", htu, Some(&bound)).sign(&key);
+        let err = run(
+            &gate,
+            "GET",
+            "/bound/1",
+            &[("authorization", &auth), ("dpop", &another)],
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.status(), StatusCode::SERVICE_UNAVAILABLE);
+        std::fs::remove_file(jwks).ok();
+    }
+
+    #[test]
+    fn dpop_without_a_public_origin_is_refused_where_it_is_written() {
+        let jwks = std::path::Path::new("/nonexistent/jwks.json");
+        let err = Config::from_str(&toml(jwks, "", "[jwt.dpop]\nmax_age = \"30s\"")).unwrap_err();
+        assert_eq!(err.key(), Some("jwt.dpop"), "{err}");
+        assert!(err.message().contains("public_origin"), "{err}");
+        assert!(err.location().is_some(), "{err}");
+        // An issuer's `dpop = "required"` alone needs it too.
+        let err = Config::from_str(&toml(jwks, "", "")).unwrap_err();
+        assert_eq!(err.key(), Some("jwt.issuers[0].dpop"), "{err}");
+    }
+
+    #[test]
+    fn bad_dpop_keys_are_refused_with_their_key() {
+        let jwks = std::path::Path::new("/nonexistent/jwks.json");
+        let gate = "[gate]\npublic_origin = \"https://api.example.com\"";
+        for (dpop, key) in [
+            (
+                "[jwt.dpop]\nalgorithms = [\"HS256\"]",
+                "jwt.dpop.algorithms",
+            ),
+            ("[jwt.dpop]\nmax_age = \"0s\"", "jwt.dpop.max_age"),
+            (
+                "[jwt.dpop]\nreplay_store = \"memcached://x\"",
+                "jwt.dpop.replay_store",
+            ),
+            (
+                "[jwt.dpop]\nreplay_capacity = 0",
+                "jwt.dpop.replay_capacity",
+            ),
+            (
+                "[jwt.dpop]\nredis_key_prefix = \"a\"",
+                "jwt.dpop.redis_key_prefix",
+            ),
+            (
+                "[jwt.dpop]\nnonce_secret_file = \"k\"",
+                "jwt.dpop.nonce_secret_file",
+            ),
+        ] {
+            let err = Config::from_str(&toml(jwks, gate, dpop)).unwrap_err();
+            assert_eq!(err.key(), Some(key), "{dpop}: {err}");
+            assert!(err.location().is_some(), "{dpop}: {err}");
+        }
+        for (gate, key) in [(
+            "[gate]\npublic_origin = \"https://api.example.com/v1\"",
+            "gate.public_origin",
+        )] {
+            let err = Config::from_str(&toml(jwks, gate, "")).unwrap_err();
+            assert_eq!(err.key(), Some(key), "{err}");
+            assert!(err.location().is_some(), "{err}");
+        }
+        let bad_mode = toml(jwks, gate, "").replace("dpop = \"required\"", "dpop = \"sometimes\"");
+        let err = Config::from_str(&bad_mode).unwrap_err();
+        assert!(err.message().contains("sometimes"), "{err}");
+        assert!(err.location().is_some(), "{err}");
+        let typo = toml(jwks, gate, "[jwt.dpop]\nmax_agee = \"5s\"");
+        assert!(Config::from_str(&typo).is_err());
+    }
+}
