@@ -1370,3 +1370,160 @@ policy = "bound"
         assert!(Config::from_str(&typo).is_err());
     }
 }
+
+mod introspection {
+    use bytes::Bytes;
+    use http::{Request, Response};
+
+    use super::*;
+    use crate::SecretString;
+    use crate::jwt::{ClientAuth, FetchError, FetchLimits, HttpClient, IntrospectionAuthenticator};
+
+    /// An introspection endpoint answering from a table: `bound` is bound to `jkt`, `plain` is
+    /// not, anything else is inactive.
+    #[derive(Debug)]
+    struct Endpoint {
+        jkt: String,
+    }
+
+    impl HttpClient for Endpoint {
+        fn send(
+            &self,
+            request: Request<Bytes>,
+            _: FetchLimits,
+        ) -> crate::BoxFuture<'_, Result<Response<Bytes>, FetchError>> {
+            let body = String::from_utf8_lossy(request.body()).into_owned();
+            let answer = if body.contains("token=bound") {
+                json!({"active": true, "sub": "bob", "aud": "api", "exp": now() + 300,
+                       "token_type": "DPoP", "cnf": {"jkt": self.jkt}})
+            } else if body.contains("token=plain") {
+                json!({"active": true, "sub": "carol", "aud": "api", "exp": now() + 300})
+            } else if body.contains("token=fakedpop") {
+                json!({"active": true, "sub": "dave", "aud": "api", "exp": now() + 300,
+                       "token_type": "DPoP"})
+            } else {
+                json!({"active": false})
+            };
+            let response = Response::builder()
+                .status(200)
+                .header("content-type", "application/json")
+                .body(Bytes::from(answer.to_string()))
+                .unwrap();
+            Box::pin(std::future::ready(Ok(response)))
+        }
+    }
+
+    fn gate(jkt: &str, mode: DpopMode) -> Gate {
+        let introspection = IntrospectionAuthenticator::builder(
+            "https://as.example.com/introspect",
+            ClientAuth::basic("rs", SecretString::new("secret".to_owned())),
+        )
+        .audiences(["api"])
+        .http_client(Arc::new(Endpoint {
+            jkt: jkt.to_owned(),
+        }))
+        .dpop_mode(mode)
+        .build()
+        .unwrap();
+        Gate::builder()
+            .authenticator(introspection)
+            .public_origin(ORIGIN)
+            .build()
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn an_introspected_bound_token_needs_its_proof() {
+        let key = Key::p256();
+        let gate = gate(&key.jkt(), DpopMode::Allowed);
+        let proof = ProofSpec::new(&key, "GET", HTU, Some("bound")).sign(&key);
+        let principal = dpop_request(&gate, "bound", &proof).await.unwrap().unwrap();
+        assert_eq!(principal.subject(), "bob");
+        assert_eq!(
+            principal.confirmation(),
+            Some(&Confirmation::Dpop { jkt: key.jkt() })
+        );
+        // Replayed.
+        assert_dpop_error(
+            &gate,
+            dpop_request(&gate, "bound", &proof).await,
+            "invalid_dpop_proof",
+        );
+        // Another key's proof.
+        let other = Key::p256();
+        let wrong = ProofSpec::new(&other, "GET", HTU, Some("bound")).sign(&other);
+        assert_dpop_error(
+            &gate,
+            dpop_request(&gate, "bound", &wrong).await,
+            "invalid_dpop_proof",
+        );
+        // As Bearer.
+        let err = run(
+            &gate,
+            "GET",
+            "/orders/7",
+            &[("authorization", "Bearer bound")],
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(err.dpop_error(), None);
+        // An unbound token sent as DPoP.
+        let proof = ProofSpec::new(&key, "GET", HTU, Some("plain")).sign(&key);
+        assert_dpop_error(
+            &gate,
+            dpop_request(&gate, "plain", &proof).await,
+            "invalid_token",
+        );
+        // A `token_type: DPoP` answer without `cnf.jkt` is refused.
+        let proof = ProofSpec::new(&key, "GET", HTU, Some("fakedpop")).sign(&key);
+        assert_dpop_error(
+            &gate,
+            dpop_request(&gate, "fakedpop", &proof).await,
+            "invalid_token",
+        );
+        // An unbound token as Bearer is fine in `allowed` mode.
+        assert!(
+            run(
+                &gate,
+                "GET",
+                "/orders/7",
+                &[("authorization", "Bearer plain")]
+            )
+            .await
+            .is_ok()
+        );
+    }
+
+    #[tokio::test]
+    async fn introspection_modes() {
+        let key = Key::p256();
+        let required = gate(&key.jkt(), DpopMode::Required);
+        let err = run(
+            &required,
+            "GET",
+            "/orders/7",
+            &[("authorization", "Bearer plain")],
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.status(), StatusCode::UNAUTHORIZED);
+        let disabled = gate(&key.jkt(), DpopMode::Disabled);
+        let err = run(
+            &disabled,
+            "GET",
+            "/orders/7",
+            &[("authorization", "Bearer bound")],
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(
+            err.status(),
+            StatusCode::UNAUTHORIZED,
+            "a bound token is never a bearer token"
+        );
+        let proof = ProofSpec::new(&key, "GET", HTU, Some("bound")).sign(&key);
+        let err = dpop_request(&disabled, "bound", &proof).await.unwrap_err();
+        assert_eq!(err.kind(), crate::reject::RejectionKind::MissingCredentials);
+    }
+}
