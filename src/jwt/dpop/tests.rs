@@ -380,6 +380,7 @@ async fn a_replayed_proof_is_refused() {
 
 /// Each change to a valid proof, and the check that refuses it.
 #[tokio::test]
+#[expect(clippy::too_many_lines, reason = "one line per case")]
 async fn every_proof_check_refuses_its_case() {
     let gate = gate();
     let key = Key::p256();
@@ -1354,14 +1355,10 @@ policy = "bound"
             assert_eq!(err.key(), Some(key), "{dpop}: {err}");
             assert!(err.location().is_some(), "{dpop}: {err}");
         }
-        for (gate, key) in [(
-            "[gate]\npublic_origin = \"https://api.example.com/v1\"",
-            "gate.public_origin",
-        )] {
-            let err = Config::from_str(&toml(jwks, gate, "")).unwrap_err();
-            assert_eq!(err.key(), Some(key), "{err}");
-            assert!(err.location().is_some(), "{err}");
-        }
+        let with_path = "[gate]\npublic_origin = \"https://api.example.com/v1\"";
+        let err = Config::from_str(&toml(jwks, with_path, "")).unwrap_err();
+        assert_eq!(err.key(), Some("gate.public_origin"), "{err}");
+        assert!(err.location().is_some(), "{err}");
         let bad_mode = toml(jwks, gate, "").replace("dpop = \"required\"", "dpop = \"sometimes\"");
         let err = Config::from_str(&bad_mode).unwrap_err();
         assert!(err.message().contains("sometimes"), "{err}");
