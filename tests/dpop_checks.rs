@@ -1553,7 +1553,7 @@ async fn a_repeated_authorization_header_is_a_bad_request() {
 }
 
 #[tokio::test]
-async fn ps256_proofs_and_repeated_members() {
+async fn ps256_proofs_are_accepted() {
     let Key::Rsa(pair) = Key::rsa() else {
         unreachable!()
     };
@@ -1585,9 +1585,13 @@ async fn ps256_proofs_and_repeated_members() {
     )
     .unwrap();
     assert_eq!(verified.algorithm(), Algorithm::PS256);
+}
 
-    // A repeated member name, in the claims or in the header's `jwk`, is malformed.
+#[tokio::test]
+async fn repeated_members_and_bad_encodings_are_malformed() {
     let key = Key::p256();
+    let token = token(Some(&key.jkt()));
+    // A repeated member name, in the claims or in the header's `jwk`, is malformed.
     let spec = ProofSpec::new(&key, "GET", HTU, Some(&token));
     let claims = spec.claims.to_string();
     let repeated = format!("{},\"htm\":\"GET\"}}", &claims[..claims.len() - 1]);

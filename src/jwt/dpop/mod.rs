@@ -236,6 +236,11 @@ impl DpopSettings {
     /// off.
     pub fn use_nonce(mut self, enabled: bool) -> Self {
         self.nonces = enabled.then(|| Arc::new(nonce::Nonces::placeholder()));
+        // The key is made here, once, so that every authenticator given (a clone of) these
+        // settings accepts the nonces the others issue.
+        if enabled && self.nonce_secret.is_none() {
+            self.nonce_secret = nonce::random_secret().map(Arc::from);
+        }
         self
     }
 
@@ -293,7 +298,7 @@ impl DpopSettings {
                     );
                 }
                 Some(secret) => nonce::Nonces::new(secret, self.nonce_lifetime),
-                None => nonce::Nonces::random(self.nonce_lifetime)?,
+                None => return Err(ConfigError::new("no randomness for the DPoP nonce key")),
             };
             self.nonces = Some(Arc::new(made));
         }
