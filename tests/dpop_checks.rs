@@ -1644,3 +1644,56 @@ async fn repeated_members_and_bad_encodings_are_malformed() {
         assert_eq!(err.kind(), DpopErrorKind::Malformed, "{bad}: {err}");
     }
 }
+
+/// The token's keys cannot be loaded: an outage, 503, not a bad proof; nothing is recorded.
+#[cfg(feature = "jwks")]
+#[tokio::test]
+async fn unavailable_keys_answer_503_to_a_dpop_request() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let cache = Arc::new(MemoryReplayCache::new(10));
+    let jwt = JwtAuthenticator::builder()
+        .issuer(
+            ISSUER,
+            KeySource::jwks_url(format!("http://127.0.0.1:{port}/jwks")),
+        )
+        .audience("api")
+        .dpop(DpopSettings::default().replay_cache(cache.clone()))
+        .build()
+        .unwrap();
+    let gate = Gate::builder()
+        .authenticator(jwt)
+        .public_origin(ORIGIN)
+        .build()
+        .unwrap();
+    let key = Key::p256();
+    let token = token(Some(&key.jkt()));
+    let proof = ProofSpec::new(&key, "GET", HTU, Some(&token)).sign(&key);
+    let err = dpop_request(&gate, &token, &proof).await.unwrap_err();
+    assert_eq!(err.status(), StatusCode::SERVICE_UNAVAILABLE, "{err}");
+    assert!(cache.is_empty());
+}
+
+/// Settings given to two authenticators share one nonce key: a nonce one issues, the other
+/// accepts.
+#[tokio::test]
+async fn clones_of_the_settings_share_the_nonce_key() {
+    let settings = DpopSettings::default().use_nonce(true);
+    let first = gate_with(settings.clone(), DpopMode::Allowed);
+    let second = gate_with(settings, DpopMode::Allowed);
+    let key = Key::p256();
+    let token = token(Some(&key.jkt()));
+    let proof = ProofSpec::new(&key, "GET", HTU, Some(&token)).sign(&key);
+    let err = dpop_request(&first, &token, &proof).await.unwrap_err();
+    let nonce = err.dpop_nonce().unwrap().to_owned();
+    let mut spec = ProofSpec::new(&key, "GET", HTU, Some(&token));
+    spec.claims["nonce"] = json!(nonce);
+    assert!(
+        dpop_request(&second, &token, &spec.sign(&key))
+            .await
+            .is_ok()
+    );
+}
