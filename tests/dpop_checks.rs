@@ -981,11 +981,14 @@ async fn without_a_public_origin_dpop_requests_are_refused() {
     let key = Key::p256();
     let token = token(Some(&key.jkt()));
     let proof = ProofSpec::new(&key, "GET", HTU, Some(&token)).sign(&key);
-    assert_dpop_error(
-        &gate,
-        dpop_request(&gate, &token, &proof).await,
-        "invalid_dpop_proof",
-    );
+    let err = dpop_request(&gate, &token, &proof).await.unwrap_err();
+    assert_eq!(err.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(err.dpop_error(), Some("invalid_dpop_proof"));
+    // DPoP is not offered: only the Bearer challenge, without an error.
+    let sent = challenges(&gate, &err);
+    assert_eq!(sent, ["Bearer realm=\"api\""], "{sent:?}");
+    let anonymous = run(&gate, "GET", "/orders/7", &[]).await.unwrap_err();
+    assert_eq!(challenges(&gate, &anonymous), ["Bearer realm=\"api\""]);
 }
 
 #[test]
