@@ -1322,6 +1322,20 @@ policy = "bound"
     }
 
     #[test]
+    fn introspection_dpop_needs_a_public_origin_too() {
+        let section = "[introspection]\nendpoint = \"https://as.example.com/introspect\"\n\
+                       auth_method = \"bearer\"\nclient_token_env = \"T\"\n\
+                       audiences = [\"api\"]\ndpop = \"required\"\n";
+        let err = Config::from_str(section).unwrap_err();
+        assert_eq!(err.key(), Some("introspection.dpop"), "{err}");
+        assert!(err.location().is_some(), "{err}");
+        let with_origin = format!("[gate]\npublic_origin = \"https://api.example.com\"\n{section}");
+        assert!(Config::from_str(&with_origin).is_ok());
+        let disabled = section.replace("\"required\"", "\"disabled\"");
+        assert!(Config::from_str(&disabled).is_ok());
+    }
+
+    #[test]
     fn bad_dpop_keys_are_refused_with_their_key() {
         let jwks = std::path::Path::new("/nonexistent/jwks.json");
         let gate = "[gate]\npublic_origin = \"https://api.example.com\"";
