@@ -68,6 +68,7 @@ struct Inner {
     max_path_bytes: usize,
     audit_allowed_level: tracing::Level,
     metrics: GateMetrics,
+    public_origin: Option<String>,
     readiness: ReadinessCache,
     readiness_timeout: Duration,
 }
@@ -158,7 +159,9 @@ impl Gate {
         let method = request.method().as_str();
         let path = request.path();
         let client_ip = self.admit(request, trace)?;
-        let request = request.with_client_ip(client_ip);
+        let request = request
+            .with_client_ip(client_ip)
+            .with_public_origin(self.inner.public_origin.as_deref());
         let (route_index, route) = self.route_for(request.method(), path);
         let audit = self.audit(method, path, client_ip, route.name());
         tracing::Span::current().record("rule", route.name());
@@ -447,6 +450,7 @@ pub struct GateBuilder {
     trusted_proxies: TrustedProxies,
     max_path_bytes: usize,
     audit_allowed_level: tracing::Level,
+    public_origin: Option<String>,
     readiness_cache: Duration,
     readiness_timeout: Duration,
     errors: Vec<ConfigError>,
@@ -462,6 +466,7 @@ impl Default for GateBuilder {
             trusted_proxies: TrustedProxies::none(),
             max_path_bytes: DEFAULT_MAX_PATH_BYTES,
             audit_allowed_level: tracing::Level::INFO,
+            public_origin: None,
             readiness_cache: DEFAULT_READINESS_CACHE,
             readiness_timeout: DEFAULT_READINESS_TIMEOUT,
             errors: Vec::new(),
@@ -514,6 +519,18 @@ impl GateBuilder {
     /// a hostile path costs nothing and never fills an audit line. Defaults to 8 KiB.
     pub fn max_path_bytes(mut self, bytes: usize) -> Self {
         self.max_path_bytes = bytes;
+        self
+    }
+
+    /// The origin clients reach this service at, `scheme://host[:port]` with no path
+    /// (`https://api.example.com`): the URI a DPoP proof's `htu` must name is this origin and
+    /// the path the client sent (RFC 9449 §4.3), never the `Host` header, which a client
+    /// chooses. Compared after RFC 3986 normalisation (case of scheme and host, default port).
+    /// Defaults to none: DPoP requests are then refused (401 `invalid_dpop_proof`), no `DPoP`
+    /// challenge is offered, and the Gate logs a warning at build when an authenticator accepts
+    /// DPoP.
+    pub fn public_origin(mut self, origin: impl Into<String>) -> Self {
+        self.public_origin = Some(origin.into());
         self
     }
 
@@ -583,9 +600,29 @@ impl GateBuilder {
             )));
         }
         let (sources, always_asked) = self.check_schemes()?;
+        let public_origin = match &self.public_origin {
+            Some(origin) => Some(
+                crate::request::normalize_origin(origin)
+                    .map_err(|why| ConfigError::new(why).with_key("public_origin"))?,
+            ),
+            None => {
+                if sources.iter().any(|(s, _)| s.is_authorization("dpop")) {
+                    tracing::warn!(
+                        target: "portcullis::audit",
+                        "an authenticator accepts DPoP but the Gate has no public_origin: every \
+                         DPoP request will be refused"
+                    );
+                }
+                None
+            }
+        };
         let mut challenges: Vec<Challenge> = Vec::new();
-        for authenticator in &self.authenticators {
-            let challenge = authenticator.challenge();
+        for challenge in self.authenticators.iter().flat_map(|a| a.challenges()) {
+            // DPoP is offered only by a Gate that knows its public origin: without it, no proof
+            // can be checked (and DPoP requests are refused).
+            if public_origin.is_none() && challenge.scheme().eq_ignore_ascii_case("dpop") {
+                continue;
+            }
             if !challenges
                 .iter()
                 .any(|c| c.scheme().eq_ignore_ascii_case(challenge.scheme()))
@@ -619,6 +656,7 @@ impl GateBuilder {
                 max_path_bytes: self.max_path_bytes,
                 audit_allowed_level: self.audit_allowed_level,
                 metrics,
+                public_origin,
                 readiness: ReadinessCache::new(self.readiness_cache),
                 readiness_timeout: self.readiness_timeout,
             }),
@@ -743,4 +781,90 @@ fn path_start(path: &str) -> &str {
 
 fn display_ip(ip: Option<IpAddr>) -> String {
     ip.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use http::{HeaderMap, Method, Uri};
+
+    use super::*;
+    use crate::audit::CapturedLogs;
+    use crate::future::BoxFuture;
+
+    /// Reads `Authorization: DPoP` and offers Bearer and DPoP, as the bearer authenticators do;
+    /// authenticates with the public origin it was handed as the subject.
+    #[derive(Debug)]
+    struct DpopReader;
+
+    impl Authenticator for DpopReader {
+        fn scheme(&self) -> Scheme {
+            Scheme::new("dpop_reader")
+        }
+
+        fn challenge(&self) -> Challenge {
+            Challenge::new("Bearer")
+        }
+
+        fn challenges(&self) -> Vec<Challenge> {
+            vec![Challenge::new("Bearer"), Challenge::new("DPoP")]
+        }
+
+        fn sources(&self) -> Vec<CredentialSource> {
+            vec![CredentialSource::authorization("DPoP")]
+        }
+
+        fn authenticate<'a>(&'a self, request: &'a RequestView<'a>) -> BoxFuture<'a, Outcome> {
+            let origin = request.public_origin().unwrap_or("none").to_owned();
+            Box::pin(async move {
+                Outcome::Authenticated(Principal::new(
+                    origin,
+                    crate::principal::SubjectKind::User,
+                    self.scheme(),
+                ))
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn the_public_origin_is_normalised_and_handed_to_authenticators() {
+        let gate = Gate::builder()
+            .authenticator(DpopReader)
+            .public_origin("HTTPS://API.Example.com:443/")
+            .build()
+            .unwrap();
+        let names: Vec<_> = gate.challenges().iter().map(Challenge::scheme).collect();
+        assert_eq!(names, ["Bearer", "DPoP"]);
+        let (method, uri, mut headers) = (Method::GET, Uri::from_static("/x"), HeaderMap::new());
+        headers.insert("authorization", "DPoP t".parse().unwrap());
+        let principal = gate
+            .check(&RequestView::new(&method, &uri, &headers))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(principal.subject(), "https://api.example.com");
+        let kept = Gate::builder()
+            .authenticator(DpopReader)
+            .public_origin("http://127.0.0.1:8080")
+            .build()
+            .unwrap();
+        let principal = kept
+            .check(&RequestView::new(&method, &uri, &headers))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(principal.subject(), "http://127.0.0.1:8080");
+    }
+
+    #[test]
+    fn without_a_public_origin_dpop_is_not_offered_and_a_warning_is_logged() {
+        let captured = CapturedLogs::start();
+        let gate = Gate::builder().authenticator(DpopReader).build().unwrap();
+        let names: Vec<_> = gate.challenges().iter().map(Challenge::scheme).collect();
+        assert_eq!(names, ["Bearer"]);
+        let logs = captured.text();
+        assert!(
+            logs.contains("WARN") && logs.contains("public_origin"),
+            "{logs}"
+        );
+    }
 }

@@ -93,7 +93,7 @@
 //! | `sqlite` | [`store::SqliteStore`]: users and API keys in a SQLite file (compiles SQLite, C) | yes |
 //! | `postgres` | [`store::PostgresStore`]: users and API keys in PostgreSQL | no |
 //! | `jwks` | `jwt::ReqwestClient`: fetches JWKS, discovery documents and introspection answers. Implies `jwt` | no |
-//! | `redis` | `lockout::RedisFailureStore`: lockout counters shared by many instances. Implies `basic` | no |
+//! | `redis` | `lockout::RedisFailureStore`: lockout counters shared by many instances; with `jwt`, `jwt::dpop::RedisReplayCache`: DPoP proofs seen by any instance. Implies `basic` | no |
 //! | `test-util` | [`testing`]: the test kit for a service's own tests (tokens with any claims, a JWKS server on 127.0.0.1, a principal on a test request, seeded memory stores, cheap argon2). For `[dev-dependencies]` only: a Gate built with it logs a WARN | no |
 //! | `cli` | the `portcullis` admin command (users, keys, tokens, config check/explain). Implies `basic`, `api-key`, `jwt`, `introspection` and `jwks` | no |
 //!
@@ -181,6 +181,8 @@ mod json;
 #[cfg(feature = "api-key")]
 mod key_format;
 mod principal;
+#[cfg(feature = "redis")]
+mod redis;
 mod request;
 mod route;
 mod secret;

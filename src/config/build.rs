@@ -43,18 +43,6 @@ impl Config {
             .map_err(|e| self.source.locate_error(e))
     }
 
-    /// A Gate builder with the `[gate]` settings.
-    fn gate_builder(&self) -> GateBuilder {
-        let mut builder = Gate::builder().trusted_proxies(self.trusted_proxies.clone());
-        if let Some(bytes) = self.max_path_bytes {
-            builder = builder.max_path_bytes(bytes);
-        }
-        if let Some(level) = self.audit_allowed_level {
-            builder = builder.audit_allowed_level(level);
-        }
-        builder
-    }
-
     async fn build_unlocated(&self, kept: &mut Kept) -> Result<Services, ConfigError> {
         let stores = open_stores(self.store.as_ref(), self.base_dir.as_deref()).await?;
         let mut builder = self.gate_builder();
@@ -145,11 +133,32 @@ impl Config {
             reason = "only the bearer-token sections read `self`"
         )
     )]
+    /// The Gate's own settings: `[gate]`.
+    fn gate_builder(&self) -> GateBuilder {
+        let mut builder = Gate::builder().trusted_proxies(self.trusted_proxies.clone());
+        if let Some(origin) = &self.public_origin {
+            builder = builder.public_origin(origin.clone());
+        }
+        if let Some(bytes) = self.max_path_bytes {
+            builder = builder.max_path_bytes(bytes);
+        }
+        if let Some(level) = self.audit_allowed_level {
+            builder = builder.audit_allowed_level(level);
+        }
+        builder
+    }
+
     fn bearer_authenticators(&self, builder: GateBuilder) -> Result<GateBuilder, ConfigError> {
         #[cfg(any(feature = "jwt", feature = "introspection"))]
         let mut builder = builder;
         #[cfg(any(feature = "jwt", feature = "introspection"))]
         let base = self.base_dir.as_deref();
+        // One set of DPoP rules and one replay cache for both bearer authenticators.
+        #[cfg(feature = "jwt")]
+        let dpop = match &self.jwt {
+            Some(settings) => settings.dpop_settings(base)?,
+            None => None,
+        };
         #[cfg(feature = "jwt")]
         if let Some(settings) = &self.jwt {
             let mut settings = settings.clone();
@@ -163,6 +172,9 @@ impl Config {
                 }
             }
             let mut jwt = settings.builder()?;
+            if let Some(dpop) = &dpop {
+                jwt = jwt.dpop(dpop.clone());
+            }
             if let Some(client) = &self.http_client {
                 jwt = jwt.http_client(Arc::clone(client));
             }
@@ -184,7 +196,11 @@ impl Config {
             {
                 settings.api_key_prefix = Some(prefix.get_ref().clone());
             }
-            builder = builder.authenticator(settings.build_with_client(self.http_client.clone())?);
+            builder = builder.authenticator(settings.build_with_client(
+                self.http_client.clone(),
+                #[cfg(feature = "jwt")]
+                dpop,
+            )?);
         }
         Ok(builder)
     }

@@ -106,6 +106,7 @@ pub struct Config {
     max_path_bytes: Option<usize>,
     /// `[gate] audit_allowed_level`.
     audit_allowed_level: Option<tracing::Level>,
+    public_origin: Option<String>,
     upstream_paths: UpstreamPaths,
     /// The client that fetches keys and calls the introspection endpoint; `None` for the
     /// default one (feature `jwks`).

@@ -10,6 +10,7 @@
 //! marked for encryption only, and shared secrets (`oct`) from a remote JWKS: anyone who can read
 //! a published JWKS would hold the secret.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
@@ -20,7 +21,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::algorithm::{Algorithm, Family};
-use super::compact::BASE64URL;
+use super::compact::{BASE64URL, Present};
 use super::error::{KeyError, KeyErrorKind};
 use crate::json;
 
@@ -570,4 +571,172 @@ fn parsed(algorithm: Algorithm, der: &[u8]) -> Result<ParsedPublicKey, KeyError>
             format!("not a valid {algorithm} public key: {e}"),
         )
     })
+}
+
+/// The public-key members of a DPoP proof's `jwk` header (RFC 9449 §4.2), borrowed, with the
+/// private members noted only to refuse them.
+#[derive(Deserialize)]
+pub(crate) struct ProofJwk<'a> {
+    #[serde(borrow)]
+    kty: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    crv: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    x: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    y: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    n: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    e: Option<Cow<'a, str>>,
+    #[serde(default)]
+    d: Present,
+    #[serde(default)]
+    p: Present,
+    #[serde(default)]
+    q: Present,
+    #[serde(default)]
+    dp: Present,
+    #[serde(default)]
+    dq: Present,
+    #[serde(default)]
+    qi: Present,
+    #[serde(default)]
+    oth: Present,
+    #[serde(default)]
+    k: Present,
+}
+
+/// The key of a DPoP proof, for `algorithm`, with its RFC 7638 SHA-256 thumbprint (base64url).
+/// The same rules as a JWKS key: RSA of 2048 to 8192 bits, P-256 for ES256, P-384 for ES384,
+/// Ed25519 for EdDSA; and no private member, nor a shared secret.
+pub(crate) fn proof_key(
+    algorithm: Algorithm,
+    jwk: &ProofJwk<'_>,
+) -> Result<(VerifyingKey, String), KeyError> {
+    let private = [
+        &jwk.d, &jwk.p, &jwk.q, &jwk.dp, &jwk.dq, &jwk.qi, &jwk.oth, &jwk.k,
+    ];
+    if private.iter().any(|member| member.is_some()) {
+        return Err(KeyError::new(
+            KeyErrorKind::NotAllowed,
+            "the key carries private members",
+        ));
+    }
+    let (key, canonical) = match (jwk.kty.as_deref(), algorithm.family()) {
+        (Some("RSA"), Family::Rsa) => proof_rsa(algorithm, jwk)?,
+        (Some("EC"), Family::Ec) => proof_ec(algorithm, jwk)?,
+        (Some("OKP"), Family::Ed) => proof_okp(algorithm, jwk)?,
+        (Some("oct"), _) => {
+            return Err(KeyError::new(
+                KeyErrorKind::NotAllowed,
+                "a shared secret (`oct`) proves nothing",
+            ));
+        }
+        _ => {
+            return Err(KeyError::new(
+                KeyErrorKind::AlgorithmMismatch,
+                format!("the key type does not fit {algorithm}"),
+            ));
+        }
+    };
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, canonical.as_bytes());
+    Ok((key, BASE64URL.encode(digest.as_ref())))
+}
+
+/// A required member of a proof's JWK, and its bytes.
+fn proof_member<'j>(
+    member: &'j Option<Cow<'_, str>>,
+    name: &'static str,
+) -> Result<(&'j str, Vec<u8>), KeyError> {
+    let text = member
+        .as_deref()
+        .ok_or_else(|| KeyError::new(KeyErrorKind::Malformed, format!("no `{name}`")))?;
+    let bytes = BASE64URL.decode(text).map_err(|_| {
+        KeyError::new(
+            KeyErrorKind::Malformed,
+            format!("`{name}` is not unpadded base64url"),
+        )
+    })?;
+    Ok((text, bytes))
+}
+
+/// An RSA proof key and its RFC 7638 members, in order.
+fn proof_rsa(algorithm: Algorithm, jwk: &ProofJwk<'_>) -> Result<(VerifyingKey, String), KeyError> {
+    let (n, n_bytes) = proof_member(&jwk.n, "n")?;
+    let (e, e_bytes) = proof_member(&jwk.e, "e")?;
+    let key = rsa_key(algorithm, strip_zeros(&n_bytes), strip_zeros(&e_bytes))?;
+    Ok((key, format!(r#"{{"e":"{e}","kty":"RSA","n":"{n}"}}"#)))
+}
+
+/// A P-256 or P-384 proof key, its curve fitting `algorithm`.
+fn proof_ec(algorithm: Algorithm, jwk: &ProofJwk<'_>) -> Result<(VerifyingKey, String), KeyError> {
+    let (crv, len) = match (jwk.crv.as_deref(), algorithm) {
+        (Some("P-256"), Algorithm::ES256) => ("P-256", 32),
+        (Some("P-384"), Algorithm::ES384) => ("P-384", 48),
+        _ => {
+            return Err(KeyError::new(
+                KeyErrorKind::AlgorithmMismatch,
+                format!("the curve does not fit {algorithm}"),
+            ));
+        }
+    };
+    let (x, x_bytes) = proof_member(&jwk.x, "x")?;
+    let (y, y_bytes) = proof_member(&jwk.y, "y")?;
+    if x_bytes.len() != len || y_bytes.len() != len {
+        return Err(KeyError::new(
+            KeyErrorKind::Malformed,
+            "EC coordinates of the wrong length",
+        ));
+    }
+    let mut point = Vec::with_capacity(1 + 2 * len);
+    point.push(0x04);
+    point.extend_from_slice(&x_bytes);
+    point.extend_from_slice(&y_bytes);
+    let key = VerifyingKey::from_der(algorithm, &point)?;
+    Ok((
+        key,
+        format!(r#"{{"crv":"{crv}","kty":"EC","x":"{x}","y":"{y}"}}"#),
+    ))
+}
+
+/// An Ed25519 proof key.
+fn proof_okp(algorithm: Algorithm, jwk: &ProofJwk<'_>) -> Result<(VerifyingKey, String), KeyError> {
+    if jwk.crv.as_deref() != Some("Ed25519") {
+        return Err(KeyError::new(
+            KeyErrorKind::Unsupported,
+            "only the Ed25519 curve is supported for OKP keys",
+        ));
+    }
+    let (x, x_bytes) = proof_member(&jwk.x, "x")?;
+    if x_bytes.len() != 32 {
+        return Err(KeyError::new(
+            KeyErrorKind::Malformed,
+            "an Ed25519 key is 32 bytes",
+        ));
+    }
+    let key = VerifyingKey::from_der(algorithm, &x_bytes)?;
+    Ok((key, format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{x}"}}"#)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// RFC 7638 §3.1's example key and thumbprint; private members and shared secrets refused.
+    #[test]
+    fn proof_keys_have_the_rfc_7638_thumbprint() {
+        let n = "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw";
+        let jwk =
+            format!(r#"{{"kty":"RSA","n":"{n}","e":"AQAB","alg":"RS256","kid":"2011-04-29"}}"#);
+        let parsed: ProofJwk<'_> = serde_json::from_str(&jwk).unwrap();
+        let (_, jkt) = proof_key(Algorithm::RS256, &parsed).unwrap();
+        assert_eq!(jkt, "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs");
+        let private = format!(r#"{{"kty":"RSA","n":"{n}","e":"AQAB","d":null}}"#);
+        let parsed: ProofJwk<'_> = serde_json::from_str(&private).unwrap();
+        let err = proof_key(Algorithm::RS256, &parsed).unwrap_err();
+        assert_eq!(err.kind(), KeyErrorKind::NotAllowed);
+        let secret: ProofJwk<'_> = serde_json::from_str(r#"{"kty":"oct","k":"AAAA"}"#).unwrap();
+        assert!(proof_key(Algorithm::ES256, &secret).is_err());
+    }
 }

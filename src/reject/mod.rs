@@ -21,6 +21,8 @@ mod reason;
 mod refusal;
 
 pub use reason::Reason;
+/// The header a server's DPoP nonce travels in (RFC 9449 §8).
+const DPOP_NONCE: http::HeaderName = http::HeaderName::from_static("dpop-nonce");
 
 /// What went wrong, as a growable list; reach it through [`Rejection::kind`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -91,6 +93,7 @@ pub struct PublicRejection {
     scheme: Option<Scheme>,
     retry_after: Option<Duration>,
     scopes: Vec<String>,
+    dpop_nonce: Option<Box<str>>,
 }
 
 impl PublicRejection {
@@ -99,13 +102,21 @@ impl PublicRejection {
         scheme: Option<Scheme>,
         retry_after: Option<Duration>,
         scopes: Vec<String>,
+        dpop_nonce: Option<Box<str>>,
     ) -> Self {
         Self {
             kind,
             scheme,
             retry_after,
             scopes,
+            dpop_nonce,
         }
+    }
+
+    /// The nonce a DPoP refusal asks the client to put in its next proof (sent as
+    /// `DPoP-Nonce`, RFC 9449 §8), if any.
+    pub fn dpop_nonce(&self) -> Option<&str> {
+        self.dpop_nonce.as_deref()
     }
 
     /// What went wrong, as a class.
@@ -206,6 +217,10 @@ impl Challenge {
         self.scheme.eq_ignore_ascii_case("bearer")
     }
 
+    fn is_dpop(&self) -> bool {
+        self.scheme.eq_ignore_ascii_case("dpop")
+    }
+
     /// The header value; `None` only if a parameter holds a character no header may carry.
     pub fn to_header_value(&self) -> Option<HeaderValue> {
         HeaderValue::from_str(&self.to_string()).ok()
@@ -277,7 +292,8 @@ impl RejectionResponder for ProblemJson {
     }
 }
 
-/// Adds the `WWW-Authenticate` and `Retry-After` headers a rejection needs to any response.
+/// Adds the `WWW-Authenticate`, `DPoP-Nonce` and `Retry-After` headers a rejection needs to any
+/// response.
 pub fn add_standard_headers<B>(
     response: &mut Response<B>,
     rejection: &PublicRejection,
@@ -288,6 +304,11 @@ pub fn add_standard_headers<B>(
         if let Some(value) = challenge.to_header_value() {
             headers.append(WWW_AUTHENTICATE, value);
         }
+    }
+    if let Some(nonce) = rejection.dpop_nonce()
+        && let Ok(value) = HeaderValue::from_str(nonce)
+    {
+        headers.insert(DPOP_NONCE, value);
     }
     if let Some(after) = rejection.retry_after() {
         // Round up: "Retry-After: 0" would invite an immediate retry that is still refused.

@@ -50,6 +50,13 @@ pub enum Reason {
     /// `introspection_inactive`: the introspection endpoint says the token is not active, or
     /// not an access token (401).
     IntrospectionInactive,
+    /// `dpop_proof_invalid`: a DPoP proof (RFC 9449) is missing its parts, malformed, not
+    /// signed by the token's key, for another request, too old, replayed, or without the nonce
+    /// the server asked for (401).
+    DpopProofInvalid,
+    /// `dpop_required`: a DPoP-bound token sent as a bearer token, or a token that is not bound
+    /// where its issuer's DPoP mode is `required` (401).
+    DpopRequired,
     /// `ip_denied`: the client IP is refused by an `ip_ranges` rule, or unknown to it (401/403).
     IpDenied,
     /// `group_denied`: the caller is not in the groups a `groups` rule needs (403).
@@ -96,6 +103,8 @@ impl Reason {
         Reason::TokenIssuer,
         Reason::TokenClaims,
         Reason::IntrospectionInactive,
+        Reason::DpopProofInvalid,
+        Reason::DpopRequired,
         Reason::IpDenied,
         Reason::GroupDenied,
         Reason::ScopeInsufficient,
@@ -126,6 +135,8 @@ impl Reason {
             Reason::TokenIssuer => "token_issuer",
             Reason::TokenClaims => "token_claims",
             Reason::IntrospectionInactive => "introspection_inactive",
+            Reason::DpopProofInvalid => "dpop_proof_invalid",
+            Reason::DpopRequired => "dpop_required",
             Reason::IpDenied => "ip_denied",
             Reason::GroupDenied => "group_denied",
             Reason::ScopeInsufficient => "scope_insufficient",
