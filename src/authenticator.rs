@@ -43,6 +43,13 @@ pub trait Authenticator: fmt::Debug + Send + Sync + 'static {
     /// The `WWW-Authenticate` challenge this scheme adds to a 401.
     fn challenge(&self) -> Challenge;
 
+    /// Every `WWW-Authenticate` challenge this authenticator adds to a 401, for one that
+    /// accepts its credential under several auth-schemes (a JWT authenticator taking tokens as
+    /// `Bearer` and `DPoP` offers both). Defaults to [`challenge`](Self::challenge) alone.
+    fn challenges(&self) -> Vec<Challenge> {
+        vec![self.challenge()]
+    }
+
     /// Where this authenticator reads its credential: each source is one credential. An empty
     /// list (a credential the request's headers and query do not carry, such as a client
     /// certificate in the extensions) means it is asked on every request.
@@ -102,6 +109,13 @@ impl CredentialSource {
 
     fn of(part: Part) -> Self {
         Self { parts: vec![part] }
+    }
+
+    /// Whether this source is an `Authorization` header with auth-scheme `scheme` (lowercase).
+    pub(crate) fn is_authorization(&self, scheme: &str) -> bool {
+        self.parts
+            .iter()
+            .any(|part| matches!(part, Part::Authorization(s) if s == scheme))
     }
 
     /// Whether `request` carries any part of this credential.

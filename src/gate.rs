@@ -49,6 +49,7 @@ struct Inner {
     responder: Box<dyn RejectionResponder>,
     trusted_proxies: TrustedProxies,
     max_path_bytes: usize,
+    public_origin: Option<String>,
 }
 
 impl Gate {
@@ -97,7 +98,9 @@ impl Gate {
         let method = request.method().as_str();
         let path = request.path();
         let client_ip = self.admit(request, trace)?;
-        let request = request.with_client_ip(client_ip);
+        let request = request
+            .with_client_ip(client_ip)
+            .with_public_origin(self.inner.public_origin.as_deref());
         let (route_index, route) = self.route_for(request.method(), path);
         let audit = self.audit(method, path, client_ip, route.name());
 
@@ -319,6 +322,7 @@ pub struct GateBuilder {
     responder: Box<dyn RejectionResponder>,
     trusted_proxies: TrustedProxies,
     max_path_bytes: usize,
+    public_origin: Option<String>,
     errors: Vec<ConfigError>,
 }
 
@@ -331,6 +335,7 @@ impl Default for GateBuilder {
             responder: Box::new(ProblemJson),
             trusted_proxies: TrustedProxies::none(),
             max_path_bytes: DEFAULT_MAX_PATH_BYTES,
+            public_origin: None,
             errors: Vec::new(),
         }
     }
@@ -384,6 +389,17 @@ impl GateBuilder {
         self
     }
 
+    /// The origin clients reach this service at, `scheme://host[:port]` with no path
+    /// (`https://api.example.com`): the URI a DPoP proof's `htu` must name is this origin and
+    /// the path the client sent (RFC 9449 §4.3), never the `Host` header, which a client
+    /// chooses. Compared after RFC 3986 normalisation (case of scheme and host, default port).
+    /// Defaults to none: DPoP requests are then refused (401 `invalid_dpop_proof`), and the
+    /// Gate logs a warning at build when an authenticator accepts them.
+    pub fn public_origin(mut self, origin: impl Into<String>) -> Self {
+        self.public_origin = Some(origin.into());
+        self
+    }
+
     /// The policy for requests no rule matches. Defaults to [`Authenticated`]: a path you forgot
     /// to list is closed, not open.
     pub fn default_policy(mut self, policy: impl Policy) -> Self {
@@ -419,9 +435,24 @@ impl GateBuilder {
             )));
         }
         let (sources, always_asked) = self.check_schemes()?;
+        let public_origin = match &self.public_origin {
+            Some(origin) => Some(
+                crate::request::normalize_origin(origin)
+                    .map_err(|why| ConfigError::new(why).with_key("public_origin"))?,
+            ),
+            None => {
+                if sources.iter().any(|(s, _)| s.is_authorization("dpop")) {
+                    tracing::warn!(
+                        target: "portcullis::audit",
+                        "an authenticator accepts DPoP but the Gate has no public_origin: every \
+                         DPoP request will be refused"
+                    );
+                }
+                None
+            }
+        };
         let mut challenges: Vec<Challenge> = Vec::new();
-        for authenticator in &self.authenticators {
-            let challenge = authenticator.challenge();
+        for challenge in self.authenticators.iter().flat_map(|a| a.challenges()) {
             if !challenges
                 .iter()
                 .any(|c| c.scheme().eq_ignore_ascii_case(challenge.scheme()))
@@ -446,6 +477,7 @@ impl GateBuilder {
                 responder: self.responder,
                 trusted_proxies: self.trusted_proxies,
                 max_path_bytes: self.max_path_bytes,
+                public_origin,
             }),
         })
     }

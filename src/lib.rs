@@ -174,6 +174,8 @@ mod json;
 #[cfg(feature = "api-key")]
 mod key_format;
 mod principal;
+#[cfg(feature = "redis")]
+mod redis;
 mod request;
 mod route;
 mod secret;

@@ -132,8 +132,29 @@ pub struct Principal {
     expires_at: Option<DateTime<Utc>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     client_ip: Option<IpAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    confirmation: Option<Confirmation>,
+    /// The token's `cnf.jkt`: the key it is bound to, before any proof is checked.
+    #[serde(skip)]
+    bound_jkt: Option<Box<str>>,
     #[serde(skip)]
     claims: Option<Arc<Claims>>,
+}
+
+/// What the credential was bound to and proven with on this request (RFC 7800 `cnf`): a token
+/// that only its holder's key can use. Read it with [`Principal::confirmation`]; the
+/// [`SenderConstrained`](crate::policy::SenderConstrained) policy admits only principals that
+/// have one.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Confirmation {
+    /// A DPoP-bound token (RFC 9449) whose proof, signed by the key with this thumbprint, was
+    /// verified on this request.
+    Dpop {
+        /// The RFC 7638 SHA-256 thumbprint of the proof's key, base64url: the token's `cnf.jkt`.
+        jkt: String,
+    },
 }
 
 type ClaimMap = serde_json::Map<String, serde_json::Value>;
@@ -173,6 +194,8 @@ impl Principal {
             issued_at: None,
             expires_at: None,
             client_ip: None,
+            confirmation: None,
+            bound_jkt: None,
             claims: None,
         }
     }
@@ -252,6 +275,30 @@ impl Principal {
         self.credential_id = id.map(str::to_owned);
         self.issued_at = issued_at;
         self.expires_at = expires_at;
+    }
+
+    /// Records the key the credential was bound to and proven with on this request.
+    pub fn with_confirmation(mut self, confirmation: Confirmation) -> Self {
+        self.confirmation = Some(confirmation);
+        self
+    }
+
+    /// How the credential was bound to its holder and proven on this request (a DPoP proof),
+    /// or `None` for a bearer credential that anyone holding it could use.
+    pub fn confirmation(&self) -> Option<&Confirmation> {
+        self.confirmation.as_ref()
+    }
+
+    /// Records the key the token is bound to (its `cnf.jkt`).
+    #[cfg(any(feature = "jwt", feature = "introspection"))]
+    pub(crate) fn set_bound_jkt(&mut self, jkt: Option<&str>) {
+        self.bound_jkt = jkt.map(Box::from);
+    }
+
+    /// The key the token is bound to (its `cnf.jkt`), proven or not.
+    #[cfg(any(feature = "jwt", feature = "introspection"))]
+    pub(crate) fn bound_jkt(&self) -> Option<&str> {
+        self.bound_jkt.as_deref()
     }
 
     pub(crate) fn set_client_ip(&mut self, ip: Option<IpAddr>) {

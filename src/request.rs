@@ -22,6 +22,7 @@ pub struct RequestView<'a> {
     headers: &'a HeaderMap,
     peer: Option<SocketAddr>,
     client_ip: Option<IpAddr>,
+    public_origin: Option<&'a str>,
 }
 
 impl<'a> RequestView<'a> {
@@ -33,6 +34,7 @@ impl<'a> RequestView<'a> {
             headers,
             peer: None,
             client_ip: None,
+            public_origin: None,
         }
     }
 
@@ -56,6 +58,19 @@ impl<'a> RequestView<'a> {
     pub(crate) fn with_client_ip(mut self, ip: Option<IpAddr>) -> Self {
         self.client_ip = ip;
         self
+    }
+
+    pub(crate) fn with_public_origin(mut self, origin: Option<&'a str>) -> Self {
+        self.public_origin = origin;
+        self
+    }
+
+    /// The origin clients reach the service at (`https://api.example.com`), as the Gate's
+    /// [`public_origin`](crate::GateBuilder::public_origin) sets it, normalised (lowercase,
+    /// no default port). With the path, it makes the URI a DPoP proof's `htu` must name. `None`
+    /// before the Gate has seen the request or when none is configured.
+    pub fn public_origin(&self) -> Option<&'a str> {
+        self.public_origin
     }
 
     /// The request method.
@@ -124,6 +139,68 @@ pub(crate) fn split_authorization(value: &str) -> (&str, Option<&str>) {
         Some((scheme, rest)) => (scheme, Some(rest.trim_start_matches(' '))),
         None => (value, None),
     }
+}
+
+/// A public origin, checked and normalised (RFC 3986 §6.2.2, §6.2.3): `http` or `https`, a
+/// host, an optional port, nothing else; scheme and host lowercase, the default port dropped.
+pub(crate) fn normalize_origin(origin: &str) -> Result<String, String> {
+    let (scheme, rest) = origin
+        .split_once("://")
+        .ok_or_else(|| format!("`{origin}` is not an origin (scheme://host[:port])"))?;
+    let scheme = scheme.to_ascii_lowercase();
+    let default_port = match scheme.as_str() {
+        "https" => "443",
+        "http" => "80",
+        _ => return Err(format!("`{origin}`: the scheme must be http or https")),
+    };
+    let rest = rest.strip_suffix('/').unwrap_or(rest);
+    if rest.is_empty()
+        || rest
+            .bytes()
+            .any(|b| matches!(b, b'/' | b'?' | b'#' | b'@' | b'%' | b'\\') || !b.is_ascii_graphic())
+    {
+        return Err(format!(
+            "`{origin}`: an origin is scheme://host[:port], without path, query, user or escapes"
+        ));
+    }
+    let (host, port) = split_host_port(rest)
+        .ok_or_else(|| format!("`{origin}`: not a host with an optional numeric port"))?;
+    if host.is_empty() {
+        return Err(format!("`{origin}` has no host"));
+    }
+    let host = host.to_ascii_lowercase();
+    Ok(match port {
+        Some(port) if port.as_str() != default_port => format!("{scheme}://{host}:{port}"),
+        _ => format!("{scheme}://{host}"),
+    })
+}
+
+/// `host[:port]` or `[v6]:port` apart; the port without leading zeros. `None` for a port that
+/// is not a number below 65536.
+pub(crate) fn split_host_port(authority: &str) -> Option<(&str, Option<String>)> {
+    let (host, port) = if authority.starts_with('[') {
+        let end = authority.find(']')?;
+        match &authority[end + 1..] {
+            "" => (&authority[..=end], None),
+            rest => (&authority[..=end], Some(rest.strip_prefix(':')?)),
+        }
+    } else {
+        match authority.split_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (authority, None),
+        }
+    };
+    let port = match port {
+        None => None,
+        Some(port) => {
+            if port.is_empty() || !port.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            let number: u32 = port.parse().ok().filter(|n| *n < 65536)?;
+            Some(number.to_string())
+        }
+    };
+    Some((host, port))
 }
 
 #[cfg(test)]

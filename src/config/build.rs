@@ -47,6 +47,9 @@ impl Config {
         let stores = open_stores(self.store.as_ref(), self.base_dir.as_deref()).await?;
         let mut builder: GateBuilder =
             Gate::builder().trusted_proxies(self.trusted_proxies.clone());
+        if let Some(origin) = &self.public_origin {
+            builder = builder.public_origin(origin.clone());
+        }
         if let Some(bytes) = self.max_path_bytes {
             builder = builder.max_path_bytes(bytes);
         }
@@ -142,6 +145,12 @@ impl Config {
         let mut builder = builder;
         #[cfg(any(feature = "jwt", feature = "introspection"))]
         let base = self.base_dir.as_deref();
+        // One set of DPoP rules and one replay cache for both bearer authenticators.
+        #[cfg(feature = "jwt")]
+        let dpop = match &self.jwt {
+            Some(settings) => settings.dpop_settings(base)?,
+            None => None,
+        };
         #[cfg(feature = "jwt")]
         if let Some(settings) = &self.jwt {
             let mut settings = settings.clone();
@@ -155,6 +164,9 @@ impl Config {
                 }
             }
             let mut jwt = settings.builder()?;
+            if let Some(dpop) = &dpop {
+                jwt = jwt.dpop(dpop.clone());
+            }
             if let Some(client) = &self.http_client {
                 jwt = jwt.http_client(Arc::clone(client));
             }
@@ -176,7 +188,11 @@ impl Config {
             {
                 settings.api_key_prefix = Some(prefix.get_ref().clone());
             }
-            builder = builder.authenticator(settings.build_with_client(self.http_client.clone())?);
+            builder = builder.authenticator(settings.build_with_client(
+                self.http_client.clone(),
+                #[cfg(feature = "jwt")]
+                dpop,
+            )?);
         }
         Ok(builder)
     }

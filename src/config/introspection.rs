@@ -104,6 +104,13 @@ pub(super) struct IntrospectionSettings {
     /// Also read tokens from the `access_token` query parameter. Dangerous. Defaults to `false`.
     #[serde(default)]
     pub(crate) dangerous_allow_query_token: bool,
+    /// DPoP (RFC 9449): `allowed`, `required` or `disabled`; proofs are checked by the
+    /// `[jwt.dpop]` rules when there is such a section. Defaults to `allowed`. Needs the `jwt`
+    /// feature for anything but `disabled`.
+    #[cfg(feature = "jwt")]
+    pub(crate) dpop: Option<crate::jwt::dpop::DpopMode>,
+    #[cfg(not(feature = "jwt"))]
+    pub(crate) dpop: Option<String>,
 }
 
 impl IntrospectionSettings {
@@ -111,6 +118,14 @@ impl IntrospectionSettings {
     /// fit `auth_method` here, every other rule through the builder's own check. Errors name the
     /// key.
     pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+        #[cfg(not(feature = "jwt"))]
+        if self.dpop.as_deref().is_some_and(|mode| mode != "disabled") {
+            return Err(ConfigError::new(
+                "DPoP proofs are verified with the `jwt` feature, which this build leaves out; \
+                 set `dpop = \"disabled\"` or enable it",
+            )
+            .with_key("introspection.dpop"));
+        }
         let secret_given =
             !self.client_id.is_empty() || !self.client_secret_file.as_os_str().is_empty();
         match self.auth_method {
@@ -174,11 +189,21 @@ impl IntrospectionSettings {
     pub(crate) fn build_with_client(
         &self,
         client: Option<Arc<dyn HttpClient>>,
+        #[cfg(feature = "jwt")] dpop: Option<crate::jwt::dpop::DpopSettings>,
     ) -> Result<IntrospectionAuthenticator, ConfigError> {
         self.validate()?;
-        self.builder(self.client_auth()?, client)?
-            .build()
-            .map_err(|e| e.in_section("introspection"))
+        #[allow(unused_mut, reason = "DPoP settings only with the `jwt` feature")]
+        let mut builder = self.builder(self.client_auth()?, client)?;
+        #[cfg(feature = "jwt")]
+        {
+            if let Some(mode) = self.dpop {
+                builder = builder.dpop_mode(mode);
+            }
+            if let Some(dpop) = dpop {
+                builder = builder.dpop(dpop);
+            }
+        }
+        builder.build().map_err(|e| e.in_section("introspection"))
     }
 
     /// The builder these settings describe, with `auth` and `client`.

@@ -1,12 +1,14 @@
 //! The `[jwt]` section: its TOML shape and how it becomes a [`JwtAuthenticator`].
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::Deserialize;
 
 use super::duration::{DurationSetting, LifetimeCap};
 use super::{mapping, read_secret};
 use crate::error::ConfigError;
+use crate::jwt::dpop::{DpopMode, DpopSettings, MemoryReplayCache, ReplayCache};
 use crate::jwt::{
     Algorithm, JwksCacheConfig, JwtAuthenticator, JwtAuthenticatorBuilder, KeySet, KeySource,
     VerifyingKey,
@@ -51,6 +53,44 @@ pub(super) struct JwtSettings {
     pub(crate) dangerous_skip_audience_check: bool,
     /// How remote key sets are fetched and cached.
     pub(crate) jwks: Option<JwksSettings>,
+    /// `[jwt.dpop]`: the rules for DPoP proofs (RFC 9449), for this section's issuers and for
+    /// `[introspection]`.
+    pub(crate) dpop: Option<DpopToml>,
+}
+
+/// `[jwt.dpop]`: how DPoP proofs are checked and where seen proofs are remembered.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct DpopToml {
+    /// How long after its `iat` a proof is accepted. Defaults to `60s`.
+    pub(crate) max_age: Option<DurationSetting>,
+    /// How far in the future a proof's `iat` may be. Defaults to `5s`.
+    pub(crate) max_future_skew: Option<DurationSetting>,
+    /// The proof algorithms accepted (public-key ones only). Defaults to ES256, ES384, RS256,
+    /// PS256, PS384, EdDSA.
+    pub(crate) algorithms: Option<Vec<Algorithm>>,
+    /// `memory` or a Redis URL (`redis://`, `rediss://`). Defaults to `memory`.
+    pub(crate) replay_store: Option<String>,
+    /// The most proofs the memory replay store holds. Defaults to 100000.
+    pub(crate) replay_capacity: Option<usize>,
+    /// Namespace of the Redis replay store's keys. Defaults to none.
+    pub(crate) redis_key_prefix: Option<String>,
+    /// The CA file for a `rediss://` replay store. Defaults to the system's roots.
+    pub(crate) redis_ca_file: Option<PathBuf>,
+    /// Accept proofs without remembering them while the Redis replay store is unreachable
+    /// (instead of 503). Dangerous: a captured proof can then be replayed. Defaults to `false`.
+    #[serde(default)]
+    pub(crate) dangerous_accept_when_replay_store_down: bool,
+    /// Require a server nonce in proofs (`use_dpop_nonce`). Defaults to `false`.
+    #[serde(default)]
+    pub(crate) use_dpop_nonce: bool,
+    /// How long a nonce is accepted. Defaults to `5m`.
+    pub(crate) nonce_lifetime: Option<DurationSetting>,
+    /// A file holding the nonce key (at least 32 bytes), the same on every instance. Defaults
+    /// to a random key per process.
+    pub(crate) nonce_secret_file: Option<PathBuf>,
+    /// The largest `DPoP` header accepted, in bytes. Defaults to 8192.
+    pub(crate) max_proof_bytes: Option<usize>,
 }
 
 /// One `[[jwt.issuers]]` entry: the issuer and exactly one key source.
@@ -76,6 +116,8 @@ pub(super) struct IssuerSettings {
     /// The `kid` of the `pem_file` or `secret_file` key. Defaults to none (the key serves tokens
     /// without a matching `kid`).
     pub(crate) kid: Option<String>,
+    /// This issuer's DPoP mode: `allowed`, `required` or `disabled`. Defaults to `allowed`.
+    pub(crate) dpop: Option<DpopMode>,
 }
 
 /// `[jwt.jwks]`: how remote key sets are fetched and cached (see [`JwksCacheConfig`]).
@@ -110,8 +152,35 @@ impl JwtSettings {
         for (i, issuer) in self.issuers.iter().enumerate() {
             let source = issuer.source(&format!("jwt.issuers[{i}]"))?;
             builder = builder.issuer(issuer.issuer.clone(), source);
+            if let Some(mode) = issuer.dpop {
+                builder = builder.issuer_dpop_mode(issuer.issuer.clone(), mode);
+            }
         }
         Ok(builder)
+    }
+
+    /// The key of the first setting that turns DPoP on explicitly (and so needs
+    /// `[gate] public_origin`): `[jwt.dpop]`, or an issuer's `dpop` other than `disabled`.
+    pub(crate) fn explicit_dpop_key(&self) -> Option<String> {
+        if self.dpop.is_some() {
+            return Some("jwt.dpop".to_owned());
+        }
+        self.issuers
+            .iter()
+            .position(|i| i.dpop.is_some_and(|mode| mode != DpopMode::Disabled))
+            .map(|i| format!("jwt.issuers[{i}].dpop"))
+    }
+
+    /// `[jwt.dpop]` as settings, its replay store opened (without connecting) and its nonce key
+    /// read; `None` without the section (the defaults apply).
+    pub(crate) fn dpop_settings(
+        &self,
+        base: Option<&Path>,
+    ) -> Result<Option<DpopSettings>, ConfigError> {
+        let Some(toml) = &self.dpop else {
+            return Ok(None);
+        };
+        toml.settings(base).map(Some)
     }
 
     /// Checks what can be checked without reading a file or the network: here, what only the
@@ -133,7 +202,11 @@ impl JwtSettings {
         builder
             .check(&static_algorithms)
             .map(|_| ())
-            .map_err(|e| e.in_section("jwt"))
+            .map_err(|e| e.in_section("jwt"))?;
+        if let Some(dpop) = &self.dpop {
+            dpop.validate()?;
+        }
+        Ok(())
     }
 
     /// Everything but the issuers, whose key sources may need files read.
@@ -176,6 +249,142 @@ impl JwtSettings {
             builder = builder.jwks_cache(jwks.config()?);
         }
         Ok(builder)
+    }
+}
+
+impl DpopToml {
+    /// The checks that need no file or network.
+    fn validate(&self) -> Result<(), ConfigError> {
+        self.base_settings().checked("jwt.dpop").map(|_| ())?;
+        match self.replay_store.as_deref() {
+            None | Some("memory") => {
+                for (given, key) in [
+                    (self.redis_key_prefix.is_some(), "redis_key_prefix"),
+                    (self.redis_ca_file.is_some(), "redis_ca_file"),
+                    (
+                        self.dangerous_accept_when_replay_store_down,
+                        "dangerous_accept_when_replay_store_down",
+                    ),
+                ] {
+                    if given {
+                        return Err(ConfigError::new(
+                            "this goes with a Redis `replay_store`, not the memory one",
+                        )
+                        .with_key(format!("jwt.dpop.{key}")));
+                    }
+                }
+                if self.replay_capacity == Some(0) {
+                    return Err(ConfigError::new("replay_capacity must be above zero")
+                        .with_key("jwt.dpop.replay_capacity"));
+                }
+            }
+            Some(url)
+                if url.starts_with("redis://")
+                    || url.starts_with("rediss://")
+                    || url.starts_with("redis+unix://") =>
+            {
+                if cfg!(not(feature = "redis")) {
+                    return Err(ConfigError::new(
+                        "a Redis replay store needs the `redis` feature, which this build leaves out",
+                    )
+                    .with_key("jwt.dpop.replay_store"));
+                }
+                if self.replay_capacity.is_some() {
+                    return Err(
+                        ConfigError::new("replay_capacity goes with the memory store")
+                            .with_key("jwt.dpop.replay_capacity"),
+                    );
+                }
+            }
+            Some(_) => {
+                return Err(ConfigError::new(
+                    "`memory` or a Redis URL (redis://, rediss://, redis+unix://)",
+                )
+                .with_key("jwt.dpop.replay_store"));
+            }
+        }
+        if self.nonce_secret_file.is_some() && !self.use_dpop_nonce {
+            return Err(
+                ConfigError::new("a nonce key goes with `use_dpop_nonce = true`")
+                    .with_key("jwt.dpop.nonce_secret_file"),
+            );
+        }
+        Ok(())
+    }
+
+    /// Everything but the replay store and the nonce key.
+    fn base_settings(&self) -> DpopSettings {
+        let mut settings = DpopSettings::new();
+        if let Some(age) = self.max_age {
+            settings = settings.max_age(age.get());
+        }
+        if let Some(skew) = self.max_future_skew {
+            settings = settings.max_future_skew(skew.get());
+        }
+        if let Some(algorithms) = &self.algorithms {
+            settings = settings.algorithms(algorithms.iter().copied());
+        }
+        if let Some(bytes) = self.max_proof_bytes {
+            settings = settings.max_proof_bytes(bytes);
+        }
+        if let Some(lifetime) = self.nonce_lifetime {
+            settings = settings.nonce_lifetime(lifetime.get());
+        }
+        settings.use_nonce(self.use_dpop_nonce)
+    }
+
+    fn settings(&self, base: Option<&Path>) -> Result<DpopSettings, ConfigError> {
+        self.validate()?;
+        let mut settings = self.base_settings();
+        if let Some(path) = &self.nonce_secret_file {
+            let path = match base {
+                Some(base) if path.is_relative() => base.join(path),
+                _ => path.clone(),
+            };
+            let secret = read_secret(&path, "DPoP nonce key")
+                .map_err(|e| e.with_key("jwt.dpop.nonce_secret_file"))?;
+            settings = settings.nonce_secret(secret.expose_secret().as_bytes());
+        }
+        let replay: Arc<dyn ReplayCache> = match self.replay_store.as_deref() {
+            None | Some("memory") => Arc::new(MemoryReplayCache::new(
+                self.replay_capacity
+                    .unwrap_or(crate::jwt::dpop::DEFAULT_REPLAY_CAPACITY),
+            )),
+            #[cfg(feature = "redis")]
+            Some(url) => {
+                let mut builder = crate::jwt::dpop::RedisReplayCache::builder(url);
+                if let Some(prefix) = &self.redis_key_prefix {
+                    builder = builder.key_prefix(prefix.clone());
+                }
+                if let Some(path) = &self.redis_ca_file {
+                    let path = match base {
+                        Some(base) if path.is_relative() => base.join(path),
+                        _ => path.clone(),
+                    };
+                    builder = builder.ca_file(path);
+                }
+                if self.dangerous_accept_when_replay_store_down {
+                    builder = builder.dangerous_accept_when_unreachable();
+                }
+                let cache = builder.build().map_err(|e| {
+                    let key = match e.key() {
+                        Some("ca_file") => "jwt.dpop.redis_ca_file",
+                        Some("key_prefix") => "jwt.dpop.redis_key_prefix",
+                        _ => "jwt.dpop.replay_store",
+                    };
+                    ConfigError::new(e.message().to_owned()).with_key(key)
+                })?;
+                Arc::new(cache)
+            }
+            #[cfg(not(feature = "redis"))]
+            Some(_) => {
+                return Err(
+                    ConfigError::new("a Redis replay store needs the `redis` feature")
+                        .with_key("jwt.dpop.replay_store"),
+                );
+            }
+        };
+        Ok(settings.replay_cache(replay))
     }
 }
 

@@ -104,6 +104,7 @@ pub struct Config {
     default_policy: Arc<dyn Policy>,
     trusted_proxies: TrustedProxies,
     max_path_bytes: Option<usize>,
+    public_origin: Option<String>,
     upstream_paths: UpstreamPaths,
     /// The client that fetches keys and calls the introspection endpoint; `None` for the
     /// default one (feature `jwks`).

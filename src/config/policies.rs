@@ -33,7 +33,9 @@ impl Validator<'_> {
             }
             bytes => bytes.as_ref().map(|b| *b.get_ref()),
         };
+        let public_origin = self.public_origin()?;
         Ok(Config {
+            public_origin,
             source: Source::default(),
             base_dir: None,
             store: self.raw.store.clone(),
@@ -146,6 +148,42 @@ impl Validator<'_> {
             }
         }
         Ok(upstream_paths)
+    }
+
+    /// `[gate] public_origin`, normalised; required when DPoP is set up explicitly (a
+    /// `[jwt.dpop]` section, or a `dpop` mode other than `disabled`), since no proof's `htu`
+    /// can be checked without it.
+    fn public_origin(&self) -> Result<Option<String>, ConfigError> {
+        if let Some(origin) = &self.raw.gate.public_origin {
+            return crate::request::normalize_origin(origin.get_ref())
+                .map(Some)
+                .map_err(|why| self.spans.error(origin, "gate.public_origin", why));
+        }
+        #[cfg(feature = "jwt")]
+        if let Some(key) = self
+            .raw
+            .jwt
+            .as_ref()
+            .and_then(|jwt| jwt.explicit_dpop_key())
+        {
+            return Err(ConfigError::new(
+                "DPoP is set up here, but `[gate] public_origin` is missing: proofs name the URI \
+                 they were made for, and the origin clients reach this service at is needed to \
+                 check it",
+            )
+            .with_key(key));
+        }
+        #[cfg(all(feature = "jwt", feature = "introspection"))]
+        if self.raw.introspection.as_ref().is_some_and(|i| {
+            i.dpop
+                .is_some_and(|mode| mode != crate::jwt::dpop::DpopMode::Disabled)
+        }) {
+            return Err(ConfigError::new(
+                "DPoP is set up here, but `[gate] public_origin` is missing",
+            )
+            .with_key("introspection.dpop"));
+        }
+        Ok(None)
     }
 
     /// `[gate]`'s client-IP settings.
@@ -333,6 +371,9 @@ impl Validator<'_> {
         }
         if let Some(kind) = section.kind {
             rules.push(Box::new(KindIs(kind)));
+        }
+        if section.sender_constrained == Some(true) {
+            rules.push(Box::new(crate::policy::SenderConstrained));
         }
         if let Some(ranges) = self.ip_ranges(section, key)? {
             rules.push(Box::new(ranges));

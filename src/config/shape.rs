@@ -104,6 +104,7 @@ pub(super) struct RawGate {
     pub(super) forwarded_header: Option<Spanned<String>>,
     pub(super) max_forwarded_entries: Option<usize>,
     pub(super) max_path_bytes: Option<Spanned<usize>>,
+    pub(super) public_origin: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -125,6 +126,7 @@ pub(super) struct RawPolicy {
     pub(super) all: Option<Vec<Spanned<String>>>,
     pub(super) any: Option<Vec<Spanned<String>>>,
     pub(super) not: Option<Spanned<String>>,
+    pub(super) sender_constrained: Option<bool>,
     #[serde(default)]
     pub(super) report_only: bool,
 }

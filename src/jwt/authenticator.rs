@@ -8,6 +8,7 @@ use super::algorithm::Algorithm;
 use super::bearer::{BearerLocator, is_jws_shaped};
 use super::claims::{ClaimMapping, Claims, Verified};
 use super::compact;
+use super::dpop::{self, DpopError, DpopMode, DpopSettings};
 use super::error::{FetchError, TokenError, TokenErrorKind};
 use super::http::{HttpClient, default_http_client};
 use super::jwks::{JwksCacheConfig, KeySource, RemoteKeys, resolve};
@@ -60,11 +61,17 @@ struct Inner {
     max_token_size: usize,
     max_kid_len: usize,
     locator: BearerLocator,
+    dpop: DpopSettings,
+    /// Whether some issuer's DPoP mode is not `disabled`: `Authorization: DPoP` is read.
+    dpop_read: bool,
+    /// Whether every issuer's DPoP mode is `required`: no token is accepted as `Bearer`.
+    dpop_only: bool,
 }
 
 struct IssuerEntry {
     issuer: String,
     keys: Keys,
+    dpop: DpopMode,
 }
 
 enum Keys {
@@ -80,13 +87,65 @@ impl JwtAuthenticator {
 
     /// Verifies a token and maps it to a principal, as for a request (without the Gate's
     /// policies). For tools and tests; the Gate calls [`Authenticator::authenticate`].
+    ///
+    /// A DPoP-bound token (`cnf.jkt`) is refused here, as it is when sent as `Bearer`, and so
+    /// is an unbound one whose issuer requires DPoP: check those with
+    /// [`verify_dpop`](Self::verify_dpop).
     pub async fn verify(&self, token: &str) -> Result<Principal, TokenError> {
+        let (principal, mode) = self.verify_token(token).await?;
+        dpop::check_bearer(principal, mode)
+    }
+
+    /// Verifies a token sent as `Authorization: DPoP` with its `proof`, for a request of
+    /// `method` to `url` (the full URI; query and fragment are ignored), as for a request but
+    /// without the Gate's policies, the nonce and the replay cache (the server's state). Says
+    /// which check failed ([`DpopError::kind`]). For tools and tests.
+    pub async fn verify_dpop(
+        &self,
+        token: &str,
+        proof: &str,
+        method: &str,
+        url: &str,
+    ) -> Result<Principal, DpopError> {
+        let verified = dpop::verify_proof(
+            proof,
+            method,
+            url,
+            Some(token),
+            &self.inner.dpop,
+            std::time::SystemTime::now(),
+        )?;
+        let (principal, mode) = self.verify_token(token).await.map_err(DpopError::token)?;
+        if mode == DpopMode::Disabled {
+            return Err(DpopError::new(
+                dpop::DpopErrorKind::NotAccepted,
+                "DPoP is disabled for the token's issuer",
+            ));
+        }
+        dpop::check_binding(principal.bound_jkt(), &verified)?;
+        let jkt = verified.jkt().to_owned();
+        Ok(principal.with_confirmation(crate::principal::Confirmation::Dpop { jkt }))
+    }
+
+    /// The token's checks, signature and claims, with its issuer's DPoP mode; no binding rule.
+    async fn verify_token(&self, token: &str) -> Result<(Principal, DpopMode), TokenError> {
         let inner = &self.inner;
         let token = compact::parse(token, inner.max_token_size, inner.max_kid_len)?;
         if !inner.algorithms.contains(&token.alg) {
             return Err(TokenError::new(
                 TokenErrorKind::UnsupportedAlgorithm,
                 format!("{} is not an allowed algorithm", token.alg),
+            ));
+        }
+        // A DPoP proof is never an access token (RFC 9449 §4.2: its own `typ`).
+        if token
+            .typ
+            .as_deref()
+            .is_some_and(|typ| typ.eq_ignore_ascii_case("dpop+jwt"))
+        {
+            return Err(TokenError::new(
+                TokenErrorKind::InvalidType,
+                "a DPoP proof (`typ: dpop+jwt`) is not an access token",
             ));
         }
         inner.rules.check_typ(token.typ.as_deref())?;
@@ -112,7 +171,7 @@ impl JwtAuthenticator {
             .claims
             .principal(&claims, Scheme::JWT, times, verified)?;
         principal.set_claims_json(token.payload);
-        Ok(principal)
+        Ok((principal, issuer.dpop))
     }
 
     /// Fetches every remote key set now: call it at start-up to fail fast, or to load keys before
@@ -177,15 +236,46 @@ impl Authenticator for JwtAuthenticator {
     }
 
     fn challenge(&self) -> Challenge {
-        Challenge::new("Bearer").param("realm", self.inner.realm.clone())
+        if self.inner.dpop_only {
+            dpop::challenge(&self.inner.dpop)
+        } else {
+            Challenge::new("Bearer").param("realm", self.inner.realm.clone())
+        }
+    }
+
+    fn challenges(&self) -> Vec<Challenge> {
+        let mut challenges = vec![self.challenge()];
+        if self.inner.dpop_read && !self.inner.dpop_only {
+            challenges.push(dpop::challenge(&self.inner.dpop));
+        }
+        challenges
     }
 
     fn sources(&self) -> Vec<CredentialSource> {
-        self.inner.locator.sources()
+        let mut sources = self.inner.locator.sources();
+        if self.inner.dpop_read {
+            sources.push(dpop::source());
+        }
+        sources
     }
 
     fn authenticate<'a>(&'a self, request: &'a RequestView<'a>) -> BoxFuture<'a, Outcome> {
         Box::pin(async move {
+            if self.inner.dpop_read {
+                match dpop::find(request, Self::accepts) {
+                    Ok(Some(credential)) => {
+                        let verify = self.verify_token(credential.token);
+                        return match dpop::check(request, credential, &self.inner.dpop, verify)
+                            .await
+                        {
+                            Ok(principal) => Outcome::Authenticated(principal),
+                            Err(err) => Outcome::Rejected(err.into_rejection(Scheme::JWT)),
+                        };
+                    }
+                    Ok(None) => {}
+                    Err(rejection) => return Outcome::Rejected(rejection.for_scheme(Scheme::JWT)),
+                }
+            }
             let token = match self.inner.locator.find(request, Self::accepts) {
                 Ok(Some(token)) => token,
                 Ok(None) => return Outcome::Abstain,
@@ -232,6 +322,9 @@ pub struct JwtAuthenticatorBuilder {
     http_client: Option<Arc<dyn HttpClient>>,
     jwks: JwksCacheConfig,
     allow_query: bool,
+    dpop: DpopSettings,
+    dpop_mode: DpopMode,
+    issuer_dpop_modes: Vec<(String, DpopMode)>,
 }
 
 impl Default for JwtAuthenticatorBuilder {
@@ -252,6 +345,9 @@ impl Default for JwtAuthenticatorBuilder {
             http_client: None,
             jwks: JwksCacheConfig::default(),
             allow_query: false,
+            dpop: DpopSettings::default(),
+            dpop_mode: DpopMode::default(),
+            issuer_dpop_modes: Vec::new(),
         }
     }
 }
@@ -390,6 +486,27 @@ impl JwtAuthenticatorBuilder {
         self
     }
 
+    /// The rules for DPoP proofs (RFC 9449) and where seen proofs are remembered. Defaults to
+    /// [`DpopSettings::default`]: 60 s `max_age`, 5 s future skew, an in-memory replay cache.
+    pub fn dpop(mut self, settings: DpopSettings) -> Self {
+        self.dpop = settings;
+        self
+    }
+
+    /// The DPoP mode of every issuer not given its own with
+    /// [`issuer_dpop_mode`](Self::issuer_dpop_mode). Defaults to [`DpopMode::Allowed`].
+    pub fn dpop_mode(mut self, mode: DpopMode) -> Self {
+        self.dpop_mode = mode;
+        self
+    }
+
+    /// The DPoP mode of `issuer`'s tokens, which must be an issuer added with
+    /// [`issuer`](Self::issuer). Defaults to [`dpop_mode`](Self::dpop_mode)'s.
+    pub fn issuer_dpop_mode(mut self, issuer: impl Into<String>, mode: DpopMode) -> Self {
+        self.issuer_dpop_modes.push((issuer.into(), mode));
+        self
+    }
+
     /// Checks every setting and builds the authenticator.
     pub fn build(self) -> Result<JwtAuthenticator, ConfigError> {
         crypto_backend_check()?;
@@ -409,6 +526,9 @@ impl JwtAuthenticatorBuilder {
             algorithms,
         } = self.check(&static_algorithms)?;
         let issuers = self.issuer_entries()?;
+        let dpop = self.dpop.clone().checked("dpop")?;
+        let dpop_read = issuers.iter().any(|i| i.dpop != DpopMode::Disabled);
+        let dpop_only = issuers.iter().all(|i| i.dpop == DpopMode::Required);
         Ok(JwtAuthenticator {
             inner: Arc::new(Inner {
                 realm: self.realm,
@@ -432,6 +552,9 @@ impl JwtAuthenticatorBuilder {
                     scheme: Scheme::JWT,
                     allow_query: self.allow_query,
                 },
+                dpop,
+                dpop_read,
+                dpop_only,
             }),
         })
     }
@@ -444,6 +567,7 @@ impl JwtAuthenticatorBuilder {
         static_algorithms: &[(usize, Algorithm)],
     ) -> Result<Checked, ConfigError> {
         self.check_issuers()?;
+        self.check_dpop_modes()?;
         let required = self.check_settings()?;
         let typ = match &self.typ {
             Some(typ) if typ.trim().is_empty() => {
@@ -477,6 +601,28 @@ impl JwtAuthenticatorBuilder {
                     })?;
                 }
                 _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Every issuer given a DPoP mode is a configured one, given one mode.
+    fn check_dpop_modes(&self) -> Result<(), ConfigError> {
+        for (i, (issuer, _)) in self.issuer_dpop_modes.iter().enumerate() {
+            if !self.issuers.iter().any(|(known, _)| known == issuer) {
+                return Err(ConfigError::new(format!(
+                    "a DPoP mode is given for `{issuer}`, which is not a configured issuer"
+                ))
+                .with_key(key("issuers")));
+            }
+            if self.issuer_dpop_modes[..i]
+                .iter()
+                .any(|(other, _)| other == issuer)
+            {
+                return Err(ConfigError::new(format!(
+                    "issuer `{issuer}` is given a DPoP mode twice"
+                ))
+                .with_key(key("issuers")));
             }
         }
         Ok(())
@@ -630,9 +776,15 @@ impl JwtAuthenticatorBuilder {
                     Keys::Remote(Arc::new(RemoteKeys::new(issuer, None, client, self.jwks)))
                 }
             };
+            let dpop = self
+                .issuer_dpop_modes
+                .iter()
+                .find(|(named, _)| named == issuer)
+                .map_or(self.dpop_mode, |(_, mode)| *mode);
             issuers.push(IssuerEntry {
                 issuer: issuer.clone(),
                 keys,
+                dpop,
             });
         }
         Ok(issuers)

@@ -249,6 +249,7 @@ impl ClaimMapping {
         let mut principal = Principal::new(subject, kind, scheme);
         principal.set_names(groups.0, scopes.0);
         principal.set_credential(claims.jti.as_deref(), times.issued_at, times.expires_at);
+        principal.set_bound_jkt(claims.cnf_jkt.as_deref());
         Ok(principal)
     }
 }
@@ -316,6 +317,8 @@ pub(crate) struct Claims<'a> {
     /// Introspection's `token_type` (RFC 7662 §2.2): `Bearer` for an access token; a refresh
     /// token, if the endpoint names it, says so here.
     pub(crate) token_type: Option<Cow<'a, str>>,
+    /// The confirmation key's thumbprint (`cnf.jkt`, RFC 9449 §6): a DPoP-bound token.
+    pub(crate) cnf_jkt: Option<Cow<'a, str>>,
     /// Groups claims named by a whole path (`groups`, `cognito:groups`), typed.
     pub(crate) group_lists: Vec<(Cow<'a, str>, Listed<'a>)>,
     /// The top-level members a dotted groups path leads into, parsed whole.
@@ -419,6 +422,21 @@ impl<'de> Visitor<'de> for ClaimsVisitor<'_> {
                     Some(value.as_bool())
                 }),
                 "token_type" => once!(token_type, 13, string(&mut access, "token_type")?),
+                "cnf" => once!(cnf_jkt, 14, {
+                    // Checked whole (an object, no repeated member); only `jkt` is read here.
+                    let Strict(value) = access.next_value()?;
+                    match value {
+                        Value::Null => None,
+                        Value::Object(mut members) => match members.remove("jkt") {
+                            None => None,
+                            Some(Value::String(jkt)) => Some(Cow::Owned(jkt)),
+                            Some(_) => {
+                                return Err(de::Error::custom("`cnf.jkt` is not a string"));
+                            }
+                        },
+                        _ => return Err(de::Error::custom("`cnf` is not an object")),
+                    }
+                }),
                 other => {
                     let paths = &self.mapping.groups;
                     if paths.iter().any(|path| path.descends_from(other)) {

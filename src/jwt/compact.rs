@@ -84,7 +84,7 @@ struct RawHeader<'a> {
 /// `Option` would read as absent (`"zip": null` passed; found by the `jws_compact` fuzz target).
 /// RFC 7515 gives none of these members a `null` form, so a `null` one is refused as any other.
 #[derive(Default)]
-struct Present(bool);
+pub(crate) struct Present(bool);
 
 impl<'de> Deserialize<'de> for Present {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -93,7 +93,7 @@ impl<'de> Deserialize<'de> for Present {
 }
 
 impl Present {
-    fn is_some(&self) -> bool {
+    pub(crate) fn is_some(&self) -> bool {
         self.0
     }
 }

@@ -48,6 +48,11 @@ pub enum TokenErrorKind {
     /// The introspection endpoint names a `token_type` that is not an access token usable as
     /// a bearer token here (a refresh token, say).
     InvalidTokenType,
+    /// The token is DPoP-bound (`cnf.jkt`, RFC 9449) and was sent as a bearer token, without
+    /// its proof.
+    DpopBound,
+    /// The token is not DPoP-bound, and its issuer's DPoP mode is `required`.
+    DpopRequired,
     /// The keys or the introspection endpoint cannot be reached, and there is no last good
     /// answer: an outage, not a bad token (503).
     Unavailable,

@@ -119,14 +119,27 @@ struct Inner {
     jwt_shaped: bool,
     max_token_size: usize,
     locator: BearerLocator,
+    dpop_mode: DpopMode,
+    #[cfg(feature = "jwt")]
+    dpop: super::dpop::DpopSettings,
+}
+
+/// The DPoP mode of an introspection authenticator; without the `jwt` feature (which verifies
+/// proofs), always `disabled`.
+#[cfg(feature = "jwt")]
+use super::dpop::DpopMode;
+#[cfg(not(feature = "jwt"))]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum DpopMode {
+    Disabled,
 }
 
 /// The `token_type`s (RFC 7662 §2.2) that may authenticate here, compared case-insensitively
-/// (RFC 6749 §5.1 token types are). Only access tokens presented as bearer tokens: a refresh
-/// token is for the token endpoint, never a resource server. `DPoP` (RFC 9449) belongs here
-/// once the proof that binds such a token to its sender is checked; until then a DPoP-bound
-/// token sent as a plain bearer token is refused, as RFC 9449 §7.1 asks.
-const ACCEPTED_TOKEN_TYPES: &[&str] = &["Bearer"];
+/// (RFC 6749 §5.1 token types are). Only access tokens: a refresh token is for the token
+/// endpoint, never a resource server. A `DPoP` token (RFC 9449) must carry `cnf.jkt`, and is
+/// then accepted only with its proof; a DPoP-bound token sent as a plain bearer token is
+/// refused, as RFC 9449 §7.1 asks.
+const ACCEPTED_TOKEN_TYPES: &[&str] = &["Bearer", "DPoP"];
 
 impl IntrospectionAuthenticator {
     /// Starts building an authenticator for `endpoint`, authenticating with `auth`.
@@ -137,8 +150,65 @@ impl IntrospectionAuthenticator {
         IntrospectionAuthenticatorBuilder::new(endpoint.into(), auth)
     }
 
-    /// Introspects a token (or answers from the cache) and maps it to a principal.
+    /// Introspects a token (or answers from the cache) and maps it to a principal, as a bearer
+    /// token: one bound to a DPoP key (`cnf.jkt`) is refused, and so is an unbound one when the
+    /// DPoP mode is `required`.
     pub async fn introspect(&self, token: &str) -> Result<Principal, TokenError> {
+        let principal = self.introspect_token(token).await?;
+        if principal.bound_jkt().is_some() {
+            return Err(TokenError::new(
+                TokenErrorKind::DpopBound,
+                "a DPoP-bound token (`cnf.jkt`) was sent as a bearer token",
+            ));
+        }
+        #[cfg(feature = "jwt")]
+        if self.inner.dpop_mode == DpopMode::Required {
+            return Err(TokenError::new(
+                TokenErrorKind::DpopRequired,
+                "tokens must be DPoP-bound and sent with a proof",
+            ));
+        }
+        Ok(principal)
+    }
+
+    /// Introspects a token sent as `Authorization: DPoP` with its `proof`, for a request of
+    /// `method` to `url`, as for a request but without the Gate's policies, the nonce and the
+    /// replay cache. Says which check failed. For tools and tests.
+    #[cfg(feature = "jwt")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
+    pub async fn introspect_dpop(
+        &self,
+        token: &str,
+        proof: &str,
+        method: &str,
+        url: &str,
+    ) -> Result<Principal, super::dpop::DpopError> {
+        use super::dpop::{self, DpopError, DpopErrorKind};
+        let verified = dpop::verify_proof(
+            proof,
+            method,
+            url,
+            Some(token),
+            &self.inner.dpop,
+            std::time::SystemTime::now(),
+        )?;
+        if self.inner.dpop_mode == DpopMode::Disabled {
+            return Err(DpopError::new(
+                DpopErrorKind::NotAccepted,
+                "DPoP is disabled",
+            ));
+        }
+        let principal = self
+            .introspect_token(token)
+            .await
+            .map_err(DpopError::token)?;
+        dpop::check_binding(principal.bound_jkt(), &verified)?;
+        let jkt = verified.jkt().to_owned();
+        Ok(principal.with_confirmation(crate::principal::Confirmation::Dpop { jkt }))
+    }
+
+    /// The answer for a token, from the cache or the endpoint; no binding rule.
+    async fn introspect_token(&self, token: &str) -> Result<Principal, TokenError> {
         let inner = &self.inner;
         if token.len() > inner.max_token_size {
             return Err(TokenError::new(
@@ -260,6 +330,17 @@ impl IntrospectionAuthenticator {
                 ),
             ));
         }
+        if answer
+            .token_type
+            .as_deref()
+            .is_some_and(|t| t.eq_ignore_ascii_case("dpop"))
+            && answer.cnf_jkt.is_none()
+        {
+            return Err(TokenError::new(
+                TokenErrorKind::InvalidTokenType,
+                "the introspected token's token_type is DPoP but it has no `cnf.jkt`",
+            ));
+        }
         if let Some(expected) = &inner.issuer
             && answer.iss.as_deref() != Some(expected.as_str())
         {
@@ -348,15 +429,56 @@ impl Authenticator for IntrospectionAuthenticator {
     }
 
     fn challenge(&self) -> Challenge {
+        #[cfg(feature = "jwt")]
+        if self.inner.dpop_mode == DpopMode::Required {
+            return super::dpop::challenge(&self.inner.dpop);
+        }
         Challenge::new("Bearer").param("realm", self.inner.realm.clone())
     }
 
+    fn challenges(&self) -> Vec<Challenge> {
+        #[cfg(feature = "jwt")]
+        if self.inner.dpop_mode == DpopMode::Allowed {
+            return vec![self.challenge(), super::dpop::challenge(&self.inner.dpop)];
+        }
+        vec![self.challenge()]
+    }
+
     fn sources(&self) -> Vec<CredentialSource> {
-        self.inner.locator.sources()
+        let mut sources = self.inner.locator.sources();
+        #[cfg(feature = "jwt")]
+        if self.inner.dpop_mode != DpopMode::Disabled {
+            sources.push(super::dpop::source());
+        }
+        sources
     }
 
     fn authenticate<'a>(&'a self, request: &'a RequestView<'a>) -> BoxFuture<'a, Outcome> {
         Box::pin(async move {
+            #[cfg(feature = "jwt")]
+            if self.inner.dpop_mode != DpopMode::Disabled {
+                use super::dpop;
+                match dpop::find(request, |t| self.accepts(t)) {
+                    Ok(Some(credential)) => {
+                        let mode = self.inner.dpop_mode;
+                        let token = credential.token;
+                        let verify =
+                            async move { self.introspect_token(token).await.map(|p| (p, mode)) };
+                        return match dpop::check(request, credential, &self.inner.dpop, verify)
+                            .await
+                        {
+                            Ok(principal) => Outcome::Authenticated(principal),
+                            Err(err) => {
+                                Outcome::Rejected(err.into_rejection(Scheme::INTROSPECTION))
+                            }
+                        };
+                    }
+                    Ok(None) => {}
+                    Err(rejection) => {
+                        return Outcome::Rejected(rejection.for_scheme(Scheme::INTROSPECTION));
+                    }
+                }
+            }
             let token = match self.inner.locator.find(request, |t| self.accepts(t)) {
                 Ok(Some(token)) => token,
                 Ok(None) => return Outcome::Abstain,
@@ -406,6 +528,10 @@ pub struct IntrospectionAuthenticatorBuilder {
     jwt_shaped: bool,
     max_token_size: usize,
     allow_query: bool,
+    #[cfg(feature = "jwt")]
+    dpop_mode: DpopMode,
+    #[cfg(feature = "jwt")]
+    dpop: super::dpop::DpopSettings,
 }
 
 /// How long an introspection answer is reused unless configured otherwise
@@ -438,6 +564,10 @@ impl IntrospectionAuthenticatorBuilder {
             jwt_shaped: false,
             max_token_size: super::DEFAULT_MAX_TOKEN_SIZE,
             allow_query: false,
+            #[cfg(feature = "jwt")]
+            dpop_mode: DpopMode::default(),
+            #[cfg(feature = "jwt")]
+            dpop: super::dpop::DpopSettings::default(),
         }
     }
 
@@ -574,6 +704,25 @@ impl IntrospectionAuthenticatorBuilder {
         self
     }
 
+    /// Whether tokens may (`allowed`, the default) or must (`required`) be DPoP-bound and sent
+    /// with a proof (RFC 9449), or DPoP is off (`disabled`). Whatever the mode, an answer with
+    /// `cnf.jkt` is never accepted as a bearer token.
+    #[cfg(feature = "jwt")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
+    pub fn dpop_mode(mut self, mode: DpopMode) -> Self {
+        self.dpop_mode = mode;
+        self
+    }
+
+    /// The rules for DPoP proofs and where seen proofs are remembered. Defaults to
+    /// [`DpopSettings::default`](super::dpop::DpopSettings::default).
+    #[cfg(feature = "jwt")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
+    pub fn dpop(mut self, settings: super::dpop::DpopSettings) -> Self {
+        self.dpop = settings;
+        self
+    }
+
     /// Checks every setting and builds the authenticator.
     pub fn build(self) -> Result<IntrospectionAuthenticator, ConfigError> {
         self.check()?;
@@ -613,6 +762,12 @@ impl IntrospectionAuthenticatorBuilder {
                     scheme: Scheme::INTROSPECTION,
                     allow_query: self.allow_query,
                 },
+                #[cfg(feature = "jwt")]
+                dpop_mode: self.dpop_mode,
+                #[cfg(not(feature = "jwt"))]
+                dpop_mode: DpopMode::Disabled,
+                #[cfg(feature = "jwt")]
+                dpop: self.dpop.checked("dpop")?,
             }),
         })
     }

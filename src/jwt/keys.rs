@@ -10,6 +10,7 @@
 //! marked for encryption only, and shared secrets (`oct`) from a remote JWKS: anyone who can read
 //! a published JWKS would hold the secret.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
@@ -20,7 +21,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::algorithm::{Algorithm, Family};
-use super::compact::BASE64URL;
+use super::compact::{BASE64URL, Present};
 use super::error::{KeyError, KeyErrorKind};
 use crate::json;
 
@@ -570,4 +571,146 @@ fn parsed(algorithm: Algorithm, der: &[u8]) -> Result<ParsedPublicKey, KeyError>
             format!("not a valid {algorithm} public key: {e}"),
         )
     })
+}
+
+/// The public-key members of a DPoP proof's `jwk` header (RFC 9449 §4.2), borrowed, with the
+/// private members noted only to refuse them.
+#[derive(Deserialize)]
+pub(crate) struct ProofJwk<'a> {
+    #[serde(borrow)]
+    kty: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    crv: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    x: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    y: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    n: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    e: Option<Cow<'a, str>>,
+    #[serde(default)]
+    d: Present,
+    #[serde(default)]
+    p: Present,
+    #[serde(default)]
+    q: Present,
+    #[serde(default)]
+    dp: Present,
+    #[serde(default)]
+    dq: Present,
+    #[serde(default)]
+    qi: Present,
+    #[serde(default)]
+    oth: Present,
+    #[serde(default)]
+    k: Present,
+}
+
+/// The key of a DPoP proof, for `algorithm`, with its RFC 7638 SHA-256 thumbprint (base64url).
+/// The same rules as a JWKS key: RSA of 2048 to 8192 bits, P-256 for ES256, P-384 for ES384,
+/// Ed25519 for EdDSA; and no private member, nor a shared secret.
+pub(crate) fn proof_key(
+    algorithm: Algorithm,
+    jwk: &ProofJwk<'_>,
+) -> Result<(VerifyingKey, String), KeyError> {
+    let private = [
+        &jwk.d, &jwk.p, &jwk.q, &jwk.dp, &jwk.dq, &jwk.qi, &jwk.oth, &jwk.k,
+    ];
+    if private.iter().any(|member| member.is_some()) {
+        return Err(KeyError::new(
+            KeyErrorKind::NotAllowed,
+            "the key carries private members",
+        ));
+    }
+    let text = |member: &Option<Cow<'_, str>>, name: &'static str| -> Result<String, KeyError> {
+        match member {
+            Some(value) => Ok(value.to_string()),
+            None => Err(KeyError::new(
+                KeyErrorKind::Malformed,
+                format!("no `{name}`"),
+            )),
+        }
+    };
+    let decode = |value: &str, name: &'static str| {
+        BASE64URL.decode(value).map_err(|_| {
+            KeyError::new(
+                KeyErrorKind::Malformed,
+                format!("`{name}` is not unpadded base64url"),
+            )
+        })
+    };
+    let kty = jwk.kty.as_ref().map(|k| k.as_ref());
+    let (key, canonical) = match (kty, algorithm.family()) {
+        (Some("RSA"), Family::Rsa) => {
+            let (n, e) = (text(&jwk.n, "n")?, text(&jwk.e, "e")?);
+            let key = rsa_key(
+                algorithm,
+                strip_zeros(&decode(&n, "n")?),
+                strip_zeros(&decode(&e, "e")?),
+            )?;
+            (key, format!(r#"{{"e":"{e}","kty":"RSA","n":"{n}"}}"#))
+        }
+        (Some("EC"), Family::Ec) => {
+            let (crv, len) = match (jwk.crv.as_ref().map(|c| c.as_ref()), algorithm) {
+                (Some("P-256"), Algorithm::ES256) => ("P-256", 32),
+                (Some("P-384"), Algorithm::ES384) => ("P-384", 48),
+                _ => {
+                    return Err(KeyError::new(
+                        KeyErrorKind::AlgorithmMismatch,
+                        format!("the curve does not fit {algorithm}"),
+                    ));
+                }
+            };
+            let (x, y) = (text(&jwk.x, "x")?, text(&jwk.y, "y")?);
+            let (xb, yb) = (decode(&x, "x")?, decode(&y, "y")?);
+            if xb.len() != len || yb.len() != len {
+                return Err(KeyError::new(
+                    KeyErrorKind::Malformed,
+                    "EC coordinates of the wrong length",
+                ));
+            }
+            let mut point = Vec::with_capacity(1 + 2 * len);
+            point.push(0x04);
+            point.extend_from_slice(&xb);
+            point.extend_from_slice(&yb);
+            let key = VerifyingKey::from_der(algorithm, &point)?;
+            (
+                key,
+                format!(r#"{{"crv":"{crv}","kty":"EC","x":"{x}","y":"{y}"}}"#),
+            )
+        }
+        (Some("OKP"), Family::Ed) => {
+            if jwk.crv.as_ref().map(|c| c.as_ref()) != Some("Ed25519") {
+                return Err(KeyError::new(
+                    KeyErrorKind::Unsupported,
+                    "only the Ed25519 curve is supported for OKP keys",
+                ));
+            }
+            let x = text(&jwk.x, "x")?;
+            let xb = decode(&x, "x")?;
+            if xb.len() != 32 {
+                return Err(KeyError::new(
+                    KeyErrorKind::Malformed,
+                    "an Ed25519 key is 32 bytes",
+                ));
+            }
+            let key = VerifyingKey::from_der(algorithm, &xb)?;
+            (key, format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{x}"}}"#))
+        }
+        (Some("oct"), _) => {
+            return Err(KeyError::new(
+                KeyErrorKind::NotAllowed,
+                "a shared secret (`oct`) proves nothing",
+            ));
+        }
+        _ => {
+            return Err(KeyError::new(
+                KeyErrorKind::AlgorithmMismatch,
+                format!("the key type does not fit {algorithm}"),
+            ));
+        }
+    };
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, canonical.as_bytes());
+    Ok((key, BASE64URL.encode(digest.as_ref())))
 }

@@ -73,6 +73,9 @@ mod bearer;
 mod claims;
 #[cfg(feature = "jwt")]
 mod compact;
+#[cfg(feature = "jwt")]
+#[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
+pub mod dpop;
 mod error;
 #[cfg(fuzzing)]
 pub(crate) mod fuzz;

@@ -9,16 +9,15 @@
 
 use std::fmt;
 use std::path::PathBuf;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use ::redis::{Client, ConnectionAddr, IntoConnectionInfo, RedisError, Script, TlsCertificates};
+use ::redis::Script;
 
 use super::{FailureRecord, FailureStore};
-use crate::error::{ConfigError, StoreError, StoreErrorKind};
+use crate::error::StoreError;
 use crate::future::BoxFuture;
+use crate::redis::{RedisConnection, RedisOptions};
+pub use crate::redis::{RedisSetting, RedisSettingError};
 
 /// Every key this store writes starts with this.
 const NAMESPACE: &str = "portcullis:lockout:";
@@ -53,10 +52,6 @@ if count <= 0 then redis.call('DEL', KEYS[1]) end
 return 0
 ";
 
-/// How often, at most, an unreachable Redis is reported in the log: an outage under load would
-/// otherwise log twice per request.
-const WARN_EVERY: Duration = Duration::from_secs(10);
-
 /// Brute-force counters in Redis, so that N instances of a service lock an attacker out after as
 /// many failures as one instance would. Made with [`RedisFailureStore::builder`]; give it to
 /// [`Lockout::new`](super::Lockout::new).
@@ -87,25 +82,12 @@ const WARN_EVERY: Duration = Duration::from_secs(10);
 /// # }
 /// ```
 pub struct RedisFailureStore {
-    client: Client,
-    /// `host:port` (or socket path) for messages; never the URL, which may hold a password.
-    address: String,
+    connection: RedisConnection,
     namespace: String,
-    timeout: Duration,
-    retry_after: Duration,
     fail_open: bool,
-    connection: tokio::sync::Mutex<Connection>,
     record_script: Script,
     failures_script: Script,
     forget_script: Script,
-    warnings: Warnings,
-}
-
-/// The connection, or when the last attempt to make one failed.
-#[derive(Default)]
-struct Connection {
-    manager: Option<ConnectionManager>,
-    failed_at: Option<Instant>,
 }
 
 impl RedisFailureStore {
@@ -129,58 +111,6 @@ impl RedisFailureStore {
         format!("{}{key}", self.namespace)
     }
 
-    /// The connection, making it if there is none. After a failed attempt, further attempts wait
-    /// [`retry_after`](RedisFailureStoreBuilder::retry_after), so requests during an outage fail
-    /// at once instead of each waiting for a connection timeout.
-    async fn connection(&self) -> Result<ConnectionManager, StoreError> {
-        let mut connection = self.connection.lock().await;
-        if let Some(manager) = &connection.manager {
-            return Ok(manager.clone());
-        }
-        if connection
-            .failed_at
-            .is_some_and(|at| at.elapsed() < self.retry_after)
-        {
-            return Err(StoreError::new(
-                StoreErrorKind::Unavailable,
-                format!("redis at {} is unreachable", self.address),
-            ));
-        }
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(self.timeout)
-            .set_response_timeout(self.timeout)
-            // The manager retries a lost connection in the background; a request never waits
-            // for more than one attempt.
-            .set_number_of_retries(1)
-            .set_max_delay(self.retry_after.as_millis().try_into().unwrap_or(u64::MAX));
-        let made = tokio::time::timeout(
-            self.timeout,
-            ConnectionManager::new_with_config(self.client.clone(), config),
-        )
-        .await;
-        match made {
-            Ok(Ok(manager)) => {
-                connection.manager = Some(manager.clone());
-                connection.failed_at = None;
-                Ok(manager)
-            }
-            Ok(Err(err)) => {
-                connection.failed_at = Some(Instant::now());
-                Err(self.error(err))
-            }
-            Err(_) => {
-                connection.failed_at = Some(Instant::now());
-                Err(StoreError::new(
-                    StoreErrorKind::Unavailable,
-                    format!(
-                        "redis at {} did not accept a connection within {:?}",
-                        self.address, self.timeout
-                    ),
-                ))
-            }
-        }
-    }
-
     /// Runs `script` on `key` with `args`, within the timeout.
     async fn run<T: ::redis::FromRedisValue>(
         &self,
@@ -188,36 +118,20 @@ impl RedisFailureStore {
         key: &str,
         args: &[u64],
     ) -> Result<T, StoreError> {
-        let mut manager = self.connection().await?;
-        let mut invocation = script.key(self.redis_key(key));
-        for arg in args {
-            invocation.arg(*arg);
-        }
-        match tokio::time::timeout(self.timeout, invocation.invoke_async(&mut manager)).await {
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(err)) => Err(self.error(err)),
-            Err(_) => Err(StoreError::new(
-                StoreErrorKind::Unavailable,
-                format!(
-                    "redis at {} did not answer within {:?}",
-                    self.address, self.timeout
-                ),
-            )),
-        }
-    }
-
-    fn error(&self, err: RedisError) -> StoreError {
-        StoreError::new(
-            StoreErrorKind::Unavailable,
-            format!("redis at {}", self.address),
-        )
-        .with_source(err)
+        self.connection
+            .invoke(script, self.redis_key(key), args)
+            .await
     }
 
     /// Applies the configured choice to a failed operation: the error (fail closed), or `open`
     /// (fail open). Logs either way.
     fn unreachable<T>(&self, err: StoreError, open: T) -> Result<T, StoreError> {
-        self.warnings.warn(&err, self.fail_open);
+        self.connection.warn(
+            &err,
+            self.fail_open,
+            "lockout store",
+            "failures are not counted",
+        );
         if self.fail_open { Ok(open) } else { Err(err) }
     }
 }
@@ -270,24 +184,10 @@ impl FailureStore for RedisFailureStore {
 
     fn clear<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
-            let deleted = async {
-                let mut manager = self.connection().await?;
-                let mut del = ::redis::cmd("DEL");
-                del.arg(self.redis_key(key));
-                match tokio::time::timeout(self.timeout, del.query_async::<u64>(&mut manager)).await
-                {
-                    Ok(Ok(_)) => Ok(()),
-                    Ok(Err(err)) => Err(self.error(err)),
-                    Err(_) => Err(StoreError::new(
-                        StoreErrorKind::Unavailable,
-                        format!(
-                            "redis at {} did not answer within {:?}",
-                            self.address, self.timeout
-                        ),
-                    )),
-                }
-            };
-            match deleted.await {
+            let mut del = ::redis::cmd("DEL");
+            del.arg(self.redis_key(key));
+            let deleted = self.connection.query::<u64>(&del).await.map(|_| ());
+            match deleted {
                 Ok(()) => Ok(()),
                 Err(err) => self.unreachable(err, ()),
             }
@@ -298,10 +198,8 @@ impl FailureStore for RedisFailureStore {
 impl fmt::Debug for RedisFailureStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisFailureStore")
-            .field("address", &self.address)
+            .field("connection", &self.connection)
             .field("namespace", &self.namespace)
-            .field("timeout", &self.timeout)
-            .field("retry_after", &self.retry_after)
             .field("fail_open", &self.fail_open)
             .finish_non_exhaustive()
     }
@@ -372,86 +270,31 @@ impl RedisFailureStoreBuilder {
 
     /// Builds the store. Checks the URL and the settings, reads the CA file; does not connect.
     pub fn build(self) -> Result<RedisFailureStore, RedisSettingError> {
-        let info = self.url.as_str().into_connection_info().map_err(|err| {
-            RedisSettingError::new(RedisSetting::Url, format!("not a usable Redis URL: {err}"))
-        })?;
-        let tls = match &info.addr {
-            ConnectionAddr::TcpTls { insecure, .. } => Some(*insecure),
-            _ => None,
-        };
-        if tls == Some(true) && !self.allow_insecure_tls {
-            return Err(RedisSettingError::new(
-                RedisSetting::Url,
-                "a `#insecure` Redis URL checks no certificate, so anyone on the network path can \
-                 reset the lockout counters; give the CA with `redis_ca_file` instead, or set \
-                 `dangerous_allow_insecure_tls = true`",
-            ));
-        }
-        let client = match (&self.ca_file, tls) {
-            (None, _) => Client::open(info),
-            (Some(path), Some(_)) => {
-                let pem = std::fs::read(path).map_err(|err| {
-                    RedisSettingError::new(
-                        RedisSetting::CaFile,
-                        format!("cannot read `{}`: {err}", path.display()),
-                    )
-                })?;
-                // An empty or non-PEM file would trust nothing and fail every connection later.
-                if !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
-                    return Err(RedisSettingError::new(
-                        RedisSetting::CaFile,
-                        format!("`{}` holds no PEM certificate", path.display()),
-                    ));
-                }
-                let certificates = TlsCertificates {
-                    client_tls: None,
-                    root_cert: Some(pem),
-                };
-                Client::build_with_tls(info, certificates)
-            }
-            (Some(_), None) => {
-                return Err(RedisSettingError::new(
-                    RedisSetting::CaFile,
-                    "a CA file needs a `rediss://` (TLS) URL",
-                ));
-            }
-        }
-        .map_err(|err| {
-            RedisSettingError::new(
-                RedisSetting::Url,
-                format!("not a usable Redis URL or CA file: {err}"),
-            )
-        })?;
-        if self.timeout.is_zero() {
-            return Err(RedisSettingError::new(
-                RedisSetting::Timeout,
-                "the Redis timeout must be above zero",
-            ));
-        }
         if self.prefix.chars().any(char::is_control) {
             return Err(RedisSettingError::new(
                 RedisSetting::KeyPrefix,
                 "the Redis key prefix contains a control character",
             ));
         }
-        let address = client.get_connection_info().addr.to_string();
+        let connection = RedisConnection::open(RedisOptions {
+            url: self.url,
+            timeout: self.timeout,
+            retry_after: self.retry_after,
+            ca_file: self.ca_file,
+            allow_insecure_tls: self.allow_insecure_tls,
+        })?;
         let namespace = if self.prefix.is_empty() {
             NAMESPACE.to_owned()
         } else {
             format!("{NAMESPACE}{}:", self.prefix)
         };
         Ok(RedisFailureStore {
-            client,
-            address,
+            connection,
             namespace,
-            timeout: self.timeout,
-            retry_after: self.retry_after,
             fail_open: self.fail_open,
-            connection: tokio::sync::Mutex::new(Connection::default()),
             record_script: Script::new(RECORD_FAILURE),
             failures_script: Script::new(FAILURES),
             forget_script: Script::new(FORGET_ONE),
-            warnings: Warnings::default(),
         })
     }
 }
@@ -467,104 +310,6 @@ impl fmt::Debug for RedisFailureStoreBuilder {
             .field("ca_file", &self.ca_file)
             .field("allow_insecure_tls", &self.allow_insecure_tls)
             .finish_non_exhaustive()
-    }
-}
-
-/// Rate-limited logging of an unreachable Redis.
-#[derive(Default)]
-struct Warnings {
-    last: Mutex<Option<Instant>>,
-    suppressed: AtomicU64,
-}
-
-impl Warnings {
-    fn warn(&self, err: &StoreError, fail_open: bool) {
-        let now = Instant::now();
-        {
-            // A poisoned lock only means a panic while holding a timestamp; it is still usable.
-            let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
-            if last.is_some_and(|at| now.duration_since(at) < WARN_EVERY) {
-                self.suppressed.fetch_add(1, Ordering::Relaxed);
-                return;
-            }
-            *last = Some(now);
-        }
-        let suppressed = self.suppressed.swap(0, Ordering::Relaxed);
-        if fail_open {
-            tracing::warn!(
-                error = %err,
-                suppressed,
-                "lockout store unreachable: failing open, failures are not counted"
-            );
-        } else {
-            tracing::warn!(
-                error = %err,
-                suppressed,
-                "lockout store unreachable: failing closed, requests that need it get 503"
-            );
-        }
-    }
-}
-
-/// A setting of [`RedisFailureStoreBuilder`], as the builder names it: what a
-/// [`RedisSettingError`] is about.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum RedisSetting {
-    /// The URL given to [`RedisFailureStore::builder`].
-    Url,
-    /// [`RedisFailureStoreBuilder::ca_file`].
-    CaFile,
-    /// [`RedisFailureStoreBuilder::timeout`].
-    Timeout,
-    /// [`RedisFailureStoreBuilder::key_prefix`].
-    KeyPrefix,
-}
-
-impl RedisSetting {
-    /// The builder's name for the setting (`ca_file`).
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Url => "url",
-            Self::CaFile => "ca_file",
-            Self::Timeout => "timeout",
-            Self::KeyPrefix => "key_prefix",
-        }
-    }
-}
-
-/// Why [`RedisFailureStoreBuilder::build`] refused: the setting at fault and what is wrong with
-/// it. Converts into a [`ConfigError`] keyed by the setting's builder name; a configuration file
-/// maps the setting to its own key (`basic.lockout.redis_ca_file`) instead.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{}: {message}", setting.name())]
-pub struct RedisSettingError {
-    setting: RedisSetting,
-    message: String,
-}
-
-impl RedisSettingError {
-    fn new(setting: RedisSetting, message: impl Into<String>) -> Self {
-        Self {
-            setting,
-            message: message.into(),
-        }
-    }
-
-    /// The setting at fault.
-    pub fn setting(&self) -> RedisSetting {
-        self.setting
-    }
-
-    /// What is wrong with it.
-    pub fn message(&self) -> &str {
-        &self.message
-    }
-}
-
-impl From<RedisSettingError> for ConfigError {
-    fn from(error: RedisSettingError) -> Self {
-        ConfigError::new(error.message).with_key(error.setting.name())
     }
 }
 

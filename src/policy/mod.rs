@@ -11,12 +11,17 @@ pub(crate) mod combinators;
 pub(crate) mod evaluate;
 mod expiry;
 mod ip;
+mod sender;
 
+/// What a principal's credential was bound to: read by [`SenderConstrained`] and handlers
+/// ([`Principal::confirmation`](crate::Principal::confirmation)).
+pub use crate::principal::Confirmation;
 pub use builtin::{Anonymous, KindIs};
 pub use combinators::{All, Any, Not, ReportOnly};
 pub use evaluate::{Decision, Denial, PolicyContext};
 pub use expiry::ExpiryCap;
 pub use ip::IpRanges;
+pub use sender::SenderConstrained;
 
 pub(crate) use builtin::{Authenticated, Groups, Public, Schemes, Scopes};
 pub(crate) use evaluate::Policy;

@@ -15,6 +15,9 @@ pub(crate) use rejection::Rejection;
 
 mod refusal;
 
+/// The header a server's DPoP nonce travels in (RFC 9449 §8).
+const DPOP_NONCE: http::HeaderName = http::HeaderName::from_static("dpop-nonce");
+
 /// What went wrong, as a growable list; reach it through [`Rejection::kind`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -76,6 +79,10 @@ impl Challenge {
 
     fn is_bearer(&self) -> bool {
         self.scheme.eq_ignore_ascii_case("bearer")
+    }
+
+    fn is_dpop(&self) -> bool {
+        self.scheme.eq_ignore_ascii_case("dpop")
     }
 
     /// The header value; `None` only if a parameter holds a character no header may carry.
@@ -146,7 +153,8 @@ impl RejectionResponder for ProblemJson {
     }
 }
 
-/// Adds the `WWW-Authenticate` and `Retry-After` headers a rejection needs to any response.
+/// Adds the `WWW-Authenticate`, `DPoP-Nonce` and `Retry-After` headers a rejection needs to any
+/// response.
 pub fn add_standard_headers<B>(
     response: &mut Response<B>,
     rejection: &Rejection,
@@ -157,6 +165,11 @@ pub fn add_standard_headers<B>(
         if let Some(value) = challenge.to_header_value() {
             headers.append(WWW_AUTHENTICATE, value);
         }
+    }
+    if let Some(nonce) = rejection.dpop_nonce()
+        && let Ok(value) = HeaderValue::from_str(nonce)
+    {
+        headers.insert(DPOP_NONCE, value);
     }
     if let Some(after) = rejection.retry_after() {
         // Round up: "Retry-After: 0" would invite an immediate retry that is still refused.

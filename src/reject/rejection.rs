@@ -20,6 +20,16 @@ pub struct Rejection {
     scopes: Vec<String>,
     attempted_subject: Option<Box<str>>,
     attempted_credential_id: Option<Box<str>>,
+    /// The error for the `DPoP` challenge (RFC 9449 §7.1), when the refusal is about a DPoP
+    /// request; the Bearer challenge then carries none.
+    dpop: Option<DpopError>,
+}
+
+/// A DPoP refusal's challenge error and the nonce to send with it.
+#[derive(Clone, Debug)]
+struct DpopError {
+    error: &'static str,
+    nonce: Option<Box<str>>,
 }
 
 impl Rejection {
@@ -32,6 +42,7 @@ impl Rejection {
             scopes: Vec::new(),
             attempted_subject: None,
             attempted_credential_id: None,
+            dpop: None,
         }
     }
 
@@ -123,6 +134,35 @@ impl Rejection {
         self.attempted_credential_id.as_deref()
     }
 
+    /// Marks a refusal of a DPoP request (RFC 9449 §7.1): its `DPoP` challenge carries `error`
+    /// (`invalid_dpop_proof`, `invalid_token` or `use_dpop_nonce`), the Bearer challenge none.
+    pub(crate) fn with_dpop_error(mut self, error: &'static str) -> Self {
+        self.dpop = Some(DpopError { error, nonce: None });
+        self
+    }
+
+    /// Adds the nonce the client must put in its next proof, sent as the `DPoP-Nonce` header
+    /// (RFC 9449 §8).
+    pub(crate) fn with_dpop_nonce(mut self, nonce: String) -> Self {
+        let error = self.dpop.take().map_or("use_dpop_nonce", |d| d.error);
+        self.dpop = Some(DpopError {
+            error,
+            nonce: Some(nonce.into_boxed_str()),
+        });
+        self
+    }
+
+    /// The `error` of the `DPoP` challenge when this refuses a DPoP request
+    /// (`invalid_dpop_proof`, `invalid_token`, `use_dpop_nonce`; RFC 9449 §7.1).
+    pub fn dpop_error(&self) -> Option<&str> {
+        self.dpop.as_ref().map(|d| d.error)
+    }
+
+    /// The nonce sent in the `DPoP-Nonce` header (RFC 9449 §8), when the server asks for one.
+    pub fn dpop_nonce(&self) -> Option<&str> {
+        self.dpop.as_ref().and_then(|d| d.nonce.as_deref())
+    }
+
     /// What went wrong.
     pub fn kind(&self) -> RejectionKind {
         self.kind
@@ -187,6 +227,9 @@ impl Rejection {
     /// rejection is about a bearer credential that was sent. 403 for a missing scope carries the
     /// Bearer challenge with `error="insufficient_scope"`. Other statuses carry none.
     pub fn challenges(&self, enabled: &[Challenge]) -> Vec<Challenge> {
+        if let Some(dpop) = &self.dpop {
+            return self.dpop_challenges(enabled, dpop.error);
+        }
         let bearer_error = match (self.kind, self.scheme) {
             (RejectionKind::InvalidCredentials, Some(Scheme::JWT | Scheme::INTROSPECTION)) => {
                 Some(("invalid_token", "The access token is invalid or expired"))
@@ -221,6 +264,40 @@ impl Rejection {
                 .iter()
                 .filter(|c| c.is_bearer() && bearer_error.is_some())
                 .map(with_bearer_error)
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+impl Rejection {
+    /// A DPoP refusal's challenges: on 401, every scheme's, the `DPoP` one with the error
+    /// (RFC 9449 §7.1); on 400, the `DPoP` one with the error alone; none otherwise.
+    fn dpop_challenges(&self, enabled: &[Challenge], error: &'static str) -> Vec<Challenge> {
+        let description = match error {
+            "invalid_dpop_proof" => "The DPoP proof is invalid",
+            "use_dpop_nonce" => "A DPoP nonce from the server is required",
+            "invalid_request" => "The request carries a malformed DPoP credential",
+            _ => "The access token is invalid or expired",
+        };
+        let with_error = |challenge: &Challenge| {
+            if challenge.is_dpop() {
+                challenge
+                    .clone()
+                    .param("error", error)
+                    .param("error_description", description)
+            } else {
+                challenge.clone()
+            }
+        };
+        match self.kind {
+            RejectionKind::MissingCredentials | RejectionKind::InvalidCredentials => {
+                enabled.iter().map(with_error).collect()
+            }
+            RejectionKind::InvalidRequest => enabled
+                .iter()
+                .filter(|c| c.is_dpop())
+                .map(with_error)
                 .collect(),
             _ => Vec::new(),
         }
