@@ -45,14 +45,7 @@ impl Config {
 
     async fn build_unlocated(&self, kept: &mut Kept) -> Result<Services, ConfigError> {
         let stores = open_stores(self.store.as_ref(), self.base_dir.as_deref()).await?;
-        let mut builder: GateBuilder =
-            Gate::builder().trusted_proxies(self.trusted_proxies.clone());
-        if let Some(origin) = &self.public_origin {
-            builder = builder.public_origin(origin.clone());
-        }
-        if let Some(bytes) = self.max_path_bytes {
-            builder = builder.max_path_bytes(bytes);
-        }
+        let mut builder = self.gate_builder();
         // The key manager comes first, for `[basic] accept_api_keys`; its authenticator is
         // added after Basic's, so the challenges keep their order.
         #[cfg(feature = "api-key")]
@@ -140,6 +133,18 @@ impl Config {
             reason = "only the bearer-token sections read `self`"
         )
     )]
+    /// The Gate's own settings: `[gate]`.
+    fn gate_builder(&self) -> GateBuilder {
+        let mut builder = Gate::builder().trusted_proxies(self.trusted_proxies.clone());
+        if let Some(origin) = &self.public_origin {
+            builder = builder.public_origin(origin.clone());
+        }
+        if let Some(bytes) = self.max_path_bytes {
+            builder = builder.max_path_bytes(bytes);
+        }
+        builder
+    }
+
     fn bearer_authenticators(&self, builder: GateBuilder) -> Result<GateBuilder, ConfigError> {
         #[cfg(any(feature = "jwt", feature = "introspection"))]
         let mut builder = builder;

@@ -623,81 +623,10 @@ pub(crate) fn proof_key(
             "the key carries private members",
         ));
     }
-    let text = |member: &Option<Cow<'_, str>>, name: &'static str| -> Result<String, KeyError> {
-        match member {
-            Some(value) => Ok(value.to_string()),
-            None => Err(KeyError::new(
-                KeyErrorKind::Malformed,
-                format!("no `{name}`"),
-            )),
-        }
-    };
-    let decode = |value: &str, name: &'static str| {
-        BASE64URL.decode(value).map_err(|_| {
-            KeyError::new(
-                KeyErrorKind::Malformed,
-                format!("`{name}` is not unpadded base64url"),
-            )
-        })
-    };
-    let kty = jwk.kty.as_ref().map(|k| k.as_ref());
-    let (key, canonical) = match (kty, algorithm.family()) {
-        (Some("RSA"), Family::Rsa) => {
-            let (n, e) = (text(&jwk.n, "n")?, text(&jwk.e, "e")?);
-            let key = rsa_key(
-                algorithm,
-                strip_zeros(&decode(&n, "n")?),
-                strip_zeros(&decode(&e, "e")?),
-            )?;
-            (key, format!(r#"{{"e":"{e}","kty":"RSA","n":"{n}"}}"#))
-        }
-        (Some("EC"), Family::Ec) => {
-            let (crv, len) = match (jwk.crv.as_ref().map(|c| c.as_ref()), algorithm) {
-                (Some("P-256"), Algorithm::ES256) => ("P-256", 32),
-                (Some("P-384"), Algorithm::ES384) => ("P-384", 48),
-                _ => {
-                    return Err(KeyError::new(
-                        KeyErrorKind::AlgorithmMismatch,
-                        format!("the curve does not fit {algorithm}"),
-                    ));
-                }
-            };
-            let (x, y) = (text(&jwk.x, "x")?, text(&jwk.y, "y")?);
-            let (xb, yb) = (decode(&x, "x")?, decode(&y, "y")?);
-            if xb.len() != len || yb.len() != len {
-                return Err(KeyError::new(
-                    KeyErrorKind::Malformed,
-                    "EC coordinates of the wrong length",
-                ));
-            }
-            let mut point = Vec::with_capacity(1 + 2 * len);
-            point.push(0x04);
-            point.extend_from_slice(&xb);
-            point.extend_from_slice(&yb);
-            let key = VerifyingKey::from_der(algorithm, &point)?;
-            (
-                key,
-                format!(r#"{{"crv":"{crv}","kty":"EC","x":"{x}","y":"{y}"}}"#),
-            )
-        }
-        (Some("OKP"), Family::Ed) => {
-            if jwk.crv.as_ref().map(|c| c.as_ref()) != Some("Ed25519") {
-                return Err(KeyError::new(
-                    KeyErrorKind::Unsupported,
-                    "only the Ed25519 curve is supported for OKP keys",
-                ));
-            }
-            let x = text(&jwk.x, "x")?;
-            let xb = decode(&x, "x")?;
-            if xb.len() != 32 {
-                return Err(KeyError::new(
-                    KeyErrorKind::Malformed,
-                    "an Ed25519 key is 32 bytes",
-                ));
-            }
-            let key = VerifyingKey::from_der(algorithm, &xb)?;
-            (key, format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{x}"}}"#))
-        }
+    let (key, canonical) = match (jwk.kty.as_deref(), algorithm.family()) {
+        (Some("RSA"), Family::Rsa) => proof_rsa(algorithm, jwk)?,
+        (Some("EC"), Family::Ec) => proof_ec(algorithm, jwk)?,
+        (Some("OKP"), Family::Ed) => proof_okp(algorithm, jwk)?,
         (Some("oct"), _) => {
             return Err(KeyError::new(
                 KeyErrorKind::NotAllowed,
@@ -713,4 +642,79 @@ pub(crate) fn proof_key(
     };
     let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, canonical.as_bytes());
     Ok((key, BASE64URL.encode(digest.as_ref())))
+}
+
+/// A required member of a proof's JWK, and its bytes.
+fn proof_member<'j>(
+    member: &'j Option<Cow<'_, str>>,
+    name: &'static str,
+) -> Result<(&'j str, Vec<u8>), KeyError> {
+    let text = member
+        .as_deref()
+        .ok_or_else(|| KeyError::new(KeyErrorKind::Malformed, format!("no `{name}`")))?;
+    let bytes = BASE64URL.decode(text).map_err(|_| {
+        KeyError::new(
+            KeyErrorKind::Malformed,
+            format!("`{name}` is not unpadded base64url"),
+        )
+    })?;
+    Ok((text, bytes))
+}
+
+/// An RSA proof key and its RFC 7638 members, in order.
+fn proof_rsa(algorithm: Algorithm, jwk: &ProofJwk<'_>) -> Result<(VerifyingKey, String), KeyError> {
+    let (n, n_bytes) = proof_member(&jwk.n, "n")?;
+    let (e, e_bytes) = proof_member(&jwk.e, "e")?;
+    let key = rsa_key(algorithm, strip_zeros(&n_bytes), strip_zeros(&e_bytes))?;
+    Ok((key, format!(r#"{{"e":"{e}","kty":"RSA","n":"{n}"}}"#)))
+}
+
+/// A P-256 or P-384 proof key, its curve fitting `algorithm`.
+fn proof_ec(algorithm: Algorithm, jwk: &ProofJwk<'_>) -> Result<(VerifyingKey, String), KeyError> {
+    let (crv, len) = match (jwk.crv.as_deref(), algorithm) {
+        (Some("P-256"), Algorithm::ES256) => ("P-256", 32),
+        (Some("P-384"), Algorithm::ES384) => ("P-384", 48),
+        _ => {
+            return Err(KeyError::new(
+                KeyErrorKind::AlgorithmMismatch,
+                format!("the curve does not fit {algorithm}"),
+            ));
+        }
+    };
+    let (x, x_bytes) = proof_member(&jwk.x, "x")?;
+    let (y, y_bytes) = proof_member(&jwk.y, "y")?;
+    if x_bytes.len() != len || y_bytes.len() != len {
+        return Err(KeyError::new(
+            KeyErrorKind::Malformed,
+            "EC coordinates of the wrong length",
+        ));
+    }
+    let mut point = Vec::with_capacity(1 + 2 * len);
+    point.push(0x04);
+    point.extend_from_slice(&x_bytes);
+    point.extend_from_slice(&y_bytes);
+    let key = VerifyingKey::from_der(algorithm, &point)?;
+    Ok((
+        key,
+        format!(r#"{{"crv":"{crv}","kty":"EC","x":"{x}","y":"{y}"}}"#),
+    ))
+}
+
+/// An Ed25519 proof key.
+fn proof_okp(algorithm: Algorithm, jwk: &ProofJwk<'_>) -> Result<(VerifyingKey, String), KeyError> {
+    if jwk.crv.as_deref() != Some("Ed25519") {
+        return Err(KeyError::new(
+            KeyErrorKind::Unsupported,
+            "only the Ed25519 curve is supported for OKP keys",
+        ));
+    }
+    let (x, x_bytes) = proof_member(&jwk.x, "x")?;
+    if x_bytes.len() != 32 {
+        return Err(KeyError::new(
+            KeyErrorKind::Malformed,
+            "an Ed25519 key is 32 bytes",
+        ));
+    }
+    let key = VerifyingKey::from_der(algorithm, &x_bytes)?;
+    Ok((key, format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{x}"}}"#)))
 }

@@ -316,6 +316,7 @@ impl fmt::Debug for RedisFailureStoreBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::StoreErrorKind;
 
     #[test]
     fn keys_are_namespaced() {

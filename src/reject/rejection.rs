@@ -17,12 +17,14 @@ pub struct Rejection {
     scheme: Option<Scheme>,
     reason: Cow<'static, str>,
     retry_after: Option<Duration>,
-    scopes: Vec<String>,
+    /// A boxed slice (two words, not three): it keeps a `Rejection` within 128 bytes.
+    scopes: Box<[String]>,
     attempted_subject: Option<Box<str>>,
     attempted_credential_id: Option<Box<str>>,
     /// The error for the `DPoP` challenge (RFC 9449 §7.1), when the refusal is about a DPoP
     /// request; the Bearer challenge then carries none.
-    dpop: Option<DpopError>,
+    /// Boxed: most rejections have none, and a `Rejection` travels in every `Result`.
+    dpop: Option<Box<DpopError>>,
 }
 
 /// A DPoP refusal's challenge error and the nonce to send with it.
@@ -39,7 +41,7 @@ impl Rejection {
             scheme: None,
             reason: reason.into(),
             retry_after: None,
-            scopes: Vec::new(),
+            scopes: Box::default(),
             attempted_subject: None,
             attempted_credential_id: None,
             dpop: None,
@@ -137,7 +139,7 @@ impl Rejection {
     /// Marks a refusal of a DPoP request (RFC 9449 §7.1): its `DPoP` challenge carries `error`
     /// (`invalid_dpop_proof`, `invalid_token` or `use_dpop_nonce`), the Bearer challenge none.
     pub(crate) fn with_dpop_error(mut self, error: &'static str) -> Self {
-        self.dpop = Some(DpopError { error, nonce: None });
+        self.dpop = Some(Box::new(DpopError { error, nonce: None }));
         self
     }
 
@@ -145,10 +147,10 @@ impl Rejection {
     /// (RFC 9449 §8).
     pub(crate) fn with_dpop_nonce(mut self, nonce: String) -> Self {
         let error = self.dpop.take().map_or("use_dpop_nonce", |d| d.error);
-        self.dpop = Some(DpopError {
+        self.dpop = Some(Box::new(DpopError {
             error,
             nonce: Some(nonce.into_boxed_str()),
-        });
+        }));
         self
     }
 

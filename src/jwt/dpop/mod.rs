@@ -54,6 +54,8 @@ mod nonce;
 mod proof;
 mod replay;
 mod request;
+#[cfg(test)]
+mod tests;
 
 use std::fmt;
 use std::str::FromStr;

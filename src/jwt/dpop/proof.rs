@@ -390,66 +390,7 @@ impl ParsedProof<'_> {
     ) -> Result<VerifiedProof, DpopError> {
         let claims: ProofClaims<'_> = serde_json::from_slice(&self.payload)
             .map_err(|e| malformed(format!("proof claims: {e}")))?;
-        let Some(htm) = &claims.htm else {
-            return Err(DpopError::new(DpopErrorKind::MethodMismatch, "no `htm`"));
-        };
-        // Case-sensitive (RFC 9110 §9.1: method names are).
-        if htm != method {
-            return Err(DpopError::new(
-                DpopErrorKind::MethodMismatch,
-                format!(
-                    "`htm` {:?} is not {method}",
-                    htm.chars().take(16).collect::<String>()
-                ),
-            ));
-        }
-        let Some(proof_htu) = &claims.htu else {
-            return Err(DpopError::new(DpopErrorKind::UriMismatch, "no `htu`"));
-        };
-        if !htu_matches(proof_htu) {
-            return Err(DpopError::new(
-                DpopErrorKind::UriMismatch,
-                "`htu` does not name this request's URI",
-            ));
-        }
-        let iat = claims
-            .iat
-            .filter(|iat| iat.is_finite())
-            .ok_or_else(|| DpopError::new(DpopErrorKind::Stale, "no `iat`"))?;
-        if now - iat > settings.max_age.as_secs_f64() {
-            return Err(DpopError::new(
-                DpopErrorKind::Stale,
-                format!("the proof is {:.0} s old", now - iat),
-            ));
-        }
-        if iat - now > settings.max_future_skew.as_secs_f64() {
-            return Err(DpopError::new(
-                DpopErrorKind::IssuedInFuture,
-                format!("the proof's `iat` is {:.0} s in the future", iat - now),
-            ));
-        }
-        let jti = match &claims.jti {
-            Some(jti) if !jti.is_empty() && jti.len() <= MAX_JTI_LEN => jti,
-            _ => {
-                return Err(DpopError::new(
-                    DpopErrorKind::InvalidJti,
-                    "`jti` is missing, empty or longer than 256 bytes",
-                ));
-            }
-        };
-        if let Some(token) = access_token {
-            let hash = digest::digest(&digest::SHA256, token.as_bytes());
-            let mut expected = [0u8; 43];
-            let written = BASE64URL
-                .encode_slice(hash.as_ref(), &mut expected)
-                .unwrap_or(0);
-            if claims.ath.as_ref().map(|a| a.as_bytes()) != Some(&expected[..written]) {
-                return Err(DpopError::new(
-                    DpopErrorKind::AccessTokenHashMismatch,
-                    "`ath` is missing or not the access token's hash",
-                ));
-            }
-        }
+        let (iat, jti) = check_claims(&claims, method, htu_matches, access_token, settings, now)?;
         let header: Header<'_> = serde_json::from_slice(&self.header)
             .map_err(|e| malformed(format!("proof header: {e}")))?;
         let jwk = header
@@ -489,11 +430,83 @@ impl ParsedProof<'_> {
         }
         Ok(VerifiedProof {
             jkt,
-            jti: jti.to_string(),
+            jti: jti.to_owned(),
             iat,
             algorithm: self.alg,
         })
     }
+}
+
+/// The claims' checks: `htm`, `htu`, `iat`, `jti`, `ath`. Returns `iat` and `jti`.
+fn check_claims<'c>(
+    claims: &'c ProofClaims<'_>,
+    method: &str,
+    htu_matches: impl FnOnce(&str) -> bool,
+    access_token: Option<&str>,
+    settings: &DpopSettings,
+    now: f64,
+) -> Result<(f64, &'c str), DpopError> {
+    let Some(htm) = &claims.htm else {
+        return Err(DpopError::new(DpopErrorKind::MethodMismatch, "no `htm`"));
+    };
+    // Case-sensitive (RFC 9110 §9.1: method names are).
+    if htm != method {
+        return Err(DpopError::new(
+            DpopErrorKind::MethodMismatch,
+            format!(
+                "`htm` {:?} is not {method}",
+                htm.chars().take(16).collect::<String>()
+            ),
+        ));
+    }
+    let Some(proof_htu) = &claims.htu else {
+        return Err(DpopError::new(DpopErrorKind::UriMismatch, "no `htu`"));
+    };
+    if !htu_matches(proof_htu) {
+        return Err(DpopError::new(
+            DpopErrorKind::UriMismatch,
+            "`htu` does not name this request's URI",
+        ));
+    }
+    let iat = claims
+        .iat
+        .filter(|iat| iat.is_finite())
+        .ok_or_else(|| DpopError::new(DpopErrorKind::Stale, "no `iat`"))?;
+    if now - iat > settings.max_age.as_secs_f64() {
+        return Err(DpopError::new(
+            DpopErrorKind::Stale,
+            format!("the proof is {:.0} s old", now - iat),
+        ));
+    }
+    if iat - now > settings.max_future_skew.as_secs_f64() {
+        return Err(DpopError::new(
+            DpopErrorKind::IssuedInFuture,
+            format!("the proof's `iat` is {:.0} s in the future", iat - now),
+        ));
+    }
+    let jti = match &claims.jti {
+        Some(jti) if !jti.is_empty() && jti.len() <= MAX_JTI_LEN => jti,
+        _ => {
+            return Err(DpopError::new(
+                DpopErrorKind::InvalidJti,
+                "`jti` is missing, empty or longer than 256 bytes",
+            ));
+        }
+    };
+    if let Some(token) = access_token {
+        let hash = digest::digest(&digest::SHA256, token.as_bytes());
+        let mut expected = [0u8; 43];
+        let written = BASE64URL
+            .encode_slice(hash.as_ref(), &mut expected)
+            .unwrap_or(0);
+        if claims.ath.as_ref().map(|a| a.as_bytes()) != Some(&expected[..written]) {
+            return Err(DpopError::new(
+                DpopErrorKind::AccessTokenHashMismatch,
+                "`ath` is missing or not the access token's hash",
+            ));
+        }
+    }
+    Ok((iat, jti))
 }
 
 /// The token's binding against the proof: `cnf.jkt` must be the proof key's thumbprint.
