@@ -76,8 +76,20 @@ impl Reply {
     }
 }
 
+/// The framework the app runs on.
+#[derive(Clone, Copy, Debug)]
+enum Server {
+    Axum,
+    #[cfg(feature = "actix")]
+    Actix,
+}
+
 impl App {
     async fn start(settings: DpopSettings) -> App {
+        App::start_on(settings, Server::Axum).await
+    }
+
+    async fn start_on(settings: DpopSettings, server: Server) -> App {
         let issuer = TestKey::es256("issuer-key");
         let keys = KeySet::from_jwks(&jwks(&[&issuer])).unwrap();
         let jwt = JwtAuthenticator::builder()
@@ -93,11 +105,17 @@ impl App {
             .route("/bound", SenderConstrained)
             .build()
             .unwrap();
-        let router = common::router()
-            .route("/principal", get(|p: Principal| async move { Json(p) }))
-            .route("/bound", get(|| async { "bound" }))
-            .route("/orders", get(|| async { "orders" }).post(|| async { "posted" }));
-        let base = common::serve_router(router, gate).await;
+        let base = match server {
+            Server::Axum => {
+                let router = common::router()
+                    .route("/principal", get(|p: Principal| async move { Json(p) }))
+                    .route("/bound", get(|| async { "bound" }))
+                    .route("/orders", get(|| async { "orders" }));
+                common::serve_router(router, gate).await
+            }
+            #[cfg(feature = "actix")]
+            Server::Actix => actix(gate),
+        };
         App {
             base,
             client: common::client(),
@@ -736,4 +754,92 @@ redis_key_prefix = "{prefix}"
         .for_token(&token)
         .sign(&key);
     assert_eq!(send(&bases[1], &fresh).await.unwrap().status(), 200);
+}
+
+/// The app on actix-web behind `GateMiddleware`: `/principal` answers the principal as JSON.
+#[cfg(feature = "actix")]
+fn actix(gate: Gate) -> String {
+    use actix_web::{App, HttpResponse, HttpServer, web};
+    use portcullis::actix::GateMiddleware;
+
+    async fn principal(principal: Principal) -> HttpResponse {
+        HttpResponse::Ok().json(principal)
+    }
+
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    let addr = listener.local_addr().expect("local addr");
+    std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            HttpServer::new(move || {
+                App::new()
+                    .wrap(GateMiddleware::new(gate.clone()))
+                    .route("/principal", web::get().to(principal))
+                    .route("/me", web::get().to(principal))
+            })
+            .workers(1)
+            .disable_signals()
+            .listen(listener)
+            .expect("actix listens")
+            .run()
+            .await
+            .expect("actix serves");
+        });
+    });
+    format!("http://{addr}")
+}
+
+/// The same refusals through actix-web: the adapter hands the Gate both headers as the client
+/// sent them, and the answers are the same.
+#[cfg(feature = "actix")]
+#[tokio::test]
+async fn through_actix_the_same_answers() {
+    let app = App::start_on(settings(), Server::Actix).await;
+    let key = TestKey::es256("client");
+    let token = app.bound_token(&key);
+    let url = format!("{ORIGIN}/principal");
+    let proof = || key.proof("GET", &url).for_token(&token).sign(&key);
+
+    let first = proof();
+    let reply = app.dpop("/principal", &token, &first).await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    let principal: Value = serde_json::from_str(&reply.body).unwrap();
+    assert_eq!(principal["confirmation"]["dpop"]["jkt"], json!(key.jkt()));
+
+    app.dpop("/principal", &token, &first)
+        .await
+        .assert_dpop_401("invalid_dpop_proof", "replayed, actix");
+    let forged = key
+        .proof("POST", &url)
+        .for_token(&token)
+        .sign(&key);
+    app.dpop("/principal", &token, &forged)
+        .await
+        .assert_dpop_401("invalid_dpop_proof", "wrong htm, actix");
+    let (one, two) = (proof(), proof());
+    let auth = format!("DPoP {token}");
+    let reply = app
+        .send(
+            "GET",
+            "/principal",
+            &[("authorization", &auth), ("dpop", &one), ("dpop", &two)],
+        )
+        .await;
+    reply.assert_dpop_401("invalid_dpop_proof", "two DPoP headers, actix");
+    let reply = app
+        .send(
+            "GET",
+            "/principal",
+            &[("authorization", &format!("Bearer {token}"))],
+        )
+        .await;
+    assert_eq!(reply.status, 401, "{reply:?}");
+    assert_eq!(reply.error("Bearer").as_deref(), Some("invalid_token"));
+    let reply = app
+        .send(
+            "GET",
+            "/principal",
+            &[("authorization", &format!("Bearer {token}")), ("dpop", &one)],
+        )
+        .await;
+    assert_eq!(reply.status, 400, "{reply:?}");
 }
