@@ -91,7 +91,7 @@
 //! | `sqlite` | [`store::SqliteStore`]: users and API keys in a SQLite file (compiles SQLite, C) | yes |
 //! | `postgres` | [`store::PostgresStore`]: users and API keys in PostgreSQL | no |
 //! | `jwks` | `jwt::ReqwestClient`: fetches JWKS, discovery documents and introspection answers. Implies `jwt` | no |
-//! | `redis` | `lockout::RedisFailureStore`: lockout counters shared by many instances. Implies `basic` | no |
+//! | `redis` | `lockout::RedisFailureStore`: lockout counters shared by many instances; with `jwt`, `jwt::dpop::RedisReplayCache`: DPoP proofs seen by any instance. Implies `basic` | no |
 //! | `cli` | the `portcullis` admin command (users, keys, tokens, config check/explain). Implies `basic`, `api-key`, `jwt`, `introspection` and `jwks` | no |
 //!
 //! A Basic-only service compiles no C:

@@ -718,3 +718,25 @@ fn proof_okp(algorithm: Algorithm, jwk: &ProofJwk<'_>) -> Result<(VerifyingKey, 
     let key = VerifyingKey::from_der(algorithm, &x_bytes)?;
     Ok((key, format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{x}"}}"#)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// RFC 7638 §3.1's example key and thumbprint; private members and shared secrets refused.
+    #[test]
+    fn proof_keys_have_the_rfc_7638_thumbprint() {
+        let n = "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw";
+        let jwk =
+            format!(r#"{{"kty":"RSA","n":"{n}","e":"AQAB","alg":"RS256","kid":"2011-04-29"}}"#);
+        let parsed: ProofJwk<'_> = serde_json::from_str(&jwk).unwrap();
+        let (_, jkt) = proof_key(Algorithm::RS256, &parsed).unwrap();
+        assert_eq!(jkt, "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs");
+        let private = format!(r#"{{"kty":"RSA","n":"{n}","e":"AQAB","d":null}}"#);
+        let parsed: ProofJwk<'_> = serde_json::from_str(&private).unwrap();
+        let err = proof_key(Algorithm::RS256, &parsed).unwrap_err();
+        assert_eq!(err.kind(), KeyErrorKind::NotAllowed);
+        let secret: ProofJwk<'_> = serde_json::from_str(r#"{"kty":"oct","k":"AAAA"}"#).unwrap();
+        assert!(proof_key(Algorithm::ES256, &secret).is_err());
+    }
+}

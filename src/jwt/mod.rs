@@ -41,6 +41,9 @@
 //!
 //! Error descriptions are fixed strings; the token never appears in a response or a log.
 //!
+//! DPoP-bound tokens (`Authorization: DPoP` with a proof, RFC 9449) and their statuses are
+//! described in the `dpop` module (feature `jwt`); a bound token sent as `Bearer` is a 401 `invalid_token`.
+//!
 //! ## Example: an identity provider's tokens
 //!
 //! ```no_run

@@ -54,8 +54,6 @@ mod nonce;
 mod proof;
 mod replay;
 mod request;
-#[cfg(test)]
-mod tests;
 
 use std::fmt;
 use std::str::FromStr;

@@ -1,5 +1,8 @@
-//! DPoP through the Gate and through [`verify_proof`]: every check, positive and negative, the
-//! modes, the statuses and challenges, the replay cache and nonces.
+//! DPoP (RFC 9449, issue #22) through the Gate and through `verify_proof`: every check, positive
+//! and negative, the modes, the statuses and challenges, the replay cache (memory and Redis),
+//! nonces, introspection answers with `cnf.jkt`, and the TOML keys.
+
+#![cfg(all(feature = "jwt", feature = "introspection"))]
 
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -13,11 +16,14 @@ use base64::Engine;
 use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use serde_json::{Value, json};
 
-use super::*;
-use crate::jwt::compact::BASE64URL;
-use crate::jwt::{JwtAuthenticator, KeySet, KeySource, TokenErrorKind, VerifyingKey};
-use crate::policy::{Confirmation, SenderConstrained};
-use crate::{Gate, Principal, Rejection, RequestView};
+use portcullis::jwt::dpop::*;
+use portcullis::jwt::{
+    Algorithm, JwtAuthenticator, KeySet, KeySource, TokenErrorKind, VerifyingKey,
+};
+use portcullis::policy::{Confirmation, SenderConstrained};
+use portcullis::{Gate, Principal, Rejection, RequestView};
+
+const BASE64URL: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 const ISSUER: &str = "https://issuer.test";
 const ORIGIN: &str = "https://api.example.com";
@@ -804,7 +810,10 @@ async fn disabled_mode_does_not_recognise_dpop() {
     // Not recognised: the request is anonymous, and the route needs a principal.
     let err = dpop_request(&gate, &bound, &proof).await.unwrap_err();
     assert_eq!(err.status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(err.kind(), crate::reject::RejectionKind::MissingCredentials);
+    assert_eq!(
+        err.kind(),
+        portcullis::reject::RejectionKind::MissingCredentials
+    );
     let sent = challenges(&gate, &err);
     assert!(sent.iter().all(|c| !c.starts_with("DPoP")), "{sent:?}");
 }
@@ -1027,22 +1036,6 @@ fn bad_settings_and_origins_are_config_errors() {
     assert!("Required".parse::<DpopMode>().is_err());
 }
 
-#[test]
-fn the_thumbprint_is_rfc_7638s() {
-    // RFC 7638 §3.1's example key and thumbprint.
-    let n = "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw";
-    let header = json!({"typ": "dpop+jwt", "alg": "RS256", "jwk": {"kty": "RSA", "n": n, "e": "AQAB", "alg": "RS256", "kid": "2011-04-29"}});
-    let bytes = serde_json::to_vec(&header).unwrap();
-    #[derive(serde::Deserialize)]
-    struct H<'a> {
-        #[serde(borrow)]
-        jwk: crate::jwt::keys::ProofJwk<'a>,
-    }
-    let parsed: H<'_> = serde_json::from_slice(&bytes).unwrap();
-    let (_, jkt) = crate::jwt::keys::proof_key(Algorithm::RS256, &parsed.jwk).unwrap();
-    assert_eq!(jkt, "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs");
-}
-
 #[tokio::test]
 async fn verify_proof_checks_a_url_without_a_gate() {
     let key = Key::ed();
@@ -1180,6 +1173,7 @@ mod redis_replay {
         let proof = ProofSpec::new(&key, "GET", HTU, Some(&token)).sign(&key);
         let err = dpop_request(&gate, &token, &proof).await.unwrap_err();
         assert_eq!(err.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(gate.respond(&err).headers()["retry-after"], "1");
 
         let open = RedisReplayCache::builder(&url)
             .dangerous_accept_when_unreachable()
@@ -1211,7 +1205,7 @@ mod redis_replay {
 
 mod config {
     use super::*;
-    use crate::config::Config;
+    use portcullis::config::Config;
 
     /// A JWKS file holding the issuer's key; its path.
     fn jwks_file() -> std::path::PathBuf {
@@ -1373,8 +1367,10 @@ mod introspection {
     use http::{Request, Response};
 
     use super::*;
-    use crate::SecretString;
-    use crate::jwt::{ClientAuth, FetchError, FetchLimits, HttpClient, IntrospectionAuthenticator};
+    use portcullis::SecretString;
+    use portcullis::jwt::{
+        ClientAuth, FetchError, FetchLimits, HttpClient, IntrospectionAuthenticator,
+    };
 
     /// An introspection endpoint answering from a table: `bound` is bound to `jkt`, `plain` is
     /// not, anything else is inactive.
@@ -1388,7 +1384,7 @@ mod introspection {
             &self,
             request: Request<Bytes>,
             _: FetchLimits,
-        ) -> crate::BoxFuture<'_, Result<Response<Bytes>, FetchError>> {
+        ) -> portcullis::BoxFuture<'_, Result<Response<Bytes>, FetchError>> {
             let body = String::from_utf8_lossy(request.body()).into_owned();
             let answer = if body.contains("token=bound") {
                 json!({"active": true, "sub": "bob", "aud": "api", "exp": now() + 300,
@@ -1521,6 +1517,126 @@ mod introspection {
         );
         let proof = ProofSpec::new(&key, "GET", HTU, Some("bound")).sign(&key);
         let err = dpop_request(&disabled, "bound", &proof).await.unwrap_err();
-        assert_eq!(err.kind(), crate::reject::RejectionKind::MissingCredentials);
+        assert_eq!(
+            err.kind(),
+            portcullis::reject::RejectionKind::MissingCredentials
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_repeated_authorization_header_is_a_bad_request() {
+    let gate = gate();
+    let key = Key::p256();
+    let token = token(Some(&key.jkt()));
+    let proof = ProofSpec::new(&key, "GET", HTU, Some(&token)).sign(&key);
+    let auth = format!("DPoP {token}");
+    let err = run(
+        &gate,
+        "GET",
+        "/orders/7",
+        &[
+            ("authorization", &auth),
+            ("authorization", &auth),
+            ("dpop", &proof),
+        ],
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.status(), StatusCode::BAD_REQUEST);
+    let sent = challenges(&gate, &err);
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert!(
+        sent[0].starts_with("DPoP ") && sent[0].contains("error=\"invalid_request\""),
+        "{sent:?}"
+    );
+}
+
+#[tokio::test]
+async fn ps256_proofs_and_repeated_members() {
+    let Key::Rsa(pair) = Key::rsa() else {
+        unreachable!()
+    };
+    let rsa = Key::Rsa(pair.clone());
+    let token = token(Some(&rsa.jkt()));
+    let mut spec = ProofSpec::new(&rsa, "GET", HTU, Some(&token));
+    spec.header["alg"] = json!("PS256");
+    let input = format!(
+        "{}.{}",
+        b64(spec.header.to_string().as_bytes()),
+        b64(spec.claims.to_string().as_bytes())
+    );
+    let mut sig = vec![0; pair.public_modulus_len()];
+    pair.sign(
+        &signature::RSA_PSS_SHA256,
+        &SystemRandom::new(),
+        input.as_bytes(),
+        &mut sig,
+    )
+    .unwrap();
+    let proof = format!("{input}.{}", b64(&sig));
+    let verified = verify_proof(
+        &proof,
+        "GET",
+        HTU,
+        Some(&token),
+        &DpopSettings::default(),
+        SystemTime::now(),
+    )
+    .unwrap();
+    assert_eq!(verified.algorithm(), Algorithm::PS256);
+
+    // A repeated member name, in the claims or in the header's `jwk`, is malformed.
+    let key = Key::p256();
+    let spec = ProofSpec::new(&key, "GET", HTU, Some(&token));
+    let claims = spec.claims.to_string();
+    let repeated = format!("{},\"htm\":\"GET\"}}", &claims[..claims.len() - 1]);
+    let input = format!(
+        "{}.{}",
+        b64(spec.header.to_string().as_bytes()),
+        b64(repeated.as_bytes())
+    );
+    let proof = format!("{input}.{}", b64(&key.sign(input.as_bytes())));
+    let err = verify_proof(
+        &proof,
+        "GET",
+        HTU,
+        Some(&token),
+        &DpopSettings::default(),
+        SystemTime::now(),
+    )
+    .unwrap_err();
+    assert_eq!(err.kind(), DpopErrorKind::Malformed, "{err}");
+    let header = spec.header.to_string();
+    let jwk_repeated = header.replacen("\"kty\":\"EC\"", "\"kty\":\"EC\",\"kty\":\"EC\"", 1);
+    assert_ne!(header, jwk_repeated);
+    let input = format!(
+        "{}.{}",
+        b64(jwk_repeated.as_bytes()),
+        b64(claims.as_bytes())
+    );
+    let proof = format!("{input}.{}", b64(&key.sign(input.as_bytes())));
+    let err = verify_proof(
+        &proof,
+        "GET",
+        HTU,
+        Some(&token),
+        &DpopSettings::default(),
+        SystemTime::now(),
+    )
+    .unwrap_err();
+    assert_eq!(err.kind(), DpopErrorKind::Malformed, "{err}");
+    // Not base64url, and four parts.
+    for bad in ["a.b.c", "a.b.c.d", "not a proof"] {
+        let err = verify_proof(
+            bad,
+            "GET",
+            HTU,
+            Some(&token),
+            &DpopSettings::default(),
+            SystemTime::now(),
+        )
+        .unwrap_err();
+        assert_eq!(err.kind(), DpopErrorKind::Malformed, "{bad}: {err}");
     }
 }
