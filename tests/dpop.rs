@@ -47,6 +47,7 @@ struct App {
 struct Reply {
     status: u16,
     challenges: Vec<String>,
+    retry_after: Option<String>,
     body: String,
 }
 
@@ -149,10 +150,15 @@ impl App {
             .iter()
             .flat_map(|v| split_challenges(v.to_str().unwrap()))
             .collect();
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .map(|v| v.to_str().unwrap().to_owned());
         let body = response.text().await.unwrap();
         Reply {
             status,
             challenges,
+            retry_after,
             body,
         }
     }
@@ -614,6 +620,22 @@ async fn misplaced_tokens_and_proofs_are_refused() {
         )
         .await;
     assert_eq!(reply.status, 400, "Bearer + DPoP header: {reply:?}");
+    assert_eq!(reply.error("Bearer").as_deref(), Some("invalid_request"));
+
+    // Two Authorization headers, one of them DPoP: 400 invalid_request.
+    let reply = app
+        .send(
+            "GET",
+            "/me",
+            &[
+                ("authorization", &dpop_auth),
+                ("authorization", &dpop_auth),
+                ("dpop", &proof()),
+            ],
+        )
+        .await;
+    assert_eq!(reply.status, 400, "two Authorization headers: {reply:?}");
+    assert_eq!(reply.error("DPoP").as_deref(), Some("invalid_request"));
 
     // A bound token as Bearer: 401 Bearer invalid_token, in the default (allowed) mode.
     let reply = app
@@ -673,6 +695,7 @@ async fn a_full_replay_cache_answers_503() {
     let reply = app.dpop("/me", &token, &proof()).await;
     assert_eq!(reply.status, 503, "{reply:?}");
     assert!(reply.challenge("DPoP").is_none(), "an outage is no bad credential");
+    assert_eq!(reply.retry_after.as_deref(), Some("1"));
     // The first proof is still remembered: its replay is refused, not accepted.
     app.dpop("/me", &token, &first)
         .await
