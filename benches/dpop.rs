@@ -139,7 +139,10 @@ fn thumbprint(jwk: &Jwk<'_>) -> String {
             r#"{{"crv":"{}","kty":"{}","x":"{}","y":"{y}"}}"#,
             jwk.crv, jwk.kty, jwk.x
         ),
-        None => format!(r#"{{"crv":"{}","kty":"{}","x":"{}"}}"#, jwk.crv, jwk.kty, jwk.x),
+        None => format!(
+            r#"{{"crv":"{}","kty":"{}","x":"{}"}}"#,
+            jwk.crv, jwk.kty, jwk.x
+        ),
     };
     b64(digest(&SHA256, canonical.as_bytes()))
 }
@@ -271,7 +274,11 @@ impl Case {
     /// The floor for one request: see the module's documentation.
     async fn floor(&self, proof: &str) {
         let input = &self.token.as_bytes()[..self.token_input_len];
-        assert!(self.token_key.verify_sig(input, &self.token_signature).is_ok());
+        assert!(
+            self.token_key
+                .verify_sig(input, &self.token_signature)
+                .is_ok()
+        );
 
         let (proof_input, signature) = proof.rsplit_once('.').unwrap();
         let (header, claims) = proof_input.split_once('.').unwrap();
@@ -416,7 +423,9 @@ fn interleave(case: &str) -> bool {
         .iter()
         .filter(|a| !a.starts_with('-') && a.parse::<f64>().is_err())
         .collect();
-    !args.iter().any(|a| a == "--profile-time" || a == "--list" || a == "--test")
+    !args
+        .iter()
+        .any(|a| a == "--profile-time" || a == "--list" || a == "--test")
         && (filters.is_empty() || filters.iter().any(|f| f.contains(case)))
 }
 

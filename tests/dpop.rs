@@ -71,7 +71,11 @@ impl Reply {
     /// Asserts a 401 whose DPoP challenge says `error` and lists the algorithms.
     fn assert_dpop_401(&self, error: &str, case: &str) {
         assert_eq!(self.status, 401, "{case}: {self:?}");
-        assert_eq!(self.error("DPoP").as_deref(), Some(error), "{case}: {self:?}");
+        assert_eq!(
+            self.error("DPoP").as_deref(),
+            Some(error),
+            "{case}: {self:?}"
+        );
         let challenge = self.challenge("DPoP").unwrap();
         assert!(challenge.contains(ALGS), "{case}: {challenge}");
     }
@@ -186,7 +190,10 @@ fn split_challenges(value: &str) -> Vec<String> {
             b'"' => in_quotes = !in_quotes,
             b',' if !in_quotes => {
                 let rest = value[i + 1..].trim_start();
-                let word: String = rest.chars().take_while(|c| *c != ' ' && *c != '=').collect();
+                let word: String = rest
+                    .chars()
+                    .take_while(|c| *c != ' ' && *c != '=')
+                    .collect();
                 let is_scheme = !word.is_empty() && rest[word.len()..].starts_with(' ');
                 if is_scheme {
                     out.push(value[start..i].trim().to_owned());
@@ -332,11 +339,8 @@ async fn a_proof_made_with_jsonwebtoken_is_accepted() {
     let pair = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).unwrap();
     let pkcs8 = pair.to_pkcs8v1().unwrap();
     let encoding = jsonwebtoken::EncodingKey::from_ec_der(pkcs8.as_ref());
-    let jwk = jsonwebtoken::jwk::Jwk::from_encoding_key(
-        &encoding,
-        jsonwebtoken::Algorithm::ES256,
-    )
-    .unwrap();
+    let jwk = jsonwebtoken::jwk::Jwk::from_encoding_key(&encoding, jsonwebtoken::Algorithm::ES256)
+        .unwrap();
     let public = serde_json::to_value(&jwk).unwrap();
     let mut token_claims = claims(ISS);
     token_claims["cnf"] = json!({ "jkt": thumbprint(&public) });
@@ -359,6 +363,10 @@ async fn a_proof_made_with_jsonwebtoken_is_accepted() {
 
 /// Every forged proof: a 401 with `DPoP error="invalid_dpop_proof"`, for the check named.
 #[tokio::test]
+#[expect(
+    clippy::too_many_lines,
+    reason = "a table of attacks, a few lines each"
+)]
 async fn forged_proofs_are_refused() {
     let app = App::start(settings()).await;
     let key = TestKey::es256("client");
@@ -368,8 +376,7 @@ async fn forged_proofs_are_refused() {
     let token = app.bound_token(&key);
     let me = format!("{ORIGIN}/me");
     let good = || key.proof("GET", &me).for_token(&token);
-    let weak: Value =
-        serde_json::from_str(include_str!("jwt_fixtures/rsa1024_jwks.json")).unwrap();
+    let weak: Value = serde_json::from_str(include_str!("jwt_fixtures/rsa1024_jwks.json")).unwrap();
     let mut weak_jwk = weak["keys"][0].clone();
     for name in ["kid", "alg", "use"] {
         weak_jwk.as_object_mut().unwrap().remove(name);
@@ -393,22 +400,30 @@ async fn forged_proofs_are_refused() {
         ),
         (
             "htu another path",
-            good().claim("htu", json!(format!("{ORIGIN}/admin"))).sign(&key),
+            good()
+                .claim("htu", json!(format!("{ORIGIN}/admin")))
+                .sign(&key),
             DpopErrorKind::UriMismatch,
         ),
         (
             "htu another host",
-            good().claim("htu", json!("https://evil.example.com/me")).sign(&key),
+            good()
+                .claim("htu", json!("https://evil.example.com/me"))
+                .sign(&key),
             DpopErrorKind::UriMismatch,
         ),
         (
             "htu another scheme",
-            good().claim("htu", json!("http://api.example.com/me")).sign(&key),
+            good()
+                .claim("htu", json!("http://api.example.com/me"))
+                .sign(&key),
             DpopErrorKind::UriMismatch,
         ),
         (
             "htu another port",
-            good().claim("htu", json!("https://api.example.com:8443/me")).sign(&key),
+            good()
+                .claim("htu", json!("https://api.example.com:8443/me"))
+                .sign(&key),
             DpopErrorKind::UriMismatch,
         ),
         (
@@ -555,7 +570,10 @@ async fn a_replayed_proof_is_refused() {
     let again = key
         .proof("GET", &format!("{ORIGIN}/orders"))
         .for_token(&token)
-        .claim("jti", json!(serde_json::from_str::<Value>(&proof_claims(&proof)).unwrap()["jti"]))
+        .claim(
+            "jti",
+            json!(serde_json::from_str::<Value>(&proof_claims(&proof)).unwrap()["jti"]),
+        )
         .sign(&key);
     app.dpop("/orders", &token, &again)
         .await
@@ -587,7 +605,9 @@ async fn misplaced_tokens_and_proofs_are_refused() {
     let dpop_auth = format!("DPoP {token}");
 
     // No DPoP header.
-    let reply = app.send("GET", "/me", &[("authorization", &dpop_auth)]).await;
+    let reply = app
+        .send("GET", "/me", &[("authorization", &dpop_auth)])
+        .await;
     reply.assert_dpop_401("invalid_dpop_proof", "no DPoP header");
 
     // Two DPoP headers, each a valid proof.
@@ -639,7 +659,11 @@ async fn misplaced_tokens_and_proofs_are_refused() {
 
     // A bound token as Bearer: 401 Bearer invalid_token, in the default (allowed) mode.
     let reply = app
-        .send("GET", "/me", &[("authorization", &format!("Bearer {token}"))])
+        .send(
+            "GET",
+            "/me",
+            &[("authorization", &format!("Bearer {token}"))],
+        )
         .await;
     assert_eq!(reply.status, 401, "bound token as Bearer: {reply:?}");
     assert_eq!(reply.error("Bearer").as_deref(), Some("invalid_token"));
@@ -658,14 +682,6 @@ async fn misplaced_tokens_and_proofs_are_refused() {
         .await
         .assert_dpop_401("invalid_token", "expired token as DPoP");
 
-    // No credential at all: both challenges, neither with an error.
-    let reply = app.send("GET", "/me", &[]).await;
-    assert_eq!(reply.status, 401);
-    assert!(reply.challenge("Bearer").is_some(), "{reply:?}");
-    assert!(reply.challenge("DPoP").unwrap().contains(ALGS), "{reply:?}");
-    assert_eq!(reply.error("DPoP"), None);
-    assert_eq!(reply.error("Bearer"), None);
-
     // The authenticator says the same thing, for the CLI.
     let err = app
         .jwt
@@ -673,6 +689,19 @@ async fn misplaced_tokens_and_proofs_are_refused() {
         .await
         .unwrap_err();
     assert_eq!(err.kind(), DpopErrorKind::UnboundToken);
+}
+
+/// No credential at all, in the default (`allowed`) mode: both challenges, neither with an
+/// error.
+#[tokio::test]
+async fn an_anonymous_401_offers_bearer_and_dpop() {
+    let app = App::start(settings()).await;
+    let reply = app.send("GET", "/me", &[]).await;
+    assert_eq!(reply.status, 401);
+    assert!(reply.challenge("Bearer").is_some(), "{reply:?}");
+    assert!(reply.challenge("DPoP").unwrap().contains(ALGS), "{reply:?}");
+    assert_eq!(reply.error("DPoP"), None);
+    assert_eq!(reply.error("Bearer"), None);
 }
 
 /// A memory replay cache full of live entries answers 503, and evicts none of them.
@@ -694,7 +723,10 @@ async fn a_full_replay_cache_answers_503() {
     assert_eq!(cache.len(), 2);
     let reply = app.dpop("/me", &token, &proof()).await;
     assert_eq!(reply.status, 503, "{reply:?}");
-    assert!(reply.challenge("DPoP").is_none(), "an outage is no bad credential");
+    assert!(
+        reply.challenge("DPoP").is_none(),
+        "an outage is no bad credential"
+    );
     assert_eq!(reply.retry_after.as_deref(), Some("1"));
     // The first proof is still remembered: its replay is refused, not accepted.
     app.dpop("/me", &token, &first)
@@ -831,10 +863,7 @@ async fn through_actix_the_same_answers() {
     app.dpop("/principal", &token, &first)
         .await
         .assert_dpop_401("invalid_dpop_proof", "replayed, actix");
-    let forged = key
-        .proof("POST", &url)
-        .for_token(&token)
-        .sign(&key);
+    let forged = key.proof("POST", &url).for_token(&token).sign(&key);
     app.dpop("/principal", &token, &forged)
         .await
         .assert_dpop_401("invalid_dpop_proof", "wrong htm, actix");
@@ -861,7 +890,10 @@ async fn through_actix_the_same_answers() {
         .send(
             "GET",
             "/principal",
-            &[("authorization", &format!("Bearer {token}")), ("dpop", &one)],
+            &[
+                ("authorization", &format!("Bearer {token}")),
+                ("dpop", &one),
+            ],
         )
         .await;
     assert_eq!(reply.status, 400, "{reply:?}");

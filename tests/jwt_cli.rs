@@ -237,7 +237,39 @@ fn verify_a_dpop_bound_token_with_its_proof() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("rejected (Stale)"));
     let out = with(&[&args[..], &["--dpop-max-age", "600", token.as_str()]].concat());
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `--dpop-proof` with a token that fails its own checks, without the proof, or without the
+/// request it was for.
+#[test]
+fn verify_dpop_refusals_of_the_token_and_usage() {
+    use serde_json::json;
+    use support::{bound_claims, now};
+
+    let temp = TempDir::new("token-verify-dpop-token");
+    let issuer = TestKey::es256("issuer");
+    let jwks_file = temp.write("jwks.json", &jwks(&[&issuer]));
+    let client = TestKey::es256("client");
+    let token = issuer.token(&bound_claims("https://idp.example", &client));
+    let url = "https://api.example.com/orders";
+    let good = client.proof("POST", url).for_token(&token).sign(&client);
+    let base = [
+        "token",
+        "verify",
+        "--jwks",
+        &jwks_file,
+        "--issuer",
+        "https://idp.example",
+        "--audience",
+        "api",
+    ];
+    let with = |extra: &[&str]| portcullis(&[&base[..], extra].concat(), None);
 
     // The token's own failure comes with its kind.
     let mut expired = bound_claims("https://idp.example", &client);
@@ -256,7 +288,10 @@ fn verify_a_dpop_bound_token_with_its_proof() {
     ]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("rejected (InvalidToken: Expired)"), "{stderr}");
+    assert!(
+        stderr.contains("rejected (InvalidToken: Expired)"),
+        "{stderr}"
+    );
     assert!(stderr.contains(r#"error="invalid_token""#), "{stderr}");
 
     // The bound token without its proof: refused as a bearer token, with a hint.

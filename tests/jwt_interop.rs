@@ -393,7 +393,10 @@ discovery = true
 
     let replayed = dpop_call(&gate, "/orders/1", &token, Some(&proof)).await;
     assert_eq!(replayed.status, 401, "{replayed:?}");
-    assert_eq!(replayed.bearer_error().as_deref(), Some("invalid_dpop_proof"));
+    assert_eq!(
+        replayed.bearer_error().as_deref(),
+        Some("invalid_dpop_proof")
+    );
 
     let as_bearer = support::call(
         &gate,
@@ -408,7 +411,10 @@ discovery = true
     let stolen = thief.proof("GET", &url).for_token(&token).sign(&thief);
     let refused = dpop_call(&gate, "/orders/1", &token, Some(&stolen)).await;
     assert_eq!(refused.status, 401, "{refused:?}");
-    assert_eq!(refused.bearer_error().as_deref(), Some("invalid_dpop_proof"));
+    assert_eq!(
+        refused.bearer_error().as_deref(),
+        Some("invalid_dpop_proof")
+    );
     drop(provider);
 }
 
@@ -436,7 +442,11 @@ async fn an_introspected_dpop_bound_token_needs_its_proof() {
     )
     .await;
     assert_eq!(said["active"], true, "{said}");
-    assert_eq!(said["cnf"]["jkt"].as_str(), Some(key.jkt().as_str()), "{said}");
+    assert_eq!(
+        said["cnf"]["jkt"].as_str(),
+        Some(key.jkt().as_str()),
+        "{said}"
+    );
 
     let auth = ClientAuth::basic(
         "portcullis-resource-server",
@@ -468,7 +478,10 @@ async fn an_introspected_dpop_bound_token_needs_its_proof() {
     // Without a proof: as DPoP, and as Bearer.
     let no_proof = dpop_call(&gate, "/orders", &token, None).await;
     assert_eq!(no_proof.status, 401, "{no_proof:?}");
-    assert_eq!(no_proof.bearer_error().as_deref(), Some("invalid_dpop_proof"));
+    assert_eq!(
+        no_proof.bearer_error().as_deref(),
+        Some("invalid_dpop_proof")
+    );
     let as_bearer = support::bearer(&gate, &token).await;
     assert_eq!(as_bearer.status, 401, "{as_bearer:?}");
     assert_eq!(as_bearer.bearer_error().as_deref(), Some("invalid_token"));
@@ -482,6 +495,9 @@ async fn an_introspected_dpop_bound_token_needs_its_proof() {
     let stolen = thief.proof("GET", &url).for_token(&token).sign(&thief);
     let refused = dpop_call(&gate, "/orders", &token, Some(&stolen)).await;
     assert_eq!(refused.status, 401, "{refused:?}");
-    assert_eq!(refused.bearer_error().as_deref(), Some("invalid_dpop_proof"));
+    assert_eq!(
+        refused.bearer_error().as_deref(),
+        Some("invalid_dpop_proof")
+    );
     drop(provider);
 }

@@ -433,7 +433,10 @@ fn header_values(headers: &HeaderMap) -> String {
 
 /// SHA-256, base64url without padding.
 fn sha256_b64(bytes: impl AsRef<[u8]>) -> String {
-    b64(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes.as_ref()))
+    b64(aws_lc_rs::digest::digest(
+        &aws_lc_rs::digest::SHA256,
+        bytes.as_ref(),
+    ))
 }
 
 /// The RFC 7638 thumbprint of a JWK: SHA-256 over its required members in lexicographic order,
