@@ -393,8 +393,9 @@ impl GateBuilder {
     /// (`https://api.example.com`): the URI a DPoP proof's `htu` must name is this origin and
     /// the path the client sent (RFC 9449 §4.3), never the `Host` header, which a client
     /// chooses. Compared after RFC 3986 normalisation (case of scheme and host, default port).
-    /// Defaults to none: DPoP requests are then refused (401 `invalid_dpop_proof`), and the
-    /// Gate logs a warning at build when an authenticator accepts them.
+    /// Defaults to none: DPoP requests are then refused (401 `invalid_dpop_proof`), no `DPoP`
+    /// challenge is offered, and the Gate logs a warning at build when an authenticator accepts
+    /// DPoP.
     pub fn public_origin(mut self, origin: impl Into<String>) -> Self {
         self.public_origin = Some(origin.into());
         self
@@ -453,6 +454,11 @@ impl GateBuilder {
         };
         let mut challenges: Vec<Challenge> = Vec::new();
         for challenge in self.authenticators.iter().flat_map(|a| a.challenges()) {
+            // DPoP is offered only by a Gate that knows its public origin: without it, no proof
+            // can be checked (and DPoP requests are refused).
+            if public_origin.is_none() && challenge.scheme().eq_ignore_ascii_case("dpop") {
+                continue;
+            }
             if !challenges
                 .iter()
                 .any(|c| c.scheme().eq_ignore_ascii_case(challenge.scheme()))

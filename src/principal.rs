@@ -135,6 +135,7 @@ pub struct Principal {
     #[serde(skip_serializing_if = "Option::is_none")]
     confirmation: Option<Confirmation>,
     /// The token's `cnf.jkt`: the key it is bound to, before any proof is checked.
+    #[cfg(any(feature = "jwt", feature = "introspection"))]
     #[serde(skip)]
     bound_jkt: Option<Box<str>>,
     #[serde(skip)]
@@ -195,6 +196,7 @@ impl Principal {
             expires_at: None,
             client_ip: None,
             confirmation: None,
+            #[cfg(any(feature = "jwt", feature = "introspection"))]
             bound_jkt: None,
             claims: None,
         }

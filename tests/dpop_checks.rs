@@ -981,11 +981,14 @@ async fn without_a_public_origin_dpop_requests_are_refused() {
     let key = Key::p256();
     let token = token(Some(&key.jkt()));
     let proof = ProofSpec::new(&key, "GET", HTU, Some(&token)).sign(&key);
-    assert_dpop_error(
-        &gate,
-        dpop_request(&gate, &token, &proof).await,
-        "invalid_dpop_proof",
-    );
+    let err = dpop_request(&gate, &token, &proof).await.unwrap_err();
+    assert_eq!(err.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(err.dpop_error(), Some("invalid_dpop_proof"));
+    // DPoP is not offered: only the Bearer challenge, without an error.
+    let sent = challenges(&gate, &err);
+    assert_eq!(sent, ["Bearer realm=\"api\""], "{sent:?}");
+    let anonymous = run(&gate, "GET", "/orders/7", &[]).await.unwrap_err();
+    assert_eq!(challenges(&gate, &anonymous), ["Bearer realm=\"api\""]);
 }
 
 #[test]
@@ -1319,6 +1322,20 @@ policy = "bound"
     }
 
     #[test]
+    fn introspection_dpop_needs_a_public_origin_too() {
+        let section = "[introspection]\nendpoint = \"https://as.example.com/introspect\"\n\
+                       auth_method = \"bearer\"\nclient_token_env = \"T\"\n\
+                       audiences = [\"api\"]\ndpop = \"required\"\n";
+        let err = Config::from_str(section).unwrap_err();
+        assert_eq!(err.key(), Some("introspection.dpop"), "{err}");
+        assert!(err.location().is_some(), "{err}");
+        let with_origin = format!("[gate]\npublic_origin = \"https://api.example.com\"\n{section}");
+        assert!(Config::from_str(&with_origin).is_ok());
+        let disabled = section.replace("\"required\"", "\"disabled\"");
+        assert!(Config::from_str(&disabled).is_ok());
+    }
+
+    #[test]
     fn bad_dpop_keys_are_refused_with_their_key() {
         let jwks = std::path::Path::new("/nonexistent/jwks.json");
         let gate = "[gate]\npublic_origin = \"https://api.example.com\"";
@@ -1553,7 +1570,7 @@ async fn a_repeated_authorization_header_is_a_bad_request() {
 }
 
 #[tokio::test]
-async fn ps256_proofs_and_repeated_members() {
+async fn ps256_proofs_are_accepted() {
     let Key::Rsa(pair) = Key::rsa() else {
         unreachable!()
     };
@@ -1585,9 +1602,13 @@ async fn ps256_proofs_and_repeated_members() {
     )
     .unwrap();
     assert_eq!(verified.algorithm(), Algorithm::PS256);
+}
 
-    // A repeated member name, in the claims or in the header's `jwk`, is malformed.
+#[tokio::test]
+async fn repeated_members_and_bad_encodings_are_malformed() {
     let key = Key::p256();
+    let token = token(Some(&key.jkt()));
+    // A repeated member name, in the claims or in the header's `jwk`, is malformed.
     let spec = ProofSpec::new(&key, "GET", HTU, Some(&token));
     let claims = spec.claims.to_string();
     let repeated = format!("{},\"htm\":\"GET\"}}", &claims[..claims.len() - 1]);
@@ -1639,4 +1660,57 @@ async fn ps256_proofs_and_repeated_members() {
         .unwrap_err();
         assert_eq!(err.kind(), DpopErrorKind::Malformed, "{bad}: {err}");
     }
+}
+
+/// The token's keys cannot be loaded: an outage, 503, not a bad proof; nothing is recorded.
+#[cfg(feature = "jwks")]
+#[tokio::test]
+async fn unavailable_keys_answer_503_to_a_dpop_request() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let cache = Arc::new(MemoryReplayCache::new(10));
+    let jwt = JwtAuthenticator::builder()
+        .issuer(
+            ISSUER,
+            KeySource::jwks_url(format!("http://127.0.0.1:{port}/jwks")),
+        )
+        .audience("api")
+        .dpop(DpopSettings::default().replay_cache(cache.clone()))
+        .build()
+        .unwrap();
+    let gate = Gate::builder()
+        .authenticator(jwt)
+        .public_origin(ORIGIN)
+        .build()
+        .unwrap();
+    let key = Key::p256();
+    let token = token(Some(&key.jkt()));
+    let proof = ProofSpec::new(&key, "GET", HTU, Some(&token)).sign(&key);
+    let err = dpop_request(&gate, &token, &proof).await.unwrap_err();
+    assert_eq!(err.status(), StatusCode::SERVICE_UNAVAILABLE, "{err}");
+    assert!(cache.is_empty());
+}
+
+/// Settings given to two authenticators share one nonce key: a nonce one issues, the other
+/// accepts.
+#[tokio::test]
+async fn clones_of_the_settings_share_the_nonce_key() {
+    let settings = DpopSettings::default().use_nonce(true);
+    let first = gate_with(settings.clone(), DpopMode::Allowed);
+    let second = gate_with(settings, DpopMode::Allowed);
+    let key = Key::p256();
+    let token = token(Some(&key.jkt()));
+    let proof = ProofSpec::new(&key, "GET", HTU, Some(&token)).sign(&key);
+    let err = dpop_request(&first, &token, &proof).await.unwrap_err();
+    let nonce = err.dpop_nonce().unwrap().to_owned();
+    let mut spec = ProofSpec::new(&key, "GET", HTU, Some(&token));
+    spec.claims["nonce"] = json!(nonce);
+    assert!(
+        dpop_request(&second, &token, &spec.sign(&key))
+            .await
+            .is_ok()
+    );
 }

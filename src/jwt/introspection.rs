@@ -119,20 +119,16 @@ struct Inner {
     jwt_shaped: bool,
     max_token_size: usize,
     locator: BearerLocator,
+    /// Without the `jwt` feature (which verifies proofs), DPoP is off: `Authorization: DPoP` is
+    /// not read, and a bound token is still refused as a bearer token.
+    #[cfg(feature = "jwt")]
     dpop_mode: DpopMode,
     #[cfg(feature = "jwt")]
     dpop: super::dpop::DpopSettings,
 }
 
-/// The DPoP mode of an introspection authenticator; without the `jwt` feature (which verifies
-/// proofs), always `disabled`.
 #[cfg(feature = "jwt")]
 use super::dpop::DpopMode;
-#[cfg(not(feature = "jwt"))]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum DpopMode {
-    Disabled,
-}
 
 /// The `token_type`s (RFC 7662 §2.2) that may authenticate here, compared case-insensitively
 /// (RFC 6749 §5.1 token types are). Only access tokens: a refresh token is for the token
@@ -445,12 +441,13 @@ impl Authenticator for IntrospectionAuthenticator {
     }
 
     fn sources(&self) -> Vec<CredentialSource> {
-        let mut sources = self.inner.locator.sources();
         #[cfg(feature = "jwt")]
         if self.inner.dpop_mode != DpopMode::Disabled {
+            let mut sources = self.inner.locator.sources();
             sources.push(super::dpop::source());
+            return sources;
         }
-        sources
+        self.inner.locator.sources()
     }
 
     fn authenticate<'a>(&'a self, request: &'a RequestView<'a>) -> BoxFuture<'a, Outcome> {
@@ -764,8 +761,6 @@ impl IntrospectionAuthenticatorBuilder {
                 },
                 #[cfg(feature = "jwt")]
                 dpop_mode: self.dpop_mode,
-                #[cfg(not(feature = "jwt"))]
-                dpop_mode: DpopMode::Disabled,
                 #[cfg(feature = "jwt")]
                 dpop: self.dpop.checked("dpop")?,
             }),

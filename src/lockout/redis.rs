@@ -276,13 +276,12 @@ impl RedisFailureStoreBuilder {
                 "the Redis key prefix contains a control character",
             ));
         }
-        let connection = RedisConnection::open(RedisOptions {
-            url: self.url,
-            timeout: self.timeout,
-            retry_after: self.retry_after,
-            ca_file: self.ca_file,
-            allow_insecure_tls: self.allow_insecure_tls,
-        })?;
+        let mut options = RedisOptions::new(self.url);
+        options.timeout = self.timeout;
+        options.retry_after = self.retry_after;
+        options.ca_file = self.ca_file;
+        options.allow_insecure_tls = self.allow_insecure_tls;
+        let connection = RedisConnection::open(options)?;
         let namespace = if self.prefix.is_empty() {
             NAMESPACE.to_owned()
         } else {

@@ -136,6 +136,7 @@ impl Rejection {
         self.attempted_credential_id.as_deref()
     }
 
+    #[cfg(feature = "jwt")]
     /// Marks a refusal of a DPoP request (RFC 9449 §7.1): its `DPoP` challenge carries `error`
     /// (`invalid_dpop_proof`, `invalid_token` or `use_dpop_nonce`), the Bearer challenge none.
     pub(crate) fn with_dpop_error(mut self, error: &'static str) -> Self {
@@ -143,6 +144,7 @@ impl Rejection {
         self
     }
 
+    #[cfg(feature = "jwt")]
     /// Adds the nonce the client must put in its next proof, sent as the `DPoP-Nonce` header
     /// (RFC 9449 §8).
     pub(crate) fn with_dpop_nonce(mut self, nonce: String) -> Self {

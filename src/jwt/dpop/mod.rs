@@ -15,6 +15,34 @@
 //! [`Confirmation::Dpop`](crate::policy::Confirmation::Dpop), which the
 //! [`SenderConstrained`](crate::policy::SenderConstrained) policy requires.
 //!
+//! ## Example
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use portcullis::jwt::dpop::{DpopMode, DpopSettings};
+//! use portcullis::jwt::{JwtAuthenticator, KeySource};
+//! use portcullis::policy::SenderConstrained;
+//! use portcullis::Gate;
+//!
+//! # fn main() -> Result<(), portcullis::ConfigError> {
+//! let jwt = JwtAuthenticator::builder()
+//!     .issuer("https://sso.example.com", KeySource::discovery())
+//!     .audience("payments-api")
+//!     .dpop(DpopSettings::new().max_age(Duration::from_secs(30)))
+//!     .dpop_mode(DpopMode::Allowed)
+//!     .build()?;
+//! let gate = Gate::builder()
+//!     .authenticator(jwt)
+//!     .public_origin("https://api.example.com")
+//!     .route("/transfers/**", SenderConstrained)
+//!     .build()?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! The same in a configuration file: `[gate] public_origin`, `[jwt.dpop]`, an issuer's
+//! `dpop = "allowed"` and a policy with `sender_constrained = true` (docs/configuration.md).
+//!
 //! ## The checks on a proof (RFC 9449 §4.3)
 //!
 //! Exactly one `DPoP` header, at most [`max_proof_bytes`](DpopSettings::max_proof_bytes);
@@ -236,6 +264,11 @@ impl DpopSettings {
     /// off.
     pub fn use_nonce(mut self, enabled: bool) -> Self {
         self.nonces = enabled.then(|| Arc::new(nonce::Nonces::placeholder()));
+        // The key is made here, once, so that every authenticator given (a clone of) these
+        // settings accepts the nonces the others issue.
+        if enabled && self.nonce_secret.is_none() {
+            self.nonce_secret = nonce::random_secret().map(Arc::from);
+        }
         self
     }
 
@@ -293,7 +326,7 @@ impl DpopSettings {
                     );
                 }
                 Some(secret) => nonce::Nonces::new(secret, self.nonce_lifetime),
-                None => nonce::Nonces::random(self.nonce_lifetime)?,
+                None => return Err(ConfigError::new("no randomness for the DPoP nonce key")),
             };
             self.nonces = Some(Arc::new(made));
         }

@@ -8,10 +8,17 @@ use aws_lc_rs::{hmac, rand};
 use base64::Engine;
 
 use super::super::compact::BASE64URL;
-use crate::error::ConfigError;
 
 /// The bytes of the tag kept in a nonce: 128 bits.
 const TAG_LEN: usize = 16;
+
+/// A random 32-byte key, or `None` when the system has no randomness to give (then the settings'
+/// check refuses to build).
+pub(crate) fn random_secret() -> Option<Vec<u8>> {
+    let mut secret = vec![0u8; 32];
+    rand::fill(&mut secret).ok()?;
+    Some(secret)
+}
 
 /// Makes and checks nonces.
 pub(crate) struct Nonces {
@@ -33,13 +40,6 @@ impl Nonces {
             key: Some(hmac::Key::new(hmac::HMAC_SHA256, secret)),
             lifetime,
         }
-    }
-
-    pub(crate) fn random(lifetime: Duration) -> Result<Self, ConfigError> {
-        let mut secret = [0u8; 32];
-        rand::fill(&mut secret)
-            .map_err(|_| ConfigError::new("no randomness for the DPoP nonce key"))?;
-        Ok(Self::new(&secret, lifetime))
     }
 
     /// A nonce made at `now` (seconds since the epoch).
