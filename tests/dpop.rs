@@ -48,6 +48,7 @@ struct Reply {
     status: u16,
     challenges: Vec<String>,
     retry_after: Option<String>,
+    dpop_nonce: Option<String>,
     body: String,
 }
 
@@ -158,11 +159,16 @@ impl App {
             .headers()
             .get("retry-after")
             .map(|v| v.to_str().unwrap().to_owned());
+        let dpop_nonce = response
+            .headers()
+            .get("dpop-nonce")
+            .map(|v| v.to_str().unwrap().to_owned());
         let body = response.text().await.unwrap();
         Reply {
             status,
             challenges,
             retry_after,
+            dpop_nonce,
             body,
         }
     }
@@ -702,6 +708,38 @@ async fn an_anonymous_401_offers_bearer_and_dpop() {
     assert!(reply.challenge("DPoP").unwrap().contains(ALGS), "{reply:?}");
     assert_eq!(reply.error("DPoP"), None);
     assert_eq!(reply.error("Bearer"), None);
+}
+
+/// With server nonces on, a proof without one (or with a made-up one) gets 401
+/// `use_dpop_nonce` and a `DPoP-Nonce` header; a proof carrying that nonce is accepted.
+#[tokio::test]
+async fn server_nonces() {
+    let app = App::start(settings().use_nonce(true)).await;
+    let key = TestKey::es256("client");
+    let token = app.bound_token(&key);
+    let me = format!("{ORIGIN}/me");
+    let proof = key.proof("GET", &me).for_token(&token);
+
+    let reply = app.dpop("/me", &token, &proof.clone().sign(&key)).await;
+    reply.assert_dpop_401("use_dpop_nonce", "no nonce");
+    let nonce = reply.dpop_nonce.clone().expect("a DPoP-Nonce header");
+
+    let made_up = key
+        .proof("GET", &me)
+        .for_token(&token)
+        .claim("nonce", json!("made-up"))
+        .sign(&key);
+    let reply = app.dpop("/me", &token, &made_up).await;
+    reply.assert_dpop_401("use_dpop_nonce", "made-up nonce");
+    assert!(reply.dpop_nonce.is_some());
+
+    let with_nonce = key
+        .proof("GET", &me)
+        .for_token(&token)
+        .claim("nonce", json!(nonce))
+        .sign(&key);
+    let reply = app.dpop("/me", &token, &with_nonce).await;
+    assert_eq!(reply.status, 200, "{reply:?}");
 }
 
 /// A memory replay cache full of live entries answers 503, and evicts none of them.
