@@ -7,7 +7,7 @@
 //! Proofs are made by hand (`jwt_fixtures/support.rs`), so any header or claim can be forged; the
 //! RFC 7638 thumbprint a token's `cnf.jkt` carries is computed there too, independently of the
 //! library, and checked against the RFC's own example here.
-#![cfg(feature = "jwt")]
+#![cfg(all(feature = "jwt", feature = "axum", feature = "basic"))]
 
 mod common;
 #[path = "jwt_fixtures/support.rs"]
