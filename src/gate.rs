@@ -594,3 +594,89 @@ fn path_start(path: &str) -> &str {
 fn display_ip(ip: Option<IpAddr>) -> String {
     ip.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use http::{HeaderMap, Method, Uri};
+
+    use super::*;
+    use crate::audit::CapturedLogs;
+    use crate::future::BoxFuture;
+
+    /// Reads `Authorization: DPoP` and offers Bearer and DPoP, as the bearer authenticators do;
+    /// authenticates with the public origin it was handed as the subject.
+    #[derive(Debug)]
+    struct DpopReader;
+
+    impl Authenticator for DpopReader {
+        fn scheme(&self) -> Scheme {
+            Scheme::new("dpop_reader")
+        }
+
+        fn challenge(&self) -> Challenge {
+            Challenge::new("Bearer")
+        }
+
+        fn challenges(&self) -> Vec<Challenge> {
+            vec![Challenge::new("Bearer"), Challenge::new("DPoP")]
+        }
+
+        fn sources(&self) -> Vec<CredentialSource> {
+            vec![CredentialSource::authorization("DPoP")]
+        }
+
+        fn authenticate<'a>(&'a self, request: &'a RequestView<'a>) -> BoxFuture<'a, Outcome> {
+            let origin = request.public_origin().unwrap_or("none").to_owned();
+            Box::pin(async move {
+                Outcome::Authenticated(Principal::new(
+                    origin,
+                    crate::principal::SubjectKind::User,
+                    self.scheme(),
+                ))
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn the_public_origin_is_normalised_and_handed_to_authenticators() {
+        let gate = Gate::builder()
+            .authenticator(DpopReader)
+            .public_origin("HTTPS://API.Example.com:443/")
+            .build()
+            .unwrap();
+        let names: Vec<_> = gate.challenges().iter().map(Challenge::scheme).collect();
+        assert_eq!(names, ["Bearer", "DPoP"]);
+        let (method, uri, mut headers) = (Method::GET, Uri::from_static("/x"), HeaderMap::new());
+        headers.insert("authorization", "DPoP t".parse().unwrap());
+        let principal = gate
+            .check(&RequestView::new(&method, &uri, &headers))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(principal.subject(), "https://api.example.com");
+        let kept = Gate::builder()
+            .authenticator(DpopReader)
+            .public_origin("http://127.0.0.1:8080")
+            .build()
+            .unwrap();
+        let principal = kept
+            .check(&RequestView::new(&method, &uri, &headers))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(principal.subject(), "http://127.0.0.1:8080");
+    }
+
+    #[test]
+    fn without_a_public_origin_dpop_is_not_offered_and_a_warning_is_logged() {
+        let captured = CapturedLogs::start();
+        let gate = Gate::builder().authenticator(DpopReader).build().unwrap();
+        let names: Vec<_> = gate.challenges().iter().map(Challenge::scheme).collect();
+        assert_eq!(names, ["Bearer"]);
+        let logs = captured.text();
+        assert!(
+            logs.contains("WARN") && logs.contains("public_origin"),
+            "{logs}"
+        );
+    }
+}

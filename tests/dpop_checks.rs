@@ -1211,7 +1211,7 @@ mod config {
     use portcullis::config::Config;
 
     /// A JWKS file holding the issuer's key; its path.
-    fn jwks_file() -> std::path::PathBuf {
+    pub(super) fn jwks_file() -> std::path::PathBuf {
         let pair =
             EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &issuer_pkcs8()).unwrap();
         let point = pair.public_key().as_ref();
@@ -1392,8 +1392,8 @@ mod introspection {
     /// An introspection endpoint answering from a table: `bound` is bound to `jkt`, `plain` is
     /// not, anything else is inactive.
     #[derive(Debug)]
-    struct Endpoint {
-        jkt: String,
+    pub(super) struct Endpoint {
+        pub(super) jkt: String,
     }
 
     impl HttpClient for Endpoint {
@@ -1713,4 +1713,47 @@ async fn clones_of_the_settings_share_the_nonce_key() {
             .await
             .is_ok()
     );
+}
+
+/// `[jwt.dpop]` serves `[introspection]` too, with the same replay cache.
+#[tokio::test]
+async fn jwt_and_introspection_share_the_rules_and_the_replay_cache_of_a_file() {
+    let jwks = config::jwks_file();
+    let key = Key::p256();
+    let text = format!(
+        r#"[gate]
+public_origin = "https://api.example.com"
+
+[jwt]
+audiences = ["api"]
+
+[[jwt.issuers]]
+issuer = "{ISSUER}"
+jwks_file = "{}"
+
+[jwt.dpop]
+replay_capacity = 1
+
+[introspection]
+endpoint = "https://as.example.com/introspect"
+auth_method = "bearer"
+client_token_env = "PATH"
+audiences = ["api"]
+"#,
+        jwks.display()
+    );
+    let gate = portcullis::config::Config::from_str(&text)
+        .unwrap()
+        .with_http_client(Arc::new(introspection::Endpoint { jkt: key.jkt() }))
+        .build()
+        .await
+        .unwrap();
+    let jwt = token(Some(&key.jkt()));
+    let proof = ProofSpec::new(&key, "GET", HTU, Some(&jwt)).sign(&key);
+    assert!(dpop_request(&gate, &jwt, &proof).await.is_ok());
+    // The one slot is taken by the JWT's proof: the introspected token's proof finds it full.
+    let proof = ProofSpec::new(&key, "GET", HTU, Some("bound")).sign(&key);
+    let err = dpop_request(&gate, "bound", &proof).await.unwrap_err();
+    assert_eq!(err.status(), StatusCode::SERVICE_UNAVAILABLE, "{err}");
+    std::fs::remove_file(jwks).ok();
 }
