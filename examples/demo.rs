@@ -8,19 +8,29 @@
 //!
 //! `/api/**` takes API keys only: in `X-API-Key`, as a bearer token, or as the Basic password
 //! (`curl -u demo:<key>`, as Jira and GitHub users send personal tokens); a password gets 403.
+//!
+//! `/metrics` (Prometheus text) and `/healthz` (200 when `Gate::readiness` is ready, else 503 with
+//! the report as JSON) answer callers on this host only: an IP rule in the configuration. Behind
+//! a proxy on the same host every peer is loopback, so set `[gate] trusted_proxies` there, or
+//! serve them on a listener of their own (docs/operations.md).
 
 use std::error::Error;
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
+use axum::http::StatusCode;
+use axum::http::header::CONTENT_TYPE;
+use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
+use metrics_exporter_prometheus::PrometheusBuilder;
 use portcullis::config::{Config, Reloader};
 use portcullis::jwt::{JwtIssuer, SigningKey};
 use portcullis::{
-    ApiKeys, BasicAuthenticator, GateHandle, GateLayer, NewApiKey, Principal, Scheme, SecretString,
-    SubjectKind,
+    ApiKeys, BasicAuthenticator, Gate, GateHandle, GateLayer, NewApiKey, Principal, Scheme,
+    SecretString, SubjectKind,
 };
 use rand::Rng;
 use rand::distr::Alphanumeric;
@@ -57,9 +67,22 @@ groups_any = ["admin"]
 [policies.tokens]
 schemes_deny = ["basic"]
 
+# Metrics and readiness for this host only. Behind a proxy on this host every peer is loopback:
+# set [gate] trusted_proxies then, or serve them on another listener (docs/operations.md).
+[policies.loopback]
+ip_allow = ["127.0.0.0/8", "::1"]
+
 [[routes]]
 path = "/health"
 policy = "public"
+
+[[routes]]
+path = "/metrics"
+policy = "loopback"
+
+[[routes]]
+path = "/healthz"
+policy = "loopback"
 
 [[routes]]
 path = "/admin/**"
@@ -129,6 +152,8 @@ async fn main() -> Result<(), Box<dyn Error>> {
                 .unwrap_or_else(|_| "info,portcullis::audit=info".into()),
         )
         .init();
+    // Before the Gate is built, so that the handles portcullis registers reach this recorder.
+    let metrics = PrometheusBuilder::new().install_recorder()?;
     let addr: SocketAddr = std::env::var("PORTCULLIS_DEMO_ADDR")
         .unwrap_or_else(|_| "127.0.0.1:8080".to_owned())
         .parse()?;
@@ -161,8 +186,23 @@ async fn main() -> Result<(), Box<dyn Error>> {
     let handle = reloader.handle();
     reload_on_sighup(reloader);
 
+    let readiness = handle.clone();
     let app = Router::new()
         .route("/health", get(|| async { "ok" }))
+        .route(
+            "/metrics",
+            get(move || {
+                let text = metrics.render();
+                async move { ([(CONTENT_TYPE, "text/plain; version=0.0.4")], text) }
+            }),
+        )
+        .route(
+            "/healthz",
+            get(move || {
+                let gate = readiness.gate();
+                async move { healthz(gate).await }
+            }),
+        )
         .route("/me", get(me))
         .route("/admin/stats", get(admin_stats))
         .route("/api/reports", get(me))
@@ -194,6 +234,12 @@ async fn main() -> Result<(), Box<dyn Error>> {
     );
     println!("curl -i {base}/me   # 401 Unauthorized: no credentials");
     println!(
+        "curl -i {base}/healthz   # 200 OK: ready (else 503 and why, as JSON); from this host only"
+    );
+    println!(
+        "curl -i {base}/metrics   # 200 OK: Prometheus metrics of the requests above; from this host only"
+    );
+    println!(
         "Edit {config_file} and run `kill -HUP {}` to reload it.",
         std::process::id()
     );
@@ -203,6 +249,22 @@ async fn main() -> Result<(), Box<dyn Error>> {
     )
     .await?;
     Ok(())
+}
+
+/// 200 when the Gate can decide requests (keys loaded, stores answering), else 503; the
+/// readiness report as JSON either way.
+async fn healthz(gate: Arc<Gate>) -> impl IntoResponse {
+    let report = gate.readiness().await;
+    let status = if report.is_ready() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        [(CONTENT_TYPE, "application/json")],
+        report.to_json(),
+    )
 }
 
 async fn me(principal: Principal) -> Json<Principal> {

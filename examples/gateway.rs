@@ -60,13 +60,19 @@
 //! Values are percent-encoded UTF-8 (RFC 3986); lists are comma-separated. The upstream must only
 //! be reachable through the gateway (bind it to localhost or a private network), or anyone can
 //! send those headers to it directly.
+//!
+//! The gateway answers two paths itself, after the Gate, and never forwards them: `/metrics`
+//! (Prometheus text, from the recorder `metrics-exporter-prometheus` installs) and `/healthz`
+//! (200 when `Gate::readiness` is ready, else 503 with the report as JSON). `gateway.toml` lets
+//! only loopback callers reach them (an `ip_allow` policy); behind a proxy on the same host every
+//! peer is loopback, so set `[gate] trusted_proxies` there (docs/operations.md).
 
 use std::convert::Infallible;
 use std::error::Error;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
 use bytes::Bytes;
 use http::header::{AUTHORIZATION, HOST, HeaderName, HeaderValue};
@@ -80,9 +86,10 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use portcullis::config::{Config, Reloader, UpstreamPaths};
-use portcullis::{ConfigError, GateLayer, PeerAddr, Principal, Rejection};
+use portcullis::{ConfigError, GateHandle, GateLayer, PeerAddr, Principal, Rejection};
 use tower::{ServiceBuilder, ServiceExt as _};
 
 /// The headers the gateway sets for the upstream; incoming ones are removed.
@@ -172,6 +179,10 @@ async fn main() -> Result<(), Box<dyn Error>> {
         "curl -i -u 'alice:correct horse battery staple' {base}/admin/users   # 200: alice is an admin"
     );
     println!("curl -i -u 'bob:tr0ub4dor&3' {base}/admin/users   # 403: bob is not");
+    println!(
+        "curl -i {base}/healthz   # 200: ready (503 and why, as JSON, when not); this host only"
+    );
+    println!("curl -i {base}/metrics   # 200: Prometheus metrics; this host only");
     serve(listener, gateway, upstream).await?;
     Ok(())
 }
@@ -184,6 +195,24 @@ pub(crate) struct Gateway {
     hidden: Arc<RwLock<Hidden>>,
     upstream_paths: UpstreamPaths,
     config: Arc<PathBuf>,
+    metrics: PrometheusHandle,
+}
+
+/// The process's Prometheus recorder, installed on first use: before the first Gate is built,
+/// so that the handles portcullis registers reach it.
+pub(crate) fn prometheus() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            PrometheusBuilder::new()
+                .install_recorder()
+                .unwrap_or_else(|err| {
+                    // Another recorder was installed first: this one renders nothing.
+                    tracing::warn!("/metrics stays empty: {err}");
+                    PrometheusBuilder::new().build_recorder().handle()
+                })
+        })
+        .clone()
 }
 
 /// Where callers' credentials can be: the upstream gets none of them.
@@ -196,8 +225,10 @@ struct Hidden {
 impl Gateway {
     /// Reads and builds the configuration file.
     pub(crate) async fn from_config_file(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
+        let metrics = prometheus();
         let config = Config::from_file(path.as_ref())?;
         let gateway = Self {
+            metrics,
             gate: Reloader::from_config(&config).await?,
             hidden: Arc::default(),
             upstream_paths: config.upstream_paths(),
@@ -261,6 +292,10 @@ pub(crate) async fn serve(
             peer,
             local,
             hidden: Arc::clone(&gateway.hidden),
+            own: Own {
+                metrics: gateway.metrics.clone(),
+                gate: gateway.gate.handle(),
+            },
         };
         // hyper does not tell services who is calling: hand the Gate the peer address.
         let gated = ServiceBuilder::new()
@@ -444,6 +479,48 @@ struct Proxy {
     peer: SocketAddr,
     local: SocketAddr,
     hidden: Arc<RwLock<Hidden>>,
+    own: Own,
+}
+
+/// What the gateway answers itself, after the Gate: `/metrics` and `/healthz`.
+#[derive(Clone)]
+struct Own {
+    metrics: PrometheusHandle,
+    gate: GateHandle,
+}
+
+impl Own {
+    /// The answer for a path the gateway serves itself, or `None` to forward it.
+    async fn answer(&self, path: &str) -> Option<Response<ProxyBody>> {
+        let (status, content_type, body) = match path {
+            "/metrics" => (
+                StatusCode::OK,
+                "text/plain; version=0.0.4",
+                self.metrics.render(),
+            ),
+            "/healthz" => {
+                let report = self.gate.gate().readiness().await;
+                let status = if report.is_ready() {
+                    StatusCode::OK
+                } else {
+                    StatusCode::SERVICE_UNAVAILABLE
+                };
+                (status, "application/json", report.to_json())
+            }
+            _ => return None,
+        };
+        let mut response = Response::new(
+            Full::new(Bytes::from(body))
+                .map_err(|never| match never {})
+                .boxed(),
+        );
+        *response.status_mut() = status;
+        response.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static(content_type),
+        );
+        Some(response)
+    }
 }
 
 impl Proxy {
@@ -452,7 +529,13 @@ impl Proxy {
         let principal = parts.extensions.remove::<Principal>();
         // The Gate decided on this path: forward the request it stands for, nothing else.
         match parts.extensions.remove::<Checked>() {
-            Some(checked) if checked.decided == parts.uri.path() => parts.uri = checked.sent,
+            // Its own paths, as the Gate decided on them: answered here, never forwarded.
+            Some(checked) if checked.decided == parts.uri.path() => {
+                if let Some(response) = self.own.answer(&checked.decided).await {
+                    return Ok(response);
+                }
+                parts.uri = checked.sent;
+            }
             _ => {
                 tracing::error!(path = parts.uri.path(), "the path changed after the check");
                 return Ok(plain(StatusCode::INTERNAL_SERVER_ERROR, "internal error"));

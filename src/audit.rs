@@ -7,10 +7,15 @@
 //! `attempted_credential_id`: the public id of a refused API key, e.g. a revoked one),
 //! `client_ip`, `method`, `path` (as sent), `route`, `rule`, `reason`, `report_only`. Never a
 //! secret, a token or a password: only what a [`Principal`] or a [`Rejection`] already holds.
+//!
+//! Beside the trail, what the Gate reports about itself: [`Explanation`] (how it decided one
+//! request, from [`Gate::explain`](crate::Gate::explain)) and [`Readiness`] (whether it can
+//! decide requests now, per component, from [`Gate::readiness`](crate::Gate::readiness)).
 
 use std::fmt;
 use std::net::IpAddr;
 
+pub use crate::health::{ComponentStatus, Health, Readiness};
 use crate::principal::{Principal, SubjectKind};
 use crate::reject::Rejection;
 

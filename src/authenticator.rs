@@ -2,11 +2,13 @@
 //! [`CredentialSource`]s each reads.
 
 use std::fmt;
+use std::time::Duration;
 
 use http::HeaderName;
 use http::header::AUTHORIZATION;
 
 use crate::future::BoxFuture;
+use crate::health::ComponentStatus;
 use crate::principal::{Principal, Scheme};
 use crate::reject::{Challenge, Rejection};
 use crate::request::RequestView;
@@ -57,6 +59,22 @@ pub trait Authenticator: fmt::Debug + Send + Sync + 'static {
 
     /// Checks the credential.
     fn authenticate<'a>(&'a self, request: &'a RequestView<'a>) -> BoxFuture<'a, Outcome>;
+
+    /// Whether what this authenticator needs works now, one status per component (a key set, a
+    /// store), for [`Gate::readiness`](crate::Gate::readiness). Each check should answer within
+    /// `timeout` (the Gate reports an authenticator that takes longer as not ready) and be cheap:
+    /// the Gate caches the report briefly, but probes still come every few seconds.
+    ///
+    /// Report [`Health::NotReady`](crate::audit::Health::NotReady) only for what requests cannot
+    /// do without (requests are refused with 503 while it lasts), and
+    /// [`Health::Degraded`](crate::audit::Health::Degraded) for a problem that does not refuse
+    /// requests yet. Reasons are read by people and must hold no secret.
+    ///
+    /// The default reports nothing: an authenticator with nothing to check is always ready.
+    fn readiness(&self, timeout: Duration) -> BoxFuture<'_, Vec<ComponentStatus>> {
+        let _ = timeout;
+        Box::pin(async { Vec::new() })
+    }
 }
 
 /// Where one credential is read: an `Authorization` scheme, a header, a query parameter, or

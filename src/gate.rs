@@ -3,6 +3,7 @@
 use std::fmt;
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use http::{Method, Response};
 
@@ -10,6 +11,7 @@ use crate::audit::{AuditRecord, Explanation};
 use crate::authenticator::{Authenticator, CredentialSource, Outcome};
 use crate::client_ip::TrustedProxies;
 use crate::error::ConfigError;
+use crate::health::{ComponentStatus, Readiness, ReadinessCache};
 use crate::policy::{Authenticated, Denial, Policy, PolicyContext};
 use crate::principal::{Principal, Scheme};
 use crate::reject::{Challenge, ProblemJson, Rejection, RejectionResponder};
@@ -22,6 +24,18 @@ const DEFAULT_MAX_PATH_BYTES: usize = 8 * 1024;
 
 /// The most authenticators one Gate takes: which ones to ask about a request is kept in a `u64`.
 const MAX_AUTHENTICATORS: usize = 64;
+
+/// The default for [`GateBuilder::readiness_cache`]: probes every second cost one check a second.
+const DEFAULT_READINESS_CACHE: Duration = Duration::from_secs(1);
+
+/// The default for [`GateBuilder::readiness_timeout`]: under Kubernetes' default probe timeout
+/// (1 s), so a slow store shows as not ready with its reason instead of as a timed-out probe.
+const DEFAULT_READINESS_TIMEOUT: Duration = Duration::from_millis(800);
+
+/// How much longer than the timeout an authenticator's whole readiness check may take before
+/// the Gate stops waiting for it (its own checks are bounded by the timeout; this bounds one
+/// that is not).
+const READINESS_GRACE: Duration = Duration::from_millis(100);
 
 /// Authenticates and authorizes requests. Cheap to clone (one `Arc`).
 ///
@@ -50,6 +64,8 @@ struct Inner {
     trusted_proxies: TrustedProxies,
     max_path_bytes: usize,
     public_origin: Option<String>,
+    readiness: ReadinessCache,
+    readiness_timeout: Duration,
 }
 
 impl Gate {
@@ -194,6 +210,63 @@ impl Gate {
         Ok(client_ip)
     }
 
+    /// Whether the Gate can decide requests now, per component: for a readiness probe
+    /// (`/healthz`), not for each request.
+    ///
+    /// Each authenticator reports what it needs ([`Authenticator::readiness`]): a JWT issuer's
+    /// key set must be loaded and within its `max_stale` (static keys always are; a set never
+    /// loaded or past it is fetched now, within the timeout and the retry interval), the user and
+    /// API-key stores must answer a cheap query, and the Redis lockout store a `PING`, each
+    /// within [`readiness_timeout`](GateBuilder::readiness_timeout). It is not ready only when
+    /// keys never loaded or are past `max_stale`, or a store the Gate reads is down: requests
+    /// are then refused with 503 anyway. A failing key refresh while the keys are within
+    /// `max_stale` is [`Degraded`](crate::audit::Health::Degraded), which counts as ready, so a
+    /// shared identity provider's hiccup does not take every instance out of rotation at once.
+    /// Introspection is not checked: each token is asked about at the endpoint, and an outage
+    /// there is a 503 per request, not a reason to stop serving API keys and passwords.
+    ///
+    /// The report is kept for [`readiness_cache`](GateBuilder::readiness_cache), and probes
+    /// that arrive while a check runs wait for it and share its report, so many probes cost
+    /// one check.
+    pub async fn readiness(&self) -> Readiness {
+        self.inner.readiness.get(|| self.check_readiness()).await
+    }
+
+    async fn check_readiness(&self) -> Readiness {
+        let timeout = self.inner.readiness_timeout;
+        // One task per authenticator, so the checks run at once and the whole report takes
+        // about one timeout at worst.
+        let checks: Vec<_> = self
+            .inner
+            .authenticators
+            .iter()
+            .map(|authenticator| {
+                let authenticator = Arc::clone(authenticator);
+                tokio::spawn(async move {
+                    let check = authenticator.readiness(timeout);
+                    match tokio::time::timeout(timeout + READINESS_GRACE, check).await {
+                        Ok(components) => components,
+                        Err(_) => vec![ComponentStatus::not_ready(
+                            authenticator.scheme().as_str(),
+                            format!("no answer within {}ms", timeout.as_millis()),
+                        )],
+                    }
+                })
+            })
+            .collect();
+        let mut components = Vec::new();
+        for (check, authenticator) in checks.into_iter().zip(&self.inner.authenticators) {
+            match check.await {
+                Ok(found) => components.extend(found),
+                Err(_) => components.push(ComponentStatus::not_ready(
+                    authenticator.scheme().as_str(),
+                    "the readiness check failed (panicked)",
+                )),
+            }
+        }
+        Readiness::new(components)
+    }
+
     /// The response for a rejection: status, challenges, `Retry-After`, body.
     pub fn respond(&self, rejection: &Rejection) -> Response<String> {
         let challenges = rejection.challenges(&self.inner.challenges);
@@ -323,6 +396,8 @@ pub struct GateBuilder {
     trusted_proxies: TrustedProxies,
     max_path_bytes: usize,
     public_origin: Option<String>,
+    readiness_cache: Duration,
+    readiness_timeout: Duration,
     errors: Vec<ConfigError>,
 }
 
@@ -336,6 +411,8 @@ impl Default for GateBuilder {
             trusted_proxies: TrustedProxies::none(),
             max_path_bytes: DEFAULT_MAX_PATH_BYTES,
             public_origin: None,
+            readiness_cache: DEFAULT_READINESS_CACHE,
+            readiness_timeout: DEFAULT_READINESS_TIMEOUT,
             errors: Vec::new(),
         }
     }
@@ -401,6 +478,23 @@ impl GateBuilder {
         self
     }
 
+    /// How long a [`Gate::readiness`] report is reused, so that probes (from several load
+    /// balancers, every second) do not each query the stores. Defaults to 1 second; zero checks
+    /// on every probe (concurrent probes still share one check).
+    pub fn readiness_cache(mut self, ttl: Duration) -> Self {
+        self.readiness_cache = ttl;
+        self
+    }
+
+    /// How long each component of a [`Gate::readiness`] check may take (a store query, a Redis
+    /// `PING`, loading a key set) before it counts as not ready. Defaults to 800 ms, under
+    /// Kubernetes' default probe timeout of 1 second; zero is refused by
+    /// [`build`](Self::build).
+    pub fn readiness_timeout(mut self, timeout: Duration) -> Self {
+        self.readiness_timeout = timeout;
+        self
+    }
+
     /// The policy for requests no rule matches. Defaults to [`Authenticated`]: a path you forgot
     /// to list is closed, not open.
     pub fn default_policy(mut self, policy: impl Policy) -> Self {
@@ -429,6 +523,11 @@ impl GateBuilder {
         self.default_policy
             .validate()
             .map_err(|err| ConfigError::new(format!("default policy: {}", err.message())))?;
+        if self.readiness_timeout.is_zero() {
+            return Err(ConfigError::new(
+                "readiness_timeout must be above zero, or every component would be reported down",
+            ));
+        }
         if self.authenticators.len() > MAX_AUTHENTICATORS {
             return Err(ConfigError::new(format!(
                 "{} authenticators; a Gate takes at most {MAX_AUTHENTICATORS}",
@@ -484,6 +583,8 @@ impl GateBuilder {
                 trusted_proxies: self.trusted_proxies,
                 max_path_bytes: self.max_path_bytes,
                 public_origin,
+                readiness: ReadinessCache::new(self.readiness_cache),
+                readiness_timeout: self.readiness_timeout,
             }),
         })
     }

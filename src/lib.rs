@@ -169,6 +169,7 @@ mod error;
 mod future;
 mod gate;
 mod handle;
+mod health;
 mod ipset;
 mod json;
 #[cfg(feature = "api-key")]

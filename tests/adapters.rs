@@ -354,6 +354,157 @@ async fn the_gateway_forwards_the_principal_and_nothing_forged() {
     assert_eq!(response.status(), 403);
 }
 
+/// Issue #19: the gateway answers `/metrics` (Prometheus text) and `/healthz` (readiness as
+/// JSON) itself, never forwarding them, and only to loopback callers: the shipped file's IP rule,
+/// checked on the Gate it builds, refuses any other peer (401).
+#[tokio::test]
+async fn the_gateway_serves_metrics_and_healthz_to_this_host_only() {
+    let config = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/gateway.toml");
+    let (base, answered) = start_gateway(config).await;
+    let client = reqwest::Client::new();
+
+    let response = client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .expect("request sent");
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["content-type"],
+        "text/plain; version=0.0.4"
+    );
+    let response = client
+        .get(format!("{base}/healthz"))
+        .send()
+        .await
+        .expect("request sent");
+    assert_eq!(response.status(), 200);
+    let report: serde_json::Value = response.json().await.expect("JSON");
+    assert_eq!(report["ready"], true, "{report}");
+    let names: Vec<&str> = report["components"]
+        .as_array()
+        .expect("components")
+        .iter()
+        .map(|c| c["name"].as_str().expect("name"))
+        .collect();
+    assert_eq!(
+        names,
+        ["basic/users", "basic/lockout", "api_key/keys"],
+        "{report}"
+    );
+    assert_eq!(answered.load(Ordering::SeqCst), 0, "never forwarded");
+
+    let gate = portcullis::config::Config::from_file(config)
+        .expect("config")
+        .build_services()
+        .await
+        .expect("builds")
+        .gate;
+    for path in ["/metrics", "/healthz"] {
+        for (peer, allowed) in [
+            ("127.0.0.1:4000", true),
+            ("[::1]:4000", true),
+            ("10.1.2.3:4000", false),
+            ("192.0.2.7:4000", false),
+            ("[2001:db8::7]:4000", false),
+        ] {
+            let (parts, ()) = http::Request::get(path)
+                .extension(portcullis::PeerAddr(peer.parse().expect("address")))
+                .body(())
+                .expect("request")
+                .into_parts();
+            match gate
+                .check(&portcullis::RequestView::from_parts(&parts))
+                .await
+            {
+                Ok(principal) => {
+                    assert!(allowed, "{path} from {peer}");
+                    assert!(principal.is_none());
+                }
+                Err(rejection) => {
+                    assert!(!allowed, "{path} from {peer}: {rejection:?}");
+                    assert_eq!(gate.respond(&rejection).status(), 401);
+                }
+            }
+        }
+    }
+}
+
+/// docs/operations.md's warning: behind a proxy on the same host every peer is loopback, so the
+/// loopback rule lets anyone through the proxy reach `/metrics`, until the proxy is listed in
+/// `trusted_proxies` and the client's own address is judged.
+#[tokio::test]
+async fn behind_a_same_host_proxy_the_loopback_rule_needs_trusted_proxies() {
+    let examples = concat!(env!("CARGO_MANIFEST_DIR"), "/examples");
+    let shipped = std::fs::read_to_string(format!("{examples}/gateway.toml")).expect("config");
+    // The rules only (no credentials), as the proxy sees them.
+    let rules = "[policies.loopback]\nip_allow = [\"127.0.0.0/8\", \"::1\"]\n\n\
+                 [[routes]]\npath = \"/metrics\"\npolicy = \"loopback\"\n";
+    assert!(shipped.contains("ip_allow = [\"127.0.0.0/8\", \"::1\"]"));
+    // A client at 203.0.113.9, through a proxy on this host.
+    let (parts, ()) = http::Request::get("/metrics")
+        .header("x-forwarded-for", "203.0.113.9")
+        .extension(portcullis::PeerAddr(
+            "127.0.0.1:4000".parse().expect("address"),
+        ))
+        .body(())
+        .expect("request")
+        .into_parts();
+    let request = portcullis::RequestView::from_parts(&parts);
+
+    let untrusted =
+        portcullis::config::Config::from_str(&format!("[gate]\ntrusted_proxies = []\n{rules}"))
+            .expect("config")
+            .build()
+            .await
+            .expect("builds");
+    assert!(
+        untrusted.check(&request).await.is_ok(),
+        "the peer is loopback"
+    );
+
+    let trusted = portcullis::config::Config::from_str(&format!(
+        "[gate]\ntrusted_proxies = [\"127.0.0.1\"]\n{rules}"
+    ))
+    .expect("config")
+    .build()
+    .await
+    .expect("builds");
+    let refused = trusted
+        .check(&request)
+        .await
+        .expect_err("judged as 203.0.113.9");
+    assert_eq!(trusted.respond(&refused).status(), 401);
+}
+
+/// The gateway's `/healthz` is 503, with the report, while a JWKS it is configured with has
+/// never loaded (nothing listens at its URL). The file is a copy of the shipped one (with a
+/// case-insensitive upstream, which changes nothing here) and a `[jwt]` section.
+#[cfg(feature = "jwks")]
+#[tokio::test]
+async fn the_gateway_healthz_is_503_while_a_jwks_has_never_loaded() {
+    let config = case_insensitive_config("gateway-jwks");
+    let text = std::fs::read_to_string(&config).expect("config")
+        + "\n[jwt]\naudiences = [\"api\"]\n\n[[jwt.issuers]]\nissuer = \"https://idp.example\"\n\
+           jwks_url = \"http://127.0.0.1:1/jwks\"\n";
+    std::fs::write(&config, text).expect("config");
+    let (base, answered) = start_gateway(&config).await;
+    let response = reqwest::get(format!("{base}/healthz"))
+        .await
+        .expect("request sent");
+    assert_eq!(response.status(), 503);
+    let report: serde_json::Value = response.json().await.expect("JSON");
+    assert_eq!(report["ready"], false, "{report}");
+    let keys = report["components"]
+        .as_array()
+        .expect("components")
+        .iter()
+        .find(|c| c["name"] == "jwt/keys/https://idp.example")
+        .expect("the issuer's keys");
+    assert_eq!(keys["status"], "not_ready", "{report}");
+    assert_eq!(answered.load(Ordering::SeqCst), 0, "never forwarded");
+}
+
 /// The gateway example configured by `config`, in front of an echo upstream at `/api`: its base
 /// URL and how many requests the upstream has answered.
 async fn start_gateway(config: impl AsRef<std::path::Path>) -> (String, Arc<AtomicUsize>) {

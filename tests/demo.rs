@@ -1,7 +1,9 @@
 //! Runs `examples/demo.rs` and every `curl` line it prints, checking each gets the status the
 //! demo says it will (the number after `#`); then reloads its configuration with SIGHUP, and
-//! starts it a second time on the same database. Without curl it prints `SKIPPED` and passes,
-//! unless `PORTCULLIS_REQUIRE_SERVICES=1` (CI), where it fails.
+//! starts it a second time on the same database. After the printed lines, `/metrics` counts
+//! them in `portcullis_decisions_total`, and `/metrics` and `/healthz` answer this host only.
+//! Without curl it prints `SKIPPED` and passes, unless `PORTCULLIS_REQUIRE_SERVICES=1` (CI),
+//! where it fails.
 
 use std::io::{BufRead, BufReader, Lines};
 use std::path::{Path, PathBuf};
@@ -59,6 +61,49 @@ impl Demo {
         }
         panic!("demo exited before printing {marker:?}: {seen:?}");
     }
+}
+
+/// Whether curl is here; prints `SKIPPED` (or fails under `PORTCULLIS_REQUIRE_SERVICES=1`)
+/// when it is not.
+fn curl_available() -> bool {
+    if Command::new("curl").arg("--version").output().is_ok() {
+        return true;
+    }
+    // CI sets PORTCULLIS_REQUIRE_SERVICES=1: there a check that never ran must not pass.
+    if std::env::var("PORTCULLIS_REQUIRE_SERVICES").as_deref() == Ok("1") {
+        panic!("curl is not installed, and PORTCULLIS_REQUIRE_SERVICES=1");
+    }
+    println!("SKIPPED: curl is not installed");
+    false
+}
+
+/// A directory of the demo's own for this test.
+fn demo_dir(test: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("portcullis-demo-{test}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+/// The base URL the demo printed.
+fn base_url(lines: &[String]) -> String {
+    lines
+        .iter()
+        .find(|line| line.starts_with("portcullis demo listening on"))
+        .expect("the demo says where it listens")
+        .split_whitespace()
+        .nth(4)
+        .expect("base url")
+        .to_owned()
+}
+
+/// The body of `GET url`.
+fn body(url: &str) -> String {
+    let output = Command::new("curl")
+        .args(["-s", "--fail", url])
+        .output()
+        .expect("curl runs");
+    assert!(output.status.success(), "GET {url}: {output:?}");
+    String::from_utf8(output.stdout).expect("UTF-8 body")
 }
 
 fn status(curl_args: &str) -> u16 {
@@ -131,16 +176,10 @@ fn ran_the_key_as_password_lines(results: &[(String, u16)]) {
 
 #[test]
 fn demo_curl_lines_get_the_statuses_they_promise_and_sighup_reloads() {
-    if Command::new("curl").arg("--version").output().is_err() {
-        // CI sets PORTCULLIS_REQUIRE_SERVICES=1: there a check that never ran must not pass.
-        if std::env::var("PORTCULLIS_REQUIRE_SERVICES").as_deref() == Ok("1") {
-            panic!("curl is not installed, and PORTCULLIS_REQUIRE_SERVICES=1");
-        }
-        println!("SKIPPED: curl is not installed");
+    if !curl_available() {
         return;
     }
-    let dir = std::env::temp_dir().join(format!("portcullis-demo-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = demo_dir("main");
 
     let mut demo = Demo::start(&dir);
     let lines = demo.read_until("kill -HUP");
@@ -149,6 +188,8 @@ fn demo_curl_lines_get_the_statuses_they_promise_and_sighup_reloads() {
         assert!(results.iter().any(|(_, got)| *got == code), "{results:?}");
     }
     ran_the_key_as_password_lines(&results);
+    ran(&results, &["/healthz   # 200"], 200);
+    ran(&results, &["/metrics   # 200"], 200);
     assert!(
         dir.join("demo.db").exists(),
         "users and keys live in a SQLite file"
@@ -163,14 +204,7 @@ fn demo_curl_lines_get_the_statuses_they_promise_and_sighup_reloads() {
     );
     assert_ne!(text, closed);
     std::fs::write(&config, closed).expect("write config");
-    let base = lines
-        .iter()
-        .find(|line| line.starts_with("portcullis demo listening on"))
-        .expect("the demo says where it listens")
-        .split_whitespace()
-        .nth(4)
-        .expect("base url")
-        .to_owned();
+    let base = base_url(&lines);
     let pid = demo.child.id().to_string();
     assert!(
         Command::new("kill")
@@ -206,4 +240,171 @@ fn demo_curl_lines_get_the_statuses_they_promise_and_sighup_reloads() {
     let lines = again.read_until("kill -HUP");
     ran_the_key_as_password_lines(&check_curl_lines(&lines));
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Issue #19: after the printed curl lines, `/metrics` shows `portcullis_decisions_total` with
+/// `scheme`, `outcome` and `reason` labels, counting exactly the requests made: each printed line
+/// that got a 2xx (and this `/metrics` request itself, decided before it renders) as `allowed`,
+/// each 4xx as `refused`; the two JWT lines as one of each for `scheme="jwt"`.
+#[test]
+fn demo_metrics_count_the_printed_requests() {
+    if !curl_available() {
+        return;
+    }
+    let dir = demo_dir("metrics");
+    let mut demo = Demo::start(&dir);
+    let lines = demo.read_until("kill -HUP");
+    let results = check_curl_lines(&lines);
+    let text = body(&format!("{}/metrics", base_url(&lines)));
+
+    let series = decisions(&text);
+    assert!(
+        !series.is_empty(),
+        "no portcullis_decisions_total in:\n{text}"
+    );
+    for (labels, _) in &series {
+        for label in ["scheme", "outcome", "reason"] {
+            assert!(labels.iter().any(|(name, _)| name == label), "{labels:?}");
+        }
+    }
+    let sum = |want: &[(&str, &str)]| -> f64 {
+        series
+            .iter()
+            .filter(|(labels, _)| {
+                want.iter()
+                    .all(|(n, v)| labels.iter().any(|(name, value)| name == n && value == v))
+            })
+            .map(|(_, count)| count)
+            .sum()
+    };
+    let succeeded = results
+        .iter()
+        .filter(|(_, s)| (200..300).contains(s))
+        .count();
+    let refused = results.iter().filter(|(_, s)| *s >= 400).count();
+    assert_eq!(
+        sum(&[("outcome", "allowed")]),
+        (succeeded + 1) as f64,
+        "{text}"
+    );
+    assert_eq!(sum(&[("outcome", "refused")]), refused as f64, "{text}");
+    assert_eq!(sum(&[]), (results.len() + 1) as f64, "{text}");
+    assert_eq!(
+        sum(&[("scheme", "jwt"), ("outcome", "allowed")]),
+        1.0,
+        "{text}"
+    );
+    assert_eq!(
+        sum(&[("scheme", "jwt"), ("outcome", "refused")]),
+        1.0,
+        "{text}"
+    );
+    drop(demo);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The `portcullis_decisions_total` series of a Prometheus text exposition: labels and count.
+fn decisions(text: &str) -> Vec<(Vec<(String, String)>, f64)> {
+    text.lines()
+        .filter_map(|line| line.strip_prefix("portcullis_decisions_total{"))
+        .map(|rest| {
+            let (labels, value) = rest.rsplit_once("} ").expect("labels, then the value");
+            let labels = labels
+                .split("\",")
+                .filter(|pair| !pair.is_empty())
+                .map(|pair| {
+                    let (name, value) = pair.split_once("=\"").expect("name=\"value\"");
+                    (name.to_owned(), value.trim_end_matches('"').to_owned())
+                })
+                .collect();
+            (labels, value.trim().parse().expect("a number"))
+        })
+        .collect()
+}
+
+/// `/metrics` and `/healthz` answer this host only: the demo's own configuration file, built
+/// in-process, lets 127.0.0.1 and ::1 through and refuses any other peer (401); `/health` stays
+/// public.
+#[tokio::test]
+async fn demo_metrics_and_healthz_answer_this_host_only() {
+    if !curl_available() {
+        return;
+    }
+    let dir = demo_dir("loopback");
+    let mut demo = Demo::start(&dir);
+    demo.read_until("kill -HUP");
+    let config = dir.join("portcullis-demo.toml");
+    let services = portcullis::config::Config::from_file(&config)
+        .expect("the demo's configuration")
+        .build_services()
+        .await
+        .expect("builds");
+    let gate = services.gate;
+    for path in ["/metrics", "/healthz"] {
+        for (peer, allowed) in [
+            ("127.0.0.1:5000", true),
+            ("127.8.9.10:5000", true),
+            ("[::1]:5000", true),
+            ("192.0.2.7:5000", false),
+            ("[2001:db8::7]:5000", false),
+        ] {
+            let mut request = http::Request::get(path).body(()).expect("request");
+            request
+                .extensions_mut()
+                .insert(portcullis::PeerAddr(peer.parse().expect("address")));
+            let (parts, ()) = request.into_parts();
+            let decided = gate
+                .check(&portcullis::RequestView::from_parts(&parts))
+                .await;
+            match decided {
+                Ok(None) => assert!(allowed, "{path} from {peer} was let through"),
+                Ok(Some(principal)) => panic!("{path} from {peer}: {principal:?}"),
+                Err(rejection) => {
+                    assert!(!allowed, "{path} from {peer}: {rejection:?}");
+                    assert_eq!(gate.respond(&rejection).status(), 401, "{path} from {peer}");
+                }
+            }
+        }
+    }
+    let (parts, ()) = http::Request::get("/health")
+        .extension(portcullis::PeerAddr(
+            "192.0.2.7:5000".parse().expect("address"),
+        ))
+        .body(())
+        .expect("request")
+        .into_parts();
+    assert!(
+        gate.check(&portcullis::RequestView::from_parts(&parts))
+            .await
+            .is_ok()
+    );
+    drop(demo);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The parser the metrics test reads `/metrics` with, on the exposition format
+/// `metrics-exporter-prometheus` writes.
+#[test]
+fn decisions_reads_prometheus_text() {
+    let text = "# TYPE portcullis_decisions_total counter\n\
+        portcullis_decisions_total{scheme=\"jwt\",outcome=\"allowed\",reason=\"allowed\"} 3\n\
+        portcullis_decisions_total{scheme=\"none\",outcome=\"refused\",reason=\"credentials_missing\"} 1\n\
+        portcullis_other_total{scheme=\"jwt\"} 9\n";
+    let series = decisions(text);
+    assert_eq!(series.len(), 2);
+    assert_eq!(
+        series[0].0,
+        [
+            ("scheme", "jwt"),
+            ("outcome", "allowed"),
+            ("reason", "allowed")
+        ]
+        .map(|(n, v)| (n.to_owned(), v.to_owned()))
+    );
+    assert_eq!(series[0].1, 3.0);
+    assert_eq!(
+        series[1].0[2],
+        ("reason".to_owned(), "credentials_missing".to_owned())
+    );
+    assert_eq!(series[1].1, 1.0);
 }

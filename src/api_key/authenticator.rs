@@ -2,6 +2,7 @@
 
 use std::borrow::Cow;
 use std::sync::Arc;
+use std::time::Duration;
 
 use http::HeaderName;
 use http::header::AUTHORIZATION;
@@ -10,6 +11,7 @@ use super::manager::Inner;
 use crate::authenticator::{Authenticator, CredentialSource, Outcome};
 use crate::error::ConfigError;
 use crate::future::BoxFuture;
+use crate::health::{self, ComponentStatus};
 use crate::principal::{Principal, Scheme};
 use crate::reject::{Challenge, Rejection};
 use crate::request::{RequestView, split_authorization};
@@ -217,6 +219,13 @@ impl Authenticator for ApiKeyAuthenticator {
 
     fn authenticate<'a>(&'a self, request: &'a RequestView<'a>) -> BoxFuture<'a, Outcome> {
         Box::pin(self.check(request))
+    }
+
+    /// The key store (`api_key/keys`: a one-row query).
+    fn readiness(&self, timeout: Duration) -> BoxFuture<'_, Vec<ComponentStatus>> {
+        Box::pin(async move {
+            vec![health::ping("api_key/keys", timeout, self.inner.store_ping()).await]
+        })
     }
 }
 

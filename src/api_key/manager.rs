@@ -14,6 +14,7 @@ use super::cache::{Cached, KeyCache};
 use super::digest::KeyHasher;
 use super::{ApiKeyAuthenticator, ApiKeyAuthenticatorBuilder, ApiKeyError, IssuedKey, NewApiKey};
 use crate::error::{ConfigError, StoreError, StoreErrorKind};
+use crate::future::BoxFuture;
 use crate::key_format::{KeyFormat, ParsedKey};
 use crate::principal::Scheme;
 use crate::reject::Rejection;
@@ -347,6 +348,11 @@ pub(super) enum CheckFailure {
 }
 
 impl Inner {
+    /// The key store's [`ping`](ApiKeyStore::ping), for readiness.
+    pub(super) fn store_ping(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+        self.store.ping()
+    }
+
     pub(super) fn format(&self) -> &KeyFormat {
         &self.format
     }

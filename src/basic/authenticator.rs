@@ -12,6 +12,7 @@ use super::{HashError, HashingConfig, HashingPool, Verification};
 use crate::authenticator::{ApiKeyVerifier, Authenticator, CredentialSource, Outcome};
 use crate::error::{ConfigError, StoreError};
 use crate::future::BoxFuture;
+use crate::health::{self, ComponentStatus};
 use crate::lockout::{AttemptEnd, Lockout};
 use crate::principal::{Principal, Scheme};
 use crate::reject::{Challenge, Rejection};
@@ -337,6 +338,24 @@ impl Authenticator for BasicAuthenticator {
 
     fn authenticate<'a>(&'a self, request: &'a RequestView<'a>) -> BoxFuture<'a, Outcome> {
         Box::pin(self.check(request))
+    }
+
+    /// The user store (`basic/users`: a one-row query) and the lockout counters'
+    /// (`basic/lockout`: Redis's `PING`), checked at once.
+    fn readiness(&self, timeout: Duration) -> BoxFuture<'_, Vec<ComponentStatus>> {
+        Box::pin(async move {
+            let lockout = self
+                .lockout
+                .as_ref()
+                .map(|lockout| tokio::spawn(lockout.readiness("basic/lockout", timeout)));
+            let mut found = vec![health::ping("basic/users", timeout, self.store.ping()).await];
+            if let Some(check) = lockout {
+                found.push(check.await.unwrap_or_else(|_| {
+                    ComponentStatus::not_ready("basic/lockout", "the check failed (panicked)")
+                }));
+            }
+            found
+        })
     }
 }
 

@@ -18,6 +18,7 @@ use super::{DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_SIZE};
 use crate::authenticator::{Authenticator, CredentialSource, Outcome};
 use crate::error::ConfigError;
 use crate::future::BoxFuture;
+use crate::health::ComponentStatus;
 use crate::principal::{Principal, Scheme};
 use crate::reject::Challenge;
 use crate::request::RequestView;
@@ -257,6 +258,48 @@ impl Authenticator for JwtAuthenticator {
             sources.push(dpop::source());
         }
         sources
+    }
+
+    /// One component per issuer (`jwt/keys/<issuer>`): static keys are always ready; a remote
+    /// set must be loaded and within `max_stale` (a failing refresh before it is degraded). Sets
+    /// that are not loaded are fetched at once, each waited for up to `timeout`.
+    fn readiness(&self, timeout: Duration) -> BoxFuture<'_, Vec<ComponentStatus>> {
+        Box::pin(async move {
+            // Every remote set at once, so the report takes one timeout however many issuers.
+            let checks: Vec<_> = self
+                .inner
+                .issuers
+                .iter()
+                .map(|issuer| {
+                    let name = format!("jwt/keys/{}", issuer.issuer);
+                    match &issuer.keys {
+                        Keys::Static(set) => Err(ComponentStatus::ready(
+                            name,
+                            format!("{} static keys", set.len()),
+                        )),
+                        Keys::Remote(remote) => {
+                            let remote = Arc::clone(remote);
+                            Ok(tokio::spawn(async move {
+                                remote.readiness(&name, timeout).await
+                            }))
+                        }
+                    }
+                })
+                .collect();
+            let mut found = Vec::with_capacity(checks.len());
+            for (check, issuer) in checks.into_iter().zip(&self.inner.issuers) {
+                found.push(match check {
+                    Err(done) => done,
+                    Ok(running) => running.await.unwrap_or_else(|_| {
+                        ComponentStatus::not_ready(
+                            format!("jwt/keys/{}", issuer.issuer),
+                            "the check failed (panicked)",
+                        )
+                    }),
+                });
+            }
+            found
+        })
     }
 
     fn authenticate<'a>(&'a self, request: &'a RequestView<'a>) -> BoxFuture<'a, Outcome> {

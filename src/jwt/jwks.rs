@@ -25,6 +25,7 @@ use super::algorithm::Algorithm;
 use super::error::{FetchError, FetchErrorKind, KeyErrorKind, TokenError, TokenErrorKind};
 use super::http::{self, FetchLimits, HttpClient};
 use super::keys::{KeySet, Lookup, Origin, VerifyingKey};
+use crate::health::ComponentStatus;
 
 /// Where an issuer's verification keys come from.
 #[derive(Clone, Debug)]
@@ -207,6 +208,8 @@ struct State {
     /// discovery again.
     discovered: Option<String>,
     fetches: u64,
+    /// When the failures since the last successful fetch began; `None` after a success.
+    failing_since: Option<Instant>,
 }
 
 impl RemoteKeys {
@@ -300,6 +303,80 @@ impl RemoteKeys {
         self.fetch().await
     }
 
+    /// Whether the keys can verify tokens now, for [`Gate::readiness`](crate::Gate::readiness):
+    /// ready when loaded and fresh, degraded when refreshing fails but the set is within
+    /// `max_stale`, not ready when never loaded or past it. A set never loaded (or past
+    /// `max_stale`) is fetched now if the retry interval allows, and waited for up to `timeout`,
+    /// so a probe at start-up loads the keys instead of waiting for the first token.
+    pub(crate) async fn readiness(
+        self: &Arc<Self>,
+        name: &str,
+        timeout: Duration,
+    ) -> ComponentStatus {
+        let now = Instant::now();
+        if let Some(status) = self.loaded_status(name, now) {
+            return status;
+        }
+        self.refresh_in_background(now);
+        // The fetch holds the lock until it ends (whoever started it): taking the lock waits
+        // for it.
+        let _ = tokio::time::timeout(timeout, self.fetch_lock.lock()).await;
+        let now = Instant::now();
+        if let Some(status) = self.loaded_status(name, now) {
+            return status;
+        }
+        let why = if self.fetch_lock.try_lock().is_err() {
+            format!("the fetch did not finish within {}ms", timeout.as_millis())
+        } else if self.state().failing_since.is_some() {
+            "fetching them fails".to_owned()
+        } else {
+            "not fetched yet".to_owned()
+        };
+        match self.current.load().as_ref() {
+            Some(loaded) => ComponentStatus::not_ready(
+                name,
+                format!(
+                    "keys older than max_stale ({}s, loaded {}s ago) and {why}",
+                    self.config.max_stale.as_secs(),
+                    now.saturating_duration_since(loaded.at).as_secs()
+                ),
+            ),
+            None => ComponentStatus::not_ready(name, format!("keys never loaded: {why}")),
+        }
+    }
+
+    /// The status of a loaded set within `max_stale`; `None` when there is none. Starts a
+    /// background refresh when the set is due one, as a request would.
+    fn loaded_status(self: &Arc<Self>, name: &str, now: Instant) -> Option<ComponentStatus> {
+        let current = self.current.load();
+        let loaded = current.as_ref()?;
+        if loaded.too_stale(now, self.config.max_stale) {
+            return None;
+        }
+        let age = now.saturating_duration_since(loaded.at);
+        if age >= self.config.refresh_interval {
+            self.refresh_in_background(now);
+        }
+        let keys = loaded.keys.len();
+        Some(match self.state().failing_since {
+            Some(since) if since >= loaded.at => ComponentStatus::degraded(
+                name,
+                format!(
+                    "{keys} keys loaded {}s ago; refreshing them fails (for {}s), they serve {}",
+                    age.as_secs(),
+                    now.saturating_duration_since(since).as_secs(),
+                    if self.config.max_stale == Duration::MAX {
+                        "for as long as fetches fail (dangerous_serve_stale_keys_forever)"
+                            .to_owned()
+                    } else {
+                        format!("until max_stale ({}s)", self.config.max_stale.as_secs())
+                    }
+                ),
+            ),
+            _ => ComponentStatus::ready(name, format!("{keys} keys loaded {}s ago", age.as_secs())),
+        })
+    }
+
     /// How many fetches were attempted.
     pub(crate) fn fetches(&self) -> u64 {
         self.state().fetches
@@ -354,6 +431,7 @@ impl RemoteKeys {
         let result = self.load().await;
         match &result {
             Ok(keys) => {
+                self.state().failing_since = None;
                 tracing::debug!(
                     target: "portcullis::jwt",
                     issuer = %self.issuer,
@@ -366,8 +444,12 @@ impl RemoteKeys {
                 })));
             }
             Err(err) => {
-                if matches!(self.location, Location::Discovery) {
-                    self.state().discovered = None;
+                {
+                    let mut state = self.state();
+                    if matches!(self.location, Location::Discovery) {
+                        state.discovered = None;
+                    }
+                    state.failing_since.get_or_insert_with(Instant::now);
                 }
                 let current = self.current.load();
                 if current

@@ -18,6 +18,7 @@ use ipnet::{IpNet, Ipv6Net};
 
 use crate::error::{StoreError, StoreErrorKind};
 use crate::future::BoxFuture;
+use crate::health::{self, ComponentStatus};
 
 #[cfg(feature = "redis")]
 mod redis;
@@ -68,6 +69,21 @@ pub trait FailureStore: fmt::Debug + Send + Sync + 'static {
     fn forget_one<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
         let _ = key;
         Box::pin(async { Ok(()) })
+    }
+
+    /// A cheap round trip proving the store answers (Redis: `PING`), for
+    /// [`Gate::readiness`](crate::Gate::readiness); `Unavailable` when it does not, whatever
+    /// [`fails_open`](Self::fails_open) says. The default answers `Ok` at once: an in-process
+    /// store always answers.
+    fn ping(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async { Ok(()) })
+    }
+
+    /// Whether requests go on when this store cannot answer (counting nothing) instead of being
+    /// refused with 503. Readiness then reports the store `degraded`, not down: the Gate still
+    /// decides requests without it. Defaults to `false`.
+    fn fails_open(&self) -> bool {
+        false
     }
 }
 
@@ -175,6 +191,29 @@ impl Lockout {
     pub fn ipv6_prefix_len(mut self, bits: u8) -> Self {
         self.ipv6_prefix_len = bits.min(128);
         self
+    }
+
+    /// The readiness of the counters' store (named `name`): not ready when it does not answer
+    /// within `timeout`, degraded instead when it [fails open](FailureStore::fails_open).
+    pub(crate) fn readiness(
+        &self,
+        name: &'static str,
+        timeout: Duration,
+    ) -> impl Future<Output = ComponentStatus> + Send + 'static {
+        let store = Arc::clone(&self.store);
+        async move {
+            let status = health::ping(name, timeout, store.ping()).await;
+            if !status.status.is_ready() && store.fails_open() {
+                return ComponentStatus::degraded(
+                    name,
+                    format!(
+                        "{}; it fails open, so requests go on without lockout",
+                        status.reason
+                    ),
+                );
+            }
+            status
+        }
     }
 
     /// How long the caller must wait, if the user or the IP is locked out.

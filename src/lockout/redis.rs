@@ -137,6 +137,19 @@ impl RedisFailureStore {
 }
 
 impl FailureStore for RedisFailureStore {
+    fn ping(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async move {
+            self.connection
+                .query::<String>(&::redis::cmd("PING"))
+                .await
+                .map(|_| ())
+        })
+    }
+
+    fn fails_open(&self) -> bool {
+        self.fail_open
+    }
+
     fn failures<'a>(
         &'a self,
         key: &'a str,

@@ -190,6 +190,13 @@ pub trait ApiKeyStore: fmt::Debug + Send + Sync + 'static {
         let _ = sink;
         None
     }
+
+    /// A cheap query proving the store answers (one row at most read from the keys table), for
+    /// [`Gate::readiness`](crate::Gate::readiness); `Unavailable` when it does not. The default
+    /// answers `Ok` at once: a store of your own is then not checked.
+    fn ping(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async { Ok(()) })
+    }
 }
 
 /// What a store's [`watch_changes`](ApiKeyStore::watch_changes) task reports.

@@ -139,6 +139,13 @@ pub trait UserStore: fmt::Debug + Send + Sync + 'static {
 
     /// Every user, by name.
     fn list_users(&self) -> BoxFuture<'_, Result<Vec<UserRecord>, StoreError>>;
+
+    /// A cheap query proving the store answers (one row at most read from the users table),
+    /// for [`Gate::readiness`](crate::Gate::readiness); `Unavailable` when it does not. The
+    /// default answers `Ok` at once: a store of your own is then not checked.
+    fn ping(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async { Ok(()) })
+    }
 }
 
 /// A user store and an API key store, as [`open_store`] returns them.

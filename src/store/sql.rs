@@ -374,9 +374,29 @@ macro_rules! sql_store {
                     rows.iter().map(user_from_row).collect()
                 })
             }
+
+            fn ping(&self) -> $crate::BoxFuture<'_, Result<(), StoreError>> {
+                Box::pin(async move {
+                    sqlx::query("SELECT 1 FROM users LIMIT 1")
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| sql::db_error(BACKEND, "ping users", e))
+                })
+            }
         }
 
         impl $crate::store::ApiKeyStore for $store {
+            fn ping(&self) -> $crate::BoxFuture<'_, Result<(), StoreError>> {
+                Box::pin(async move {
+                    sqlx::query("SELECT 1 FROM api_keys LIMIT 1")
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| sql::db_error(BACKEND, "ping API keys", e))
+                })
+            }
+
             fn insert(
                 &self,
                 record: $crate::store::ApiKeyRecord,

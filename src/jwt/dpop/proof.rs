@@ -253,7 +253,6 @@ pub fn verify_proof(
 pub(crate) struct ParsedProof<'p> {
     signing_input: &'p str,
     signature: &'p str,
-    alg: Algorithm,
     header: Vec<u8>,
     payload: Vec<u8>,
 }
@@ -296,7 +295,7 @@ fn malformed(reason: impl Into<Cow<'static, str>>) -> DpopError {
 }
 
 /// Takes a proof apart: size, three base64url parts, header and claims JSON with unique
-/// members, `typ`, `alg` in the allowlist.
+/// members. [`ParsedProof::check`] does every other check.
 pub(crate) fn parse_proof<'p>(
     proof: &'p str,
     settings: &DpopSettings,
@@ -325,44 +324,6 @@ pub(crate) fn parse_proof<'p>(
         .map_err(|_| malformed("the proof's header is not unpadded base64url"))?;
     serde_json::from_slice::<Skip>(&header_bytes)
         .map_err(|e| malformed(format!("proof header: {e}")))?;
-    let parsed: Header<'_> = serde_json::from_slice(&header_bytes)
-        .map_err(|e| malformed(format!("proof header: {e}")))?;
-    if parsed.crit.is_some() || parsed.b64.is_some() || parsed.zip.is_some() || parsed.enc.is_some()
-    {
-        return Err(malformed(
-            "the proof's header asks for `crit`, `b64`, `zip` or `enc`",
-        ));
-    }
-    match parsed.typ.as_ref().map(|t| t.as_ref()) {
-        Some(typ) if typ.eq_ignore_ascii_case("dpop+jwt") => {}
-        other => {
-            return Err(DpopError::new(
-                DpopErrorKind::InvalidType,
-                format!(
-                    "`typ` is {:?}, not dpop+jwt",
-                    other.map(|t| t.chars().take(32).collect::<String>())
-                ),
-            ));
-        }
-    }
-    let alg = parsed
-        .alg
-        .as_ref()
-        .and_then(|name| name.parse::<Algorithm>().ok())
-        .filter(|alg| !alg.is_hmac() && settings.algorithms.contains(alg))
-        .ok_or_else(|| {
-            DpopError::new(
-                DpopErrorKind::UnsupportedAlgorithm,
-                format!(
-                    "`alg` {:?} is not an allowed proof algorithm",
-                    parsed
-                        .alg
-                        .as_ref()
-                        .map(|a| a.chars().take(16).collect::<String>())
-                ),
-            )
-        })?;
-    drop(parsed);
     let payload_bytes = BASE64URL
         .decode(payload)
         .map_err(|_| malformed("the proof's claims are not unpadded base64url"))?;
@@ -371,7 +332,6 @@ pub(crate) fn parse_proof<'p>(
     Ok(ParsedProof {
         signing_input: &proof[..header.len() + 1 + payload.len()],
         signature,
-        alg,
         header: header_bytes,
         payload: payload_bytes,
     })
@@ -388,15 +348,17 @@ impl ParsedProof<'_> {
         settings: &DpopSettings,
         now: f64,
     ) -> Result<VerifiedProof, DpopError> {
+        // The header is parsed once, here: `typ` and `alg` first, its `jwk` after the claims.
+        let header: Header<'_> = serde_json::from_slice(&self.header)
+            .map_err(|e| malformed(format!("proof header: {e}")))?;
+        let alg = check_header(&header, settings)?;
         let claims: ProofClaims<'_> = serde_json::from_slice(&self.payload)
             .map_err(|e| malformed(format!("proof claims: {e}")))?;
         let (iat, jti) = check_claims(&claims, method, htu_matches, access_token, settings, now)?;
-        let header: Header<'_> = serde_json::from_slice(&self.header)
-            .map_err(|e| malformed(format!("proof header: {e}")))?;
         let jwk = header
             .jwk
             .ok_or_else(|| DpopError::new(DpopErrorKind::InvalidKey, "no `jwk`"))?;
-        let (key, jkt) = proof_key(self.alg, &jwk)
+        let (key, jkt) = proof_key(alg, &jwk)
             .map_err(|e| DpopError::new(DpopErrorKind::InvalidKey, format!("`jwk`: {e}")))?;
         let mut buf = [0u8; SIGNATURE_BUF_LEN];
         let len = BASE64URL
@@ -432,9 +394,49 @@ impl ParsedProof<'_> {
             jkt,
             jti: jti.to_owned(),
             iat,
-            algorithm: self.alg,
+            algorithm: alg,
         })
     }
+}
+
+/// The header's checks: no extension asked for, `typ`, `alg` in the allowlist. Returns `alg`.
+fn check_header(parsed: &Header<'_>, settings: &DpopSettings) -> Result<Algorithm, DpopError> {
+    if parsed.crit.is_some() || parsed.b64.is_some() || parsed.zip.is_some() || parsed.enc.is_some()
+    {
+        return Err(malformed(
+            "the proof's header asks for `crit`, `b64`, `zip` or `enc`",
+        ));
+    }
+    match parsed.typ.as_ref().map(|t| t.as_ref()) {
+        Some(typ) if typ.eq_ignore_ascii_case("dpop+jwt") => {}
+        other => {
+            return Err(DpopError::new(
+                DpopErrorKind::InvalidType,
+                format!(
+                    "`typ` is {:?}, not dpop+jwt",
+                    other.map(|t| t.chars().take(32).collect::<String>())
+                ),
+            ));
+        }
+    }
+    let alg = parsed
+        .alg
+        .as_ref()
+        .and_then(|name| name.parse::<Algorithm>().ok())
+        .filter(|alg| !alg.is_hmac() && settings.algorithms.contains(alg))
+        .ok_or_else(|| {
+            DpopError::new(
+                DpopErrorKind::UnsupportedAlgorithm,
+                format!(
+                    "`alg` {:?} is not an allowed proof algorithm",
+                    parsed
+                        .alg
+                        .as_ref()
+                        .map(|a| a.chars().take(16).collect::<String>())
+                ),
+            )
+        })?;
+    Ok(alg)
 }
 
 /// The claims' checks: `htm`, `htu`, `iat`, `jti`, `ath`. Returns `iat` and `jti`.
