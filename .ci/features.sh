@@ -10,7 +10,7 @@ failed=0
 # "all" `--all-features`.
 configurations=(
   ""
-  tower axum actix sqlite postgres jwks redis cli basic api-key jwt introspection
+  tower axum actix sqlite postgres jwks redis cli basic api-key jwt introspection test-util
   basic,tower
   api-key,sqlite,tower
   jwt,jwks,axum

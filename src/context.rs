@@ -58,6 +58,28 @@ impl GateContext {
         })
     }
 
+    /// The context the test kit puts on a request (`testing::TestContext`): `principal` as if
+    /// `gate` had authenticated it, the rule `gate` matches for `request`, and the client IP
+    /// given or the request's peer. Compiled only with feature `test-util`, which makes the Gate
+    /// warn when built.
+    #[cfg(feature = "test-util")]
+    pub(crate) fn for_test(
+        gate: &Gate,
+        principal: Option<Principal>,
+        client_ip: Option<IpAddr>,
+        request: &RequestView<'_>,
+    ) -> Self {
+        let (route, _) = gate.route_for(request.method(), request.path());
+        Self {
+            inner: Arc::new(Inner {
+                gate: gate.clone(),
+                principal,
+                client_ip: client_ip.or_else(|| request.peer().map(|peer| peer.ip())),
+                route,
+            }),
+        }
+    }
+
     /// The authenticated caller, or `None` when the Gate let an anonymous request through.
     pub fn principal(&self) -> Option<&Principal> {
         self.inner.principal.as_ref()

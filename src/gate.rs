@@ -338,7 +338,7 @@ impl Gate {
     }
 
     /// The first rule matching, with its index (`None` for the default rule).
-    fn route_for(&self, method: &Method, path: &str) -> (Option<usize>, &Route) {
+    pub(crate) fn route_for(&self, method: &Method, path: &str) -> (Option<usize>, &Route) {
         match self
             .inner
             .routes
@@ -571,6 +571,12 @@ impl GateBuilder {
             policy: self.default_policy,
             name: "default".to_owned(),
         };
+        #[cfg(feature = "test-util")]
+        tracing::warn!(
+            target: "portcullis",
+            "portcullis is compiled with feature `test-util` (the test kit, `portcullis::testing`): \
+             enable it only under [dev-dependencies], never in a service's build"
+        );
         Ok(Gate {
             inner: Arc::new(Inner {
                 authenticators: self.authenticators,

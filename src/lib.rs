@@ -73,7 +73,8 @@
 //! [`basic`], [`api_key`], [`jwt`] (JWT and introspection), [`store`], [`lockout`], [`policy`],
 //! [`client_ip`], [`reject`], [`config`] (TOML), [`audit`], the framework modules [`tower`]
 //! and [`actix`], and [`extract`], what handlers take after the Gate (its context, a guard to
-//! demand a policy, typed claims).
+//! demand a policy, typed claims). With feature `test-util` (tests only), `testing` is the kit
+//! for a service's own handler tests.
 //!
 //! ## Features
 //!
@@ -92,6 +93,7 @@
 //! | `postgres` | [`store::PostgresStore`]: users and API keys in PostgreSQL | no |
 //! | `jwks` | `jwt::ReqwestClient`: fetches JWKS, discovery documents and introspection answers. Implies `jwt` | no |
 //! | `redis` | `lockout::RedisFailureStore`: lockout counters shared by many instances; with `jwt`, `jwt::dpop::RedisReplayCache`: DPoP proofs seen by any instance. Implies `basic` | no |
+//! | `test-util` | [`testing`]: the test kit for a service's own tests (tokens with any claims, a JWKS server on 127.0.0.1, a principal on a test request, seeded memory stores, cheap argon2). For `[dev-dependencies]` only: a Gate built with it logs a WARN | no |
 //! | `cli` | the `portcullis` admin command (users, keys, tokens, config check/explain). Implies `basic`, `api-key`, `jwt`, `introspection` and `jwks` | no |
 //!
 //! A Basic-only service compiles no C:
@@ -125,6 +127,9 @@ pub mod lockout;
 pub mod policy;
 pub mod reject;
 pub mod store;
+#[cfg(feature = "test-util")]
+#[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
+pub mod testing;
 
 /// actix-web 4: [`GateMiddleware`](actix::GateMiddleware) runs the Gate in front of an `App` or a
 /// scope; [`PolicyMiddleware`](actix::PolicyMiddleware) adds a policy to a resource or scope;

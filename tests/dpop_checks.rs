@@ -1189,6 +1189,53 @@ mod redis_replay {
         assert!(dpop_request(&gate, &token, &proof).await.is_ok());
     }
 
+    /// The replay cache is part of the Gate's readiness: an unreachable Redis is not ready,
+    /// or degraded with the `dangerous_` setting; the memory cache has nothing to check.
+    #[tokio::test]
+    async fn readiness_reports_the_replay_cache() {
+        let url = format!("redis://127.0.0.1:{}", closed_port());
+        let status = |gate: &Gate, report: &portcullis::audit::Readiness| {
+            let _ = gate;
+            report
+                .components
+                .iter()
+                .find(|c| c.name == "jwt/dpop/replay")
+                .map(|c| c.status)
+        };
+        let down = gate_with(
+            DpopSettings::default()
+                .replay_cache(Arc::new(RedisReplayCache::builder(&url).build().unwrap())),
+            DpopMode::Allowed,
+        );
+        let report = down.readiness().await;
+        assert_eq!(
+            status(&down, &report),
+            Some(portcullis::audit::Health::NotReady),
+            "{}",
+            report.to_json()
+        );
+        assert!(!report.is_ready());
+        let open = gate_with(
+            DpopSettings::default().replay_cache(Arc::new(
+                RedisReplayCache::builder(&url)
+                    .dangerous_accept_when_unreachable()
+                    .build()
+                    .unwrap(),
+            )),
+            DpopMode::Allowed,
+        );
+        let report = open.readiness().await;
+        assert_eq!(
+            status(&open, &report),
+            Some(portcullis::audit::Health::Degraded)
+        );
+        let memory = gate();
+        let report = memory.readiness().await;
+        // In-process: nothing to check, no component.
+        assert_eq!(status(&memory, &report), None);
+        assert!(report.is_ready());
+    }
+
     #[test]
     fn bad_redis_settings_are_config_errors() {
         assert!(RedisReplayCache::builder("not a url").build().is_err());

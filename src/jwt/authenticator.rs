@@ -298,6 +298,11 @@ impl Authenticator for JwtAuthenticator {
                     }),
                 });
             }
+            if self.inner.dpop_read {
+                let replay = &*self.inner.dpop.replay;
+                let name = "jwt/dpop/replay".to_owned();
+                found.extend(dpop::replay_readiness(replay, name, timeout).await);
+            }
             found
         })
     }

@@ -440,6 +440,22 @@ impl Authenticator for IntrospectionAuthenticator {
         vec![self.challenge()]
     }
 
+    /// The DPoP replay cache, when DPoP is on (the endpoint itself is asked per token).
+    #[cfg(feature = "jwt")]
+    fn readiness(&self, timeout: Duration) -> BoxFuture<'_, Vec<crate::health::ComponentStatus>> {
+        Box::pin(async move {
+            if self.inner.dpop_mode == DpopMode::Disabled {
+                return Vec::new();
+            }
+            let replay = &*self.inner.dpop.replay;
+            let name = "introspection/dpop/replay".to_owned();
+            super::dpop::replay_readiness(replay, name, timeout)
+                .await
+                .into_iter()
+                .collect()
+        })
+    }
+
     fn sources(&self) -> Vec<CredentialSource> {
         #[cfg(feature = "jwt")]
         if self.inner.dpop_mode != DpopMode::Disabled {

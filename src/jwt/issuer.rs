@@ -285,12 +285,31 @@ impl JwtIssuer {
                 principal.groups().to_vec().into(),
             );
         }
+        self.sign(&claims)
+    }
+
+    /// Signs exactly `claims` with this issuer's key, header `typ` and `kid`, checking nothing:
+    /// the test kit's tokens with any claims (`testing::TestIssuer`). Never public, so a
+    /// service's issuer cannot mint past its own caps.
+    pub(crate) fn sign(&self, claims: &Map<String, Value>) -> Result<SecretString, IssueError> {
         let mut header = Header::new(self.key.algorithm.to_jsonwebtoken());
         header.typ = Some(self.typ.clone());
         header.kid = self.key.kid.clone();
-        jsonwebtoken::encode(&header, &claims, &self.key.encoding)
+        jsonwebtoken::encode(&header, claims, &self.key.encoding)
             .map(SecretString::new)
             .map_err(|e| IssueError::Signing(e.to_string()))
+    }
+
+    /// The audiences (`aud`) of issued tokens.
+    #[cfg(feature = "test-util")]
+    pub(crate) fn audiences(&self) -> &[String] {
+        &self.audiences
+    }
+
+    /// The claim groups are written to.
+    #[cfg(feature = "test-util")]
+    pub(crate) fn groups_claim(&self) -> &str {
+        &self.groups_claim
     }
 
     /// The `iss` of issued tokens.

@@ -1,18 +1,18 @@
 //! Shared by the `tests/jwt_*.rs` files (as a `#[path]` module): test keys and a raw JWS signer
-//! (so a test can write any header, duplicates and padding included), a JWKS and discovery
-//! server on 127.0.0.1 that counts fetches, an `HttpClient` over reqwest, and Gate helpers.
+//! (so a test can write any header, duplicates and padding included), the test kit's JWKS and
+//! discovery server on 127.0.0.1 that counts fetches, an `HttpClient` over reqwest, and Gate
+//! helpers.
 // Each test file uses a different part of this module, and `pub` is how a `#[path]` module
 // shares items with the file that includes it.
 #![allow(
     dead_code,
     unreachable_pub,
+    unused_imports,
     reason = "shared by several test files, each using a part"
 )]
 
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, OnceLock};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rand::SystemRandom;
@@ -20,14 +20,10 @@ use aws_lc_rs::rsa::{KeyPair as RsaKeyPair, KeySize};
 use aws_lc_rs::signature::{
     self, ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair,
 };
-use axum::Router;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use bytes::Bytes;
+use http::HeaderMap;
 use portcullis::jwt::{FetchError, FetchErrorKind, FetchLimits, HttpClient};
 use portcullis::{BoxFuture, Gate, RequestView};
 use serde_json::{Value, json};
@@ -197,129 +193,37 @@ pub fn jwks(keys: &[&TestKey]) -> String {
     json!({ "keys": keys.iter().map(|k| k.jwk()).collect::<Vec<_>>() }).to_string()
 }
 
-/// What the test identity provider does with a JWKS request.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Mode {
-    Serve,
-    Fail,
-    Hang,
-}
+/// The identity provider is the test kit's `JwksServer` (feature `test-util`); tests name it
+/// `IdpServer`, and `start` panics rather than return an error.
+#[cfg(feature = "test-util")]
+pub use portcullis::testing::ServerMode as Mode;
 
-#[derive(Default)]
-struct ServerState {
-    jwks: Mutex<String>,
-    mode: Mutex<Option<Mode>>,
-    discovery_issuer: Mutex<Option<String>>,
-    jwks_hits: AtomicUsize,
-    discovery_hits: AtomicUsize,
-    other_hits: AtomicUsize,
-    base: OnceLock<String>,
-}
+#[cfg(feature = "test-util")]
+#[derive(Clone, Debug)]
+pub struct IdpServer(portcullis::testing::JwksServer);
 
-/// An identity provider on 127.0.0.1: `GET /jwks`, `GET /.well-known/openid-configuration`
-/// (its `issuer` is the server's base URL unless overridden), and any other path answered 404
-/// and counted.
-#[derive(Clone)]
-pub struct IdpServer {
-    addr: SocketAddr,
-    state: Arc<ServerState>,
-}
-
+#[cfg(feature = "test-util")]
 impl IdpServer {
     pub async fn start(jwks: String) -> Self {
-        let state = Arc::new(ServerState::default());
-        *state.jwks.lock().unwrap() = jwks;
-        let app = Router::new()
-            .route("/jwks", get(serve_jwks))
-            .route("/.well-known/openid-configuration", get(serve_discovery))
-            .fallback(other)
-            .with_state(Arc::clone(&state));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind 127.0.0.1");
-        let addr = listener.local_addr().expect("local address");
-        state.base.set(format!("http://{addr}")).expect("set once");
-        tokio::spawn(async move {
-            axum::serve(listener, app).await.expect("server runs");
-        });
-        Self { addr, state }
-    }
-
-    /// The base URL, which is also the issuer its discovery document names.
-    pub fn issuer(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    pub fn jwks_url(&self) -> String {
-        format!("http://{}/jwks", self.addr)
-    }
-
-    pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
-    pub fn set_jwks(&self, jwks: String) {
-        *self.state.jwks.lock().unwrap() = jwks;
-    }
-
-    pub fn set_mode(&self, mode: Mode) {
-        *self.state.mode.lock().unwrap() = Some(mode);
-    }
-
-    /// Makes the discovery document name another issuer.
-    pub fn set_discovery_issuer(&self, issuer: &str) {
-        *self.state.discovery_issuer.lock().unwrap() = Some(issuer.to_owned());
-    }
-
-    pub fn jwks_fetches(&self) -> usize {
-        self.state.jwks_hits.load(Ordering::SeqCst)
-    }
-
-    pub fn discovery_fetches(&self) -> usize {
-        self.state.discovery_hits.load(Ordering::SeqCst)
+        Self(
+            portcullis::testing::JwksServer::start(jwks)
+                .await
+                .expect("JWKS server on 127.0.0.1"),
+        )
     }
 
     pub fn other_hits(&self) -> usize {
-        self.state.other_hits.load(Ordering::SeqCst)
+        self.0.other_requests()
     }
 }
 
-async fn serve_jwks(State(state): State<Arc<ServerState>>) -> Response {
-    state.jwks_hits.fetch_add(1, Ordering::SeqCst);
-    let mode = state.mode.lock().unwrap().unwrap_or(Mode::Serve);
-    match mode {
-        Mode::Serve => {
-            let body = state.jwks.lock().unwrap().clone();
-            ([("content-type", "application/json")], body).into_response()
-        }
-        Mode::Fail => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
-        Mode::Hang => {
-            tokio::time::sleep(Duration::from_secs(30)).await;
-            StatusCode::GATEWAY_TIMEOUT.into_response()
-        }
+#[cfg(feature = "test-util")]
+impl std::ops::Deref for IdpServer {
+    type Target = portcullis::testing::JwksServer;
+
+    fn deref(&self) -> &Self::Target {
+        &self.0
     }
-}
-
-async fn serve_discovery(State(state): State<Arc<ServerState>>) -> Response {
-    state.discovery_hits.fetch_add(1, Ordering::SeqCst);
-    let base = state.base.get().cloned().unwrap_or_default();
-    let issuer = state
-        .discovery_issuer
-        .lock()
-        .unwrap()
-        .clone()
-        .unwrap_or_else(|| base.clone());
-    axum::Json(json!({
-        "issuer": issuer,
-        "jwks_uri": format!("{base}/jwks"),
-        "token_endpoint": format!("{base}/token"),
-    }))
-    .into_response()
-}
-
-async fn other(State(state): State<Arc<ServerState>>, _uri: Uri) -> StatusCode {
-    state.other_hits.fetch_add(1, Ordering::SeqCst);
-    StatusCode::NOT_FOUND
 }
 
 /// An `HttpClient` over reqwest 0.12 (plain HTTP), so these tests run without the `jwks` feature.

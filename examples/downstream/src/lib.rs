@@ -12,8 +12,8 @@ use portcullis::reject::{Challenge, ProblemJson, Refusal, RejectionResponder};
 use portcullis::store::{MemoryApiKeyStore, MemoryUserStore};
 use portcullis::tower::PolicyLayer;
 use portcullis::{
-    ApiKeys, BasicAuthenticator, ConfigError, Gate, Groups, NewApiKey, Policy, PolicyExt,
-    Principal, Public, Rejection, Scheme, Schemes, SecretString,
+    ApiKeys, BasicAuthenticator, ConfigError, Gate, GateBuilder, Groups, NewApiKey, Policy,
+    PolicyExt, Principal, Public, Rejection, Scheme, Schemes, SecretString,
 };
 
 /// Applications may only read (GET); users may do anything their route allows. A policy written
@@ -44,9 +44,7 @@ pub struct Callers {
     pub reporter_key: SecretString,
 }
 
-/// Builds the Gate: `/health` is public, `/admin/**` needs group `admin` and no Basic password,
-/// everything else needs a caller, and applications may only read. Refusals carry the service's
-/// own header.
+/// Builds the Gate: its users and keys, and the service's [`rules`].
 pub async fn gate() -> Result<Callers, Box<dyn std::error::Error>> {
     let users = Arc::new(MemoryUserStore::new());
     let basic = Arc::new(
@@ -74,9 +72,25 @@ pub async fn gate() -> Result<Callers, Box<dyn std::error::Error>> {
                 .with_expires_in(std::time::Duration::from_secs(3600)),
         )
         .await?;
-    let gate = Gate::builder()
-        .shared_authenticator(basic)
-        .authenticator(keys.authenticator())
+    let gate = rules(
+        Gate::builder()
+            .shared_authenticator(basic)
+            .authenticator(keys.authenticator()),
+    )
+    .build()
+    .map_err(|e: ConfigError| e.to_string())?;
+    Ok(Callers {
+        gate,
+        reporter_key: issued.key().clone(),
+    })
+}
+
+/// The service's rules, on a builder that already has its authenticators: `/health` is public,
+/// `/admin/**` needs group `admin` and no Basic password, everything else needs a caller, and
+/// applications may only read. Refusals carry the service's own header. Its tests build the
+/// same rules over the test kit's stores.
+pub fn rules(builder: GateBuilder) -> GateBuilder {
+    builder
         .route("/health", Public)
         .route(
             "/admin/**",
@@ -84,12 +98,6 @@ pub async fn gate() -> Result<Callers, Box<dyn std::error::Error>> {
         )
         .default_policy(ReadOnlyForApplications)
         .responder(with_service_header)
-        .build()
-        .map_err(|e: ConfigError| e.to_string())?;
-    Ok(Callers {
-        gate,
-        reporter_key: issued.key().clone(),
-    })
 }
 
 /// The default problem body, plus a header of the service's own.
@@ -124,6 +132,12 @@ async fn audit_log(guard: Guard) -> Result<String, Refusal> {
 
 /// The axum app behind the Gate.
 pub fn axum_app(gate: Gate) -> axum::Router {
+    axum_routes().layer(portcullis::GateLayer::new(gate))
+}
+
+/// The axum routes, without the Gate: [`axum_app`] puts it in front, handler tests a principal
+/// on each request (`portcullis::testing`).
+pub fn axum_routes() -> axum::Router {
     use axum::routing::{get, post};
     // `admins()` names a group, so it validates: the error is unreachable.
     let summary = PolicyLayer::new(admins()).expect("a non-empty group list is valid");
@@ -140,7 +154,6 @@ pub fn axum_app(gate: Gate) -> axum::Router {
         .route("/admin/users", get(|| async { "users" }))
         .route("/audit-log", get(audit_log))
         .merge(reports)
-        .layer(portcullis::GateLayer::new(gate))
 }
 
 /// The actix-web routes; wrap the app in `portcullis::actix::GateMiddleware::new(gate)`.

@@ -95,6 +95,7 @@ use crate::error::ConfigError;
 
 pub(crate) use proof::check_binding;
 pub use proof::{DpopError, DpopErrorKind, VerifiedProof, verify_proof};
+pub(crate) use replay::readiness as replay_readiness;
 pub use replay::{MemoryReplayCache, ReplayCache};
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]

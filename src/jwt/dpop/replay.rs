@@ -29,6 +29,41 @@ pub trait ReplayCache: fmt::Debug + Send + Sync + 'static {
         jti: &'a str,
         ttl: Duration,
     ) -> BoxFuture<'a, Result<bool, StoreError>>;
+
+    /// Checks that the cache's store answers now, for [`Gate::readiness`](crate::Gate::readiness)
+    /// (an error there makes DPoP requests 503); `None` when there is nothing to check, as for
+    /// an in-process cache. Defaults to `None`.
+    fn ping(&self) -> Option<BoxFuture<'_, Result<(), StoreError>>> {
+        None
+    }
+
+    /// Whether the cache accepts proofs unremembered when its store is unreachable (a
+    /// `dangerous_` setting): readiness then reports an outage as degraded, not as not ready.
+    /// Defaults to `false`.
+    fn fails_open(&self) -> bool {
+        false
+    }
+}
+
+/// The readiness of `cache` within `timeout`, as the component `name`; `None` when it has
+/// nothing to check.
+pub(crate) async fn readiness(
+    cache: &dyn ReplayCache,
+    name: String,
+    timeout: Duration,
+) -> Option<crate::health::ComponentStatus> {
+    use crate::health::ComponentStatus;
+    let ping = cache.ping()?;
+    Some(match tokio::time::timeout(timeout, ping).await {
+        Ok(Ok(())) => ComponentStatus::ready(name, "the DPoP replay cache answers"),
+        Ok(Err(err)) if cache.fails_open() => ComponentStatus::degraded(
+            name,
+            format!("{err}; proofs are accepted without being remembered"),
+        ),
+        Ok(Err(err)) => ComponentStatus::not_ready(name, err.to_string()),
+        Err(_) if cache.fails_open() => ComponentStatus::degraded(name, "no answer in time"),
+        Err(_) => ComponentStatus::not_ready(name, "the DPoP replay cache did not answer in time"),
+    })
 }
 
 /// The entry key: SHA-256 of the thumbprint and the `jti`, so that an entry's size does not
@@ -220,6 +255,25 @@ mod redis_cache {
                         }
                     }
                 }
+            })
+        }
+
+        fn ping(&self) -> Option<BoxFuture<'_, Result<(), StoreError>>> {
+            Some(self.ping_now())
+        }
+
+        fn fails_open(&self) -> bool {
+            self.accept_when_unreachable
+        }
+    }
+
+    impl RedisReplayCache {
+        fn ping_now(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+            Box::pin(async move {
+                self.connection
+                    .query::<String>(&::redis::cmd("PING"))
+                    .await
+                    .map(|_| ())
             })
         }
     }

@@ -11,6 +11,11 @@ use std::process::{Command, ExitCode};
 /// The most names the crate root may hold, modules included (docs/architecture.md).
 const MAX_ROOT_NAMES: usize = 40;
 
+/// Root modules not counted against `MAX_ROOT_NAMES`: the test kit, compiled only with feature
+/// `test-util`, which services enable under `[dev-dependencies]`, so it is never part of the
+/// API a service builds against (docs/architecture.md).
+const NOT_COUNTED: [&str; 1] = ["testing"];
+
 /// Public types that may be exhaustive: newtypes whose one public field is their whole meaning,
 /// listed as closed on purpose in docs/architecture.md.
 const CLOSED_ON_PURPOSE: [&str; 3] = [
@@ -61,7 +66,8 @@ fn main() -> ExitCode {
         }
     };
     let listing = format!("{api}\n");
-    let at_root = root_names(&listing);
+    let mut at_root = root_names(&listing);
+    at_root.retain(|name| !NOT_COUNTED.contains(name));
     println!(
         "{} names at the crate root: {}",
         at_root.len(),
