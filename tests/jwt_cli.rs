@@ -157,3 +157,151 @@ async fn verify_with_a_jwks_url() {
     assert_eq!(stdout(&out)["subject"], "alice");
     assert_eq!(idp.jwks_fetches(), 1);
 }
+
+/// `--dpop-proof`, `--method` and `--url`: a DPoP-bound token with its proof verifies, and a
+/// refusal names the check that failed.
+#[test]
+fn verify_a_dpop_bound_token_with_its_proof() {
+    use serde_json::json;
+    use support::{bound_claims, now};
+
+    let temp = TempDir::new("token-verify-dpop");
+    let issuer = TestKey::es256("issuer");
+    let jwks_file = temp.write("jwks.json", &jwks(&[&issuer]));
+    let client = TestKey::es256("client");
+    let token = issuer.token(&bound_claims("https://idp.example", &client));
+    let url = "https://api.example.com/orders";
+    let proof = |htm: &str| client.proof(htm, url).for_token(&token).sign(&client);
+    let base = [
+        "token",
+        "verify",
+        "--jwks",
+        &jwks_file,
+        "--issuer",
+        "https://idp.example",
+        "--audience",
+        "api",
+    ];
+    let with = |extra: &[&str]| portcullis(&[&base[..], extra].concat(), None);
+
+    let good = proof("POST");
+    let out = with(&[
+        "--dpop-proof",
+        &good,
+        "--method",
+        "POST",
+        "--url",
+        url,
+        &token,
+    ]);
+    let json = stdout(&out);
+    assert_eq!(json["subject"], "alice");
+    assert_eq!(json["confirmation"]["dpop"]["jkt"], json!(client.jkt()));
+    assert_eq!(json["claims"]["cnf"]["jkt"], json!(client.jkt()));
+
+    // Each refusal says which check failed, and what a resource server would answer.
+    let refusals = [
+        (
+            vec!["--dpop-proof", &good, "--method", "GET", "--url", url],
+            "MethodMismatch",
+        ),
+        (
+            vec![
+                "--dpop-proof",
+                &good,
+                "--method",
+                "POST",
+                "--url",
+                "https://api.example.com/admin",
+            ],
+            "UriMismatch",
+        ),
+    ];
+    for (extra, check) in refusals {
+        let out = with(&[&extra[..], &[token.as_str()]].concat());
+        assert_eq!(out.status.code(), Some(1), "{check}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(&format!("rejected ({check})")), "{stderr}");
+        assert!(stderr.contains(r#"error="invalid_dpop_proof""#), "{stderr}");
+        assert!(!stderr.contains(&token), "{stderr}");
+    }
+
+    // A proof two minutes old: stale by default, accepted with --dpop-max-age.
+    let old = client
+        .proof("POST", url)
+        .for_token(&token)
+        .claim("iat", json!(now() - 120))
+        .sign(&client);
+    let args = ["--dpop-proof", &old, "--method", "POST", "--url", url];
+    let out = with(&[&args[..], &[token.as_str()]].concat());
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("rejected (Stale)"));
+    let out = with(&[&args[..], &["--dpop-max-age", "600", token.as_str()]].concat());
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `--dpop-proof` with a token that fails its own checks, without the proof, or without the
+/// request it was for.
+#[test]
+fn verify_dpop_refusals_of_the_token_and_usage() {
+    use serde_json::json;
+    use support::{bound_claims, now};
+
+    let temp = TempDir::new("token-verify-dpop-token");
+    let issuer = TestKey::es256("issuer");
+    let jwks_file = temp.write("jwks.json", &jwks(&[&issuer]));
+    let client = TestKey::es256("client");
+    let token = issuer.token(&bound_claims("https://idp.example", &client));
+    let url = "https://api.example.com/orders";
+    let good = client.proof("POST", url).for_token(&token).sign(&client);
+    let base = [
+        "token",
+        "verify",
+        "--jwks",
+        &jwks_file,
+        "--issuer",
+        "https://idp.example",
+        "--audience",
+        "api",
+    ];
+    let with = |extra: &[&str]| portcullis(&[&base[..], extra].concat(), None);
+
+    // The token's own failure comes with its kind.
+    let mut expired = bound_claims("https://idp.example", &client);
+    expired["iat"] = json!(now() - 7200);
+    expired["exp"] = json!(now() - 3600);
+    let expired = issuer.token(&expired);
+    let proof_for_expired = client.proof("POST", url).for_token(&expired).sign(&client);
+    let out = with(&[
+        "--dpop-proof",
+        &proof_for_expired,
+        "--method",
+        "POST",
+        "--url",
+        url,
+        &expired,
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("rejected (InvalidToken: Expired)"),
+        "{stderr}"
+    );
+    assert!(stderr.contains(r#"error="invalid_token""#), "{stderr}");
+
+    // The bound token without its proof: refused as a bearer token, with a hint.
+    let out = with(&[&token]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("DpopBound"), "{stderr}");
+    assert!(stderr.contains("--dpop-proof"), "{stderr}");
+
+    // A proof without the request it was for is a usage error.
+    let out = with(&["--dpop-proof", &good, &token]);
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -2,7 +2,8 @@
 //! `scripts/oidc-provider/package.json`) on 127.0.0.1 issues a client-credentials JWT access
 //! token over HTTP; portcullis finds the keys through discovery and accepts it. And its token
 //! introspection endpoint: a user's refresh token, which that endpoint calls active, does not
-//! authenticate a request.
+//! authenticate a request. And DPoP (RFC 9449): a token the provider binds to the client's key
+//! (JWT and introspected) is accepted with a fresh proof by that key, and refused without one.
 //!
 //! Needs Node.js and npm; installs the provider's dependencies on first run. Without them the
 //! test prints `SKIPPED:` and passes, unless `PORTCULLIS_REQUIRE_SERVICES=1` (CI), where it fails.
@@ -289,5 +290,214 @@ async fn the_providers_refresh_token_does_not_authenticate_through_introspection
         .expect("valid settings");
     let principal = unchecked.introspect(refresh).await.expect("active");
     assert_eq!(principal.subject(), "alice");
+    drop(provider);
+}
+
+/// The resource of the provider whose tokens are opaque (and so can be introspected).
+const OPAQUE_RESOURCE: &str = "urn:portcullis:opaque";
+/// The public origin of the resource server the DPoP tests stand for.
+const ORIGIN: &str = "https://api.example.com";
+
+/// A client-credentials token for `resource`, requested with a DPoP proof by `key` (RFC 9449
+/// §5): the provider's answer.
+async fn dpop_token(issuer: &str, key: &support::TestKey, resource: &str) -> Value {
+    let token_url = format!("{issuer}/token");
+    let proof = key.proof("POST", &token_url).sign(key);
+    let basic =
+        base64::engine::general_purpose::STANDARD.encode(format!("{CLIENT_ID}:{CLIENT_SECRET}"));
+    let response = reqwest::Client::new()
+        .post(&token_url)
+        .header("authorization", format!("Basic {basic}"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("dpop", proof)
+        .body(format!(
+            "grant_type=client_credentials&scope=orders%3Aread&resource={}",
+            resource.replace(':', "%3A")
+        ))
+        .send()
+        .await
+        .expect("token endpoint answers");
+    let status = response.status();
+    let answer: Value = response.json().await.expect("JSON");
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["token_type"], "DPoP", "{answer}");
+    answer
+}
+
+/// `GET path` through `gate` as `Authorization: DPoP token` with `proof` (none: no header).
+async fn dpop_call(gate: &Gate, path: &str, token: &str, proof: Option<&str>) -> support::Answer {
+    let authorization = format!("DPoP {token}");
+    let mut headers = vec![("authorization", authorization.as_str())];
+    if let Some(proof) = proof {
+        headers.push(("dpop", proof));
+    }
+    support::call(gate, path, &headers).await
+}
+
+/// The `jkt` the principal's confirmation names, if any.
+fn confirmed_jkt(answer: &support::Answer) -> Option<String> {
+    let principal = serde_json::to_value(answer.principal.as_ref()?).expect("JSON");
+    principal["confirmation"]["dpop"]["jkt"]
+        .as_str()
+        .map(str::to_owned)
+}
+
+/// Issue #22 item 6: the provider (DPoP on) issues a client-credentials JWT bound to the client's
+/// key; a Gate built from a TOML file that names only the issuer (discovery), the audience and
+/// the public origin accepts it with a fresh proof, and refuses it replayed, as Bearer, or with
+/// a proof by another key.
+#[tokio::test]
+async fn the_providers_dpop_bound_token_is_accepted_with_a_fresh_proof() {
+    let Some((provider, issuer)) = provider().await else {
+        return;
+    };
+    let key = support::TestKey::es256("client-dpop");
+    let answer = dpop_token(&issuer, &key, RESOURCE).await;
+    let token = answer["access_token"].as_str().expect("a token").to_owned();
+    let payload = token.split('.').nth(1).expect("a JWT");
+    let claims: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .expect("base64url"),
+    )
+    .expect("JSON claims");
+    assert_eq!(claims["cnf"]["jkt"].as_str(), Some(key.jkt().as_str()));
+
+    let config = format!(
+        r#"
+[gate]
+public_origin = "{ORIGIN}"
+
+[jwt]
+audiences = ["{RESOURCE}"]
+typ = "at+jwt"
+
+[[jwt.issuers]]
+issuer = "{issuer}"
+discovery = true
+"#
+    );
+    let config = portcullis::config::Config::from_str(&config).expect("valid config");
+    #[cfg(not(feature = "jwks"))]
+    let config = config.with_http_client(support::client());
+    let gate = config.build().await.expect("the Gate builds");
+
+    let url = format!("{ORIGIN}/orders/1");
+    let proof = key.proof("GET", &url).for_token(&token).sign(&key);
+    let ok = dpop_call(&gate, "/orders/1", &token, Some(&proof)).await;
+    assert_eq!(ok.status, 200, "{ok:?}");
+    let principal = ok.principal.as_ref().expect("a principal");
+    assert_eq!(principal.subject(), CLIENT_ID);
+    assert_eq!(principal.scopes(), ["orders:read"]);
+    assert_eq!(confirmed_jkt(&ok), Some(key.jkt()));
+
+    let replayed = dpop_call(&gate, "/orders/1", &token, Some(&proof)).await;
+    assert_eq!(replayed.status, 401, "{replayed:?}");
+    assert_eq!(
+        replayed.bearer_error().as_deref(),
+        Some("invalid_dpop_proof")
+    );
+
+    let as_bearer = support::call(
+        &gate,
+        "/orders/1",
+        &[("authorization", &format!("Bearer {token}"))],
+    )
+    .await;
+    assert_eq!(as_bearer.status, 401, "{as_bearer:?}");
+    assert_eq!(as_bearer.bearer_error().as_deref(), Some("invalid_token"));
+
+    let thief = support::TestKey::es256("thief");
+    let stolen = thief.proof("GET", &url).for_token(&token).sign(&thief);
+    let refused = dpop_call(&gate, "/orders/1", &token, Some(&stolen)).await;
+    assert_eq!(refused.status, 401, "{refused:?}");
+    assert_eq!(
+        refused.bearer_error().as_deref(),
+        Some("invalid_dpop_proof")
+    );
+    drop(provider);
+}
+
+/// Issue #22 item 6: the provider's introspection answer for a DPoP-bound opaque token carries
+/// `cnf.jkt` (and `token_type: DPoP`); the introspection authenticator accepts the token with a
+/// proof by that key and refuses it without one.
+#[tokio::test]
+async fn an_introspected_dpop_bound_token_needs_its_proof() {
+    let Some((provider, issuer)) = provider().await else {
+        return;
+    };
+    let key = support::TestKey::es256("client-dpop");
+    let answer = dpop_token(&issuer, &key, OPAQUE_RESOURCE).await;
+    let token = answer["access_token"].as_str().expect("a token").to_owned();
+    assert_eq!(token.matches('.').count(), 0, "an opaque token");
+
+    let endpoint = format!("{issuer}/token/introspection");
+    let said = post_form(
+        &endpoint,
+        (
+            "portcullis-resource-server",
+            "resource-server-secret-for-tests-only",
+        ),
+        &format!("token={token}"),
+    )
+    .await;
+    assert_eq!(said["active"], true, "{said}");
+    assert_eq!(
+        said["cnf"]["jkt"].as_str(),
+        Some(key.jkt().as_str()),
+        "{said}"
+    );
+
+    let auth = ClientAuth::basic(
+        "portcullis-resource-server",
+        SecretString::new("resource-server-secret-for-tests-only"),
+    );
+    #[cfg(feature = "jwks")]
+    let builder = IntrospectionAuthenticator::builder(&endpoint, auth);
+    #[cfg(not(feature = "jwks"))]
+    let builder =
+        IntrospectionAuthenticator::builder(&endpoint, auth).http_client(support::client());
+    let introspection = builder
+        .issuer(issuer.clone())
+        .audiences([OPAQUE_RESOURCE])
+        .build()
+        .expect("valid settings");
+    let gate = Gate::builder()
+        .authenticator(introspection.clone())
+        .public_origin(ORIGIN)
+        .build()
+        .unwrap();
+
+    let url = format!("{ORIGIN}/orders");
+    let proof = key.proof("GET", &url).for_token(&token).sign(&key);
+    let ok = dpop_call(&gate, "/orders", &token, Some(&proof)).await;
+    assert_eq!(ok.status, 200, "{ok:?}");
+    assert_eq!(ok.principal.as_ref().unwrap().subject(), CLIENT_ID);
+    assert_eq!(confirmed_jkt(&ok), Some(key.jkt()));
+
+    // Without a proof: as DPoP, and as Bearer.
+    let no_proof = dpop_call(&gate, "/orders", &token, None).await;
+    assert_eq!(no_proof.status, 401, "{no_proof:?}");
+    assert_eq!(
+        no_proof.bearer_error().as_deref(),
+        Some("invalid_dpop_proof")
+    );
+    let as_bearer = support::bearer(&gate, &token).await;
+    assert_eq!(as_bearer.status, 401, "{as_bearer:?}");
+    assert_eq!(as_bearer.bearer_error().as_deref(), Some("invalid_token"));
+    assert_eq!(
+        introspection.introspect(&token).await.unwrap_err().kind(),
+        TokenErrorKind::DpopBound
+    );
+
+    // With a proof by another key.
+    let thief = support::TestKey::es256("thief");
+    let stolen = thief.proof("GET", &url).for_token(&token).sign(&thief);
+    let refused = dpop_call(&gate, "/orders", &token, Some(&stolen)).await;
+    assert_eq!(refused.status, 401, "{refused:?}");
+    assert_eq!(
+        refused.bearer_error().as_deref(),
+        Some("invalid_dpop_proof")
+    );
     drop(provider);
 }

@@ -11,6 +11,11 @@
 // client gets a user's refresh token through CIBA in poll mode (`POST /backchannel` with
 // `login_hint`, then the `ciba` grant at `/token`), which this provider approves at once, so no
 // browser interaction is needed; a third client is the resource server that introspects.
+//
+// And DPoP (RFC 9449), for the DPoP interop test: a token request carrying a `DPoP` proof gets a
+// token bound to the proof's key (`token_type: DPoP`, `cnf.jkt`), as a JWT for `urn:portcullis:api`
+// or as an opaque token for `urn:portcullis:opaque` (only opaque tokens are stored, so only they
+// can be introspected, and the introspection answer carries the same `cnf.jkt`).
 
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
 
@@ -23,6 +28,7 @@ if (!Number.isInteger(port) || port <= 0) {
 }
 const issuer = `http://127.0.0.1:${port}`;
 const resource = 'urn:portcullis:api';
+const opaqueResource = 'urn:portcullis:opaque';
 
 function signingKey(type, options, alg) {
   const { privateKey } = generateKeyPairSync(type, options);
@@ -70,6 +76,9 @@ const provider = new Provider(issuer, {
     devInteractions: { enabled: false },
     clientCredentials: { enabled: true },
     introspection: { enabled: true },
+    // DPoP-bound access tokens when the token request carries a proof; no server nonce, so a
+    // proof is accepted within the provider's iat window.
+    dPoP: { enabled: true },
     ciba: {
       enabled: true,
       deliveryModes: ['poll'],
@@ -89,6 +98,14 @@ const provider = new Provider(issuer, {
       defaultResource: () => resource,
       useGrantedResource: () => true,
       getResourceServerInfo: (_ctx, indicator) => {
+        if (indicator === opaqueResource) {
+          return {
+            audience: opaqueResource,
+            scope: 'orders:read orders:write',
+            accessTokenTTL: 300,
+            accessTokenFormat: 'opaque',
+          };
+        }
         if (indicator !== resource) {
           throw new Error(`unknown resource ${indicator}`);
         }

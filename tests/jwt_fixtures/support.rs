@@ -331,3 +331,157 @@ fn header_values(headers: &HeaderMap) -> String {
         .collect::<Vec<_>>()
         .join(" | ")
 }
+
+// DPoP (RFC 9449) proofs, made here with the test's own keys so that every member of a proof can
+// be forged, and the RFC 7638 thumbprint computed here too, independently of the library.
+
+/// SHA-256, base64url without padding.
+fn sha256_b64(bytes: impl AsRef<[u8]>) -> String {
+    b64(aws_lc_rs::digest::digest(
+        &aws_lc_rs::digest::SHA256,
+        bytes.as_ref(),
+    ))
+}
+
+/// The RFC 7638 thumbprint of a JWK: SHA-256 over its required members in lexicographic order,
+/// as JSON without whitespace (§3.2), base64url.
+pub fn thumbprint(jwk: &Value) -> String {
+    let members: &[&str] = match jwk["kty"].as_str() {
+        Some("EC") => &["crv", "kty", "x", "y"],
+        Some("RSA") => &["e", "kty", "n"],
+        Some("OKP") => &["crv", "kty", "x"],
+        Some("oct") => &["k", "kty"],
+        other => panic!("no RFC 7638 members for kty {other:?}"),
+    };
+    let canonical: Vec<String> = members
+        .iter()
+        .map(|name| {
+            let value = jwk[*name].as_str().expect("a string member");
+            format!("{}:{}", json!(name), json!(value))
+        })
+        .collect();
+    sha256_b64(format!("{{{}}}", canonical.join(",")))
+}
+
+/// The `ath` of a proof for `token`: base64url(SHA-256(token)) (RFC 9449 §4.2).
+pub fn ath(token: &str) -> String {
+    sha256_b64(token)
+}
+
+/// A fresh random `jti`.
+pub fn random_jti() -> String {
+    let mut bytes = [0u8; 16];
+    aws_lc_rs::rand::fill(&mut bytes).expect("random bytes");
+    b64(bytes)
+}
+
+/// Claims that pass every check for `iss` and audience `api`, bound to `key` (`cnf.jkt`).
+pub fn bound_claims(iss: &str, key: &TestKey) -> Value {
+    let mut claims = claims(iss);
+    claims["cnf"] = json!({ "jkt": key.jkt() });
+    claims
+}
+
+impl TestKey {
+    /// The public JWK as a DPoP proof carries it: the key's own members, no `kid`, `alg` or `use`
+    /// (for HMAC, the `oct` secret).
+    pub fn public_jwk(&self) -> Value {
+        let mut jwk = self.jwk();
+        let object = jwk.as_object_mut().expect("an object");
+        for name in ["kid", "alg", "use"] {
+            object.remove(name);
+        }
+        jwk
+    }
+
+    /// The public JWK with the private key's members added (`d`), for the proof that carries
+    /// its private key. EC and Ed25519 keys only.
+    pub fn private_jwk(&self) -> Value {
+        use aws_lc_rs::encoding::AsBigEndian;
+        let d = match &self.material {
+            Material::Ec(pair) => {
+                let d: aws_lc_rs::encoding::EcPrivateKeyBin<'_> =
+                    pair.private_key().as_be_bytes().expect("EC private scalar");
+                b64(d.as_ref())
+            }
+            Material::Ed(pair) => {
+                let seed: aws_lc_rs::encoding::Curve25519SeedBin<'_> = pair
+                    .seed()
+                    .expect("Ed25519 seed")
+                    .as_be_bytes()
+                    .expect("seed bytes");
+                b64(seed.as_ref())
+            }
+            _ => panic!("private_jwk is for EC and Ed25519 keys"),
+        };
+        let mut jwk = self.public_jwk();
+        jwk["d"] = json!(d);
+        jwk
+    }
+
+    /// The RFC 7638 thumbprint of this key, as a token's `cnf.jkt` names it.
+    pub fn jkt(&self) -> String {
+        thumbprint(&self.public_jwk())
+    }
+
+    /// A proof for `htm` and `htu` that passes every check: `typ: dpop+jwt`, this key's `alg`,
+    /// its public JWK, `iat` now and a fresh `jti`; no `ath` (see [`Proof::for_token`]).
+    pub fn proof(&self, htm: &str, htu: &str) -> Proof {
+        Proof {
+            header: json!({ "typ": "dpop+jwt", "alg": self.alg, "jwk": self.public_jwk() }),
+            claims: json!({ "htm": htm, "htu": htu, "iat": now(), "jti": random_jti() }),
+        }
+    }
+}
+
+/// A DPoP proof before it is signed: its header and claims, each open to a forgery.
+#[derive(Clone, Debug)]
+pub struct Proof {
+    pub header: Value,
+    pub claims: Value,
+}
+
+impl Proof {
+    /// Adds the `ath` of `token`.
+    pub fn for_token(mut self, token: &str) -> Self {
+        self.claims["ath"] = json!(ath(token));
+        self
+    }
+
+    /// Sets (or, with `Value::Null`, removes) a header member.
+    pub fn header(mut self, name: &str, value: Value) -> Self {
+        set_or_remove(&mut self.header, name, value);
+        self
+    }
+
+    /// Sets (or, with `Value::Null`, removes) a claim.
+    pub fn claim(mut self, name: &str, value: Value) -> Self {
+        set_or_remove(&mut self.claims, name, value);
+        self
+    }
+
+    /// The compact proof, signed by `key` (which need not be the key its header names).
+    pub fn sign(&self, key: &TestKey) -> String {
+        key.sign_raw(&self.header.to_string(), &self.claims.to_string())
+    }
+
+    /// The compact proof with `signature` as its signature bytes: for refusals that must happen
+    /// before any signature is checked (a key the library cannot sign with, such as RSA-1024).
+    pub fn with_signature(&self, signature: &[u8]) -> String {
+        format!(
+            "{}.{}.{}",
+            b64(self.header.to_string()),
+            b64(self.claims.to_string()),
+            b64(signature)
+        )
+    }
+}
+
+fn set_or_remove(object: &mut Value, name: &str, value: Value) {
+    let object = object.as_object_mut().expect("an object");
+    if value.is_null() {
+        object.remove(name);
+    } else {
+        object.insert(name.to_owned(), value);
+    }
+}

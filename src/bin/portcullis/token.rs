@@ -1,14 +1,19 @@
 //! `portcullis token verify`: checks a bearer token as the Gate would, and prints the principal
-//! (exit 0) or why the token was refused (exit 1). Problems with the command itself, or keys that
-//! cannot be loaded, exit 2.
+//! (exit 0) or why the token was refused (exit 1). With `--dpop-proof`, `--method` and `--url`,
+//! checks a DPoP-bound token and its proof (RFC 9449) for that request, and names the check that
+//! failed. Problems with the command itself, or keys that cannot be loaded, exit 2.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{ArgGroup, Args, Subcommand};
+use portcullis::Principal;
+use portcullis::jwt::dpop::{DpopError, DpopSettings};
 use portcullis::jwt::{
-    Algorithm, ClaimMapping, ClaimPath, JwtAuthenticator, KeySet, KeySource, VerifyingKey,
+    Algorithm, ClaimMapping, ClaimPath, JwtAuthenticator, KeySet, KeySource, TokenErrorKind,
+    VerifyingKey,
 };
 
 /// `portcullis token …`
@@ -60,6 +65,23 @@ struct VerifyArgs {
     /// A claim path the groups come from (default `groups`); repeat for several.
     #[arg(long = "groups-claim", value_name = "PATH")]
     groups_claims: Vec<String>,
+    /// The DPoP proof (the request's `DPoP` header) sent with the token as
+    /// `Authorization: DPoP <token>`; needs --method and --url. Every check but the server's
+    /// nonce and replay cache.
+    #[arg(long, value_name = "PROOF", requires_all = ["method", "url"])]
+    dpop_proof: Option<String>,
+    /// The request's method, which the proof's `htm` must name (case-sensitive).
+    #[arg(long, value_name = "METHOD", requires = "dpop_proof")]
+    method: Option<String>,
+    /// The request's full URL as the service's public origin and the path the client sent
+    /// (`https://api.example.com/orders`), which the proof's `htu` must name; query and
+    /// fragment are ignored.
+    #[arg(long, value_name = "URL", requires = "dpop_proof")]
+    url: Option<String>,
+    /// How old a proof may be, in seconds (default 60): raise it to check a proof captured
+    /// earlier.
+    #[arg(long, value_name = "SECONDS", requires = "dpop_proof")]
+    dpop_max_age: Option<u64>,
     /// The token, or `-` to read it from stdin (keeps it out of the shell history).
     #[arg(value_name = "TOKEN")]
     token: String,
@@ -104,30 +126,64 @@ async fn verify(args: VerifyArgs) -> Result<ExitCode, String> {
                 .groups_claims(args.groups_claims.iter().map(|p| ClaimPath::new(p.clone()))),
         );
     }
+    if let Some(seconds) = args.dpop_max_age {
+        builder = builder.dpop(DpopSettings::new().max_age(Duration::from_secs(seconds)));
+    }
     let jwt = builder.build().map_err(|e| e.to_string())?;
     if remote {
         jwt.refresh_keys()
             .await
             .map_err(|e| format!("cannot load the keys: {e}"))?;
     }
-    match jwt.verify(&token).await {
+    let verified = match (&args.dpop_proof, &args.method, &args.url) {
+        (Some(proof), Some(method), Some(url)) => jwt
+            .verify_dpop(&token, proof.trim(), method, url)
+            .await
+            .map_err(|err| dpop_refusal(&err)),
+        _ => jwt.verify(&token).await.map_err(|err| {
+            let hint = if err.kind() == TokenErrorKind::DpopBound {
+                " (the token is DPoP-bound: give its proof with --dpop-proof, --method and --url)"
+            } else {
+                ""
+            };
+            format!("rejected ({:?}): {err}{hint}", err.kind())
+        }),
+    };
+    match verified {
         Ok(principal) => {
-            let mut json = serde_json::to_value(&principal).map_err(|e| e.to_string())?;
-            if let (Some(object), Some(claims)) = (json.as_object_mut(), principal.claims()) {
-                object.insert(
-                    "claims".to_owned(),
-                    serde_json::Value::Object(claims.clone()),
-                );
-            }
-            let text = serde_json::to_string_pretty(&json).map_err(|e| e.to_string())?;
-            println!("{text}");
+            println!("{}", principal_json(&principal)?);
             Ok(ExitCode::SUCCESS)
         }
-        Err(err) => {
-            eprintln!("rejected ({:?}): {err}", err.kind());
+        Err(refusal) => {
+            eprintln!("{refusal}");
             Ok(ExitCode::FAILURE)
         }
     }
+}
+
+/// The principal as pretty JSON, with the token's claims.
+fn principal_json(principal: &Principal) -> Result<String, String> {
+    let mut json = serde_json::to_value(principal).map_err(|e| e.to_string())?;
+    if let (Some(object), Some(claims)) = (json.as_object_mut(), principal.claims()) {
+        object.insert(
+            "claims".to_owned(),
+            serde_json::Value::Object(claims.clone()),
+        );
+    }
+    serde_json::to_string_pretty(&json).map_err(|e| e.to_string())
+}
+
+/// Which DPoP check failed, and the error a resource server would answer with.
+fn dpop_refusal(err: &DpopError) -> String {
+    let check = match err.token_error() {
+        Some(token) => format!("{:?}: {:?}", err.kind(), token.kind()),
+        None => format!("{:?}", err.kind()),
+    };
+    let answer = err.error_code().map_or_else(
+        || "a 503".to_owned(),
+        |code| format!("a 401 with error=\"{code}\""),
+    );
+    format!("rejected ({check}): {err}; a resource server answers {answer}")
 }
 
 fn key_source(args: &VerifyArgs) -> Result<KeySource, String> {
