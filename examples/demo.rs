@@ -59,6 +59,8 @@ audiences = ["portcullis-demo"]
 issuer = "portcullis-demo"
 secret_file = "jwt-hs256.key"
 algorithm = "HS256"
+# Plain bearer tokens here; DPoP-bound ones need [gate] public_origin (docs/security.md).
+dpop = "disabled"
 
 [policies.admins]
 groups_any = ["admin"]
