@@ -11,7 +11,7 @@ use tracing::field::Empty;
 
 use crate::audit::{AuditRecord, Explanation};
 use crate::authenticator::{Authenticator, CredentialSource, Outcome};
-use crate::client_ip::TrustedProxies;
+use crate::client_ip::{IpSet, TrustedProxies};
 use crate::error::ConfigError;
 use crate::health::{ComponentStatus, Readiness, ReadinessCache};
 use crate::policy::{Authenticated, Denial, Policy, PolicyContext};
@@ -65,6 +65,7 @@ struct Inner {
     default_route: Route,
     responder: Box<dyn RejectionResponder>,
     trusted_proxies: TrustedProxies,
+    client_cert_proxies: IpSet,
     max_path_bytes: usize,
     audit_allowed_level: tracing::Level,
     metrics: GateMetrics,
@@ -159,9 +160,17 @@ impl Gate {
         let method = request.method().as_str();
         let path = request.path();
         let client_ip = self.admit(request, trace)?;
-        let request = request
+        let proxied = self.proxied_certificate(request).inspect_err(|rejection| {
+            trace.step("client_cert", || format!("refused: {}", rejection.detail()));
+            self.audit(method, path, client_ip, "-")
+                .rejected(None, rejection, None);
+        })?;
+        let mut request = request
             .with_client_ip(client_ip)
             .with_public_origin(self.inner.public_origin.as_deref());
+        if let Some(certificate) = &proxied {
+            request = request.with_client_certificate(certificate.as_deref());
+        }
         let (route_index, route) = self.route_for(request.method(), path);
         let audit = self.audit(method, path, client_ip, route.name());
         tracing::Span::current().record("rule", route.name());
@@ -199,6 +208,27 @@ impl Gate {
         });
         audit.rejected(principal.as_ref(), &rejection, Some(&denial.rule));
         Err(rejection)
+    }
+
+    /// The client certificate a proxy in `client_cert_proxies` asserts in `Client-Cert`:
+    /// `None` when the peer is not one (the connection's certificate stands), `Some(None)` when
+    /// it is and sent none.
+    fn proxied_certificate(
+        &self,
+        request: &RequestView<'_>,
+    ) -> Result<Option<Option<Vec<u8>>>, Rejection> {
+        let proxies = &self.inner.client_cert_proxies;
+        if proxies.is_empty() {
+            return Ok(None);
+        }
+        match request.peer() {
+            Some(peer) if proxies.contains(peer.ip()) => {
+                crate::request::client_cert_header(request.headers())
+                    .map(Some)
+                    .map_err(|why| Rejection::invalid_request(format!("Client-Cert: {why}")))
+            }
+            _ => Ok(None),
+        }
     }
 
     /// The checks before any credential is read: the path's length and spelling, then the client
@@ -436,6 +466,7 @@ impl fmt::Debug for Gate {
             .field("routes", &self.inner.routes)
             .field("default_route", &self.inner.default_route)
             .field("trusted_proxies", &self.inner.trusted_proxies)
+            .field("client_cert_proxies", &self.inner.client_cert_proxies)
             .finish_non_exhaustive()
     }
 }
@@ -448,6 +479,7 @@ pub struct GateBuilder {
     default_policy: Arc<dyn Policy>,
     responder: Box<dyn RejectionResponder>,
     trusted_proxies: TrustedProxies,
+    client_cert_proxies: IpSet,
     max_path_bytes: usize,
     audit_allowed_level: tracing::Level,
     public_origin: Option<String>,
@@ -464,6 +496,7 @@ impl Default for GateBuilder {
             default_policy: Arc::new(Authenticated),
             responder: Box::new(ProblemJson),
             trusted_proxies: TrustedProxies::none(),
+            client_cert_proxies: IpSet::default(),
             max_path_bytes: DEFAULT_MAX_PATH_BYTES,
             audit_allowed_level: tracing::Level::INFO,
             public_origin: None,
@@ -512,6 +545,20 @@ impl GateBuilder {
     /// connection's peer.
     pub fn trusted_proxies(mut self, proxies: TrustedProxies) -> Self {
         self.trusted_proxies = proxies;
+        self
+    }
+
+    /// The proxies (TCP peers) whose `Client-Cert` header (RFC 9440: the client certificate's
+    /// DER as a structured-field byte sequence, `:base64:`) gives the client certificate of a
+    /// mutual-TLS connection they terminated, for certificate-bound tokens (RFC 8705). From such
+    /// a peer, the header is the request's certificate (none when absent; the peer's own
+    /// connection certificate is not used); a malformed or repeated header is a 400. From any
+    /// other peer the header is ignored and the connection's
+    /// [`ClientCertificate`](crate::extract::ClientCertificate) is used. Separate from
+    /// [`trusted_proxies`](Self::trusted_proxies): a proxy believed about the client IP is not
+    /// thereby believed about certificates. Defaults to none.
+    pub fn client_cert_proxies(mut self, proxies: IpSet) -> Self {
+        self.client_cert_proxies = proxies;
         self
     }
 
@@ -653,6 +700,7 @@ impl GateBuilder {
                 default_route,
                 responder: self.responder,
                 trusted_proxies: self.trusted_proxies,
+                client_cert_proxies: self.client_cert_proxies,
                 max_path_bytes: self.max_path_bytes,
                 audit_allowed_level: self.audit_allowed_level,
                 metrics,

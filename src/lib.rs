@@ -153,7 +153,8 @@ pub mod tower {
 }
 
 /// What handlers take after the Gate: the [`GateContext`](extract::GateContext) the Gate puts in
-/// every request it lets through, a [`Guard`](extract::Guard) to demand a policy inside a
+/// every request it lets through (and what servers put in before it: the mutual-TLS
+/// [`ClientCertificate`](extract::ClientCertificate)), a [`Guard`](extract::Guard) to demand a policy inside a
 /// handler, and [`Claims`](extract::Claims) for typed token claims (the last two are axum and
 /// actix-web extractors). Their refusals ([`reject::Refusal`]) are built by the Gate's own
 /// responder, as the route-bound policies' are ([`tower::PolicyLayer`],
@@ -163,6 +164,7 @@ pub mod extract {
     #[cfg_attr(docsrs, doc(cfg(any(feature = "axum", feature = "actix"))))]
     pub use crate::adapters::extract::{Claims, Guard};
     pub use crate::context::GateContext;
+    pub use crate::request::ClientCertificate;
 }
 
 mod adapters;

@@ -138,6 +138,11 @@ pub struct Principal {
     #[cfg(any(feature = "jwt", feature = "introspection"))]
     #[serde(skip)]
     bound_jkt: Option<Box<str>>,
+    /// The token's `cnf["x5t#S256"]`: the client certificate it is bound to, before any
+    /// certificate is compared.
+    #[cfg(any(feature = "jwt", feature = "introspection"))]
+    #[serde(skip)]
+    bound_x5t: Option<Box<str>>,
     #[serde(skip)]
     claims: Option<Arc<Claims>>,
 }
@@ -155,6 +160,14 @@ pub enum Confirmation {
     Dpop {
         /// The RFC 7638 SHA-256 thumbprint of the proof's key, base64url: the token's `cnf.jkt`.
         jkt: String,
+    },
+    /// A certificate-bound token (RFC 8705) presented over a connection (or by a trusted proxy)
+    /// with the client certificate whose SHA-256 thumbprint is this.
+    Certificate {
+        /// The base64url SHA-256 thumbprint of the client certificate's DER: the token's
+        /// `cnf["x5t#S256"]`.
+        #[serde(rename = "x5t#S256")]
+        x5t_s256: String,
     },
 }
 
@@ -198,6 +211,8 @@ impl Principal {
             confirmation: None,
             #[cfg(any(feature = "jwt", feature = "introspection"))]
             bound_jkt: None,
+            #[cfg(any(feature = "jwt", feature = "introspection"))]
+            bound_x5t: None,
             claims: None,
         }
     }
@@ -285,8 +300,8 @@ impl Principal {
         self
     }
 
-    /// How the credential was bound to its holder and proven on this request (a DPoP proof),
-    /// or `None` for a bearer credential that anyone holding it could use.
+    /// How the credential was bound to its holder and proven on this request (a DPoP proof, a
+    /// client certificate; a token bound to both shows its DPoP key), or `None` for a bearer credential that anyone holding it could use.
     pub fn confirmation(&self) -> Option<&Confirmation> {
         self.confirmation.as_ref()
     }
@@ -301,6 +316,18 @@ impl Principal {
     #[cfg(any(feature = "jwt", feature = "introspection"))]
     pub(crate) fn bound_jkt(&self) -> Option<&str> {
         self.bound_jkt.as_deref()
+    }
+
+    /// Records the certificate thumbprint the token is bound to (its `cnf["x5t#S256"]`).
+    #[cfg(any(feature = "jwt", feature = "introspection"))]
+    pub(crate) fn set_bound_x5t(&mut self, x5t: Option<&str>) {
+        self.bound_x5t = x5t.map(Box::from);
+    }
+
+    /// The certificate thumbprint the token is bound to (its `cnf["x5t#S256"]`), proven or not.
+    #[cfg(any(feature = "jwt", feature = "introspection"))]
+    pub(crate) fn bound_x5t(&self) -> Option<&str> {
+        self.bound_x5t.as_deref()
     }
 
     pub(crate) fn set_client_ip(&mut self, ip: Option<IpAddr>) {

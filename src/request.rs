@@ -13,6 +13,19 @@ use crate::reject::Rejection;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PeerAddr(pub SocketAddr);
 
+/// The DER of the client certificate a TLS connection was authenticated with (mutual TLS), for
+/// certificate-bound access tokens (RFC 8705). The service's TLS acceptor inserts it into each
+/// request's extensions, once the handshake verified that the client holds the certificate's
+/// private key; the adapters read it, and
+/// [`RequestView::from_parts`] does. The end-entity certificate only: not the chain.
+///
+/// The Gate uses it unless the TCP peer is one of its
+/// [`client_cert_proxies`](crate::GateBuilder::client_cert_proxies), whose `Client-Cert` header
+/// (RFC 9440) is used instead (see [`RequestView::client_certificate`]). The axum example
+/// `examples/mtls.rs` shows an acceptor with rustls.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClientCertificate(pub bytes::Bytes);
+
 /// A cheap, borrowed view of what the Gate needs from a request: method, URI, headers and the
 /// connection's peer address. Build it from [`http::request::Parts`] or from the pieces.
 #[derive(Clone, Copy, Debug)]
@@ -23,6 +36,7 @@ pub struct RequestView<'a> {
     peer: Option<SocketAddr>,
     client_ip: Option<IpAddr>,
     public_origin: Option<&'a str>,
+    client_certificate: Option<&'a [u8]>,
 }
 
 impl<'a> RequestView<'a> {
@@ -35,18 +49,37 @@ impl<'a> RequestView<'a> {
             peer: None,
             client_ip: None,
             public_origin: None,
+            client_certificate: None,
         }
     }
 
     /// A view of request parts; the peer address is taken from a [`PeerAddr`] or `SocketAddr`
-    /// extension when present.
+    /// extension when present, the client certificate from a [`ClientCertificate`] extension.
     pub fn from_parts(parts: &'a Parts) -> Self {
         let peer = parts
             .extensions
             .get::<PeerAddr>()
             .map(|p| p.0)
             .or_else(|| parts.extensions.get::<SocketAddr>().copied());
-        Self::new(&parts.method, &parts.uri, &parts.headers).with_peer(peer)
+        Self::new(&parts.method, &parts.uri, &parts.headers)
+            .with_peer(peer)
+            .with_client_certificate(connection_certificate(&parts.extensions))
+    }
+
+    /// Sets the DER of the client certificate the connection was authenticated with (mutual
+    /// TLS); see [`ClientCertificate`].
+    pub fn with_client_certificate(mut self, der: Option<&'a [u8]>) -> Self {
+        self.client_certificate = der;
+        self
+    }
+
+    /// The DER of the client certificate the request is made with. Before the Gate has seen
+    /// the request: the connection's, as given. In the Gate: the connection's, unless the TCP
+    /// peer is one of the Gate's
+    /// [`client_cert_proxies`](crate::GateBuilder::client_cert_proxies), in which case it is
+    /// the one in that proxy's `Client-Cert` header (RFC 9440), or none when it sent none.
+    pub fn client_certificate(&self) -> Option<&'a [u8]> {
+        self.client_certificate
     }
 
     /// Sets the connection's peer address.
@@ -124,6 +157,53 @@ impl<'a> RequestView<'a> {
             )),
         }
     }
+}
+
+/// The connection's client certificate, from a [`ClientCertificate`] extension.
+pub(crate) fn connection_certificate(extensions: &http::Extensions) -> Option<&[u8]> {
+    extensions
+        .get::<ClientCertificate>()
+        .map(|cert| cert.0.as_ref())
+}
+
+/// The `Client-Cert` header (RFC 9440 §2.2).
+pub(crate) const CLIENT_CERT: http::HeaderName = http::HeaderName::from_static("client-cert");
+
+/// The largest `Client-Cert` value read: 16 KiB (a certificate with an RSA-8192 key is ~2 KiB).
+pub(crate) const MAX_CLIENT_CERT_BYTES: usize = 16 * 1024;
+
+/// The DER in a `Client-Cert` header (RFC 9440 §2.2): one field line holding a structured-field
+/// byte sequence (RFC 8941 §3.3.5), `:` base64 `:`, padding optional. `Ok(None)` when absent;
+/// an error (the reason) when repeated, too large or malformed.
+pub(crate) fn client_cert_header(headers: &HeaderMap) -> Result<Option<Vec<u8>>, &'static str> {
+    use base64::Engine;
+    use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+    const STANDARD_ANY_PAD: GeneralPurpose = GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+    );
+    let mut values = headers.get_all(CLIENT_CERT).iter();
+    let value = match (values.next(), values.next()) {
+        (None, _) => return Ok(None),
+        (Some(_), Some(_)) => return Err("more than one field line"),
+        (Some(value), None) => value,
+    };
+    if value.len() > MAX_CLIENT_CERT_BYTES {
+        return Err("larger than 16 KiB");
+    }
+    let text = value
+        .to_str()
+        .map_err(|_| "not ASCII")?
+        .trim_matches(|c| c == ' ' || c == '\t');
+    let inner = text
+        .strip_prefix(':')
+        .and_then(|rest| rest.strip_suffix(':'))
+        .filter(|inner| !inner.is_empty())
+        .ok_or("not a structured-field byte sequence (`:base64:`)")?;
+    STANDARD_ANY_PAD
+        .decode(inner)
+        .map(Some)
+        .map_err(|_| "not base64 in a structured-field byte sequence")
 }
 
 /// Splits an `Authorization` value into its scheme and the rest, or `None` when it has no
@@ -216,6 +296,46 @@ mod tests {
         let view = RequestView::new(&method, &uri, &headers);
         let err = view.single_header("authorization").unwrap_err();
         assert_eq!(err.status(), http::StatusCode::BAD_REQUEST);
+    }
+
+    #[test]
+    fn client_cert_header_is_one_sf_binary() {
+        let parse = |values: &[&str]| {
+            let mut headers = HeaderMap::new();
+            for value in values {
+                headers.append(CLIENT_CERT, HeaderValue::from_str(value).unwrap());
+            }
+            client_cert_header(&headers)
+        };
+        assert_eq!(parse(&[]), Ok(None));
+        assert_eq!(parse(&[":AQID:"]), Ok(Some(vec![1, 2, 3])));
+        assert_eq!(parse(&[" :AQIDBA==: "]), Ok(Some(vec![1, 2, 3, 4])));
+        assert_eq!(parse(&[":AQIDBA:"]), Ok(Some(vec![1, 2, 3, 4])));
+        for bad in [
+            "AQID",
+            ":AQID",
+            "::",
+            ":AQ-_:",
+            ":AQID:, :AQID:",
+            "\"AQID\"",
+        ] {
+            assert!(parse(&[bad]).is_err(), "{bad}");
+        }
+        assert!(parse(&[":AQID:", ":AQID:"]).is_err());
+        let huge = format!(":{}:", "A".repeat(MAX_CLIENT_CERT_BYTES));
+        assert!(parse(&[&huge]).is_err());
+    }
+
+    #[test]
+    fn certificate_comes_from_extensions() {
+        let mut req = http::Request::new(());
+        req.extensions_mut()
+            .insert(ClientCertificate(bytes::Bytes::from_static(b"DER")));
+        let (parts, ()) = req.into_parts();
+        assert_eq!(
+            RequestView::from_parts(&parts).client_certificate(),
+            Some(b"DER".as_slice())
+        );
     }
 
     #[test]

@@ -61,7 +61,7 @@ use crate::handle::GateHandle;
 use crate::policy::Policy;
 use crate::principal::Principal;
 use crate::reject::{Refusal, Rejection};
-use crate::request::RequestView;
+use crate::request::{ClientCertificate, RequestView};
 
 /// actix-web middleware that passes every request through the [`Gate`](crate::Gate):
 /// `App::new().wrap(GateMiddleware::new(gate))`. An allowed request reaches the handler with its
@@ -361,6 +361,8 @@ struct HttpParts {
     uri: http::Uri,
     headers: http::HeaderMap,
     peer: Option<std::net::SocketAddr>,
+    /// The connection's client certificate: actix `on_connect` data, or a request extension.
+    certificate: Option<ClientCertificate>,
 }
 
 impl HttpParts {
@@ -384,6 +386,10 @@ impl HttpParts {
             uri,
             headers,
             peer: request.peer_addr(),
+            certificate: request
+                .conn_data::<ClientCertificate>()
+                .cloned()
+                .or_else(|| request.extensions().get::<ClientCertificate>().cloned()),
         })
     }
 
@@ -394,11 +400,14 @@ impl HttpParts {
             uri: http::Uri::from_static("/"),
             headers: http::HeaderMap::new(),
             peer: None,
+            certificate: None,
         }
     }
 
     fn view(&self) -> RequestView<'_> {
-        RequestView::new(&self.method, &self.uri, &self.headers).with_peer(self.peer)
+        RequestView::new(&self.method, &self.uri, &self.headers)
+            .with_peer(self.peer)
+            .with_client_certificate(self.certificate.as_ref().map(|cert| cert.0.as_ref()))
     }
 }
 

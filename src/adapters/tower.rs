@@ -19,7 +19,7 @@ use crate::future::BoxFuture;
 use crate::handle::GateHandle;
 use crate::policy::Policy;
 use crate::reject::{Rejection, RejectionKind};
-use crate::request::{PeerAddr, RequestView};
+use crate::request::{PeerAddr, RequestView, connection_certificate};
 
 /// Wraps a service so every request passes the [`Gate`](crate::Gate) first. An authenticated request reaches
 /// the service with its [`Principal`](crate::Principal) in the request extensions; a refused one
@@ -100,7 +100,9 @@ where
             let (mut parts, body) = request.into_parts();
             let peer = peer_addr(&parts.extensions);
             let uri = client_uri(&parts.extensions).unwrap_or(&parts.uri);
-            let view = RequestView::new(&parts.method, uri, &parts.headers).with_peer(peer);
+            let view = RequestView::new(&parts.method, uri, &parts.headers)
+                .with_peer(peer)
+                .with_client_certificate(connection_certificate(&parts.extensions));
             match GateContext::decide(&gate, &view).await {
                 Ok(context) => {
                     if let Some(principal) = context.principal() {

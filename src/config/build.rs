@@ -135,7 +135,9 @@ impl Config {
     )]
     /// The Gate's own settings: `[gate]`.
     fn gate_builder(&self) -> GateBuilder {
-        let mut builder = Gate::builder().trusted_proxies(self.trusted_proxies.clone());
+        let mut builder = Gate::builder()
+            .trusted_proxies(self.trusted_proxies.clone())
+            .client_cert_proxies(self.client_cert_proxies.clone());
         if let Some(origin) = &self.public_origin {
             builder = builder.public_origin(origin.clone());
         }

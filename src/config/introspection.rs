@@ -111,6 +111,9 @@ pub(super) struct IntrospectionSettings {
     pub(crate) dpop: Option<crate::jwt::dpop::DpopMode>,
     #[cfg(not(feature = "jwt"))]
     pub(crate) dpop: Option<String>,
+    /// Certificate binding (RFC 8705): `allowed`, `required` or `disabled`. Defaults to
+    /// `allowed`.
+    pub(crate) certificate_binding: Option<crate::jwt::mtls::CertificateBindingMode>,
 }
 
 impl IntrospectionSettings {
@@ -217,6 +220,9 @@ impl IntrospectionSettings {
             .introspect_jwt_shaped(self.introspect_jwt_shaped);
         if let Some(realm) = &self.realm {
             builder = builder.realm(realm.clone());
+        }
+        if let Some(mode) = self.certificate_binding {
+            builder = builder.certificate_binding(mode);
         }
         if let Some(issuer) = &self.issuer {
             builder = builder.issuer(issuer.clone());

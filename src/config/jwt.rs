@@ -9,6 +9,7 @@ use super::duration::{DurationSetting, LifetimeCap};
 use super::{mapping, read_secret};
 use crate::error::ConfigError;
 use crate::jwt::dpop::{DpopMode, DpopSettings, MemoryReplayCache, ReplayCache};
+use crate::jwt::mtls::CertificateBindingMode;
 use crate::jwt::{
     Algorithm, JwksCacheConfig, JwtAuthenticator, JwtAuthenticatorBuilder, KeySet, KeySource,
     VerifyingKey,
@@ -118,6 +119,9 @@ pub(super) struct IssuerSettings {
     pub(crate) kid: Option<String>,
     /// This issuer's DPoP mode: `allowed`, `required` or `disabled`. Defaults to `allowed`.
     pub(crate) dpop: Option<DpopMode>,
+    /// This issuer's certificate binding (RFC 8705): `allowed`, `required` or `disabled`.
+    /// Defaults to `allowed`.
+    pub(crate) certificate_binding: Option<CertificateBindingMode>,
 }
 
 /// `[jwt.jwks]`: how remote key sets are fetched and cached (see [`JwksCacheConfig`]).
@@ -154,6 +158,9 @@ impl JwtSettings {
             builder = builder.issuer(issuer.issuer.clone(), source);
             if let Some(mode) = issuer.dpop {
                 builder = builder.issuer_dpop_mode(issuer.issuer.clone(), mode);
+            }
+            if let Some(mode) = issuer.certificate_binding {
+                builder = builder.issuer_certificate_binding(issuer.issuer.clone(), mode);
             }
         }
         Ok(builder)

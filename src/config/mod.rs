@@ -103,6 +103,8 @@ pub struct Config {
     routes: Vec<Route>,
     default_policy: Arc<dyn Policy>,
     trusted_proxies: TrustedProxies,
+    /// `[gate] client_cert_proxies`.
+    client_cert_proxies: crate::client_ip::IpSet,
     max_path_bytes: Option<usize>,
     /// `[gate] audit_allowed_level`.
     audit_allowed_level: Option<tracing::Level>,

@@ -22,6 +22,10 @@ impl Validator<'_> {
             None => Arc::new(Authenticated),
         };
         let trusted_proxies = self.trusted_proxies()?;
+        let client_cert_proxies = self.ip_set(
+            &self.raw.gate.client_cert_proxies,
+            "gate.client_cert_proxies",
+        )?;
         self.validate_sections()?;
         let max_path_bytes = match &self.raw.gate.max_path_bytes {
             Some(bytes) if *bytes.get_ref() == 0 => {
@@ -70,6 +74,7 @@ impl Validator<'_> {
             routes,
             default_policy,
             trusted_proxies,
+            client_cert_proxies,
             max_path_bytes,
             audit_allowed_level,
             upstream_paths,

@@ -101,6 +101,8 @@ pub(super) struct RawGate {
     pub(super) default_policy: Option<Spanned<String>>,
     #[serde(default)]
     pub(super) trusted_proxies: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub(super) client_cert_proxies: Vec<Spanned<String>>,
     pub(super) forwarded_header: Option<Spanned<String>>,
     pub(super) max_forwarded_entries: Option<usize>,
     pub(super) max_path_bytes: Option<Spanned<usize>>,

@@ -13,6 +13,7 @@ use super::error::{FetchError, TokenError, TokenErrorKind};
 use super::http::{HttpClient, default_http_client};
 use super::jwks::{JwksCacheConfig, KeySource, RemoteKeys, resolve};
 use super::keys::KeySet;
+use super::mtls::{self, CertificateBindingMode};
 use super::validation::{Rules, normalize_typ};
 use super::{DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_SIZE};
 use crate::authenticator::{Authenticator, CredentialSource, Outcome};
@@ -73,6 +74,7 @@ struct IssuerEntry {
     issuer: String,
     keys: Keys,
     dpop: DpopMode,
+    certificate: CertificateBindingMode,
 }
 
 enum Keys {
@@ -92,9 +94,38 @@ impl JwtAuthenticator {
     /// A DPoP-bound token (`cnf.jkt`) is refused here, as it is when sent as `Bearer`, and so
     /// is an unbound one whose issuer requires DPoP: check those with
     /// [`verify_dpop`](Self::verify_dpop).
+    ///
+    /// A certificate-bound token (`cnf["x5t#S256"]`, RFC 8705) is refused here, having no
+    /// client certificate: check it with [`verify_with_certificate`](Self::verify_with_certificate).
     pub async fn verify(&self, token: &str) -> Result<Principal, TokenError> {
-        let (principal, mode) = self.verify_token(token).await?;
+        self.verify_with_certificate(token, None).await
+    }
+
+    /// Verifies a token sent as a bearer token over a connection authenticated with the client
+    /// certificate `certificate` (DER; `None` for none), as for a request (without the Gate's
+    /// policies): a certificate-bound token (`cnf["x5t#S256"]`) is accepted only with the
+    /// certificate it names, and its principal then has
+    /// [`Confirmation::Certificate`](crate::policy::Confirmation::Certificate). For tools and
+    /// tests.
+    pub async fn verify_with_certificate(
+        &self,
+        token: &str,
+        certificate: Option<&[u8]>,
+    ) -> Result<Principal, TokenError> {
+        let (principal, mode) = self.verify_bound(token, certificate).await?;
         dpop::check_bearer(principal, mode)
+    }
+
+    /// The token's checks with its issuer's certificate binding (RFC 8705) applied; the DPoP
+    /// mode is returned for the caller's rule.
+    async fn verify_bound(
+        &self,
+        token: &str,
+        certificate: Option<&[u8]>,
+    ) -> Result<(Principal, DpopMode), TokenError> {
+        let (principal, issuer) = self.verify_token(token).await?;
+        let principal = mtls::check(principal, issuer.certificate, certificate)?;
+        Ok((principal, issuer.dpop))
     }
 
     /// Verifies a token sent as `Authorization: DPoP` with its `proof`, for a request of
@@ -116,7 +147,10 @@ impl JwtAuthenticator {
             &self.inner.dpop,
             std::time::SystemTime::now(),
         )?;
-        let (principal, mode) = self.verify_token(token).await.map_err(DpopError::token)?;
+        let (principal, mode) = self
+            .verify_bound(token, None)
+            .await
+            .map_err(DpopError::token)?;
         if mode == DpopMode::Disabled {
             return Err(DpopError::new(
                 dpop::DpopErrorKind::NotAccepted,
@@ -128,8 +162,8 @@ impl JwtAuthenticator {
         Ok(principal.with_confirmation(crate::principal::Confirmation::Dpop { jkt }))
     }
 
-    /// The token's checks, signature and claims, with its issuer's DPoP mode; no binding rule.
-    async fn verify_token(&self, token: &str) -> Result<(Principal, DpopMode), TokenError> {
+    /// The token's checks, signature and claims, with its issuer; no binding rule.
+    async fn verify_token(&self, token: &str) -> Result<(Principal, &IssuerEntry), TokenError> {
         let inner = &self.inner;
         let token = compact::parse(token, inner.max_token_size, inner.max_kid_len)?;
         if !inner.algorithms.contains(&token.alg) {
@@ -172,7 +206,7 @@ impl JwtAuthenticator {
             .claims
             .principal(&claims, Scheme::JWT, times, verified)?;
         principal.set_claims_json(token.payload);
-        Ok((principal, issuer.dpop))
+        Ok((principal, issuer))
     }
 
     /// Fetches every remote key set now: call it at start-up to fail fast, or to load keys before
@@ -312,7 +346,8 @@ impl Authenticator for JwtAuthenticator {
             if self.inner.dpop_read {
                 match dpop::find(request, Self::accepts) {
                     Ok(Some(credential)) => {
-                        let verify = self.verify_token(credential.token);
+                        let verify =
+                            self.verify_bound(credential.token, request.client_certificate());
                         return match dpop::check(request, credential, &self.inner.dpop, verify)
                             .await
                         {
@@ -329,7 +364,10 @@ impl Authenticator for JwtAuthenticator {
                 Ok(None) => return Outcome::Abstain,
                 Err(rejection) => return Outcome::Rejected(rejection),
             };
-            match self.verify(&token).await {
+            match self
+                .verify_with_certificate(&token, request.client_certificate())
+                .await
+            {
                 Ok(principal) => Outcome::Authenticated(principal),
                 Err(err) => Outcome::Rejected(err.into_rejection(Scheme::JWT)),
             }
@@ -373,6 +411,8 @@ pub struct JwtAuthenticatorBuilder {
     dpop: DpopSettings,
     dpop_mode: DpopMode,
     issuer_dpop_modes: Vec<(String, DpopMode)>,
+    certificate_binding: CertificateBindingMode,
+    issuer_certificate_bindings: Vec<(String, CertificateBindingMode)>,
 }
 
 impl Default for JwtAuthenticatorBuilder {
@@ -396,6 +436,8 @@ impl Default for JwtAuthenticatorBuilder {
             dpop: DpopSettings::default(),
             dpop_mode: DpopMode::default(),
             issuer_dpop_modes: Vec::new(),
+            certificate_binding: CertificateBindingMode::default(),
+            issuer_certificate_bindings: Vec::new(),
         }
     }
 }
@@ -555,6 +597,25 @@ impl JwtAuthenticatorBuilder {
         self
     }
 
+    /// The certificate binding (RFC 8705, [`mtls`](super::mtls)) of every issuer not given its
+    /// own with [`issuer_certificate_binding`](Self::issuer_certificate_binding). Defaults to
+    /// [`CertificateBindingMode::Allowed`].
+    pub fn certificate_binding(mut self, mode: CertificateBindingMode) -> Self {
+        self.certificate_binding = mode;
+        self
+    }
+
+    /// The certificate binding of `issuer`'s tokens, which must be an issuer added with
+    /// [`issuer`](Self::issuer). Defaults to [`certificate_binding`](Self::certificate_binding)'s.
+    pub fn issuer_certificate_binding(
+        mut self,
+        issuer: impl Into<String>,
+        mode: CertificateBindingMode,
+    ) -> Self {
+        self.issuer_certificate_bindings.push((issuer.into(), mode));
+        self
+    }
+
     /// Checks every setting and builds the authenticator.
     pub fn build(self) -> Result<JwtAuthenticator, ConfigError> {
         crypto_backend_check()?;
@@ -616,6 +677,7 @@ impl JwtAuthenticatorBuilder {
     ) -> Result<Checked, ConfigError> {
         self.check_issuers()?;
         self.check_dpop_modes()?;
+        self.check_certificate_bindings()?;
         let required = self.check_settings()?;
         let typ = match &self.typ {
             Some(typ) if typ.trim().is_empty() => {
@@ -669,6 +731,28 @@ impl JwtAuthenticatorBuilder {
             {
                 return Err(ConfigError::new(format!(
                     "issuer `{issuer}` is given a DPoP mode twice"
+                ))
+                .with_key(key("issuers")));
+            }
+        }
+        Ok(())
+    }
+
+    /// Every issuer given a certificate binding is a configured one, given one mode.
+    fn check_certificate_bindings(&self) -> Result<(), ConfigError> {
+        for (i, (issuer, _)) in self.issuer_certificate_bindings.iter().enumerate() {
+            if !self.issuers.iter().any(|(known, _)| known == issuer) {
+                return Err(ConfigError::new(format!(
+                    "a certificate binding is given for `{issuer}`, which is not a configured issuer"
+                ))
+                .with_key(key("issuers")));
+            }
+            if self.issuer_certificate_bindings[..i]
+                .iter()
+                .any(|(other, _)| other == issuer)
+            {
+                return Err(ConfigError::new(format!(
+                    "issuer `{issuer}` is given a certificate binding twice"
                 ))
                 .with_key(key("issuers")));
             }
@@ -829,10 +913,16 @@ impl JwtAuthenticatorBuilder {
                 .iter()
                 .find(|(named, _)| named == issuer)
                 .map_or(self.dpop_mode, |(_, mode)| *mode);
+            let certificate = self
+                .issuer_certificate_bindings
+                .iter()
+                .find(|(named, _)| named == issuer)
+                .map_or(self.certificate_binding, |(_, mode)| *mode);
             issuers.push(IssuerEntry {
                 issuer: issuer.clone(),
                 keys,
                 dpop,
+                certificate,
             });
         }
         Ok(issuers)

@@ -249,7 +249,11 @@ impl ClaimMapping {
         let mut principal = Principal::new(subject, kind, scheme);
         principal.set_names(groups.0, scopes.0);
         principal.set_credential(claims.jti.as_deref(), times.issued_at, times.expires_at);
-        principal.set_bound_jkt(claims.cnf_jkt.as_deref());
+        if let Some(cnf) = &claims.cnf {
+            cnf.check()?;
+            principal.set_bound_jkt(cnf.jkt.as_deref());
+            principal.set_bound_x5t(cnf.x5t_s256.as_deref());
+        }
         Ok(principal)
     }
 }
@@ -317,8 +321,9 @@ pub(crate) struct Claims<'a> {
     /// Introspection's `token_type` (RFC 7662 §2.2): `Bearer` for an access token; a refresh
     /// token, if the endpoint names it, says so here.
     pub(crate) token_type: Option<Cow<'a, str>>,
-    /// The confirmation key's thumbprint (`cnf.jkt`, RFC 9449 §6): a DPoP-bound token.
-    pub(crate) cnf_jkt: Option<Cow<'a, str>>,
+    /// The confirmation members (`cnf`, RFC 7800) portcullis reads: `jkt` (RFC 9449 §6) and
+    /// `x5t#S256` (RFC 8705 §3.1).
+    pub(crate) cnf: Option<Confirmations>,
     /// Groups claims named by a whole path (`groups`, `cognito:groups`), typed.
     pub(crate) group_lists: Vec<(Cow<'a, str>, Listed<'a>)>,
     /// The top-level members a dotted groups path leads into, parsed whole.
@@ -422,18 +427,12 @@ impl<'de> Visitor<'de> for ClaimsVisitor<'_> {
                     Some(value.as_bool())
                 }),
                 "token_type" => once!(token_type, 13, string(&mut access, "token_type")?),
-                "cnf" => once!(cnf_jkt, 14, {
-                    // Checked whole (an object, no repeated member); only `jkt` is read here.
+                "cnf" => once!(cnf, 14, {
+                    // Checked whole (an object, no repeated member); `jkt` and `x5t#S256` are read.
                     let Strict(value) = access.next_value()?;
                     match value {
                         Value::Null => None,
-                        Value::Object(mut members) => match members.remove("jkt") {
-                            None => None,
-                            Some(Value::String(jkt)) => Some(Cow::Owned(jkt)),
-                            Some(_) => {
-                                return Err(de::Error::custom("`cnf.jkt` is not a string"));
-                            }
-                        },
+                        Value::Object(members) => Some(Confirmations::read(members)?),
                         _ => return Err(de::Error::custom("`cnf` is not an object")),
                     }
                 }),
@@ -703,5 +702,58 @@ mod tests {
                 "{path}"
             );
         }
+    }
+}
+
+/// A token's `cnf` (RFC 7800): the members portcullis can verify, and whether there were others.
+#[derive(Debug, Default)]
+pub(crate) struct Confirmations {
+    /// `jkt`: the DPoP key's thumbprint (RFC 9449 §6).
+    pub(crate) jkt: Option<String>,
+    /// `x5t#S256`: the client certificate's SHA-256 thumbprint, base64url (RFC 8705 §3.1).
+    pub(crate) x5t_s256: Option<String>,
+    /// Whether `cnf` holds members portcullis cannot verify (`jwk`, `kid`, `x5t`, …).
+    pub(crate) others: bool,
+}
+
+impl Confirmations {
+    /// Refuses a `cnf` with no member portcullis can verify (a token bound to something it
+    /// cannot check is never accepted as a bearer token), and an `x5t#S256` that is not a
+    /// base64url SHA-256 digest (43 characters, no padding; not hex).
+    fn check(&self) -> Result<(), TokenError> {
+        if self.jkt.is_none() && self.x5t_s256.is_none() {
+            return Err(TokenError::new(
+                TokenErrorKind::UnsupportedConfirmation,
+                if self.others {
+                    "the token's `cnf` holds only confirmation members portcullis cannot verify"
+                } else {
+                    "the token's `cnf` is empty"
+                },
+            ));
+        }
+        if let Some(x5t) = &self.x5t_s256
+            && !crate::jwt::mtls::is_thumbprint(x5t)
+        {
+            return Err(TokenError::new(
+                TokenErrorKind::UnsupportedConfirmation,
+                "the token's `cnf.x5t#S256` is not a base64url SHA-256 thumbprint (43 characters)",
+            ));
+        }
+        Ok(())
+    }
+
+    fn read<E: de::Error>(mut members: Map<String, Value>) -> Result<Self, E> {
+        let mut string = |name: &str| match members.remove(name) {
+            None => Ok(None),
+            Some(Value::String(value)) => Ok(Some(value)),
+            Some(_) => Err(E::custom(format!("`cnf.{name}` is not a string"))),
+        };
+        let jkt = string("jkt")?;
+        let x5t_s256 = string("x5t#S256")?;
+        Ok(Self {
+            jkt,
+            x5t_s256,
+            others: !members.is_empty(),
+        })
     }
 }

@@ -53,6 +53,19 @@ pub enum TokenErrorKind {
     DpopBound,
     /// The token is not DPoP-bound, and its issuer's DPoP mode is `required`.
     DpopRequired,
+    /// The token is certificate-bound (`cnf["x5t#S256"]`, RFC 8705) and the request has no
+    /// client certificate.
+    CertificateMissing,
+    /// The token is certificate-bound and the request's client certificate is another one.
+    CertificateMismatch,
+    /// The token is not certificate-bound, and its issuer's certificate binding is `required`.
+    CertificateRequired,
+    /// The token is certificate-bound, and its issuer's certificate binding is `disabled`: it
+    /// cannot be checked, so it is refused, never downgraded to a bearer token.
+    CertificateBindingDisabled,
+    /// The token's `cnf` holds no confirmation member portcullis can verify (`jkt`,
+    /// `x5t#S256`), or an `x5t#S256` that is not a base64url SHA-256 thumbprint (a hex one).
+    UnsupportedConfirmation,
     /// The keys or the introspection endpoint cannot be reached, and there is no last good
     /// answer: an outage, not a bad token (503).
     Unavailable,
@@ -138,6 +151,11 @@ impl TokenError {
                 Reason::IntrospectionInactive
             }
             TokenErrorKind::DpopBound | TokenErrorKind::DpopRequired => Reason::DpopRequired,
+            TokenErrorKind::CertificateMissing
+            | TokenErrorKind::CertificateMismatch
+            | TokenErrorKind::CertificateRequired
+            | TokenErrorKind::CertificateBindingDisabled => Reason::CertificateBinding,
+            TokenErrorKind::UnsupportedConfirmation => Reason::TokenClaims,
             TokenErrorKind::Unavailable => Reason::KeysUnavailable,
         }
     }
@@ -334,6 +352,23 @@ mod tests {
             ),
             (TokenErrorKind::DpopBound, Reason::DpopRequired),
             (TokenErrorKind::DpopRequired, Reason::DpopRequired),
+            (
+                TokenErrorKind::CertificateMissing,
+                Reason::CertificateBinding,
+            ),
+            (
+                TokenErrorKind::CertificateMismatch,
+                Reason::CertificateBinding,
+            ),
+            (
+                TokenErrorKind::CertificateRequired,
+                Reason::CertificateBinding,
+            ),
+            (
+                TokenErrorKind::CertificateBindingDisabled,
+                Reason::CertificateBinding,
+            ),
+            (TokenErrorKind::UnsupportedConfirmation, Reason::TokenClaims),
             (TokenErrorKind::Unavailable, Reason::KeysUnavailable),
         ];
         for (kind, reason) in cases {

@@ -35,6 +35,7 @@ use super::bearer::{BearerLocator, is_jws_shaped};
 use super::claims::{ClaimMapping, Claims, Verified};
 use super::error::{TokenError, TokenErrorKind};
 use super::http::{FetchLimits, HttpClient, check_url, send};
+use super::mtls::{self, CertificateBindingMode};
 use super::validation::{Rules, now_secs};
 use crate::authenticator::{Authenticator, CredentialSource, Outcome};
 use crate::cache::ExpiringMap;
@@ -128,6 +129,7 @@ struct Inner {
     dpop_mode: DpopMode,
     #[cfg(feature = "jwt")]
     dpop: super::dpop::DpopSettings,
+    certificate: CertificateBindingMode,
 }
 
 /// `portcullis_introspection_calls_total{result}` and `_cache_hits_total`, registered once.
@@ -173,8 +175,23 @@ impl IntrospectionAuthenticator {
     /// Introspects a token (or answers from the cache) and maps it to a principal, as a bearer
     /// token: one bound to a DPoP key (`cnf.jkt`) is refused, and so is an unbound one when the
     /// DPoP mode is `required`.
+    ///
+    /// A certificate-bound token (`cnf["x5t#S256"]`) is refused here, having no client
+    /// certificate: check it with
+    /// [`introspect_with_certificate`](Self::introspect_with_certificate).
     pub async fn introspect(&self, token: &str) -> Result<Principal, TokenError> {
-        let principal = self.introspect_token(token).await?;
+        self.introspect_with_certificate(token, None).await
+    }
+
+    /// Introspects a token sent as a bearer token over a connection authenticated with the
+    /// client certificate `certificate` (DER; `None` for none): a certificate-bound token is
+    /// accepted only with the certificate it names (RFC 8705). For tools and tests.
+    pub async fn introspect_with_certificate(
+        &self,
+        token: &str,
+        certificate: Option<&[u8]>,
+    ) -> Result<Principal, TokenError> {
+        let principal = self.introspect_bound(token, certificate).await?;
         if principal.bound_jkt().is_some() {
             return Err(TokenError::new(
                 TokenErrorKind::DpopBound,
@@ -219,12 +236,22 @@ impl IntrospectionAuthenticator {
             ));
         }
         let principal = self
-            .introspect_token(token)
+            .introspect_bound(token, None)
             .await
             .map_err(DpopError::token)?;
         dpop::check_binding(principal.bound_jkt(), &verified)?;
         let jkt = verified.jkt().to_owned();
         Ok(principal.with_confirmation(crate::principal::Confirmation::Dpop { jkt }))
+    }
+
+    /// The answer for a token with the certificate binding (RFC 8705) applied.
+    async fn introspect_bound(
+        &self,
+        token: &str,
+        certificate: Option<&[u8]>,
+    ) -> Result<Principal, TokenError> {
+        let principal = self.introspect_token(token).await?;
+        mtls::check(principal, self.inner.certificate, certificate)
     }
 
     /// The answer for a token, from the cache or the endpoint; no binding rule.
@@ -367,7 +394,7 @@ impl IntrospectionAuthenticator {
             .token_type
             .as_deref()
             .is_some_and(|t| t.eq_ignore_ascii_case("dpop"))
-            && answer.cnf_jkt.is_none()
+            && answer.cnf.as_ref().is_none_or(|cnf| cnf.jkt.is_none())
         {
             return Err(TokenError::new(
                 TokenErrorKind::InvalidTokenType,
@@ -512,8 +539,12 @@ impl Authenticator for IntrospectionAuthenticator {
                     Ok(Some(credential)) => {
                         let mode = self.inner.dpop_mode;
                         let token = credential.token;
-                        let verify =
-                            async move { self.introspect_token(token).await.map(|p| (p, mode)) };
+                        let certificate = request.client_certificate();
+                        let verify = async move {
+                            self.introspect_bound(token, certificate)
+                                .await
+                                .map(|p| (p, mode))
+                        };
                         return match dpop::check(request, credential, &self.inner.dpop, verify)
                             .await
                         {
@@ -534,7 +565,10 @@ impl Authenticator for IntrospectionAuthenticator {
                 Ok(None) => return Outcome::Abstain,
                 Err(rejection) => return Outcome::Rejected(rejection),
             };
-            match self.introspect(&token).await {
+            match self
+                .introspect_with_certificate(&token, request.client_certificate())
+                .await
+            {
                 Ok(principal) => Outcome::Authenticated(principal),
                 Err(err) => Outcome::Rejected(err.into_rejection(Scheme::INTROSPECTION)),
             }
@@ -582,6 +616,7 @@ pub struct IntrospectionAuthenticatorBuilder {
     dpop_mode: DpopMode,
     #[cfg(feature = "jwt")]
     dpop: super::dpop::DpopSettings,
+    certificate: CertificateBindingMode,
 }
 
 /// How long an introspection answer is reused unless configured otherwise
@@ -618,6 +653,7 @@ impl IntrospectionAuthenticatorBuilder {
             dpop_mode: DpopMode::default(),
             #[cfg(feature = "jwt")]
             dpop: super::dpop::DpopSettings::default(),
+            certificate: CertificateBindingMode::default(),
         }
     }
 
@@ -773,6 +809,15 @@ impl IntrospectionAuthenticatorBuilder {
         self
     }
 
+    /// Whether tokens may (`allowed`, the default) or must (`required`) be bound to the client
+    /// certificate (RFC 8705, `cnf["x5t#S256"]` in the answer; see [`mtls`](super::mtls)), or
+    /// certificates are not checked (`disabled`, and an answer with `cnf["x5t#S256"]` is then
+    /// refused).
+    pub fn certificate_binding(mut self, mode: CertificateBindingMode) -> Self {
+        self.certificate = mode;
+        self
+    }
+
     /// Checks every setting and builds the authenticator.
     pub fn build(self) -> Result<IntrospectionAuthenticator, ConfigError> {
         self.check()?;
@@ -817,6 +862,7 @@ impl IntrospectionAuthenticatorBuilder {
                 dpop_mode: self.dpop_mode,
                 #[cfg(feature = "jwt")]
                 dpop: self.dpop.checked("dpop")?,
+                certificate: self.certificate,
             }),
         })
     }

@@ -91,6 +91,7 @@ mod issuer;
 mod jwks;
 #[cfg(feature = "jwt")]
 mod keys;
+pub mod mtls;
 mod validation;
 
 use std::time::Duration;

@@ -5,7 +5,7 @@ use crate::principal::Confirmation;
 
 /// Allows only a caller whose credential was bound to a key and proven with it on this request
 /// ([`Principal::confirmation`](crate::Principal::confirmation) is set: a DPoP-bound token with
-/// its proof, RFC 9449). A bearer credential (a plain JWT, an API key, a password) is denied
+/// its proof, RFC 9449, or a certificate-bound token with its client certificate, RFC 8705). A bearer credential (a plain JWT, an API key, a password) is denied
 /// (403), as a stolen one would be usable by anyone. Indeterminate for an anonymous request,
 /// which the Gate refuses with 401 (see [`Decision`]).
 ///
@@ -19,7 +19,9 @@ impl Policy for SenderConstrained {
     fn evaluate(&self, context: &PolicyContext<'_>) -> Decision {
         match context.principal() {
             Some(principal) => match principal.confirmation() {
-                Some(Confirmation::Dpop { .. }) => Decision::Allow,
+                Some(Confirmation::Dpop { .. } | Confirmation::Certificate { .. }) => {
+                    Decision::Allow
+                }
                 None => Decision::deny(
                     "sender_constrained",
                     "the credential is not bound to a key proven on this request",

@@ -57,6 +57,10 @@ pub enum Reason {
     /// `dpop_required`: a DPoP-bound token sent as a bearer token, or a token that is not bound
     /// where its issuer's DPoP mode is `required` (401).
     DpopRequired,
+    /// `certificate_binding`: a certificate-bound token (RFC 8705, `cnf["x5t#S256"]`) without
+    /// the client certificate it is bound to, or with another; an unbound token where the
+    /// issuer's certificate binding is `required`; a bound token where it is `disabled` (401).
+    CertificateBinding,
     /// `ip_denied`: the client IP is refused by an `ip_ranges` rule, or unknown to it (401/403).
     IpDenied,
     /// `group_denied`: the caller is not in the groups a `groups` rule needs (403).
@@ -105,6 +109,7 @@ impl Reason {
         Reason::IntrospectionInactive,
         Reason::DpopProofInvalid,
         Reason::DpopRequired,
+        Reason::CertificateBinding,
         Reason::IpDenied,
         Reason::GroupDenied,
         Reason::ScopeInsufficient,
@@ -137,6 +142,7 @@ impl Reason {
             Reason::IntrospectionInactive => "introspection_inactive",
             Reason::DpopProofInvalid => "dpop_proof_invalid",
             Reason::DpopRequired => "dpop_required",
+            Reason::CertificateBinding => "certificate_binding",
             Reason::IpDenied => "ip_denied",
             Reason::GroupDenied => "group_denied",
             Reason::ScopeInsufficient => "scope_insufficient",
