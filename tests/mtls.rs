@@ -4,7 +4,11 @@
 //! the certificate but not its private key fails the handshake and never reaches the app.
 
 #[path = "../examples/mtls.rs"]
-#[allow(dead_code, unreachable_pub, reason = "the example's main is not used here")]
+#[allow(
+    dead_code,
+    unreachable_pub,
+    reason = "the example's main is not used here"
+)]
 mod example;
 
 use std::net::SocketAddr;

@@ -1,7 +1,9 @@
 //! `portcullis token verify`: checks a bearer token as the Gate would, and prints the principal
 //! (exit 0) or why the token was refused (exit 1). With `--dpop-proof`, `--method` and `--url`,
 //! checks a DPoP-bound token and its proof (RFC 9449) for that request, and names the check that
-//! failed. Problems with the command itself, or keys that cannot be loaded, exit 2.
+//! failed. With `--client-cert`, checks a certificate-bound token (RFC 8705,
+//! `cnf["x5t#S256"]`) as sent over a mutual-TLS connection with that certificate. Problems with
+//! the command itself, or keys that cannot be loaded, exit 2.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -82,6 +84,11 @@ struct VerifyArgs {
     /// earlier.
     #[arg(long, value_name = "SECONDS", requires = "dpop_proof")]
     dpop_max_age: Option<u64>,
+    /// The client certificate (PEM, or DER) of the mutual-TLS connection the token is sent
+    /// over: a certificate-bound token (`cnf["x5t#S256"]`, RFC 8705) is accepted only with the
+    /// certificate it names.
+    #[arg(long, value_name = "FILE", conflicts_with = "dpop_proof")]
+    client_cert: Option<PathBuf>,
     /// The token, or `-` to read it from stdin (keeps it out of the shell history).
     #[arg(value_name = "TOKEN")]
     token: String,
@@ -135,16 +142,27 @@ async fn verify(args: VerifyArgs) -> Result<ExitCode, String> {
             .await
             .map_err(|e| format!("cannot load the keys: {e}"))?;
     }
+    let certificate = match &args.client_cert {
+        Some(path) => Some(certificate_der(path)?),
+        None => None,
+    };
     let verified = match (&args.dpop_proof, &args.method, &args.url) {
         (Some(proof), Some(method), Some(url)) => jwt
             .verify_dpop(&token, proof.trim(), method, url)
             .await
             .map_err(|err| dpop_refusal(&err)),
-        _ => jwt.verify(&token).await.map_err(|err| {
-            let hint = if err.kind() == TokenErrorKind::DpopBound {
-                " (the token is DPoP-bound: give its proof with --dpop-proof, --method and --url)"
-            } else {
-                ""
+        _ => jwt
+            .verify_with_certificate(&token, certificate.as_deref())
+            .await
+            .map_err(|err| {
+            let hint = match err.kind() {
+                TokenErrorKind::DpopBound => {
+                    " (the token is DPoP-bound: give its proof with --dpop-proof, --method and --url)"
+                }
+                TokenErrorKind::CertificateMissing => {
+                    " (the token is certificate-bound: give the client certificate with --client-cert)"
+                }
+                _ => "",
             };
             format!("rejected ({:?}): {err}{hint}", err.kind())
         }),
@@ -184,6 +202,26 @@ fn dpop_refusal(err: &DpopError) -> String {
         |code| format!("a 401 with error=\"{code}\""),
     );
     format!("rejected ({check}): {err}; a resource server answers {answer}")
+}
+
+/// The DER of a certificate file: the first `CERTIFICATE` block of a PEM file, or the file
+/// itself when it is DER (starts with an ASN.1 SEQUENCE).
+fn certificate_der(path: &Path) -> Result<Vec<u8>, String> {
+    use base64::Engine;
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+    if bytes.first() == Some(&0x30) {
+        return Ok(bytes);
+    }
+    let text = String::from_utf8_lossy(&bytes);
+    let body = text
+        .split_once("-----BEGIN CERTIFICATE-----")
+        .and_then(|(_, rest)| rest.split_once("-----END CERTIFICATE-----"))
+        .map(|(body, _)| body)
+        .ok_or_else(|| format!("{}: no PEM CERTIFICATE block", path.display()))?;
+    let body: String = body.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(body)
+        .map_err(|e| format!("{}: bad base64 in the certificate: {e}", path.display()))
 }
 
 fn key_source(args: &VerifyArgs) -> Result<KeySource, String> {
