@@ -29,7 +29,7 @@ pub(crate) struct TokenArgs {
 enum TokenCommand {
     /// Verifies a JWT: prints the principal as JSON and exits 0, or prints why the token is
     /// refused and exits 1.
-    Verify(VerifyArgs),
+    Verify(Box<VerifyArgs>),
 }
 
 #[derive(Args)]
@@ -97,7 +97,7 @@ struct VerifyArgs {
 /// Runs `portcullis token …`.
 pub(crate) async fn run(args: TokenArgs) -> Result<ExitCode, String> {
     match args.command {
-        TokenCommand::Verify(args) => verify(args).await,
+        TokenCommand::Verify(args) => verify(*args).await,
     }
 }
 
