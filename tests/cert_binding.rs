@@ -327,6 +327,7 @@ async fn sender_constrained_takes_certificate_bound_tokens() {
         .await
         .unwrap_err();
     assert_eq!(err.status(), StatusCode::FORBIDDEN, "{err}");
+    assert_eq!(err.reason(), Reason::PolicyDenied, "{err}");
 }
 
 #[tokio::test]
@@ -614,5 +615,104 @@ policy = "bound"
                        auth_method = \"bearer\"\nclient_token_env = \"T\"\n\
                        audiences = [\"api\"]\ncertificate_binding = \"required\"\n";
         assert!(Config::from_str(section).is_ok());
+    }
+}
+
+/// A token bound to a DPoP key and a certificate needs both.
+mod dpop_and_certificate {
+    use aws_lc_rs::digest::{SHA256, digest};
+    use aws_lc_rs::rand::SystemRandom;
+    use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use serde_json::Value;
+
+    use super::*;
+
+    const ORIGIN: &str = "https://api.example.com";
+
+    fn b64(bytes: &[u8]) -> String {
+        URL_SAFE_NO_PAD.encode(bytes)
+    }
+
+    struct Holder(EcdsaKeyPair);
+
+    impl Holder {
+        fn new() -> Self {
+            Self(EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).unwrap())
+        }
+
+        fn xy(&self) -> (String, String) {
+            let point = self.0.public_key().as_ref();
+            (b64(&point[1..33]), b64(&point[33..65]))
+        }
+
+        /// RFC 7638: SHA-256 of the required members in lexicographic order.
+        fn jkt(&self) -> String {
+            let (x, y) = self.xy();
+            let canonical = format!(r#"{{"crv":"P-256","kty":"EC","x":"{x}","y":"{y}"}}"#);
+            b64(digest(&SHA256, canonical.as_bytes()).as_ref())
+        }
+
+        fn proof(&self, htu: &str, token: &str) -> String {
+            let (x, y) = self.xy();
+            let header = json!({"typ": "dpop+jwt", "alg": "ES256",
+                                "jwk": {"kty": "EC", "crv": "P-256", "x": x, "y": y}});
+            let iat = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs();
+            let mut jti = [0u8; 16];
+            aws_lc_rs::rand::fill(&mut jti).unwrap();
+            let claims: Value = json!({"jti": b64(&jti), "htm": "GET", "htu": htu, "iat": iat,
+                                       "ath": b64(digest(&SHA256, token.as_bytes()).as_ref())});
+            let input = format!(
+                "{}.{}",
+                b64(header.to_string().as_bytes()),
+                b64(claims.to_string().as_bytes())
+            );
+            let signature = self.0.sign(&SystemRandom::new(), input.as_bytes()).unwrap();
+            format!("{input}.{}", b64(signature.as_ref()))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_token_bound_to_both_needs_the_proof_and_the_certificate() {
+        let gate = Gate::builder()
+            .authenticator(authenticator(CertificateBindingMode::Allowed))
+            .public_origin(ORIGIN)
+            .build()
+            .unwrap();
+        let holder = Holder::new();
+        let token = issuer()
+            .token("alice")
+            .claim(
+                "cnf",
+                json!({"jkt": holder.jkt(), "x5t#S256": thumbprint(CERT)}),
+            )
+            .sign();
+        let htu = format!("{ORIGIN}/orders/1");
+        let dpop = |certificate: Option<&'static [u8]>| {
+            let mut call = Call::new("unused").header("dpop", holder.proof(&htu, &token));
+            call.token = None;
+            call.certificate = certificate;
+            call.header("authorization", format!("DPoP {token}"))
+        };
+        let principal = dpop(Some(CERT)).run(&gate).await.unwrap().unwrap();
+        assert_eq!(
+            principal.confirmation(),
+            Some(&Confirmation::Dpop { jkt: holder.jkt() })
+        );
+        for certificate in [None, Some(OTHER)] {
+            let rejection = dpop(certificate).run(&gate).await.unwrap_err();
+            assert_eq!(rejection.status(), StatusCode::UNAUTHORIZED, "{rejection}");
+            assert_eq!(rejection.dpop_error(), Some("invalid_token"), "{rejection}");
+        }
+        // As a bearer token with the certificate: refused, it is DPoP-bound.
+        let rejection = Call::new(&token)
+            .certificate(CERT)
+            .run(&gate)
+            .await
+            .unwrap_err();
+        assert_eq!(rejection.status(), StatusCode::UNAUTHORIZED, "{rejection}");
     }
 }

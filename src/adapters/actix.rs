@@ -474,6 +474,23 @@ mod tests {
     }
 
     #[test]
+    fn the_client_certificate_extension_is_read() {
+        let request = TestRequest::get().uri("/").to_srv_request();
+        assert_eq!(
+            HttpParts::of(request.request())
+                .unwrap()
+                .view()
+                .client_certificate(),
+            None
+        );
+        request
+            .extensions_mut()
+            .insert(ClientCertificate(bytes::Bytes::from_static(b"DER")));
+        let parts = HttpParts::of(request.request()).unwrap();
+        assert_eq!(parts.view().client_certificate(), Some(b"DER".as_slice()));
+    }
+
+    #[test]
     fn an_extension_method_is_copied() {
         let request = TestRequest::default()
             .method(actix_web::http::Method::from_bytes(b"PURGE").unwrap())
