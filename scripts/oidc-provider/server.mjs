@@ -16,8 +16,15 @@
 // token bound to the proof's key (`token_type: DPoP`, `cnf.jkt`), as a JWT for `urn:portcullis:api`
 // or as an opaque token for `urn:portcullis:opaque` (only opaque tokens are stored, so only they
 // can be introspected, and the introspection answer carries the same `cnf.jkt`).
+//
+// And certificate-bound tokens (RFC 8705), for tests/cert_interop.rs: client `portcullis-mtls`
+// gets tokens bound to its TLS client certificate (`cnf["x5t#S256"]`). This provider serves plain
+// HTTP on loopback, so `getCertificate` stands in for the TLS terminator in front of it: it takes
+// the client certificate's DER, base64, from the `x-test-client-cert` header (test only). Client
+// `portcullis-mtls-hex` gets the same binding spelt as a hex thumbprint, which RFC 8705 does not
+// allow, so the test can show portcullis refuses it.
 
-import { generateKeyPairSync, randomUUID } from 'node:crypto';
+import { createHash, generateKeyPairSync, randomUUID } from 'node:crypto';
 
 import Provider from 'oidc-provider';
 
@@ -57,6 +64,26 @@ const provider = new Provider(issuer, {
       scope: 'openid offline_access',
     },
     {
+      client_id: 'portcullis-mtls',
+      client_secret: 'mtls-secret-for-tests-only',
+      grant_types: ['client_credentials'],
+      redirect_uris: [],
+      response_types: [],
+      token_endpoint_auth_method: 'client_secret_basic',
+      tls_client_certificate_bound_access_tokens: true,
+      scope: 'orders:read',
+    },
+    {
+      client_id: 'portcullis-mtls-hex',
+      client_secret: 'mtls-secret-for-tests-only',
+      grant_types: ['client_credentials'],
+      redirect_uris: [],
+      response_types: [],
+      token_endpoint_auth_method: 'client_secret_basic',
+      tls_client_certificate_bound_access_tokens: true,
+      scope: 'orders:read',
+    },
+    {
       client_id: 'portcullis-resource-server',
       client_secret: 'resource-server-secret-for-tests-only',
       grant_types: ['client_credentials'],
@@ -66,6 +93,19 @@ const provider = new Provider(issuer, {
     },
   ],
   scopes: ['openid', 'offline_access', 'orders:read', 'orders:write'],
+  formats: {
+    customizers: {
+      // `portcullis-mtls-hex`: the binding as a hex SHA-256 thumbprint, which RFC 8705 does not
+      // allow (its tokens are for the refusal test only).
+      jwt: async (ctx, token, jwt) => {
+        const der = ctx?.get('x-test-client-cert');
+        if (token.clientId === 'portcullis-mtls-hex' && der) {
+          const hex = createHash('sha256').update(Buffer.from(der, 'base64')).digest('hex');
+          jwt.payload.cnf = { 'x5t#S256': hex };
+        }
+      },
+    },
+  },
   jwks: {
     keys: [
       signingKey('ec', { namedCurve: 'P-256' }, 'ES256'),
@@ -79,6 +119,18 @@ const provider = new Provider(issuer, {
     // DPoP-bound access tokens when the token request carries a proof; no server nonce, so a
     // proof is accepted within the provider's iat window.
     dPoP: { enabled: true },
+    mTLS: {
+      enabled: true,
+      certificateBoundAccessTokens: true,
+      getCertificate: (ctx) => {
+        const der = ctx.get('x-test-client-cert');
+        if (!der) {
+          return undefined;
+        }
+        const lines = der.match(/.{1,64}/g).join('\n');
+        return `-----BEGIN CERTIFICATE-----\n${lines}\n-----END CERTIFICATE-----\n`;
+      },
+    },
     ciba: {
       enabled: true,
       deliveryModes: ['poll'],
