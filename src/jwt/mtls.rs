@@ -17,7 +17,7 @@
 //!
 //! | Token | `allowed` (default) | `required` | `disabled` |
 //! |-------|---------------------|------------|------------|
-//! | `cnf["x5t#S256"]`, the request's certificate matches | accepted, [`Confirmation::Certificate`](crate::policy::Confirmation::Certificate) | accepted | refused |
+//! | `cnf["x5t#S256"]`, the request's certificate matches | accepted, [`Confirmation::Certificate`] | accepted | refused |
 //! | `cnf["x5t#S256"]`, no certificate or another one | refused | refused | refused |
 //! | no `cnf["x5t#S256"]` | accepted (bearer, or DPoP) | refused | accepted |
 //!
