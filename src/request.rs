@@ -326,6 +326,21 @@ mod tests {
         assert!(parse(&[&huge]).is_err());
     }
 
+    proptest::proptest! {
+        /// Any DER survives the sf-binary encoding a proxy sends, padded or not.
+        #[test]
+        fn client_cert_round_trips(der in proptest::collection::vec(proptest::num::u8::ANY, 1..2048), pad: bool) {
+            use base64::Engine;
+            let mut text = base64::engine::general_purpose::STANDARD.encode(&der);
+            if !pad {
+                text = text.trim_end_matches('=').to_owned();
+            }
+            let mut headers = HeaderMap::new();
+            headers.insert(CLIENT_CERT, HeaderValue::from_str(&format!(":{text}:")).unwrap());
+            proptest::prop_assert_eq!(client_cert_header(&headers), Ok(Some(der)));
+        }
+    }
+
     #[test]
     fn certificate_comes_from_extensions() {
         let mut req = http::Request::new(());
