@@ -7,6 +7,7 @@
 // Each test file uses only some of these helpers; the rest would warn as dead code.
 #![allow(dead_code, reason = "shared by several test files, each using a part")]
 
+pub(crate) mod browser;
 #[cfg(feature = "cli")]
 pub(crate) mod cli;
 pub(crate) mod logs;
