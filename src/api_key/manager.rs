@@ -121,6 +121,13 @@ impl ApiKeys {
         &self.inner.format
     }
 
+    /// Whether a user store for self-served keys' owners was given
+    /// ([`ApiKeysBuilder::owners`]); without one every self-served key is refused.
+    #[cfg(feature = "self-service")]
+    pub(crate) fn has_owners(&self) -> bool {
+        self.inner.owners.is_some()
+    }
+
     /// The longest lifetime a new key may have, if capped.
     pub fn max_lifetime(&self) -> Option<Duration> {
         self.inner.max_lifetime

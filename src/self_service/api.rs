@@ -197,6 +197,7 @@ pub(crate) struct TokenView<'a> {
     revoked_at: Option<DateTime<Utc>>,
     rotated_from: Option<&'a str>,
     rotated_to: Option<&'a str>,
+    self_served: bool,
 }
 
 impl<'a> TokenView<'a> {
@@ -212,6 +213,7 @@ impl<'a> TokenView<'a> {
             revoked_at: record.revoked_at,
             rotated_from: record.replaces.as_deref(),
             rotated_to: record.replaced_by.as_deref(),
+            self_served: record.self_served,
         }
     }
 }

@@ -32,14 +32,17 @@
 //! use std::time::Duration;
 //! use portcullis::ApiKeys;
 //! use portcullis::self_service::SelfService;
-//! use portcullis::store::MemoryApiKeyStore;
+//! use portcullis::store::{MemoryApiKeyStore, MemoryUserStore};
 //!
 //! # fn main() -> Result<(), portcullis::ConfigError> {
+//! let users = Arc::new(MemoryUserStore::new());
 //! let keys = ApiKeys::builder(
 //!     Arc::new(MemoryApiKeyStore::new()),
 //!     "a server-side pepper of at least 32 bytes".into(),
 //! )
 //! .max_lifetime(Duration::from_secs(365 * 86_400))
+//! // Tokens carry no groups: their owner's are read at authentication.
+//! .owners(users)
 //! .build()?;
 //! let tokens = SelfService::builder(keys)
 //!     .max_lifetime(Duration::from_secs(90 * 86_400))
@@ -314,6 +317,13 @@ impl SelfServiceBuilder {
     /// Checks the settings: the lifetimes (default ≤ maximum ≤ the `ApiKeys`' maximum, none
     /// zero), the limits' ranges, the allowlist's scopes, the origin.
     pub fn build(self) -> Result<SelfService, ConfigError> {
+        if !self.keys.has_owners() {
+            return Err(ConfigError::new(
+                "the API keys have no user store for self-served keys' owners \
+                 (ApiKeysBuilder::owners, or [api_keys] in a configuration file with users): \
+                 every self-served token would be refused",
+            ));
+        }
         let keys_cap = self.keys.max_lifetime();
         let max_lifetime = match self.max_lifetime {
             Some(cap) => cap,

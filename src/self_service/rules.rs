@@ -202,9 +202,11 @@ impl SelfService {
             .with_scopes(scopes)
             .with_expires_in(lifetime)
             .with_created_by(principal.subject());
-        // The ssstore branch adds `ApiKeys::create_self_served(new, max)`, which checks the
-        // per-user limit and the name in the insert's transaction.
-        let issued = self.inner.keys.create(new).await?;
+        let issued = self
+            .inner
+            .keys
+            .create_self_served(new, self.inner.max_tokens_per_user)
+            .await?;
         let (token, record) = issued.into_parts();
         audit(principal, Action::Create, &record);
         Ok(Issued { token, record })
@@ -241,10 +243,10 @@ impl SelfService {
                 "the token has scope `{scope}`, which this caller may not grant"
             )));
         }
-        if !old.groups.is_empty() {
+        if !old.self_served {
+            // Rotation renews a key's lifetime; an administrator's key is theirs to renew.
             return Err(Problem::forbidden(
-                "the token carries groups of its own: an administrator issued it, so only an \
-                 administrator rotates it",
+                "only self-served tokens are rotated here: an administrator issued this one",
             ));
         }
         let issued = self.inner.keys.rotate(id, overlap).await?;
