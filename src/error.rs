@@ -102,6 +102,14 @@ pub enum StoreErrorKind {
     Invalid,
     /// The store is full (a bounded in-memory table under attack). Requests get 503.
     CapacityExceeded,
+    /// A self-served API key's name is already used by an active self-served key of the same
+    /// owner ([`ApiKeyStore::insert_self_served`](crate::store::ApiKeyStore::insert_self_served)).
+    NameTaken,
+    /// The owner already has as many active self-served API keys as allowed
+    /// ([`ApiKeyStore::insert_self_served`](crate::store::ApiKeyStore::insert_self_served)).
+    LimitReached,
+    /// The store does not implement this operation (a custom store that predates it).
+    Unsupported,
 }
 
 /// A store failure. The message is for operators; it never holds a secret.

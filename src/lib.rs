@@ -127,6 +127,9 @@ pub mod jwt;
 pub mod lockout;
 pub mod policy;
 pub mod reject;
+#[cfg(feature = "self-service")]
+#[cfg_attr(docsrs, doc(cfg(feature = "self-service")))]
+pub mod self_service;
 pub mod store;
 #[cfg(feature = "test-util")]
 #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]

@@ -7,6 +7,7 @@ use std::time::Duration;
 use http::HeaderName;
 use http::header::AUTHORIZATION;
 
+use super::cache::CachedKey;
 use super::manager::Inner;
 use crate::authenticator::{Authenticator, CredentialSource, Outcome};
 use crate::error::ConfigError;
@@ -15,7 +16,6 @@ use crate::health::{self, ComponentStatus};
 use crate::principal::{Principal, Scheme};
 use crate::reject::{Challenge, Rejection};
 use crate::request::{RequestView, split_authorization};
-use crate::store::ApiKeyRecord;
 
 /// The header an API key is read from unless configured otherwise.
 pub const DEFAULT_HEADER: &str = "X-API-Key";
@@ -125,7 +125,7 @@ async fn verify(inner: &Arc<Inner>, presented: &str) -> Result<Principal, Reject
         Rejection::invalid_credentials(Scheme::API_KEY, format!("malformed API key: {err}"))
     })?;
     match inner.check(&parsed).await {
-        Ok(record) => Ok(principal_of(&record)),
+        Ok(entry) => Ok(principal_of(&entry)),
         // The id of a key that parsed (prefix, id alphabet and length, checksum) goes to the
         // audit trail, so use of a revoked or leaked key can be found by its id; a key that did
         // not parse names no id, and the secret is never named (issue #16).
@@ -183,10 +183,17 @@ fn query_values<'q>(query: &'q str, name: &str) -> impl Iterator<Item = Cow<'q, 
     })
 }
 
-fn principal_of(record: &ApiKeyRecord) -> Principal {
+/// The principal of a checked key: a self-served key's groups are its owner's, read with it.
+fn principal_of(entry: &CachedKey) -> Principal {
+    let record = &entry.record;
+    let groups = match &entry.owner {
+        Some(Ok(groups)) => groups,
+        // `check` refuses a self-served key whose owner is refused; own groups otherwise.
+        _ => &record.groups,
+    };
     let principal = Principal::new(&record.owner, record.owner_kind, Scheme::API_KEY)
         .with_credential_id(&record.id)
-        .with_groups(record.groups.iter().map(String::as_str))
+        .with_groups(groups.iter().map(String::as_str))
         .with_scopes(record.scopes.iter().map(String::as_str))
         .with_issued_at(record.created_at);
     match record.expires_at {

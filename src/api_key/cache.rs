@@ -18,10 +18,21 @@ use std::time::{Duration, Instant};
 use crate::cache::ExpiringMap;
 use crate::store::ApiKeyRecord;
 
+/// A key's record as the store gave it, with, for a self-served key, its owner as the user
+/// store gave it at the same time: both are cached together, so a disabled owner or a removed
+/// group takes effect within one TTL, like a revocation.
+#[derive(Debug)]
+pub(crate) struct CachedKey {
+    pub(crate) record: ApiKeyRecord,
+    /// `None` for a key that is not self-served; else the owner's groups, or why the owner
+    /// cannot use the key (for the audit detail).
+    pub(crate) owner: Option<Result<Vec<String>, &'static str>>,
+}
+
 /// What the cache knows about an id.
 pub(crate) enum Cached {
     /// The store had this record within the TTL.
-    Found(Arc<ApiKeyRecord>),
+    Found(Arc<CachedKey>),
     /// The store had no such id within the TTL.
     Unknown,
     /// Ask the store; pass the epoch back to [`KeyCache::insert`].
@@ -36,7 +47,7 @@ pub(crate) struct KeyCache {
 
 #[derive(Debug)]
 struct State {
-    found: ExpiringMap<String, Arc<ApiKeyRecord>>,
+    found: ExpiringMap<String, Arc<CachedKey>>,
     unknown: ExpiringMap<String, ()>,
     /// Bumped by every eviction. A lookup that missed remembers the epoch before reading the
     /// store, and its answer is cached only if no eviction happened meanwhile: otherwise a read
@@ -74,7 +85,7 @@ impl KeyCache {
     }
 
     /// Caches what the store said about `id`, unless something was evicted since `epoch`.
-    pub(crate) fn insert(&self, id: &str, found: Option<Arc<ApiKeyRecord>>, epoch: u64) {
+    pub(crate) fn insert(&self, id: &str, found: Option<Arc<CachedKey>>, epoch: u64) {
         if self.ttl.is_zero() {
             return;
         }

@@ -11,16 +11,16 @@ use chrono::{DateTime, TimeDelta, Utc};
 use tokio::task::JoinHandle;
 use tracing::Instrument as _;
 
-use super::cache::{Cached, KeyCache};
+use super::cache::{Cached, CachedKey, KeyCache};
 use super::digest::KeyHasher;
 use super::{ApiKeyAuthenticator, ApiKeyAuthenticatorBuilder, ApiKeyError, IssuedKey, NewApiKey};
 use crate::error::{ConfigError, StoreError, StoreErrorKind};
 use crate::future::BoxFuture;
 use crate::key_format::{KeyFormat, ParsedKey};
-use crate::principal::Scheme;
+use crate::principal::{Scheme, SubjectKind};
 use crate::reject::{Reason, Rejection};
 use crate::secret::SecretString;
-use crate::store::{ApiKeyRecord, ApiKeyStore, KeyChange};
+use crate::store::{ApiKeyRecord, ApiKeyStore, KeyChange, UserStore};
 use crate::telemetry;
 
 /// How many times `create` draws a new id when the store says the one drawn is taken. With 71-bit
@@ -62,6 +62,10 @@ pub(super) struct Inner {
     watch_store: AtomicBool,
     /// The store's change watch, once started (see [`Inner::watch_store_changes`]).
     watcher: Mutex<Option<JoinHandle<()>>>,
+    /// Where a self-served key's owner is read from, at each lookup that misses the cache.
+    owners: Option<Arc<dyn UserStore>>,
+    /// Whether the missing `owners` has been logged.
+    warned_no_owners: AtomicBool,
     /// `portcullis_api_key_cache_hits_total` and `_misses_total`.
     cache_hits: telemetry::Counter,
     cache_misses: telemetry::Counter,
@@ -92,6 +96,7 @@ impl ApiKeys {
             negative_cache_capacity: 10_000,
             flush_interval: Duration::from_secs(60),
             watch_store: true,
+            owners: None,
         }
     }
 
@@ -116,6 +121,13 @@ impl ApiKeys {
         &self.inner.format
     }
 
+    /// Whether a user store for self-served keys' owners was given
+    /// ([`ApiKeysBuilder::owners`]); without one every self-served key is refused.
+    #[cfg(feature = "self-service")]
+    pub(crate) fn has_owners(&self) -> bool {
+        self.inner.owners.is_some()
+    }
+
     /// The longest lifetime a new key may have, if capped.
     pub fn max_lifetime(&self) -> Option<Duration> {
         self.inner.max_lifetime
@@ -134,6 +146,48 @@ impl ApiKeys {
     /// keys are not allowed, and with [`ApiKeyError::LifetimeExceedsCap`] when it is longer than
     /// the configured maximum.
     pub async fn create(&self, new: NewApiKey) -> Result<IssuedKey, ApiKeyError> {
+        self.issue_new(new, None).await
+    }
+
+    /// Creates a self-served key: one a user makes for themselves (see
+    /// [`ApiKeyRecord::self_served`]). Like [`create`](Self::create) (same lifetime rules), and:
+    ///
+    /// - the key carries no groups of its own: at authentication its principal gets the owner's
+    ///   current groups from the user store given to [`ApiKeysBuilder::owners`], and a disabled
+    ///   or missing owner's key is refused. `new.groups` must be empty, and the owner a user, not
+    ///   an application ([`ApiKeyError::Invalid`] otherwise);
+    /// - its name is unique among the owner's active self-served keys
+    ///   ([`ApiKeyError::NameTaken`]), and the owner may have at most `max_active` of them
+    ///   ([`ApiKeyError::TooManyKeys`]), both checked atomically by the store
+    ///   ([`ApiKeyStore::insert_self_served`]), so concurrent creates cannot pass either rule.
+    ///   Expired keys are revoked then, freeing their names and places.
+    ///
+    /// A store that does not implement `insert_self_served` refuses with a store error of kind
+    /// [`Unsupported`](StoreErrorKind::Unsupported).
+    pub async fn create_self_served(
+        &self,
+        new: NewApiKey,
+        max_active: usize,
+    ) -> Result<IssuedKey, ApiKeyError> {
+        if !new.groups.is_empty() {
+            return Err(ApiKeyError::Invalid(
+                "a self-served key carries no groups of its own; its owner's groups apply".into(),
+            ));
+        }
+        if new.owner_kind != SubjectKind::User {
+            return Err(ApiKeyError::Invalid(
+                "a self-served key's owner must be a user, not an application".into(),
+            ));
+        }
+        self.issue_new(new, Some(max_active)).await
+    }
+
+    /// `create`, or with `self_served = Some(max_active)`, `create_self_served`.
+    async fn issue_new(
+        &self,
+        new: NewApiKey,
+        self_served: Option<usize>,
+    ) -> Result<IssuedKey, ApiKeyError> {
         new.validate()?;
         let now = Utc::now();
         let expires_at = self.inner.expiry_for(new.expires_in, now)?;
@@ -160,12 +214,22 @@ impl ApiKeys {
             last_used_at: None,
             replaces: None,
             replaced_by: None,
+            self_served: self_served.is_some(),
             digest: Default::default(),
         };
         let mut attempt = 1;
         loop {
             let (key, record) = self.inner.issue(&template);
-            match self.inner.store.insert(record.clone()).await {
+            let inserted = match self_served {
+                None => self.inner.store.insert(record.clone()).await,
+                Some(max_active) => {
+                    self.inner
+                        .store
+                        .insert_self_served(record.clone(), max_active)
+                        .await
+                }
+            };
+            match inserted {
                 Ok(()) => {
                     // A made-up id that happened to match may be cached as unknown.
                     self.inner.cache.invalidate(&record.id);
@@ -173,12 +237,21 @@ impl ApiKeys {
                         key_id = %record.id,
                         owner = %record.owner,
                         expires_at = ?record.expires_at,
+                        self_served = record.self_served,
                         "API key created"
                     );
                     return Ok(IssuedKey { key, record });
                 }
                 Err(err) if err.kind() == StoreErrorKind::Conflict && attempt < ID_ATTEMPTS => {
                     attempt += 1;
+                }
+                Err(err) if err.kind() == StoreErrorKind::NameTaken => {
+                    return Err(ApiKeyError::NameTaken);
+                }
+                Err(err) if err.kind() == StoreErrorKind::LimitReached => {
+                    return Err(ApiKeyError::TooManyKeys {
+                        limit: self_served.unwrap_or(0),
+                    });
                 }
                 Err(err) => return Err(ApiKeyError::Store(err)),
             }
@@ -404,17 +477,17 @@ impl Inner {
             .ok_or_else(|| ApiKeyError::Invalid("the expiry is too far in the future".into()))
     }
 
-    /// Checks a parsed key: lookup (cache, then store), keyed hash, revocation, expiry, and the
-    /// lifetime rules in force now. An unknown id costs the same hash and comparison as a known
-    /// one.
+    /// Checks a parsed key: lookup (cache, then store), keyed hash, revocation, expiry, the
+    /// lifetime rules in force now, and for a self-served key its owner. An unknown id costs the
+    /// same hash and comparison as a known one.
     pub(super) async fn check(
         self: &Arc<Self>,
         key: &ParsedKey,
-    ) -> Result<Arc<ApiKeyRecord>, CheckFailure> {
-        let record = self.lookup(key.id()).await.map_err(CheckFailure::Store)?;
-        let stored = record.as_deref().map(|r| &r.digest);
+    ) -> Result<Arc<CachedKey>, CheckFailure> {
+        let entry = self.lookup(key.id()).await.map_err(CheckFailure::Store)?;
+        let stored = entry.as_deref().map(|e| &e.record.digest);
         let matched = self.hasher.verify(key.id(), key.secret(), stored);
-        let record = match record {
+        let entry = match entry {
             None => {
                 return Err(CheckFailure::Invalid(
                     Reason::CredentialsInvalid,
@@ -427,8 +500,9 @@ impl Inner {
                     "wrong API key secret",
                 ));
             }
-            Some(record) => record,
+            Some(entry) => entry,
         };
+        let record = &entry.record;
         // The secret matched: only now may the reason say revoked or expired (a wrong secret
         // for a revoked key's id is `credentials_invalid`, like any wrong secret).
         let now = Utc::now();
@@ -445,11 +519,14 @@ impl Inner {
                 },
             ));
         }
-        if let Some(reason) = self.beyond_lifetime_rules(&record) {
+        if let Some(reason) = self.beyond_lifetime_rules(record) {
             return Err(CheckFailure::Invalid(Reason::KeyExpired, reason));
         }
+        if let Some(Err(why)) = &entry.owner {
+            return Err(CheckFailure::Invalid(Reason::CredentialsInvalid, why));
+        }
         self.record_use(&record.id, now);
-        Ok(record)
+        Ok(entry)
     }
 
     /// Why a key breaks today's lifetime rules, if it does. Creation enforces them, but a key
@@ -470,11 +547,11 @@ impl Inner {
         }
     }
 
-    async fn lookup(self: &Arc<Self>, id: &str) -> Result<Option<Arc<ApiKeyRecord>>, StoreError> {
+    async fn lookup(self: &Arc<Self>, id: &str) -> Result<Option<Arc<CachedKey>>, StoreError> {
         let epoch = match self.cache.get(id) {
-            Cached::Found(record) => {
+            Cached::Found(entry) => {
                 self.cache_hits.increment(1);
-                return Ok(Some(record));
+                return Ok(Some(entry));
             }
             Cached::Unknown => {
                 self.cache_hits.increment(1);
@@ -486,9 +563,52 @@ impl Inner {
         // The first lookup always misses, so the watch starts before anything is cached.
         self.watch_store_changes();
         let span = tracing::debug_span!(target: "portcullis::api_key", "portcullis.store", op = "find_key");
-        let found = self.store.find(id).instrument(span).await?.map(Arc::new);
+        let found = match self.store.find(id).instrument(span).await? {
+            Some(record) => {
+                let owner = if record.self_served {
+                    Some(self.owner_groups(&record).await?)
+                } else {
+                    None
+                };
+                Some(Arc::new(CachedKey { record, owner }))
+            }
+            None => None,
+        };
         self.cache.insert(id, found.clone(), epoch);
         Ok(found)
+    }
+
+    /// A self-served key's owner, read now: their groups, or why they cannot use the key. The
+    /// owner is looked up by [`UserStore::canonical_name`], as Basic looks users up.
+    async fn owner_groups(
+        &self,
+        record: &ApiKeyRecord,
+    ) -> Result<Result<Vec<String>, &'static str>, StoreError> {
+        let Some(users) = &self.owners else {
+            // Fail closed: without the owner's record there are no groups to give, and no way
+            // to tell a disabled owner.
+            if !self.warned_no_owners.swap(true, Ordering::Relaxed) {
+                tracing::warn!(
+                    key_id = %record.id,
+                    "a self-served API key was presented, but no user store is set to read its \
+                     owner from (ApiKeysBuilder::owners): self-served keys are refused"
+                );
+            }
+            return Ok(Err(
+                "self-served API key, and no user store to read its owner from",
+            ));
+        };
+        let span = tracing::debug_span!(target: "portcullis::api_key", "portcullis.store", op = "find_owner");
+        let name = users.canonical_name(&record.owner);
+        let owner = users.find_user(&name).instrument(span).await?;
+        Ok(match owner {
+            None => Err("self-served API key, and its owner does not exist"),
+            Some(user) if user.disabled => Err("self-served API key, and its owner is disabled"),
+            Some(user) if user.kind != SubjectKind::User => {
+                Err("self-served API key, and its owner is not a user")
+            }
+            Some(user) => Ok(user.groups),
+        })
     }
 
     fn lock_usage(&self) -> std::sync::MutexGuard<'_, Usage> {
@@ -650,9 +770,22 @@ pub struct ApiKeysBuilder {
     negative_cache_capacity: usize,
     flush_interval: Duration,
     watch_store: bool,
+    owners: Option<Arc<dyn UserStore>>,
 }
 
 impl ApiKeysBuilder {
+    /// The user store self-served keys' owners are read from
+    /// ([`ApiKeys::create_self_served`]): at authentication, such a key's principal gets its
+    /// owner's current groups, and the key is refused (401) when the owner is disabled, missing
+    /// or not a user. The owner is looked up (through
+    /// [`canonical_name`](UserStore::canonical_name)) together with the key and cached with it,
+    /// so a change to the owner takes effect within [`cache_ttl`](Self::cache_ttl). Without it,
+    /// every self-served key is refused. Other keys are unaffected. Defaults to none.
+    pub fn owners(mut self, users: Arc<dyn UserStore>) -> Self {
+        self.owners = Some(users);
+        self
+    }
+
     /// The prefix of new keys, and the only one accepted: 1 to 16 lowercase ASCII letters or
     /// digits. Name your service (`acme`) so secret scanners can tell your keys apart. Defaults
     /// to `pc`.
@@ -759,6 +892,8 @@ impl ApiKeysBuilder {
                 flush_interval: self.flush_interval,
                 watch_store: AtomicBool::new(self.watch_store),
                 watcher: Mutex::new(None),
+                owners: self.owners,
+                warned_no_owners: AtomicBool::new(false),
                 cache_hits: telemetry::counter(telemetry::API_KEY_CACHE_HITS),
                 cache_misses: telemetry::counter(telemetry::API_KEY_CACHE_MISSES),
             }),
@@ -774,6 +909,7 @@ impl fmt::Debug for ApiKeysBuilder {
             .field("allow_non_expiring", &self.allow_non_expiring)
             .field("max_lifetime", &self.max_lifetime)
             .field("cache_ttl", &self.cache_ttl)
+            .field("owners", &self.owners)
             .finish_non_exhaustive()
     }
 }

@@ -157,9 +157,21 @@ pub enum ApiKeyError {
         /// Its successor.
         replaced_by: String,
     },
-    /// The request is not acceptable (an empty owner, a scope with a space).
+    /// The request is not acceptable (an empty owner, a scope with a space; for a self-served
+    /// key, groups or an application owner).
     #[error("invalid API key request: {0}")]
     Invalid(String),
+    /// An active self-served key of this owner already has this name
+    /// ([`ApiKeys::create_self_served`]); revoking it, or its expiry, frees the name.
+    #[error("an active self-served API key of this owner already has this name")]
+    NameTaken,
+    /// The owner already has as many active self-served keys as allowed
+    /// ([`ApiKeys::create_self_served`]).
+    #[error("too many API keys: at most {limit} active self-served keys per owner")]
+    TooManyKeys {
+        /// The most active self-served keys an owner may have.
+        limit: usize,
+    },
 }
 
 /// A duration in the units an operator would write: `90d`, `1d12h`, `30m`, `45s`.

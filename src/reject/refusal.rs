@@ -48,8 +48,11 @@ impl Refusal {
 
     /// The rejection and the response, by value.
     #[cfg_attr(
-        not(feature = "tower"),
-        expect(dead_code, reason = "the tower layers take the response apart")
+        not(any(feature = "tower", feature = "self-service")),
+        expect(
+            dead_code,
+            reason = "the tower layers and the token API take the response apart"
+        )
     )]
     pub(crate) fn split(self) -> (Rejection, Response<String>) {
         let Inner {

@@ -51,6 +51,13 @@ pub struct ApiKeyRecord {
     pub replaces: Option<String>,
     /// The key this one was rotated to, if any. Set once; a key is rotated at most once.
     pub replaced_by: Option<String>,
+    /// A token its owner made for themselves ([`ApiKeys::create_self_served`]): it carries no
+    /// groups of its own; at authentication the owner's current user record gives the
+    /// principal's groups, and a disabled or missing owner's token is refused. Its name is
+    /// unique among the owner's active self-served tokens.
+    ///
+    /// [`ApiKeys::create_self_served`]: crate::ApiKeys::create_self_served
+    pub self_served: bool,
     /// The keyed hash of the secret.
     #[serde(skip)]
     pub digest: KeyDigest,
@@ -76,6 +83,7 @@ impl ApiKeyRecord {
             last_used_at: None,
             replaces: None,
             replaced_by: None,
+            self_served: false,
         }
     }
 
@@ -170,6 +178,38 @@ pub trait ApiKeyStore: fmt::Debug + Send + Sync + 'static {
         new: ApiKeyRecord,
     ) -> BoxFuture<'a, Result<ApiKeyRecord, StoreError>>;
 
+    /// Adds a self-served key (`record.self_served` must be set, else `Invalid`), in one
+    /// transaction or lock that:
+    ///
+    /// 1. marks the owner's expired, unrevoked, unrotated self-served keys revoked (at their
+    ///    `expires_at`), so they free their names;
+    /// 2. counts the owner's active self-served keys (not revoked, not rotated) and refuses with
+    ///    [`LimitReached`](StoreErrorKind::LimitReached), writing nothing, when there are
+    ///    `max_active` already;
+    /// 3. inserts the key: [`NameTaken`](StoreErrorKind::NameTaken) if an active self-served key
+    ///    of the owner has its name (the SQL stores hold this with a unique index), `Conflict` if
+    ///    its id is taken.
+    ///
+    /// Two calls for one owner at once cannot both pass the count: the SQL stores serialize
+    /// them (SQLite's write lock, a PostgreSQL advisory lock per owner).
+    ///
+    /// The default refuses with [`Unsupported`](StoreErrorKind::Unsupported): a store of your
+    /// own must implement this atomically to offer self-served keys; a count then an insert
+    /// would let concurrent creates pass the limit.
+    fn insert_self_served(
+        &self,
+        record: ApiKeyRecord,
+        max_active: usize,
+    ) -> BoxFuture<'_, Result<(), StoreError>> {
+        let _ = (record, max_active);
+        Box::pin(async {
+            Err(StoreError::new(
+                StoreErrorKind::Unsupported,
+                "this API key store does not support self-served keys",
+            ))
+        })
+    }
+
     /// Deletes a key. `NotFound` if there is no such key.
     fn delete<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<(), StoreError>>;
 
@@ -257,6 +297,42 @@ impl MemoryApiKeyStore {
     }
 }
 
+/// Whether a self-served key counts towards its owner's limit and holds its name: neither
+/// revoked nor rotated (an expired one too, until `insert_self_served` revokes it).
+fn holds_name(key: &ApiKeyRecord) -> bool {
+    key.revoked_at.is_none() && key.replaced_by.is_none()
+}
+
+fn id_taken(id: &str) -> StoreError {
+    StoreError::new(
+        StoreErrorKind::Conflict,
+        format!("API key id `{id}` is taken"),
+    )
+}
+
+// The messages below are shared with the SQL stores, so every store says the same.
+
+pub(crate) fn not_self_served(id: &str) -> StoreError {
+    StoreError::new(
+        StoreErrorKind::Invalid,
+        format!("API key `{id}` is not marked self-served"),
+    )
+}
+
+pub(crate) fn limit_reached(owner: &str, max_active: usize) -> StoreError {
+    StoreError::new(
+        StoreErrorKind::LimitReached,
+        format!("`{owner}` already has {max_active} active self-served API keys, the most allowed"),
+    )
+}
+
+pub(crate) fn name_taken(owner: &str, name: &str) -> StoreError {
+    StoreError::new(
+        StoreErrorKind::NameTaken,
+        format!("`{owner}` already has an active self-served API key named `{name}`"),
+    )
+}
+
 fn not_found(id: &str) -> StoreError {
     StoreError::new(
         StoreErrorKind::NotFound,
@@ -268,10 +344,7 @@ impl ApiKeyStore for MemoryApiKeyStore {
     fn insert(&self, record: ApiKeyRecord) -> BoxFuture<'_, Result<(), StoreError>> {
         let mut keys = self.write();
         let result = if keys.contains_key(&record.id) {
-            Err(StoreError::new(
-                StoreErrorKind::Conflict,
-                format!("API key id `{}` is taken", record.id),
-            ))
+            Err(id_taken(&record.id))
         } else {
             keys.insert(record.id.clone(), record);
             Ok(())
@@ -348,6 +421,50 @@ impl ApiKeyStore for MemoryApiKeyStore {
             let old = old.clone();
             keys.insert(new.id.clone(), new);
             Ok(old)
+        })();
+        Box::pin(async move { result })
+    }
+
+    fn insert_self_served(
+        &self,
+        record: ApiKeyRecord,
+        max_active: usize,
+    ) -> BoxFuture<'_, Result<(), StoreError>> {
+        let result = (|| {
+            if !record.self_served {
+                return Err(not_self_served(&record.id));
+            }
+            let now = Utc::now();
+            // The whole check-and-insert runs under the write lock: no other write interleaves.
+            let mut keys = self.write();
+            if keys.contains_key(&record.id) {
+                return Err(id_taken(&record.id));
+            }
+            let mut active = 0;
+            for key in keys.values_mut() {
+                if !key.self_served || key.owner != record.owner || !holds_name(key) {
+                    continue;
+                }
+                if let Some(at) = key.expires_at.filter(|at| *at <= now) {
+                    key.revoked_at = Some(at);
+                    continue;
+                }
+                active += 1;
+            }
+            if active >= max_active {
+                return Err(limit_reached(&record.owner, max_active));
+            }
+            let taken = keys.values().any(|key| {
+                key.self_served
+                    && key.owner == record.owner
+                    && key.name == record.name
+                    && holds_name(key)
+            });
+            if taken {
+                return Err(name_taken(&record.owner, &record.name));
+            }
+            keys.insert(record.id.clone(), record);
+            Ok(())
         })();
         Box::pin(async move { result })
     }
@@ -499,6 +616,144 @@ mod tests {
         );
     }
 
+    fn own(id: &str, owner: &str, name: &str) -> ApiKeyRecord {
+        let mut r = record(id, owner);
+        r.name = name.into();
+        r.self_served = true;
+        r.expires_at = Some(Utc::now() + TimeDelta::hours(1));
+        r
+    }
+
+    #[tokio::test]
+    async fn self_served_keys_hold_their_limit_and_names() {
+        let store = MemoryApiKeyStore::new();
+        store
+            .insert_self_served(own("a", "alice", "laptop"), 2)
+            .await
+            .unwrap();
+        let err = store
+            .insert_self_served(own("b", "alice", "laptop"), 2)
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), StoreErrorKind::NameTaken, "{err}");
+        // Another owner, or a key that is not self-served, does not hold the name.
+        store
+            .insert_self_served(own("c", "bob", "laptop"), 2)
+            .await
+            .unwrap();
+        store.insert(record("d", "alice")).await.unwrap();
+        store
+            .insert_self_served(own("e", "alice", "ci"), 2)
+            .await
+            .unwrap();
+        let err = store
+            .insert_self_served(own("f", "alice", "phone"), 2)
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), StoreErrorKind::LimitReached, "{err}");
+        assert!(store.find("f").await.unwrap().is_none());
+        // A taken id is a Conflict, so `create` draws another.
+        let err = store
+            .insert_self_served(own("a", "carol", "x"), 2)
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), StoreErrorKind::Conflict, "{err}");
+        // A record not marked self-served is refused.
+        let err = store
+            .insert_self_served(record("g", "carol"), 2)
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), StoreErrorKind::Invalid, "{err}");
+
+        // Revoking frees a place and the name.
+        store.revoke("a", Utc::now()).await.unwrap();
+        store
+            .insert_self_served(own("h", "alice", "laptop"), 2)
+            .await
+            .unwrap();
+        // Rotating keeps the place and the name with the new key.
+        let mut next = own("i", "alice", "laptop");
+        next.replaces = Some("h".into());
+        store.rotate("h", Utc::now(), next).await.unwrap();
+        let err = store
+            .insert_self_served(own("j", "alice", "other"), 2)
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), StoreErrorKind::LimitReached, "{err}");
+        // An expired key is revoked at its expiry by the next insert, freeing both.
+        let expired_at = Utc::now() - TimeDelta::seconds(1);
+        store.set_expires_at("e", Some(expired_at)).await.unwrap();
+        store
+            .insert_self_served(own("k", "alice", "ci"), 2)
+            .await
+            .unwrap();
+        assert_eq!(
+            store.find("e").await.unwrap().unwrap().revoked_at,
+            Some(expired_at)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_custom_store_refuses_self_served_keys_unless_it_implements_them() {
+        #[derive(Debug)]
+        struct Custom(MemoryApiKeyStore);
+        impl ApiKeyStore for Custom {
+            fn insert(&self, record: ApiKeyRecord) -> BoxFuture<'_, Result<(), StoreError>> {
+                self.0.insert(record)
+            }
+            fn find<'a>(
+                &'a self,
+                id: &'a str,
+            ) -> BoxFuture<'a, Result<Option<ApiKeyRecord>, StoreError>> {
+                self.0.find(id)
+            }
+            fn list<'a>(
+                &'a self,
+                owner: Option<&'a str>,
+            ) -> BoxFuture<'a, Result<Vec<ApiKeyRecord>, StoreError>> {
+                self.0.list(owner)
+            }
+            fn revoke<'a>(
+                &'a self,
+                id: &'a str,
+                at: DateTime<Utc>,
+            ) -> BoxFuture<'a, Result<ApiKeyRecord, StoreError>> {
+                self.0.revoke(id, at)
+            }
+            fn set_expires_at<'a>(
+                &'a self,
+                id: &'a str,
+                expires_at: Option<DateTime<Utc>>,
+            ) -> BoxFuture<'a, Result<(), StoreError>> {
+                self.0.set_expires_at(id, expires_at)
+            }
+            fn rotate<'a>(
+                &'a self,
+                old_id: &'a str,
+                old_expires_by: DateTime<Utc>,
+                new: ApiKeyRecord,
+            ) -> BoxFuture<'a, Result<ApiKeyRecord, StoreError>> {
+                self.0.rotate(old_id, old_expires_by, new)
+            }
+            fn delete<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+                self.0.delete(id)
+            }
+            fn touch_last_used<'a>(
+                &'a self,
+                uses: &'a [(String, DateTime<Utc>)],
+            ) -> BoxFuture<'a, Result<(), StoreError>> {
+                self.0.touch_last_used(uses)
+            }
+        }
+        let store = Custom(MemoryApiKeyStore::new());
+        let err = store
+            .insert_self_served(own("a", "alice", "laptop"), 5)
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), StoreErrorKind::Unsupported);
+        assert!(store.0.is_empty(), "nothing written");
+    }
+
     #[test]
     fn debug_and_json_leave_the_digest_out() {
         let record = record("a", "alice");
@@ -506,6 +761,7 @@ mod tests {
         let json = serde_json::to_value(&record).unwrap();
         assert!(json.get("digest").is_none());
         assert_eq!(json["owner_kind"], "user");
+        assert_eq!(json["self_served"], false);
     }
 
     #[test]

@@ -273,7 +273,18 @@ const MIGRATIONS: &[Migration] = &[
         description: "notify API key changes",
         sql: include_str!("../../migrations/postgres/0002_notify_key_changes.sql"),
     },
+    Migration {
+        version: 3,
+        description: "self-served API keys",
+        sql: include_str!("../../migrations/postgres/0003_self_served_keys.sql"),
+    },
 ];
+
+/// Serializes `insert_self_served` for one owner (bound to `sql::SELF_SERVED_LOCK` and the owner),
+/// so two creates cannot both count below the limit: a transaction-scoped advisory lock, in the
+/// two-key space (apart from [`MIGRATION_LOCK`]'s), on a hash of the owner's name. Two owners
+/// whose names hash alike only wait for each other.
+const LOCK_OWNER: Option<&str> = Some("SELECT pg_advisory_xact_lock($1, hashtext($2))");
 
 /// The channel the `api_keys` trigger notifies, with the key id as payload.
 const KEY_CHANNEL: &str = "portcullis_api_keys";

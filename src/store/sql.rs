@@ -9,6 +9,10 @@ use sha2::{Digest, Sha256};
 use crate::error::{StoreError, StoreErrorKind};
 use crate::principal::SubjectKind;
 
+/// The first key of PostgreSQL's per-owner advisory lock around `insert_self_served` (the
+/// second is a hash of the owner): the bytes of `"pcss"`. Bound, unused, in SQLite.
+pub(super) const SELF_SERVED_LOCK: i32 = i32::from_be_bytes(*b"pcss");
+
 /// One schema migration, embedded in the crate.
 #[derive(Debug)]
 pub(super) struct Migration {
@@ -110,6 +114,15 @@ pub(super) fn db_error(
 /// Whether `error` is a unique-constraint violation (a taken name or id).
 pub(super) fn is_unique_violation(error: &sqlx::Error) -> bool {
     matches!(error, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+/// Whether `error` is a violation of the unique index on an owner's active self-served key
+/// names (`api_keys_self_served_name`), rather than of a primary key. PostgreSQL names the
+/// index; SQLite names the columns (`UNIQUE constraint failed: api_keys.owner, api_keys.name`).
+pub(super) fn is_name_violation(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(db) if db.is_unique_violation()
+        && (db.constraint() == Some("api_keys_self_served_name")
+            || db.message().contains("api_keys.name")))
 }
 
 /// `Ok` if an update touched a row, else the `NotFound` error `missing` builds.
@@ -226,7 +239,9 @@ pub(super) fn latest_uses(uses: &[(String, DateTime<Utc>)]) -> Vec<(&str, DateTi
 ///   ([`ApiKeyStore::watch_changes`](super::ApiKeyStore::watch_changes));
 /// - in the invoking module: `BACKEND` (the name errors start with), `BEGIN_WRITE` (the statement
 ///   that begins a write transaction), `MIGRATIONS` and `MIGRATIONS_TABLE` (the bookkeeping
-///   table's DDL), the column type `Time` with `to_time` and `from_time`, and the store's
+///   table's DDL), `LOCK_OWNER` (the statement, if any, that serializes `insert_self_served`
+///   per owner, bound to [`SELF_SERVED_LOCK`] and the owner), the column type `Time` with
+///   `to_time` and `from_time`, and the store's
 ///   `record_uses` method (the batch of [`ApiKeyStore::touch_last_used`](super::ApiKeyStore::touch_last_used),
 ///   one statement in PostgreSQL, one per key in SQLite).
 ///
@@ -508,7 +523,9 @@ macro_rules! sql_store {
                     // Any early return drops `tx`, which rolls back: the new key is never left
                     // behind.
                     let mut tx = self.pool.begin_with(BEGIN_WRITE).await.map_err(err)?;
-                    insert_key(&mut *tx, &new).await?;
+                    // The old key is marked rotated before the new one is inserted: a
+                    // self-served pair shares a name, which the unique index allows only once
+                    // the old one no longer holds it.
                     // The conditions are checked on the locked row, so of two instances rotating
                     // one key at once, exactly one updates it. A NULL expiry becomes the bound.
                     let row = sqlx::query(concat!(
@@ -535,8 +552,64 @@ macro_rules! sql_store {
                         });
                     };
                     let old = key_from_row(&row)?;
+                    insert_key(&mut *tx, &new).await?;
                     tx.commit().await.map_err(err)?;
                     Ok(old)
+                })
+            }
+
+            fn insert_self_served(
+                &self,
+                record: $crate::store::ApiKeyRecord,
+                max_active: usize,
+            ) -> $crate::BoxFuture<'_, Result<(), StoreError>> {
+                Box::pin(async move {
+                    if !record.self_served {
+                        return Err($crate::store::api_keys::not_self_served(&record.id));
+                    }
+                    let owner = record.owner.as_str();
+                    let err = |e| {
+                        sql::db_error(
+                            BACKEND,
+                            format_args!("insert a self-served API key of `{owner}`"),
+                            e,
+                        )
+                    };
+                    // Any early return drops `tx`, which rolls back: nothing is written.
+                    let mut tx = self.pool.begin_with(BEGIN_WRITE).await.map_err(err)?;
+                    if let Some(lock) = LOCK_OWNER {
+                        sqlx::query(lock)
+                            .bind(sql::SELF_SERVED_LOCK)
+                            .bind(owner)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(err)?;
+                    }
+                    // Expired keys free their names and places: revoked when they expired.
+                    sqlx::query(
+                        "UPDATE api_keys SET revoked_at = expires_at WHERE owner = $1 \
+                         AND self_served AND revoked_at IS NULL AND replaced_by IS NULL \
+                         AND expires_at <= $2",
+                    )
+                    .bind(owner)
+                    .bind(to_time(chrono::Utc::now()))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(err)?;
+                    let active: i64 = sqlx::query_scalar(
+                        "SELECT count(*) FROM api_keys WHERE owner = $1 AND self_served \
+                         AND revoked_at IS NULL AND replaced_by IS NULL",
+                    )
+                    .bind(owner)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(err)?;
+                    if usize::try_from(active).unwrap_or(usize::MAX) >= max_active {
+                        return Err($crate::store::api_keys::limit_reached(owner, max_active));
+                    }
+                    // A taken name is the unique index's violation (`NameTaken`).
+                    insert_key(&mut *tx, &record).await?;
+                    tx.commit().await.map_err(err)
                 })
             }
 
@@ -624,7 +697,7 @@ macro_rules! sql_store {
                 $jsonb,
                 ", $6",
                 $jsonb,
-                ", $7, $8, $9, $10, $11, $12, $13, $14)"
+                ", $7, $8, $9, $10, $11, $12, $13, $14, $15)"
             ))
             .bind(record.id.clone())
             .bind(record.owner.clone())
@@ -640,10 +713,13 @@ macro_rules! sql_store {
             .bind(record.replaces.clone())
             .bind(record.replaced_by.clone())
             .bind(record.digest.as_bytes().to_vec())
+            .bind(record.self_served)
             .execute(executor)
             .await
             .map_err(|e| {
-                if sql::is_unique_violation(&e) {
+                if sql::is_name_violation(&e) {
+                    $crate::store::api_keys::name_taken(&record.owner, &record.name)
+                } else if sql::is_unique_violation(&e) {
                     sql::key_taken(&record.id)
                 } else {
                     sql::db_error(BACKEND, format_args!("insert API key `{}`", record.id), e)
@@ -692,6 +768,7 @@ macro_rules! sql_store {
                 last_used_at: opt_time("last_used_at")?,
                 replaces: get(row, "replaces")?,
                 replaced_by: get(row, "replaced_by")?,
+                self_served: get(row, "self_served")?,
                 digest: $crate::store::KeyDigest::from_slice(&digest).ok_or_else(|| {
                     sql::malformed(BACKEND, format_args!("{}: digest length", what()))
                 })?,
@@ -724,11 +801,11 @@ macro_rules! key_columns {
     () => {
         "id, owner, owner_kind, name, CAST(scopes AS TEXT) AS scopes, \
          CAST(groups AS TEXT) AS groups, created_at, created_by, expires_at, revoked_at, \
-         last_used_at, replaces, replaced_by, digest"
+         last_used_at, replaces, replaced_by, digest, self_served"
     };
     (bare) => {
         "id, owner, owner_kind, name, scopes, groups, created_at, created_by, expires_at, \
-         revoked_at, last_used_at, replaces, replaced_by, digest"
+         revoked_at, last_used_at, replaces, replaced_by, digest, self_served"
     };
 }
 pub(super) use key_columns;

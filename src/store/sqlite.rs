@@ -195,11 +195,22 @@ const MIGRATIONS_TABLE: &str = "CREATE TABLE IF NOT EXISTS portcullis_migrations
     applied_at  INTEGER NOT NULL
 ) STRICT";
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    description: "users and API keys",
-    sql: include_str!("../../migrations/sqlite/0001_init.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        description: "users and API keys",
+        sql: include_str!("../../migrations/sqlite/0001_init.sql"),
+    },
+    Migration {
+        version: 2,
+        description: "self-served API keys",
+        sql: include_str!("../../migrations/sqlite/0002_self_served_keys.sql"),
+    },
+];
+
+/// What serializes `insert_self_served` for one owner beyond `BEGIN_WRITE`: nothing, since
+/// `BEGIN IMMEDIATE` already holds the database's one write lock.
+const LOCK_OWNER: Option<&str> = None;
 
 /// Whether `path_or_url` names an in-memory database (query parameters allowed after a URL).
 fn is_memory(path_or_url: &str) -> bool {
