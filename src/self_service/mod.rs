@@ -69,12 +69,15 @@ use crate::policy::Policy;
 use crate::principal::Principal;
 use crate::reject::Rejection;
 use crate::request::RequestView;
+use crate::secret::SecretString;
 
 #[cfg(feature = "actix")]
 mod actix;
 mod api;
 #[cfg(feature = "axum")]
 mod axum;
+mod form_token;
+mod page;
 mod problem;
 // The rules apart from HTTP, for the API and the page alike (`check_csrf`, `create_for`, ...).
 pub(crate) mod rules;
@@ -100,6 +103,7 @@ struct Inner {
     scope_allowlist: BTreeSet<String>,
     allow_key_principals: bool,
     public_origin: Option<String>,
+    form_key: form_token::FormKey,
 }
 
 impl SelfService {
@@ -114,6 +118,7 @@ impl SelfService {
             scope_allowlist: BTreeSet::new(),
             allow_key_principals: false,
             public_origin: None,
+            form_key: None,
         }
     }
 
@@ -183,9 +188,8 @@ impl SelfService {
         self.inner.scope_allowlist.iter().map(String::as_str)
     }
 
-    // The `/ui` page: the sspage branch wires `page::handle(self, request, principal)` in here.
-    async fn page(&self, _request: Request<Bytes>, _principal: &Principal) -> Response<Bytes> {
-        Problem::not_found().response()
+    async fn page(&self, request: Request<Bytes>, principal: &Principal) -> Response<Bytes> {
+        page::handle(self, request, principal).await
     }
 }
 
@@ -252,6 +256,7 @@ pub struct SelfServiceBuilder {
     scope_allowlist: BTreeSet<String>,
     allow_key_principals: bool,
     public_origin: Option<String>,
+    form_key: Option<SecretString>,
 }
 
 /// Default cap on a token's lifetime: 90 days.
@@ -311,6 +316,15 @@ impl SelfServiceBuilder {
     /// none: then such a request with any `Origin` is refused.
     pub fn public_origin(mut self, origin: impl Into<String>) -> Self {
         self.public_origin = Some(origin.into());
+        self
+    }
+
+    /// The secret the page's form tokens are keyed from (at least 32 bytes), the same on every
+    /// instance behind one origin, so that a page served by one instance can be posted to
+    /// another. Defaults to a random key per process: then a form is accepted only by the
+    /// instance that served it, and a restart makes open pages' forms fail (reload to fix).
+    pub fn form_key(mut self, secret: SecretString) -> Self {
+        self.form_key = Some(secret);
         self
     }
 
@@ -378,6 +392,16 @@ impl SelfServiceBuilder {
             ),
             None => None,
         };
+        let form_key = match &self.form_key {
+            Some(secret) => form_token::FormKey::from_secret(secret).ok_or_else(|| {
+                ConfigError::new(format!(
+                    "form_key is shorter than {} bytes",
+                    form_token::MIN_SECRET_LEN
+                ))
+                .with_key("form_key")
+            })?,
+            None => form_token::FormKey::random(),
+        };
         Ok(SelfService {
             inner: Arc::new(Inner {
                 keys: self.keys,
@@ -388,6 +412,7 @@ impl SelfServiceBuilder {
                 scope_allowlist: self.scope_allowlist,
                 allow_key_principals: self.allow_key_principals,
                 public_origin,
+                form_key,
             }),
         })
     }
@@ -403,6 +428,7 @@ impl fmt::Debug for SelfServiceBuilder {
             .field("scope_allowlist", &self.scope_allowlist)
             .field("allow_key_principals", &self.allow_key_principals)
             .field("public_origin", &self.public_origin)
+            .field("form_key", &self.form_key)
             .finish_non_exhaustive()
     }
 }
