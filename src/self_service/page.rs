@@ -189,9 +189,11 @@ async fn create(
             return refusal(Base::Page, &problem);
         }
     };
+    // To fill the form again after a refusal.
     let name = form.single("name").ok().flatten().unwrap_or_default();
     let result = async {
         form.only(&["csrf", "name", "expires_in", "scope"])?;
+        let name = form.single("name")?.unwrap_or_default();
         let expiry = match form.single("expires_in")? {
             None | Some("") => Expiry::Default,
             Some(text) => Expiry::In(crate::duration::parse_duration(text).map_err(|_| {
