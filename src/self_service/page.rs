@@ -50,6 +50,7 @@ button.revoke{color:#a3232b;border-color:#d9a3a7}
 label{display:block;font-weight:600}
 input[type=text],select{font:inherit;padding:.3rem;width:100%;box-sizing:border-box}
 fieldset{border:0;padding:0;margin:0}
+legend{font-weight:600;padding:0;margin-bottom:.2rem}
 fieldset label{font-weight:normal;display:inline-block;margin-right:1rem}
 #new-token-box{background:#e9f7ef;border:1px solid #9fd3b0;padding:.5rem 1rem;margin:1rem 0}
 #new-token{display:block;word-break:break-all;background:#fff;padding:.5rem;margin:.5rem 0;border:1px solid #c8e6d1}

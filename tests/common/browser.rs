@@ -107,6 +107,22 @@ impl Browser {
             .unwrap_or_else(|e| panic!("CDP {cmd}: {e}"))
     }
 
+    /// Polls `check` (every 100 ms) until it holds; panics naming `what` after [`WAIT_TIMEOUT`].
+    pub(crate) async fn wait_until<F, Fut>(&self, what: &str, mut check: F)
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = bool>,
+    {
+        let deadline = Instant::now() + WAIT_TIMEOUT;
+        while !check().await {
+            assert!(
+                Instant::now() < deadline,
+                "timed out after {WAIT_TIMEOUT:?} waiting for {what}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Chromium's console messages since the last call (`goog:loggingPrefs` asks for all of
     /// them), where a Content-Security-Policy violation is reported.
     pub(crate) async fn console(&self) -> Vec<String> {
