@@ -1097,6 +1097,88 @@ async fn the_admin_api_lists_and_revokes_any_token_for_admins_only() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Configuration
+
+fn config_text(self_service: &str) -> String {
+    let pepper = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/example-pepper.txt");
+    format!(
+        "[gate]\npublic_origin = \"https://app.example\"\n\n[store]\nurl = \"sqlite::memory:\"\n\n\
+         [api_keys]\npepper_file = \"{pepper}\"\nmax_lifetime = \"30d\"\n\n{self_service}"
+    )
+}
+
+#[tokio::test]
+async fn the_self_service_section_builds_the_service_beside_the_gate() {
+    let text = config_text(
+        "[self_service]\nmax_lifetime = \"14d\"\ndefault_lifetime = \"7d\"\n\
+         max_tokens_per_user = 5\nmax_name_len = 40\nscope_allowlist = [\"reports:read\"]\n\
+         allow_key_principals = true\n",
+    );
+    let services = portcullis::config::Config::from_str(&text)
+        .unwrap()
+        .build_services()
+        .await
+        .unwrap();
+    let service = services.self_service.expect("[self_service] is configured");
+    assert_eq!(service.max_lifetime(), 14 * DAY);
+    assert_eq!(service.default_lifetime(), 7 * DAY);
+    assert_eq!(service.max_tokens_per_user(), 5);
+    assert_eq!(service.max_name_len(), 40);
+    assert_eq!(
+        service.scope_allowlist().collect::<Vec<_>>(),
+        ["reports:read"]
+    );
+
+    let without = config_text("");
+    let services = portcullis::config::Config::from_str(&without)
+        .unwrap()
+        .build_services()
+        .await
+        .unwrap();
+    assert!(services.self_service.is_none());
+}
+
+#[test]
+fn a_bad_self_service_section_is_refused_with_line_and_key() {
+    let cases = [
+        (
+            "max_lifetime = \"31d\"",
+            "self_service.max_lifetime",
+            "[api_keys] max_lifetime",
+        ),
+        (
+            "max_lifetime = \"10d\"\ndefault_lifetime = \"11d\"",
+            "self_service.default_lifetime",
+            "at most max_lifetime",
+        ),
+        (
+            "max_tokens_per_user = 0",
+            "self_service.max_tokens_per_user",
+            "1 to",
+        ),
+        ("max_name_len = 1000", "self_service.max_name_len", "1 to"),
+        (
+            "scope_allowlist = [\"a b\"]",
+            "self_service.scope_allowlist",
+            "scope",
+        ),
+    ];
+    for (section, key, message) in cases {
+        let text = config_text(&format!("[self_service]\n{section}\n"));
+        let err = portcullis::config::Config::from_str(&text).unwrap_err();
+        assert_eq!(err.key(), Some(key), "{err}");
+        assert!(err.to_string().contains(message), "{err}");
+        let last = section.lines().last().unwrap();
+        let line = text.lines().position(|l| l == last).unwrap() + 1;
+        assert_eq!(err.location().map(|at| at.line), Some(line), "{err}");
+    }
+    let pepperless = "[self_service]\nmax_lifetime = \"1d\"\n";
+    let err = portcullis::config::Config::from_str(pepperless).unwrap_err();
+    assert_eq!(err.key(), Some("self_service"), "{err}");
+    assert!(err.to_string().contains("[api_keys]"), "{err}");
+}
+
+// ---------------------------------------------------------------------------------------------
 // actix-web
 
 mod actix {
