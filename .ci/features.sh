@@ -11,6 +11,8 @@ failed=0
 configurations=(
   ""
   tower axum actix sqlite postgres jwks redis cli basic api-key jwt introspection test-util
+  self-service
+  self-service,axum,actix,sqlite
   basic,tower
   api-key,sqlite,tower
   jwt,jwks,axum

@@ -43,7 +43,7 @@ impl ConfigError {
 
     /// The key as a file names it: a builder names its own setting (`max_kid_len`), and
     /// configuration puts it in the section that builder reads (`jwt.max_kid_len`).
-    #[cfg(any(feature = "jwt", feature = "introspection"))]
+    #[cfg(any(feature = "jwt", feature = "introspection", feature = "self-service"))]
     pub(crate) fn in_section(mut self, section: &str) -> Self {
         self.key = self.key.map(|key| format!("{section}.{key}"));
         self

@@ -496,6 +496,61 @@ async fn api_keys_section_builds_a_manager_and_authenticator() {
     assert_eq!(principal.credential_id(), Some(issued.id()));
 }
 
+/// A self-served key's owner is read from the `[store]`'s users, wired in by the configuration:
+/// its principal gets the owner's groups, and a disabled owner's key is refused.
+#[tokio::test]
+async fn api_keys_read_self_served_owners_from_the_store() {
+    use portcullis::store::{PasswordHash, UserRecord};
+    let pepper = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/example-pepper.txt");
+    let text = format!(
+        "[store]\nurl = \"sqlite::memory:\"\n\n[api_keys]\npepper_file = \"{pepper}\"\n\
+         cache_ttl = \"0s\"\n\n[[routes]]\npath = \"/x\"\npolicy = \"authenticated\"\n"
+    );
+    let services = Config::from_str(&text)
+        .expect("valid")
+        .build_services()
+        .await
+        .expect("builds");
+    services
+        .users
+        .create_user(
+            UserRecord::new("alice", PasswordHash::new("$argon2id$x")).with_groups(["ops"]),
+        )
+        .await
+        .expect("alice");
+    let keys = services.api_keys.expect("api key manager");
+    let issued = keys
+        .create_self_served(
+            portcullis::NewApiKey::new("alice")
+                .with_expires_in(std::time::Duration::from_secs(3600)),
+            5,
+        )
+        .await
+        .expect("created");
+    let (parts, ()) = http::Request::get("/x")
+        .header("x-api-key", issued.key().expose_secret())
+        .body(())
+        .expect("request")
+        .into_parts();
+    let view = RequestView::from_parts(&parts);
+    let check = || services.gate.check(&view);
+    let principal = check().await.expect("allowed").expect("principal");
+    assert_eq!(principal.subject(), "alice");
+    assert_eq!(principal.groups(), ["ops"]);
+    services
+        .users
+        .set_disabled("alice", true)
+        .await
+        .expect("disabled");
+    let refused = check().await.expect_err("a disabled owner's key");
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    assert!(
+        refused.detail().contains("owner is disabled"),
+        "{}",
+        refused.detail()
+    );
+}
+
 #[tokio::test]
 async fn api_keys_mistakes_are_located() {
     assert_error(

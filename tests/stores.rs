@@ -297,6 +297,194 @@ async fn keys_touch_and_delete(keys: &dyn ApiKeyStore, t: DateTime<Utc>, k1: &Ap
     );
 }
 
+/// A self-served key of `owner` named `name`, expiring in an hour.
+fn own(id: &str, owner: &str, name: &str, t: DateTime<Utc>) -> ApiKeyRecord {
+    let mut record = key(id, owner, t);
+    record.name = name.into();
+    record.self_served = true;
+    record.expires_at = Some(t + TimeDelta::hours(1));
+    record
+}
+
+/// Self-served keys: names unique among an owner's active ones, the per-owner limit, and what
+/// frees a name and a place (revocation, rotation, expiry); rotation keeps the name.
+async fn self_served_keys(stores: Stores) {
+    let keys = &*stores.api_keys;
+    let t = now();
+    let kind = async |record: ApiKeyRecord, max: usize| {
+        keys.insert_self_served(record, max)
+            .await
+            .unwrap_err()
+            .kind()
+    };
+    let laptop = own("s1", "alice", "laptop", t);
+    keys.insert_self_served(laptop.clone(), 3).await.unwrap();
+    assert_same(&keys.find("s1").await.unwrap().unwrap(), &laptop);
+    assert_eq!(
+        kind(own("s2", "alice", "laptop", t), 3).await,
+        StoreErrorKind::NameTaken
+    );
+    assert!(keys.find("s2").await.unwrap().is_none());
+    // Another owner's, and keys that are not self-served, share names freely.
+    keys.insert_self_served(own("s3", "bob", "laptop", t), 3)
+        .await
+        .unwrap();
+    let mut plain = key("p1", "alice", t);
+    plain.name = "laptop".into();
+    keys.insert(plain.clone()).await.unwrap();
+    plain.id = "p2".into();
+    keys.insert(plain).await.unwrap();
+    // A taken id conflicts; a record not marked self-served is invalid.
+    assert_eq!(
+        kind(own("s1", "carol", "x", t), 3).await,
+        StoreErrorKind::Conflict
+    );
+    assert_eq!(
+        kind(key("p3", "carol", t), 3).await,
+        StoreErrorKind::Invalid
+    );
+    assert!(keys.find("p3").await.unwrap().is_none());
+
+    // The limit: plain keys do not count; the limit is checked before the name.
+    keys.insert_self_served(own("s4", "alice", "phone", t), 3)
+        .await
+        .unwrap();
+    keys.insert_self_served(own("s5", "alice", "ci", t), 3)
+        .await
+        .unwrap();
+    assert_eq!(
+        kind(own("s6", "alice", "tablet", t), 3).await,
+        StoreErrorKind::LimitReached
+    );
+    assert_eq!(
+        kind(own("s6", "alice", "laptop", t), 3).await,
+        StoreErrorKind::LimitReached
+    );
+    assert_eq!(
+        kind(own("s6", "alice", "tablet", t), 0).await,
+        StoreErrorKind::LimitReached
+    );
+    assert!(keys.find("s6").await.unwrap().is_none());
+
+    // Rotation: the new key keeps the name and the place; the old one frees both.
+    let mut next = own("s7", "alice", "laptop", t);
+    next.replaces = Some("s1".into());
+    keys.rotate("s1", t + TimeDelta::minutes(5), next.clone())
+        .await
+        .unwrap();
+    assert_same(&keys.find("s7").await.unwrap().unwrap(), &next);
+    assert_eq!(
+        kind(own("s8", "alice", "tablet", t), 3).await,
+        StoreErrorKind::LimitReached
+    );
+
+    // Revocation frees a place and the name.
+    keys.revoke("s7", t).await.unwrap();
+    keys.insert_self_served(own("s9", "alice", "laptop", t), 3)
+        .await
+        .unwrap();
+
+    // Expiry: the next insert revokes the expired key at its expiry, freeing both.
+    let expired = t - TimeDelta::seconds(1);
+    keys.set_expires_at("s4", Some(expired)).await.unwrap();
+    keys.insert_self_served(own("s10", "alice", "phone", t), 3)
+        .await
+        .unwrap();
+    let s4 = keys.find("s4").await.unwrap().unwrap();
+    assert_eq!(s4.revoked_at, Some(expired));
+    // Bob's keys, and keys already revoked, are left as they were.
+    assert_eq!(keys.find("s3").await.unwrap().unwrap().revoked_at, None);
+    assert_eq!(keys.find("s7").await.unwrap().unwrap().revoked_at, Some(t));
+    assert_eq!(
+        kind(own("s11", "alice", "tablet", t), 3).await,
+        StoreErrorKind::LimitReached
+    );
+    let mut active: Vec<String> = keys
+        .list(Some("alice"))
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|k| k.self_served && k.revoked_at.is_none() && k.replaced_by.is_none())
+        .map(|k| k.name)
+        .collect();
+    active.sort();
+    assert_eq!(active, ["ci", "laptop", "phone"]);
+}
+
+/// 20 tasks create self-served keys for one owner at once, with a limit of 5: exactly 5
+/// succeed and the rest are refused at the limit. Then 20 tasks create keys of one name: exactly
+/// one succeeds, the rest are refused for the name.
+async fn self_served_race(stores: Stores) {
+    let keys = stores.api_keys;
+    let t = now();
+    let race = async |owner: &'static str, same_name: bool, max: usize| {
+        let start = Arc::new(tokio::sync::Barrier::new(20));
+        let mut tasks = Vec::new();
+        for i in 0..20 {
+            let (keys, start) = (keys.clone(), start.clone());
+            tasks.push(tokio::spawn(async move {
+                let name = if same_name {
+                    "one".to_owned()
+                } else {
+                    format!("n{i}")
+                };
+                start.wait().await;
+                keys.insert_self_served(own(&format!("{owner}-{i}"), owner, &name, t), max)
+                    .await
+            }));
+        }
+        let mut outcomes = (0, Vec::new());
+        for task in tasks {
+            match task.await.unwrap() {
+                Ok(()) => outcomes.0 += 1,
+                Err(err) => outcomes.1.push(err.kind()),
+            }
+        }
+        let stored = keys.list(Some(owner)).await.unwrap().len();
+        (outcomes, stored)
+    };
+    let ((won, lost), stored) = race("racer", false, 5).await;
+    assert_eq!((won, stored), (5, 5), "{lost:?}");
+    assert!(
+        lost.iter().all(|k| *k == StoreErrorKind::LimitReached),
+        "{lost:?}"
+    );
+    let ((won, lost), stored) = race("namer", true, 100).await;
+    assert_eq!((won, stored), (1, 1), "{lost:?}");
+    assert!(
+        lost.iter().all(|k| *k == StoreErrorKind::NameTaken),
+        "{lost:?}"
+    );
+}
+
+/// What a database migrated by the previous schema holds, as the suite reads it after the
+/// migration to self-served keys: alice's two keys named `laptop` (allowed before, and still:
+/// they are not self-served), one revoked. Self-served keys then work beside them.
+async fn check_migrated_keys(keys: &dyn ApiKeyStore, t: DateTime<Utc>) {
+    let old = keys.list(Some("alice")).await.unwrap();
+    assert_eq!(ids(old.clone()), ["old1", "old2"]);
+    for record in &old {
+        assert!(!record.self_served, "{}", record.id);
+        assert_eq!(record.name, "laptop");
+        assert_eq!(record.groups, ["staff"]);
+    }
+    assert_eq!(old[1].revoked_at, Some(t));
+    keys.insert_self_served(own("new1", "alice", "laptop", t), 5)
+        .await
+        .unwrap();
+    let err = keys
+        .insert_self_served(own("new2", "alice", "laptop", t), 5)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), StoreErrorKind::NameTaken, "{err}");
+}
+
+/// The migration bookkeeping row of a migration applied by hand, as the store records it.
+fn migration_row(sql: &str) -> Vec<u8> {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(sql.as_bytes()).to_vec()
+}
+
 /// The tasks of [`concurrent_writes`], and the keys each inserts.
 const TASKS: usize = 32;
 const PER_TASK: usize = 6;
@@ -446,6 +634,16 @@ async fn memory_concurrent_writes() {
     concurrent_writes(open_store("memory").await.unwrap()).await;
 }
 
+#[tokio::test]
+async fn memory_self_served_keys() {
+    self_served_keys(open_store("memory").await.unwrap()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
+async fn memory_self_served_race() {
+    self_served_race(open_store("memory").await.unwrap()).await;
+}
+
 // ---------------------------------------------------------------------------------------------
 // SQLite
 
@@ -477,6 +675,73 @@ mod sqlite {
     async fn sqlite_file_concurrent_writes() {
         let db = TempDb::new("concurrent");
         concurrent_writes(open_store(&db.url()).await.unwrap()).await;
+    }
+
+    #[tokio::test]
+    async fn sqlite_self_served_keys() {
+        self_served_keys(open_store("sqlite::memory:").await.unwrap()).await;
+        let db = TempDb::new("self-served");
+        self_served_keys(open_store(&db.url()).await.unwrap()).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 8)]
+    async fn sqlite_file_self_served_race() {
+        let db = TempDb::new("self-served-race");
+        self_served_race(open_store(&db.url()).await.unwrap()).await;
+    }
+
+    /// A database created by schema 1 (before self-served keys) is migrated when opened: its
+    /// keys read as not self-served, two of one owner's with one name stay, and the unique index
+    /// holds for self-served keys from then on.
+    #[tokio::test]
+    async fn sqlite_file_migrates_a_database_of_the_previous_schema() {
+        use sqlx::{Connection, SqliteConnection};
+        let db = TempDb::new("migrate");
+        let t = now();
+        let init = include_str!("../migrations/sqlite/0001_init.sql");
+        {
+            let mut conn = SqliteConnection::connect(&format!("{}?mode=rwc", db.url()))
+                .await
+                .unwrap();
+            sqlx::raw_sql(
+                "CREATE TABLE portcullis_migrations (version INTEGER NOT NULL PRIMARY KEY, \
+                 description TEXT NOT NULL, checksum BLOB NOT NULL, \
+                 applied_at INTEGER NOT NULL) STRICT",
+            )
+            .execute(&mut conn)
+            .await
+            .unwrap();
+            sqlx::raw_sql(init).execute(&mut conn).await.unwrap();
+            sqlx::query(
+                "INSERT INTO portcullis_migrations VALUES (1, 'users and API keys', $1, 0)",
+            )
+            .bind(migration_row(init))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+            for (id, revoked) in [("old1", None), ("old2", Some(t.timestamp_micros()))] {
+                sqlx::query(
+                    "INSERT INTO api_keys (id, owner, owner_kind, name, groups, created_at, \
+                     revoked_at, digest) VALUES ($1, 'alice', 'user', 'laptop', '[\"staff\"]', \
+                     $2, $3, $4)",
+                )
+                .bind(id)
+                .bind(t.timestamp_micros())
+                .bind(revoked)
+                .bind(digest_for(id).as_bytes().to_vec())
+                .execute(&mut conn)
+                .await
+                .unwrap();
+            }
+            conn.close().await.unwrap();
+        }
+        let store = SqliteStore::open(&db.url()).await.unwrap();
+        check_migrated_keys(&store, t).await;
+        store.close().await;
+        // Opening again finds nothing left to migrate, and the data as it was.
+        let store = SqliteStore::open(&db.url()).await.unwrap();
+        assert_eq!(store.list(Some("alice")).await.unwrap().len(), 3);
+        store.close().await;
     }
 
     /// Everything survives closing and reopening, and reopening does not migrate again.
@@ -649,6 +914,79 @@ mod postgres {
     #[tokio::test(flavor = "multi_thread", worker_threads = 8)]
     async fn postgres_concurrent_writes() {
         with_postgres(concurrent_writes).await;
+    }
+
+    #[tokio::test]
+    async fn postgres_self_served_keys() {
+        with_postgres(self_served_keys).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 8)]
+    async fn postgres_self_served_race() {
+        with_postgres(self_served_race).await;
+    }
+
+    /// A database migrated by schema 2 (before self-served keys) is migrated on connect.
+    #[tokio::test]
+    async fn postgres_migrates_a_database_of_the_previous_schema() {
+        with_postgres_url(|url| async move {
+            let t = now();
+            previous_schema(url.clone(), t).await;
+            let store = PostgresStore::connect(&url).await.unwrap();
+            check_migrated_keys(&store, t).await;
+            store.close().await;
+        })
+        .await;
+    }
+
+    /// Schema 2 and alice's two old keys, written as that version of portcullis would have.
+    async fn previous_schema(url: String, t: DateTime<Utc>) {
+        let pool = sqlx::PgPool::connect(&url).await.unwrap();
+        sqlx::raw_sql(
+            "CREATE TABLE portcullis_migrations (version BIGINT NOT NULL PRIMARY KEY, \
+                 description TEXT NOT NULL, checksum BYTEA NOT NULL, \
+                 applied_at TIMESTAMPTZ NOT NULL)",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        let shipped = [
+            (
+                1,
+                "users and API keys",
+                include_str!("../migrations/postgres/0001_init.sql"),
+            ),
+            (
+                2,
+                "notify API key changes",
+                include_str!("../migrations/postgres/0002_notify_key_changes.sql"),
+            ),
+        ];
+        for (version, description, sql) in shipped {
+            sqlx::raw_sql(sql).execute(&pool).await.unwrap();
+            sqlx::query("INSERT INTO portcullis_migrations VALUES ($1, $2, $3, now())")
+                .bind(version as i64)
+                .bind(description)
+                .bind(migration_row(sql))
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
+        for (id, revoked) in [("old1", None), ("old2", Some(t))] {
+            sqlx::query(
+                "INSERT INTO api_keys (id, owner, owner_kind, name, groups, created_at, \
+                     revoked_at, digest) VALUES ($1, 'alice', 'user', 'laptop', '[\"staff\"]', \
+                     $2, $3, $4)",
+            )
+            .bind(id)
+            .bind(t)
+            .bind(revoked)
+            .bind(digest_for(id).as_bytes().to_vec())
+            .execute(&pool)
+            .await
+            .unwrap();
+        }
+        pool.close().await;
     }
 
     /// Two stores on one database see each other's writes at once, and connecting again
@@ -982,6 +1320,7 @@ fn assert_same(found: &ApiKeyRecord, expected: &ApiKeyRecord) {
     assert_eq!(found.last_used_at, expected.last_used_at, "{id}");
     assert_eq!(found.replaces, expected.replaces, "{id}");
     assert_eq!(found.replaced_by, expected.replaced_by, "{id}");
+    assert_eq!(found.self_served, expected.self_served, "{id}");
     assert!(found.digest.ct_eq(&expected.digest), "{id}: digest differs");
 }
 

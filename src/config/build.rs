@@ -28,6 +28,11 @@ pub struct Services {
     #[cfg(feature = "api-key")]
     #[cfg_attr(docsrs, doc(cfg(feature = "api-key")))]
     pub api_keys: Option<ApiKeys>,
+    /// The self-served token API, when `[self_service]` is configured: mount it behind the
+    /// Gate (`SelfService::router`, `SelfService::actix_scope`).
+    #[cfg(feature = "self-service")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "self-service")))]
+    pub self_service: Option<crate::self_service::SelfService>,
     /// The user store named by `[store]`.
     pub users: Arc<dyn UserStore>,
     /// The API key store named by `[store]`.
@@ -52,7 +57,13 @@ impl Config {
         let key_services = self
             .api_keys
             .as_ref()
-            .map(|section| section.build(Arc::clone(&stores.api_keys), self.base_dir.as_deref()))
+            .map(|section| {
+                section.build(
+                    Arc::clone(&stores.api_keys),
+                    Arc::clone(&stores.users),
+                    self.base_dir.as_deref(),
+                )
+            })
             .transpose()?;
         #[cfg(feature = "basic")]
         let lockout_counters = self.basic.as_ref().and_then(|s| s.memory_counters(kept));
@@ -109,6 +120,14 @@ impl Config {
         let gate = builder
             .default_policy(Arc::clone(&self.default_policy))
             .build()?;
+        // Validation refused `[self_service]` without `[api_keys]`.
+        #[cfg(feature = "self-service")]
+        let self_service = match (&self.self_service, &api_keys) {
+            (Some(section), Some(keys)) => {
+                Some(section.build(keys.clone(), self.public_origin.as_deref())?)
+            }
+            _ => None,
+        };
         *kept = Kept {
             #[cfg(feature = "basic")]
             lockout_counters,
@@ -119,6 +138,8 @@ impl Config {
             basic,
             #[cfg(feature = "api-key")]
             api_keys,
+            #[cfg(feature = "self-service")]
+            self_service,
             users: stores.users,
             api_key_store: stores.api_keys,
         })

@@ -18,6 +18,8 @@ mod jwt;
 mod load;
 mod policies;
 mod reload;
+#[cfg(feature = "self-service")]
+mod self_service;
 mod shape;
 mod store;
 #[cfg(test)]
@@ -39,6 +41,8 @@ use self::build::Kept;
 use self::duration::DurationSetting;
 use self::load::{Source, Spans};
 use self::policies::Validator;
+#[cfg(feature = "self-service")]
+use self::self_service::RawSelfService;
 use self::shape::*;
 use self::store::*;
 
@@ -96,6 +100,8 @@ pub struct Config {
     hashing: Option<HashingConfig>,
     #[cfg(feature = "api-key")]
     api_keys: Option<RawApiKeys>,
+    #[cfg(feature = "self-service")]
+    self_service: Option<RawSelfService>,
     #[cfg(feature = "jwt")]
     jwt: Option<JwtSettings>,
     #[cfg(feature = "introspection")]

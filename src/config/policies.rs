@@ -58,6 +58,8 @@ impl Validator<'_> {
             store: self.raw.store.clone(),
             #[cfg(feature = "api-key")]
             api_keys: self.raw.api_keys.clone(),
+            #[cfg(feature = "self-service")]
+            self_service: self.raw.self_service.clone(),
             #[cfg(feature = "jwt")]
             jwt: self.raw.jwt.clone(),
             #[cfg(feature = "introspection")]
@@ -245,6 +247,10 @@ impl Validator<'_> {
         #[cfg(feature = "api-key")]
         if let Some(api_keys) = &self.raw.api_keys {
             api_keys.validate(self.spans)?;
+        }
+        #[cfg(feature = "self-service")]
+        if let Some(section) = &self.raw.self_service {
+            section.validate(self.raw.api_keys.as_ref(), self.spans)?;
         }
         // Located by key (`jwt.max_lifetime`) in `Config::parse`.
         #[cfg(feature = "jwt")]

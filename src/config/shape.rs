@@ -25,6 +25,10 @@ pub(super) struct RawConfig {
     pub(super) introspection: Option<IntrospectionSettings>,
     #[cfg(not(feature = "introspection"))]
     pub(super) introspection: Option<CompiledOut>,
+    #[cfg(feature = "self-service")]
+    pub(super) self_service: Option<RawSelfService>,
+    #[cfg(not(feature = "self-service"))]
+    pub(super) self_service: Option<CompiledOut>,
     #[serde(default)]
     pub(super) policies: BTreeMap<String, RawPolicy>,
     #[serde(default)]
@@ -39,7 +43,8 @@ pub(super) struct RawConfig {
     feature = "basic",
     feature = "api-key",
     feature = "jwt",
-    feature = "introspection"
+    feature = "introspection",
+    feature = "self-service"
 )))]
 pub(super) type CompiledOut = serde::de::IgnoredAny;
 
@@ -63,6 +68,10 @@ impl RawConfig {
         if self.introspection.is_some() {
             return Err(needs_feature("introspection", "introspection"));
         }
+        #[cfg(not(feature = "self-service"))]
+        if self.self_service.is_some() {
+            return Err(needs_feature("self_service", "self-service"));
+        }
         Ok(())
     }
 }
@@ -73,7 +82,8 @@ impl RawConfig {
     feature = "api-key",
     feature = "jwt",
     feature = "introspection",
-    feature = "redis"
+    feature = "redis",
+    feature = "self-service"
 )))]
 pub(super) fn needs_feature(key: &str, feature: &str) -> ConfigError {
     let shown = if key.contains('.') {

@@ -263,8 +263,10 @@ pub struct SelfServiceBuilder {
 const DEFAULT_MAX_LIFETIME: Duration = Duration::from_secs(90 * 86_400);
 /// Default lifetime of a token created without an expiry: 30 days.
 const DEFAULT_LIFETIME: Duration = Duration::from_secs(30 * 86_400);
-const DEFAULT_MAX_TOKENS: usize = 10;
-const DEFAULT_MAX_NAME_LEN: usize = 64;
+/// Default per-user limit on active tokens.
+pub(crate) const DEFAULT_MAX_TOKENS: usize = 10;
+/// Default longest token name, in characters.
+pub(crate) const DEFAULT_MAX_NAME_LEN: usize = 64;
 /// Bounds on the settings, so that a typo cannot make the per-user limit or a name unbounded.
 const MAX_TOKENS_LIMIT: usize = 1_000;
 const MAX_NAME_LEN_LIMIT: usize = 256;
@@ -338,53 +340,14 @@ impl SelfServiceBuilder {
                  every self-served token would be refused",
             ));
         }
-        let keys_cap = self.keys.max_lifetime();
-        let max_lifetime = match self.max_lifetime {
-            Some(cap) => cap,
-            None => keys_cap.map_or(DEFAULT_MAX_LIFETIME, |k| k.min(DEFAULT_MAX_LIFETIME)),
-        };
-        if max_lifetime.is_zero() {
-            return Err(ConfigError::new("max_lifetime is zero").with_key("max_lifetime"));
-        }
-        if let Some(keys_cap) = keys_cap.filter(|&k| max_lifetime > k) {
-            return Err(ConfigError::new(format!(
-                "max_lifetime ({}s) is longer than the API keys' max_lifetime ({}s)",
-                max_lifetime.as_secs(),
-                keys_cap.as_secs()
-            ))
-            .with_key("max_lifetime"));
-        }
-        let default_lifetime = self
-            .default_lifetime
-            .unwrap_or(DEFAULT_LIFETIME.min(max_lifetime));
-        if default_lifetime.is_zero() || default_lifetime > max_lifetime {
-            return Err(ConfigError::new(format!(
-                "default_lifetime ({}s) must be more than zero and at most max_lifetime ({}s)",
-                default_lifetime.as_secs(),
-                max_lifetime.as_secs()
-            ))
-            .with_key("default_lifetime"));
-        }
-        if !(1..=MAX_TOKENS_LIMIT).contains(&self.max_tokens_per_user) {
-            return Err(ConfigError::new(format!(
-                "max_tokens_per_user must be 1 to {MAX_TOKENS_LIMIT}"
-            ))
-            .with_key("max_tokens_per_user"));
-        }
-        if !(1..=MAX_NAME_LEN_LIMIT).contains(&self.max_name_len) {
-            return Err(ConfigError::new(format!(
-                "max_name_len must be 1 to {MAX_NAME_LEN_LIMIT}"
-            ))
-            .with_key("max_name_len"));
-        }
-        for scope in &self.scope_allowlist {
-            if !rules::valid_scope(scope) {
-                return Err(ConfigError::new(format!(
-                    "scope {scope:?}: a scope is 1 to 256 visible ASCII characters"
-                ))
-                .with_key("scope_allowlist"));
-            }
-        }
+        let (max_lifetime, default_lifetime) = check_limits(
+            self.keys.max_lifetime(),
+            self.max_lifetime,
+            self.default_lifetime,
+            self.max_tokens_per_user,
+            self.max_name_len,
+            self.scope_allowlist.iter().map(String::as_str),
+        )?;
         let public_origin = match &self.public_origin {
             Some(origin) => Some(
                 crate::request::normalize_origin(origin)
@@ -431,6 +394,65 @@ impl fmt::Debug for SelfServiceBuilder {
             .field("form_key", &self.form_key)
             .finish_non_exhaustive()
     }
+}
+
+/// The checks of [`SelfServiceBuilder::build`] on the limits, shared with the configuration
+/// file's (which runs them as the file is read, without an `ApiKeys`): the maximum and default
+/// lifetimes, filled in and checked (default ≤ maximum ≤ the API keys' maximum, none zero), the
+/// ranges, the allowlist's scopes.
+pub(crate) fn check_limits<'a>(
+    keys_cap: Option<Duration>,
+    max_lifetime_in: Option<Duration>,
+    default_lifetime_in: Option<Duration>,
+    max_tokens_per_user: usize,
+    max_name_len: usize,
+    scopes: impl IntoIterator<Item = &'a str>,
+) -> Result<(Duration, Duration), ConfigError> {
+    let max_lifetime = match max_lifetime_in {
+        Some(cap) => cap,
+        None => keys_cap.map_or(DEFAULT_MAX_LIFETIME, |k| k.min(DEFAULT_MAX_LIFETIME)),
+    };
+    if max_lifetime.is_zero() {
+        return Err(ConfigError::new("max_lifetime is zero").with_key("max_lifetime"));
+    }
+    if let Some(keys_cap) = keys_cap.filter(|&k| max_lifetime > k) {
+        return Err(ConfigError::new(format!(
+            "max_lifetime ({}s) is longer than the API keys' max_lifetime ({}s)",
+            max_lifetime.as_secs(),
+            keys_cap.as_secs()
+        ))
+        .with_key("max_lifetime"));
+    }
+    let default_lifetime = default_lifetime_in.unwrap_or(DEFAULT_LIFETIME.min(max_lifetime));
+    if default_lifetime.is_zero() || default_lifetime > max_lifetime {
+        return Err(ConfigError::new(format!(
+            "default_lifetime ({}s) must be more than zero and at most max_lifetime ({}s)",
+            default_lifetime.as_secs(),
+            max_lifetime.as_secs()
+        ))
+        .with_key("default_lifetime"));
+    }
+    if !(1..=MAX_TOKENS_LIMIT).contains(&max_tokens_per_user) {
+        return Err(ConfigError::new(format!(
+            "max_tokens_per_user must be 1 to {MAX_TOKENS_LIMIT}"
+        ))
+        .with_key("max_tokens_per_user"));
+    }
+    if !(1..=MAX_NAME_LEN_LIMIT).contains(&max_name_len) {
+        return Err(
+            ConfigError::new(format!("max_name_len must be 1 to {MAX_NAME_LEN_LIMIT}"))
+                .with_key("max_name_len"),
+        );
+    }
+    for scope in scopes {
+        if !rules::valid_scope(scope) {
+            return Err(ConfigError::new(format!(
+                "scope {scope:?}: a scope is 1 to 256 visible ASCII characters"
+            ))
+            .with_key("scope_allowlist"));
+        }
+    }
+    Ok((max_lifetime, default_lifetime))
 }
 
 /// Where a relative path leads.

@@ -123,6 +123,16 @@ impl From<ApiKeyError> for Problem {
             | ApiKeyError::AlreadyRotated { .. } => {
                 Self::new(StatusCode::CONFLICT, error.to_string())
             }
+            ApiKeyError::NameTaken => Self::field(
+                StatusCode::CONFLICT,
+                "name",
+                "an active token of yours already has this name",
+            ),
+            // 409 rather than 429: waiting does not help, revoking a token does.
+            ApiKeyError::TooManyKeys { limit } => Self::new(
+                StatusCode::CONFLICT,
+                format!("you have {limit} active tokens, the most allowed: revoke one first"),
+            ),
             ApiKeyError::Invalid(detail) => Self::new(StatusCode::UNPROCESSABLE_ENTITY, detail),
             ApiKeyError::Store(err) if err.kind() == StoreErrorKind::Conflict => {
                 tracing::warn!(error = %err, "token API: store conflict");

@@ -121,7 +121,7 @@ impl SelfService {
     }
 
     /// The CSRF check for a request authenticated by a credential the browser sends by itself
-    /// (Basic): a state-changing request must come from this service's own pages.
+    /// (Basic, including an API key sent as the Basic password): a state-changing request must come from this service's own pages.
     /// `Sec-Fetch-Site` (Fetch Metadata), when present, must be `same-origin`; without it,
     /// `Origin`, when present, must be the configured public origin (`null`, an opaque origin,
     /// is refused); with neither, the client is not a browser (curl) and is allowed. Refusals
@@ -132,7 +132,8 @@ impl SelfService {
         method: &Method,
         headers: &HeaderMap,
     ) -> Result<(), Problem> {
-        if principal.scheme() != Scheme::BASIC || !is_state_changing(method) {
+        if !is_state_changing(method) || !(principal.scheme() == Scheme::BASIC || ambient(headers))
+        {
             return Ok(());
         }
         let forbidden = |header: &'static str, detail: &'static str| {
@@ -357,6 +358,21 @@ impl SelfService {
         scopes.dedup();
         Ok(scopes)
     }
+}
+
+/// Whether the request carries `Authorization: Basic`, which a browser replays by itself once
+/// the user has typed it (an API key as the Basic password too, whose principal's scheme is
+/// `api_key`).
+fn ambient(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(http::header::AUTHORIZATION)
+        .iter()
+        .any(|value| {
+            value
+                .as_bytes()
+                .get(..6)
+                .is_some_and(|scheme| scheme.eq_ignore_ascii_case(b"basic "))
+        })
 }
 
 /// Whether `record` works now: not revoked, not expired.

@@ -499,10 +499,11 @@ fn print_keys(list: &[portcullis::store::ApiKeyRecord], json: bool) -> Result<()
                 record
                     .expires_at
                     .map_or("never".to_owned(), |t| t.to_rfc3339()),
-                if record.revoked_at.is_some() {
-                    "revoked"
-                } else {
-                    "active"
+                match (record.revoked_at.is_some(), record.self_served) {
+                    (true, false) => "revoked",
+                    (false, false) => "active",
+                    (true, true) => "revoked, self-served",
+                    (false, true) => "active, self-served",
                 }
             );
         }
