@@ -136,8 +136,39 @@ async fn a_user_creates_copies_and_revokes_a_token_in_the_page() {
     .await;
     assert_eq!(app.me_with_key(&token).await, StatusCode::OK);
 
-    // The copy button: clipboard access granted for this origin, then the hashed script runs
-    // on click and says so.
+    copy_under_the_csp(&browser, &app, &token).await;
+
+    if let Some(path) = std::env::var_os("PORTCULLIS_SCREENSHOT") {
+        // The token in the picture is this run's, revoked below and in a memory store.
+        // Tall enough for the new token, the list and the create form.
+        client
+            .set_window_size(1000, 1040)
+            .await
+            .expect("window size");
+        let png = client.screenshot().await.expect("screenshot");
+        std::fs::write(&path, png).expect("screenshot written");
+    }
+
+    // Revoke it with its row's button: 303 back to the page, which lists one token.
+    revoke(&browser, "ci runner").await;
+    assert_eq!(
+        client.current_url().await.expect("url").path(),
+        "/tokens/ui"
+    );
+    assert!(text(client, "#new-token").await.is_none(), "shown once");
+    let rows = client
+        .find_all(Locator::Css("tr[data-token-id]"))
+        .await
+        .expect("rows");
+    assert_eq!(rows.len(), 1, "the laptop token is left");
+    assert_eq!(app.me_with_key(&token).await, StatusCode::UNAUTHORIZED);
+}
+
+/// Clicks `#copy` with clipboard access granted to the page's origin: the hashed inline script
+/// runs (it alone sets `#copy-status`), the clipboard then holds `token`, and Chromium logged no
+/// Content-Security-Policy violation.
+async fn copy_under_the_csp(browser: &Browser, app: &DemoApp, token: &str) {
+    let client = &browser.client;
     browser
         .cdp(
             "Browser.grantPermissions",
@@ -169,7 +200,7 @@ async fn a_user_creates_copies_and_revokes_a_token_in_the_page() {
         .expect("clipboard read");
     assert_eq!(
         copied.as_str(),
-        Some(token.as_str()),
+        Some(token),
         "the clipboard holds the token"
     );
     let violations: Vec<String> = browser
@@ -179,23 +210,16 @@ async fn a_user_creates_copies_and_revokes_a_token_in_the_page() {
         .filter(|m| m.contains("Content Security Policy") || m.contains("Content-Security-Policy"))
         .collect();
     assert!(violations.is_empty(), "CSP violations: {violations:?}");
+}
 
-    if let Some(path) = std::env::var_os("PORTCULLIS_SCREENSHOT") {
-        // The token in the picture is this run's, revoked below and in a memory store.
-        // Tall enough for the new token, the list and the create form.
-        client
-            .set_window_size(1000, 1040)
-            .await
-            .expect("window size");
-        let png = client.screenshot().await.expect("screenshot");
-        std::fs::write(&path, png).expect("screenshot written");
-    }
-
-    // Revoke it with its row's button: 303 back to the page, which lists one token.
+/// Clicks the revoke button in the row of the token named `name`, and waits for the page the
+/// 303 leads back to, without that row.
+async fn revoke(browser: &Browser, name: &str) {
+    let client = &browser.client;
     let row = client
-        .find(Locator::XPath(
-            "//tr[td[@class='name' and text()='ci runner']]",
-        ))
+        .find(Locator::XPath(&format!(
+            "//tr[td[@class='name' and text()='{name}']]"
+        )))
         .await
         .expect("the new token's row");
     let id = row
@@ -219,17 +243,6 @@ async fn a_user_creates_copies_and_revokes_a_token_in_the_page() {
                 && client.find(Locator::Id("create-form")).await.is_ok()
         })
         .await;
-    assert_eq!(
-        client.current_url().await.expect("url").path(),
-        "/tokens/ui"
-    );
-    assert!(text(client, "#new-token").await.is_none(), "shown once");
-    let rows = client
-        .find_all(Locator::Css("tr[data-token-id]"))
-        .await
-        .expect("rows");
-    assert_eq!(rows.len(), 1, "the laptop token is left");
-    assert_eq!(app.me_with_key(&token).await, StatusCode::UNAUTHORIZED);
 }
 
 const DEMO_PASSWORD: &str = "demo-password";

@@ -325,7 +325,7 @@ async fn page(
     create_form(&mut html, service, principal, &tokens, &csrf, view.name);
     html.push_str("</main>\n");
     if view.issued.is_some() {
-        let _ = write!(html, "<script>{SCRIPT}</script>\n");
+        let _ = writeln!(html, "<script>{SCRIPT}</script>");
     }
     html.push_str("</body>\n</html>\n");
     html_response(status, html)
@@ -401,14 +401,14 @@ fn token_table(html: &mut String, tokens: &[ApiKeyRecord], csrf: &str) {
             .iter()
             .map(|s| format!("<span class=\"scope\">{}</span>", escape(s)))
             .collect();
-        let _ = write!(
+        let _ = writeln!(
             html,
             "<tr data-token-id=\"{id}\"><td class=\"name\">{}</td><td>{scopes}</td>\
              <td>{}</td><td>{}</td><td>{}</td>\
              <td><form method=\"post\" action=\"{}\">\
              <input type=\"hidden\" name=\"id\" value=\"{id}\">\
              <input type=\"hidden\" name=\"csrf\" value=\"{}\">\
-             <button class=\"revoke\" type=\"submit\">Revoke</button></form></td></tr>\n",
+             <button class=\"revoke\" type=\"submit\">Revoke</button></form></td></tr>",
             escape(&token.name),
             time(Some(token.created_at), ""),
             time(token.expires_at, "never"),
@@ -512,9 +512,9 @@ fn expiry_choices(cap: Duration, default: Duration) -> Vec<(Duration, bool)> {
 fn duration_value(lifetime: Duration) -> String {
     let secs = lifetime.as_secs();
     match secs {
-        _ if secs % DAY == 0 => format!("{}d", secs / DAY),
-        _ if secs % 3600 == 0 => format!("{}h", secs / 3600),
-        _ if secs % 60 == 0 => format!("{}m", secs / 60),
+        _ if secs.is_multiple_of(DAY) => format!("{}d", secs / DAY),
+        _ if secs.is_multiple_of(3600) => format!("{}h", secs / 3600),
+        _ if secs.is_multiple_of(60) => format!("{}m", secs / 60),
         _ => format!("{secs}s"),
     }
 }
@@ -523,10 +523,10 @@ fn duration_value(lifetime: Duration) -> String {
 fn duration_label(lifetime: Duration) -> String {
     let secs = lifetime.as_secs();
     let (n, unit) = match secs {
-        _ if secs % (365 * DAY) == 0 => (secs / (365 * DAY), "year"),
-        _ if secs % DAY == 0 => (secs / DAY, "day"),
-        _ if secs % 3600 == 0 => (secs / 3600, "hour"),
-        _ if secs % 60 == 0 => (secs / 60, "minute"),
+        _ if secs.is_multiple_of(365 * DAY) => (secs / (365 * DAY), "year"),
+        _ if secs.is_multiple_of(DAY) => (secs / DAY, "day"),
+        _ if secs.is_multiple_of(3600) => (secs / 3600, "hour"),
+        _ if secs.is_multiple_of(60) => (secs / 60, "minute"),
         _ => (secs, "second"),
     };
     format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
