@@ -28,6 +28,7 @@ use axum::{Json, Router};
 use metrics_exporter_prometheus::PrometheusBuilder;
 use portcullis::config::{Config, Reloader};
 use portcullis::jwt::{JwtIssuer, SigningKey};
+use portcullis::self_service::SelfService;
 use portcullis::{
     ApiKeys, BasicAuthenticator, Gate, GateHandle, GateLayer, NewApiKey, Principal, Scheme,
     SecretString, SubjectKind,
@@ -51,6 +52,13 @@ ttl = "60s"
 [api_keys]
 pepper_file = "pepper.txt"
 max_lifetime = "90d"
+
+# Personal API tokens at /tokens: demo creates and revokes their own (docs/self-service.md).
+[self_service]
+max_lifetime = "90d"
+default_lifetime = "30d"
+max_tokens_per_user = 10
+scope_allowlist = ["read"]
 
 [jwt]
 audiences = ["portcullis-demo"]
@@ -173,6 +181,22 @@ async fn main() -> Result<(), Box<dyn Error>> {
 
     let (demo_password, admin_password, api_key) = fresh_credentials(&basic, &keys).await?;
     let api_key = api_key.expose_secret();
+    // A configuration written by an older demo has no [self_service]: the defaults then.
+    let tokens = match services.self_service {
+        Some(tokens) => tokens,
+        None => SelfService::builder(keys.clone()).build()?,
+    };
+    // A token demo made earlier (their older ones were revoked above), to revoke below.
+    let old_token = keys
+        .create_self_served(
+            NewApiKey::new("demo")
+                .with_name("old laptop")
+                .with_expires_in(Duration::from_secs(7 * 86_400)),
+            tokens.max_tokens_per_user(),
+        )
+        .await?;
+    let old_token = old_token.id();
+    let cap = tokens.max_lifetime().as_secs() / 86_400;
 
     // Short-lived bearer tokens, as a service would hand out after a Basic or API-key login.
     let jwt_secret = std::fs::read(Path::new(&dir).join("jwt-hs256.key"))?;
@@ -208,6 +232,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
         .route("/me", get(me))
         .route("/admin/stats", get(admin_stats))
         .route("/api/reports", get(me))
+        .nest("/tokens", tokens.router())
         .layer(GateLayer::new(handle));
 
     let listener = tokio::net::TcpListener::bind(addr).await?;
@@ -226,6 +251,19 @@ async fn main() -> Result<(), Box<dyn Error>> {
     );
     println!(
         "curl -i -u demo:{demo_password} {base}/api/reports   # 403 Forbidden: /api/** takes no passwords"
+    );
+    println!(
+        "curl -i -u demo:{demo_password} {base}/tokens   # 200 OK: demo's own API tokens, never their secrets"
+    );
+    println!(
+        "curl -i -u demo:{demo_password} -H 'Content-Type: application/json' -d '{{\"name\":\"laptop\",\"expires_in\":\"{cap}d\",\"scopes\":[\"read\"]}}' {base}/tokens   # 201 Created: a token, shown once; {cap}d is the cap"
+    );
+    println!(
+        "curl -i -u demo:{demo_password} -H 'Content-Type: application/json' -d '{{\"name\":\"forever\",\"expires_in\":\"{}d\"}}' {base}/tokens   # 422 Unprocessable Entity: over the cap",
+        cap + 1
+    );
+    println!(
+        "curl -i -u demo:{demo_password} -X DELETE {base}/tokens/{old_token}   # 204 No Content: token revoked"
     );
     println!("curl -i -u admin:{admin_password} {base}/admin/stats   # 200 OK: admin only");
     println!("curl -i -u demo:{demo_password} {base}/admin/stats   # 403 Forbidden: not an admin");

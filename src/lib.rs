@@ -87,6 +87,7 @@
 //! | `jwt` | [`jwt`]: JWT bearer tokens, checked ([`jwt::JwtAuthenticator`]) and issued ([`jwt::JwtIssuer`]); compiles aws-lc-rs (C) | yes |
 //! | `introspection` | [`jwt::IntrospectionAuthenticator`]: opaque bearer tokens checked by RFC 7662 introspection. Does not imply `jwks`: without it, pass an [`HttpClient`](jwt::HttpClient) | yes |
 //! | `metrics` | decisions, latency, hashing pool, JWKS, caches and lockouts through the `metrics` facade (no exporter; see docs/operations.md and [`audit::describe_metrics`]) | yes |
+//! | `self-service` | [`self_service`]: personal API tokens users list, create, rotate and revoke themselves, a JSON API mountable at any prefix behind the Gate (axum router, actix-web scope). Implies `basic` and `api-key` | yes |
 //! | `tower` | [`GateLayer`], a tower `Layer` for axum, hyper and tonic | yes |
 //! | `axum` | `Principal`, `Guard` and `Claims<T>` as axum extractors; peer address from `ConnectInfo`. Implies `tower` | yes |
 //! | `actix` | [`actix::GateMiddleware`] and [`actix::PolicyMiddleware`] for actix-web 4; `Principal`, `Guard` and `Claims<T>` as actix extractors | no |

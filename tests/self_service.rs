@@ -3,6 +3,8 @@
 //! paths, and the tokens it issues authenticating (or not) through the Gate. axum throughout;
 //! actix-web where the adapter matters.
 
+mod common;
+
 use std::collections::HashSet;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -400,6 +402,66 @@ async fn a_script_name_is_stored_and_returned_as_a_json_string() {
     assert_eq!(list.body["tokens"][0]["name"], name);
 }
 
+#[tokio::test]
+async fn create_rotate_and_revoke_are_audit_events_without_the_token() {
+    let f = fixture().await;
+    let logs = common::logs::capture();
+    let answer = create(&f, "alice", json!({"name": "laptop"})).await;
+    let token = answer.body["token"].as_str().unwrap().to_owned();
+    let id = answer.body["id"].as_str().unwrap().to_owned();
+    let rotated = call(
+        &f.app,
+        request(
+            Method::POST,
+            &format!("/tokens/{id}/rotate"),
+            &basic("alice"),
+            &[],
+            Some(json!({})),
+        ),
+    )
+    .await;
+    let new_token = rotated.body["token"].as_str().unwrap().to_owned();
+    let new_id = rotated.body["id"].as_str().unwrap().to_owned();
+    call(
+        &f.app,
+        request(
+            Method::DELETE,
+            &format!("/tokens/{new_id}"),
+            &basic("alice"),
+            &[],
+            None,
+        ),
+    )
+    .await;
+    create(&f, "alice", json!({"name": "x", "expires_in": "1y"})).await;
+    let text = logs.text();
+    let events: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("portcullis::audit") && l.contains("stage=\"self_service\""))
+        .collect();
+    assert_eq!(events.len(), 4, "{text}");
+    for (event, (action, key)) in events.iter().zip([
+        ("create", id.as_str()),
+        ("rotate", new_id.as_str()),
+        ("revoke", new_id.as_str()),
+    ]) {
+        assert!(event.contains(&format!("action=\"{action}\"")), "{event}");
+        assert!(event.contains(&format!("key_id={key}")), "{event}");
+        assert!(event.contains("subject=\"alice\""), "{event}");
+        assert!(event.contains("scheme=\"basic\""), "{event}");
+    }
+    assert!(
+        events[1].contains(&format!("replaces=\"{id}\"")),
+        "{}",
+        events[1]
+    );
+    assert!(events[3].contains("outcome=\"reject\"") && events[3].contains("status=400"));
+    assert!(
+        !text.contains(&token) && !text.contains(&new_token),
+        "{text}"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Rules
 
@@ -674,6 +736,51 @@ async fn with_allow_key_principals_a_token_mints_within_its_own_scopes_and_lifet
     )
     .await;
     assert_eq!(rotated.status, StatusCode::CREATED, "{}", rotated.body);
+}
+
+#[tokio::test]
+async fn an_administrators_key_is_listed_and_revocable_but_not_rotated_here() {
+    let f = fixture().await;
+    let admin_key = f
+        .keys
+        .create(
+            portcullis::NewApiKey::new("alice")
+                .with_name("issued by ops")
+                .with_groups(["ops"])
+                .with_expires_in(DAY),
+        )
+        .await
+        .unwrap();
+    let rotate = call(
+        &f.app,
+        request(
+            Method::POST,
+            &format!("/tokens/{}/rotate", admin_key.id()),
+            &basic("alice"),
+            &[],
+            Some(json!({})),
+        ),
+    )
+    .await;
+    assert_problem(&rotate, StatusCode::FORBIDDEN, None);
+    let list = call(
+        &f.app,
+        request(Method::GET, "/tokens", &basic("alice"), &[], None),
+    )
+    .await;
+    assert_eq!(list.body["tokens"][0]["self_served"], false);
+    let revoke = call(
+        &f.app,
+        request(
+            Method::DELETE,
+            &format!("/tokens/{}", admin_key.id()),
+            &basic("alice"),
+            &[],
+            None,
+        ),
+    )
+    .await;
+    assert_eq!(revoke.status, StatusCode::NO_CONTENT);
 }
 
 #[tokio::test]
