@@ -656,3 +656,64 @@ async fn a_shared_form_key_works_across_instances() {
     );
     assert!(!debug.contains("form key every"), "{debug}");
 }
+
+/// `[self_service] form_key_file`: two instances configured with the same file accept each
+/// other's forms; a short or missing file is an error naming the key.
+#[tokio::test]
+async fn form_key_file_is_shared_by_instances_configured_alike() {
+    let dir = std::env::temp_dir().join(format!(
+        "portcullis-form-key-{}-{}",
+        std::process::id(),
+        rand::random::<u32>()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("pepper.txt"), PEPPER).unwrap();
+    std::fs::write(
+        dir.join("form.key"),
+        "a form key every instance shares, 32+ bytes\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("short.key"), "short\n").unwrap();
+    let config = |key_file: &str| {
+        let path = dir.join(format!("{key_file}.toml"));
+        std::fs::write(
+            &path,
+            format!(
+                "[store]\nurl = \"memory\"\n\n[api_keys]\npepper_file = \"pepper.txt\"\n\n\
+                 [basic]\nrealm = \"t\"\n\n[basic.hashing]\nmemory_kib = 64\niterations = 1\n\n\
+                 [self_service]\nform_key_file = \"{key_file}\"\n"
+            ),
+        )
+        .unwrap();
+        portcullis::config::Config::from_file(path).expect("valid configuration")
+    };
+    let serve = |services: portcullis::config::Services| async move {
+        let basic = services.basic.expect("[basic]");
+        basic
+            .add_user("alice", &"alice-pw".into(), [] as [&str; 0])
+            .await
+            .unwrap();
+        let tokens = services.self_service.expect("[self_service]");
+        let router = common::router().nest("/tokens", tokens.router());
+        App {
+            base: common::serve_router(router, services.gate).await,
+            prefix: "/tokens".to_owned(),
+            client: common::client(),
+        }
+    };
+    let one = serve(config("form.key").build_services().await.unwrap()).await;
+    let two = serve(config("form.key").build_services().await.unwrap()).await;
+    let csrf = one.csrf("alice").await;
+    let response = two
+        .post("alice", "/ui", &[("csrf", &csrf), ("name", "x")])
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+
+    for file in ["short.key", "missing.key"] {
+        let Err(err) = config(file).build_services().await else {
+            panic!("{file} accepted");
+        };
+        assert_eq!(err.key(), Some("self_service.form_key_file"), "{err}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -123,9 +123,11 @@ impl Config {
         // Validation refused `[self_service]` without `[api_keys]`.
         #[cfg(feature = "self-service")]
         let self_service = match (&self.self_service, &api_keys) {
-            (Some(section), Some(keys)) => {
-                Some(section.build(keys.clone(), self.public_origin.as_deref())?)
-            }
+            (Some(section), Some(keys)) => Some(section.build(
+                keys.clone(),
+                self.public_origin.as_deref(),
+                self.base_dir.as_deref(),
+            )?),
             _ => None,
         };
         *kept = Kept {

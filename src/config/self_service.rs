@@ -15,6 +15,9 @@ pub(super) struct RawSelfService {
     pub(super) scope_allowlist: Vec<Spanned<String>>,
     #[serde(default)]
     pub(super) allow_key_principals: bool,
+    /// The page's form-token secret, shared by every instance of one origin; relative to the
+    /// configuration file. Without it, a random key per process.
+    pub(super) form_key_file: Option<PathBuf>,
 }
 
 impl RawSelfService {
@@ -81,10 +84,30 @@ impl RawSelfService {
         &self,
         keys: ApiKeys,
         public_origin: Option<&str>,
+        base_dir: Option<&Path>,
     ) -> Result<SelfService, ConfigError> {
-        self.builder(keys, public_origin)
-            .build()
-            .map_err(|e| e.in_section("self_service"))
+        let mut builder = self.builder(keys, public_origin);
+        if let Some(path) = &self.form_key_file {
+            let mut path = path.clone();
+            rebase(Some(&mut path), base_dir);
+            let secret = crate::secret::read_secret_file(&path, "form key").map_err(|e| {
+                ConfigError::new(format!(
+                    "cannot read the form key file {}: {e}",
+                    path.display()
+                ))
+                .with_key("self_service.form_key_file")
+            })?;
+            if secret.expose_secret().len() < crate::self_service::MIN_FORM_KEY_LEN {
+                return Err(ConfigError::new(format!(
+                    "the form key file {} holds fewer than {} bytes",
+                    path.display(),
+                    crate::self_service::MIN_FORM_KEY_LEN
+                ))
+                .with_key("self_service.form_key_file"));
+            }
+            builder = builder.form_key(secret);
+        }
+        builder.build().map_err(|e| e.in_section("self_service"))
     }
 
     fn builder(

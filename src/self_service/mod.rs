@@ -15,6 +15,8 @@
 //! | `POST {prefix}` `{"name", "expires_in" or "expires_at", "scopes"}` | 201, the token once, `Cache-Control: no-store` |
 //! | `DELETE {prefix}/{id}` | 204; another user's id is 404, as an unknown one |
 //! | `POST {prefix}/{id}/rotate` `{"overlap"}` | 201, the successor once, `no-store` |
+//! | `GET {prefix}/ui` | the page: the caller's tokens, a create form, revoke buttons (HTML) |
+//! | `POST {prefix}/ui`, `POST {prefix}/ui/revoke` | the page's forms: 201 with the new token shown once; 303 back to the page |
 //!
 //! The rules (see `docs/self-service.md`): only callers authenticated by HTTP Basic (local
 //! users) create and rotate; a caller authenticated by an API key lists and revokes its owner's
@@ -26,6 +28,13 @@
 //! state-changing request authenticated by them passes a CSRF check (`Sec-Fetch-Site`, else
 //! `Origin`), and JSON bodies need `Content-Type: application/json`. Errors are
 //! `application/problem+json` (RFC 9457) naming the field.
+//!
+//! The page is server-rendered HTML without cookies or external assets: its one inline style
+//! and script are allowed by their SHA-256 in a `Content-Security-Policy` that forbids
+//! everything else. Its forms (`application/x-www-form-urlencoded`) pass the same origin check
+//! and carry a form token, an HMAC of the caller's subject and an expiry (one hour) under a
+//! server key: random per process, or derived from [`SelfServiceBuilder::form_key`] when
+//! several instances serve one origin. Its URLs are relative, so it works at any prefix.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -82,6 +91,7 @@ mod problem;
 // The rules apart from HTTP, for the API and the page alike (`check_csrf`, `create_for`, ...).
 pub(crate) mod rules;
 
+pub(crate) use form_token::MIN_SECRET_LEN as MIN_FORM_KEY_LEN;
 pub(crate) use problem::Problem;
 
 /// The largest request body read, in bytes: a create or rotate request is a few hundred.
