@@ -6,7 +6,7 @@
 //! is the framework-free core (an `http::Request<Bytes>` whose path is relative to the mount
 //! prefix), and [`SelfService::router`] (axum) and [`SelfService::actix_scope`] (actix-web) mount
 //! it. The Gate in front authenticates the caller; this module reads the principal it put in the
-//! request's extensions ([`GateContext`](crate::extract::GateContext)) and never authenticates
+//! request's extensions ([`GateContext`]) and never authenticates
 //! again.
 //!
 //! | Request | Answer |
@@ -134,7 +134,7 @@ impl SelfService {
 
     /// Answers one request to the token API. Its path is relative to where the API is mounted
     /// (`""` or `"/"`, `"/{id}"`, `"/{id}/rotate"`); the Gate's
-    /// [`GateContext`](crate::extract::GateContext) must be in its extensions (the tower layer
+    /// [`GateContext`] must be in its extensions (the tower layer
     /// and the actix middleware put it there), else the answer is 500: without a Gate in front
     /// nothing is allowed. A body longer than [`MAX_BODY_LEN`] is refused with 413.
     pub async fn handle(&self, request: Request<Bytes>) -> Response<Bytes> {
