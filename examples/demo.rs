@@ -279,6 +279,9 @@ async fn main() -> Result<(), Box<dyn Error>> {
     println!(
         "curl -i {base}/metrics   # 200 OK: Prometheus metrics of the requests above; from this host only"
     );
+    // Alphanumeric passwords need no escaping in a URL's user info.
+    let page = base.replacen("http://", &format!("http://demo:{demo_password}@"), 1);
+    println!("Open {page}/tokens/ui in a browser: demo's tokens as a page (create, copy, revoke).");
     println!(
         "Edit {config_file} and run `kill -HUP {}` to reload it.",
         std::process::id()

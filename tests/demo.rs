@@ -432,3 +432,32 @@ fn decisions_reads_prometheus_text() {
     );
     assert_eq!(series[1].1, 1.0);
 }
+
+/// The demo prints the token page's URL, with demo's credentials in it as a browser takes them;
+/// it opens the page (curl sends them as Basic, as Chromium does: tests/browser.rs).
+#[test]
+fn demo_prints_the_token_page_and_it_opens() {
+    if !curl_available() {
+        return;
+    }
+    let dir = demo_dir("page");
+    let mut demo = Demo::start(&dir);
+    let lines = demo.read_until("kill -HUP");
+    let line = lines
+        .iter()
+        .find(|line| line.starts_with("Open "))
+        .expect("the page line");
+    let url = line.split_whitespace().nth(1).expect("a URL");
+    assert!(
+        url.starts_with("http://demo:") && url.ends_with("/tokens/ui"),
+        "{url}"
+    );
+    let html = body(url);
+    assert!(html.contains("<form id=\"create-form\""), "{html}");
+    assert!(
+        html.contains("Signed in as <strong>demo</strong>"),
+        "{html}"
+    );
+    drop(demo);
+    let _ = std::fs::remove_dir_all(&dir);
+}
