@@ -57,13 +57,7 @@ impl Config {
         let key_services = self
             .api_keys
             .as_ref()
-            .map(|section| {
-                section.build(
-                    Arc::clone(&stores.api_keys),
-                    Arc::clone(&stores.users),
-                    self.base_dir.as_deref(),
-                )
-            })
+            .map(|section| section.build(&stores, self.base_dir.as_deref()))
             .transpose()?;
         #[cfg(feature = "basic")]
         let lockout_counters = self.basic.as_ref().and_then(|s| s.memory_counters(kept));
