@@ -139,6 +139,46 @@ async fn fresh_credentials(
     Ok((demo_password, admin_password, issued.key().clone()))
 }
 
+/// The token API: `[self_service]` (a configuration written by an older demo has none: the
+/// defaults then), and the id of a token demo made earlier (their older ones were revoked at
+/// start), for the revoke line.
+async fn self_service(
+    configured: Option<SelfService>,
+    keys: &ApiKeys,
+) -> Result<(SelfService, String), Box<dyn Error>> {
+    let tokens = match configured {
+        Some(tokens) => tokens,
+        None => SelfService::builder(keys.clone()).build()?,
+    };
+    let old_token = keys
+        .create_self_served(
+            NewApiKey::new("demo")
+                .with_name("old laptop")
+                .with_expires_in(Duration::from_secs(7 * 86_400)),
+            tokens.max_tokens_per_user(),
+        )
+        .await?;
+    Ok((tokens, old_token.id().to_owned()))
+}
+
+/// demo lists their tokens, creates one at the cap, is refused one over it, revokes one.
+fn print_token_lines(base: &str, demo_password: &str, tokens: &SelfService, old_token: &str) {
+    let cap = tokens.max_lifetime().as_secs() / 86_400;
+    println!(
+        "curl -i -u demo:{demo_password} {base}/tokens   # 200 OK: demo's own API tokens, never their secrets"
+    );
+    println!(
+        "curl -i -u demo:{demo_password} -H 'Content-Type: application/json' -d '{{\"name\":\"laptop\",\"expires_in\":\"{cap}d\",\"scopes\":[\"read\"]}}' {base}/tokens   # 201 Created: a token, shown once; {cap}d is the cap"
+    );
+    println!(
+        "curl -i -u demo:{demo_password} -H 'Content-Type: application/json' -d '{{\"name\":\"forever\",\"expires_in\":\"{}d\"}}' {base}/tokens   # 422 Unprocessable Entity: over the cap",
+        cap + 1
+    );
+    println!(
+        "curl -i -u demo:{demo_password} -X DELETE {base}/tokens/{old_token}   # 204 No Content: token revoked"
+    );
+}
+
 /// The same token with the first signature character changed.
 fn tampered(token: &str) -> String {
     let signature_at = token.rfind('.').map_or(0, |dot| dot + 1);
@@ -181,22 +221,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
 
     let (demo_password, admin_password, api_key) = fresh_credentials(&basic, &keys).await?;
     let api_key = api_key.expose_secret();
-    // A configuration written by an older demo has no [self_service]: the defaults then.
-    let tokens = match services.self_service {
-        Some(tokens) => tokens,
-        None => SelfService::builder(keys.clone()).build()?,
-    };
-    // A token demo made earlier (their older ones were revoked above), to revoke below.
-    let old_token = keys
-        .create_self_served(
-            NewApiKey::new("demo")
-                .with_name("old laptop")
-                .with_expires_in(Duration::from_secs(7 * 86_400)),
-            tokens.max_tokens_per_user(),
-        )
-        .await?;
-    let old_token = old_token.id();
-    let cap = tokens.max_lifetime().as_secs() / 86_400;
+    let (tokens, old_token) = self_service(services.self_service, &keys).await?;
 
     // Short-lived bearer tokens, as a service would hand out after a Basic or API-key login.
     let jwt_secret = std::fs::read(Path::new(&dir).join("jwt-hs256.key"))?;
@@ -252,19 +277,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
     println!(
         "curl -i -u demo:{demo_password} {base}/api/reports   # 403 Forbidden: /api/** takes no passwords"
     );
-    println!(
-        "curl -i -u demo:{demo_password} {base}/tokens   # 200 OK: demo's own API tokens, never their secrets"
-    );
-    println!(
-        "curl -i -u demo:{demo_password} -H 'Content-Type: application/json' -d '{{\"name\":\"laptop\",\"expires_in\":\"{cap}d\",\"scopes\":[\"read\"]}}' {base}/tokens   # 201 Created: a token, shown once; {cap}d is the cap"
-    );
-    println!(
-        "curl -i -u demo:{demo_password} -H 'Content-Type: application/json' -d '{{\"name\":\"forever\",\"expires_in\":\"{}d\"}}' {base}/tokens   # 422 Unprocessable Entity: over the cap",
-        cap + 1
-    );
-    println!(
-        "curl -i -u demo:{demo_password} -X DELETE {base}/tokens/{old_token}   # 204 No Content: token revoked"
-    );
+    print_token_lines(&base, &demo_password, &tokens, &old_token);
     println!("curl -i -u admin:{admin_password} {base}/admin/stats   # 200 OK: admin only");
     println!("curl -i -u demo:{demo_password} {base}/admin/stats   # 403 Forbidden: not an admin");
     println!("curl -i -u demo:wrong-password {base}/me   # 401 Unauthorized: bad password");

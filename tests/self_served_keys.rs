@@ -5,6 +5,7 @@
 #![cfg(all(feature = "basic", feature = "api-key"))]
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -24,9 +25,10 @@ const PEPPER: &str = "self-served test pepper, at least thirty-two bytes";
 const DAY: Duration = Duration::from_secs(86_400);
 const TTL: Duration = Duration::from_millis(50);
 
-/// Users whose groups a test can change (the built-in stores have no call for it).
+/// Users whose groups a test can change (the built-in stores have no call for it), and which
+/// can be made to fail.
 #[derive(Debug, Default)]
-struct Users(RwLock<HashMap<String, UserRecord>>);
+struct Users(RwLock<HashMap<String, UserRecord>>, AtomicBool);
 
 impl Users {
     fn with(users: &[(&str, &[&str])]) -> Arc<Self> {
@@ -59,8 +61,12 @@ impl UserStore for Users {
         &'a self,
         name: &'a str,
     ) -> BoxFuture<'a, Result<Option<UserRecord>, StoreError>> {
-        let found = self.0.read().unwrap().get(name).cloned();
-        Box::pin(async move { Ok(found) })
+        let found = if self.1.load(Ordering::SeqCst) {
+            Err(StoreError::new(StoreErrorKind::Unavailable, "users: down"))
+        } else {
+            Ok(self.0.read().unwrap().get(name).cloned())
+        };
+        Box::pin(async move { found })
     }
     fn create_user(&self, user: UserRecord) -> BoxFuture<'_, Result<(), StoreError>> {
         self.put(user);
@@ -134,14 +140,15 @@ async fn mint(keys: &ApiKeys, owner: &str) -> IssuedKey {
     .unwrap()
 }
 
-/// The request with `key` in its header, and as `user`'s Basic password.
-async fn both(gate: &Gate, user: &str, key: &IssuedKey) -> [Result<Principal, Rejection>; 2] {
+/// The request with `key` in its header, as a bearer token, and as `user`'s Basic password.
+async fn both(gate: &Gate, user: &str, key: &IssuedKey) -> [Result<Principal, Rejection>; 3] {
     let secret = key.key().expose_secret();
     let header = http::Request::get("/x").header("x-api-key", secret);
+    let bearer = http::Request::get("/x").header("authorization", format!("Bearer {secret}"));
     let basic =
         http::Request::get("/x").header("authorization", encode_basic(user, secret).as_str());
     let mut out = Vec::new();
-    for request in [header, basic] {
+    for request in [header, bearer, basic] {
         let (parts, ()) = request.body(()).unwrap().into_parts();
         out.push(
             gate.check(&RequestView::from_parts(&parts))
@@ -156,9 +163,9 @@ fn groups(principal: &Principal) -> Vec<&str> {
     principal.groups().iter().map(String::as_str).collect()
 }
 
-/// Both ways refuse with a 401 of the API-key scheme, naming the key's id and `why` in the audit
+/// Every way refuses with a 401 of the API-key scheme, naming the key's id and `why` in the audit
 /// detail, never the secret.
-fn assert_refused(results: [Result<Principal, Rejection>; 2], key: &IssuedKey, why: &str) {
+fn assert_refused(results: [Result<Principal, Rejection>; 3], key: &IssuedKey, why: &str) {
     for result in results {
         let rejection = result.expect_err("refused");
         assert_eq!(rejection.status(), StatusCode::UNAUTHORIZED);
@@ -243,6 +250,29 @@ async fn a_missing_owner_is_refused() {
         &key,
         "owner does not exist",
     );
+}
+
+#[tokio::test]
+async fn a_user_store_that_cannot_answer_is_a_503_not_a_401() {
+    let users = Users::with(&[("alice", &["staff"])]);
+    let keys = keys(Some(users.clone()));
+    let gate = gate(&keys, users.clone());
+    let key = mint(&keys, "alice").await;
+    users.1.store(true, Ordering::SeqCst);
+    for result in both(&gate, "alice", &key).await {
+        let rejection = result.expect_err("refused");
+        assert_eq!(rejection.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(
+            rejection.detail().contains("users: down"),
+            "{}",
+            rejection.detail()
+        );
+    }
+    // Not cached: the next request, with the store back, reads it.
+    users.1.store(false, Ordering::SeqCst);
+    for result in both(&gate, "alice", &key).await {
+        assert_eq!(groups(&result.unwrap()), ["staff"]);
+    }
 }
 
 #[tokio::test]

@@ -256,6 +256,31 @@ fn assert_problem(answer: &Answer, status: StatusCode, field: Option<&str>) {
     }
 }
 
+async fn whoami(f: &Fixture, token: &str) -> Answer {
+    call(
+        &f.app,
+        request(Method::GET, "/whoami", &bearer(token), &[], None),
+    )
+    .await
+}
+
+async fn list_tokens(f: &Fixture, authorization: &str) -> Answer {
+    call(
+        &f.app,
+        request(Method::GET, "/tokens", authorization, &[], None),
+    )
+    .await
+}
+
+async fn revoke(f: &Fixture, id: &str, authorization: &str) -> Answer {
+    let path = format!("/tokens/{id}");
+    call(
+        &f.app,
+        request(Method::DELETE, &path, authorization, &[], None),
+    )
+    .await
+}
+
 fn assert_no_secret(body: &Value) {
     let text = body.to_string();
     assert!(!text.contains("\"token\""), "{text}");
@@ -284,29 +309,17 @@ async fn create_list_rotate_revoke_and_the_tokens_through_the_gate() {
     assert_eq!(answer.body["self_served"], true);
 
     // The token authenticates as alice, with her groups (read from her record).
-    let who = call(
-        &f.app,
-        request(Method::GET, "/whoami", &bearer(&token), &[], None),
-    )
-    .await;
+    let who = whoami(&f, &token).await;
     assert_eq!(who.status, StatusCode::OK);
     assert_eq!(who.body, "alice [\"staff\"]");
 
-    let list = call(
-        &f.app,
-        request(Method::GET, "/tokens", &basic("alice"), &[], None),
-    )
-    .await;
+    let list = list_tokens(&f, &basic("alice")).await;
     assert_eq!(list.status, StatusCode::OK);
     assert_eq!(list.body["tokens"].as_array().unwrap().len(), 1);
     assert_eq!(list.body["tokens"][0]["id"], id.as_str());
     assert_no_secret(&list.body);
     // bob sees none of alice's.
-    let list = call(
-        &f.app,
-        request(Method::GET, "/tokens", &basic("bob"), &[], None),
-    )
-    .await;
+    let list = list_tokens(&f, &basic("bob")).await;
     assert_eq!(list.body["tokens"], json!([]));
 
     // Rotate with an overlap: both work for now; the successor is shown once.
@@ -328,42 +341,20 @@ async fn create_list_rotate_revoke_and_the_tokens_through_the_gate() {
     let new_id = rotated.body["id"].as_str().unwrap().to_owned();
     let new_token = rotated.body["token"].as_str().unwrap().to_owned();
     for token in [&token, &new_token] {
-        let who = call(
-            &f.app,
-            request(Method::GET, "/whoami", &bearer(token), &[], None),
-        )
-        .await;
+        let who = whoami(&f, token).await;
         assert_eq!(who.status, StatusCode::OK);
     }
 
     // Revoke both: 204, then refused by the Gate.
     for id in [&id, &new_id] {
-        let revoked = call(
-            &f.app,
-            request(
-                Method::DELETE,
-                &format!("/tokens/{id}"),
-                &basic("alice"),
-                &[],
-                None,
-            ),
-        )
-        .await;
+        let revoked = revoke(&f, id, &basic("alice")).await;
         assert_eq!(revoked.status, StatusCode::NO_CONTENT, "{}", revoked.body);
     }
     for token in [&token, &new_token] {
-        let who = call(
-            &f.app,
-            request(Method::GET, "/whoami", &bearer(token), &[], None),
-        )
-        .await;
+        let who = whoami(&f, token).await;
         assert_eq!(who.status, StatusCode::UNAUTHORIZED);
     }
-    let list = call(
-        &f.app,
-        request(Method::GET, "/tokens", &basic("alice"), &[], None),
-    )
-    .await;
+    let list = list_tokens(&f, &basic("alice")).await;
     assert_eq!(list.body["tokens"], json!([]));
 }
 
@@ -393,11 +384,7 @@ async fn a_script_name_is_stored_and_returned_as_a_json_string() {
     let answer = create(&f, "alice", json!({ "name": name })).await;
     assert_eq!(answer.status, StatusCode::CREATED);
     assert_eq!(answer.body["name"], name);
-    let list = call(
-        &f.app,
-        request(Method::GET, "/tokens", &basic("alice"), &[], None),
-    )
-    .await;
+    let list = list_tokens(&f, &basic("alice")).await;
     assert_eq!(list.headers["content-type"], "application/json");
     assert_eq!(list.body["tokens"][0]["name"], name);
 }
@@ -422,17 +409,7 @@ async fn create_rotate_and_revoke_are_audit_events_without_the_token() {
     .await;
     let new_token = rotated.body["token"].as_str().unwrap().to_owned();
     let new_id = rotated.body["id"].as_str().unwrap().to_owned();
-    call(
-        &f.app,
-        request(
-            Method::DELETE,
-            &format!("/tokens/{new_id}"),
-            &basic("alice"),
-            &[],
-            None,
-        ),
-    )
-    .await;
+    revoke(&f, &new_id, &basic("alice")).await;
     create(&f, "alice", json!({"name": "x", "expires_in": "1y"})).await;
     let text = logs.text();
     let events: Vec<&str> = text
@@ -567,17 +544,7 @@ async fn a_name_in_use_is_409_and_free_again_once_revoked() {
 async fn another_users_id_is_404_exactly_as_an_unknown_one() {
     let f = fixture().await;
     let (id, token) = created(&f, "alice", "laptop").await;
-    let foreign = call(
-        &f.app,
-        request(
-            Method::DELETE,
-            &format!("/tokens/{id}"),
-            &basic("bob"),
-            &[],
-            None,
-        ),
-    )
-    .await;
+    let foreign = revoke(&f, &id, &basic("bob")).await;
     let unknown = call(
         &f.app,
         request(
@@ -605,11 +572,7 @@ async fn another_users_id_is_404_exactly_as_an_unknown_one() {
     .await;
     assert_eq!(rotate.body, unknown.body);
     // alice's token still works.
-    let who = call(
-        &f.app,
-        request(Method::GET, "/whoami", &bearer(&token), &[], None),
-    )
-    .await;
+    let who = whoami(&f, &token).await;
     assert_eq!(who.status, StatusCode::OK);
 }
 
@@ -763,11 +726,7 @@ async fn an_administrators_key_is_listed_and_revocable_but_not_rotated_here() {
     )
     .await;
     assert_problem(&rotate, StatusCode::FORBIDDEN, None);
-    let list = call(
-        &f.app,
-        request(Method::GET, "/tokens", &basic("alice"), &[], None),
-    )
-    .await;
+    let list = list_tokens(&f, &basic("alice")).await;
     assert_eq!(list.body["tokens"][0]["self_served"], false);
     let revoke = call(
         &f.app,
@@ -1182,11 +1141,7 @@ async fn the_admin_api_lists_and_revokes_any_token_for_admins_only() {
     )
     .await;
     assert_eq!(revoked.status, StatusCode::NO_CONTENT);
-    let who = call(
-        &f.app,
-        request(Method::GET, "/whoami", &bearer(&alice_token), &[], None),
-    )
-    .await;
+    let who = whoami(&f, &alice_token).await;
     assert_eq!(who.status, StatusCode::UNAUTHORIZED);
     // Nothing is created through the admin API.
     let answer = call(

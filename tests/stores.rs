@@ -365,7 +365,17 @@ async fn self_served_keys(stores: Stores) {
         StoreErrorKind::LimitReached
     );
     assert!(keys.find("s6").await.unwrap().is_none());
+    self_served_keys_free(keys, t).await;
+}
 
+/// After [`self_served_keys`]: alice has laptop (s1), phone (s4) and ci (s5), at her limit of 3.
+async fn self_served_keys_free(keys: &dyn ApiKeyStore, t: DateTime<Utc>) {
+    let kind = async |record: ApiKeyRecord, max: usize| {
+        keys.insert_self_served(record, max)
+            .await
+            .unwrap_err()
+            .kind()
+    };
     // Rotation: the new key keeps the name and the place; the old one frees both.
     let mut next = own("s7", "alice", "laptop", t);
     next.replaces = Some("s1".into());

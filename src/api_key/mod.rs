@@ -11,8 +11,10 @@
 //! two places → 400), parse it (bad shape or checksum → 401, no lookup), look the id up (cache,
 //! then store; store down → 503), compute the keyed hash and compare in constant time (an unknown
 //! id is compared against a dummy, so it costs the same), then check revocation and expiry (each
-//! its own reason in the audit log). Success records the use in memory; `last_used_at` is written
-//! in batches.
+//! its own reason in the audit log), and for a self-served key its owner (read from
+//! [`ApiKeysBuilder::owners`] with the key, cached with it: disabled or missing → 401; the
+//! owner's groups are the principal's). Success records the use in memory; `last_used_at` is
+//! written in batches.
 //!
 //! **Why HMAC-SHA256** for the stored hash, not argon2 as for passwords: the secret has 256 bits of
 //! entropy, so a slow hash protects nothing and would cost more than the request. HMAC-SHA256 is

@@ -64,13 +64,12 @@ impl RawApiKeys {
 
     pub(super) fn build(
         &self,
-        store: Arc<dyn ApiKeyStore>,
-        users: Arc<dyn UserStore>,
+        stores: &Stores,
         base_dir: Option<&Path>,
     ) -> Result<(ApiKeys, ApiKeyAuthenticator), ConfigError> {
         // Self-served keys' owners are the `[store]`'s users, the ones Basic logs in.
-        let mut builder = ApiKeys::builder(store, self.pepper(base_dir)?)
-            .owners(users)
+        let mut builder = ApiKeys::builder(Arc::clone(&stores.api_keys), self.pepper(base_dir)?)
+            .owners(Arc::clone(&stores.users))
             .allow_non_expiring(self.allow_non_expiring);
         if let Some(prefix) = &self.prefix {
             builder = builder.prefix(prefix.get_ref().clone());

@@ -57,13 +57,7 @@ impl Config {
         let key_services = self
             .api_keys
             .as_ref()
-            .map(|section| {
-                section.build(
-                    Arc::clone(&stores.api_keys),
-                    Arc::clone(&stores.users),
-                    self.base_dir.as_deref(),
-                )
-            })
+            .map(|section| section.build(&stores, self.base_dir.as_deref()))
             .transpose()?;
         #[cfg(feature = "basic")]
         let lockout_counters = self.basic.as_ref().and_then(|s| s.memory_counters(kept));
@@ -104,32 +98,15 @@ impl Config {
         for authenticator in &self.authenticators {
             builder = builder.shared_authenticator(Arc::clone(authenticator));
         }
-        // The first unknown name in the file, not in the order policies were read.
-        let unknown = self
-            .custom_scheme_names
-            .iter()
-            .filter(|(name, _)| !builder.schemes().any(|scheme| scheme.as_str() == name))
-            .map(|(_, error)| error)
-            .min_by_key(|error| error.location().map(|at| (at.line, at.column)));
-        if let Some(error) = unknown {
-            return Err(error.clone());
-        }
+        self.check_custom_schemes(&builder)?;
         for route in &self.routes {
             builder = builder.rule(route.clone());
         }
         let gate = builder
             .default_policy(Arc::clone(&self.default_policy))
             .build()?;
-        // Validation refused `[self_service]` without `[api_keys]`.
         #[cfg(feature = "self-service")]
-        let self_service = match (&self.self_service, &api_keys) {
-            (Some(section), Some(keys)) => Some(section.build(
-                keys.clone(),
-                self.public_origin.as_deref(),
-                self.base_dir.as_deref(),
-            )?),
-            _ => None,
-        };
+        let self_service = self.self_service(api_keys.as_ref())?;
         *kept = Kept {
             #[cfg(feature = "basic")]
             lockout_counters,
@@ -145,6 +122,40 @@ impl Config {
             users: stores.users,
             api_key_store: stores.api_keys,
         })
+    }
+
+    /// Refuses a scheme name the policies use that no authenticator checks: the first in the
+    /// file, not in the order policies were read.
+    fn check_custom_schemes(&self, builder: &GateBuilder) -> Result<(), ConfigError> {
+        let unknown = self
+            .custom_scheme_names
+            .iter()
+            .filter(|(name, _)| !builder.schemes().any(|scheme| scheme.as_str() == name))
+            .map(|(_, error)| error)
+            .min_by_key(|error| error.location().map(|at| (at.line, at.column)));
+        match unknown {
+            Some(error) => Err(error.clone()),
+            None => Ok(()),
+        }
+    }
+
+    /// `[self_service]` over the key manager (validation refused the section without
+    /// `[api_keys]`), with `[gate] public_origin` for its CSRF check.
+    #[cfg(feature = "self-service")]
+    fn self_service(
+        &self,
+        api_keys: Option<&ApiKeys>,
+    ) -> Result<Option<crate::self_service::SelfService>, ConfigError> {
+        match (&self.self_service, api_keys) {
+            (Some(section), Some(keys)) => section
+                .build(
+                    keys.clone(),
+                    self.public_origin.as_deref(),
+                    self.base_dir.as_deref(),
+                )
+                .map(Some),
+            _ => Ok(None),
+        }
     }
 
     /// Adds the `[jwt]` and `[introspection]` authenticators, their files taken relative to the

@@ -117,6 +117,12 @@ pub(crate) fn parse(
     // One buffer for the header, then the payload: sized for the larger of the two.
     let mut buf = Vec::with_capacity(header.len().max(payload.len()) / 4 * 3 + 3);
     decode_into(header, "header", &mut buf)?;
+    // Refused before serde sees it: serde's "invalid type" error quotes a top-level string in
+    // full, Debug-escaped (a DEL byte becomes six characters), so the error alone would hold
+    // several times the token (found by the `jws_compact` fuzz target's allocation bound).
+    if buf.iter().find(|b| !b" \t\r\n".contains(b)) != Some(&b'{') {
+        return Err(TokenError::malformed("the header is not a JSON object"));
+    }
     // `RawHeader` alone would pass members it does not name, repeats included
     // (`{"alg":"ES256","x5u":"a","x5u":"b"}`, or one inside `jwk`): the header is held to the
     // rule every other JSON document is, no repeated member name at any depth (`json.rs`).
@@ -315,6 +321,24 @@ mod tests {
         assert!(c.signature(&mut [0; SIGNATURE_BUF_LEN]).is_ok());
         let too_long = "A".repeat(MAX_SIGNATURE_LEN * 4 / 3 + 5);
         assert_eq!(kind(&format!("{hp}.{too_long}")), TokenErrorKind::Malformed);
+    }
+
+    #[test]
+    fn a_header_that_is_not_an_object_is_refused_without_quoting_it() {
+        let long = format!("\"{}\"", "\u{7f}".repeat(2000));
+        for header in [long.as_str(), "[]", "7", "true", "null", " \"a\""] {
+            let t = token(header, r#"{"sub":"a"}"#);
+            let Err(e) = parse(&t, 8192, 64) else {
+                panic!("{header:?} accepted");
+            };
+            assert_eq!(e.kind(), TokenErrorKind::Malformed);
+            assert_eq!(
+                e.to_string().len(),
+                "the header is not a JSON object".len(),
+                "{e}"
+            );
+        }
+        assert!(parse(&token(" \n{\"alg\":\"ES256\"}", r#"{"sub":"a"}"#), 8192, 64).is_ok());
     }
 
     #[test]

@@ -5,7 +5,6 @@ use ::axum::body::Body;
 use ::axum::extract::{Request, State};
 use ::axum::response::Response;
 use ::axum::routing::any;
-use bytes::Bytes;
 
 use super::{MAX_BODY_LEN, Problem, SelfService, SelfServiceAdmin};
 use crate::policy::Policy;
@@ -50,7 +49,7 @@ async fn serve(State(target): State<Target>, request: Request) -> Response {
     let Ok(body) = ::axum::body::to_bytes(body, MAX_BODY_LEN).await else {
         return Problem::too_large().response().map(Body::from);
     };
-    let request = http::Request::from_parts(parts, Bytes::from(body));
+    let request = http::Request::from_parts(parts, body);
     let response = match target {
         Target::User(service) => service.handle(request).await,
         Target::Admin(admin) => admin.handle(request).await,

@@ -138,9 +138,8 @@ impl SelfService {
     /// and the actix middleware put it there), else the answer is 500: without a Gate in front
     /// nothing is allowed. A body longer than [`MAX_BODY_LEN`] is refused with 413.
     pub async fn handle(&self, request: Request<Bytes>) -> Response<Bytes> {
-        let context = match gate_context(&request) {
-            Ok(context) => context,
-            Err(response) => return response,
+        let Some(context) = gate_context(&request) else {
+            return no_gate(&request);
         };
         let Some(principal) = context.principal().cloned() else {
             return unauthenticated(&context, &request);
@@ -230,9 +229,8 @@ impl SelfServiceAdmin {
     /// Answers one request to the admin API (path relative to the mount prefix, as for
     /// [`SelfService::handle`]): the policy first, on the principal the Gate established.
     pub async fn handle(&self, request: Request<Bytes>) -> Response<Bytes> {
-        let context = match gate_context(&request) {
-            Ok(context) => context,
-            Err(response) => return response,
+        let Some(context) = gate_context(&request) else {
+            return no_gate(&request);
         };
         let (parts, body) = request.into_parts();
         if let Err(refusal) = context.require(&*self.policy, &RequestView::from_parts(&parts)) {
@@ -492,23 +490,23 @@ impl<'a> Route<'a> {
     }
 }
 
-/// The Gate's context from the request's extensions, or 500: no Gate ran, so nothing is allowed.
-fn gate_context<B>(request: &Request<B>) -> Result<GateContext, Response<Bytes>> {
-    match request.extensions().get::<GateContext>() {
-        Some(context) => Ok(context.clone()),
-        None => {
-            tracing::error!(
-                target: crate::audit::TARGET,
-                stage = api::STAGE,
-                outcome = "reject",
-                status = 500u16,
-                method = request.method().as_str(),
-                path = request.uri().path(),
-                "the token API found no Gate context: no Gate in front of it"
-            );
-            Err(Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "no Gate in front").response())
-        }
-    }
+/// The Gate's context from the request's extensions; `None` means no Gate ran (see [`no_gate`]).
+fn gate_context<B>(request: &Request<B>) -> Option<GateContext> {
+    request.extensions().get::<GateContext>().cloned()
+}
+
+/// 500, audited: no Gate ran, so nothing is allowed.
+fn no_gate<B>(request: &Request<B>) -> Response<Bytes> {
+    tracing::error!(
+        target: crate::audit::TARGET,
+        stage = api::STAGE,
+        outcome = "reject",
+        status = 500u16,
+        method = request.method().as_str(),
+        path = request.uri().path(),
+        "the token API found no Gate context: no Gate in front of it"
+    );
+    Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "no Gate in front").response()
 }
 
 /// 401 with every challenge the Gate offers, so that a browser asks for Basic credentials.
