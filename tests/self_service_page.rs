@@ -74,6 +74,8 @@ impl App {
         let gate = Gate::builder()
             .shared_authenticator(basic)
             .authenticator(keys.authenticator())
+            // `x-user` and `x-scheme` make a principal of any scheme (a JWT caller here).
+            .authenticator(common::HeaderAuthenticator)
             .build()
             .expect("gate");
         let router = common::router().nest(prefix, service.router());
@@ -617,6 +619,13 @@ async fn other_methods_and_paths_are_refused() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    assert!(
+        response
+            .text()
+            .await
+            .unwrap()
+            .contains("<a href=\"../ui\">")
+    );
     // Anonymous: the Gate's 401 with the Basic challenge, so a browser asks.
     let response = app.client.get(app.url("/ui")).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
@@ -716,4 +725,33 @@ async fn form_key_file_is_shared_by_instances_configured_alike() {
         assert_eq!(err.key(), Some("self_service.form_key_file"), "{err}");
     }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A JWT caller named like a local user sees no page and creates nothing, even with that
+/// user's form token: a JWT's `sub` names a user of another system.
+#[tokio::test]
+async fn a_jwt_principal_is_refused_by_the_page() {
+    let app = App::start().await;
+    let jwt = |request: reqwest::RequestBuilder| {
+        request.header("x-user", "alice").header("x-scheme", "jwt")
+    };
+    let response = jwt(app.client.get(app.url("/ui"))).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert_page_headers(response.headers());
+    let html = response.text().await.unwrap();
+    assert!(html.contains("<p id=\"error\" role=\"alert\">"), "{html}");
+    assert!(html.contains("`jwt`"), "{html}");
+    assert!(!html.contains("id=\"create-form\""));
+
+    let csrf = app.csrf("alice").await;
+    let response = jwt(app.client.post(app.url("/ui")))
+        .header(CONTENT_TYPE, URLENCODED)
+        .header("sec-fetch-site", "same-origin")
+        .body(urlencode(&[("csrf", &csrf), ("name", "x")]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let (_, _, html) = app.page("alice").await;
+    assert!(row_ids(&html).is_empty(), "nothing created");
 }

@@ -115,7 +115,8 @@ pub(super) async fn handle(
     let (base, allow) = match request.uri().path() {
         "/ui" => (Base::Page, "GET, HEAD, POST"),
         "/ui/revoke" => (Base::Revoke, "POST"),
-        _ => return refusal(Base::Page, &Problem::not_found()),
+        // One segment below `ui/`, as `ui/revoke`: the back link is `../ui` from there too.
+        _ => return refusal(Base::Revoke, &Problem::not_found()),
     };
     if let Err(problem) = service.check_caller(principal) {
         return refusal(base, &problem);
