@@ -442,3 +442,148 @@ pub(crate) fn audit_refusal(
         action.as_str()
     );
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use http::{HeaderMap, HeaderValue, Method, StatusCode};
+
+    use crate::api_key::ApiKeys;
+    use crate::principal::{Principal, Scheme, SubjectKind};
+    use crate::self_service::SelfService;
+    use crate::store::{MemoryApiKeyStore, MemoryUserStore};
+
+    fn service(origin: Option<&str>) -> SelfService {
+        let keys = ApiKeys::builder(
+            Arc::new(MemoryApiKeyStore::new()),
+            "a pepper of at least thirty-two bytes, for tests".into(),
+        )
+        .owners(Arc::new(MemoryUserStore::new()))
+        .build()
+        .unwrap();
+        let builder = SelfService::builder(keys);
+        match origin {
+            Some(origin) => builder.public_origin(origin),
+            None => builder,
+        }
+        .build()
+        .unwrap()
+    }
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.append(*name, HeaderValue::from_static(value));
+        }
+        map
+    }
+
+    fn refused_header(result: Result<(), super::Problem>) -> Option<String> {
+        let problem = result.err()?;
+        assert_eq!(problem.status, StatusCode::FORBIDDEN);
+        Some(problem.errors[0].0.to_string())
+    }
+
+    #[test]
+    fn csrf_refusals() {
+        let user = Principal::new("alice", SubjectKind::User, Scheme::BASIC);
+        let with_origin = service(Some("https://app.example"));
+        let check = |service: &SelfService, method: Method, pairs| {
+            refused_header(service.check_csrf(&user, &method, &headers(pairs)))
+        };
+        // Without a configured origin, any Origin is refused; without headers, curl passes.
+        let without = service(None);
+        assert_eq!(
+            check(&without, Method::POST, &[("origin", "https://app.example")]).as_deref(),
+            Some("Origin")
+        );
+        assert_eq!(check(&without, Method::POST, &[]), None);
+        // Two Sec-Fetch-Site values are refused, even if one says same-origin.
+        assert_eq!(
+            check(
+                &with_origin,
+                Method::DELETE,
+                &[
+                    ("sec-fetch-site", "same-origin"),
+                    ("sec-fetch-site", "cross-site")
+                ]
+            )
+            .as_deref(),
+            Some("Sec-Fetch-Site")
+        );
+        assert_eq!(
+            check(
+                &with_origin,
+                Method::POST,
+                &[("origin", "https://app.example.evil")]
+            )
+            .as_deref(),
+            Some("Origin")
+        );
+        assert_eq!(
+            check(
+                &with_origin,
+                Method::POST,
+                &[("origin", "https://app.example")]
+            ),
+            None
+        );
+        // Reads change nothing: not checked.
+        assert_eq!(
+            check(
+                &with_origin,
+                Method::GET,
+                &[("sec-fetch-site", "cross-site")]
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn csrf_skips_keys_in_their_own_header_but_not_in_basic() {
+        let service = service(Some("https://app.example"));
+        let key = Principal::new("alice", SubjectKind::User, Scheme::API_KEY);
+        let cross = [("sec-fetch-site", "cross-site")];
+        assert!(
+            service
+                .check_csrf(&key, &Method::POST, &headers(&cross))
+                .is_ok()
+        );
+        let basic = [
+            ("sec-fetch-site", "cross-site"),
+            ("authorization", "basic YTpi"),
+        ];
+        assert!(
+            service
+                .check_csrf(&key, &Method::POST, &headers(&basic))
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn callers_scopes_narrow_the_allowlist() {
+        let keys = ApiKeys::builder(
+            Arc::new(MemoryApiKeyStore::new()),
+            "a pepper of at least thirty-two bytes, for tests".into(),
+        )
+        .owners(Arc::new(MemoryUserStore::new()))
+        .build()
+        .unwrap();
+        let service = SelfService::builder(keys)
+            .scope_allowlist(["a", "b"])
+            .build()
+            .unwrap();
+        let basic = Principal::new("alice", SubjectKind::User, Scheme::BASIC);
+        assert_eq!(service.allowed_scopes(&basic), ["a", "b"]);
+        let key =
+            Principal::new("alice", SubjectKind::User, Scheme::API_KEY).with_scopes(["b", "c"]);
+        assert_eq!(service.allowed_scopes(&key), ["b"]);
+        let bare_key = Principal::new("alice", SubjectKind::User, Scheme::API_KEY);
+        assert!(service.allowed_scopes(&bare_key).is_empty());
+        let jwt = Principal::new("alice", SubjectKind::User, Scheme::JWT);
+        assert!(service.check_caller(&jwt).is_err());
+        let app = Principal::new("ci", SubjectKind::Application, Scheme::BASIC);
+        assert!(service.check_caller(&app).is_err());
+    }
+}
