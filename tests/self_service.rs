@@ -1067,6 +1067,39 @@ async fn the_gate_still_protects_the_nested_api() {
 }
 
 #[tokio::test]
+async fn the_gate_decides_on_the_path_the_client_sent_not_the_nested_remainder() {
+    let f = fixture().await;
+    // A rule on /tokens/** would not match the nested router's "/" or "/{id}".
+    let users = BasicAuthenticator::builder(f.users.clone())
+        .hashing(INSECURE_FAST_HASHING)
+        .build()
+        .unwrap();
+    let gate = Gate::builder()
+        .authenticator(users)
+        .route("/tokens", Groups::any_of(["staff"]))
+        .route("/tokens/**", Groups::any_of(["staff"]))
+        .build()
+        .unwrap();
+    let app = Router::new()
+        .nest("/tokens", f.service.router())
+        .layer(GateLayer::new(gate));
+    for path in ["/tokens", "/tokens/abc", "/tokens/abc/rotate"] {
+        let root = call(&app, request(Method::GET, path, &basic("root"), &[], None)).await;
+        assert_eq!(root.status, StatusCode::FORBIDDEN, "{path}");
+        assert!(
+            root.body.get("errors").is_none(),
+            "the Gate's 403, not the API's: {path}"
+        );
+    }
+    let alice = call(
+        &app,
+        request(Method::GET, "/tokens", &basic("alice"), &[], None),
+    )
+    .await;
+    assert_eq!(alice.status, StatusCode::OK);
+}
+
+#[tokio::test]
 async fn without_a_gate_the_api_refuses_with_500_and_anonymous_callers_get_401() {
     let f = fixture().await;
     let bare = http::Request::get("/").body(bytes::Bytes::new()).unwrap();
