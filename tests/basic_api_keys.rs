@@ -511,7 +511,8 @@ async fn recipe_services() -> (portcullis::config::Services, std::path::PathBuf)
     ));
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("pepper.txt"), PEPPER).unwrap();
-    let cheap = "\n[basic.hashing]\nmemory_kib = 64\niterations = 1\n";
+    let cheap =
+        "\n[basic.hashing]\nmemory_kib = 64\niterations = 1\ndangerous_weak_hashing = true\n";
     std::fs::write(dir.join("portcullis.toml"), format!("{toml}{cheap}")).unwrap();
     let services = Config::from_file(dir.join("portcullis.toml"))
         .expect("the recipe's configuration is valid")

@@ -169,8 +169,39 @@ fn check_reports_jwt_mistakes_with_line_and_key() {
     assert!(stderr.contains("not a duration"), "{stderr}");
 }
 
+/// A cost below OWASP's argon2id minimum is a configuration error (exit 1) at its line and key,
+/// naming the key that allows it; with that key the file checks clean.
+#[test]
+fn check_refuses_weak_hashing_unless_dangerous() {
+    let dir = TempDir::new("weak-hashing");
+    let file = dir.write(
+        "weak.toml",
+        "[basic]\nrealm = \"r\"\n\n[basic.hashing]\nmemory_kib = 19455\niterations = 2\n",
+    );
+    let out = portcullis(&["config", "check", &file], None);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.starts_with(&format!("{file}:6:14: basic.hashing.iterations:")),
+        "{stderr}"
+    );
+    assert!(stderr.contains("dangerous_weak_hashing = true"), "{stderr}");
+
+    let file = dir.write(
+        "allowed.toml",
+        "[basic]\nrealm = \"r\"\n\n[basic.hashing]\nmemory_kib = 19455\niterations = 2\n\
+         dangerous_weak_hashing = true\n",
+    );
+    let out = portcullis(&["config", "check", &file], None);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// The pool cost of the files below: small, so the tests stay fast.
-const POOL_HASHING: &str = "[basic.hashing]\nmemory_kib = 1024\niterations = 1\nparallelism = 1\n";
+const POOL_HASHING: &str = "[basic.hashing]\nmemory_kib = 1024\niterations = 1\nparallelism = 1\ndangerous_weak_hashing = true\n";
 
 /// A PHC hash of "pw" at `m`, `t`, `p`.
 async fn hash_at(m: u32, t: u32, p: u32) -> String {
@@ -280,7 +311,7 @@ fn hash_password_uses_the_cost_of_the_config_file() {
     let dir = TempDir::new("hash-config");
     let file = dir.write(
         "cost.toml",
-        "[basic.hashing]\nmemory_kib = 4096\niterations = 3\nparallelism = 2\n",
+        "[basic.hashing]\nmemory_kib = 4096\niterations = 3\nparallelism = 2\ndangerous_weak_hashing = true\n",
     );
     let out = hash_password(&["--config", &file]);
     let phc = String::from_utf8_lossy(&out.stdout);

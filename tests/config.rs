@@ -290,7 +290,7 @@ async fn anonymous_status(gate: &Gate) -> (StatusCode, Option<String>) {
 async fn hot_reload_under_load_is_atomic() {
     let config = |realm: &str, policy: &str| {
         format!(
-            "[basic]\nrealm = \"{realm}\"\n[basic.hashing]\nmemory_kib = 64\niterations = 1\n\n[[routes]]\npath = \"/x\"\npolicy = \"{policy}\"\n"
+            "[basic]\nrealm = \"{realm}\"\n[basic.hashing]\nmemory_kib = 64\niterations = 1\ndangerous_weak_hashing = true\n\n[[routes]]\npath = \"/x\"\npolicy = \"{policy}\"\n"
         )
     };
     let (text_a, text_b) = (config("A", "public"), config("B", "authenticated"));
@@ -411,7 +411,7 @@ async fn reload_keeps_memory_lockout_counters() {
         std::fs::write(
             &path,
             format!(
-                "[basic]\nrealm = \"{realm}\"\n[basic.hashing]\nmemory_kib = 64\niterations = 1\n[basic.lockout]\nuser_threshold = 2\nbase_delay = \"60s\"\nmemory_capacity = {capacity}\n\n[[basic.users]]\nname = \"alice\"\npassword_hash = \"{}\"\n",
+                "[basic]\nrealm = \"{realm}\"\n[basic.hashing]\nmemory_kib = 64\niterations = 1\ndangerous_weak_hashing = true\n[basic.lockout]\nuser_threshold = 2\nbase_delay = \"60s\"\nmemory_capacity = {capacity}\n\n[[basic.users]]\nname = \"alice\"\npassword_hash = \"{}\"\n",
                 hash.expose_phc()
             ),
         )
@@ -684,8 +684,7 @@ async fn basic_gate(text: &str) -> Gate {
     services.gate
 }
 
-const CHEAP_BASIC: &str =
-    "[basic]\nrealm = \"t\"\n[basic.hashing]\nmemory_kib = 64\niterations = 1\n";
+const CHEAP_BASIC: &str = "[basic]\nrealm = \"t\"\n[basic.hashing]\nmemory_kib = 64\niterations = 1\ndangerous_weak_hashing = true\n";
 const BASIC_CHALLENGE: &str = r#"Basic realm="t", charset="UTF-8""#;
 
 /// A policy under a built-in name would never run: every reference to the name means the
@@ -1016,7 +1015,7 @@ async fn lockout_memory_capacity_is_read_from_the_file() {
 
     assert_error(
         &text("memory_capacity = 0"),
-        10,
+        11,
         "basic.lockout.memory_capacity",
         "positive",
     );
@@ -1490,4 +1489,124 @@ fn empty_policy_lists_are_refused_with_line_and_column() {
         let location = error(&text).location().cloned().expect("location");
         assert_eq!(location.column, field.len() + 4, "{field}");
     }
+}
+
+/// `[basic.hashing]` at `memory_kib = m`, `iterations = t`, the cost on lines 4 and 5.
+fn hashing_text(m: u32, t: u32, extra: &str) -> String {
+    format!("[basic]\nrealm = \"r\"\n[basic.hashing]\nmemory_kib = {m}\niterations = {t}\n{extra}")
+}
+
+/// A file cannot choose an argon2id cost below OWASP's minimums (m=47104 t=1, m=19456 t=2,
+/// m=12288 t=3, m=9216 t=4, m=7168 t>=5): the error names the key to raise, its line, and the
+/// dangerous key that would allow it.
+#[test]
+fn hashing_below_the_owasp_floor_is_refused_with_line_and_key() {
+    // (memory_kib, iterations, the key the error names, or None when accepted)
+    let cases: [(u32, u32, Option<(usize, &str)>); 14] = [
+        (19_455, 2, Some((5, "basic.hashing.iterations"))),
+        (19_456, 2, None),
+        (47_103, 1, Some((5, "basic.hashing.iterations"))),
+        (47_104, 1, None),
+        (12_287, 3, Some((5, "basic.hashing.iterations"))),
+        (12_288, 3, None),
+        (9_215, 4, Some((5, "basic.hashing.iterations"))),
+        (9_216, 4, None),
+        (7_167, 5, Some((4, "basic.hashing.memory_kib"))),
+        (7_168, 5, None),
+        (7_167, 9, Some((4, "basic.hashing.memory_kib"))),
+        (7_168, 9, None),
+        (64, 1, Some((4, "basic.hashing.memory_kib"))),
+        (1_048_576, 1, None),
+    ];
+    for (m, t, refused) in cases {
+        let text = hashing_text(m, t, "");
+        match refused {
+            None => {
+                let config = Config::from_str(&text)
+                    .unwrap_or_else(|e| panic!("m={m} t={t} should be accepted: {e}"));
+                let hashing = config.hashing().expect("[basic]");
+                assert_eq!((hashing.memory_kib, hashing.iterations), (m, t));
+            }
+            Some((line, key)) => {
+                assert_error(&text, line, key, "dangerous_weak_hashing = true");
+                let err = error(&text);
+                assert!(err.message().contains("OWASP"), "{err}");
+                assert!(
+                    err.message().contains(&format!("m={m} KiB, t={t}")),
+                    "{err}"
+                );
+            }
+        }
+    }
+    // Only one key given: the other keeps its default (19456 KiB, 2 passes) and the error
+    // names the key that is in the file.
+    assert_error(
+        "[basic]\n[basic.hashing]\nmemory_kib = 8000\n",
+        3,
+        "basic.hashing.memory_kib",
+        "dangerous_weak_hashing = true",
+    );
+    assert_error(
+        "[basic]\n[basic.hashing]\n\niterations = 1\n",
+        4,
+        "basic.hashing.iterations",
+        "needs t>=2",
+    );
+    // The floor holds with the other [basic.hashing] keys too, and `false` is the default.
+    assert_error(
+        &hashing_text(
+            1024,
+            1,
+            "max_concurrent = 2\ndangerous_weak_hashing = false\n",
+        ),
+        4,
+        "basic.hashing.memory_kib",
+        "below OWASP's minimum",
+    );
+}
+
+/// `dangerous_weak_hashing = true` allows any cost argon2 accepts (not one it refuses), and
+/// building with it logs a warning.
+#[tokio::test]
+async fn dangerous_weak_hashing_allows_a_cheap_cost_and_warns() {
+    let text = hashing_text(64, 1, "dangerous_weak_hashing = true\n");
+    let config = Config::from_str(&text).expect("allowed by the dangerous key");
+    let hashing = config.hashing().expect("[basic]");
+    assert_eq!((hashing.memory_kib, hashing.iterations), (64, 1));
+
+    let logs = common::logs::capture();
+    config.build_services().await.expect("builds");
+    let text = logs.text();
+    let warnings: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("WARN") && l.contains("dangerous_weak_hashing"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{text}");
+    assert!(warnings[0].contains("memory_kib=64"), "{text}");
+    drop(logs);
+
+    // What argon2 itself refuses stays refused.
+    let err = error(&hashing_text(1, 1, "dangerous_weak_hashing = true\n"));
+    assert_eq!(err.key(), Some("basic.hashing"), "{err}");
+    // Not a boolean: refused by its key.
+    let err = error(&hashing_text(64, 1, "dangerous_weak_hashing = \"yes\"\n"));
+    assert!(err.to_string().contains("dangerous_weak_hashing"), "{err}");
+}
+
+/// Without `[basic.hashing]` the default cost (19456 KiB, 2 passes, OWASP's) is accepted, and
+/// building with it logs no weak-hashing warning.
+#[tokio::test]
+async fn default_hashing_meets_the_floor() {
+    let config = Config::from_str("[basic]\nrealm = \"r\"\n").expect("default accepted");
+    let hashing = config.hashing().expect("[basic]");
+    assert_eq!((hashing.memory_kib, hashing.iterations), (19_456, 2));
+    let config = Config::from_str("[basic]\n[basic.hashing]\nmax_concurrent = 2\n")
+        .expect("defaults filled in");
+    let logs = common::logs::capture();
+    config.build_services().await.expect("builds");
+    assert!(
+        !logs.text().contains("dangerous_weak_hashing"),
+        "{}",
+        logs.text()
+    );
 }

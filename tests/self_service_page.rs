@@ -689,7 +689,7 @@ async fn form_key_file_is_shared_by_instances_configured_alike() {
             &path,
             format!(
                 "[store]\nurl = \"memory\"\n\n[api_keys]\npepper_file = \"pepper.txt\"\n\n\
-                 [basic]\nrealm = \"t\"\n\n[basic.hashing]\nmemory_kib = 64\niterations = 1\n\n\
+                 [basic]\nrealm = \"t\"\n\n[basic.hashing]\nmemory_kib = 64\niterations = 1\ndangerous_weak_hashing = true\n\n\
                  [self_service]\nform_key_file = \"{key_file}\"\n"
             ),
         )

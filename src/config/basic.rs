@@ -59,11 +59,71 @@ impl fmt::Debug for RawUser {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawHashing {
-    pub(super) memory_kib: Option<u32>,
-    pub(super) iterations: Option<u32>,
+    pub(super) memory_kib: Option<Spanned<u32>>,
+    pub(super) iterations: Option<Spanned<u32>>,
     pub(super) parallelism: Option<u32>,
     pub(super) max_concurrent: Option<usize>,
     pub(super) max_wait: Option<Spanned<DurationSetting>>,
+    #[serde(default)]
+    pub(super) dangerous_weak_hashing: bool,
+}
+
+/// OWASP's minimum argon2id costs (Password Storage Cheat Sheet), as (memory KiB, iterations):
+/// a cost is strong enough when it meets one row in both. More iterations than the last row
+/// still need its memory.
+const ARGON2ID_FLOOR: [(u32, u32); 5] = [
+    (47_104, 1),
+    (19_456, 2),
+    (12_288, 3),
+    (9_216, 4),
+    (7_168, 5),
+];
+
+/// Whether `memory_kib` and `iterations` meet a row of [`ARGON2ID_FLOOR`].
+fn meets_floor(memory_kib: u32, iterations: u32) -> bool {
+    ARGON2ID_FLOOR
+        .iter()
+        .any(|&(m, t)| memory_kib >= m && iterations >= t)
+}
+
+impl RawHashing {
+    /// Refuses a cost below [`ARGON2ID_FLOOR`] unless `dangerous_weak_hashing` allows it. The
+    /// error points at the key to raise: `iterations` when more of them at this memory would
+    /// do, else `memory_kib`.
+    fn check_floor(&self, config: &HashingConfig, spans: &Spans<'_>) -> Result<(), ConfigError> {
+        let (m, t) = (config.memory_kib, config.iterations);
+        if self.dangerous_weak_hashing || meets_floor(m, t) {
+            return Ok(());
+        }
+        let needed_t = ARGON2ID_FLOOR
+            .iter()
+            .find(|&&(row_m, _)| m >= row_m)
+            .map(|&(_, row_t)| row_t);
+        let needed_m = ARGON2ID_FLOOR
+            .iter()
+            .rev()
+            .find(|&&(_, row_t)| t >= row_t)
+            .map_or(ARGON2ID_FLOOR[0].0, |&(row_m, _)| row_m);
+        let message = format!(
+            "argon2id cost m={m} KiB, t={t} is below OWASP's minimum ({}); \
+             set `dangerous_weak_hashing = true` in [basic.hashing] to allow it",
+            match needed_t {
+                Some(needed_t) =>
+                    format!("at m={m} KiB needs t>={needed_t}, or m>={needed_m} KiB at t={t}"),
+                None => format!("needs m>={needed_m} KiB at t={t}"),
+            }
+        );
+        // Point at the key given in the file: iterations when it is the one short at this
+        // memory, else memory_kib; fall back to whichever is present.
+        let iterations_short = needed_t.is_some();
+        let (key, value) = match (&self.memory_kib, &self.iterations, iterations_short) {
+            (_, Some(it), true) | (None, Some(it), false) => ("iterations", it),
+            (Some(mem), _, _) => ("memory_kib", mem),
+            // Neither key given: the defaults meet the floor, so this cannot be reached.
+            (None, None, _) => return Err(ConfigError::new(message).with_key("basic.hashing")),
+        };
+        Err(spans.error(value, format!("basic.hashing.{key}"), message))
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -124,7 +184,10 @@ impl RawBasic {
                 ));
             }
         }
-        self.hashing_config()?;
+        let hashing = self.hashing_config()?;
+        if let Some(raw) = &self.hashing {
+            raw.check_floor(&hashing, spans)?;
+        }
         if self.dangerous_disable_lockout && self.lockout.is_some() {
             // One of the two is a mistake; which one is not ours to guess.
             return Err(ConfigError::new(
@@ -153,8 +216,14 @@ impl RawBasic {
     pub(super) fn hashing_config(&self) -> Result<HashingConfig, ConfigError> {
         let mut config = HashingConfig::default();
         if let Some(h) = &self.hashing {
-            config.memory_kib = h.memory_kib.unwrap_or(config.memory_kib);
-            config.iterations = h.iterations.unwrap_or(config.iterations);
+            config.memory_kib = h
+                .memory_kib
+                .as_ref()
+                .map_or(config.memory_kib, |m| *m.get_ref());
+            config.iterations = h
+                .iterations
+                .as_ref()
+                .map_or(config.iterations, |t| *t.get_ref());
             config.parallelism = h.parallelism.unwrap_or(config.parallelism);
             config.max_concurrent = h.max_concurrent.unwrap_or(config.max_concurrent);
             if let Some(wait) = &h.max_wait {
@@ -211,7 +280,20 @@ impl RawBasic {
                 .await
                 .map_err(|e| ConfigError::new(e.to_string()).with_key("basic.users"))?;
         }
-        let mut builder = BasicAuthenticator::builder(store).hashing(self.hashing_config()?);
+        let hashing = self.hashing_config()?;
+        if self
+            .hashing
+            .as_ref()
+            .is_some_and(|h| h.dangerous_weak_hashing)
+        {
+            tracing::warn!(
+                memory_kib = hashing.memory_kib,
+                iterations = hashing.iterations,
+                "dangerous_weak_hashing: [basic.hashing] may be below OWASP's argon2id minimum; \
+                 password hashes are then cheap to crack if the store leaks"
+            );
+        }
+        let mut builder = BasicAuthenticator::builder(store).hashing(hashing);
         if let Some(realm) = &self.realm {
             builder = builder.realm(realm.clone());
         }
