@@ -1501,8 +1501,10 @@ fn hashing_text(m: u32, t: u32, extra: &str) -> String {
 /// dangerous key that would allow it.
 #[test]
 fn hashing_below_the_owasp_floor_is_refused_with_line_and_key() {
-    // (memory_kib, iterations, the key the error names, or None when accepted)
-    let cases: [(u32, u32, Option<(usize, &str)>); 14] = [
+    // (memory_kib, iterations, what the error names, or None when accepted)
+    // The line and key a refusal names.
+    type Refused = Option<(usize, &'static str)>;
+    let cases: [(u32, u32, Refused); 14] = [
         (19_455, 2, Some((5, "basic.hashing.iterations"))),
         (19_456, 2, None),
         (47_103, 1, Some((5, "basic.hashing.iterations"))),
