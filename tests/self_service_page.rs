@@ -26,6 +26,47 @@ const URLENCODED: &str = "application/x-www-form-urlencoded";
 /// A scope with every character HTML gives a meaning to that a scope may hold.
 const ODD_SCOPE: &str = "a<b>&'c";
 
+/// The framework the app runs on.
+enum Server {
+    Axum,
+    #[cfg(feature = "actix")]
+    Actix,
+}
+
+/// `service` as an actix-web scope at `prefix` behind the Gate, with `/me`, on 127.0.0.1.
+#[cfg(feature = "actix")]
+fn serve_actix(prefix: &str, service: SelfService, gate: Gate) -> String {
+    use actix_web::{HttpResponse, HttpServer, web};
+    use portcullis::Principal;
+    use portcullis::actix::GateMiddleware;
+
+    async fn me(principal: Principal) -> HttpResponse {
+        HttpResponse::Ok().json(principal)
+    }
+
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    let addr = listener.local_addr().expect("local addr");
+    let prefix = prefix.to_owned();
+    std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            HttpServer::new(move || {
+                actix_web::App::new()
+                    .wrap(GateMiddleware::new(gate.clone()))
+                    .service(service.actix_scope(&prefix))
+                    .route("/me", web::get().to(me))
+            })
+            .workers(1)
+            .disable_signals()
+            .listen(listener)
+            .expect("actix listens")
+            .run()
+            .await
+            .expect("actix serves");
+        });
+    });
+    format!("http://{addr}")
+}
+
 /// The demo-like app: alice and bob (Basic), the token API and page at `prefix`, and `/me`.
 struct App {
     base: String,
@@ -43,6 +84,10 @@ impl App {
     }
 
     async fn with(prefix: &str, form_key: Option<&str>) -> App {
+        Self::on(prefix, form_key, Server::Axum).await
+    }
+
+    async fn on(prefix: &str, form_key: Option<&str>, server: Server) -> App {
         let users = Arc::new(MemoryUserStore::new());
         let keys = ApiKeys::builder(Arc::new(MemoryApiKeyStore::new()), PEPPER.into())
             .max_lifetime(365 * DAY)
@@ -78,9 +123,15 @@ impl App {
             .authenticator(common::HeaderAuthenticator)
             .build()
             .expect("gate");
-        let router = common::router().nest(prefix, service.router());
+        let base = match server {
+            Server::Axum => {
+                common::serve_router(common::router().nest(prefix, service.router()), gate).await
+            }
+            #[cfg(feature = "actix")]
+            Server::Actix => serve_actix(prefix, service, gate),
+        };
         App {
-            base: common::serve_router(router, gate).await,
+            base,
             prefix: prefix.to_owned(),
             client: common::client(),
         }
@@ -272,7 +323,31 @@ async fn headers_are_exact_and_the_policy_hashes_the_embedded_style_and_script()
 
 #[tokio::test]
 async fn a_token_made_with_the_form_is_shown_once_works_and_is_revoked_with_its_button() {
-    let app = App::start().await;
+    form_flow(App::start().await).await;
+}
+
+/// The same flow through the actix-web scope: the page, its form post and its redirect.
+#[cfg(feature = "actix")]
+#[tokio::test]
+async fn through_actix_the_page_creates_shows_once_and_revokes() {
+    let app = App::on("/tokens", None, Server::Actix).await;
+    let (_, headers, _) = app.page("alice").await;
+    assert_page_headers(&headers);
+    let response = app
+        .post_with(
+            "alice",
+            "/ui",
+            &[("name", "x")],
+            &[("sec-fetch-site", "cross-site")],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    form_flow(app).await;
+}
+
+/// Creates a token with the form, sees it shown once and working, revokes it with its row's
+/// button and sees it refused.
+async fn form_flow(app: App) {
     let (token, html) = app
         .create(
             "alice",
